@@ -1,0 +1,116 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+export interface BackupStoreProps {
+  /** Object Lock on the bucket, with this default retention. @default no Object Lock */
+  readonly objectLock?: { readonly mode: 'GOVERNANCE' | 'COMPLIANCE'; readonly days: number };
+  /** Noncurrent object versions are kept this long (undo window for an overwrite or delete). @default 30 */
+  readonly noncurrentVersionDays?: number;
+}
+
+/**
+ * The backup bucket (DESIGN.md "Backup set and store layout") and its customer-managed key:
+ * SSE-KMS with an S3 bucket key, versioning, Block Public Access, TLS only, lifecycle for
+ * abandoned multipart uploads and old versions, optional Object Lock, access logs.
+ */
+export class BackupStore extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly key: kms.Key;
+
+  constructor(scope: Construct, id: string, props: BackupStoreProps = {}) {
+    super(scope, id);
+    this.key = new kms.Key(this, 'Key', {
+      description: 'Encrypts liferay-backup backup sets',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      // S3 server access logging can only deliver to SSE-S3 buckets.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(30) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      versioned: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'backup-bucket/',
+      objectLockEnabled: props.objectLock !== undefined,
+      objectLockDefaultRetention: props.objectLock
+        ? props.objectLock.mode === 'COMPLIANCE'
+          ? s3.ObjectLockRetention.compliance(Duration.days(props.objectLock.days))
+          : s3.ObjectLockRetention.governance(Duration.days(props.objectLock.days))
+        : undefined,
+      lifecycleRules: [
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(3) },
+        { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays ?? 30) },
+        // Scratch objects of runs that died before Commit removed them.
+        { id: 'expire-work-area', prefix: 'work/', expiration: Duration.days(14) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Refuse writes that ask for another encryption than this bucket's key (the default covers the rest).
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyOtherEncryption',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyOtherKmsKey',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn } },
+      }),
+    );
+  }
+
+  /** The environment a function needs to reach the store. */
+  bind(fn: lambda.Function): void {
+    fn.addEnvironment('STORE_BUCKET', this.bucket.bucketName);
+    fn.addEnvironment('STORE_KMS_KEY_ARN', this.key.keyArn);
+  }
+
+  /** Read objects under the given prefixes (keys patterns like `backups/*`). */
+  grantRead(fn: lambda.Function, ...patterns: string[]): void {
+    this.bind(fn);
+    for (const pattern of patterns) this.bucket.grantRead(fn, pattern);
+    this.key.grantDecrypt(fn);
+  }
+
+  /** Read and write (no delete) under the given prefixes. */
+  grantReadWrite(fn: lambda.Function, ...patterns: string[]): void {
+    this.bind(fn);
+    for (const pattern of patterns) {
+      this.bucket.grantRead(fn, pattern);
+      this.bucket.grantPut(fn, pattern);
+    }
+    this.key.grantEncryptDecrypt(fn);
+  }
+
+  /** Delete under the given prefixes (scratch areas, the lock). */
+  grantDelete(fn: lambda.Function, ...patterns: string[]): void {
+    for (const pattern of patterns) this.bucket.grantDelete(fn, pattern);
+  }
+}

@@ -1,0 +1,7 @@
+import type { ComponentDefinition } from './component.ts';
+
+/**
+ * The components this stack can deploy. Adding a component is one line here (and its module in
+ * functions/components/registry.ts).
+ */
+export const CDK_COMPONENTS: readonly ComponentDefinition[] = [];

@@ -1,0 +1,119 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { Settings } from '#runtime/settings.ts';
+import { BackupStore } from './backup-store.ts';
+import type { WorkflowComponent } from './components/component.ts';
+import { CDK_COMPONENTS } from './components/registry.ts';
+import { enabledComponents, type LiferayBackupConfig } from './config.ts';
+import { BundledFunctionFactory, type FunctionFactory } from './lambda-function.ts';
+import { Network } from './network.ts';
+import { Notifications } from './notifications.ts';
+import { Schedules } from './schedules.ts';
+import { Workflows } from './workflows.ts';
+
+export interface LiferayBackupStackProps extends StackProps {
+  readonly config: LiferayBackupConfig;
+  /**
+   * Builds the Lambdas. Tests that only inspect the template pass the inline factory.
+   * @default bundled with the locally installed esbuild
+   */
+  readonly functionFactory?: (options: { logRetentionDays: logs.RetentionDays; environment: Record<string, string> }) => FunctionFactory;
+}
+
+/** The whole deployment: store, functions, workflows, schedules, notifications. */
+export class LiferayBackupStack extends Stack {
+  readonly store: BackupStore;
+  readonly workflows: Workflows;
+  readonly notifications: Notifications;
+
+  constructor(scope: Construct, id: string, props: LiferayBackupStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetentionDays = config.logRetentionDays as logs.RetentionDays;
+    const factory = (props.functionFactory ?? ((options) => new BundledFunctionFactory(options)))({
+      logRetentionDays,
+      environment: {},
+    });
+
+    this.store = new BackupStore(this, 'Store', config.objectLock ? { objectLock: config.objectLock } : {});
+    const network = config.network ? new Network(this, 'Network', config.network) : undefined;
+    const enabled = enabledComponents(config);
+    const baseSettings: Settings = {
+      environment: config.environment,
+      // Longer than the workflow may run, so only a dead run's lock is ever taken over.
+      lockTimeoutMinutes: config.backupTimeoutHours * 60 + 60,
+      configuredComponents: enabled,
+      components: {},
+    };
+    const settingsEnvironment = (settings: Settings) => ({ LIFERAY_BACKUP_SETTINGS: JSON.stringify(settings) });
+
+    const backupSet = new Construct(this, 'BackupSet');
+    const createBackupSetFunction = (fnId: string, handlerId: string, description: string): lambda.Function => {
+      const fn = factory.create(backupSet, fnId, {
+        handlerId,
+        entry: `functions/backup-set/${handlerId}.ts`,
+        description,
+        environment: settingsEnvironment(baseSettings),
+      });
+      this.store.bind(fn);
+      return fn;
+    };
+    const beginBackup = createBackupSetFunction('BeginBackup', 'begin-backup', 'Begin a backup set: id, lock, running manifest');
+    this.store.grantReadWrite(beginBackup, 'backups/*', 'locks/*');
+    this.store.grantRead(beginBackup, 'pointers/*');
+    const commitBackup = createBackupSetFunction('CommitBackup', 'commit-backup', 'Commit a backup set: final manifest, latest, unlock');
+    this.store.grantReadWrite(commitBackup, 'backups/*', 'pointers/*', 'locks/*', 'work/*');
+    this.store.grantDelete(commitBackup, 'locks/*', 'work/*');
+    const validateRestore = createBackupSetFunction('ValidateRestore', 'validate-restore', 'Validate a restore request against its manifest');
+    this.store.grantRead(validateRestore, 'backups/*', 'pointers/*');
+    this.store.grantReadWrite(validateRestore, 'backups/*/restores/*');
+    const reportRestore = createBackupSetFunction('ReportRestore', 'report-restore', 'Write the restore report');
+    this.store.grantReadWrite(reportRestore, 'backups/*/restores/*');
+
+    const components: WorkflowComponent[] = CDK_COMPONENTS.filter((definition) => enabled.includes(definition.name)).map(
+      (definition) => {
+        const settings = settingsEnvironment({ ...baseSettings, components: { [definition.name]: definition.settings(config) } });
+        return definition.create(new Construct(this, pascalCase(definition.name)), {
+          config,
+          store: this.store,
+          network,
+          createFunction: (fnScope, fnId, fnProps) => {
+            const fn = factory.create(fnScope, fnId, { ...fnProps, environment: { ...settings, ...fnProps.environment } });
+            this.store.bind(fn);
+            return fn;
+          },
+        });
+      },
+    );
+
+    this.workflows = new Workflows(this, 'Workflows', {
+      components,
+      beginBackup,
+      commitBackup,
+      validateRestore,
+      reportRestore,
+      backupTimeout: Duration.hours(config.backupTimeoutHours),
+      logRetentionDays,
+    });
+    new Schedules(this, 'Schedules', {
+      schedules: config.schedules,
+      enabledComponents: enabled,
+      backup: this.workflows.backup,
+    });
+    this.notifications = new Notifications(this, 'Notifications', {
+      ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+      stateMachines: [this.workflows.backup, this.workflows.restore],
+    });
+
+    new CfnOutput(this, 'BucketName', { value: this.store.bucket.bucketName, description: 'The backup store' });
+    new CfnOutput(this, 'BackupStateMachineArn', { value: this.workflows.backup.stateMachineArn });
+    new CfnOutput(this, 'RestoreStateMachineArn', { value: this.workflows.restore.stateMachineArn });
+    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
+  }
+}
+
+function pascalCase(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}

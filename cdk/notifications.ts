@@ -1,0 +1,63 @@
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+export interface NotificationsProps {
+  /** Subscribed by email (the recipient confirms). @default no subscription */
+  readonly alarmEmail?: string;
+  /** Executions whose failure is announced. */
+  readonly stateMachines: readonly sfn.IStateMachine[];
+}
+
+/** The SNS topic for people, and the rule that tells them when a workflow did not succeed. */
+export class Notifications extends Construct {
+  readonly topic: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: NotificationsProps) {
+    super(scope, id);
+    const key = new kms.Key(this, 'Key', {
+      description: 'Encrypts liferay-backup notifications',
+      enableKeyRotation: true,
+    });
+    // EventBridge and CloudWatch alarms publish to the encrypted topic through this key.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('events.amazonaws.com'), new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new sns.Topic(this, 'Topic', {
+      displayName: 'liferay-backup notifications',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+
+    new events.Rule(this, 'WorkflowDidNotSucceed', {
+      description: 'A liferay-backup backup or restore ended FAILED, TIMED_OUT or ABORTED',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+          stateMachineArn: props.stateMachines.map((machine) => machine.stateMachineArn),
+        },
+      },
+      targets: [
+        new eventTargets.SnsTopic(this.topic, {
+          message: events.RuleTargetInput.fromText(
+            `liferay-backup: execution ${events.EventField.fromPath('$.detail.name')} of ${events.EventField.fromPath(
+              '$.detail.stateMachineArn',
+            )} ended ${events.EventField.fromPath('$.detail.status')}: ${events.EventField.fromPath('$.detail.error')}: ${events.EventField.fromPath('$.detail.cause')}`,
+          ),
+        }),
+      ],
+    });
+  }
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { lambdaHandler } from '#runtime/lambda.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { backupContextSchema } from './begin-backup.ts';
+import { errorFromCatch, overallStatus, resultsFromBranches } from './branch-output.ts';
+import { storeKeys } from './keys.ts';
+import { releaseBackupLock } from './lock.ts';
+import { type BackupStatus, readManifest, writeLatest, writeManifest } from './manifest.ts';
+
+const commitInputSchema = z.object({
+  backup: backupContextSchema,
+  /** The Parallel state's output: one entry per branch. Absent when the workflow itself failed. */
+  results: z.array(z.unknown()).optional(),
+  /** Set by the workflow-level Catch: the capture could not run to its end. */
+  failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+export interface CommitOutput {
+  readonly backupId: string;
+  readonly status: Exclude<BackupStatus, 'running'>;
+  readonly components: Record<string, string>;
+  /** One line per component that did not complete, for the execution's failure cause. */
+  readonly problems: string[];
+  /** One sentence for people: what the set is and what went wrong. */
+  readonly message: string;
+}
+
+/**
+ * Writes the final manifest (complete / partial with each failure / failed), moves `latest` only
+ * on complete, and releases the lock. The Backup state machine fails after Commit when the set is
+ * not complete, so a partial run is red in the console and alarms, but is still recorded.
+ */
+export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitOutput> {
+  const input = parseInput(commitInputSchema, event, 'commit input');
+  const { backup } = input;
+  rt.logger.appendKeys({ backupId: backup.backupId });
+  const manifest = await readManifest(rt.store, backup.backupId);
+  const results = resultsFromBranches(input.results ?? [], manifest.components, manifest.startedAt);
+  let status: Exclude<BackupStatus, 'running'> = overallStatus(results, manifest.components);
+  const warnings = [...manifest.warnings];
+  if (input.failure) {
+    status = 'failed';
+    const error = errorFromCatch(input.failure);
+    warnings.push(`the workflow failed before all components finished: ${error.name}: ${error.message}`);
+  }
+  const now = rt.now();
+  await writeManifest(rt.store, {
+    ...manifest,
+    status,
+    finishedAt: now.toISOString(),
+    results: Object.fromEntries(results),
+    warnings,
+  });
+  if (status === 'complete') await writeLatest(rt.store, backup.backupId, now);
+  await removeWorkArea(rt, backup.workPrefix);
+  await releaseBackupLock(rt.store, storeKeys.backupLock, backup.backupId);
+
+  const problems = [...results.values()]
+    .filter((result) => result.status === 'failed')
+    .map(
+      (result) =>
+        `${result.component}: ${result.error?.name ?? 'Error'}: ${result.error?.message ?? 'failed'}`,
+    );
+  rt.logger.info('backup committed', { status, problems });
+  return {
+    backupId: backup.backupId,
+    status,
+    components: Object.fromEntries([...results].map(([name, result]) => [name, result.status])),
+    problems,
+    message:
+      status === 'complete'
+        ? `backup set ${backup.backupId} is complete`
+        : `backup set ${backup.backupId} is ${status}: ${[...problems, ...warnings.slice(manifest.warnings.length)].join('; ')}`,
+  };
+}
+
+/** The run's scratch objects (shard lists, shard results) are useless once the manifest is final. */
+async function removeWorkArea(rt: Runtime, prefix: string): Promise<void> {
+  const keys: string[] = [];
+  for await (const object of rt.store.list(prefix)) keys.push(object.key);
+  await rt.store.delete(keys);
+}
+
+export const handler = lambdaHandler(commitBackup);

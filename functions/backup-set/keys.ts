@@ -1,0 +1,19 @@
+/** The store's key layout (DESIGN.md, "Backup set and store layout"): the one place that spells it. */
+export const storeKeys = {
+  backupsPrefix: 'backups/',
+  manifest: (backupId: string) => `backups/${backupId}/manifest.json`,
+  /** Per-component objects of a set (file indexes, reports); nothing outside a set's prefix is set-specific. */
+  backupPrefix: (backupId: string) => `backups/${backupId}/`,
+  restoreReport: (backupId: string, restoreId: string) => `backups/${backupId}/restores/${restoreId}.json`,
+  latest: 'pointers/latest.json',
+  backupLock: 'locks/backup.json',
+  /** Scratch space of a running workflow (shard lists, partial results); removed by Commit. */
+  workPrefix: (runId: string) => `work/${runId}/`,
+} as const;
+
+const MANIFEST_KEY = /^backups\/([^/]+)\/manifest\.json$/;
+
+/** The backup id of a manifest key, or undefined for any other key. */
+export function backupIdOfManifestKey(key: string): string | undefined {
+  return MANIFEST_KEY.exec(key)?.[1];
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { BackupAlreadyRunningError, CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import { type ContentStore, jsonBody } from '#store/content-store.ts';
+import { backupIdSchema } from './manifest.ts';
+
+const lockSchema = z.object({ backupId: backupIdSchema, acquiredAt: z.iso.datetime({ offset: true }) });
+type LockBody = z.infer<typeof lockSchema>;
+
+export interface AcquiredLock {
+  /** Set when the lock was taken over from a run that died without releasing it. */
+  readonly tookOverFrom?: string;
+}
+
+/**
+ * One backup at a time per environment, with an object created only if absent (S3 conditional
+ * write, or link() locally). A lock older than the timeout belongs to a run that died; it is
+ * replaced only if it is still the same object (conditional write on its ETag), so two runs cannot
+ * both take it over.
+ */
+export async function acquireBackupLock(
+  store: ContentStore,
+  key: string,
+  backupId: string,
+  now: Date,
+  timeoutMinutes: number,
+): Promise<AcquiredLock> {
+  const body = jsonBody({ backupId, acquiredAt: now.toISOString() } satisfies LockBody);
+  if (await store.createIfAbsent(key, body)) return {};
+
+  const info = await store.stat(key);
+  if (!info) {
+    // Released between our attempt and the stat: try once more, then report the race plainly.
+    if (await store.createIfAbsent(key, body)) return {};
+    throw new BackupAlreadyRunningError('(another run took the lock at the same moment)');
+  }
+  const held = await readLock(store, key);
+  const ageMinutes = (now.getTime() - Date.parse(held.acquiredAt)) / 60_000;
+  if (ageMinutes < timeoutMinutes) throw new BackupAlreadyRunningError(held.backupId);
+  if (await store.replaceIfMatch(key, info.etag, body)) return { tookOverFrom: held.backupId };
+  throw new BackupAlreadyRunningError(held.backupId);
+}
+
+/** Releases the lock if this backup holds it; a lock held by another run is left alone. */
+export async function releaseBackupLock(
+  store: ContentStore,
+  key: string,
+  backupId: string,
+): Promise<boolean> {
+  if (!(await store.stat(key))) return false;
+  const held = await readLock(store, key);
+  if (held.backupId !== backupId) return false;
+  await store.delete([key]);
+  return true;
+}
+
+async function readLock(store: ContentStore, key: string): Promise<LockBody> {
+  const raw = (await store.read(key, 4096)).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new CorruptBackupError(`the lock ${key} is not JSON; delete it if no backup is running`);
+  }
+  const parsed = lockSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new CorruptBackupError(
+      `the lock ${key} is not valid (${describeIssues(parsed.error.issues)}); delete it if no backup is running`,
+    );
+  }
+  return parsed.data;
+}

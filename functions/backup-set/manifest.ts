@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { COMPONENT_NAMES, componentNameSchema, componentResultSchema } from '#components/component.ts';
+import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
+import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
+import { isBackupId } from './backup-id.ts';
+import { backupIdOfManifestKey, storeKeys } from './keys.ts';
+
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+export const backupIdSchema = z.string().refine(isBackupId, {
+  message: 'not a backup id (expected the form b20261127t020000z-7f3a)',
+});
+const isoTime = z.iso.datetime({ offset: true });
+
+export const backupStatusSchema = z.enum(['running', 'complete', 'partial', 'failed']);
+export type BackupStatus = z.infer<typeof backupStatusSchema>;
+
+/** backups/<id>/manifest.json. Validated on every read: a manifest is input like any other. */
+export const manifestSchema = z.object({
+  schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION, {
+    error: (issue) =>
+      `manifest schema version ${JSON.stringify(issue.input)} is not supported (this tool reads version ${MANIFEST_SCHEMA_VERSION})`,
+  }),
+  backupId: backupIdSchema,
+  environment: z.string().min(1).max(64),
+  status: backupStatusSchema,
+  trigger: z.object({
+    source: z.enum(['schedule', 'console', 'cli']),
+    schedule: z.string().max(64).optional(),
+  }),
+  components: z.array(componentNameSchema).max(COMPONENT_NAMES.length),
+  previousBackupId: backupIdSchema.optional(),
+  startedAt: isoTime,
+  finishedAt: isoTime.optional(),
+  tool: z.object({ name: z.string().max(64), version: z.string().max(64) }),
+  results: z.partialRecord(componentNameSchema, componentResultSchema).default({}),
+  warnings: z.array(z.string().max(4096)).max(1000).default([]),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export const TOOL = { name: 'liferay-backup', version: '0.1.0' } as const;
+
+export function parseManifest(raw: unknown, where: string): Manifest {
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new CorruptBackupError(
+      `the manifest ${where} is not valid: ${describeIssues(parsed.error.issues)}`,
+    );
+  }
+  return parsed.data;
+}
+
+export async function readManifest(store: ContentStore, backupId: string): Promise<Manifest> {
+  const key = storeKeys.manifest(backupId);
+  let raw: unknown;
+  try {
+    raw = await readJson(store, key, 8 * 1024 * 1024);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) throw error;
+    throw new CorruptBackupError(`the manifest ${key} cannot be read: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const manifest = parseManifest(raw, key);
+  if (manifest.backupId !== backupId) {
+    throw new CorruptBackupError(`the manifest ${key} names another backup set: ${manifest.backupId}`);
+  }
+  return manifest;
+}
+
+export async function writeManifest(store: ContentStore, manifest: Manifest): Promise<void> {
+  const checked = parseManifest(manifest, 'about to be written');
+  await store.put(storeKeys.manifest(checked.backupId), jsonBody(checked), {
+    contentType: 'application/json',
+  });
+}
+
+const latestPointerSchema = z.object({ backupId: backupIdSchema, committedAt: isoTime });
+
+/** The id that `latest` points to (the newest complete set), or undefined before the first one. */
+export async function readLatest(store: ContentStore): Promise<string | undefined> {
+  let raw: unknown;
+  try {
+    raw = await readJson(store, storeKeys.latest, 4096);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    throw error;
+  }
+  const parsed = latestPointerSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new CorruptBackupError(`${storeKeys.latest} is not valid: ${describeIssues(parsed.error.issues)}`);
+  }
+  return parsed.data.backupId;
+}
+
+export async function writeLatest(store: ContentStore, backupId: string, now: Date): Promise<void> {
+  await store.put(storeKeys.latest, jsonBody({ backupId, committedAt: now.toISOString() }), {
+    contentType: 'application/json',
+  });
+}
+
+/** Every backup id in the store, oldest first (ids sort by time). */
+export async function listBackupIds(store: ContentStore): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const object of store.list(storeKeys.backupsPrefix)) {
+    const id = backupIdOfManifestKey(object.key);
+    if (id && isBackupId(id)) ids.push(id);
+  }
+  return ids.sort();
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import type { ComponentName } from '#components/component.ts';
+import { componentRestoreResultSchema } from '#components/component.ts';
+import { lambdaHandler } from '#runtime/lambda.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { errorFromCatch, overallStatus } from './branch-output.ts';
+import { readRestoreReport, writeRestoreReport } from './restore-report.ts';
+import { restoreContextSchema } from './validate-restore.ts';
+
+const reportInputSchema = z.object({
+  restore: restoreContextSchema,
+  results: z.array(z.unknown()).optional(),
+  failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+export interface ReportOutput {
+  readonly restoreId: string;
+  readonly backupId: string;
+  readonly status: 'complete' | 'partial' | 'failed';
+  readonly reportKey: string;
+  readonly problems: string[];
+  /** One sentence for people: what was restored and what went wrong. */
+  readonly message: string;
+  readonly components: Record<
+    string,
+    { status: string; summary: Record<string, unknown>; warnings: string[] }
+  >;
+}
+
+/** Writes the restore report next to the manifest and returns what the person needs to read. */
+export async function reportRestore(event: unknown, rt: Runtime): Promise<ReportOutput> {
+  const { restore, results: outputs, failure } = parseInput(reportInputSchema, event, 'report input');
+  rt.logger.appendKeys({ backupId: restore.backupId });
+  const results = new Map<ComponentName, z.infer<typeof componentRestoreResultSchema>>();
+  for (const output of outputs ?? []) {
+    const caught = z
+      .object({
+        component: z.string(),
+        caught: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
+      })
+      .safeParse(output);
+    if (caught.success) {
+      const component = restore.components.find((name) => name === caught.data.component);
+      if (component) {
+        results.set(component, {
+          component,
+          status: 'failed',
+          error: errorFromCatch(caught.data.caught),
+          warnings: [],
+          summary: {},
+          details: {},
+        });
+      }
+      continue;
+    }
+    const parsed = componentRestoreResultSchema.safeParse(output);
+    if (parsed.success) results.set(parsed.data.component, parsed.data);
+  }
+  for (const name of restore.components) {
+    if (!results.has(name)) {
+      results.set(name, {
+        component: name,
+        status: 'failed',
+        error: {
+          name: 'MissingResultError',
+          message: 'the workflow ended without a result for this component',
+        },
+        warnings: [],
+        summary: {},
+        details: {},
+      });
+    }
+  }
+  const status = failure ? 'failed' : overallStatus(results, restore.components);
+  const previous = await readRestoreReport(rt.store, restore.backupId, restore.restoreId);
+  const reportKey = await writeRestoreReport(rt.store, {
+    ...previous,
+    status,
+    finishedAt: rt.now().toISOString(),
+    results: Object.fromEntries(results),
+    ...(failure ? { warnings: [`the workflow failed: ${errorFromCatch(failure).message}`] } : {}),
+  });
+  const problems = [...results.values()]
+    .filter((result) => result.status === 'failed')
+    .map(
+      (result) =>
+        `${result.component}: ${result.error?.name ?? 'Error'}: ${result.error?.message ?? 'failed'}`,
+    );
+  rt.logger.info('restore reported', { status, reportKey });
+  return {
+    restoreId: restore.restoreId,
+    backupId: restore.backupId,
+    status,
+    reportKey,
+    problems,
+    message:
+      status === 'complete'
+        ? `restore ${restore.restoreId} of ${restore.backupId} is complete; report: ${reportKey}`
+        : `restore ${restore.restoreId} of ${restore.backupId} is ${status}: ${[...problems, ...(failure ? [errorFromCatch(failure).message] : [])].join('; ')}; report: ${reportKey}`,
+    components: Object.fromEntries(
+      [...results].map(([name, result]) => [
+        name,
+        { status: result.status, summary: result.summary, warnings: result.warnings },
+      ]),
+    ),
+  };
+}
+
+export const handler = lambdaHandler(reportRestore);

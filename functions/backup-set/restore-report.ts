@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { componentNameSchema, componentRestoreResultSchema } from '#components/component.ts';
+import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
+import { storeKeys } from './keys.ts';
+import { backupIdSchema } from './manifest.ts';
+
+/** backups/<id>/restores/<restoreId>.json: what a restore did, for the person who started it. */
+export const restoreReportSchema = z.object({
+  restoreId: z.string(),
+  backupId: backupIdSchema,
+  status: z.enum(['running', 'complete', 'partial', 'failed']),
+  startedAt: z.iso.datetime({ offset: true }),
+  finishedAt: z.iso.datetime({ offset: true }).optional(),
+  components: z.array(componentNameSchema),
+  requests: z.partialRecord(componentNameSchema, z.unknown()),
+  results: z.partialRecord(componentNameSchema, componentRestoreResultSchema),
+  warnings: z.array(z.string()).optional(),
+});
+export type RestoreReport = z.infer<typeof restoreReportSchema>;
+
+export async function writeRestoreReport(store: ContentStore, report: RestoreReport): Promise<string> {
+  const key = storeKeys.restoreReport(report.backupId, report.restoreId);
+  await store.put(key, jsonBody(report), { contentType: 'application/json' });
+  return key;
+}
+
+export async function readRestoreReport(
+  store: ContentStore,
+  backupId: string,
+  restoreId: string,
+): Promise<RestoreReport> {
+  const key = storeKeys.restoreReport(backupId, restoreId);
+  const parsed = restoreReportSchema.safeParse(await readJson(store, key));
+  if (!parsed.success)
+    throw new CorruptBackupError(`${key} is not valid: ${describeIssues(parsed.error.issues)}`);
+  return parsed.data;
+}

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { COMPONENT_NAMES, type ComponentName, componentNameSchema } from '#components/component.ts';
+import { componentModule } from '#components/registry.ts';
+import { InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { lambdaHandler } from '#runtime/lambda.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { configuredComponents } from '#runtime/settings.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { storeKeys } from './keys.ts';
+import { backupIdSchema, type Manifest, readLatest, readManifest } from './manifest.ts';
+import { type RestoreReport, writeRestoreReport } from './restore-report.ts';
+import { selectionFlags } from './selection.ts';
+
+/**
+ * The Restore execution input, as typed in the Step Functions console:
+ * `{"backupId": "latest", "components": ["liferayHome"], "liferayHome": {"swap": true}}`.
+ * Unknown keys are refused (a typo must not silently restore with defaults).
+ */
+export const restoreRequestSchema = z.looseObject({
+  backupId: z.union([z.literal('latest'), backupIdSchema]),
+  components: z.array(componentNameSchema).min(1).max(COMPONENT_NAMES.length).optional(),
+  allowPartial: z.boolean().default(false),
+  source: z.enum(['console', 'cli']).optional(),
+});
+
+/** What Validate hands to every restore branch (at `$.restore`). */
+export const restoreContextSchema = z.object({
+  restoreId: z.string().regex(/^r\d{8}t\d{6}z-[0-9a-f]{4}$/),
+  backupId: backupIdSchema,
+  components: z.array(componentNameSchema),
+  selected: z.record(componentNameSchema, z.boolean()),
+  /** Each selected component's validated request (its defaults applied). */
+  requests: z.partialRecord(componentNameSchema, z.unknown()),
+  startedAt: z.iso.datetime({ offset: true }),
+  workPrefix: z.string(),
+});
+export type RestoreContext = z.infer<typeof restoreContextSchema>;
+
+const KNOWN_KEYS = new Set(['backupId', 'components', 'allowPartial', 'source', ...COMPONENT_NAMES]);
+
+/**
+ * Resolves `latest` or an id, loads and validates the manifest, checks the request against what
+ * the set holds and what this deployment can restore. A bad request fails here, before anything
+ * is written, with every problem named.
+ */
+export async function validateRestore(event: unknown, rt: Runtime): Promise<RestoreContext> {
+  const request = parseInput(restoreRequestSchema, event, 'restore request');
+  const unknownKeys = Object.keys(request).filter((key) => !KNOWN_KEYS.has(key));
+  if (unknownKeys.length > 0) {
+    throw new InvalidInputError(
+      `invalid restore request: unknown key(s) ${unknownKeys.join(', ')}; allowed: ${[...KNOWN_KEYS].join(', ')}`,
+    );
+  }
+
+  const backupId = request.backupId === 'latest' ? await readLatest(rt.store) : request.backupId;
+  if (!backupId)
+    throw new InvalidInputError(
+      'invalid restore request: backupId "latest": there is no complete backup set yet',
+    );
+  let manifest: Manifest;
+  try {
+    manifest = await readManifest(rt.store, backupId);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) {
+      throw new InvalidInputError(
+        `invalid restore request: backupId ${backupId}: no such backup set in ${rt.store.location}`,
+      );
+    }
+    throw error;
+  }
+  rt.logger.appendKeys({ backupId });
+
+  const problems: string[] = [];
+  if (manifest.status === 'running' || manifest.status === 'failed') {
+    problems.push(
+      `backup set ${backupId} is ${manifest.status}; only complete (or, with allowPartial, partial) sets can be restored`,
+    );
+  } else if (manifest.status === 'partial' && !request.allowPartial) {
+    problems.push(
+      `backup set ${backupId} is partial; set "allowPartial": true to restore the components it holds`,
+    );
+  }
+
+  const restorable = configuredComponents(rt.settings).filter((name) => componentModule(name) !== undefined);
+  const inSet = manifest.components.filter((name) => manifest.results[name]?.status === 'complete');
+  const components: ComponentName[] = request.components ?? inSet.filter((name) => restorable.includes(name));
+  const requests: Partial<Record<ComponentName, unknown>> = {};
+  for (const name of components) {
+    const module = componentModule(name);
+    const result = manifest.results[name];
+    if (!restorable.includes(name) || !module) {
+      problems.push(
+        `${name}: not configured in this deployment (configured: ${restorable.join(', ') || 'none'})`,
+      );
+      continue;
+    }
+    if (!result || result.status !== 'complete') {
+      problems.push(
+        `${name}: backup set ${backupId} holds no complete copy of it (${result ? result.status : 'not backed up'})`,
+      );
+      continue;
+    }
+    const parsed = module.restoreRequest.safeParse((request as Record<string, unknown>)[name] ?? {});
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        problems.push(`${[name, ...issue.path.map(String)].join('.')}: ${issue.message}`);
+      }
+      continue;
+    }
+    requests[name] = parsed.data;
+    for (const problem of module.checkRestore?.({ backup: result, request: parsed.data }) ?? []) {
+      problems.push(`${name}: ${problem}`);
+    }
+  }
+  for (const name of COMPONENT_NAMES) {
+    if ((request as Record<string, unknown>)[name] !== undefined && !components.includes(name)) {
+      problems.push(
+        `${name}: options were given but the component is not being restored (add it to "components")`,
+      );
+    }
+  }
+  if (components.length === 0)
+    problems.push('nothing to restore: the set holds no complete component this deployment can restore');
+  if (problems.length > 0) throw new InvalidInputError(`invalid restore request: ${problems.join('; ')}`);
+
+  const now = rt.now();
+  const restoreId = `r${now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', 't')}z-${randomBytes(2).toString('hex')}`;
+  const context: RestoreContext = {
+    restoreId,
+    backupId,
+    components,
+    selected: selectionFlags(components),
+    requests,
+    startedAt: now.toISOString(),
+    workPrefix: storeKeys.workPrefix(restoreId),
+  };
+  // Marks the set as being read (retention leaves it alone) and leaves a trace even if the run dies.
+  const report: RestoreReport = {
+    restoreId,
+    backupId,
+    status: 'running',
+    startedAt: context.startedAt,
+    components,
+    requests,
+    results: {},
+  };
+  await writeRestoreReport(rt.store, report);
+  rt.logger.info('restore validated', { restoreId, components });
+  return context;
+}
+
+export const handler = lambdaHandler(validateRestore);

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import type { Handler } from '#runtime/runtime.ts';
+
+/** Liferay's backup areas (DESIGN.md). The order is the order of the workflow branches. */
+export const COMPONENT_NAMES = ['database', 'liferayHome', 'appServer', 'search', 'source'] as const;
+export type ComponentName = (typeof COMPONENT_NAMES)[number];
+export const componentNameSchema = z.enum(COMPONENT_NAMES, {
+  error: (issue) =>
+    `unknown component ${JSON.stringify(issue.input)}; allowed: ${COMPONENT_NAMES.join(', ')}`,
+});
+
+const isoTime = z.iso.datetime({ offset: true });
+const shortText = z.string().max(4096);
+
+/**
+ * What every component branch returns and Commit writes into the manifest.
+ * `details` is the component's own record (validated by the component's `resultDetails` schema
+ * when it is read back for a restore); `summary` holds the few numbers people want to see.
+ */
+export const componentResultSchema = z.object({
+  component: componentNameSchema,
+  status: z.enum(['complete', 'failed', 'skipped']),
+  startedAt: isoTime.optional(),
+  finishedAt: isoTime.optional(),
+  error: z.object({ name: shortText, message: z.string().max(16_384) }).optional(),
+  warnings: z.array(shortText).max(1000).default([]),
+  summary: z
+    .record(z.string().max(128), z.union([z.number(), z.string().max(1024), z.boolean()]))
+    .default({}),
+  details: z.record(z.string().max(128), z.unknown()).default({}),
+});
+export type ComponentResult = z.infer<typeof componentResultSchema>;
+
+/** The result of one component's restore, as the Report step writes it. */
+export const componentRestoreResultSchema = z.object({
+  component: componentNameSchema,
+  status: z.enum(['complete', 'failed', 'skipped']),
+  startedAt: isoTime.optional(),
+  finishedAt: isoTime.optional(),
+  error: z.object({ name: shortText, message: z.string().max(16_384) }).optional(),
+  warnings: z.array(shortText).max(1000).default([]),
+  summary: z
+    .record(z.string().max(128), z.union([z.number(), z.string().max(1024), z.boolean()]))
+    .default({}),
+  details: z.record(z.string().max(128), z.unknown()).default({}),
+});
+export type ComponentRestoreResult = z.infer<typeof componentRestoreResultSchema>;
+
+/**
+ * A component as the functions see it. Adding a component = one folder under
+ * functions/components/ exporting one of these, plus one line in registry.ts.
+ */
+export interface ComponentModule {
+  readonly name: ComponentName;
+  /** Settings the component's Lambdas get from the stack (or the CLI from flags). */
+  readonly settings: z.ZodType;
+  /** The component's part of a restore request (the value under its name in the request). */
+  readonly restoreRequest: z.ZodType;
+  /**
+   * Checks, with no side effect, that this component can be restored from this backup set with
+   * this request; returns the problems (empty when it can). Runs in the Restore workflow's Validate.
+   */
+  checkRestore?(input: { backup: ComponentResult; request: unknown }): string[];
+  /** Every Lambda handler of the component, keyed by a handler id unique across components. */
+  readonly handlers: Readonly<Record<string, Handler>>;
+}

@@ -1,0 +1,68 @@
+/**
+ * Named errors. Step Functions Retry/Catch rules match on `name`, so every error class sets it
+ * explicitly (bundling minifies class names, `new.target.name` would not survive).
+ */
+export class LiferayBackupError extends Error {
+  constructor(name: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = name;
+  }
+}
+
+/** The event, restore request or flags are wrong: the message says what to fix. Never retried. */
+export class InvalidInputError extends LiferayBackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('InvalidInputError', message, options);
+  }
+}
+
+/** Configuration (CDK context, Lambda environment, CLI flags) is wrong. Never retried. */
+export class ConfigError extends LiferayBackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ConfigError', message, options);
+  }
+}
+
+/** Something read back from the store does not match its schema: it is not trusted. */
+export class CorruptBackupError extends LiferayBackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CorruptBackupError', message, options);
+  }
+}
+
+/** A second backup of the same environment was started while one is running. */
+export class BackupAlreadyRunningError extends LiferayBackupError {
+  constructor(readonly runningBackupId: string) {
+    super('BackupAlreadyRunningError', `a backup is already running: ${runningBackupId}`);
+  }
+}
+
+/** An object the caller expected in the store is not there. */
+export class ObjectNotFoundError extends LiferayBackupError {
+  constructor(readonly key: string) {
+    super('ObjectNotFoundError', `not found in the backup store: ${key}`);
+  }
+}
+
+/** A transient failure that the state machine may retry (throttling, a store that went away). */
+export class RetryableError extends LiferayBackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RetryableError', message, options);
+  }
+}
+
+/** Formats a zod error as "key.path: problem; other.key: problem" so that the reader knows what to fix. */
+export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** Narrows an unknown thrown value to something with a name and a message. */
+export function asError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown));
+}

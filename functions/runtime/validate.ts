@@ -1,0 +1,9 @@
+import type { z } from 'zod';
+import { describeIssues, InvalidInputError } from './errors.ts';
+
+/** Validates input at the edge; the error names each bad key and what is allowed. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new InvalidInputError(`invalid ${what}: ${describeIssues(parsed.error.issues)}`);
+  return parsed.data;
+}

@@ -1,0 +1,74 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The backup store: one bucket (or one local folder with the same key layout).
+ * Keys are relative, `/`-separated, and never contain `.`/`..` segments: see `assertStoreKey`.
+ */
+export interface ContentStore {
+  /** Where the store is, for people: `s3://bucket` or `/var/backups/liferay`. */
+  readonly location: string;
+  /** Writes an object. A stream body is streamed (multipart on S3); the object appears whole or not at all. */
+  put(key: string, body: string | Uint8Array | Readable, options?: PutOptions): Promise<void>;
+  /** Streams an object. Throws ObjectNotFoundError when it does not exist. */
+  get(key: string): Promise<Readable>;
+  /** Streams `length` bytes from `start` (a ranged GET). */
+  getRange(key: string, start: number, length: number): Promise<Readable>;
+  /** Reads a small object whole (manifests, pointers); refuses objects over `maxBytes`. */
+  read(key: string, maxBytes?: number): Promise<Buffer>;
+  /** Size and version tag, or undefined when the object does not exist. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object under the prefix, in key order, recursively (never a delimiter listing). */
+  list(prefix: string): AsyncIterable<ListedObject>;
+  /** Deletes objects; a missing object is not an error. */
+  delete(keys: readonly string[]): Promise<void>;
+  /** Creates the object only if no object has that key. Returns false when one already exists. */
+  createIfAbsent(key: string, body: string | Uint8Array): Promise<boolean>;
+  /** Replaces the object only if it still has version tag `etag`. Returns false when it changed. */
+  replaceIfMatch(key: string, etag: string, body: string | Uint8Array): Promise<boolean>;
+}
+
+export interface PutOptions {
+  /** Size of a stream body when known; lets the adapter choose between one PUT and multipart. */
+  readonly contentLength?: number;
+  readonly contentType?: string;
+}
+
+export interface ObjectInfo {
+  readonly size: number;
+  readonly etag: string;
+}
+
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+}
+
+/** Small objects (manifests, pointers, reports) are read whole; anything larger than this is refused. */
+export const DEFAULT_READ_LIMIT = 64 * 1024 * 1024;
+
+const KEY_SEGMENT_FORBIDDEN = new Set(['', '.', '..']);
+
+/** Refuses keys that could escape the store's root in the local adapter, or that S3 would treat oddly. */
+export function assertStoreKey(key: string): void {
+  if (key.length === 0 || key.length > 1024) throw new Error(`store key must be 1-1024 characters: ${key}`);
+  if (key.includes('\\') || key.includes('\0'))
+    throw new Error(`store key contains a forbidden character: ${key}`);
+  for (const segment of key.split('/')) {
+    if (KEY_SEGMENT_FORBIDDEN.has(segment))
+      throw new Error(`store key has an empty, '.' or '..' segment: ${key}`);
+  }
+}
+
+/** Reads a small object as JSON; callers validate it with their schema. */
+export async function readJson(store: ContentStore, key: string, maxBytes?: number): Promise<unknown> {
+  const bytes = await store.read(key, maxBytes);
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new SyntaxError(`${key} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function jsonBody(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
