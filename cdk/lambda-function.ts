@@ -5,12 +5,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { HANDLER_METADATA_KEY } from '#local/template-definitions.ts';
 
 /** Repository root: entries are given relative to it. */
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
 
-/** The CloudFormation metadata key that names a function's handler; the local runner binds tasks by it. */
-export const HANDLER_METADATA_KEY = 'LiferayBackup:Handler';
 
 /** Lambda limits the total size of environment variables to 4 KB. */
 const LAMBDA_ENVIRONMENT_LIMIT = 4096;

@@ -4,6 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { ComponentName } from '#components/component.ts';
+import { WORKFLOW_METADATA_KEY } from '#local/template-definitions.ts';
 import type { WorkflowComponent } from './components/component.ts';
 import { invokeTask } from './workflow-tasks.ts';
 
@@ -105,6 +106,9 @@ export class Workflows extends Construct {
     super(scope, id);
     this.backup = this.buildBackup(props);
     this.restore = this.buildRestore(props);
+    // The local runner finds the definitions by this tag (functions/local/template-definitions.ts).
+    (this.backup.node.defaultChild as sfn.CfnStateMachine).addMetadata(WORKFLOW_METADATA_KEY, 'backup');
+    (this.restore.node.defaultChild as sfn.CfnStateMachine).addMetadata(WORKFLOW_METADATA_KEY, 'restore');
     for (const component of props.components) {
       component.grantStateMachine?.(this.backup, 'backup');
       component.grantStateMachine?.(this.restore, 'restore');

@@ -63,4 +63,29 @@ export interface ComponentModule {
   checkRestore?(input: { backup: ComponentResult; request: unknown }): string[];
   /** Every Lambda handler of the component, keyed by a handler id unique across components. */
   readonly handlers: Readonly<Record<string, Handler>>;
+  /** How the local CLI configures the component from its flags. */
+  readonly local?: LocalOptions;
+}
+
+export type CliCommand = 'backup' | 'restore' | 'verify';
+
+/** A CLI flag (node:util parseArgs form) with the help text the CLI prints. */
+export interface CliOption {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+  readonly description: string;
+  /** Commands that accept it. */
+  readonly commands: readonly CliCommand[];
+}
+
+export interface LocalOptions {
+  /** Flags, without the leading `--`. Names must be unique across components. */
+  readonly options: Readonly<Record<string, CliOption>>;
+  /**
+   * The component's settings for this command from the parsed flags, or undefined when the flags
+   * do not configure it (then the component is not part of the run).
+   */
+  settingsFromOptions(values: Readonly<Record<string, unknown>>, command: CliCommand): unknown | undefined;
+  /** The component's part of the restore request from the flags (restore command); undefined for none. */
+  restoreRequestFromOptions?(values: Readonly<Record<string, unknown>>): unknown | undefined;
 }

@@ -1,0 +1,308 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readLatest, readManifest, listBackupIds } from '#backup-set/manifest.ts';
+import { readRestoreReport } from '#backup-set/restore-report.ts';
+import { type CliCommand, type CliOption, COMPONENT_NAMES, type ComponentName } from '#components/component.ts';
+import { COMPONENT_MODULES } from '#components/registry.ts';
+import { asError, InvalidInputError } from '#runtime/errors.ts';
+import { parseSettings, type Settings } from '#runtime/settings.ts';
+import { describeManifest, formatDuration, formatSummary } from './format.ts';
+import { localRuntime } from './local-runtime.ts';
+import { ProgressPrinter } from './progress.ts';
+import { runWorkflow, type WorkflowOutcome } from './run-workflow.ts';
+import { storeFromOptions } from './store-options.ts';
+import { WORKFLOWS } from './workflows.ts';
+
+export interface CliIo {
+  readonly out: (line: string) => void;
+  readonly err: NodeJS.WriteStream;
+}
+
+const COMMON_OPTIONS: Record<string, CliOption> = {
+  store: { type: 'string', description: 'local folder that holds the store (default ./liferay-backup-store)', commands: ['backup', 'restore', 'verify'] },
+  bucket: { type: 'string', description: 'S3 bucket that holds the store instead of a folder', commands: ['backup', 'restore', 'verify'] },
+  endpoint: { type: 'string', description: 'S3-compatible endpoint URL (with --bucket)', commands: ['backup', 'restore', 'verify'] },
+  region: { type: 'string', description: 'S3 region (with --bucket; default $AWS_REGION or us-east-1)', commands: ['backup', 'restore', 'verify'] },
+  environment: { type: 'string', description: 'environment name recorded in the set (default local)', commands: ['backup', 'restore', 'verify'] },
+  components: { type: 'string', description: 'comma-separated components (default: all configured / all in the set)', commands: ['backup', 'restore'] },
+  schedule: { type: 'string', description: 'schedule name recorded in the manifest', commands: ['backup'] },
+  'allow-partial': { type: 'boolean', description: 'restore from a partial set', commands: ['restore'] },
+  json: { type: 'boolean', description: 'print the result as JSON', commands: ['backup', 'restore', 'verify'] },
+  quiet: { type: 'boolean', description: 'no progress on stderr', commands: ['backup', 'restore', 'verify'] },
+};
+
+const USAGE = `usage: liferay-backup <command> [options]
+
+commands:
+  backup  [--home DIR] [--app-server DIR] [...]     back up into the store
+  restore ID|latest --to DIR [--swap] [...]         restore a backup set
+  list                                              list the backup sets in the store
+  show ID|latest [--json]                           show a backup set's manifest
+  demo                                              back up and restore the bundled sample Liferay Home
+
+store (every command): --store DIR (default ./liferay-backup-store) | --bucket NAME [--endpoint URL] [--region R]
+run 'liferay-backup <command> --help' for the command's options.`;
+
+function optionsFor(command: CliCommand): Record<string, CliOption> {
+  const all: Record<string, CliOption> = {};
+  for (const [name, option] of Object.entries(COMMON_OPTIONS)) if (option.commands.includes(command)) all[name] = option;
+  for (const module of COMPONENT_MODULES) {
+    for (const [name, option] of Object.entries(module.local?.options ?? {})) {
+      if (all[name]) throw new Error(`CLI option --${name} of ${module.name} is already taken`);
+      if (option.commands.includes(command)) all[name] = option;
+    }
+  }
+  return all;
+}
+
+function parseCommand(command: CliCommand, args: string[]) {
+  const options = optionsFor(command);
+  const config: ParseArgsConfig = {
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean' },
+      ...Object.fromEntries(
+        Object.entries(options).map(([name, option]) => [name, { type: option.type, ...(option.multiple ? { multiple: true } : {}) }]),
+      ),
+    },
+  };
+  try {
+    const parsed = parseArgs(config);
+    return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals, options };
+  } catch (error) {
+    throw new InvalidInputError(`${asError(error).message} (run 'liferay-backup ${command} --help')`);
+  }
+}
+
+function helpText(command: CliCommand, options: Record<string, CliOption>): string {
+  const lines = [`usage: liferay-backup ${command} ${command === 'backup' ? '' : 'ID|latest '}[options]`, '', 'options:'];
+  for (const [name, option] of Object.entries(options)) {
+    lines.push(`  --${name}${option.type === 'string' ? ' VALUE' : ''}${option.multiple ? ' (repeatable)' : ''}`.padEnd(34) + option.description);
+  }
+  return lines.join('\n');
+}
+
+function parseComponents(value: unknown): ComponentName[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+  const unknown = names.filter((name) => !(COMPONENT_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new InvalidInputError(`--components: unknown ${unknown.join(', ')}; allowed: ${COMPONENT_NAMES.join(', ')}`);
+  return names as ComponentName[];
+}
+
+/** Settings for a local run: every component whose flags configure it. */
+function settingsFromFlags(command: CliCommand, values: Record<string, unknown>): Settings {
+  const components: Partial<Record<ComponentName, unknown>> = {};
+  for (const module of COMPONENT_MODULES) {
+    const settings = module.local?.settingsFromOptions(values, command);
+    if (settings !== undefined) components[module.name] = settings;
+  }
+  return parseSettings(
+    {
+      environment: typeof values.environment === 'string' ? values.environment : 'local',
+      configuredComponents: Object.keys(components),
+      components,
+    },
+    'the command line',
+  );
+}
+
+function runtimeFor(command: CliCommand, values: Record<string, unknown>, progress: ProgressPrinter) {
+  const store = storeFromOptions(values as never);
+  const settings = settingsFromFlags(command, values);
+  return localRuntime({ store, settings, progress: (message) => progress.update(message) });
+}
+
+async function backupCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals, options } = parseCommand('backup', args);
+  if (values.help) return printHelp(io, helpText('backup', options));
+  if (positionals.length > 0) throw new InvalidInputError(`backup takes no positional arguments, got: ${positionals.join(' ')}`);
+  const progress = new ProgressPrinter(io.err, values.quiet === true);
+  const rt = runtimeFor('backup', values, progress);
+  if (rt.settings.configuredComponents.length === 0) {
+    throw new InvalidInputError('nothing to back up: give --home DIR (Liferay Home) or another component\'s flags (see --help)');
+  }
+  const components = parseComponents(values.components);
+  const input = {
+    source: 'cli',
+    ...(typeof values.schedule === 'string' ? { schedule: values.schedule } : {}),
+    ...(components ? { components } : {}),
+  };
+  const outcome = await runWorkflow(WORKFLOWS.backup, input, rt, { onStateEntered: (name) => progress.step(name) });
+  progress.clear();
+  const backupId = backupIdFromOutcome(outcome);
+  if (!backupId) {
+    io.out(`backup did not start: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no backup id'}`);
+    return 1;
+  }
+  const manifest = await readManifest(rt.store, backupId);
+  if (values.json) io.out(JSON.stringify(manifest, null, 2));
+  else for (const line of describeManifest(manifest)) io.out(line);
+  if (!values.json) io.out(`store: ${rt.store.location}`);
+  return manifest.status === 'complete' ? 0 : 1;
+}
+
+function backupIdFromOutcome(outcome: WorkflowOutcome): string | undefined {
+  if (outcome.status === 'SUCCEEDED') {
+    return (outcome.output as { backup?: { backupId?: string } }).backup?.backupId;
+  }
+  // A failed run that got past Begin names its set in the failure cause (Commit's message).
+  return /backup set (b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(outcome.cause)?.[1];
+}
+
+async function restoreCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals, options } = parseCommand('restore', args);
+  if (values.help) return printHelp(io, helpText('restore', options));
+  if (positionals.length !== 1) throw new InvalidInputError('restore needs one backup id or "latest" (run \'liferay-backup list\')');
+  const progress = new ProgressPrinter(io.err, values.quiet === true);
+  const rt = runtimeFor('restore', values, progress);
+  const components = parseComponents(values.components);
+  const request: Record<string, unknown> = {
+    backupId: positionals[0],
+    source: 'cli',
+    ...(components ? { components } : {}),
+    ...(values['allow-partial'] ? { allowPartial: true } : {}),
+  };
+  for (const module of COMPONENT_MODULES) {
+    const part = module.local?.restoreRequestFromOptions?.(values);
+    if (part !== undefined) request[module.name] = part;
+  }
+  const outcome = await runWorkflow(WORKFLOWS.restore, request, rt, { onStateEntered: (name) => progress.step(name) });
+  progress.clear();
+  if (outcome.status === 'SUCCEEDED') {
+    const report = (outcome.output as { report: { backupId: string; restoreId: string } }).report;
+    return printRestoreReport(io, rt.store, report.backupId, report.restoreId, values.json === true);
+  }
+  const reportRef = /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of (b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(outcome.cause);
+  if (reportRef?.[1] && reportRef[2]) {
+    await printRestoreReport(io, rt.store, reportRef[2], reportRef[1], values.json === true);
+    return 1;
+  }
+  io.out(`restore failed: ${outcome.error}: ${outcome.cause}`);
+  return 1;
+}
+
+async function printRestoreReport(
+  io: CliIo,
+  store: import('#store/content-store.ts').ContentStore,
+  backupId: string,
+  restoreId: string,
+  json: boolean,
+): Promise<number> {
+  const report = await readRestoreReport(store, backupId, restoreId);
+  if (json) {
+    io.out(JSON.stringify(report, null, 2));
+  } else {
+    io.out(`restore ${report.restoreId} of ${report.backupId}: ${report.status}, took ${formatDuration(report.startedAt, report.finishedAt)}`);
+    for (const name of report.components) {
+      const result = report.results[name];
+      if (!result) continue;
+      io.out(`  ${name}: ${result.status}${Object.keys(result.summary).length > 0 ? `  ${formatSummary(result.summary)}` : ''}`);
+      if (result.error) io.out(`    error: ${result.error.name}: ${result.error.message}`);
+      for (const warning of result.warnings) io.out(`    warning: ${warning}`);
+    }
+    for (const warning of report.warnings ?? []) io.out(`  warning: ${warning}`);
+  }
+  return report.status === 'complete' ? 0 : 1;
+}
+
+/** `list` and `show` take only the store flags and --json. */
+function parseStoreCommand(command: string, args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        store: { type: 'string' },
+        bucket: { type: 'string' },
+        endpoint: { type: 'string' },
+        region: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    throw new InvalidInputError(`${asError(error).message} (usage: liferay-backup ${command} [--store DIR | --bucket NAME [--endpoint URL]] [--json])`);
+  }
+}
+
+async function listCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseStoreCommand('list', args);
+  const store = storeFromOptions(values);
+  const ids = await listBackupIds(store);
+  const latest = await readLatest(store);
+  const rows = [];
+  for (const id of ids) {
+    try {
+      const manifest = await readManifest(store, id);
+      rows.push({ id, status: manifest.status, startedAt: manifest.startedAt, took: formatDuration(manifest.startedAt, manifest.finishedAt), components: manifest.components.join(',') });
+    } catch (error) {
+      rows.push({ id, status: `unreadable (${asError(error).message})`, startedAt: '-', took: '-', components: '-' });
+    }
+  }
+  if (values.json) {
+    io.out(JSON.stringify({ latest: latest ?? null, backups: rows }, null, 2));
+    return 0;
+  }
+  if (rows.length === 0) io.out(`no backup sets in ${store.location}`);
+  for (const row of rows) {
+    io.out(`${row.id}${row.id === latest ? ' (latest)' : ''}  ${row.status}  ${row.startedAt}  ${row.took}  ${row.components}`);
+  }
+  return 0;
+}
+
+async function showCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseStoreCommand('show', args);
+  if (positionals.length !== 1) throw new InvalidInputError('show needs one backup id or "latest"');
+  const store = storeFromOptions(values);
+  const id = positionals[0] === 'latest' ? await readLatest(store) : positionals[0];
+  if (!id) throw new InvalidInputError('"latest": there is no complete backup set yet');
+  const manifest = await readManifest(store, id);
+  if (values.json) io.out(JSON.stringify(manifest, null, 2));
+  else for (const line of describeManifest(manifest)) io.out(line);
+  return 0;
+}
+
+function printHelp(io: CliIo, text: string): number {
+  io.out(text);
+  return 0;
+}
+
+export type CommandHandler = (args: string[], io: CliIo) => Promise<number>;
+
+/** Extra commands (demo, verify) register here so this file stays the dispatcher. */
+export const EXTRA_COMMANDS = new Map<string, CommandHandler>();
+
+/** Runs the CLI; returns the exit code (0 only when the set or restore is complete). */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    switch (command) {
+      case 'backup':
+        return await backupCommand(args, io);
+      case 'restore':
+        return await restoreCommand(args, io);
+      case 'list':
+        return await listCommand(args, io);
+      case 'show':
+        return await showCommand(args, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default: {
+        const extra = EXTRA_COMMANDS.get(command);
+        if (extra) return await extra(args, io);
+        io.out(`unknown command ${command}\n${USAGE}`);
+        return 2;
+      }
+    }
+  } catch (error) {
+    const failure = asError(error);
+    io.out(`error: ${failure.message}`);
+    return failure instanceof InvalidInputError || failure.name === 'ConfigError' ? 2 : 1;
+  }
+}

@@ -1,0 +1,56 @@
+import type { Manifest } from '#backup-set/manifest.ts';
+
+/** Human-readable sizes and durations for the CLI. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(startIso?: string, endIso?: string): string {
+  if (!startIso || !endIso) return '-';
+  const ms = Date.parse(endIso) - Date.parse(startIso);
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+function formatSummaryValue(key: string, value: unknown): string {
+  if (typeof value === 'number' && /bytes/i.test(key)) return formatBytes(value);
+  return String(value);
+}
+
+export function formatSummary(summary: Record<string, unknown>): string {
+  return Object.entries(summary)
+    .map(([key, value]) => `${key}=${formatSummaryValue(key, value)}`)
+    .join(' ');
+}
+
+/** The lines `backup` and `show` print for a set. */
+export function describeManifest(manifest: Manifest): string[] {
+  const lines = [
+    `backup set ${manifest.backupId}: ${manifest.status}`,
+    `  environment ${manifest.environment}, started ${manifest.startedAt}, took ${formatDuration(manifest.startedAt, manifest.finishedAt)}`,
+  ];
+  for (const name of manifest.components) {
+    const result = manifest.results[name];
+    if (!result) {
+      lines.push(`  ${name}: no result`);
+      continue;
+    }
+    lines.push(
+      `  ${name}: ${result.status} in ${formatDuration(result.startedAt, result.finishedAt)}${
+        Object.keys(result.summary).length > 0 ? `  ${formatSummary(result.summary)}` : ''
+      }`,
+    );
+    if (result.error) lines.push(`    error: ${result.error.name}: ${result.error.message}`);
+    for (const warning of result.warnings) lines.push(`    warning: ${warning}`);
+  }
+  for (const warning of manifest.warnings) lines.push(`  warning: ${warning}`);
+  return lines;
+}

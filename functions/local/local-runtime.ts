@@ -1,0 +1,26 @@
+import { tmpdir } from 'node:os';
+import type { Runtime } from '#runtime/runtime.ts';
+import { createLogger } from '#runtime/logger.ts';
+import type { Settings } from '#runtime/settings.ts';
+import type { ContentStore } from '#store/content-store.ts';
+
+export interface LocalRuntimeOptions {
+  readonly store: ContentStore;
+  readonly settings: Settings;
+  readonly scratchDir?: string;
+  readonly progress?: (message: string) => void;
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  readonly now?: () => Date;
+}
+
+/** The runtime of the CLI and the tests: a store of their choosing and settings from flags. */
+export function localRuntime(options: LocalRuntimeOptions): Runtime {
+  return {
+    store: options.store,
+    settings: options.settings,
+    logger: createLogger({ logLevel: options.logLevel ?? 'SILENT' }),
+    now: options.now ?? (() => new Date()),
+    scratchDir: options.scratchDir ?? tmpdir(),
+    progress: options.progress ?? (() => undefined),
+  };
+}

@@ -1,0 +1,141 @@
+import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { Handler, Runtime } from '#runtime/runtime.ts';
+import { adaptForLocalInterpreter } from './adapt-for-local-interpreter.ts';
+import { allHandlers } from './handlers.ts';
+import { type AslDefinition, LOCAL_FUNCTION_ARN_PREFIX } from './template-definitions.ts';
+
+// aws-local-stepfunctions 3 calls Promise.withResolvers, which Node.js 20 lacks.
+if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
+  Object.defineProperty(Promise, 'withResolvers', {
+    configurable: true,
+    writable: true,
+    value<T>() {
+      let resolve!: (value: T | PromiseLike<T>) => void;
+      let reject!: (reason?: unknown) => void;
+      const promise = new Promise<T>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise, resolve, reject };
+    },
+  });
+}
+
+export interface WorkflowRunOptions {
+  /** Handlers by id. @default every handler of this build (handlers.ts) */
+  readonly handlers?: ReadonlyMap<string, Handler>;
+  /** Replaces the handler of a Task state, by state name (tests inject faults this way). */
+  readonly taskOverrides?: Readonly<Record<string, Handler>>;
+  /** Milliseconds a Wait state pauses locally. @default 0 */
+  readonly waitMs?: number;
+  /** Milliseconds before a Retry locally. @default 50 */
+  readonly retryDelayMs?: number;
+  /** Called as states are entered, with the state's name. */
+  readonly onStateEntered?: (stateName: string) => void;
+}
+
+export type WorkflowOutcome =
+  | { readonly status: 'SUCCEEDED'; readonly output: unknown; readonly statesEntered: string[] }
+  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string; readonly statesEntered: string[] };
+
+interface TaskBinding {
+  readonly stateName: string;
+  readonly handlerId: string;
+}
+
+/** Finds every Lambda Task (at any depth) and the handler id its local ARN names. */
+export function lambdaTasks(definition: { States: Record<string, unknown> }): TaskBinding[] {
+  const found: TaskBinding[] = [];
+  const visit = (states: Record<string, unknown>) => {
+    for (const [stateName, raw] of Object.entries(states)) {
+      const state = raw as Record<string, unknown>;
+      if (state.Type === 'Task' && typeof state.Resource === 'string' && state.Resource.startsWith(LOCAL_FUNCTION_ARN_PREFIX)) {
+        found.push({ stateName, handlerId: state.Resource.slice(LOCAL_FUNCTION_ARN_PREFIX.length) });
+      }
+      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) visit(branch.States);
+      const processor = (state.ItemProcessor ?? state.Iterator) as { States: Record<string, unknown> } | undefined;
+      if (processor) visit(processor.States);
+    }
+  };
+  visit(definition.States);
+  return found;
+}
+
+function retryableStates(definition: { States: Record<string, unknown> }): string[] {
+  const names: string[] = [];
+  const visit = (states: Record<string, unknown>) => {
+    for (const [name, raw] of Object.entries(states)) {
+      const state = raw as Record<string, unknown>;
+      if (Array.isArray(state.Retry)) names.push(name);
+      if (state.Type === 'Wait') names.push(name);
+      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) visit(branch.States);
+      const processor = (state.ItemProcessor ?? state.Iterator) as { States: Record<string, unknown> } | undefined;
+      if (processor) visit(processor.States);
+    }
+  };
+  visit(definition.States);
+  return names;
+}
+
+/**
+ * Runs a synthesized workflow in this process: the same definition Step Functions runs (after
+ * adapt-for-local-interpreter.ts), each Lambda Task bound to the same handler code, with the
+ * local runtime (store, settings). Values cross each Task as JSON, as they do between Lambda and
+ * Step Functions.
+ */
+export async function runWorkflow(
+  definition: AslDefinition,
+  input: unknown,
+  runtime: Runtime,
+  options: WorkflowRunOptions = {},
+): Promise<WorkflowOutcome> {
+  const adapted = adaptForLocalInterpreter(definition);
+  const handlers = options.handlers ?? allHandlers();
+  const taskResourceLocalHandlers: Record<string, (input: unknown) => Promise<never>> = {};
+  for (const { stateName, handlerId } of lambdaTasks(adapted)) {
+    const handler = options.taskOverrides?.[stateName] ?? handlers.get(handlerId);
+    if (!handler) throw new Error(`no handler ${handlerId} for state "${stateName}" in this build`);
+    taskResourceLocalHandlers[stateName] = async (taskInput) => {
+      const result = await handler(JSON.parse(JSON.stringify(taskInput ?? null)), runtime);
+      return JSON.parse(JSON.stringify(result ?? null)) as never;
+    };
+  }
+  const waitTimeOverrides: Record<string, number> = {};
+  const retryIntervalOverrides: Record<string, number> = {};
+  for (const name of retryableStates(adapted)) {
+    waitTimeOverrides[name] = options.waitMs ?? 0;
+    retryIntervalOverrides[name] = options.retryDelayMs ?? 50;
+  }
+
+  const machine = new StateMachine(adapted as unknown as StateMachineDefinition, {
+    validationOptions: { checkArn: false },
+  });
+  const execution = machine.run(input as never, {
+    overrides: {
+      taskResourceLocalHandlers: taskResourceLocalHandlers as never,
+      waitTimeOverrides,
+      retryIntervalOverrides,
+    },
+  });
+  const statesEntered: string[] = [];
+  const watching = (async () => {
+    for await (const event of execution.eventLogs) {
+      if (event.type === 'StateEntered') {
+        statesEntered.push(event.state.name);
+        options.onStateEntered?.(event.state.name);
+      }
+    }
+  })();
+  try {
+    const output = await execution.result;
+    await watching.catch(() => undefined);
+    return { status: 'SUCCEEDED', output, statesEntered };
+  } catch (error) {
+    await watching.catch(() => undefined);
+    if (error instanceof ExecutionError) {
+      const caught = error.cause as { name?: string; message?: string } | undefined;
+      return { status: 'FAILED', error: caught?.name ?? 'Error', cause: caught?.message ?? error.message, statesEntered };
+    }
+    throw error;
+  }
+}

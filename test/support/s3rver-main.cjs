@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// A local S3-compatible server for the tests and benchmarks: s3rver 3.7.1 in its own process
+// (so its CPU and memory never mix with the code under test), with two S3 behaviours it lacks
+// added in front of its routes:
+// - conditional writes (If-None-Match: * and If-Match: ETag on PutObject -> 412), which S3 has
+//   offered since 2024 and the backup lock relies on;
+// - PUTs to the same key serialised, so a conditional check and its write cannot interleave.
+//
+//   node s3rver-main.cjs --dir DIR [--port 0] [--bucket NAME]... [--cert FILE --key FILE]
+// Prints one line {"port": N} on stdout when ready.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const S3rver = require('s3rver');
+
+const args = process.argv.slice(2);
+const opt = (name) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const buckets = args.flatMap((arg, i) => (arg === '--bucket' ? [args[i + 1]] : []));
+const dir = opt('dir');
+if (!dir) {
+  console.error('usage: s3rver-main.cjs --dir DIR [--port N] [--bucket NAME]...');
+  process.exit(2);
+}
+fs.mkdirSync(dir, { recursive: true });
+const cert = opt('cert');
+const key = opt('key');
+
+const server = new S3rver({
+  address: '127.0.0.1',
+  port: Number(opt('port') ?? 0),
+  directory: path.resolve(dir),
+  silent: true,
+  vhostBuckets: false,
+  configureBuckets: buckets.map((name) => ({ name })),
+  ...(cert && key ? { cert: fs.readFileSync(cert), key: fs.readFileSync(key) } : {}),
+});
+
+const queues = new Map();
+function serialised(id, work) {
+  const previous = queues.get(id) ?? Promise.resolve();
+  const run = previous.then(work, work);
+  const settled = run.catch(() => undefined);
+  queues.set(id, settled);
+  settled.then(() => {
+    if (queues.get(id) === settled) queues.delete(id);
+  });
+  return run;
+}
+
+function preconditionFailed(ctx) {
+  ctx.status = 412;
+  ctx.type = 'application/xml';
+  ctx.body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>';
+}
+
+function noSuchKey(ctx) {
+  ctx.status = 404;
+  ctx.type = 'application/xml';
+  ctx.body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>';
+}
+
+server.middleware.unshift(async (ctx, next) => {
+  const isObjectPut =
+    ctx.method === 'PUT' && !ctx.query.uploadId && !ctx.query.partNumber && !ctx.get('x-amz-copy-source');
+  const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+  if (!isObjectPut || !match) return next();
+  const [, bucket, rawKey] = match;
+  const objectKey = decodeURIComponent(rawKey);
+  return serialised(`${bucket}/${objectKey}`, async () => {
+    const ifNoneMatch = ctx.get('if-none-match');
+    const ifMatch = ctx.get('if-match');
+    if (ifNoneMatch || ifMatch) {
+      const exists = await server.store.existsObject(bucket, objectKey);
+      if (ifNoneMatch === '*' && exists) return preconditionFailed(ctx);
+      if (ifMatch) {
+        if (!exists) return noSuchKey(ctx);
+        const metadata = await server.store.getMetadata(bucket, objectKey);
+        if (metadata.etag !== ifMatch) return preconditionFailed(ctx);
+      }
+    }
+    return next();
+  });
+});
+
+server.run().then((address) => {
+  process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+});
+process.on('SIGTERM', () => server.close().finally(() => process.exit(0)));
