@@ -12,7 +12,12 @@ describe('backup ids', () => {
   });
 
   it('sort by time as plain strings', () => {
-    const times = ['2026-01-02T00:00:00Z', '2025-12-31T23:59:59Z', '2026-01-01T10:00:00Z', '2026-11-27T02:00:00Z'];
+    const times = [
+      '2026-01-02T00:00:00Z',
+      '2025-12-31T23:59:59Z',
+      '2026-01-01T10:00:00Z',
+      '2026-11-27T02:00:00Z',
+    ];
     const ids = times.map((t) => newBackupId(new Date(t)));
     const byId = [...ids].sort();
     const byTime = [...times].sort().map((t) => ids[times.indexOf(t)]);
@@ -21,7 +26,9 @@ describe('backup ids', () => {
 
   it('are valid RDS snapshot identifiers (also with a prefix) and S3 key segments', () => {
     for (let i = 0; i < 200; i++) {
-      const id = newBackupId(new Date(Date.UTC(2020 + (i % 10), i % 12, 1 + (i % 28), i % 24, i % 60, (i * 7) % 60)));
+      const id = newBackupId(
+        new Date(Date.UTC(2020 + (i % 10), i % 12, 1 + (i % 28), i % 24, i % 60, (i * 7) % 60)),
+      );
       expect(id).toMatch(BACKUP_ID_PATTERN);
       expect(id).toMatch(RDS_SNAPSHOT_IDENTIFIER);
       expect(`liferay-backup-${id}`).toMatch(RDS_SNAPSHOT_IDENTIFIER);
@@ -30,7 +37,13 @@ describe('backup ids', () => {
   });
 
   it('reject look-alikes', () => {
-    for (const bad of ['B20261127T020000Z-7f3a', 'b20261127t020000z-7f3', 'b20261127t020000z--7f3a', '../b20261127t020000z-7f3a', 'latest']) {
+    for (const bad of [
+      'B20261127T020000Z-7f3a',
+      'b20261127t020000z-7f3',
+      'b20261127t020000z--7f3a',
+      '../b20261127t020000z-7f3a',
+      'latest',
+    ]) {
       expect(isBackupId(bad)).toBe(false);
     }
   });

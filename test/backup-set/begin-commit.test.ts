@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { beginBackup } from '#backup-set/begin-backup.ts';
+import { commitBackup } from '#backup-set/commit-backup.ts';
+import { readLatest, readManifest } from '#backup-set/manifest.ts';
+import { BackupAlreadyRunningError, InvalidInputError } from '#runtime/errors.ts';
+import { allKeys, testRuntime } from '../support/local-runtime.ts';
+
+const HOME = { liferayHome: { root: '/tmp/does-not-matter-here' } };
+const T0 = new Date('2026-11-27T02:00:00Z');
+
+function clock(start = T0) {
+  let t = start.getTime();
+  return () => new Date((t += 1000));
+}
+
+const complete = (component: string) => ({
+  component,
+  status: 'complete',
+  warnings: [],
+  summary: { files: 1 },
+  details: {},
+});
+
+describe('Begin', () => {
+  it('writes a running manifest, takes the lock and selects the configured components', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const context = await beginBackup({ schedule: 'nightly', components: ['liferayHome'] }, rt);
+    expect(context.components).toEqual(['liferayHome']);
+    expect(context.selected).toEqual({
+      database: false,
+      liferayHome: true,
+      appServer: false,
+      search: false,
+      source: false,
+    });
+    const manifest = await readManifest(rt.store, context.backupId);
+    expect(manifest).toMatchObject({
+      status: 'running',
+      trigger: { source: 'schedule', schedule: 'nightly' },
+      environment: 'test-env',
+    });
+    expect(await rt.store.stat('locks/backup.json')).toBeDefined();
+  });
+
+  it('refuses a second backup while one runs, and creates nothing', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const first = await beginBackup({}, rt);
+    const before = await allKeys(rt.store);
+    const second = beginBackup({}, rt);
+    await expect(second).rejects.toBeInstanceOf(BackupAlreadyRunningError);
+    await expect(second).rejects.toThrow(`a backup is already running: ${first.backupId}`);
+    expect(await allKeys(rt.store)).toEqual(before);
+  });
+
+  it.each([
+    [
+      { components: ['database'] },
+      /components not configured in this deployment: database; configured: liferayHome/,
+    ],
+    [{ components: ['mailServer'] }, /components\.0: unknown component "mailServer"/],
+    [{ components: [] }, /components/],
+    [{ schedule: 7 }, /schedule/],
+    [{ colour: 'blue' }, /colour/],
+  ])(
+    'refuses the request %j with a message naming the problem, and writes nothing',
+    async (request, message) => {
+      const rt = testRuntime({ components: HOME, now: clock() });
+      await expect(beginBackup(request, rt)).rejects.toThrow(message);
+      await expect(beginBackup(request, rt)).rejects.toBeInstanceOf(InvalidInputError);
+      expect(await allKeys(rt.store)).toEqual([]);
+    },
+  );
+});
+
+describe('Commit', () => {
+  it('marks a set complete, moves latest, releases the lock and clears the work area', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const backup = await beginBackup({}, rt);
+    await rt.store.put(`${backup.workPrefix}shards.json`, '[]');
+    const result = await commitBackup({ backup, results: [complete('liferayHome')] }, rt);
+    expect(result).toMatchObject({ status: 'complete', problems: [] });
+    expect((await readManifest(rt.store, backup.backupId)).status).toBe('complete');
+    expect(await readLatest(rt.store)).toBe(backup.backupId);
+    expect(await rt.store.stat('locks/backup.json')).toBeUndefined();
+    expect((await allKeys(rt.store)).filter((key) => key.startsWith('work/'))).toEqual([]);
+  });
+
+  it('marks a set partial with each failed component and its reason; latest stays', async () => {
+    const rt = testRuntime({ components: { ...HOME, appServer: { root: '/x' } }, now: clock() });
+    const first = await beginBackup({ components: ['liferayHome'] }, rt);
+    await commitBackup({ backup: first, results: [complete('liferayHome')] }, rt);
+    const backup = await beginBackup({}, rt);
+    const caught = {
+      component: 'appServer',
+      caught: {
+        Error: 'Lambda.Unknown',
+        Cause: JSON.stringify({ errorType: 'EACCES', errorMessage: 'permission denied: conf/server.xml' }),
+      },
+    };
+    const result = await commitBackup({ backup, results: [complete('liferayHome'), caught] }, rt);
+    expect(result.status).toBe('partial');
+    expect(result.message).toContain('appServer: EACCES: permission denied: conf/server.xml');
+    const manifest = await readManifest(rt.store, backup.backupId);
+    expect(manifest.results.appServer).toMatchObject({
+      status: 'failed',
+      error: { name: 'EACCES', message: 'permission denied: conf/server.xml' },
+    });
+    expect(await readLatest(rt.store)).toBe(first.backupId);
+  });
+
+  it('marks a set failed when the capture itself failed, and still releases the lock', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const backup = await beginBackup({}, rt);
+    const result = await commitBackup(
+      { backup, failure: { Error: 'States.Timeout', Cause: 'the Capture state timed out' } },
+      rt,
+    );
+    expect(result.status).toBe('failed');
+    const manifest = await readManifest(rt.store, backup.backupId);
+    expect(manifest.status).toBe('failed');
+    expect(manifest.warnings.join()).toContain('the Capture state timed out');
+    expect(await rt.store.stat('locks/backup.json')).toBeUndefined();
+    expect(await readLatest(rt.store)).toBeUndefined();
+  });
+
+  it('treats a branch that returned nothing usable as a failure, never as complete', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const backup = await beginBackup({}, rt);
+    const result = await commitBackup(
+      { backup, results: [{ component: 'liferayHome', status: 'done?' }] },
+      rt,
+    );
+    expect(result.status).toBe('failed');
+    expect(result.problems[0]).toMatch(/liferayHome: InvalidResultError/);
+  });
+});

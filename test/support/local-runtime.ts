@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { localRuntime } from '#local/local-runtime.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseSettings } from '#runtime/settings.ts';
+import type { ContentStore } from '#store/content-store.ts';
+import { LocalFolderStore } from '#store/local-folder-store.ts';
+
+/** A throwaway directory removed by the returned cleanup. */
+export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), `${prefix}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A runtime over the given store (a fresh local folder store by default) with these components' settings. */
+export function testRuntime(options: {
+  store?: ContentStore;
+  components?: Record<string, unknown>;
+  now?: () => Date;
+  lockTimeoutMinutes?: number;
+}): Runtime {
+  const components = options.components ?? {};
+  const settings = parseSettings(
+    {
+      environment: 'test-env',
+      lockTimeoutMinutes: options.lockTimeoutMinutes ?? 60,
+      configuredComponents: Object.keys(components),
+      components,
+    },
+    'test',
+  );
+  return localRuntime({
+    store: options.store ?? new LocalFolderStore(tempDir('store').dir),
+    settings,
+    ...(options.now ? { now: options.now } : {}),
+  });
+}
+
+/** Every key in a store, for "nothing was written" assertions. */
+export async function allKeys(store: ContentStore): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of store.list('')) keys.push(object.key);
+  return keys.sort();
+}
