@@ -14,14 +14,18 @@ const scheduleExpression = z
     'an EventBridge Scheduler expression: cron(min hour day-of-month month day-of-week year), rate(N unit) or at(yyyy-mm-ddThh:mm:ss)',
   );
 
-const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
 
 export const networkSchema = z.strictObject({
   /** VPC of the Lambdas that reach EFS, the database and the search cluster. */
   vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'a VPC id like vpc-0123456789abcdef0'),
   availabilityZones: z.array(z.string().min(1)).min(1),
   /** Private subnets (one per availability zone) with a route to S3 (gateway endpoint) and the AWS APIs. */
-  subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id like subnet-0123456789abcdef0')).min(1),
+  subnetIds: z
+    .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id like subnet-0123456789abcdef0'))
+    .min(1),
   /** Security group of the Lambdas; EFS (2049), the database and the search cluster must admit it. */
   securityGroupId: z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id like sg-0123456789abcdef0'),
 });
@@ -29,7 +33,9 @@ export const networkSchema = z.strictObject({
 export const efsSchema = z.strictObject({
   fileSystemId: z.string().regex(/^fs-[0-9a-f]{8,17}$/, 'an EFS file system id like fs-0123456789abcdef0'),
   /** Access point the Lambdas mount (read-only for backups; the restore functions write through it). */
-  accessPointId: z.string().regex(/^fsap-[0-9a-f]{8,17}$/, 'an EFS access point id like fsap-0123456789abcdef0'),
+  accessPointId: z
+    .string()
+    .regex(/^fsap-[0-9a-f]{8,17}$/, 'an EFS access point id like fsap-0123456789abcdef0'),
 });
 
 const objectLockSchema = z.strictObject({
@@ -48,15 +54,23 @@ export const configSchema = z
       .string()
       .regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/, 'lower-case letters, digits and hyphens, 2-40 characters'),
     /** AWS account and region to deploy to. @default the CLI's */
-    account: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id').optional(),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region like eu-west-1').optional(),
+    account: z
+      .string()
+      .regex(/^\d{12}$/, 'a 12-digit AWS account id')
+      .optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region like eu-west-1')
+      .optional(),
     network: networkSchema.optional(),
     efs: efsSchema.optional(),
     components: componentsSchema,
     schedules: z
       .array(
         z.strictObject({
-          name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,39}$/, 'letters, digits and hyphens, up to 40 characters'),
+          name: z
+            .string()
+            .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,39}$/, 'letters, digits and hyphens, up to 40 characters'),
           expression: scheduleExpression,
           /** IANA time zone of a cron expression. @default UTC */
           timezone: z.string().min(1).max(64).default('UTC'),
@@ -76,7 +90,12 @@ export const configSchema = z
       })
       .default(90),
     /** The Backup workflow gives up after this; a lock older than it is stale. @default 23 hours */
-    backupTimeoutHours: z.number().int().min(1).max(24 * 7).default(23),
+    backupTimeoutHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 7)
+      .default(23),
   })
   .superRefine((config, ctx) => {
     const configured = COMPONENT_NAMES.filter((name) => isEnabled(config.components[name]));
@@ -93,7 +112,12 @@ export const configSchema = z
     });
     const names = config.schedules.map((schedule) => schedule.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-    if (duplicate) ctx.addIssue({ code: 'custom', path: ['schedules'], message: `schedule name ${duplicate} is used twice` });
+    if (duplicate)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedules'],
+        message: `schedule name ${duplicate} is used twice`,
+      });
     if (configured.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['components'], message: 'enable at least one component' });
     }
@@ -120,7 +144,9 @@ export class ConfigValidationError extends Error {
 /** Validates the `liferayBackup` context value; throws one message listing every bad key. */
 export function parseConfig(raw: unknown): LiferayBackupConfig {
   if (raw === undefined) {
-    throw new ConfigValidationError('cdk.json context has no "liferayBackup" key: copy the example from README.md');
+    throw new ConfigValidationError(
+      'cdk.json context has no "liferayBackup" key: copy the example from README.md',
+    );
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -4,12 +4,11 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import { HANDLER_METADATA_KEY } from '#local/template-definitions.ts';
 
 /** Repository root: entries are given relative to it. */
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
-
 
 /** Lambda limits the total size of environment variables to 4 KB. */
 const LAMBDA_ENVIRONMENT_LIMIT = 4096;
@@ -121,7 +120,9 @@ export class InlineFunctionFactory implements FunctionFactory {
   create(scope: Construct, id: string, props: BackupFunctionProps): lambda.Function {
     const fn = new lambda.Function(scope, id, {
       ...commonProps(scope, id, props, this.options),
-      code: lambda.Code.fromInline(`exports.handler = async () => { throw new Error('test bundle of ${props.entry}'); };`),
+      code: lambda.Code.fromInline(
+        `exports.handler = async () => { throw new Error('test bundle of ${props.entry}'); };`,
+      ),
       handler: 'index.handler',
     });
     return tagHandler(fn, props.handlerId);

@@ -19,7 +19,10 @@ export interface LiferayBackupStackProps extends StackProps {
    * Builds the Lambdas. Tests that only inspect the template pass the inline factory.
    * @default bundled with the locally installed esbuild
    */
-  readonly functionFactory?: (options: { logRetentionDays: logs.RetentionDays; environment: Record<string, string> }) => FunctionFactory;
+  readonly functionFactory?: (options: {
+    logRetentionDays: logs.RetentionDays;
+    environment: Record<string, string>;
+  }) => FunctionFactory;
 }
 
 /** The whole deployment: store, functions, workflows, schedules, notifications. */
@@ -47,10 +50,16 @@ export class LiferayBackupStack extends Stack {
       configuredComponents: enabled,
       components: {},
     };
-    const settingsEnvironment = (settings: Settings) => ({ LIFERAY_BACKUP_SETTINGS: JSON.stringify(settings) });
+    const settingsEnvironment = (settings: Settings) => ({
+      LIFERAY_BACKUP_SETTINGS: JSON.stringify(settings),
+    });
 
     const backupSet = new Construct(this, 'BackupSet');
-    const createBackupSetFunction = (fnId: string, handlerId: string, description: string): lambda.Function => {
+    const createBackupSetFunction = (
+      fnId: string,
+      handlerId: string,
+      description: string,
+    ): lambda.Function => {
       const fn = factory.create(backupSet, fnId, {
         handlerId,
         entry: `functions/backup-set/${handlerId}.ts`,
@@ -60,33 +69,55 @@ export class LiferayBackupStack extends Stack {
       this.store.bind(fn);
       return fn;
     };
-    const beginBackup = createBackupSetFunction('BeginBackup', 'begin-backup', 'Begin a backup set: id, lock, running manifest');
+    const beginBackup = createBackupSetFunction(
+      'BeginBackup',
+      'begin-backup',
+      'Begin a backup set: id, lock, running manifest',
+    );
     this.store.grantReadWrite(beginBackup, 'backups/*', 'locks/*');
     this.store.grantRead(beginBackup, 'pointers/*');
-    const commitBackup = createBackupSetFunction('CommitBackup', 'commit-backup', 'Commit a backup set: final manifest, latest, unlock');
+    const commitBackup = createBackupSetFunction(
+      'CommitBackup',
+      'commit-backup',
+      'Commit a backup set: final manifest, latest, unlock',
+    );
     this.store.grantReadWrite(commitBackup, 'backups/*', 'pointers/*', 'locks/*', 'work/*');
     this.store.grantDelete(commitBackup, 'locks/*', 'work/*');
-    const validateRestore = createBackupSetFunction('ValidateRestore', 'validate-restore', 'Validate a restore request against its manifest');
+    const validateRestore = createBackupSetFunction(
+      'ValidateRestore',
+      'validate-restore',
+      'Validate a restore request against its manifest',
+    );
     this.store.grantRead(validateRestore, 'backups/*', 'pointers/*');
     this.store.grantReadWrite(validateRestore, 'backups/*/restores/*');
-    const reportRestore = createBackupSetFunction('ReportRestore', 'report-restore', 'Write the restore report');
+    const reportRestore = createBackupSetFunction(
+      'ReportRestore',
+      'report-restore',
+      'Write the restore report',
+    );
     this.store.grantReadWrite(reportRestore, 'backups/*/restores/*');
 
-    const components: WorkflowComponent[] = CDK_COMPONENTS.filter((definition) => enabled.includes(definition.name)).map(
-      (definition) => {
-        const settings = settingsEnvironment({ ...baseSettings, components: { [definition.name]: definition.settings(config) } });
-        return definition.create(new Construct(this, pascalCase(definition.name)), {
-          config,
-          store: this.store,
-          network,
-          createFunction: (fnScope, fnId, fnProps) => {
-            const fn = factory.create(fnScope, fnId, { ...fnProps, environment: { ...settings, ...fnProps.environment } });
-            this.store.bind(fn);
-            return fn;
-          },
-        });
-      },
-    );
+    const components: WorkflowComponent[] = CDK_COMPONENTS.filter((definition) =>
+      enabled.includes(definition.name),
+    ).map((definition) => {
+      const settings = settingsEnvironment({
+        ...baseSettings,
+        components: { [definition.name]: definition.settings(config) },
+      });
+      return definition.create(new Construct(this, pascalCase(definition.name)), {
+        config,
+        store: this.store,
+        network,
+        createFunction: (fnScope, fnId, fnProps) => {
+          const fn = factory.create(fnScope, fnId, {
+            ...fnProps,
+            environment: { ...settings, ...fnProps.environment },
+          });
+          this.store.bind(fn);
+          return fn;
+        },
+      });
+    });
 
     this.workflows = new Workflows(this, 'Workflows', {
       components,
@@ -107,7 +138,10 @@ export class LiferayBackupStack extends Stack {
       stateMachines: [this.workflows.backup, this.workflows.restore],
     });
 
-    new CfnOutput(this, 'BucketName', { value: this.store.bucket.bucketName, description: 'The backup store' });
+    new CfnOutput(this, 'BucketName', {
+      value: this.store.bucket.bucketName,
+      description: 'The backup store',
+    });
     new CfnOutput(this, 'BackupStateMachineArn', { value: this.workflows.backup.stateMachineArn });
     new CfnOutput(this, 'RestoreStateMachineArn', { value: this.workflows.restore.stateMachineArn });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });

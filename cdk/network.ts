@@ -16,9 +16,18 @@ export class Network extends Construct {
       availabilityZones: network.availabilityZones,
       privateSubnetIds: network.subnetIds,
     });
-    this.subnets = { subnets: network.subnetIds.map((subnetId, index) => ec2.Subnet.fromSubnetId(this, `Subnet${index}`, subnetId)) };
-    this.securityGroup = ec2.SecurityGroup.fromSecurityGroupId(this, 'SecurityGroup', network.securityGroupId, {
-      mutable: false,
-    });
+    this.subnets = {
+      subnets: network.subnetIds.map((subnetId, index) =>
+        ec2.Subnet.fromSubnetId(this, `Subnet${index}`, subnetId),
+      ),
+    };
+    this.securityGroup = ec2.SecurityGroup.fromSecurityGroupId(
+      this,
+      'SecurityGroup',
+      network.securityGroupId,
+      {
+        mutable: false,
+      },
+    );
   }
 }

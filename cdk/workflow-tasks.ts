@@ -28,7 +28,12 @@ export interface InvokeOptions {
  * A Lambda task that passes the handler's return value through unchanged (payloadResponseOnly),
  * retrying transient failures with backoff. Retries belong to the state machine, never to handlers.
  */
-export function invokeTask(scope: Construct, stateName: string, fn: lambda.IFunction, options: InvokeOptions = {}) {
+export function invokeTask(
+  scope: Construct,
+  stateName: string,
+  fn: lambda.IFunction,
+  options: InvokeOptions = {},
+) {
   const task = new tasks.LambdaInvoke(scope, stateName, {
     stateName,
     lambdaFunction: fn,

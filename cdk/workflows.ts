@@ -77,7 +77,9 @@ function prepareStep(scope: Construct, name: ComponentName, chain: sfn.IChainabl
     stateName: `${title} not selected (prepare)`,
     result: sfn.Result.fromObject({ skipped: true }),
   });
-  const choice = new sfn.Choice(scope, `${title} selected? (prepare)`, { stateName: `${title} selected? (prepare)` })
+  const choice = new sfn.Choice(scope, `${title} selected? (prepare)`, {
+    stateName: `${title} selected? (prepare)`,
+  })
     .when(sfn.Condition.booleanEquals(`$.backup.selected.${name}`, true), chain)
     .otherwise(skipped);
   return new sfn.Parallel(scope, `Prepare ${title}`, {
@@ -87,7 +89,12 @@ function prepareStep(scope: Construct, name: ComponentName, chain: sfn.IChainabl
   }).branch(choice);
 }
 
-function finish(scope: Construct, what: 'Backup' | 'Restore', statusPath: string, causePath: string): sfn.IChainable {
+function finish(
+  scope: Construct,
+  what: 'Backup' | 'Restore',
+  statusPath: string,
+  causePath: string,
+): sfn.IChainable {
   return new sfn.Choice(scope, `${what} complete?`, { stateName: `${what} complete?` })
     .when(sfn.Condition.stringEquals(statusPath, 'complete'), new sfn.Succeed(scope, `${what} complete`))
     .when(
@@ -124,7 +131,15 @@ export class Workflows extends Construct {
     const capture = new sfn.Parallel(scope, 'Capture', { stateName: 'Capture', resultPath: '$.results' });
     for (const component of props.components) {
       const branchScope = new Construct(scope, `${component.name}Capture`);
-      capture.branch(componentBranch(branchScope, component.name, component.captureBranch(branchScope), '$.backup.selected', 'Capture'));
+      capture.branch(
+        componentBranch(
+          branchScope,
+          component.name,
+          component.captureBranch(branchScope),
+          '$.backup.selected',
+          'Capture',
+        ),
+      );
     }
     const commit = invokeTask(scope, 'Commit', props.commitBackup, {
       payload: { 'backup.$': '$.backup', 'results.$': '$.results' },
@@ -143,7 +158,12 @@ export class Workflows extends Construct {
     const prepares = props.components.flatMap((component) => {
       if (!component.prepareBackup) return [];
       const prepareScope = new Construct(scope, `${component.name}Prepare`);
-      return [{ name: component.name, step: prepareStep(prepareScope, component.name, component.prepareBackup(prepareScope)) }];
+      return [
+        {
+          name: component.name,
+          step: prepareStep(prepareScope, component.name, component.prepareBackup(prepareScope)),
+        },
+      ];
     });
     // A failed prepare step is recorded and the run goes on to the next one.
     prepares.forEach(({ name, step }, index) => {
@@ -171,12 +191,21 @@ export class Workflows extends Construct {
     const scope = new Construct(this, 'RestoreStates');
     const validate = invokeTask(scope, 'Validate', props.validateRestore, {
       resultPath: '$.restore',
-      comment: 'Resolve latest, load the manifest, check the request; a bad request stops here and changes nothing',
+      comment:
+        'Resolve latest, load the manifest, check the request; a bad request stops here and changes nothing',
     });
     const restore = new sfn.Parallel(scope, 'Restore', { stateName: 'Restore', resultPath: '$.results' });
     for (const component of props.components) {
       const branchScope = new Construct(scope, `${component.name}Restore`);
-      restore.branch(componentBranch(branchScope, component.name, component.restoreBranch(branchScope), '$.restore.selected', 'Restore'));
+      restore.branch(
+        componentBranch(
+          branchScope,
+          component.name,
+          component.restoreBranch(branchScope),
+          '$.restore.selected',
+          'Restore',
+        ),
+      );
     }
     const report = invokeTask(scope, 'Report', props.reportRestore, {
       payload: { 'restore.$': '$.restore', 'results.$': '$.results' },

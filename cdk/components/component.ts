@@ -19,7 +19,11 @@ export interface ComponentContext {
    * Creates one of the component's Lambdas with the common settings (runtime, arm64, JSON logs,
    * log group, tracing) and the component's settings in LIFERAY_BACKUP_SETTINGS.
    */
-  createFunction(scope: Construct, id: string, props: BackupFunctionProps): import('aws-cdk-lib/aws-lambda').Function;
+  createFunction(
+    scope: Construct,
+    id: string,
+    props: BackupFunctionProps,
+  ): import('aws-cdk-lib/aws-lambda').Function;
 }
 
 /**

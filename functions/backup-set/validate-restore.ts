@@ -95,7 +95,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
       );
       continue;
     }
-    if (!result || result.status !== 'complete') {
+    if (result?.status !== 'complete') {
       problems.push(
         `${name}: backup set ${backupId} holds no complete copy of it (${result ? result.status : 'not backed up'})`,
       );

@@ -33,14 +33,21 @@ export function adaptForLocalInterpreter(definition: AslDefinition): AslDefiniti
 function adaptStates(machine: { StartAt: string; States: Record<string, unknown> }): void {
   const states = machine.States as States;
   for (const [name, state] of Object.entries(states)) {
-    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
+    if (
+      state.Type === 'Task' &&
+      state.TimeoutSeconds === undefined &&
+      state.TimeoutSecondsPath === undefined
+    ) {
       state.TimeoutSeconds = LOCAL_TASK_TIMEOUT_SECONDS;
     }
     if (state.Type === 'Parallel') {
-      for (const branch of state.Branches as { StartAt: string; States: Record<string, unknown> }[]) adaptStates(branch);
+      for (const branch of state.Branches as { StartAt: string; States: Record<string, unknown> }[])
+        adaptStates(branch);
     }
     if (state.Type === 'Map') {
-      const processor = (state.ItemProcessor ?? state.Iterator) as { StartAt: string; States: Record<string, unknown> } | undefined;
+      const processor = (state.ItemProcessor ?? state.Iterator) as
+        | { StartAt: string; States: Record<string, unknown> }
+        | undefined;
       if (processor) {
         delete (processor as Record<string, unknown>).ProcessorConfig;
         adaptStates(processor);
@@ -50,20 +57,20 @@ function adaptStates(machine: { StartAt: string; States: Record<string, unknown>
   }
 }
 
-function insertItemReader(
-  machine: { StartAt: string },
-  states: States,
-  mapName: string,
-  map: State,
-): void {
-  const reader = map.ItemReader as { Parameters?: Record<string, unknown>; ReaderConfig?: { InputType?: string } };
+function insertItemReader(machine: { StartAt: string }, states: States, mapName: string, map: State): void {
+  const reader = map.ItemReader as {
+    Parameters?: Record<string, unknown>;
+    ReaderConfig?: { InputType?: string };
+  };
   const batcher = map.ItemBatcher as { MaxItemsPerBatch?: number; BatchInput?: unknown } | undefined;
   const readerName = `${mapName} (local item reader)`;
   const parameters: Record<string, unknown> = { ...(reader.Parameters ?? {}) };
   if (batcher?.MaxItemsPerBatch !== undefined) parameters.MaxItemsPerBatch = batcher.MaxItemsPerBatch;
   if (batcher?.BatchInput !== undefined) parameters.BatchInput = batcher.BatchInput;
   if (reader.ReaderConfig?.InputType && reader.ReaderConfig.InputType !== 'JSON') {
-    throw new Error(`${mapName}: the local item reader reads JSON arrays only, not ${reader.ReaderConfig.InputType}`);
+    throw new Error(
+      `${mapName}: the local item reader reads JSON arrays only, not ${reader.ReaderConfig.InputType}`,
+    );
   }
 
   // Every transition into the Map now goes through the reader first.
@@ -72,7 +79,8 @@ function insertItemReader(
 
   states[readerName] = {
     Type: 'Task',
-    Comment: 'Local mode only: reads the Distributed Map items that Step Functions would read with ItemReader',
+    Comment:
+      'Local mode only: reads the Distributed Map items that Step Functions would read with ItemReader',
     Resource: `${LOCAL_FUNCTION_ARN_PREFIX}${LOCAL_ITEM_READER_HANDLER}`,
     Parameters: parameters,
     ResultPath: LOCAL_ITEMS_PATH,
@@ -91,6 +99,8 @@ function insertItemReader(
 function redirect(state: State, from: string, to: string): void {
   if (state.Next === from) state.Next = to;
   if (state.Default === from) state.Default = to;
-  for (const choice of (state.Choices as { Next?: string }[] | undefined) ?? []) if (choice.Next === from) choice.Next = to;
-  for (const catcher of (state.Catch as { Next?: string }[] | undefined) ?? []) if (catcher.Next === from) catcher.Next = to;
+  for (const choice of (state.Choices as { Next?: string }[] | undefined) ?? [])
+    if (choice.Next === from) choice.Next = to;
+  for (const catcher of (state.Catch as { Next?: string }[] | undefined) ?? [])
+    if (catcher.Next === from) catcher.Next = to;
 }

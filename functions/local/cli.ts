@@ -1,7 +1,12 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { readLatest, readManifest, listBackupIds } from '#backup-set/manifest.ts';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { listBackupIds, readLatest, readManifest } from '#backup-set/manifest.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
-import { type CliCommand, type CliOption, COMPONENT_NAMES, type ComponentName } from '#components/component.ts';
+import {
+  type CliCommand,
+  type CliOption,
+  COMPONENT_NAMES,
+  type ComponentName,
+} from '#components/component.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import { asError, InvalidInputError } from '#runtime/errors.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
@@ -18,15 +23,43 @@ export interface CliIo {
 }
 
 const COMMON_OPTIONS: Record<string, CliOption> = {
-  store: { type: 'string', description: 'local folder that holds the store (default ./liferay-backup-store)', commands: ['backup', 'restore', 'verify'] },
-  bucket: { type: 'string', description: 'S3 bucket that holds the store instead of a folder', commands: ['backup', 'restore', 'verify'] },
-  endpoint: { type: 'string', description: 'S3-compatible endpoint URL (with --bucket)', commands: ['backup', 'restore', 'verify'] },
-  region: { type: 'string', description: 'S3 region (with --bucket; default $AWS_REGION or us-east-1)', commands: ['backup', 'restore', 'verify'] },
-  environment: { type: 'string', description: 'environment name recorded in the set (default local)', commands: ['backup', 'restore', 'verify'] },
-  components: { type: 'string', description: 'comma-separated components (default: all configured / all in the set)', commands: ['backup', 'restore'] },
+  store: {
+    type: 'string',
+    description: 'local folder that holds the store (default ./liferay-backup-store)',
+    commands: ['backup', 'restore', 'verify'],
+  },
+  bucket: {
+    type: 'string',
+    description: 'S3 bucket that holds the store instead of a folder',
+    commands: ['backup', 'restore', 'verify'],
+  },
+  endpoint: {
+    type: 'string',
+    description: 'S3-compatible endpoint URL (with --bucket)',
+    commands: ['backup', 'restore', 'verify'],
+  },
+  region: {
+    type: 'string',
+    description: 'S3 region (with --bucket; default $AWS_REGION or us-east-1)',
+    commands: ['backup', 'restore', 'verify'],
+  },
+  environment: {
+    type: 'string',
+    description: 'environment name recorded in the set (default local)',
+    commands: ['backup', 'restore', 'verify'],
+  },
+  components: {
+    type: 'string',
+    description: 'comma-separated components (default: all configured / all in the set)',
+    commands: ['backup', 'restore'],
+  },
   schedule: { type: 'string', description: 'schedule name recorded in the manifest', commands: ['backup'] },
   'allow-partial': { type: 'boolean', description: 'restore from a partial set', commands: ['restore'] },
-  json: { type: 'boolean', description: 'print the result as JSON', commands: ['backup', 'restore', 'verify'] },
+  json: {
+    type: 'boolean',
+    description: 'print the result as JSON',
+    commands: ['backup', 'restore', 'verify'],
+  },
   quiet: { type: 'boolean', description: 'no progress on stderr', commands: ['backup', 'restore', 'verify'] },
 };
 
@@ -44,7 +77,8 @@ run 'liferay-backup <command> --help' for the command's options.`;
 
 function optionsFor(command: CliCommand): Record<string, CliOption> {
   const all: Record<string, CliOption> = {};
-  for (const [name, option] of Object.entries(COMMON_OPTIONS)) if (option.commands.includes(command)) all[name] = option;
+  for (const [name, option] of Object.entries(COMMON_OPTIONS))
+    if (option.commands.includes(command)) all[name] = option;
   for (const module of COMPONENT_MODULES) {
     for (const [name, option] of Object.entries(module.local?.options ?? {})) {
       if (all[name]) throw new Error(`CLI option --${name} of ${module.name} is already taken`);
@@ -63,7 +97,10 @@ function parseCommand(command: CliCommand, args: string[]) {
     options: {
       help: { type: 'boolean' },
       ...Object.fromEntries(
-        Object.entries(options).map(([name, option]) => [name, { type: option.type, ...(option.multiple ? { multiple: true } : {}) }]),
+        Object.entries(options).map(([name, option]) => [
+          name,
+          { type: option.type, ...(option.multiple ? { multiple: true } : {}) },
+        ]),
       ),
     },
   };
@@ -76,18 +113,32 @@ function parseCommand(command: CliCommand, args: string[]) {
 }
 
 function helpText(command: CliCommand, options: Record<string, CliOption>): string {
-  const lines = [`usage: liferay-backup ${command} ${command === 'backup' ? '' : 'ID|latest '}[options]`, '', 'options:'];
+  const lines = [
+    `usage: liferay-backup ${command} ${command === 'backup' ? '' : 'ID|latest '}[options]`,
+    '',
+    'options:',
+  ];
   for (const [name, option] of Object.entries(options)) {
-    lines.push(`  --${name}${option.type === 'string' ? ' VALUE' : ''}${option.multiple ? ' (repeatable)' : ''}`.padEnd(34) + option.description);
+    lines.push(
+      `  --${name}${option.type === 'string' ? ' VALUE' : ''}${option.multiple ? ' (repeatable)' : ''}`.padEnd(
+        34,
+      ) + option.description,
+    );
   }
   return lines.join('\n');
 }
 
 function parseComponents(value: unknown): ComponentName[] | undefined {
   if (typeof value !== 'string') return undefined;
-  const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   const unknown = names.filter((name) => !(COMPONENT_NAMES as readonly string[]).includes(name));
-  if (unknown.length > 0) throw new InvalidInputError(`--components: unknown ${unknown.join(', ')}; allowed: ${COMPONENT_NAMES.join(', ')}`);
+  if (unknown.length > 0)
+    throw new InvalidInputError(
+      `--components: unknown ${unknown.join(', ')}; allowed: ${COMPONENT_NAMES.join(', ')}`,
+    );
   return names as ComponentName[];
 }
 
@@ -117,11 +168,14 @@ function runtimeFor(command: CliCommand, values: Record<string, unknown>, progre
 async function backupCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals, options } = parseCommand('backup', args);
   if (values.help) return printHelp(io, helpText('backup', options));
-  if (positionals.length > 0) throw new InvalidInputError(`backup takes no positional arguments, got: ${positionals.join(' ')}`);
+  if (positionals.length > 0)
+    throw new InvalidInputError(`backup takes no positional arguments, got: ${positionals.join(' ')}`);
   const progress = new ProgressPrinter(io.err, values.quiet === true);
   const rt = runtimeFor('backup', values, progress);
   if (rt.settings.configuredComponents.length === 0) {
-    throw new InvalidInputError('nothing to back up: give --home DIR (Liferay Home) or another component\'s flags (see --help)');
+    throw new InvalidInputError(
+      "nothing to back up: give --home DIR (Liferay Home) or another component's flags (see --help)",
+    );
   }
   const components = parseComponents(values.components);
   const input = {
@@ -129,11 +183,15 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
     ...(typeof values.schedule === 'string' ? { schedule: values.schedule } : {}),
     ...(components ? { components } : {}),
   };
-  const outcome = await runWorkflow(WORKFLOWS.backup, input, rt, { onStateEntered: (name) => progress.step(name) });
+  const outcome = await runWorkflow(WORKFLOWS.backup, input, rt, {
+    onStateEntered: (name) => progress.step(name),
+  });
   progress.clear();
   const backupId = backupIdFromOutcome(outcome);
   if (!backupId) {
-    io.out(`backup did not start: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no backup id'}`);
+    io.out(
+      `backup did not start: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no backup id'}`,
+    );
     return 1;
   }
   const manifest = await readManifest(rt.store, backupId);
@@ -154,7 +212,8 @@ function backupIdFromOutcome(outcome: WorkflowOutcome): string | undefined {
 async function restoreCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals, options } = parseCommand('restore', args);
   if (values.help) return printHelp(io, helpText('restore', options));
-  if (positionals.length !== 1) throw new InvalidInputError('restore needs one backup id or "latest" (run \'liferay-backup list\')');
+  if (positionals.length !== 1)
+    throw new InvalidInputError('restore needs one backup id or "latest" (run \'liferay-backup list\')');
   const progress = new ProgressPrinter(io.err, values.quiet === true);
   const rt = runtimeFor('restore', values, progress);
   const components = parseComponents(values.components);
@@ -168,7 +227,9 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
     const part = module.local?.restoreRequestFromOptions?.(values);
     if (part !== undefined) request[module.name] = part;
   }
-  const outcome = await runWorkflow(WORKFLOWS.restore, request, rt, { onStateEntered: (name) => progress.step(name) });
+  const outcome = await runWorkflow(WORKFLOWS.restore, request, rt, {
+    onStateEntered: (name) => progress.step(name),
+  });
   progress.clear();
   if (outcome.status === 'SUCCEEDED') {
     const report = (outcome.output as { report: { backupId: string; restoreId: string } }).report;
@@ -194,11 +255,15 @@ async function printRestoreReport(
   if (json) {
     io.out(JSON.stringify(report, null, 2));
   } else {
-    io.out(`restore ${report.restoreId} of ${report.backupId}: ${report.status}, took ${formatDuration(report.startedAt, report.finishedAt)}`);
+    io.out(
+      `restore ${report.restoreId} of ${report.backupId}: ${report.status}, took ${formatDuration(report.startedAt, report.finishedAt)}`,
+    );
     for (const name of report.components) {
       const result = report.results[name];
       if (!result) continue;
-      io.out(`  ${name}: ${result.status}${Object.keys(result.summary).length > 0 ? `  ${formatSummary(result.summary)}` : ''}`);
+      io.out(
+        `  ${name}: ${result.status}${Object.keys(result.summary).length > 0 ? `  ${formatSummary(result.summary)}` : ''}`,
+      );
       if (result.error) io.out(`    error: ${result.error.name}: ${result.error.message}`);
       for (const warning of result.warnings) io.out(`    warning: ${warning}`);
     }
@@ -223,7 +288,9 @@ function parseStoreCommand(command: string, args: string[]) {
       },
     });
   } catch (error) {
-    throw new InvalidInputError(`${asError(error).message} (usage: liferay-backup ${command} [--store DIR | --bucket NAME [--endpoint URL]] [--json])`);
+    throw new InvalidInputError(
+      `${asError(error).message} (usage: liferay-backup ${command} [--store DIR | --bucket NAME [--endpoint URL]] [--json])`,
+    );
   }
 }
 
@@ -236,9 +303,21 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
   for (const id of ids) {
     try {
       const manifest = await readManifest(store, id);
-      rows.push({ id, status: manifest.status, startedAt: manifest.startedAt, took: formatDuration(manifest.startedAt, manifest.finishedAt), components: manifest.components.join(',') });
+      rows.push({
+        id,
+        status: manifest.status,
+        startedAt: manifest.startedAt,
+        took: formatDuration(manifest.startedAt, manifest.finishedAt),
+        components: manifest.components.join(','),
+      });
     } catch (error) {
-      rows.push({ id, status: `unreadable (${asError(error).message})`, startedAt: '-', took: '-', components: '-' });
+      rows.push({
+        id,
+        status: `unreadable (${asError(error).message})`,
+        startedAt: '-',
+        took: '-',
+        components: '-',
+      });
     }
   }
   if (values.json) {
@@ -247,7 +326,9 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
   }
   if (rows.length === 0) io.out(`no backup sets in ${store.location}`);
   for (const row of rows) {
-    io.out(`${row.id}${row.id === latest ? ' (latest)' : ''}  ${row.status}  ${row.startedAt}  ${row.took}  ${row.components}`);
+    io.out(
+      `${row.id}${row.id === latest ? ' (latest)' : ''}  ${row.status}  ${row.startedAt}  ${row.took}  ${row.components}`,
+    );
   }
   return 0;
 }

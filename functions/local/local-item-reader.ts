@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { readJson } from '#store/content-store.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
+import { readJson } from '#store/content-store.ts';
 
 const readerInputSchema = z.object({
   Bucket: z.string().optional(),
@@ -18,7 +18,8 @@ const readerInputSchema = z.object({
 export async function readLocalItems(event: unknown, rt: Runtime): Promise<unknown[]> {
   const input = parseInput(readerInputSchema, event, 'local item reader input');
   const items = await readJson(rt.store, input.Key);
-  if (!Array.isArray(items)) throw new Error(`${input.Key}: a Distributed Map item list must be a JSON array`);
+  if (!Array.isArray(items))
+    throw new Error(`${input.Key}: a Distributed Map item list must be a JSON array`);
   if (!input.MaxItemsPerBatch) return items;
   const batches: unknown[] = [];
   for (let i = 0; i < items.length; i += input.MaxItemsPerBatch) {

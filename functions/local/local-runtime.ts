@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
-import type { Runtime } from '#runtime/runtime.ts';
 import { createLogger } from '#runtime/logger.ts';
+import type { Runtime } from '#runtime/runtime.ts';
 import type { Settings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
 

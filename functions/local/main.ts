@@ -1,6 +1,5 @@
 import { main } from './cli.ts';
 
-
 // The `liferay-backup` executable (bundled to dist/cli.mjs by `npm run build`).
 const code = await main(process.argv.slice(2), { out: (line) => console.log(line), err: process.stderr });
 process.exitCode = code;

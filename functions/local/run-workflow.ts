@@ -36,7 +36,12 @@ export interface WorkflowRunOptions {
 
 export type WorkflowOutcome =
   | { readonly status: 'SUCCEEDED'; readonly output: unknown; readonly statesEntered: string[] }
-  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string; readonly statesEntered: string[] };
+  | {
+      readonly status: 'FAILED';
+      readonly error: string;
+      readonly cause: string;
+      readonly statesEntered: string[];
+    };
 
 interface TaskBinding {
   readonly stateName: string;
@@ -49,11 +54,18 @@ export function lambdaTasks(definition: { States: Record<string, unknown> }): Ta
   const visit = (states: Record<string, unknown>) => {
     for (const [stateName, raw] of Object.entries(states)) {
       const state = raw as Record<string, unknown>;
-      if (state.Type === 'Task' && typeof state.Resource === 'string' && state.Resource.startsWith(LOCAL_FUNCTION_ARN_PREFIX)) {
+      if (
+        state.Type === 'Task' &&
+        typeof state.Resource === 'string' &&
+        state.Resource.startsWith(LOCAL_FUNCTION_ARN_PREFIX)
+      ) {
         found.push({ stateName, handlerId: state.Resource.slice(LOCAL_FUNCTION_ARN_PREFIX.length) });
       }
-      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) visit(branch.States);
-      const processor = (state.ItemProcessor ?? state.Iterator) as { States: Record<string, unknown> } | undefined;
+      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? [])
+        visit(branch.States);
+      const processor = (state.ItemProcessor ?? state.Iterator) as
+        | { States: Record<string, unknown> }
+        | undefined;
       if (processor) visit(processor.States);
     }
   };
@@ -68,8 +80,11 @@ function retryableStates(definition: { States: Record<string, unknown> }): strin
       const state = raw as Record<string, unknown>;
       if (Array.isArray(state.Retry)) names.push(name);
       if (state.Type === 'Wait') names.push(name);
-      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) visit(branch.States);
-      const processor = (state.ItemProcessor ?? state.Iterator) as { States: Record<string, unknown> } | undefined;
+      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? [])
+        visit(branch.States);
+      const processor = (state.ItemProcessor ?? state.Iterator) as
+        | { States: Record<string, unknown> }
+        | undefined;
       if (processor) visit(processor.States);
     }
   };
@@ -134,7 +149,12 @@ export async function runWorkflow(
     await watching.catch(() => undefined);
     if (error instanceof ExecutionError) {
       const caught = error.cause as { name?: string; message?: string } | undefined;
-      return { status: 'FAILED', error: caught?.name ?? 'Error', cause: caught?.message ?? error.message, statesEntered };
+      return {
+        status: 'FAILED',
+        error: caught?.name ?? 'Error',
+        cause: caught?.message ?? error.message,
+        statesEntered,
+      };
     }
     throw error;
   }

@@ -31,7 +31,8 @@ export function definitionsFromTemplate(template: CfnTemplate): Record<string, A
     if (typeof name !== 'string') continue;
     const raw = resource.Properties?.DefinitionString;
     const text = resolveValue(raw, resources);
-    if (typeof text !== 'string') throw new Error(`state machine ${name}: DefinitionString did not resolve to a string`);
+    if (typeof text !== 'string')
+      throw new Error(`state machine ${name}: DefinitionString did not resolve to a string`);
     out[name] = JSON.parse(text) as AslDefinition;
   }
   return out;
@@ -69,14 +70,21 @@ function resolveValue(value: unknown, resources: Record<string, CfnResource>): u
         break;
     }
   }
-  return Object.fromEntries(Object.entries(record).map(([key, item]) => [key, resolveValue(item, resources)]));
+  return Object.fromEntries(
+    Object.entries(record).map(([key, item]) => [key, resolveValue(item, resources)]),
+  );
 }
 
-function resolveAttribute(logicalId: string, attribute: string, resources: Record<string, CfnResource>): string {
+function resolveAttribute(
+  logicalId: string,
+  attribute: string,
+  resources: Record<string, CfnResource>,
+): string {
   const resource = resources[logicalId];
   const handlerId = resource?.Metadata?.[HANDLER_METADATA_KEY];
   if (resource?.Type === 'AWS::Lambda::Function' && attribute === 'Arn') {
-    if (typeof handlerId !== 'string') throw new Error(`function ${logicalId} has no ${HANDLER_METADATA_KEY} metadata`);
+    if (typeof handlerId !== 'string')
+      throw new Error(`function ${logicalId} has no ${HANDLER_METADATA_KEY} metadata`);
     return `${LOCAL_FUNCTION_ARN_PREFIX}${handlerId}`;
   }
   return `local:${resource?.Type ?? 'unknown'}:${attribute}`;

@@ -1,6 +1,6 @@
+import type { AslDefinition } from './template-definitions.ts';
 import backup from './workflows/backup.asl.json' with { type: 'json' };
 import restore from './workflows/restore.asl.json' with { type: 'json' };
-import type { AslDefinition } from './template-definitions.ts';
 
 /**
  * The synthesized Backup and Restore definitions, generated from the CDK stack by

@@ -10,7 +10,10 @@ const T0 = new Date('2026-11-27T02:00:00Z');
 
 function clock(start = T0) {
   let t = start.getTime();
-  return () => new Date((t += 1000));
+  return () => {
+    t += 1000;
+    return new Date(t);
+  };
 }
 
 const complete = (component: string) => ({

@@ -13,7 +13,10 @@ const T0 = new Date('2026-11-27T02:00:00Z');
 
 function clock() {
   let t = T0.getTime();
-  return () => new Date((t += 1000));
+  return () => {
+    t += 1000;
+    return new Date(t);
+  };
 }
 
 const complete = (component: string) => ({

@@ -43,8 +43,13 @@ function contract(name: string, open: () => ContentStore) {
     it('stores a streamed body byte for byte, multipart included (no aws-chunked framing)', async () => {
       const store = open();
       const data = randomBytes(12 * 1024 * 1024 + 123);
-      await store.put('big/object.bin', Readable.from([data.subarray(0, 5_000_000), data.subarray(5_000_000)]));
-      expect(await sha256(await store.get('big/object.bin'))).toBe(createHash('sha256').update(data).digest('hex'));
+      await store.put(
+        'big/object.bin',
+        Readable.from([data.subarray(0, 5_000_000), data.subarray(5_000_000)]),
+      );
+      expect(await sha256(await store.get('big/object.bin'))).toBe(
+        createHash('sha256').update(data).digest('hex'),
+      );
       expect((await store.stat('big/object.bin'))?.size).toBe(data.length);
       const small = Buffer.from('small stream');
       await store.put('big/small.bin', Readable.from([small]), { contentLength: small.length });
@@ -92,7 +97,9 @@ function contract(name: string, open: () => ContentStore) {
 
     it('lets exactly one of many concurrent creators win', async () => {
       const store = open();
-      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.createIfAbsent('locks/race.json', `writer ${i}`)));
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => store.createIfAbsent('locks/race.json', `writer ${i}`)),
+      );
       expect(results.filter(Boolean)).toHaveLength(1);
     });
 

@@ -19,12 +19,21 @@ export interface LocalS3Server {
  * Starts s3rver (test/support/s3rver-main.cjs) in a child process on a free loopback port with
  * one bucket. The legacy OpenSSL provider is needed for s3rver's ListObjectsV2 continuation tokens.
  */
-export async function startS3Server(options: { bucket?: string; directory?: string } = {}): Promise<LocalS3Server> {
+export async function startS3Server(
+  options: { bucket?: string; directory?: string } = {},
+): Promise<LocalS3Server> {
   const bucket = options.bucket ?? 'liferay-backup-test';
   const directory = options.directory ?? mkdtempSync(path.join(tmpdir(), 's3rver-'));
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--openssl-legacy-provider', path.join(import.meta.dirname, 's3rver-main.cjs'), '--dir', directory, '--bucket', bucket],
+    [
+      '--openssl-legacy-provider',
+      path.join(import.meta.dirname, 's3rver-main.cjs'),
+      '--dir',
+      directory,
+      '--bucket',
+      bucket,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const port = await new Promise<number>((resolve, reject) => {
