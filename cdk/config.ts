@@ -89,6 +89,13 @@ export const configSchema = z
         message: `one of ${LOG_RETENTION_DAYS.join(', ')}`,
       })
       .default(90),
+    /** Recovery point objective: alarm when the newest complete set is older than this. @default 26 */
+    rpoHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 7)
+      .default(26),
     /** The Backup workflow gives up after this; a lock older than it is stale. @default 23 hours */
     backupTimeoutHours: z
       .number()

@@ -8,6 +8,7 @@ import type { WorkflowComponent } from './components/component.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
 import { enabledComponents, type LiferayBackupConfig } from './config.ts';
 import { BundledFunctionFactory, type FunctionFactory } from './lambda-function.ts';
+import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
 import { Notifications } from './notifications.ts';
 import { Schedules } from './schedules.ts';
@@ -30,6 +31,7 @@ export class LiferayBackupStack extends Stack {
   readonly store: BackupStore;
   readonly workflows: Workflows;
   readonly notifications: Notifications;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: LiferayBackupStackProps) {
     super(scope, id, props);
@@ -96,6 +98,12 @@ export class LiferayBackupStack extends Stack {
       'Write the restore report',
     );
     this.store.grantReadWrite(reportRestore, 'backups/*/restores/*');
+    const checkBackupAge = createBackupSetFunction(
+      'CheckBackupAge',
+      'check-backup-age',
+      'Publish the age of the newest complete set',
+    );
+    this.store.grantRead(checkBackupAge, 'pointers/*');
 
     const components: WorkflowComponent[] = CDK_COMPONENTS.filter((definition) =>
       enabled.includes(definition.name),
@@ -136,6 +144,16 @@ export class LiferayBackupStack extends Stack {
     this.notifications = new Notifications(this, 'Notifications', {
       ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
       stateMachines: [this.workflows.backup, this.workflows.restore],
+    });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      environment: config.environment,
+      components: enabled,
+      backup: this.workflows.backup,
+      restore: this.workflows.restore,
+      topic: this.notifications.topic,
+      checkBackupAge,
+      rpoHours: config.rpoHours,
     });
 
     new CfnOutput(this, 'BucketName', {

@@ -7,6 +7,7 @@ import { errorFromCatch, overallStatus, resultsFromBranches } from './branch-out
 import { storeKeys } from './keys.ts';
 import { releaseBackupLock } from './lock.ts';
 import { type BackupStatus, readManifest, writeLatest, writeManifest } from './manifest.ts';
+import { backupMetricPoints } from './metrics.ts';
 
 const commitInputSchema = z.object({
   backup: backupContextSchema,
@@ -45,13 +46,14 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
     warnings.push(`the workflow failed before all components finished: ${error.name}: ${error.message}`);
   }
   const now = rt.now();
-  await writeManifest(rt.store, {
+  const final = {
     ...manifest,
     status,
     finishedAt: now.toISOString(),
     results: Object.fromEntries(results),
     warnings,
-  });
+  };
+  await writeManifest(rt.store, final);
   if (status === 'complete') await writeLatest(rt.store, backup.backupId, now);
   await removeWorkArea(rt, backup.workPrefix);
   await releaseBackupLock(rt.store, storeKeys.backupLock, backup.backupId);
@@ -62,6 +64,7 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
       (result) =>
         `${result.component}: ${result.error?.name ?? 'Error'}: ${result.error?.message ?? 'failed'}`,
     );
+  rt.metrics.publish(backupMetricPoints(final));
   rt.logger.info('backup committed', { status, problems });
   return {
     backupId: backup.backupId,

@@ -5,6 +5,7 @@ import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { errorFromCatch, overallStatus } from './branch-output.ts';
+import { restoreMetricPoints } from './metrics.ts';
 import { readRestoreReport, writeRestoreReport } from './restore-report.ts';
 import { restoreContextSchema } from './validate-restore.ts';
 
@@ -74,13 +75,15 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
   }
   const status = failure ? 'failed' : overallStatus(results, restore.components);
   const previous = await readRestoreReport(rt.store, restore.backupId, restore.restoreId);
-  const reportKey = await writeRestoreReport(rt.store, {
+  const final = {
     ...previous,
     status,
     finishedAt: rt.now().toISOString(),
     results: Object.fromEntries(results),
     ...(failure ? { warnings: [`the workflow failed: ${errorFromCatch(failure).message}`] } : {}),
-  });
+  };
+  const reportKey = await writeRestoreReport(rt.store, final);
+  rt.metrics.publish(restoreMetricPoints(final, rt.settings.environment));
   const problems = [...results.values()]
     .filter((result) => result.status === 'failed')
     .map(

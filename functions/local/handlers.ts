@@ -1,4 +1,5 @@
 import { beginBackup } from '#backup-set/begin-backup.ts';
+import { checkBackupAge } from '#backup-set/check-backup-age.ts';
 import { commitBackup } from '#backup-set/commit-backup.ts';
 import { reportRestore } from '#backup-set/report-restore.ts';
 import { validateRestore } from '#backup-set/validate-restore.ts';
@@ -14,6 +15,7 @@ export function allHandlers(): Map<string, Handler> {
     ['commit-backup', commitBackup],
     ['validate-restore', validateRestore],
     ['report-restore', reportRestore],
+    ['check-backup-age', checkBackupAge],
     [LOCAL_ITEM_READER_HANDLER, readLocalItems],
   ]);
   for (const module of COMPONENT_MODULES) {

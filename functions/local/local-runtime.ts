@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { createLogger } from '#runtime/logger.ts';
+import { discardMetrics, type MetricsSink } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import type { Settings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -11,6 +12,7 @@ export interface LocalRuntimeOptions {
   readonly progress?: (message: string) => void;
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   readonly now?: () => Date;
+  readonly metrics?: MetricsSink;
 }
 
 /** The runtime of the CLI and the tests: a store of their choosing and settings from flags. */
@@ -22,5 +24,6 @@ export function localRuntime(options: LocalRuntimeOptions): Runtime {
     now: options.now ?? (() => new Date()),
     scratchDir: options.scratchDir ?? tmpdir(),
     progress: options.progress ?? (() => undefined),
+    metrics: options.metrics ?? discardMetrics,
   };
 }

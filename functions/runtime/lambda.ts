@@ -2,6 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { S3Store, s3ClientConfig } from '#store/s3-store.ts';
 import { ConfigError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { powertoolsMetricsSink } from './metrics.ts';
 import type { Handler, Runtime } from './runtime.ts';
 import { parseSettings } from './settings.ts';
 
@@ -38,6 +39,7 @@ export function lambdaRuntime(): Runtime {
     now: () => new Date(),
     scratchDir: process.env.SCRATCH_DIR ?? '/tmp',
     progress: (message) => logger.debug(message),
+    metrics: powertoolsMetricsSink(),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ContentStore } from '#store/content-store.ts';
+import type { MetricsSink } from './metrics.ts';
 import type { Settings } from './settings.ts';
 
 /**
@@ -16,6 +17,8 @@ export interface Runtime {
   readonly scratchDir: string;
   /** Progress for long work (the CLI shows it; Lambda logs it at debug level). */
   readonly progress: (message: string) => void;
+  /** CloudWatch metrics on Lambda; discarded locally. */
+  readonly metrics: MetricsSink;
 }
 
 /** A workflow task. The event is validated by the handler itself (it arrives from Step Functions). */

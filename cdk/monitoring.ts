@@ -1,0 +1,164 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { ComponentName } from '#components/component.ts';
+import { METRICS_NAMESPACE } from '#runtime/metrics.ts';
+import { componentTitle } from './workflows.ts';
+
+export interface MonitoringProps {
+  readonly environment: string;
+  readonly components: readonly ComponentName[];
+  readonly backup: sfn.IStateMachine;
+  readonly restore: sfn.IStateMachine;
+  /** Extra workflows whose failure alarms (e.g. the restore drill). @default none */
+  readonly otherWorkflows?: Readonly<Record<string, sfn.IStateMachine>>;
+  readonly topic: sns.ITopic;
+  /** Publishes LatestCompleteBackupAge; invoked hourly. */
+  readonly checkBackupAge: lambda.IFunction;
+  /** Recovery point objective: alarm when the newest complete set is older. */
+  readonly rpoHours: number;
+}
+
+/** The dashboard and the alarms that page people (issue: monitoring). */
+export class Monitoring extends Construct {
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const env = { Environment: props.environment };
+    const custom = (
+      metricName: string,
+      dimensions: Record<string, string> = env,
+      statistic = 'Sum',
+      period = Duration.hours(1),
+    ) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: dimensions,
+        statistic,
+        period,
+      });
+    const notify = new actions.SnsAction(props.topic);
+    const alarm = (alarmId: string, alarmProps: cloudwatch.AlarmProps) => {
+      const created = new cloudwatch.Alarm(this, alarmId, alarmProps);
+      created.addAlarmAction(notify);
+      this.alarms.push(created);
+      return created;
+    };
+
+    const workflowDidNotSucceed = (machine: sfn.IStateMachine) =>
+      new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: {
+          failed: machine.metricFailed({ period: Duration.minutes(5) }),
+          timedOut: machine.metricTimedOut({ period: Duration.minutes(5) }),
+          aborted: machine.metricAborted({ period: Duration.minutes(5) }),
+        },
+        period: Duration.minutes(5),
+      });
+    const workflows: Record<string, sfn.IStateMachine> = {
+      Backup: props.backup,
+      Restore: props.restore,
+      ...props.otherWorkflows,
+    };
+    for (const [name, machine] of Object.entries(workflows)) {
+      alarm(`${name}DidNotSucceed`, {
+        alarmDescription: `liferay-backup ${props.environment}: a ${name} execution failed, timed out or was aborted; the notification and the execution's failure cause name the backup id, the component and the reason`,
+        metric: workflowDidNotSucceed(machine),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+    alarm('BackupSetPartial', {
+      alarmDescription: `liferay-backup ${props.environment}: a backup set is partial (some components failed); see its manifest`,
+      metric: custom('BackupPartial', env, 'Sum', Duration.minutes(5)),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('RecoveryPointObjective', {
+      alarmDescription: `liferay-backup ${props.environment}: no complete backup set in the last ${props.rpoHours} hours (no data counts as breaching)`,
+      metric: custom('LatestCompleteBackupAge', env, 'Maximum', Duration.hours(1)),
+      threshold: props.rpoHours,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+
+    new scheduler.Schedule(this, 'CheckBackupAgeHourly', {
+      description: 'liferay-backup: publish the age of the newest complete backup set',
+      schedule: scheduler.ScheduleExpression.rate(Duration.hours(1)),
+      target: new targets.LambdaInvoke(props.checkBackupAge, { retryAttempts: 2 }),
+    });
+
+    const perComponent = (metricName: string, statistic: string) =>
+      props.components.map((component) =>
+        custom(metricName, { ...env, Component: component }, statistic, Duration.days(1)).with({
+          label: componentTitle(component),
+        }),
+      );
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(14),
+      widgets: [
+        [
+          new cloudwatch.SingleValueWidget({
+            title: 'Hours since the newest complete backup set',
+            metrics: [custom('LatestCompleteBackupAge', env, 'Maximum')],
+            width: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Backup sets: complete / partial / failed',
+            left: [
+              custom('BackupComplete', env, 'Sum', Duration.days(1)),
+              custom('BackupPartial', env, 'Sum', Duration.days(1)),
+              custom('BackupFailed', env, 'Sum', Duration.days(1)),
+            ],
+            width: 9,
+          }),
+          new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 9 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Duration per component (s)',
+            left: perComponent('ComponentDuration', 'Maximum'),
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Bytes stored per component',
+            left: perComponent('BytesStored', 'Sum'),
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Bytes read per component',
+            left: perComponent('BytesRead', 'Sum'),
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Files seen / changed',
+            left: [...perComponent('FilesSeen', 'Sum')],
+            right: [...perComponent('FilesChanged', 'Sum')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Snapshot size',
+            left: perComponent('SnapshotBytes', 'Maximum'),
+            width: 8,
+          }),
+        ],
+      ],
+    });
+  }
+}
