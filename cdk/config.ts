@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hooksSettingsSchema } from '#backup-set/hooks.ts';
 import { COMPONENT_NAMES, componentNameSchema } from '#components/component.ts';
 import { describeIssues } from '#runtime/errors.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
@@ -83,6 +84,8 @@ export const configSchema = z
     /** Receives failure notifications (SNS email subscription, confirmed by the recipient). */
     alarmEmail: z.email('an email address').optional(),
     objectLock: objectLockSchema.optional(),
+    /** Capture hooks: an SSM Run Command document or a Lambda, run before and after the capture. */
+    hooks: hooksSettingsSchema.optional(),
     logRetentionDays: z
       .number()
       .refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), {
@@ -117,6 +120,15 @@ export const configSchema = z
         }
       }
     });
+    for (const phase of ['pre', 'post'] as const) {
+      if (config.hooks?.[phase]?.type === 'command') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hooks', phase, 'type'],
+          message: '"command" hooks run only in local mode; use "ssm" or "lambda"',
+        });
+      }
+    }
     const names = config.schedules.map((schedule) => schedule.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     if (duplicate)

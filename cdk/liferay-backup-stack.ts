@@ -4,6 +4,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Settings } from '#runtime/settings.ts';
 import { BackupStore } from './backup-store.ts';
+import { CaptureHooks } from './capture-hooks.ts';
 import type { WorkflowComponent } from './components/component.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
 import { enabledComponents, type LiferayBackupConfig } from './config.ts';
@@ -51,6 +52,7 @@ export class LiferayBackupStack extends Stack {
       lockTimeoutMinutes: config.backupTimeoutHours * 60 + 60,
       configuredComponents: enabled,
       components: {},
+      ...(config.hooks ? { hooks: config.hooks } : {}),
     };
     const settingsEnvironment = (settings: Settings) => ({
       LIFERAY_BACKUP_SETTINGS: JSON.stringify(settings),
@@ -127,8 +129,21 @@ export class LiferayBackupStack extends Stack {
       });
     });
 
+    const hooks = new CaptureHooks(this, 'CaptureHooks', {
+      hooks: config.hooks,
+      createFunction: (fnScope, fnId, fnProps) => {
+        const fn = factory.create(fnScope, fnId, {
+          ...fnProps,
+          environment: settingsEnvironment(baseSettings),
+        });
+        return fn;
+      },
+    });
+
     this.workflows = new Workflows(this, 'Workflows', {
       components,
+      runHook: hooks.runHook,
+      checkHook: hooks.checkHook,
       beginBackup,
       commitBackup,
       validateRestore,

@@ -3,6 +3,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { HOOK_POLL_SECONDS } from '#backup-set/hooks.ts';
 import type { ComponentName } from '#components/component.ts';
 import { WORKFLOW_METADATA_KEY } from '#local/template-definitions.ts';
 import type { WorkflowComponent } from './components/component.ts';
@@ -25,6 +26,8 @@ export interface WorkflowsProps {
   readonly components: readonly WorkflowComponent[];
   readonly beginBackup: lambda.IFunction;
   readonly commitBackup: lambda.IFunction;
+  readonly runHook: lambda.IFunction;
+  readonly checkHook: lambda.IFunction;
   readonly validateRestore: lambda.IFunction;
   readonly reportRestore: lambda.IFunction;
   readonly backupTimeout: Duration;
@@ -150,10 +153,31 @@ export class Workflows extends Construct {
       payload: { 'backup.$': '$.backup', 'failure.$': '$.failure' },
       resultPath: '$.commit',
     });
-    capture.addCatch(commitAfterFailure, { resultPath: '$.failure' });
-    const done = finish(scope, 'Backup', '$.commit.status', '$.commit.message');
+    const done = new sfn.Choice(scope, 'Hooks succeeded?', { stateName: 'Hooks succeeded?' })
+      .when(
+        sfn.Condition.booleanEquals('$.commit.hooksFailed', true),
+        new sfn.Fail(scope, 'Backup hook failed', {
+          error: 'BackupHookFailed',
+          causePath: '$.commit.message',
+        }),
+      )
+      .otherwise(finish(scope, 'Backup', '$.commit.status', '$.commit.message'));
     commit.next(done);
     commitAfterFailure.next(done);
+
+    // The post hook runs after the capture whether it succeeded or not; then Commit records it.
+    const toCommit = new sfn.Choice(scope, 'Capture failed?', { stateName: 'Capture failed?' })
+      .when(sfn.Condition.isPresent('$.failure'), commitAfterFailure)
+      .otherwise(commit);
+    const postHook = this.hookSteps(scope, 'post', props);
+    postHook.end.next(toCommit);
+    const afterCapture = new sfn.Choice(scope, 'Post hook configured?', {
+      stateName: 'Post hook configured?',
+    })
+      .when(sfn.Condition.booleanEquals('$.backup.hooks.post', true), postHook.start)
+      .otherwise(toCommit);
+    capture.addCatch(afterCapture, { resultPath: '$.failure' });
+    capture.next(afterCapture);
 
     const prepares = props.components.flatMap((component) => {
       if (!component.prepareBackup) return [];
@@ -168,10 +192,38 @@ export class Workflows extends Construct {
     // A failed prepare step is recorded and the run goes on to the next one.
     prepares.forEach(({ name, step }, index) => {
       step.addCatch(prepares[index + 1]?.step ?? capture, { resultPath: `$.prepared.${name}` });
+      step.next(prepares[index + 1]?.step ?? capture);
     });
-    let chain: sfn.Chain = sfn.Chain.start(begin);
-    for (const { step } of prepares) chain = chain.next(step);
-    chain = chain.next(capture).next(commit);
+    const startCapture = prepares[0]?.step ?? capture;
+
+    const preHook = this.hookSteps(scope, 'pre', props);
+    const captureSkipped = new sfn.Pass(scope, 'Capture skipped', {
+      stateName: 'Capture skipped',
+      result: sfn.Result.fromObject({
+        Error: 'PreHookFailed',
+        Cause: 'the pre hook failed, so nothing was captured',
+      }),
+      resultPath: '$.failure',
+    });
+    captureSkipped.next(afterCapture);
+    preHook.end.next(
+      new sfn.Choice(scope, 'Pre hook succeeded?', { stateName: 'Pre hook succeeded?' })
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isPresent('$.backup.hookOutcomes.pre.status'),
+            sfn.Condition.stringEquals('$.backup.hookOutcomes.pre.status', 'succeeded'),
+          ),
+          startCapture,
+        )
+        .when(sfn.Condition.booleanEquals('$.backup.hooks.continueOnPreHookFailure', true), startCapture)
+        .otherwise(captureSkipped),
+    );
+    begin.next(
+      new sfn.Choice(scope, 'Pre hook configured?', { stateName: 'Pre hook configured?' })
+        .when(sfn.Condition.booleanEquals('$.backup.hooks.pre', true), preHook.start)
+        .otherwise(startCapture),
+    );
+    const chain = sfn.Chain.start(begin);
 
     return new sfn.StateMachine(this, 'Backup', {
       comment: 'liferay-backup: one backup set per run (Begin, capture every component, Commit)',
@@ -185,6 +237,37 @@ export class Workflows extends Construct {
         includeExecutionData: false,
       },
     });
+  }
+
+  /**
+   * Runs a capture hook: start it, and while an SSM command is running, Wait and poll (the poll
+   * itself ends the loop at the hook's timeout). A failure of the hook step lands in the outcome.
+   */
+  private hookSteps(scope: Construct, phase: 'pre' | 'post', props: WorkflowsProps) {
+    const title = phase === 'pre' ? 'Pre' : 'Post';
+    const outcomePath = `$.backup.hookOutcomes.${phase}`;
+    const run = invokeTask(scope, `Run ${phase} hook`, props.runHook, {
+      payload: { 'backup.$': '$.backup', phase },
+      resultPath: outcomePath,
+    });
+    const check = invokeTask(scope, `Check ${phase} hook`, props.checkHook, {
+      payload: { 'backup.$': '$.backup', phase, 'outcome.$': outcomePath },
+      resultPath: outcomePath,
+    });
+    const wait = new sfn.Wait(scope, `Wait for ${phase} hook`, {
+      stateName: `Wait for ${phase} hook`,
+      time: sfn.WaitTime.duration(Duration.seconds(HOOK_POLL_SECONDS)),
+    });
+    const end = new sfn.Pass(scope, `${title} hook done`, { stateName: `${title} hook done` });
+    const running = new sfn.Choice(scope, `${title} hook running?`, { stateName: `${title} hook running?` })
+      .when(sfn.Condition.stringEquals(`${outcomePath}.status`, 'running'), wait)
+      .otherwise(end);
+    run.next(running);
+    wait.next(check);
+    check.next(running);
+    run.addCatch(end, { resultPath: outcomePath });
+    check.addCatch(end, { resultPath: outcomePath });
+    return { start: run, end };
   }
 
   private buildRestore(props: WorkflowsProps): sfn.StateMachine {

@@ -29,6 +29,10 @@ export const backupContextSchema = z.object({
   previousBackupId: backupIdSchema.optional(),
   startedAt: z.iso.datetime({ offset: true }),
   workPrefix: z.string(),
+  /** Which capture hooks run (the workflow's Choice states read these flags). */
+  hooks: z.object({ pre: z.boolean(), post: z.boolean(), continueOnPreHookFailure: z.boolean() }),
+  /** Filled by the hook states: `{pre, post}` outcomes (or a caught `{Error, Cause}`). */
+  hookOutcomes: z.record(z.string(), z.unknown()).default({}),
 });
 export type BackupContext = z.infer<typeof backupContextSchema>;
 
@@ -87,6 +91,12 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
     ...(previousBackupId ? { previousBackupId } : {}),
     startedAt: now.toISOString(),
     workPrefix: storeKeys.workPrefix(backupId),
+    hooks: {
+      pre: rt.settings.hooks?.pre !== undefined,
+      post: rt.settings.hooks?.post !== undefined,
+      continueOnPreHookFailure: rt.settings.hooks?.onPreHookFailure === 'continue',
+    },
+    hookOutcomes: {},
   };
 }
 

@@ -4,6 +4,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { backupContextSchema } from './begin-backup.ts';
 import { errorFromCatch, overallStatus, resultsFromBranches } from './branch-output.ts';
+import { type HookOutcome, type HookPhase, hookOutcomeSchema } from './hooks.ts';
 import { storeKeys } from './keys.ts';
 import { releaseBackupLock } from './lock.ts';
 import { type BackupStatus, readManifest, writeLatest, writeManifest } from './manifest.ts';
@@ -25,6 +26,36 @@ export interface CommitOutput {
   readonly problems: string[];
   /** One sentence for people: what the set is and what went wrong. */
   readonly message: string;
+  /** A capture hook failed (the set's status says what the data is; this makes the run fail loudly). */
+  readonly hooksFailed: boolean;
+}
+
+/** A hook state's output, or the `{Error, Cause}` its Catch recorded, as a manifest entry. */
+function hookRecord(phase: HookPhase, raw: unknown, now: string): HookOutcome | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const parsed = hookOutcomeSchema.safeParse(raw);
+  if (parsed.success) {
+    // Still "running" here means the poll loop was cut short (e.g. the workflow failed meanwhile).
+    return parsed.data.status === 'running'
+      ? {
+          ...parsed.data,
+          status: 'failed',
+          finishedAt: now,
+          message: 'the hook was still running when the workflow moved on',
+        }
+      : parsed.data;
+  }
+  const error = errorFromCatch(raw as { Error?: string; Cause?: string });
+  return {
+    phase,
+    type: 'command',
+    target: 'unknown (the hook step itself failed)',
+    status: 'failed',
+    startedAt: now,
+    finishedAt: now,
+    polls: 0,
+    message: `${error.name}: ${error.message}`.slice(0, 2048),
+  };
 }
 
 /**
@@ -46,11 +77,18 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
     warnings.push(`the workflow failed before all components finished: ${error.name}: ${error.message}`);
   }
   const now = rt.now();
+  const pre = hookRecord('pre', backup.hookOutcomes.pre, now.toISOString());
+  const post = hookRecord('post', backup.hookOutcomes.post, now.toISOString());
+  const hookProblems = [pre, post]
+    .filter((hook): hook is HookOutcome => hook !== undefined && hook.status !== 'succeeded')
+    .map((hook) => `${hook.phase} hook (${hook.target}) ${hook.status}: ${hook.message ?? ''}`);
+  warnings.push(...hookProblems);
   const final = {
     ...manifest,
     status,
     finishedAt: now.toISOString(),
     results: Object.fromEntries(results),
+    ...(pre || post ? { hooks: { ...(pre ? { pre } : {}), ...(post ? { post } : {}) } } : {}),
     warnings,
   };
   await writeManifest(rt.store, final);
@@ -73,8 +111,9 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
     problems,
     message:
       status === 'complete'
-        ? `backup set ${backup.backupId} is complete`
+        ? `backup set ${backup.backupId} is complete${hookProblems.length > 0 ? `, but ${hookProblems.join('; ')}` : ''}`
         : `backup set ${backup.backupId} is ${status}: ${[...problems, ...warnings.slice(manifest.warnings.length)].join('; ')}`,
+    hooksFailed: hookProblems.length > 0,
   };
 }
 

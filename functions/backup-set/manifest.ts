@@ -3,6 +3,7 @@ import { COMPONENT_NAMES, componentNameSchema, componentResultSchema } from '#co
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { isBackupId } from './backup-id.ts';
+import { hookOutcomeSchema } from './hooks.ts';
 import { backupIdOfManifestKey, storeKeys } from './keys.ts';
 
 export const MANIFEST_SCHEMA_VERSION = 1;
@@ -34,6 +35,8 @@ export const manifestSchema = z.object({
   finishedAt: isoTime.optional(),
   tool: z.object({ name: z.string().max(64), version: z.string().max(64) }),
   results: z.partialRecord(componentNameSchema, componentResultSchema).default({}),
+  /** What the capture hooks did (never their output). */
+  hooks: z.object({ pre: hookOutcomeSchema.optional(), post: hookOutcomeSchema.optional() }).optional(),
   warnings: z.array(z.string().max(4096)).max(1000).default([]),
 });
 export type Manifest = z.infer<typeof manifestSchema>;

@@ -149,11 +149,25 @@ function settingsFromFlags(command: CliCommand, values: Record<string, unknown>)
     const settings = module.local?.settingsFromOptions(values, command);
     if (settings !== undefined) components[module.name] = settings;
   }
+  const timeoutSeconds = typeof values['hook-timeout'] === 'string' ? Number(values['hook-timeout']) : 600;
+  const hook = (command: unknown) =>
+    typeof command === 'string' ? { type: 'command', command, timeoutSeconds } : undefined;
+  const pre = hook(values['pre-hook']);
+  const post = hook(values['post-hook']);
   return parseSettings(
     {
       environment: typeof values.environment === 'string' ? values.environment : 'local',
       configuredComponents: Object.keys(components),
       components,
+      ...(pre || post
+        ? {
+            hooks: {
+              ...(pre ? { pre } : {}),
+              ...(post ? { post } : {}),
+              onPreHookFailure: values['continue-on-pre-hook-failure'] ? 'continue' : 'fail',
+            },
+          }
+        : {}),
     },
     'the command line',
   );

@@ -2,6 +2,7 @@ import { beginBackup } from '#backup-set/begin-backup.ts';
 import { checkBackupAge } from '#backup-set/check-backup-age.ts';
 import { commitBackup } from '#backup-set/commit-backup.ts';
 import { reportRestore } from '#backup-set/report-restore.ts';
+import { checkHook, runHook } from '#backup-set/run-hook.ts';
 import { validateRestore } from '#backup-set/validate-restore.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import type { Handler } from '#runtime/runtime.ts';
@@ -16,6 +17,8 @@ export function allHandlers(): Map<string, Handler> {
     ['validate-restore', validateRestore],
     ['report-restore', reportRestore],
     ['check-backup-age', checkBackupAge],
+    ['run-hook', runHook],
+    ['check-hook', checkHook],
     [LOCAL_ITEM_READER_HANDLER, readLocalItems],
   ]);
   for (const module of COMPONENT_MODULES) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hooksSettingsSchema } from '#backup-set/hooks.ts';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { ConfigError, describeIssues } from './errors.ts';
 
@@ -15,6 +16,8 @@ export const settingsSchema = z.object({
     .regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/, 'lower-case letters, digits and hyphens, 2-40 characters'),
   /** A lock older than this is stale (its run died without releasing it) and may be taken over. */
   lockTimeoutMinutes: z.number().int().min(5).max(10_080).default(1440),
+  /** Optional commands run before and after the capture (backup-set/hooks.ts). */
+  hooks: hooksSettingsSchema.optional(),
   /** Every component configured in this deployment, in workflow order (what Begin and Validate offer). */
   configuredComponents: z.array(componentNameSchema).default([]),
   /**

@@ -1,0 +1,135 @@
+import { spawn } from 'node:child_process';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  CancelCommandCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import type { HookPhase, HookSpec } from './hooks.ts';
+
+/** The outcome of one attempt to start or poll a hook. */
+export type HookProgress =
+  | { readonly state: 'running'; readonly commandId: string }
+  | { readonly state: 'succeeded' }
+  | { readonly state: 'failed'; readonly message: string };
+
+export interface HookContext {
+  readonly phase: HookPhase;
+  readonly backupId: string;
+  readonly environment: string;
+}
+
+let ssm: SSMClient | undefined;
+let lambda: LambdaClient | undefined;
+const ssmClient = () => {
+  ssm ??= new SSMClient({});
+  return ssm;
+};
+const lambdaClient = () => {
+  lambda ??= new LambdaClient({});
+  return lambda;
+};
+
+/** Starts a hook. SSM commands run asynchronously (polled by the workflow); the others finish here. */
+export async function startHook(spec: HookSpec, context: HookContext): Promise<HookProgress> {
+  switch (spec.type) {
+    case 'ssm': {
+      const sent = await ssmClient().send(
+        new SendCommandCommand({
+          DocumentName: spec.documentName,
+          Targets: spec.targets.map((target) => ({ Key: target.key, Values: target.values })),
+          Parameters: spec.parameters,
+          TimeoutSeconds: Math.max(30, spec.timeoutSeconds),
+          Comment: `liferay-backup ${context.phase} hook for ${context.backupId}`.slice(0, 100),
+        }),
+      );
+      const commandId = sent.Command?.CommandId;
+      if (!commandId) return { state: 'failed', message: 'SendCommand returned no command id' };
+      return { state: 'running', commandId };
+    }
+    case 'lambda': {
+      const response = await lambdaClient().send(
+        new InvokeCommand({
+          FunctionName: spec.functionArn,
+          InvocationType: 'RequestResponse',
+          Payload: Buffer.from(JSON.stringify(context)),
+        }),
+      );
+      if (response.FunctionError) {
+        return {
+          state: 'failed',
+          message: `the hook function failed (${response.FunctionError}); see its logs`,
+        };
+      }
+      return { state: 'succeeded' };
+    }
+    case 'command':
+      return runLocalCommand(spec.command, spec.timeoutSeconds, context);
+  }
+}
+
+/** Polls a running SSM command; past the deadline it is cancelled and reported as failed. */
+export async function pollSsmHook(commandId: string, deadlinePassed: boolean): Promise<HookProgress> {
+  const listed = await ssmClient().send(new ListCommandsCommand({ CommandId: commandId }));
+  const command = listed.Commands?.[0];
+  const status = command?.Status;
+  if (status === 'Success') return { state: 'succeeded' };
+  if (status === 'Failed' || status === 'Cancelled' || status === 'TimedOut') {
+    return {
+      state: 'failed',
+      message: `Run Command ${commandId} ended ${status}${command?.StatusDetails ? ` (${command.StatusDetails})` : ''}: ${command?.ErrorCount ?? 0} of ${command?.TargetCount ?? 0} targets failed; see Run Command history`,
+    };
+  }
+  if (deadlinePassed) {
+    await ssmClient().send(new CancelCommandCommand({ CommandId: commandId }));
+    return {
+      state: 'failed',
+      message: `Run Command ${commandId} did not finish within its timeout and was cancelled`,
+    };
+  }
+  return { state: 'running', commandId };
+}
+
+function runLocalCommand(
+  command: string,
+  timeoutSeconds: number,
+  context: HookContext,
+): Promise<HookProgress> {
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME) {
+    return Promise.resolve({
+      state: 'failed',
+      message: 'a "command" hook runs only in local mode; use "ssm" or "lambda" on AWS',
+    });
+  }
+  return new Promise((resolve) => {
+    // Output goes to this process's stderr for the person running it; it is never stored.
+    const child = spawn('/bin/sh', ['-c', command], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, LIFERAY_BACKUP_PHASE: context.phase, LIFERAY_BACKUP_ID: context.backupId },
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve({
+        state: 'failed',
+        message: `the ${context.phase} hook command did not finish within ${timeoutSeconds} s and was killed`,
+      });
+    }, timeoutSeconds * 1000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({
+        state: 'failed',
+        message: `the ${context.phase} hook command could not start: ${error.message}`,
+      });
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve({ state: 'succeeded' });
+      else
+        resolve({
+          state: 'failed',
+          message: `the ${context.phase} hook command exited with ${signal ?? `code ${code}`}`,
+        });
+    });
+  });
+}

@@ -1,0 +1,151 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  CancelCommandCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { beginBackup } from '#backup-set/begin-backup.ts';
+import { commitBackup } from '#backup-set/commit-backup.ts';
+import { readManifest } from '#backup-set/manifest.ts';
+import { checkHook, runHook } from '#backup-set/run-hook.ts';
+import { parseSettings } from '#runtime/settings.ts';
+import { tempDir, testRuntime } from '../support/local-runtime.ts';
+
+const HOME = { liferayHome: { root: '/tmp/x' } };
+const ssm = mockClient(SSMClient);
+const lambda = mockClient(LambdaClient);
+afterEach(() => {
+  ssm.reset();
+  lambda.reset();
+});
+
+function withHooks(hooks: unknown) {
+  const rt = testRuntime({ components: HOME });
+  const settings = parseSettings({ ...rt.settings, hooks }, 'test');
+  return { ...rt, settings };
+}
+
+describe('capture hooks', () => {
+  it('run a local command with the phase and backup id in its environment', async () => {
+    const { dir, cleanup } = tempDir('hook');
+    const rt = withHooks({
+      pre: { type: 'command', command: `echo "$LIFERAY_BACKUP_PHASE $LIFERAY_BACKUP_ID" > ${dir}/ran` },
+    });
+    const backup = await beginBackup({}, rt);
+    expect(backup.hooks).toEqual({ pre: true, post: false, continueOnPreHookFailure: false });
+    const outcome = await runHook({ backup, phase: 'pre' }, rt);
+    expect(outcome).toMatchObject({ phase: 'pre', type: 'command', status: 'succeeded' });
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(`${dir}/ran`, 'utf8').trim()).toBe(`pre ${backup.backupId}`);
+    cleanup();
+  });
+
+  it('report a failing or hanging local command, never its output', async () => {
+    const rt = withHooks({
+      pre: { type: 'command', command: 'echo secret-token-123; exit 3' },
+      post: { type: 'command', command: 'sleep 30', timeoutSeconds: 1 },
+    });
+    const backup = await beginBackup({}, rt);
+    const pre = await runHook({ backup, phase: 'pre' }, rt);
+    expect(pre).toMatchObject({ status: 'failed', message: 'the pre hook command exited with code 3' });
+    const post = await runHook({ backup, phase: 'post' }, rt);
+    expect(post).toMatchObject({
+      status: 'failed',
+      message: 'the post hook command did not finish within 1 s and was killed',
+    });
+    const committed = await commitBackup(
+      {
+        backup: { ...backup, hookOutcomes: { pre, post } },
+        results: [{ component: 'liferayHome', status: 'complete', warnings: [], summary: {}, details: {} }],
+      },
+      rt,
+    );
+    expect(committed.hooksFailed).toBe(true);
+    const manifest = await readManifest(rt.store, backup.backupId);
+    expect(manifest.hooks?.pre?.status).toBe('failed');
+    expect(manifest.hooks?.post?.status).toBe('failed');
+    expect(JSON.stringify(manifest)).not.toContain('secret-token-123');
+  });
+
+  it('send the configured SSM document and poll it until it succeeds', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    ssm
+      .on(ListCommandsCommand)
+      .resolvesOnce({ Commands: [{ Status: 'InProgress' }] })
+      .resolves({ Commands: [{ Status: 'Success' }] });
+    const rt = withHooks({
+      pre: {
+        type: 'ssm',
+        documentName: 'LiferayPauseWrites',
+        targets: [{ key: 'tag:Role', values: ['liferay'] }],
+        parameters: { mode: ['pause'] },
+        timeoutSeconds: 120,
+      },
+    });
+    const backup = await beginBackup({}, rt);
+    const started = await runHook({ backup, phase: 'pre' }, rt);
+    expect(started).toMatchObject({ status: 'running', commandId: 'cmd-1' });
+    expect(ssm.commandCalls(SendCommandCommand)[0]?.args[0].input).toMatchObject({
+      DocumentName: 'LiferayPauseWrites',
+      Targets: [{ Key: 'tag:Role', Values: ['liferay'] }],
+      Parameters: { mode: ['pause'] },
+      TimeoutSeconds: 120,
+    });
+    const stillRunning = await checkHook({ backup, phase: 'pre', outcome: started }, rt);
+    expect(stillRunning).toMatchObject({ status: 'running', polls: 1 });
+    const done = await checkHook({ backup, phase: 'pre', outcome: stillRunning }, rt);
+    expect(done).toMatchObject({ status: 'succeeded', polls: 2 });
+  });
+
+  it('cancel an SSM command that outlives its timeout', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-2' } });
+    ssm.on(ListCommandsCommand).resolves({ Commands: [{ Status: 'InProgress' }] });
+    ssm.on(CancelCommandCommand).resolves({});
+    const rt = withHooks({
+      post: {
+        type: 'ssm',
+        documentName: 'AWS-RunShellScript',
+        targets: [{ key: 'InstanceIds', values: ['i-0123456789abcdef0'] }],
+        timeoutSeconds: 30,
+      },
+    });
+    const backup = await beginBackup({}, rt);
+    let outcome = await runHook({ backup, phase: 'post' }, rt);
+    for (let i = 0; i < 10 && outcome.status === 'running'; i++)
+      outcome = await checkHook({ backup, phase: 'post', outcome }, rt);
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      message: 'Run Command cmd-2 did not finish within its timeout and was cancelled',
+    });
+    expect(ssm.commandCalls(CancelCommandCommand)[0]?.args[0].input).toEqual({ CommandId: 'cmd-2' });
+    expect(outcome.polls).toBeLessThanOrEqual(Math.ceil(30 / 15) + 2);
+  });
+
+  it('invoke a Lambda hook and report its function error', async () => {
+    lambda.on(InvokeCommand).resolves({ FunctionError: 'Unhandled', StatusCode: 200 });
+    const arn = 'arn:aws:lambda:eu-west-1:111111111111:function:drain-liferay';
+    const rt = withHooks({ pre: { type: 'lambda', functionArn: arn } });
+    const backup = await beginBackup({}, rt);
+    const outcome = await runHook({ backup, phase: 'pre' }, rt);
+    expect(outcome).toMatchObject({ status: 'failed', target: `lambda ${arn}` });
+    const input = lambda.commandCalls(InvokeCommand)[0]?.args[0].input;
+    expect(input?.FunctionName).toBe(arn);
+    expect(JSON.parse(Buffer.from(input?.Payload as Uint8Array).toString())).toEqual({
+      phase: 'pre',
+      backupId: backup.backupId,
+      environment: 'test-env',
+    });
+  });
+
+  it('refuse hook settings that are not valid, naming the key', () => {
+    expect(() => withHooks({ pre: { type: 'ssm', documentName: 'x', targets: [] } })).toThrow(
+      /hooks\.pre\.targets/,
+    );
+    expect(() => withHooks({ pre: { type: 'lambda', functionArn: 'drain' } })).toThrow(
+      /a Lambda function ARN/,
+    );
+  });
+});
