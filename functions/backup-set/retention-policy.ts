@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/**
+ * Grandfather-father-son retention, as a pure decision over the sets in the store: which to keep
+ * and why, which to delete and why. No I/O here; the retention handler gathers the facts and acts.
+ */
+export const retentionPolicySchema = z.strictObject({
+  /** Keep the newest complete set of each of the last N days (UTC). */
+  daily: z.number().int().min(0).max(3660).default(7),
+  /** ... of each of the last N ISO weeks. */
+  weekly: z.number().int().min(0).max(520).default(5),
+  /** ... of each of the last N months. */
+  monthly: z.number().int().min(0).max(240).default(12),
+  /** Never delete the newest N complete sets, whatever the dates say. */
+  minComplete: z.number().int().min(1).max(1000).default(3),
+  /** Partial and failed sets are kept this many days (long enough to look at them). */
+  incompleteDays: z.number().int().min(0).max(3660).default(14),
+});
+export type RetentionPolicy = z.infer<typeof retentionPolicySchema>;
+
+export interface SetFacts {
+  readonly backupId: string;
+  readonly status: 'running' | 'complete' | 'partial' | 'failed' | 'unreadable';
+  readonly startedAt: Date;
+  /** Object Lock retention of the set's objects: it cannot be deleted before. */
+  readonly lockedUntil?: Date;
+  /** A restore or a drill is reading this set now. */
+  readonly inUse?: boolean;
+}
+
+export interface RetentionDecision {
+  readonly backupId: string;
+  readonly keep: boolean;
+  readonly reasons: string[];
+}
+
+const DAY = 86_400_000;
+
+function dayKey(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+function monthKey(date: Date): string {
+  return date.toISOString().slice(0, 7);
+}
+
+/** ISO-8601 week, e.g. 2026-W48. */
+function weekKey(date: Date): string {
+  const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  const weekday = d.getUTCDay() || 7;
+  d.setUTCDate(d.getUTCDate() + 4 - weekday);
+  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((d.getTime() - yearStart) / DAY + 1) / 7);
+  return `${d.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+
+/** The last `count` period keys, newest first (today's included). */
+function lastPeriods(
+  now: Date,
+  count: number,
+  keyOf: (date: Date) => string,
+  step: (date: Date, n: number) => Date,
+): Set<string> {
+  const keys = new Set<string>();
+  for (let i = 0; i < count; i++) keys.add(keyOf(step(now, i)));
+  return keys;
+}
+
+const daysBack = (date: Date, n: number) => new Date(date.getTime() - n * DAY);
+const weeksBack = (date: Date, n: number) => new Date(date.getTime() - n * 7 * DAY);
+const monthsBack = (date: Date, n: number) =>
+  new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() - n, 1));
+
+export function decideRetention(
+  sets: readonly SetFacts[],
+  policy: RetentionPolicy,
+  now: Date,
+): RetentionDecision[] {
+  const reasons = new Map<string, string[]>(sets.map((set) => [set.backupId, []]));
+  const add = (id: string, reason: string) => reasons.get(id)?.push(reason);
+  const complete = sets
+    .filter((set) => set.status === 'complete')
+    .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime());
+
+  complete.slice(0, policy.minComplete).forEach((set, index) => {
+    add(set.backupId, `among the newest ${policy.minComplete} complete sets (#${index + 1})`);
+  });
+  const grandfathering: [string, number, (date: Date) => string, (date: Date, n: number) => Date][] = [
+    ['daily', policy.daily, dayKey, daysBack],
+    ['weekly', policy.weekly, weekKey, weeksBack],
+    ['monthly', policy.monthly, monthKey, monthsBack],
+  ];
+  for (const [label, count, keyOf, step] of grandfathering) {
+    const periods = lastPeriods(now, count, keyOf, step);
+    const seen = new Set<string>();
+    for (const set of complete) {
+      const key = keyOf(set.startedAt);
+      if (periods.has(key) && !seen.has(key)) {
+        seen.add(key);
+        add(set.backupId, `newest complete set of ${label} period ${key}`);
+      }
+    }
+  }
+  for (const set of sets) {
+    if (set.status === 'running') add(set.backupId, 'still running');
+    if (set.status === 'unreadable')
+      add(set.backupId, 'its manifest cannot be read: left for a person to look at');
+    if (
+      (set.status === 'partial' || set.status === 'failed') &&
+      now.getTime() - set.startedAt.getTime() < policy.incompleteDays * DAY
+    ) {
+      add(set.backupId, `${set.status} set younger than ${policy.incompleteDays} days`);
+    }
+    if (set.lockedUntil && set.lockedUntil.getTime() > now.getTime()) {
+      add(set.backupId, `under Object Lock until ${set.lockedUntil.toISOString()}`);
+    }
+    if (set.inUse) add(set.backupId, 'a restore or drill is reading it');
+  }
+  return sets.map((set) => {
+    const kept = reasons.get(set.backupId) ?? [];
+    if (kept.length > 0) return { backupId: set.backupId, keep: true, reasons: kept };
+    const why =
+      set.status === 'complete'
+        ? 'complete, but neither among the newest nor the newest of a kept day, week or month'
+        : `${set.status} and older than ${policy.incompleteDays} days`;
+    return { backupId: set.backupId, keep: false, reasons: [why] };
+  });
+}

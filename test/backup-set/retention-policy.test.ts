@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { decideRetention, retentionPolicySchema, type SetFacts } from '#backup-set/retention-policy.ts';
+
+const NOW = new Date('2026-11-27T12:00:00Z');
+const id = (date: string, suffix = '0000') =>
+  `b${date.replace(/[-:]/g, '').replace('T', 't').slice(0, 15)}z-${suffix}`;
+
+function nightly(days: number, status: SetFacts['status'] = 'complete'): SetFacts[] {
+  return Array.from({ length: days }, (_, i) => {
+    const at = new Date(Date.UTC(2026, 10, 27 - i, 2, 0, 0));
+    return { backupId: id(at.toISOString()), status, startedAt: at };
+  });
+}
+
+const kept = (decisions: ReturnType<typeof decideRetention>) =>
+  decisions.filter((d) => d.keep).map((d) => d.backupId);
+
+describe('grandfather-father-son retention', () => {
+  it('keeps the newest set of each of the last N days, weeks and months, and deletes the rest with a reason', () => {
+    const sets = nightly(400);
+    const policy = retentionPolicySchema.parse({ daily: 7, weekly: 4, monthly: 6, minComplete: 3 });
+    const decisions = decideRetention(sets, policy, NOW);
+    const keep = kept(decisions);
+    // 7 days (Nov 21-27), + the newest of earlier weeks, + month ends: far fewer than 400.
+    expect(keep.slice(0, 7)).toEqual(sets.slice(0, 7).map((s) => s.backupId));
+    expect(keep.length).toBeGreaterThanOrEqual(7 + 2);
+    expect(keep.length).toBeLessThanOrEqual(7 + 4 + 6);
+    // The newest set of October is kept (monthly), an arbitrary mid-October one is not.
+    expect(keep).toContain(id('2026-10-31T02:00:00'));
+    const midOctober = decisions.find((d) => d.backupId === id('2026-10-15T02:00:00'));
+    expect(midOctober).toMatchObject({
+      keep: false,
+      reasons: [expect.stringContaining('neither among the newest')],
+    });
+    // Two sets a day: only the newer of the day is kept by the daily rule.
+    const twice = [
+      ...sets.slice(0, 1),
+      {
+        backupId: id('2026-11-27T01:00:00', '1111'),
+        status: 'complete' as const,
+        startedAt: new Date('2026-11-27T01:00:00Z'),
+      },
+    ];
+    const dayOnly = retentionPolicySchema.parse({ daily: 1, weekly: 0, monthly: 0, minComplete: 1 });
+    expect(kept(decideRetention(twice, dayOnly, NOW))).toEqual([sets[0]?.backupId]);
+  });
+
+  it('never deletes the newest minComplete complete sets, even when all are old', () => {
+    const old = nightly(10).map((set) => ({
+      ...set,
+      startedAt: new Date(set.startedAt.getTime() - 1000 * 86_400_000),
+    }));
+    const decisions = decideRetention(
+      old,
+      retentionPolicySchema.parse({ daily: 7, weekly: 0, monthly: 0, minComplete: 2 }),
+      NOW,
+    );
+    expect(kept(decisions)).toEqual([old[0]?.backupId, old[1]?.backupId]);
+  });
+
+  it('never deletes a running set, a set under Object Lock, a set being restored, or an unreadable one', () => {
+    const base = new Date('2025-01-01T00:00:00Z');
+    const sets: SetFacts[] = [
+      { backupId: 'b20250101t000000z-0001', status: 'running', startedAt: base },
+      {
+        backupId: 'b20250101t000000z-0002',
+        status: 'complete',
+        startedAt: base,
+        lockedUntil: new Date('2027-01-01T00:00:00Z'),
+      },
+      { backupId: 'b20250101t000000z-0003', status: 'complete', startedAt: base, inUse: true },
+      { backupId: 'b20250101t000000z-0004', status: 'unreadable', startedAt: base },
+      { backupId: 'b20250101t000000z-0005', status: 'failed', startedAt: base },
+      ...nightly(3),
+    ];
+    const decisions = decideRetention(
+      sets,
+      retentionPolicySchema.parse({ daily: 1, weekly: 0, monthly: 0, minComplete: 1 }),
+      NOW,
+    );
+    const byId = Object.fromEntries(decisions.map((d) => [d.backupId, d]));
+    expect(byId['b20250101t000000z-0001']?.reasons).toEqual(['still running']);
+    expect(byId['b20250101t000000z-0002']?.reasons[0]).toMatch(/under Object Lock until 2027/);
+    expect(byId['b20250101t000000z-0003']?.reasons).toEqual(['a restore or drill is reading it']);
+    expect(byId['b20250101t000000z-0004']?.keep).toBe(true);
+    expect(byId['b20250101t000000z-0005']).toMatchObject({
+      keep: false,
+      reasons: ['failed and older than 14 days'],
+    });
+  });
+
+  it('keeps a recent partial set for a while, then lets it go', () => {
+    const recent = {
+      backupId: 'b20261125t020000z-0000',
+      status: 'partial' as const,
+      startedAt: new Date('2026-11-25T02:00:00Z'),
+    };
+    const stale = {
+      backupId: 'b20261001t020000z-0000',
+      status: 'partial' as const,
+      startedAt: new Date('2026-10-01T02:00:00Z'),
+    };
+    const decisions = decideRetention([recent, stale, ...nightly(1)], retentionPolicySchema.parse({}), NOW);
+    expect(decisions.find((d) => d.backupId === recent.backupId)?.keep).toBe(true);
+    expect(decisions.find((d) => d.backupId === stale.backupId)?.keep).toBe(false);
+  });
+
+  it('refuses a policy that could delete every set', () => {
+    expect(() => retentionPolicySchema.parse({ minComplete: 0 })).toThrow(/minComplete/);
+  });
+});
