@@ -1,0 +1,112 @@
+import { ConfigError } from '#runtime/errors.ts';
+
+/**
+ * A self-managed database named by URL: `mysql://user:password@host:3306/lportal`,
+ * `mariadb://...` or `postgresql://...` (`postgres://` too). The password never leaves this
+ * object except into a 0600 client option file (dump-adapter.ts); everything that is shown,
+ * logged or recorded goes through `redactUrl`.
+ */
+export type DatabaseEngine = 'mysql' | 'mariadb' | 'postgresql';
+
+export interface DatabaseConnection {
+  readonly engine: DatabaseEngine;
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string | undefined;
+  /** The database in the URL's path; undefined when the URL names none. */
+  readonly database: string | undefined;
+  /** TLS settings from the query string (sslmode / ssl, sslrootcert / ssl-ca). */
+  readonly tls: { readonly mode?: string; readonly ca?: string };
+}
+
+const ENGINES: Record<string, DatabaseEngine> = {
+  'mysql:': 'mysql',
+  'mariadb:': 'mariadb',
+  'postgresql:': 'postgresql',
+  'postgres:': 'postgresql',
+};
+const DEFAULT_PORTS: Record<DatabaseEngine, number> = { mysql: 3306, mariadb: 3306, postgresql: 5432 };
+const QUERY_KEYS: Record<DatabaseEngine, readonly string[]> = {
+  mysql: ['ssl', 'ssl-mode', 'ssl-ca'],
+  mariadb: ['ssl', 'ssl-mode', 'ssl-ca'],
+  postgresql: ['sslmode', 'sslrootcert'],
+};
+
+/** The URL with its password replaced by `***` (and never an error that quotes the original). */
+export function redactUrl(url: string): string {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i.exec(url);
+  if (!match?.[1] || match[2] === undefined) return url;
+  const userInfo = match[2];
+  const colon = userInfo.indexOf(':');
+  const user = colon >= 0 ? userInfo.slice(0, colon) : userInfo;
+  return `${match[1]}${colon >= 0 ? `${user}:***` : user}@${url.slice(match[0].length)}`;
+}
+
+/** Removes every occurrence of the secrets from a text (tool stderr, error messages). */
+export function redactSecrets(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 1) out = out.split(secret).join('***');
+  }
+  return out;
+}
+
+export function parseDatabaseUrl(url: string, what = 'database URL'): DatabaseConnection {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // URL's TypeError carries the input (with its password): never chain it.
+    throw new ConfigError(`${what} is not a URL: ${redactUrl(url)}`);
+  }
+  const engine = ENGINES[parsed.protocol];
+  if (!engine) {
+    throw new ConfigError(`${what} ${redactUrl(url)}: scheme must be mysql://, mariadb:// or postgresql://`);
+  }
+  if (!parsed.hostname) throw new ConfigError(`${what} ${redactUrl(url)} names no host`);
+  const user = decodeURIComponent(parsed.username);
+  if (!user)
+    throw new ConfigError(`${what} ${redactUrl(url)} names no user (mysql://USER[:PASSWORD]@host/db)`);
+  const path = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (path.includes('/'))
+    throw new ConfigError(`${what} ${redactUrl(url)}: the path must be one database name`);
+  const allowed = QUERY_KEYS[engine];
+  const tls: { mode?: string; ca?: string } = {};
+  for (const [key, value] of parsed.searchParams) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(
+        `${what} ${redactUrl(url)}: unknown parameter ${key}; allowed: ${allowed.join(', ')}`,
+      );
+    }
+    if (key === 'sslmode' || key === 'ssl-mode') tls.mode = value;
+    else if (key === 'ssl') tls.mode = value === 'true' || value === '1' ? 'required' : value;
+    else tls.ca = value;
+  }
+  return {
+    engine,
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: parsed.port ? Number(parsed.port) : DEFAULT_PORTS[engine],
+    user,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    database: path || undefined,
+    tls,
+  };
+}
+
+/** The connection shown to people: no password, ever. */
+export function describeConnection(connection: DatabaseConnection, database = connection.database): string {
+  const scheme = connection.engine === 'postgresql' ? 'postgresql' : connection.engine;
+  return `${scheme}://${encodeURIComponent(connection.user)}@${connection.host.includes(':') ? `[${connection.host}]` : connection.host}:${connection.port}/${database ?? ''}`;
+}
+
+export function withPassword(
+  connection: DatabaseConnection,
+  password: string | undefined,
+): DatabaseConnection {
+  return { ...connection, password };
+}
+
+export function withDatabase(connection: DatabaseConnection, database: string): DatabaseConnection {
+  return { ...connection, database };
+}

@@ -1,0 +1,182 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDatabaseUrl } from '#components/database/connection.ts';
+import { dumpToStore, restoreDumpFromStore } from '#components/database/dump.ts';
+import { DumpFailedError, RestoreTargetNotEmptyError } from '#components/database/errors.ts';
+import type { ContentStore } from '#store/content-store.ts';
+import { LocalFolderStore } from '#store/local-folder-store.ts';
+import { type DatabaseServer, startMariaDb, startPostgres } from '../../support/database-servers.ts';
+import { type LocalS3Server, startS3Server } from '../../support/s3-server.ts';
+import { createLiferaySchema, tableChecksums } from './fixtures.ts';
+
+const ROWS = 3000;
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((name) => path.join(dir, name))
+    .filter((file) => statSync(file).isFile());
+}
+
+async function keysOf(store: ContentStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of store.list(prefix)) keys.push(object.key);
+  return keys;
+}
+
+describe.each([
+  ['MariaDB', startMariaDb],
+  ['PostgreSQL', startPostgres],
+] as const)('dump and restore on a real %s server', (_name, start) => {
+  let server: DatabaseServer;
+  let s3: LocalS3Server;
+  let scratch: string;
+  let folder: string;
+
+  beforeAll(async () => {
+    server = await start();
+    s3 = await startS3Server();
+    scratch = mkdtempSync(path.join(tmpdir(), 'db-dump-test-'));
+    folder = path.join(scratch, 'store');
+    createLiferaySchema(server, 'lportal', ROWS);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await s3?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const stores: [string, () => ContentStore][] = [
+    ['local folder', () => new LocalFolderStore(folder)],
+    ['local S3 server', () => s3.store({ partSize: 5 * 1024 * 1024 })],
+  ];
+
+  it.each(stores)(
+    'round-trips through the %s store: row counts and per-table checksums equal',
+    async (_kind, open) => {
+      // Prepare
+      const store = open();
+      const backupId = server.engine === 'mariadb' ? 'b20261127t020000z-aaaa' : 'b20261127t020000z-bbbb';
+      const source = tableChecksums(server, 'lportal');
+      // Act
+      const started = Date.now();
+      const dumped = await dumpToStore({
+        store,
+        backupId,
+        connection: parseDatabaseUrl(server.url('lportal')),
+        scratchDir: scratch,
+        gzipLevel: 6,
+      });
+      const dumpMs = Date.now() - started;
+      const target = `restored_${_kind.replace(/\W/g, '_')}`;
+      const restoreStarted = Date.now();
+      const restored = await restoreDumpFromStore({
+        store,
+        details: dumped.details,
+        connection: parseDatabaseUrl(server.url('ignored')),
+        targetDatabase: target,
+        overwrite: false,
+        scratchDir: scratch,
+        maintenanceDatabase: 'postgres',
+      });
+      const restoreMs = Date.now() - restoreStarted;
+      // Assess
+      expect(dumped.details.key).toMatch(
+        new RegExp(`^dumps/${backupId}/database/lportal\\.(sql\\.gz|pgdump)$`),
+      );
+      expect((await store.stat(dumped.details.key))?.size).toBe(dumped.details.size);
+      expect(dumped.details.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(dumped.details.source).not.toContain(server.password);
+      expect(restored.created).toBe(true);
+      expect(tableChecksums(server, target)).toEqual(source);
+      if (server.engine === 'mariadb') {
+        // routines and triggers came along
+        expect(
+          server
+            .admin(`SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '${target}'`)
+            .trim(),
+        ).toBe('1');
+        expect(
+          server
+            .admin(`SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '${target}'`)
+            .trim(),
+        ).toBe('1');
+      }
+      console.log(
+        `${server.engine} ${_kind}: dump ${(dumped.details.dumpBytes / 1e6).toFixed(1)} MB → stored ${(dumped.details.size / 1e6).toFixed(1)} MB in ${dumpMs} ms; restore ${restoreMs} ms`,
+      );
+    },
+  );
+
+  it('refuses a target that is not empty unless told to overwrite, then overwrites it', async () => {
+    const store = new LocalFolderStore(folder);
+    const dumped = await dumpToStore({
+      store,
+      backupId: 'b20261127t030000z-cccc',
+      connection: parseDatabaseUrl(server.url('lportal')),
+      scratchDir: scratch,
+      gzipLevel: 1,
+    });
+    const options = {
+      store,
+      details: dumped.details,
+      connection: parseDatabaseUrl(server.url('x')),
+      targetDatabase: 'lportal',
+      scratchDir: scratch,
+      maintenanceDatabase: 'postgres',
+    };
+    await expect(restoreDumpFromStore({ ...options, overwrite: false })).rejects.toBeInstanceOf(
+      RestoreTargetNotEmptyError,
+    );
+    const before = tableChecksums(server, 'lportal');
+    const outcome = await restoreDumpFromStore({ ...options, overwrite: true });
+    expect(outcome.tablesBefore).toBeGreaterThan(0);
+    expect(tableChecksums(server, 'lportal')).toEqual(before);
+  });
+
+  it('fails on bad credentials, stores nothing, and never shows the password', async () => {
+    const store = new LocalFolderStore(folder);
+    const url = server.url('lportal').replace(encodeURIComponent(server.password), 'wrong-Secret-123');
+    const failure = await dumpToStore({
+      store,
+      backupId: 'b20261127t040000z-dddd',
+      connection: parseDatabaseUrl(url),
+      scratchDir: scratch,
+      gzipLevel: 1,
+    }).catch((error: unknown) => error as Error);
+    expect(failure).toBeInstanceOf(DumpFailedError);
+    expect((failure as Error).message).toMatch(/denied|authentication failed/i);
+    expect((failure as Error).message).not.toContain('wrong-Secret-123');
+    expect(await keysOf(store, 'dumps/b20261127t040000z-dddd/')).toEqual([]);
+  });
+
+  it('a dump whose server dies half-way fails and leaves no object', async () => {
+    // Prepare: a database big enough that the dump is still running at the first progress report.
+    createLiferaySchema(server, 'bigportal', 40_000, { randomBlobs: true });
+    const store = new LocalFolderStore(folder);
+    // Act
+    let killed = false;
+    const failure = await dumpToStore({
+      store,
+      backupId: 'b20261127t050000z-eeee',
+      connection: parseDatabaseUrl(server.url('bigportal')),
+      scratchDir: scratch,
+      gzipLevel: 1,
+      onProgress: () => {
+        if (!killed) {
+          killed = true;
+          server.kill();
+        }
+      },
+    }).catch((error: unknown) => error as Error);
+    // Assess
+    expect(killed).toBe(true);
+    expect(failure).toBeInstanceOf(DumpFailedError);
+    expect(await keysOf(store, 'dumps/b20261127t050000z-eeee/')).toEqual([]);
+    // Nothing this test wrote holds the password (dumps, temp files of the store).
+    for (const file of filesUnder(folder)) {
+      expect(readFileSync(file).includes(Buffer.from(server.password)), file).toBe(false);
+    }
+  });
+});
