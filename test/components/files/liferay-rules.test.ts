@@ -181,7 +181,10 @@ describe('overrides', () => {
   });
 
   it('removes a default rule with !rule', () => {
-    const selection = compileSelection('liferayHome', { exclude: ['!data/elasticsearch*'], include: ['!logs'] });
+    const selection = compileSelection('liferayHome', {
+      exclude: ['!data/elasticsearch*'],
+      include: ['!logs'],
+    });
     expect(selection.includes('data/elasticsearch7/x', false)).toBe(true);
     expect(selection.includes('logs/liferay.log', false)).toBe(false);
     expect(selection.rules.include).not.toContain('logs');
@@ -231,7 +234,11 @@ describe('on a real tree (the bundled sample Liferay Home)', () => {
     expect(selected).toContain('data/document_library/');
     expect(selected).toContain('osgi/marketplace/override/'); // an empty folder is recorded
     expect(selected.some((path) => path.startsWith('data/document_library/20097/'))).toBe(true);
-    expect(selected.filter((path) => /^(osgi\/state|osgi\/wabs|work|elasticsearch-sidecar|data\/elasticsearch7|tomcat)\b/.test(path))).toEqual([]);
+    expect(
+      selected.filter((path) =>
+        /^(osgi\/state|osgi\/wabs|work|elasticsearch-sidecar|data\/elasticsearch7|tomcat)\b/.test(path),
+      ),
+    ).toEqual([]);
   });
 
   it('selects the Tomcat tree without its scratch contents', async () => {
