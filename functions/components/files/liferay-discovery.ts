@@ -974,22 +974,18 @@ async function discoverDocumentLibrary(
     warnings.add(`the document library root ${hostRoot} (${source}) is not a folder: nothing to copy there`);
   }
   const insideHome = isWithin(home.realRoot, realRoot) && isWithin(home.root, hostRoot);
+  // What to do about a root outside the home, or inside it but not selected by the rules, is the
+  // files engine's decision (backup-plan.ts adds it as a source or an include rule, and says so);
+  // discovery only explains what the engine cannot see: a symlink that leads the root out.
   if (!insideHome) {
-    const via =
-      realRoot !== hostRoot && isWithin(home.root, hostRoot)
-        ? ` (${toPosix(relative(home.root, hostRoot))} is a symlink to it, and a backup records symlinks, not what they point to)`
-        : '';
-    warnings.add(
-      `the document library root ${realRoot}${via} is outside the Liferay Home, so the Liferay Home rules do not cover it: make sure it is backed up as its own files root (or by its own file system backup), at the same time as the database.`,
-    );
+    if (realRoot !== hostRoot && isWithin(home.root, hostRoot)) {
+      warnings.add(
+        `${toPosix(relative(home.root, hostRoot))} is a symlink to ${realRoot}: the document library lies outside the Liferay Home, and a backup of the home alone would record only the symlink, not the documents.`,
+      );
+    }
     return { store, kind, rootDir: realRoot, insideHome: false, source };
   }
   const relPath = toPosix(relative(home.realRoot, realRoot));
-  if (relPath !== '' && !compileSelection('liferayHome').includes(`${relPath}/x`, false)) {
-    warnings.add(
-      `the document library root ${relPath} (${source}) is inside the Liferay Home but not under data/: the default rules leave it out, so add "${relPath}" to the liferayHome include rules.`,
-    );
-  }
   return { store, kind, rootDir: join(home.root, relPath), insideHome: true, relPath, source };
 }
 
