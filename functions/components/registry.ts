@@ -1,10 +1,11 @@
 import type { ComponentModule, ComponentName } from './component.ts';
+import { databaseModule } from './database/module.ts';
 
 /**
  * The components this build knows, in workflow order. Adding a component is one line here
  * (and its construct in cdk/components/registry.ts).
  */
-export const COMPONENT_MODULES: readonly ComponentModule[] = [];
+export const COMPONENT_MODULES: readonly ComponentModule[] = [databaseModule];
 
 export function componentModule(name: ComponentName): ComponentModule | undefined {
   return COMPONENT_MODULES.find((module) => module.name === name);

@@ -58,7 +58,9 @@ export function parseDatabaseUrl(url: string, what = 'database URL'): DatabaseCo
     parsed = new URL(url);
   } catch {
     // URL's TypeError carries the input (with its password): never chain it.
-    throw new ConfigError(`${what} is not a URL: ${redactUrl(url)}`);
+    throw new ConfigError(
+      `${what} is not a URL (not shown: it may hold a password); expected mysql://, mariadb:// or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
+    );
   }
   const engine = ENGINES[parsed.protocol];
   if (!engine) {

@@ -1,0 +1,54 @@
+import type { ComponentModule } from '#components/component.ts';
+import { InvalidInputError } from '#runtime/errors.ts';
+import { checkBackup, startBackup } from './backup.ts';
+import { parseDatabaseUrl } from './connection.ts';
+import { checkDatabaseRestore } from './rds-plan.ts';
+import { checkRestore, startRestore } from './restore.ts';
+import { databaseRestoreRequestSchema, databaseSettingsSchema } from './schemas.ts';
+
+/**
+ * The database component (DESIGN.md): RDS instance or Aurora cluster snapshots with an optional
+ * DR-region copy and cross-account share, or a streamed logical dump of a self-managed MySQL,
+ * MariaDB or PostgreSQL database. Restores always create something new.
+ */
+export const databaseModule: ComponentModule = {
+  name: 'database',
+  settings: databaseSettingsSchema,
+  restoreRequest: databaseRestoreRequestSchema,
+  checkRestore: ({ backup, request }) => checkDatabaseRestore(backup.details, request),
+  handlers: {
+    'database-start-backup': startBackup,
+    'database-check-backup': checkBackup,
+    'database-start-restore': startRestore,
+    'database-check-restore': checkRestore,
+  },
+  local: {
+    options: {
+      'database-url': {
+        type: 'string',
+        description:
+          'database to dump (backup) or server and database to restore into (restore): mysql://, mariadb:// or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; the password may come from $LIFERAY_BACKUP_DATABASE_PASSWORD',
+        commands: ['backup', 'restore'],
+      },
+      'database-overwrite': {
+        type: 'boolean',
+        description: 'restore into a target database that already holds tables (they are replaced)',
+        commands: ['restore'],
+      },
+    },
+    settingsFromOptions(values) {
+      const url = values['database-url'];
+      return typeof url === 'string' ? { mode: 'dump', url } : undefined;
+    },
+    restoreRequestFromOptions(values) {
+      const url = values['database-url'];
+      const overwrite = values['database-overwrite'] === true;
+      if (typeof url !== 'string') {
+        if (overwrite) throw new InvalidInputError('--database-overwrite needs --database-url (the target)');
+        return undefined;
+      }
+      const target = parseDatabaseUrl(url, '--database-url').database;
+      return { ...(target ? { targetDatabase: target } : {}), ...(overwrite ? { overwrite: true } : {}) };
+    },
+  },
+};

@@ -1,0 +1,348 @@
+import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  CopyDBClusterSnapshotCommand,
+  CopyDBSnapshotCommand,
+  CreateDBClusterSnapshotCommand,
+  CreateDBInstanceCommand,
+  type CreateDBInstanceCommandInput,
+  CreateDBSnapshotCommand,
+  type DBCluster,
+  type DBClusterSnapshot,
+  type DBInstance,
+  type DBSnapshot,
+  DescribeDBClusterSnapshotsCommand,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  ModifyDBClusterSnapshotAttributeCommand,
+  ModifyDBSnapshotAttributeCommand,
+  RDSClient,
+  RestoreDBClusterFromSnapshotCommand,
+  type RestoreDBClusterFromSnapshotCommandInput,
+  RestoreDBInstanceFromDBSnapshotCommand,
+  type RestoreDBInstanceFromDBSnapshotCommandInput,
+  type Tag,
+} from '@aws-sdk/client-rds';
+import { ConfigError, RetryableError } from '#runtime/errors.ts';
+import { DatabaseNotAvailableError, SnapshotQuotaExceededError } from './errors.ts';
+import type { SnapshotRef } from './schemas.ts';
+
+/**
+ * The one adapter to Amazon RDS (and KMS, to tell an AWS managed key from a customer key). One
+ * client per region, built once per container; every call's error is translated into the
+ * component's named errors so the state machine can retry or fail with a clear reason.
+ */
+
+const rdsClients = new Map<string, RDSClient>();
+const kmsClients = new Map<string, KMSClient>();
+
+export function rdsClient(region: string): RDSClient {
+  let client = rdsClients.get(region);
+  if (!client) {
+    client = new RDSClient({ region, maxAttempts: 4 });
+    rdsClients.set(region, client);
+  }
+  return client;
+}
+
+function kmsClient(region: string): KMSClient {
+  let client = kmsClients.get(region);
+  if (!client) {
+    client = new KMSClient({ region, maxAttempts: 4 });
+    kmsClients.set(region, client);
+  }
+  return client;
+}
+
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'RequestThrottled',
+  'RequestThrottledException',
+]);
+
+function errorName(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'name' in error
+    ? String((error as { name: unknown }).name)
+    : '';
+}
+
+export function isErrorNamed(error: unknown, ...names: string[]): boolean {
+  return names.includes(errorName(error));
+}
+
+/** Translates the documented RDS errors; anything else is rethrown unchanged. */
+export function translateRdsError(error: unknown, what: string): never {
+  const name = errorName(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const throttled =
+    THROTTLING.has(name) ||
+    (typeof error === 'object' &&
+      error !== null &&
+      (error as { $retryable?: { throttling?: boolean } }).$retryable?.throttling === true);
+  if (throttled) throw new RetryableError(`${what}: throttled by RDS (${name}): ${message}`);
+  switch (name) {
+    case 'InvalidDBInstanceStateFault':
+    case 'InvalidDBClusterStateFault':
+      throw new DatabaseNotAvailableError(`${what}: ${message}`);
+    case 'SnapshotQuotaExceededFault':
+      throw new SnapshotQuotaExceededError(
+        `${what}: the account's manual snapshot quota is reached (${message}); delete old manual snapshots or ask AWS to raise the "Manual DB snapshots" quota`,
+      );
+    case 'DBInstanceNotFoundFault':
+    case 'DBClusterNotFoundFault':
+      throw new ConfigError(`${what}: ${message} (check components.database.identifier)`);
+    default:
+      throw error;
+  }
+}
+
+async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    translateRdsError(error, what);
+  }
+}
+
+export function tagValue(tags: readonly Tag[] | undefined, key: string): string | undefined {
+  return tags?.find((tag) => tag.Key === key)?.Value;
+}
+
+function instanceSnapshotRef(
+  snapshot: DBSnapshot,
+  region: string,
+): SnapshotRef & { tags: Tag[]; sourceIdentifier?: string; percent?: number } {
+  return {
+    identifier: snapshot.DBSnapshotIdentifier ?? '',
+    arn: snapshot.DBSnapshotArn ?? '',
+    region,
+    ...(snapshot.Status ? { status: snapshot.Status } : {}),
+    ...(snapshot.KmsKeyId ? { kmsKeyId: snapshot.KmsKeyId } : {}),
+    ...(snapshot.Encrypted !== undefined ? { encrypted: snapshot.Encrypted } : {}),
+    ...(snapshot.SnapshotCreateTime ? { createdAt: snapshot.SnapshotCreateTime.toISOString() } : {}),
+    ...(snapshot.AllocatedStorage !== undefined ? { sizeGiB: snapshot.AllocatedStorage } : {}),
+    tags: snapshot.TagList ?? [],
+    ...(snapshot.DBInstanceIdentifier ? { sourceIdentifier: snapshot.DBInstanceIdentifier } : {}),
+    ...(snapshot.PercentProgress !== undefined ? { percent: snapshot.PercentProgress } : {}),
+  };
+}
+
+function clusterSnapshotRef(
+  snapshot: DBClusterSnapshot,
+  region: string,
+): SnapshotRef & { tags: Tag[]; sourceIdentifier?: string; percent?: number } {
+  return {
+    identifier: snapshot.DBClusterSnapshotIdentifier ?? '',
+    arn: snapshot.DBClusterSnapshotArn ?? '',
+    region,
+    ...(snapshot.Status ? { status: snapshot.Status } : {}),
+    ...(snapshot.KmsKeyId ? { kmsKeyId: snapshot.KmsKeyId } : {}),
+    ...(snapshot.StorageEncrypted !== undefined ? { encrypted: snapshot.StorageEncrypted } : {}),
+    ...(snapshot.SnapshotCreateTime ? { createdAt: snapshot.SnapshotCreateTime.toISOString() } : {}),
+    ...(snapshot.AllocatedStorage !== undefined ? { sizeGiB: snapshot.AllocatedStorage } : {}),
+    tags: snapshot.TagList ?? [],
+    ...(snapshot.DBClusterIdentifier ? { sourceIdentifier: snapshot.DBClusterIdentifier } : {}),
+    ...(snapshot.PercentProgress !== undefined ? { percent: snapshot.PercentProgress } : {}),
+  };
+}
+
+export type ObservedSnapshot = ReturnType<typeof instanceSnapshotRef>;
+
+/** Snapshot operations, the same for a DB instance and an Aurora cluster (their own APIs underneath). */
+export interface SnapshotApi {
+  create(
+    region: string,
+    sourceIdentifier: string,
+    snapshotIdentifier: string,
+    tags: Tag[],
+  ): Promise<ObservedSnapshot>;
+  describe(region: string, snapshotIdentifier: string): Promise<ObservedSnapshot | undefined>;
+  /**
+   * Copies into `targetRegion`: called there with the source ARN; the SDK's RDS middleware sees the
+   * other region in the ARN and adds the presigned source-region request (PreSignedUrl) itself.
+   */
+  copy(targetRegion: string, source: SnapshotRef, kmsKeyId: string, tags: Tag[]): Promise<ObservedSnapshot>;
+  share(region: string, snapshotIdentifier: string, account: string): Promise<void>;
+  readonly alreadyExists: string;
+}
+
+export const instanceSnapshots: SnapshotApi = {
+  alreadyExists: 'DBSnapshotAlreadyExistsFault',
+  async create(region, sourceIdentifier, snapshotIdentifier, tags) {
+    const out = await rdsClient(region).send(
+      new CreateDBSnapshotCommand({
+        DBInstanceIdentifier: sourceIdentifier,
+        DBSnapshotIdentifier: snapshotIdentifier,
+        Tags: tags,
+      }),
+    );
+    return instanceSnapshotRef(out.DBSnapshot ?? { DBSnapshotIdentifier: snapshotIdentifier }, region);
+  },
+  async describe(region, snapshotIdentifier) {
+    try {
+      const out = await rdsClient(region).send(
+        new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotIdentifier }),
+      );
+      const found = out.DBSnapshots?.[0];
+      return found ? instanceSnapshotRef(found, region) : undefined;
+    } catch (error) {
+      if (isErrorNamed(error, 'DBSnapshotNotFoundFault')) return undefined;
+      translateRdsError(error, `describing snapshot ${snapshotIdentifier} in ${region}`);
+    }
+  },
+  async copy(targetRegion, source, kmsKeyId, tags) {
+    const out = await rdsClient(targetRegion).send(
+      new CopyDBSnapshotCommand({
+        SourceDBSnapshotIdentifier: source.arn,
+        TargetDBSnapshotIdentifier: source.identifier,
+        KmsKeyId: kmsKeyId,
+        Tags: tags,
+      }),
+    );
+    return instanceSnapshotRef(out.DBSnapshot ?? { DBSnapshotIdentifier: source.identifier }, targetRegion);
+  },
+  async share(region, snapshotIdentifier, account) {
+    await call(`sharing snapshot ${snapshotIdentifier} with ${account}`, () =>
+      rdsClient(region).send(
+        new ModifyDBSnapshotAttributeCommand({
+          DBSnapshotIdentifier: snapshotIdentifier,
+          AttributeName: 'restore',
+          ValuesToAdd: [account],
+        }),
+      ),
+    );
+  },
+};
+
+export const clusterSnapshots: SnapshotApi = {
+  alreadyExists: 'DBClusterSnapshotAlreadyExistsFault',
+  async create(region, sourceIdentifier, snapshotIdentifier, tags) {
+    const out = await rdsClient(region).send(
+      new CreateDBClusterSnapshotCommand({
+        DBClusterIdentifier: sourceIdentifier,
+        DBClusterSnapshotIdentifier: snapshotIdentifier,
+        Tags: tags,
+      }),
+    );
+    return clusterSnapshotRef(
+      out.DBClusterSnapshot ?? { DBClusterSnapshotIdentifier: snapshotIdentifier },
+      region,
+    );
+  },
+  async describe(region, snapshotIdentifier) {
+    try {
+      const out = await rdsClient(region).send(
+        new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: snapshotIdentifier }),
+      );
+      const found = out.DBClusterSnapshots?.[0];
+      return found ? clusterSnapshotRef(found, region) : undefined;
+    } catch (error) {
+      if (isErrorNamed(error, 'DBClusterSnapshotNotFoundFault')) return undefined;
+      translateRdsError(error, `describing cluster snapshot ${snapshotIdentifier} in ${region}`);
+    }
+  },
+  async copy(targetRegion, source, kmsKeyId, tags) {
+    const out = await rdsClient(targetRegion).send(
+      new CopyDBClusterSnapshotCommand({
+        SourceDBClusterSnapshotIdentifier: source.arn,
+        TargetDBClusterSnapshotIdentifier: source.identifier,
+        KmsKeyId: kmsKeyId,
+        Tags: tags,
+      }),
+    );
+    return clusterSnapshotRef(
+      out.DBClusterSnapshot ?? { DBClusterSnapshotIdentifier: source.identifier },
+      targetRegion,
+    );
+  },
+  async share(region, snapshotIdentifier, account) {
+    await call(`sharing cluster snapshot ${snapshotIdentifier} with ${account}`, () =>
+      rdsClient(region).send(
+        new ModifyDBClusterSnapshotAttributeCommand({
+          DBClusterSnapshotIdentifier: snapshotIdentifier,
+          AttributeName: 'restore',
+          ValuesToAdd: [account],
+        }),
+      ),
+    );
+  },
+};
+
+export async function describeInstance(region: string, identifier: string): Promise<DBInstance | undefined> {
+  try {
+    const out = await rdsClient(region).send(
+      new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }),
+    );
+    return out.DBInstances?.[0];
+  } catch (error) {
+    if (isErrorNamed(error, 'DBInstanceNotFoundFault')) return undefined;
+    translateRdsError(error, `describing DB instance ${identifier} in ${region}`);
+  }
+}
+
+export async function describeCluster(region: string, identifier: string): Promise<DBCluster | undefined> {
+  try {
+    const out = await rdsClient(region).send(
+      new DescribeDBClustersCommand({ DBClusterIdentifier: identifier }),
+    );
+    return out.DBClusters?.[0];
+  } catch (error) {
+    if (isErrorNamed(error, 'DBClusterNotFoundFault')) return undefined;
+    translateRdsError(error, `describing DB cluster ${identifier} in ${region}`);
+  }
+}
+
+/** The instances of a cluster (to record their classes, parameter groups and roles). */
+export async function describeClusterInstances(
+  region: string,
+  clusterIdentifier: string,
+): Promise<DBInstance[]> {
+  const instances: DBInstance[] = [];
+  let marker: string | undefined;
+  do {
+    const out = await call(`listing the instances of cluster ${clusterIdentifier}`, () =>
+      rdsClient(region).send(
+        new DescribeDBInstancesCommand({
+          Filters: [{ Name: 'db-cluster-id', Values: [clusterIdentifier] }],
+          ...(marker ? { Marker: marker } : {}),
+        }),
+      ),
+    );
+    instances.push(...(out.DBInstances ?? []));
+    marker = out.Marker;
+  } while (marker);
+  return instances;
+}
+
+/** 'AWS' for an AWS managed key (aws/rds), 'CUSTOMER' for a customer managed key. */
+export async function keyManager(region: string, keyId: string): Promise<string | undefined> {
+  const out = await kmsClient(region).send(new DescribeKeyCommand({ KeyId: keyId }));
+  return out.KeyMetadata?.KeyManager;
+}
+
+export async function restoreInstance(
+  region: string,
+  input: RestoreDBInstanceFromDBSnapshotCommandInput,
+): Promise<DBInstance | undefined> {
+  const out = await rdsClient(region).send(new RestoreDBInstanceFromDBSnapshotCommand(input));
+  return out.DBInstance;
+}
+
+export async function restoreCluster(
+  region: string,
+  input: RestoreDBClusterFromSnapshotCommandInput,
+): Promise<DBCluster | undefined> {
+  const out = await rdsClient(region).send(new RestoreDBClusterFromSnapshotCommand(input));
+  return out.DBCluster;
+}
+
+export async function createInstance(
+  region: string,
+  input: CreateDBInstanceCommandInput,
+): Promise<DBInstance | undefined> {
+  const out = await rdsClient(region).send(new CreateDBInstanceCommand(input));
+  return out.DBInstance;
+}
