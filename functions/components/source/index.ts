@@ -1,0 +1,84 @@
+import type { ComponentModule } from '#components/component.ts';
+import { finishSourceBackup } from './finish-backup.ts';
+import { finishSourceRestore } from './finish-restore.ts';
+import { sourceLocalOptions } from './local-options.ts';
+import { mirrorSourceRepository } from './mirror-repository.ts';
+import { planSourceBackup } from './plan-backup.ts';
+import { selectRefs } from './refs.ts';
+import { envNames, RESTORE_ENV_PREFIX, restoreSourceRepository } from './restore-repository.ts';
+import { sourceDetailsSchema, sourceRestoreRequestSchema, sourceSettingsSchema } from './settings.ts';
+
+/**
+ * Checks a source restore request against what the backup recorded, with no side effect (it runs
+ * in the Restore workflow's Validate): every target names a recorded repository, its patterns
+ * match recorded refs, a store restore has a store copy, and nothing is pushed twice to one URL.
+ */
+export function checkSourceRestore(input: {
+  backup: { details: Record<string, unknown> };
+  request: unknown;
+}): string[] {
+  const request = sourceRestoreRequestSchema.safeParse(input.request);
+  if (!request.success) return ['the request is not a source restore request'];
+  const details = sourceDetailsSchema.safeParse(input.backup.details);
+  if (!details.success) return ["the backup set's source record is unreadable"];
+  const repositories = details.data.repositories;
+  const names = repositories.map((repository) => repository.name);
+  const problems: string[] = [];
+  if (request.data.targets.length === 0) {
+    problems.push(
+      `name where to push the recorded refs: "source": {"targets": [{"repository": "${names[0] ?? 'NAME'}", "url": "https://..."}]}, or leave source out of "components"`,
+    );
+  }
+  const seen = new Set<string>();
+  request.data.targets.forEach((target, index) => {
+    const where = `targets.${index}`;
+    if (seen.has(target.url)) problems.push(`${where}.url: ${target.url} is a target twice`);
+    seen.add(target.url);
+    const entry =
+      target.repository === undefined
+        ? repositories.length === 1
+          ? repositories[0]
+          : undefined
+        : repositories.find((repository) => repository.name === target.repository);
+    if (!entry) {
+      problems.push(
+        target.repository === undefined
+          ? `${where}.repository: the backup holds ${names.length} repositories, name one of ${names.join(', ')}`
+          : `${where}.repository: ${target.repository} is not in this backup (it has ${names.join(', ') || 'none'})`,
+      );
+      return;
+    }
+    if (target.from === 'store' && !entry.storeCopy) {
+      problems.push(
+        `${where}.from: the backup has no store copy of ${entry.name} (storeCopy was off); use "mirror"`,
+      );
+    }
+    if (target.refs && entry.refs && Object.keys(selectRefs(entry.refs, target.refs)).length === 0) {
+      problems.push(`${where}.refs: no recorded ref of ${entry.name} matches ${target.refs.join(', ')}`);
+    }
+    for (const name of target.credentials ? envNames(target.credentials) : []) {
+      if (!name.startsWith(RESTORE_ENV_PREFIX)) {
+        problems.push(
+          `${where}.credentials: environment variable ${name} must start with ${RESTORE_ENV_PREFIX}`,
+        );
+      }
+    }
+  });
+  return problems;
+}
+
+/** The source component: Git repositories mirrored ref for ref, recorded, verified and restorable. */
+export const sourceModule: ComponentModule = {
+  name: 'source',
+  settings: sourceSettingsSchema,
+  restoreRequest: sourceRestoreRequestSchema,
+  checkRestore: checkSourceRestore,
+  handlers: {
+    'source-plan-backup': planSourceBackup,
+    'source-mirror-repository': mirrorSourceRepository,
+    'source-finish-backup': finishSourceBackup,
+    'source-restore-repository': restoreSourceRepository,
+    'source-finish-restore': finishSourceRestore,
+  },
+  local: sourceLocalOptions(),
+};
