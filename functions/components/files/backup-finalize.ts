@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import type { ComponentResult } from '#components/component.ts';
+import { CorruptBackupError } from '#runtime/errors.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { readBackupPlan } from './backup-plan.ts';
+import { type CatalogSource, mergeCatalogSources, readCatalogLines, writeCatalog } from './catalog.ts';
+import { readShardResult, type ShardResult } from './copy-shard.ts';
+import { finalizeBackupEventSchema, type RoundState } from './events.ts';
+import { type FileIndex, INDEX_FORMAT, indexBody, type PartRef } from './index-format.ts';
+import { filesKeys } from './keys.ts';
+import { comparePaths } from './paths.ts';
+import { allRoundItems, nextRound, readRound, roundResults } from './rounds.ts';
+import type { FilesResultDetails } from './settings.ts';
+
+const MAX_RESULT_WARNINGS = 200;
+
+/**
+ * Finalize: checks that every shard of the round finished; if some stopped at their time budget,
+ * writes the next round and sends the workflow back to the Map. Otherwise merges the shards'
+ * parts into the set's index and their content lists into the set's catalog, and returns the
+ * component's result. A shard without a result fails the component: such a set is never complete.
+ */
+export async function finalizeBackup(event: unknown, rt: Runtime): Promise<RoundState> {
+  const { backup, component, files } = parseInput(finalizeBackupEventSchema, event, 'files finalize input');
+  const { store } = rt;
+  const what = `the ${component} backup`;
+  const items = await readRound(store, files.shardListKey);
+  const results = await roundResults(
+    items,
+    (item) => readShardResult(store, filesKeys.shardResult(backup.backupId, component, item.id)),
+    what,
+  );
+  const continuing = items.flatMap((item, index) => {
+    const resumeAfter = results[index]?.resumeAfter;
+    return resumeAfter !== undefined ? [{ item, resumeAfter }] : [];
+  });
+  const next = await nextRound(store, backup.backupId, component, files, continuing);
+  if (next) {
+    rt.logger.info('files backup continues', { component, round: next.round, shards: next.shards });
+    return next;
+  }
+
+  const plan = await readBackupPlan(store, files.planKey);
+  const allItems = await allRoundItems(store, backup.backupId, component, files.round);
+  const all: ShardResult[] = await roundResults(
+    allItems,
+    (item) => readShardResult(store, filesKeys.shardResult(backup.backupId, component, item.id)),
+    what,
+  );
+
+  const parts: PartRef[] = all.flatMap((result) => (result.part ? [result.part] : []));
+  parts.sort((a, b) => comparePaths(a.firstPath, b.firstPath));
+  for (let i = 1; i < parts.length; i += 1) {
+    if (comparePaths((parts[i - 1] as PartRef).lastPath, (parts[i] as PartRef).firstPath) >= 0) {
+      throw new CorruptBackupError(
+        `${component}: the parts of shards overlap (${(parts[i] as PartRef).key}); the plan's ranges were not disjoint`,
+      );
+    }
+  }
+
+  rt.progress(`${component}: writing the content catalog`);
+  const contents = all.flatMap((result) => (result.content ? [result.content] : []));
+  const sources: CatalogSource[] = contents.map((content) =>
+    readCatalogLines(store, content.key, content)[Symbol.asyncIterator](),
+  );
+  const catalog = await writeCatalog(store, mergeCatalogSources(sources), {
+    keys: {
+      partition: (prefix) => filesKeys.catalogPartition(backup.backupId, component, prefix),
+      bloom: () => filesKeys.catalogBloom(backup.backupId, component),
+    },
+    scratchDir: rt.scratchDir,
+    expectedEntries: contents.reduce((sum, content) => sum + content.entries, 0),
+  });
+
+  const sum = (pick: (result: ShardResult) => number) =>
+    all.reduce((total, result) => total + pick(result), 0);
+  const totals = {
+    entries: sum((r) => r.stats.entries),
+    files: sum((r) => r.stats.files),
+    dirs: sum((r) => r.stats.dirs),
+    symlinks: sum((r) => r.stats.symlinks),
+    bytes: sum((r) => r.stats.bytes),
+  };
+  const index: FileIndex = {
+    format: INDEX_FORMAT,
+    version: 1,
+    backupId: backup.backupId,
+    component,
+    createdAt: rt.now().toISOString(),
+    sources: plan.sources,
+    root: plan.root,
+    parts,
+    totals,
+    catalog,
+  };
+  const body = indexBody(index);
+  const indexKey = filesKeys.index(backup.backupId, component);
+  await store.put(indexKey, body, { contentType: 'application/json' });
+
+  const warnings = [...plan.warnings, ...all.flatMap((result) => result.warnings)];
+  const shown = warnings.slice(0, MAX_RESULT_WARNINGS).map((warning) => warning.slice(0, 4000));
+  if (warnings.length > shown.length) shown.push(`... and ${warnings.length - shown.length} more warnings`);
+  const dxp = (plan.facts as { dxp?: { version?: unknown; build?: unknown; source?: unknown } }).dxp;
+  const details: FilesResultDetails = {
+    engine: 'files',
+    index: {
+      key: indexKey,
+      size: Buffer.byteLength(body),
+      sha256: createHash('sha256').update(body).digest('hex'),
+    },
+    sources: plan.sources,
+    rules: plan.rules,
+    ...(dxp && typeof dxp.version === 'string'
+      ? {
+          dxp: {
+            version: dxp.version,
+            ...(typeof dxp.build === 'string' ? { build: dxp.build } : {}),
+            source: typeof dxp.source === 'string' ? dxp.source : 'unknown',
+          },
+        }
+      : {}),
+  };
+  const finishedAt = rt.now();
+  const result: ComponentResult = {
+    component,
+    status: 'complete',
+    startedAt: plan.createdAt,
+    finishedAt: finishedAt.toISOString(),
+    warnings: shown,
+    summary: {
+      files: totals.files,
+      dirs: totals.dirs,
+      symlinks: totals.symlinks,
+      bytes: totals.bytes,
+      changedFiles: sum((r) => r.stats.changedFiles),
+      uploadedFiles: sum((r) => r.stats.uploadedFiles),
+      uploadedBytes: sum((r) => r.stats.uploadedBytes),
+      packs: sum((r) => r.stats.packs),
+      blobs: sum((r) => r.stats.blobs),
+      dedupedFiles: sum((r) => r.stats.dedupedFiles),
+      shards: all.length,
+      rounds: files.round + 1,
+      seconds: Math.round((finishedAt.getTime() - Date.parse(plan.createdAt)) / 100) / 10,
+      ...(details.dxp
+        ? { dxp: `${details.dxp.version}${details.dxp.build ? ` (build ${details.dxp.build})` : ''}` }
+        : {}),
+    },
+    details: {
+      ...details,
+      discovery: plan.facts,
+      planning: plan.planning,
+      ...(plan.previous ? { previousBackupId: plan.previous.backupId } : {}),
+      catalog: { entries: catalog.entries, partitions: catalog.partitions.length },
+    },
+  };
+  rt.logger.info('files backup finalized', { component, ...result.summary });
+  return { ...files, next: false, result };
+}

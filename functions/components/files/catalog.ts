@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import type { ContentStore } from '#store/content-store.ts';
+import { locationKey } from './content.ts';
+import { type CatalogRef, type DataLocation, dataLocationSchema } from './index-format.ts';
+import { JsonLinesFile, type ObjectDigest, readJsonLines } from './jsonl.ts';
+
+/**
+ * The content catalog of a set: every (sha256, location) pair the set's index references, sorted
+ * by sha256 and split into partitions by hash prefix, plus a Bloom filter of the hashes.
+ *
+ * - A backup looks up the hash of each new or changed file in the previous set's catalog, so
+ *   content stored before (a renamed or copied file, the same document twice) is referenced, not
+ *   uploaded. The Bloom filter answers "certainly new" for most new content without fetching a
+ *   partition; partitions are fetched only for probable hits, and cached within a budget.
+ * - It lists exactly what the set references (a hash stored twice by two shards of one run
+ *   appears with both locations), so garbage collection can keep every object a set needs by
+ *   reading the catalogs of the sets it keeps.
+ */
+
+export const catalogLineSchema = z.tuple([z.string().regex(/^[0-9a-f]{64}$/), dataLocationSchema]);
+export type CatalogLine = [string, DataLocation];
+
+/** Orders catalog lines by hash, then by location (so identical pairs are adjacent). */
+export function compareCatalogLines(a: CatalogLine, b: CatalogLine): number {
+  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+  const x = locationKey(a[1]);
+  const y = locationKey(b[1]);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Partition prefix length for a catalog of this many entries: partitions of at most ~100k lines. */
+export function prefixLengthFor(entries: number): number {
+  let length = 0;
+  while (length < 3 && entries / 16 ** length > 100_000) length += 1;
+  return length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bloom filter: k bit positions taken from the sha256 itself (already uniform), ~1% false positives.
+
+export const BLOOM_BITS_PER_ENTRY = 10;
+export const BLOOM_HASHES = 7;
+
+export class BloomFilter {
+  constructor(
+    readonly bits: Uint8Array,
+    readonly size: number,
+    readonly hashes: number,
+  ) {}
+
+  static forEntries(entries: number): BloomFilter {
+    const size = Math.max(1024, Math.ceil((entries * BLOOM_BITS_PER_ENTRY) / 8) * 8);
+    return new BloomFilter(new Uint8Array(size / 8), size, BLOOM_HASHES);
+  }
+
+  private *positions(sha256: string): Generator<number> {
+    for (let i = 0; i < this.hashes; i += 1) {
+      yield Number.parseInt(sha256.slice(i * 8, i * 8 + 8), 16) % this.size;
+    }
+  }
+
+  add(sha256: string): void {
+    for (const bit of this.positions(sha256))
+      this.bits[bit >> 3] = (this.bits[bit >> 3] as number) | (1 << (bit & 7));
+  }
+
+  mayContain(sha256: string): boolean {
+    for (const bit of this.positions(sha256))
+      if (((this.bits[bit >> 3] as number) & (1 << (bit & 7))) === 0) return false;
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing: a k-way merge of the shards' sorted content lists.
+
+/** A sorted source of catalog lines (a shard's content list). */
+export type CatalogSource = AsyncIterator<CatalogLine>;
+
+class MinHeap<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly less: (a: T, b: T) => boolean) {}
+  get size(): number {
+    return this.items.length;
+  }
+  push(item: T): void {
+    const items = this.items;
+    items.push(item);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(items[i] as T, items[parent] as T)) break;
+      [items[i], items[parent]] = [items[parent] as T, items[i] as T];
+      i = parent;
+    }
+  }
+  pop(): T | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let smallest = i;
+        if (l < items.length && this.less(items[l] as T, items[smallest] as T)) smallest = l;
+        if (r < items.length && this.less(items[r] as T, items[smallest] as T)) smallest = r;
+        if (smallest === i) break;
+        [items[i], items[smallest]] = [items[smallest] as T, items[i] as T];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+}
+
+/** Merges sorted sources into one sorted stream without duplicates (identical hash and location). */
+export async function* mergeCatalogSources(sources: readonly CatalogSource[]): AsyncGenerator<CatalogLine> {
+  const heap = new MinHeap<{ line: CatalogLine; source: CatalogSource }>(
+    (a, b) => compareCatalogLines(a.line, b.line) < 0,
+  );
+  for (const source of sources) {
+    const first = await source.next();
+    if (!first.done) heap.push({ line: first.value, source });
+  }
+  let previous: CatalogLine | undefined;
+  while (heap.size > 0) {
+    const top = heap.pop() as { line: CatalogLine; source: CatalogSource };
+    if (!previous || compareCatalogLines(previous, top.line) !== 0) {
+      if (previous && compareCatalogLines(previous, top.line) > 0)
+        throw new Error('catalog sources are not sorted');
+      yield top.line;
+      previous = top.line;
+    }
+    const next = await top.source.next();
+    if (!next.done) heap.push({ line: next.value, source: top.source });
+  }
+}
+
+export interface CatalogKeys {
+  partition(prefix: string): string;
+  bloom(): string;
+}
+
+/**
+ * Writes the catalog from a sorted stream, one partition at a time (each a gzip JSONL object),
+ * and the Bloom filter. `expectedEntries` (an upper bound) chooses the partitioning.
+ */
+export async function writeCatalog(
+  store: ContentStore,
+  lines: AsyncIterable<CatalogLine>,
+  options: { keys: CatalogKeys; scratchDir: string; expectedEntries: number },
+): Promise<CatalogRef> {
+  const prefixLength = prefixLengthFor(options.expectedEntries);
+  const bloom = BloomFilter.forEntries(options.expectedEntries);
+  const partitions: CatalogRef['partitions'] = [];
+  let current: { prefix: string; file: JsonLinesFile } | undefined;
+  let total = 0;
+  const close = async () => {
+    if (!current) return;
+    const key = options.keys.partition(current.prefix);
+    const entries = current.file.lines;
+    const digest = await current.file.upload(store, key);
+    partitions.push({ prefix: current.prefix, key, entries, ...digest });
+    current = undefined;
+  };
+  try {
+    for await (const line of lines) {
+      const prefix = line[0].slice(0, prefixLength);
+      if (current && current.prefix !== prefix) await close();
+      current ??= { prefix, file: await JsonLinesFile.create(options.scratchDir, 'catalog') };
+      await current.file.write(line);
+      bloom.add(line[0]);
+      total += 1;
+    }
+    await close();
+  } catch (error) {
+    await current?.file.discard();
+    throw error;
+  }
+  const bloomKey = options.keys.bloom();
+  const bloomBytes = Buffer.from(bloom.bits.buffer, bloom.bits.byteOffset, bloom.bits.byteLength);
+  await store.put(bloomKey, bloomBytes, { contentType: 'application/octet-stream' });
+  return {
+    prefixLength,
+    entries: total,
+    partitions,
+    bloom: {
+      key: bloomKey,
+      bits: bloom.size,
+      hashes: bloom.hashes,
+      size: bloomBytes.length,
+      sha256: createHash('sha256').update(bloomBytes).digest('hex'),
+    },
+  };
+}
+
+/** Reads a stored, sorted list of catalog lines (a shard's content list or a partition), validated. */
+export async function* readCatalogLines(
+  store: ContentStore,
+  key: string,
+  expected?: ObjectDigest,
+): AsyncGenerator<CatalogLine> {
+  for await (const { value, line } of readJsonLines(store, key, expected)) {
+    const parsed = catalogLineSchema.safeParse(value);
+    if (!parsed.success)
+      throw new CorruptBackupError(`${key} line ${line}: ${describeIssues(parsed.error.issues)}`);
+    yield parsed.data as CatalogLine;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking up: the previous set's catalog.
+
+export interface CatalogLookupStats {
+  lookups: number;
+  bloomNegatives: number;
+  partitionsFetched: number;
+}
+
+export class CatalogLookup {
+  private readonly cache = new Map<string, Promise<Map<string, DataLocation>>>();
+  private cachedEntries = 0;
+  readonly stats: CatalogLookupStats = { lookups: 0, bloomNegatives: 0, partitionsFetched: 0 };
+
+  private constructor(
+    private readonly store: ContentStore,
+    private readonly ref: CatalogRef | undefined,
+    private readonly bloom: BloomFilter | undefined,
+    /** Catalog lines kept in memory at most (about 200 bytes each). */
+    private readonly cacheBudget: number,
+  ) {}
+
+  static empty(): CatalogLookup {
+    return new CatalogLookup(undefined as unknown as ContentStore, undefined, undefined, 0);
+  }
+
+  static async open(
+    store: ContentStore,
+    ref: CatalogRef | undefined,
+    cacheBudget = 250_000,
+  ): Promise<CatalogLookup> {
+    if (!ref || ref.entries === 0) return CatalogLookup.empty();
+    let bloom: BloomFilter | undefined;
+    if (ref.bloom) {
+      const bytes = await store.read(ref.bloom.key, 256 * 1024 * 1024);
+      if (
+        bytes.length !== ref.bloom.size ||
+        createHash('sha256').update(bytes).digest('hex') !== ref.bloom.sha256
+      ) {
+        throw new CorruptBackupError(`${ref.bloom.key} does not match its recorded size and sha256`);
+      }
+      bloom = new BloomFilter(
+        new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        ref.bloom.bits,
+        ref.bloom.hashes,
+      );
+    }
+    return new CatalogLookup(store, ref, bloom, cacheBudget);
+  }
+
+  /** Where the content with this hash is stored, if the catalog has it. */
+  async find(sha256: string): Promise<DataLocation | undefined> {
+    const ref = this.ref;
+    if (!ref) return undefined;
+    this.stats.lookups += 1;
+    if (this.bloom && !this.bloom.mayContain(sha256)) {
+      this.stats.bloomNegatives += 1;
+      return undefined;
+    }
+    const prefix = sha256.slice(0, ref.prefixLength);
+    const partition = ref.partitions.find((candidate) => candidate.prefix === prefix);
+    if (!partition) return undefined;
+    let loaded = this.cache.get(prefix);
+    if (!loaded) {
+      if (this.cachedEntries + partition.entries > this.cacheBudget) {
+        // Over budget: drop what is cached (partitions are fetched again if needed).
+        this.cache.clear();
+        this.cachedEntries = 0;
+      }
+      this.stats.partitionsFetched += 1;
+      loaded = this.load(partition);
+      this.cache.set(prefix, loaded);
+      this.cachedEntries += partition.entries;
+    }
+    return (await loaded).get(sha256);
+  }
+
+  private async load(partition: CatalogRef['partitions'][number]): Promise<Map<string, DataLocation>> {
+    const map = new Map<string, DataLocation>();
+    for await (const [sha256, location] of readCatalogLines(this.store, partition.key, partition)) {
+      if (!map.has(sha256)) map.set(sha256, location);
+    }
+    return map;
+  }
+}

@@ -1,0 +1,570 @@
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { z } from 'zod';
+import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
+import { type BackupPlan, readBackupPlan, walkSources } from './backup-plan.ts';
+import { type CatalogLine, CatalogLookup, compareCatalogLines } from './catalog.ts';
+import { EMPTY_SHA256, hashLargeFile, PackWriter, readSmallFile, storeBlob } from './content.ts';
+import { ContentChangedError } from './errors.ts';
+import { copyShardEventSchema, type ShardItem } from './events.ts';
+import {
+  type DataLocation,
+  type FileEntry,
+  type FileIndex,
+  type IndexEntry,
+  partRefSchema,
+  readIndex,
+  SUPPORTED_ENCODINGS,
+} from './index-format.ts';
+import { JsonLinesFile } from './jsonl.ts';
+import { filesKeys, OBJECT_KEY_PATTERN } from './keys.ts';
+import { Semaphore, TaskPool } from './limit.ts';
+import type { PathRange } from './paths.ts';
+import { PreviousEntries, partsInRange } from './previous.ts';
+import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
+import { type WalkedEntry, walkTree } from './walk.ts';
+
+const count = z.number().int().nonnegative();
+
+const packCheckpointSchema = z.object({
+  key: z.string().regex(OBJECT_KEY_PATTERN),
+  size: count,
+  files: z.array(z.tuple([z.string().regex(/^[0-9a-f]{64}$/), count, count])),
+});
+
+export const shardStatsSchema = z.strictObject({
+  entries: count,
+  files: count,
+  dirs: count,
+  symlinks: count,
+  /** Bytes of all files of the range. */
+  bytes: count,
+  /** Files that failed the quick check and were read. */
+  changedFiles: count,
+  hashedBytes: count,
+  /** Files whose content was uploaded (into a pack or as a blob) by this shard. */
+  uploadedFiles: count,
+  uploadedBytes: count,
+  packs: count,
+  blobs: count,
+  /** Changed files whose content was found already stored (earlier set, or elsewhere in this shard). */
+  dedupedFiles: count,
+  catalogLookups: count,
+  catalogPartitionsFetched: count,
+  milliseconds: count,
+});
+export type ShardStats = z.infer<typeof shardStatsSchema>;
+
+/** work/<id>/files/<component>/shards/<shard>/result.json: written last, it marks the shard done. */
+export const shardResultSchema = z.strictObject({
+  shardId: z.string(),
+  after: z.string().optional(),
+  through: z.string().optional(),
+  part: partRefSchema.optional(),
+  content: z.strictObject({ key: z.string(), size: count, sha256: z.string(), entries: count }).optional(),
+  /** Set when the shard stopped at its time budget: the next round continues after this path. */
+  resumeAfter: z.string().optional(),
+  stats: shardStatsSchema,
+  warnings: z.array(z.string()),
+  finishedAt: z.iso.datetime({ offset: true }),
+});
+export type ShardResult = z.infer<typeof shardResultSchema>;
+
+export async function readShardResult(store: ContentStore, key: string): Promise<ShardResult | undefined> {
+  if (!(await store.stat(key))) return undefined;
+  const parsed = shardResultSchema.safeParse(await readJson(store, key));
+  if (!parsed.success)
+    throw new CorruptBackupError(
+      `${key} is not a valid shard result: ${describeIssues(parsed.error.issues)}`,
+    );
+  return parsed.data;
+}
+
+/**
+ * One process runs at most this many shards at once. A Lambda container runs one; locally the
+ * interpreter may start many Map iterations in one process, and each shard has its own memory
+ * budget (small files in flight, the large-file upload, its content list).
+ */
+const SHARDS_PER_PROCESS = new Semaphore(2);
+/** Small files held in memory at once per shard (read, hashed, appended to a pack). */
+const SMALL_FILE_BYTES_IN_FLIGHT = 24 * 1024 * 1024;
+/** Entries processed ahead of the one being written to the part (ordered output window). */
+const WINDOW = 512;
+/** Distinct contents a shard remembers having stored, to store a duplicate once. */
+const STORED_MEMORY = 200_000;
+const MAX_WARNINGS = 200;
+const CHANGED_FILE_ATTEMPTS = 3;
+
+export interface CopyShardOutput {
+  readonly shardId: string;
+  readonly entries: number;
+  readonly uploadedBytes: number;
+  readonly resumeAfter?: string;
+}
+
+/** CopyShard: walks its range, writes its index part and content list, stores new content. */
+export async function copyShard(event: unknown, rt: Runtime): Promise<CopyShardOutput> {
+  const { backup, component, shard } = parseInput(copyShardEventSchema, event, 'files copy-shard input');
+  const settings = filesSettings(rt, component);
+  return SHARDS_PER_PROCESS.run(async () => {
+    const plan = await readBackupPlan(rt.store, filesKeys.plan(backup.backupId, component));
+    const result = await new ShardCopier(rt, settings, plan, component, shard).run();
+    return {
+      shardId: result.shardId,
+      entries: result.stats.entries,
+      uploadedBytes: result.stats.uploadedBytes,
+      ...(result.resumeAfter !== undefined ? { resumeAfter: result.resumeAfter } : {}),
+    };
+  });
+}
+
+function isUnchanged(previous: FileEntry, stats: BigIntStats): boolean {
+  return (
+    previous.size === Number(stats.size) &&
+    previous.mtimeNs === stats.mtimeNs.toString() &&
+    (previous.ino === undefined || previous.ino === stats.ino.toString()) &&
+    (previous.ctimeNs === undefined || previous.ctimeNs === stats.ctimeNs.toString()) &&
+    (previous.size === 0 || previous.data !== undefined) &&
+    (previous.encoding === undefined || SUPPORTED_ENCODINGS.has(previous.encoding))
+  );
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+class ShardCopier {
+  private readonly range: PathRange;
+  private readonly backupId: string;
+  private readonly stats: ShardStats = {
+    entries: 0,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    bytes: 0,
+    changedFiles: 0,
+    hashedBytes: 0,
+    uploadedFiles: 0,
+    uploadedBytes: 0,
+    packs: 0,
+    blobs: 0,
+    dedupedFiles: 0,
+    catalogLookups: 0,
+    catalogPartitionsFetched: 0,
+    milliseconds: 0,
+  };
+  private readonly warnings: string[] = [];
+  private warningsDropped = 0;
+  /** Content this shard stored (or is storing), by sha256. */
+  private readonly stored = new Map<string, Promise<DataLocation>>();
+  private readonly smallBytes = new Semaphore(SMALL_FILE_BYTES_IN_FLIGHT);
+  private readonly fsSlots: Semaphore;
+  private readonly largeSlot = new Semaphore(1);
+  private readonly uploads: TaskPool;
+  private catalog: CatalogLookup = CatalogLookup.empty();
+  private packs!: PackWriter;
+  private lastProgress = 0;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly settings: FilesSettings,
+    private readonly plan: BackupPlan,
+    private readonly component: FilesComponentName,
+    private readonly shard: ShardItem,
+  ) {
+    this.range = { after: shard.after, through: shard.through };
+    this.backupId = plan.backupId;
+    this.fsSlots = new Semaphore(settings.fsConcurrency);
+    this.uploads = new TaskPool(settings.storeConcurrency);
+  }
+
+  private warn(message: string): void {
+    if (this.warnings.length < MAX_WARNINGS) this.warnings.push(message);
+    else this.warningsDropped += 1;
+  }
+
+  async run(): Promise<ShardResult> {
+    const started = Date.now();
+    const deadline = started + this.settings.shard.timeBudgetSeconds * 1000;
+    const { store } = this.rt;
+    let previousIndex: FileIndex | undefined;
+    if (this.plan.previous)
+      previousIndex = await readIndex(store, this.plan.previous.index.key, this.plan.previous.index);
+    const previous = new PreviousEntries(
+      store,
+      previousIndex ? partsInRange(previousIndex, this.range) : [],
+      this.range,
+    );
+    this.catalog = await CatalogLookup.open(store, previousIndex?.catalog);
+    await this.loadCheckpoints();
+    this.packs = new PackWriter({
+      store,
+      scratchDir: this.rt.scratchDir,
+      targetBytes: this.settings.packBytes,
+      uploads: this.uploads,
+      checkpointKey: (packId) =>
+        filesKeys.shardPackCheckpoint(this.backupId, this.component, this.shard.id, packId),
+      onStored: () => undefined,
+    });
+    const part = await JsonLinesFile.create(this.rt.scratchDir, `part-${this.shard.id}`);
+    const content: CatalogLine[] = [];
+    let firstPath: string | undefined;
+    let lastPath: string | undefined;
+    let resumeAfter: string | undefined;
+    let walkedToEnd = false;
+
+    const window: Array<Promise<IndexEntry | undefined>> = [];
+    const writeHead = async () => {
+      const entry = await (window.shift() as Promise<IndexEntry | undefined>);
+      if (!entry) return;
+      await part.write(entry);
+      firstPath ??= entry.path;
+      lastPath = entry.path;
+      this.count(entry);
+      if (entry.type === 'file' && entry.data) content.push([entry.sha256, entry.data]);
+      this.reportProgress();
+    };
+
+    try {
+      let lastQueued: string | undefined;
+      const walk = walkTree({
+        sources: walkSources(this.plan),
+        range: this.range,
+        concurrency: this.settings.fsConcurrency,
+        onWarning: (message) => this.warn(message),
+      });
+      walkedToEnd = true;
+      for await (const walked of walk) {
+        if (lastQueued !== undefined && Date.now() > deadline) {
+          // Out of time: finish what is queued, hand the rest of the range to the next round.
+          resumeAfter = lastQueued;
+          walkedToEnd = false;
+          break;
+        }
+        const before = await previous.find(walked.path);
+        const processing = this.process(walked, before);
+        processing.catch(() => undefined);
+        window.push(processing);
+        lastQueued = walked.path;
+        while (window.length >= WINDOW) await writeHead();
+      }
+      while (window.length > 0) await writeHead();
+      await this.packs.finish();
+      // Every pack upload must have completed before anything references a pack.
+      await this.uploads.drain();
+      if (walkedToEnd) await previous.close();
+    } catch (error) {
+      await Promise.allSettled(window);
+      await this.packs.abandon();
+      await this.uploads.drain().catch(() => undefined);
+      await part.discard();
+      throw error;
+    }
+
+    const partKey = filesKeys.part(this.backupId, this.component, this.shard.id);
+    let partRef: ShardResult['part'];
+    if (part.lines > 0 && firstPath !== undefined && lastPath !== undefined) {
+      const digest = await part.upload(store, partKey);
+      partRef = {
+        key: partKey,
+        ...(this.range.after !== undefined ? { after: this.range.after } : {}),
+        ...((resumeAfter ?? this.range.through) !== undefined
+          ? { through: resumeAfter ?? this.range.through }
+          : {}),
+        firstPath,
+        lastPath,
+        entries: this.stats.entries,
+        files: this.stats.files,
+        bytes: this.stats.bytes,
+        ...digest,
+      };
+    } else {
+      await part.discard();
+    }
+    const contentRef = await this.writeContentList(content);
+    if (this.warningsDropped > 0) this.warnings.push(`... and ${this.warningsDropped} more warnings`);
+    this.stats.packs = this.packs.packs;
+    this.stats.catalogLookups = this.catalog.stats.lookups;
+    this.stats.catalogPartitionsFetched = this.catalog.stats.partitionsFetched;
+    this.stats.milliseconds = Date.now() - started;
+    const result: ShardResult = {
+      shardId: this.shard.id,
+      ...(this.range.after !== undefined ? { after: this.range.after } : {}),
+      ...(this.range.through !== undefined ? { through: this.range.through } : {}),
+      ...(partRef ? { part: partRef } : {}),
+      ...(contentRef ? { content: contentRef } : {}),
+      ...(resumeAfter !== undefined ? { resumeAfter } : {}),
+      stats: this.stats,
+      warnings: this.warnings,
+      finishedAt: this.rt.now().toISOString(),
+    };
+    await store.put(filesKeys.shardResult(this.backupId, this.component, this.shard.id), jsonBody(result), {
+      contentType: 'application/json',
+    });
+    this.rt.logger.info('files shard copied', {
+      component: this.component,
+      shard: this.shard.id,
+      ...this.stats,
+      resumeAfter,
+    });
+    return result;
+  }
+
+  /** Packs a previous attempt of this shard uploaded completely: their content is reused, not uploaded again. */
+  private async loadCheckpoints(): Promise<void> {
+    const prefix = `${filesKeys.shardPrefix(this.backupId, this.component, this.shard.id)}packs/`;
+    for await (const object of this.rt.store.list(prefix)) {
+      const parsed = packCheckpointSchema.safeParse(await readJson(this.rt.store, object.key));
+      if (!parsed.success) continue;
+      const { key, size, files } = parsed.data;
+      const stat = await this.rt.store.stat(key);
+      if (!stat || stat.size !== size) continue;
+      for (const [sha256, offset, length] of files) {
+        if (!this.stored.has(sha256)) this.stored.set(sha256, Promise.resolve({ pack: key, offset, length }));
+      }
+    }
+  }
+
+  private async writeContentList(content: CatalogLine[]): Promise<ShardResult['content']> {
+    if (content.length === 0) return undefined;
+    content.sort(compareCatalogLines);
+    const file = await JsonLinesFile.create(this.rt.scratchDir, `content-${this.shard.id}`);
+    let previous: CatalogLine | undefined;
+    for (const line of content) {
+      if (previous && compareCatalogLines(previous, line) === 0) continue;
+      await file.write(line);
+      previous = line;
+    }
+    const key = filesKeys.shardContent(this.backupId, this.component, this.shard.id);
+    const entries = file.lines;
+    const digest = await file.upload(this.rt.store, key);
+    return { key, entries, ...digest };
+  }
+
+  private count(entry: IndexEntry): void {
+    this.stats.entries += 1;
+    if (entry.type === 'file') {
+      this.stats.files += 1;
+      this.stats.bytes += entry.size;
+    } else if (entry.type === 'dir') this.stats.dirs += 1;
+    else this.stats.symlinks += 1;
+  }
+
+  private reportProgress(): void {
+    const now = Date.now();
+    if (now - this.lastProgress < 1000) return;
+    this.lastProgress = now;
+    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+    this.rt.progress(
+      `${this.component} shard ${this.shard.id}: ${this.stats.files} files, ${mib(this.stats.bytes)} MiB; ${this.stats.changedFiles} read, ${mib(this.stats.uploadedBytes)} MiB uploaded`,
+    );
+  }
+
+  private metadata(walked: WalkedEntry, stats: BigIntStats) {
+    return {
+      mtimeNs: stats.mtimeNs.toString(),
+      uid: Number(stats.uid),
+      gid: Number(stats.gid),
+      ino: stats.ino.toString(),
+      ctimeNs: stats.ctimeNs.toString(),
+      path: walked.path,
+    };
+  }
+
+  private async process(
+    walked: WalkedEntry,
+    previous: IndexEntry | undefined,
+  ): Promise<IndexEntry | undefined> {
+    const { stats } = walked;
+    if (walked.type === 'dir') {
+      const { path, mtimeNs, uid, gid, ino, ctimeNs } = this.metadata(walked, stats);
+      return { path, type: 'dir', mode: Number(stats.mode) & 0o7777, mtimeNs, uid, gid, ino, ctimeNs };
+    }
+    if (walked.type === 'symlink') {
+      const { path, mtimeNs, uid, gid, ino, ctimeNs } = this.metadata(walked, stats);
+      let target: string;
+      if (
+        previous?.type === 'symlink' &&
+        previous.mtimeNs === mtimeNs &&
+        previous.ctimeNs === ctimeNs &&
+        previous.ino === ino
+      ) {
+        target = previous.target;
+      } else {
+        try {
+          target = await this.fsSlots.run(() => fs.readlink(walked.absPath));
+        } catch (error) {
+          if (errorCode(error) !== 'ENOENT')
+            this.warn(
+              `could not read the link ${walked.path}: ${errorCode(error) ?? (error as Error).message}`,
+            );
+          return undefined;
+        }
+      }
+      return { path, type: 'symlink', target, mtimeNs, uid, gid, ino, ctimeNs };
+    }
+    const before = previous?.type === 'file' ? previous : undefined;
+    if (before && isUnchanged(before, stats))
+      return this.fileEntry(walked, stats, before.size, before.sha256, before.data, before.encoding);
+    this.stats.changedFiles += 1;
+    return Number(stats.size) < this.settings.blobThresholdBytes
+      ? this.smallFile(walked, before)
+      : this.largeFile(walked, before);
+  }
+
+  private fileEntry(
+    walked: WalkedEntry,
+    stats: BigIntStats,
+    size: number,
+    sha256: string,
+    data: DataLocation | undefined,
+    encoding?: string,
+  ): FileEntry {
+    const { path, mtimeNs, uid, gid, ino, ctimeNs } = this.metadata(walked, stats);
+    return {
+      path,
+      type: 'file',
+      mode: Number(stats.mode) & 0o7777,
+      size,
+      mtimeNs,
+      sha256,
+      ...(data ? { data } : {}),
+      ...(encoding !== undefined ? { encoding } : {}),
+      uid,
+      gid,
+      ino,
+      ctimeNs,
+    };
+  }
+
+  /** A failure to read one file: deleted meanwhile (dropped quietly), or unreadable (dropped with a warning). */
+  private unreadable(walked: WalkedEntry, error: unknown): undefined {
+    const code = errorCode(error);
+    if (code === 'ENOENT') return undefined;
+    if (
+      code === 'ELOOP' ||
+      code === 'ENOTFILE' ||
+      code === 'EACCES' ||
+      code === 'EPERM' ||
+      code === 'EISDIR'
+    ) {
+      this.warn(
+        `could not read ${walked.path} (${code === 'ELOOP' ? 'replaced by a link' : code}); it is not in this backup`,
+      );
+      return undefined;
+    }
+    throw error;
+  }
+
+  /** Finds content already stored: unchanged bytes of the same path, this shard's packs, the previous catalog. */
+  private async locate(sha256: string, before: FileEntry | undefined): Promise<DataLocation | undefined> {
+    if (
+      before &&
+      before.sha256 === sha256 &&
+      before.data &&
+      (before.encoding === undefined || before.encoding === 'identity')
+    ) {
+      return before.data;
+    }
+    const mine = this.stored.get(sha256);
+    if (mine) return mine;
+    return this.catalog.find(sha256);
+  }
+
+  private remember(sha256: string, location: Promise<DataLocation>): void {
+    if (this.stored.size < STORED_MEMORY) this.stored.set(sha256, location);
+  }
+
+  private async smallFile(
+    walked: WalkedEntry,
+    before: FileEntry | undefined,
+  ): Promise<FileEntry | undefined> {
+    const taken = await this.smallBytes.acquire(Math.max(4096, Number(walked.stats.size)));
+    try {
+      let read: Awaited<ReturnType<typeof readSmallFile>>;
+      try {
+        read = await this.fsSlots.run(() => readSmallFile(walked.absPath));
+      } catch (error) {
+        return this.unreadable(walked, error);
+      }
+      const { bytes, stats } = read;
+      this.stats.hashedBytes += bytes.length;
+      if (bytes.length === 0) return this.fileEntry(walked, stats, 0, EMPTY_SHA256, undefined);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      let location = await this.locate(sha256, before);
+      if (location) {
+        this.stats.dedupedFiles += 1;
+      } else {
+        const adding = this.packs.add(sha256, bytes);
+        this.remember(sha256, adding);
+        location = await adding;
+        this.stats.uploadedFiles += 1;
+        this.stats.uploadedBytes += bytes.length;
+      }
+      return this.fileEntry(walked, stats, bytes.length, sha256, location);
+    } finally {
+      this.smallBytes.release(taken);
+    }
+  }
+
+  private async largeFile(
+    walked: WalkedEntry,
+    before: FileEntry | undefined,
+  ): Promise<FileEntry | undefined> {
+    return this.largeSlot.run(async () => {
+      for (let attempt = 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
+        let hashed: Awaited<ReturnType<typeof hashLargeFile>>;
+        try {
+          hashed = await hashLargeFile(walked.absPath);
+        } catch (error) {
+          if (error instanceof ContentChangedError) continue;
+          return this.unreadable(walked, error);
+        }
+        this.stats.hashedBytes += hashed.size;
+        const { sha256, size, stats } = hashed;
+        if (size === 0) return this.fileEntry(walked, stats, 0, EMPTY_SHA256, undefined);
+        const found = await this.locate(sha256, before);
+        if (found) {
+          this.stats.dedupedFiles += 1;
+          return this.fileEntry(walked, stats, size, sha256, found);
+        }
+        try {
+          const storing = storeBlob(this.rt.store, walked.absPath, sha256, size);
+          const location = storing.then((stored) => stored.location);
+          location.catch(() => undefined);
+          this.remember(sha256, location);
+          const stored = await storing;
+          this.stats.blobs += 1;
+          if (stored.uploaded) {
+            this.stats.uploadedFiles += 1;
+            this.stats.uploadedBytes += size;
+          } else {
+            this.stats.dedupedFiles += 1;
+          }
+          return this.fileEntry(walked, stats, size, sha256, stored.location);
+        } catch (error) {
+          this.stored.delete(sha256);
+          if (error instanceof ContentChangedError) continue;
+          if (errorCode(error) !== undefined && errorCode(error) !== 'ERR_STREAM_PREMATURE_CLOSE')
+            return this.unreadable(walked, error);
+          throw error;
+        }
+      }
+      // Rewritten faster than it can be read: keep the last consistent copy, if there is one.
+      if (before?.data) {
+        this.warn(
+          `${walked.path} kept changing while it was read (${CHANGED_FILE_ATTEMPTS} times); the backup keeps its previous version`,
+        );
+        return before;
+      }
+      this.warn(
+        `${walked.path} kept changing while it was read (${CHANGED_FILE_ATTEMPTS} times); it is not in this backup`,
+      );
+      return undefined;
+    });
+  }
+}

@@ -1,0 +1,171 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip, createGzip } from 'node:zlib';
+import { CorruptBackupError } from '#runtime/errors.ts';
+import type { ContentStore } from '#store/content-store.ts';
+
+/**
+ * Gzip-compressed JSON Lines, the format of index parts, content lists and catalog partitions:
+ * written to a scratch file as they are produced (never whole in memory), uploaded with their
+ * size and sha256, and read back as a stream that checks both.
+ */
+
+/** Size and sha256 of a stored object, recorded by whoever references it. */
+export interface ObjectDigest {
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Writes JSON lines through gzip into a scratch file; `upload` stores it and removes the file. */
+export class JsonLinesFile {
+  private readonly gzip = createGzip({ level: 1 });
+  private readonly hash = createHash('sha256');
+  private size = 0;
+  private buffered: string[] = [];
+  private bufferedChars = 0;
+  private readonly done: Promise<void>;
+  lines = 0;
+
+  private constructor(readonly file: string) {
+    const out = createWriteStream(file);
+    this.gzip.on('data', (chunk: Buffer) => {
+      this.hash.update(chunk);
+      this.size += chunk.length;
+    });
+    this.gzip.pipe(out);
+    this.done = new Promise((resolve, reject) => {
+      out.on('finish', resolve);
+      out.on('error', reject);
+      this.gzip.on('error', reject);
+    });
+    // A failure surfaces through `done`; until someone awaits it, keep it from being unhandled.
+    this.done.catch(() => undefined);
+  }
+
+  static async create(scratchDir: string, label: string): Promise<JsonLinesFile> {
+    await fs.mkdir(scratchDir, { recursive: true });
+    return new JsonLinesFile(path.join(scratchDir, `${label}-${randomBytes(6).toString('hex')}.jsonl.gz`));
+  }
+
+  /** Adds one value; pauses the caller when gzip is behind (bounded memory). */
+  async write(value: unknown): Promise<void> {
+    const line = `${JSON.stringify(value)}\n`;
+    this.buffered.push(line);
+    this.bufferedChars += line.length;
+    this.lines += 1;
+    if (this.bufferedChars >= 64 * 1024) await this.flushBuffer();
+  }
+
+  private async flushBuffer(): Promise<void> {
+    if (this.buffered.length === 0) return;
+    const text = this.buffered.join('');
+    this.buffered = [];
+    this.bufferedChars = 0;
+    if (!this.gzip.write(text)) await new Promise<void>((resolve) => this.gzip.once('drain', resolve));
+  }
+
+  /** Closes the file and returns its size and sha256. */
+  async close(): Promise<ObjectDigest> {
+    await this.flushBuffer();
+    this.gzip.end();
+    await this.done;
+    return { size: this.size, sha256: this.hash.digest('hex') };
+  }
+
+  /** Closes, uploads under `key`, removes the scratch file. */
+  async upload(store: ContentStore, key: string): Promise<ObjectDigest> {
+    const digest = await this.close();
+    try {
+      await store.put(key, createReadStream(this.file), {
+        contentLength: digest.size,
+        contentType: 'application/gzip',
+      });
+    } finally {
+      await fs.rm(this.file, { force: true });
+    }
+    return digest;
+  }
+
+  async discard(): Promise<void> {
+    this.gzip.destroy();
+    await fs.rm(this.file, { force: true });
+  }
+}
+
+/** Passes bytes through while counting and hashing them. */
+export class DigestTap extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/**
+ * Streams the lines of a stored gzip JSON Lines object, parsed (not yet validated: callers use
+ * their schema). With `expected`, the object's size and sha256 are checked once it has been
+ * read; a mismatch throws CorruptBackupError (a caller that must not act on unverified lines
+ * reads the whole object first).
+ */
+export async function* readJsonLines(
+  store: ContentStore,
+  key: string,
+  expected?: ObjectDigest,
+): AsyncGenerator<{ value: unknown; line: number }> {
+  const body = await store.get(key);
+  const tap = new DigestTap();
+  const gunzip = createGunzip();
+  body.on('error', (error) => gunzip.destroy(error));
+  body.pipe(tap).pipe(gunzip);
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  let line = 0;
+  try {
+    for await (const chunk of gunzip) {
+      const text = rest + decoder.write(chunk as Buffer);
+      let start = 0;
+      let newline = text.indexOf('\n', start);
+      while (newline >= 0) {
+        line += 1;
+        yield { value: parseLine(text.slice(start, newline), key, line), line };
+        start = newline + 1;
+        newline = text.indexOf('\n', start);
+      }
+      rest = text.slice(start);
+    }
+  } catch (error) {
+    if (error instanceof CorruptBackupError) throw error;
+    if ((error as { code?: string }).code?.startsWith('Z_')) {
+      throw new CorruptBackupError(`${key} is not valid gzip: ${(error as Error).message}`, { cause: error });
+    }
+    throw error;
+  } finally {
+    body.destroy();
+  }
+  rest += decoder.end();
+  if (rest.length > 0) throw new CorruptBackupError(`${key} ends in the middle of a line (line ${line + 1})`);
+  if (expected && (tap.bytes !== expected.size || tap.digest() !== expected.sha256)) {
+    throw new CorruptBackupError(
+      `${key} does not match its recorded size and sha256 (${tap.bytes} bytes read, ${expected.size} recorded): it was changed or damaged`,
+    );
+  }
+}
+
+function parseLine(text: string, key: string, line: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CorruptBackupError(`${key} line ${line} is not JSON`);
+  }
+}

@@ -1,0 +1,136 @@
+import * as fs from 'node:fs/promises';
+import type { ComponentRestoreResult } from '#components/component.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { EXTERNAL_DL_MOUNT } from './backup-plan.ts';
+import { RestoreTargetError } from './errors.ts';
+import { finalizeRestoreEventSchema, type RoundState } from './events.ts';
+import { filesKeys } from './keys.ts';
+import { comparePaths } from './paths.ts';
+import { applyDirMetadata, SafeTree } from './restore-fs.ts';
+import { readRestorePlan } from './restore-plan.ts';
+import { type DirMetadata, type RestoreShardResult, readRestoreShardResult } from './restore-shard.ts';
+import { allRoundItems, nextRound, readRound, roundResults } from './rounds.ts';
+
+type TargetState = 'missing' | 'empty' | 'tree';
+
+async function targetState(target: string): Promise<TargetState> {
+  let stats: import('node:fs').Stats;
+  try {
+    stats = await fs.lstat(target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw error;
+  }
+  if (!stats.isDirectory()) {
+    throw new RestoreTargetError(
+      `the target ${target} is ${stats.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; restore into a directory`,
+    );
+  }
+  return (await fs.readdir(target)).length === 0 ? 'empty' : 'tree';
+}
+
+/**
+ * Finalize restore: every shard finished (or the next round continues those that stopped at their
+ * time budget); folders that several shards wrote into get their mode and mtime again; then the
+ * staging folder becomes the target when the target is missing or empty, or when the request
+ * says swap (the previous tree is kept beside it, renamed). Otherwise the tree stays in staging.
+ */
+export async function finalizeRestore(event: unknown, rt: Runtime): Promise<RoundState> {
+  const { restore, component, files } = parseInput(
+    finalizeRestoreEventSchema,
+    event,
+    'files restore finalize input',
+  );
+  const { store } = rt;
+  const what = `the ${component} restore`;
+  const readResult = (id: string) =>
+    readRestoreShardResult(store, filesKeys.shardResult(restore.restoreId, component, id));
+  const items = await readRound(store, files.shardListKey);
+  const results = await roundResults(items, (item) => readResult(item.id), what);
+  const continuing = items.flatMap((item, index) => {
+    const resumeAfter = results[index]?.resumeAfter;
+    return resumeAfter !== undefined ? [{ item, resumeAfter }] : [];
+  });
+  const next = await nextRound(store, restore.restoreId, component, files, continuing);
+  if (next) return next;
+
+  const plan = await readRestorePlan(store, files.planKey);
+  const all: RestoreShardResult[] = await roundResults(
+    await allRoundItems(store, restore.restoreId, component, files.round),
+    (item) => readResult(item.id),
+    what,
+  );
+  const tree = new SafeTree(plan.staging);
+  const open = new Map<string, DirMetadata>();
+  for (const result of all) for (const dir of result.openDirs) open.set(dir.path, dir);
+  // Deepest first: a folder's metadata is set after everything beneath it.
+  const dirs = [...open.values()].sort((a, b) => comparePaths(b.path, a.path));
+  for (const dir of dirs) await applyDirMetadata(tree.absolute(dir.path), dir.mode, dir.mtimeNs);
+  if (!plan.path && plan.root) await applyDirMetadata(plan.staging, plan.root.mode, plan.root.mtimeNs);
+
+  const sum = (pick: (result: RestoreShardResult) => number) =>
+    all.reduce((total, result) => total + pick(result), 0);
+  const restoredFiles = sum((r) => r.stats.files);
+  if (restoredFiles !== plan.expected.files) {
+    throw new RestoreTargetError(
+      `${component}: restored ${restoredFiles} files but the index lists ${plan.expected.files}; the tree in ${plan.staging} is incomplete and was not put in place`,
+    );
+  }
+  const warnings = [...plan.warnings];
+  const state = await targetState(plan.target);
+  let location = plan.staging;
+  let previousTree: string | undefined;
+  if (state === 'missing' || state === 'empty') {
+    if (state === 'empty') await fs.rmdir(plan.target);
+    await fs.rename(plan.staging, plan.target);
+    location = plan.target;
+  } else if (plan.swap) {
+    previousTree = `${plan.target}.before-${restore.restoreId}`;
+    await fs.rename(plan.target, previousTree);
+    await fs.rename(plan.staging, plan.target);
+    location = plan.target;
+    warnings.push(`the previous tree was kept as ${previousTree}`);
+  } else {
+    warnings.push(
+      `the restored tree is in ${plan.staging}; ${plan.target} was left as it was (restore with swap to replace it)`,
+    );
+  }
+  if (plan.sources.some((source) => source.mount === EXTERNAL_DL_MOUNT)) {
+    warnings.push(
+      `the document library was kept outside the Liferay Home; it was restored into ${location}/${EXTERNAL_DL_MOUNT}: move it to its configured root before starting Liferay`,
+    );
+  }
+  const finishedAt = rt.now();
+  const summary = {
+    location,
+    files: restoredFiles,
+    dirs: sum((r) => r.stats.dirs),
+    symlinks: sum((r) => r.stats.symlinks),
+    bytes: sum((r) => r.stats.bytes),
+    verifiedFiles: sum((r) => r.stats.verifiedFiles),
+    verification: 'sha256 of every file',
+    contentRequests: sum((r) => r.stats.contentRequests),
+    shards: all.length,
+    seconds: Math.round((finishedAt.getTime() - Date.parse(plan.createdAt)) / 100) / 10,
+  };
+  const result: ComponentRestoreResult = {
+    component,
+    status: 'complete',
+    startedAt: plan.createdAt,
+    finishedAt: finishedAt.toISOString(),
+    warnings,
+    summary,
+    details: {
+      location,
+      target: plan.target,
+      staging: plan.staging,
+      swapped: previousTree !== undefined,
+      ...(previousTree ? { previousTree } : {}),
+      ...(plan.path ? { path: plan.path } : {}),
+      expected: plan.expected,
+    },
+  };
+  rt.logger.info('files restore finalized', { component, ...summary });
+  return { ...files, next: false, result };
+}

@@ -1,0 +1,97 @@
+import { constants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { UnsafeEntryError } from './errors.ts';
+import { ancestorsOf, parentOf, unsafePathReason } from './paths.ts';
+
+/**
+ * Writes a restored tree under one directory without ever leaving it: every path is checked
+ * (relative, no `.`/`..`), every folder on the way is created as (or verified to be) a real
+ * directory, never a link, and files are created with O_NOFOLLOW|O_EXCL so that the last name
+ * is not a link either. A hostile index therefore cannot make the restore write elsewhere.
+ */
+export class SafeTree {
+  /** Folders known to be real directories (created or checked by this instance). */
+  private readonly realDirs = new Set<string>(['']);
+
+  constructor(readonly root: string) {}
+
+  absolute(rel: string): string {
+    const problem = unsafePathReason(rel);
+    if (problem) throw new UnsafeEntryError(`refused to restore ${JSON.stringify(rel)}: ${problem}`);
+    return path.join(this.root, ...rel.split('/'));
+  }
+
+  /** Creates `rel` and the folders above it as real directories (mode 0700 until the metadata pass). */
+  async ensureDir(rel: string): Promise<void> {
+    if (this.realDirs.has(rel)) return;
+    for (const dir of [...ancestorsOf(rel), rel]) {
+      if (this.realDirs.has(dir)) continue;
+      const abs = this.absolute(dir);
+      try {
+        await fs.mkdir(abs, { mode: 0o700 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const stats = await fs.lstat(abs);
+        if (!stats.isDirectory()) {
+          throw new UnsafeEntryError(
+            `refused to restore beneath ${JSON.stringify(dir)}: it is ${stats.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, and writing beneath it would write through it`,
+          );
+        }
+      }
+      this.realDirs.add(dir);
+    }
+  }
+
+  /** Opens a new file for writing (replacing a regular file a previous attempt left). */
+  async createFile(rel: string): Promise<fs.FileHandle> {
+    await this.ensureDir(parentOf(rel));
+    const abs = this.absolute(rel);
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    try {
+      return await fs.open(abs, flags, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await this.removeLeftover(rel, abs);
+      return fs.open(abs, flags, 0o600);
+    }
+  }
+
+  /** Creates a symbolic link (its target is data: the link is never followed by the restore). */
+  async createSymlink(rel: string, target: string): Promise<void> {
+    await this.ensureDir(parentOf(rel));
+    const abs = this.absolute(rel);
+    try {
+      await fs.symlink(target, abs);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await this.removeLeftover(rel, abs);
+      await fs.symlink(target, abs);
+    }
+  }
+
+  /** A re-run shard finds what its earlier attempt wrote: a file or a link is replaced, a folder is not. */
+  private async removeLeftover(rel: string, abs: string): Promise<void> {
+    const stats = await fs.lstat(abs);
+    if (stats.isDirectory()) {
+      throw new UnsafeEntryError(
+        `refused to restore ${JSON.stringify(rel)}: a directory of that name was restored already`,
+      );
+    }
+    // unlink removes a link itself, never what it points to.
+    await fs.unlink(abs);
+  }
+}
+
+/** Seconds since the epoch from nanoseconds as decimal text (what fs.utimes takes). */
+export function secondsOf(mtimeNs: string): number {
+  const ns = BigInt(mtimeNs);
+  return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+}
+
+/** Sets a directory's mode and mtime (after everything beneath it was written). */
+export async function applyDirMetadata(abs: string, mode: number, mtimeNs: string): Promise<void> {
+  await fs.chmod(abs, mode);
+  const seconds = secondsOf(mtimeNs);
+  await fs.utimes(abs, seconds, seconds);
+}

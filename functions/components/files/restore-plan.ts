@@ -1,0 +1,252 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { readManifest } from '#backup-set/manifest.ts';
+import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
+import { RestoreTargetError, UnsafeEntryError } from './errors.ts';
+import { planRestoreEventSchema, type RoundState, type ShardItem } from './events.ts';
+import {
+  type FileIndex,
+  type IndexEntry,
+  type PartRef,
+  partRefSchema,
+  readIndex,
+  readPart,
+  SUPPORTED_ENCODINGS,
+  sourceSchema,
+} from './index-format.ts';
+import { filesKeys, shardId } from './keys.ts';
+import { discoverLiferayHome } from './liferay-discovery.ts';
+import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
+import {
+  compilePathFilter,
+  type FilesComponentName,
+  filesRestoreRequestSchema,
+  filesResultDetailsSchema,
+  filesSettings,
+  type PathFilter,
+} from './settings.ts';
+
+const count = z.number().int().nonnegative();
+
+/** work/<restoreId>/files/<component>/plan.json: what the restore shards and Finalize work from. */
+export const restorePlanSchema = z.strictObject({
+  restoreId: z.string(),
+  backupId: z.string(),
+  component: z.enum(['liferayHome', 'appServer']),
+  createdAt: z.iso.datetime({ offset: true }),
+  /** The parts to read, in path order; shard items name them by position. */
+  parts: z.array(partRefSchema),
+  path: z.string().optional(),
+  target: z.string(),
+  staging: z.string(),
+  swap: z.boolean(),
+  root: z.strictObject({ mode: z.number().int(), mtimeNs: z.string() }).optional(),
+  sources: z.array(sourceSchema),
+  expected: z.strictObject({ entries: count, files: count, bytes: count }),
+  warnings: z.array(z.string()),
+});
+export type RestorePlan = z.infer<typeof restorePlanSchema>;
+
+export async function readRestorePlan(store: ContentStore, key: string): Promise<RestorePlan> {
+  const parsed = restorePlanSchema.safeParse(await readJson(store, key));
+  if (!parsed.success)
+    throw new CorruptBackupError(
+      `${key} is not a valid restore plan: ${describeIssues(parsed.error.issues)}`,
+    );
+  return parsed.data;
+}
+
+/** Whether a part [first, last] can hold the filter's base path or something beneath it. */
+function partMayMatch(part: PartRef, filter: PathFilter | undefined): boolean {
+  if (!filter || filter.base === '') return true;
+  const { base } = filter;
+  if (comparePaths(part.lastPath, base) < 0) return false;
+  return comparePaths(part.firstPath, base) <= 0 || isUnder(part.firstPath, base);
+}
+
+/** Why an entry cannot be restored safely, or undefined. `parent` is the nearest entry above it in the index. */
+export function unsafeEntryReason(entry: IndexEntry, parent: IndexEntry | undefined): string | undefined {
+  const pathProblem = unsafePathReason(entry.path);
+  if (pathProblem) return pathProblem;
+  if (parent && parent.type !== 'dir') {
+    return `it lies beneath ${JSON.stringify(parent.path)}, which is ${parent.type === 'symlink' ? 'a symbolic link' : 'a file'}: restoring it would write through it`;
+  }
+  if (entry.type === 'file' && entry.encoding !== undefined && !SUPPORTED_ENCODINGS.has(entry.encoding)) {
+    return `its content is stored with encoding ${JSON.stringify(entry.encoding)}, which this version cannot read`;
+  }
+  if (entry.type === 'file' && entry.size > 0 && !entry.data) return 'it has content but no location for it';
+  if (entry.type === 'file' && entry.data && 'pack' in entry.data && entry.data.length !== entry.size) {
+    return `its stored length (${entry.data.length}) differs from its size (${entry.size})`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks every entry of the parts a restore reads, before anything is written: paths are relative
+ * and stay inside the tree, nothing lies beneath a link or a file, entries follow each other in
+ * order across parts and stay inside their part's recorded span, encodings are known.
+ */
+async function validateParts(
+  store: ContentStore,
+  parts: readonly PartRef[],
+  filter: PathFilter | undefined,
+): Promise<{ entries: number; files: number; bytes: number }> {
+  const counts = { entries: 0, files: 0, bytes: 0 };
+  const ancestors: IndexEntry[] = [];
+  let previous: string | undefined;
+  for (const part of parts) {
+    for await (const entry of readPart(store, part)) {
+      const where = `${part.key}: ${JSON.stringify(entry.path)}`;
+      if (previous !== undefined && comparePaths(previous, entry.path) >= 0) {
+        throw new CorruptBackupError(
+          `${where} is not after ${JSON.stringify(previous)}: the index parts overlap`,
+        );
+      }
+      if (comparePaths(entry.path, part.firstPath) < 0 || comparePaths(entry.path, part.lastPath) > 0) {
+        throw new CorruptBackupError(`${where} lies outside the part's recorded span`);
+      }
+      previous = entry.path;
+      while (
+        ancestors.length > 0 &&
+        !isUnder(entry.path, (ancestors[ancestors.length - 1] as IndexEntry).path)
+      )
+        ancestors.pop();
+      const reason = unsafeEntryReason(entry, ancestors[ancestors.length - 1]);
+      if (reason)
+        throw new UnsafeEntryError(
+          `the backup's index holds an entry that cannot be restored safely: ${where}: ${reason}; nothing was written`,
+        );
+      ancestors.push(entry);
+      if (filter && !filter.matches(entry.path)) continue;
+      counts.entries += 1;
+      if (entry.type === 'file') {
+        counts.files += 1;
+        counts.bytes += entry.size;
+      }
+    }
+  }
+  return counts;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.lstat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** The staging folder of a restore: beside the target, so that swapping is a rename on one file system. */
+export function stagingDirFor(target: string, restoreId: string): string {
+  return `${target}.restore-${restoreId}`;
+}
+
+/**
+ * Restore Plan: loads the set's index, checks every entry the restore will read (a hostile or
+ * damaged index fails here and nothing is written), creates a new staging folder beside the
+ * target, and writes one shard per index part that the request needs.
+ */
+export async function planRestore(event: unknown, rt: Runtime): Promise<RoundState> {
+  const { restore, component } = parseInput(planRestoreEventSchema, event, 'files restore plan input');
+  const request = parseInput(
+    filesRestoreRequestSchema,
+    restore.requests[component] ?? {},
+    `${component} restore request`,
+  );
+  const settings = filesSettings(rt, component);
+  const manifest = await readManifest(rt.store, restore.backupId);
+  const result = manifest.results[component];
+  if (result?.status !== 'complete') {
+    throw new InvalidInputError(`backup set ${restore.backupId} holds no complete copy of ${component}`);
+  }
+  const details = filesResultDetailsSchema.safeParse(result.details);
+  if (!details.success) {
+    throw new CorruptBackupError(
+      `the manifest's ${component} result is not a files result: ${describeIssues(details.error.issues)}`,
+    );
+  }
+  const index: FileIndex = await readIndex(rt.store, details.data.index.key, details.data.index);
+
+  const target = request.target ?? settings.root;
+  // The staging folder goes beside the target, so the target must lie strictly below the writable root.
+  if (settings.writableRoot && !isUnder(target.slice(1), settings.writableRoot.slice(1))) {
+    throw new RestoreTargetError(
+      `${component}: the target ${target} must be a folder below ${settings.writableRoot} (where this deployment may write; the staging folder is created beside the target)`,
+    );
+  }
+  const staging = stagingDirFor(target, restore.restoreId);
+  const warnings: string[] = [];
+  await checkBuild(component, target, details.data.dxp, request.force, warnings);
+
+  const filter = request.path ? compilePathFilter(request.path) : undefined;
+  const parts = index.parts.filter((part) => partMayMatch(part, filter));
+  rt.progress(`${component}: checking ${parts.length} index parts`);
+  const expected = await validateParts(rt.store, parts, filter);
+  if (filter && expected.entries === 0) {
+    throw new InvalidInputError(
+      `${component}.path ${JSON.stringify(request.path)} matches nothing in backup set ${restore.backupId}`,
+    );
+  }
+
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  if (await exists(staging))
+    throw new RestoreTargetError(`${component}: the staging folder ${staging} exists already`);
+  await fs.mkdir(staging, { mode: 0o700 });
+
+  const plan: RestorePlan = {
+    restoreId: restore.restoreId,
+    backupId: restore.backupId,
+    component,
+    createdAt: rt.now().toISOString(),
+    parts,
+    ...(request.path ? { path: request.path } : {}),
+    target,
+    staging,
+    swap: request.swap,
+    ...(index.root ? { root: index.root } : {}),
+    sources: index.sources,
+    expected,
+    warnings,
+  };
+  const items: ShardItem[] = parts.map((_, position) => ({ id: shardId(0, position), part: position }));
+  const planKey = filesKeys.plan(restore.restoreId, component);
+  const shardListKey = filesKeys.round(restore.restoreId, component, 0);
+  await rt.store.put(planKey, jsonBody(plan), { contentType: 'application/json' });
+  await rt.store.put(shardListKey, jsonBody(items), { contentType: 'application/json' });
+  rt.logger.info('files restore planned', { component, parts: parts.length, ...expected, staging });
+  return { component, planKey, round: 0, shardListKey, shards: items.length, next: true };
+}
+
+/**
+ * DESIGN.md: a restore onto a Liferay Home of another DXP build is refused unless forced (the
+ * database and the modules of the restored tree must match the build that will run them).
+ */
+async function checkBuild(
+  component: FilesComponentName,
+  target: string,
+  dxp: { version: string; build?: string | undefined } | undefined,
+  force: boolean,
+  warnings: string[],
+): Promise<void> {
+  if (component !== 'liferayHome' || !dxp || !(await exists(target))) return;
+  const current = (await discoverLiferayHome(target)).dxp;
+  if (!current) return;
+  const same =
+    current.version === dxp.version &&
+    (current.build === undefined || dxp.build === undefined || current.build === dxp.build);
+  if (same) return;
+  const describe = (build: { version: string; build?: string | undefined }) =>
+    `${build.version}${build.build ? ` build ${build.build}` : ''}`;
+  if (!force) {
+    throw new InvalidInputError(
+      `${component}: the backup holds DXP ${describe(dxp)} but ${target} has DXP ${describe(current)}; set "force": true to restore it anyway`,
+    );
+  }
+  warnings.push(`restored DXP ${describe(dxp)} over a tree of DXP ${describe(current)} (forced)`);
+}

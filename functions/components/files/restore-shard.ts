@@ -1,0 +1,370 @@
+import { createHash, type Hash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { z } from 'zod';
+import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
+import { EMPTY_SHA256 } from './content.ts';
+import { UnsafeEntryError, VerificationError } from './errors.ts';
+import { restoreShardEventSchema, type ShardItem } from './events.ts';
+import { type DirEntry, type FileEntry, readPart } from './index-format.ts';
+import { filesKeys } from './keys.ts';
+import { mapLimit, Semaphore } from './limit.ts';
+import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
+import { applyDirMetadata, SafeTree, secondsOf } from './restore-fs.ts';
+import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
+import { compilePathFilter, filesSettings } from './settings.ts';
+
+const count = z.number().int().nonnegative();
+const dirMetadataSchema = z.strictObject({ path: z.string(), mode: z.number().int(), mtimeNs: z.string() });
+export type DirMetadata = z.infer<typeof dirMetadataSchema>;
+
+export const restoreShardResultSchema = z.strictObject({
+  shardId: z.string(),
+  part: count,
+  resumeAfter: z.string().optional(),
+  stats: z.strictObject({
+    entries: count,
+    files: count,
+    dirs: count,
+    symlinks: count,
+    bytes: count,
+    /** Files whose restored bytes matched the recorded sha256 (every file, or the shard fails). */
+    verifiedFiles: count,
+    /** GET requests to the store for content (ranged reads of packs, whole blobs). */
+    contentRequests: count,
+    milliseconds: count,
+  }),
+  /** Restored folders that later shards may write into: Finalize sets their metadata again. */
+  openDirs: z.array(dirMetadataSchema),
+  finishedAt: z.iso.datetime({ offset: true }),
+});
+export type RestoreShardResult = z.infer<typeof restoreShardResultSchema>;
+
+export async function readRestoreShardResult(
+  store: ContentStore,
+  key: string,
+): Promise<RestoreShardResult | undefined> {
+  if (!(await store.stat(key))) return undefined;
+  const parsed = restoreShardResultSchema.safeParse(await readJson(store, key));
+  if (!parsed.success)
+    throw new CorruptBackupError(
+      `${key} is not a valid restore shard result: ${describeIssues(parsed.error.issues)}`,
+    );
+  return parsed.data;
+}
+
+const SHARDS_PER_PROCESS = new Semaphore(2);
+/** A batch of files fetched together (its pack ranges coalesced). */
+const BATCH_BYTES = 64 * 1024 * 1024;
+const BATCH_FILES = 2000;
+/** Ranges of one pack closer than this are read with one request (the gap is read and dropped). */
+const COALESCE_GAP = 1024 * 1024;
+const MAX_RUN_BYTES = 32 * 1024 * 1024;
+
+interface Run {
+  readonly key: string;
+  readonly start: number;
+  end: number;
+  readonly entries: FileEntry[];
+}
+
+/** Groups pack-stored files into runs of adjacent ranges: one ranged GET per run. */
+export function coalesceRanges(
+  entries: readonly FileEntry[],
+  gap = COALESCE_GAP,
+  maxRun = MAX_RUN_BYTES,
+): Run[] {
+  const byPack = new Map<string, FileEntry[]>();
+  for (const entry of entries) {
+    if (!entry.data || !('pack' in entry.data)) continue;
+    const list = byPack.get(entry.data.pack) ?? [];
+    list.push(entry);
+    byPack.set(entry.data.pack, list);
+  }
+  const runs: Run[] = [];
+  for (const [key, list] of byPack) {
+    list.sort((a, b) => packOffset(a) - packOffset(b));
+    let current: Run | undefined;
+    for (const entry of list) {
+      const start = packOffset(entry);
+      const end = start + entry.size;
+      if (current && start <= current.end + gap && Math.max(current.end, end) - current.start <= maxRun) {
+        current.end = Math.max(current.end, end);
+        current.entries.push(entry);
+      } else {
+        current = { key, start, end, entries: [entry] };
+        runs.push(current);
+      }
+    }
+  }
+  return runs;
+}
+
+function packOffset(entry: FileEntry): number {
+  return entry.data && 'pack' in entry.data ? entry.data.offset : 0;
+}
+
+/** RestoreShard: writes the entries of one index part (from `after` on) into the staging folder. */
+export async function restoreShard(
+  event: unknown,
+  rt: Runtime,
+): Promise<{ shardId: string; files: number; resumeAfter?: string }> {
+  const { restore, component, shard } = parseInput(
+    restoreShardEventSchema,
+    event,
+    'files restore-shard input',
+  );
+  const settings = filesSettings(rt, component);
+  return SHARDS_PER_PROCESS.run(async () => {
+    const plan = await readRestorePlan(rt.store, filesKeys.plan(restore.restoreId, component));
+    const writer = new ShardRestorer(
+      rt,
+      plan,
+      shard,
+      settings.storeConcurrency,
+      settings.shard.timeBudgetSeconds,
+    );
+    const result = await writer.run();
+    await rt.store.put(filesKeys.shardResult(restore.restoreId, component, shard.id), jsonBody(result), {
+      contentType: 'application/json',
+    });
+    return {
+      shardId: shard.id,
+      files: result.stats.files,
+      ...(result.resumeAfter ? { resumeAfter: result.resumeAfter } : {}),
+    };
+  });
+}
+
+class ShardRestorer {
+  private readonly tree: SafeTree;
+  private readonly stats: RestoreShardResult['stats'] = {
+    entries: 0,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    bytes: 0,
+    verifiedFiles: 0,
+    contentRequests: 0,
+    milliseconds: 0,
+  };
+  private lastProgress = 0;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly plan: RestorePlan,
+    private readonly shard: ShardItem,
+    private readonly concurrency: number,
+    private readonly budgetSeconds: number,
+  ) {
+    this.tree = new SafeTree(plan.staging);
+  }
+
+  async run(): Promise<RestoreShardResult> {
+    const started = Date.now();
+    const deadline = started + this.budgetSeconds * 1000;
+    const part = this.plan.parts[this.shard.part ?? -1];
+    if (!part)
+      throw new CorruptBackupError(
+        `restore shard ${this.shard.id} names part ${this.shard.part}, which the plan does not have`,
+      );
+    const filter = this.plan.path ? compilePathFilter(this.plan.path) : undefined;
+    const dirs: DirEntry[] = [];
+    let batch: FileEntry[] = [];
+    let batchBytes = 0;
+    let last: string | undefined;
+    let resumeAfter: string | undefined;
+    for await (const entry of readPart(this.rt.store, part)) {
+      if (this.shard.after !== undefined && comparePaths(entry.path, this.shard.after) <= 0) continue;
+      if (resumeAfter !== undefined) break;
+      // The plan checked every entry; check the path again where it is used (cheap, and never trusted).
+      const problem = unsafePathReason(entry.path);
+      if (problem) throw new UnsafeEntryError(`refused to restore ${JSON.stringify(entry.path)}: ${problem}`);
+      last = entry.path;
+      if (filter && !filter.matches(entry.path)) continue;
+      this.stats.entries += 1;
+      if (entry.type === 'dir') {
+        await this.tree.ensureDir(entry.path);
+        dirs.push(entry);
+        this.stats.dirs += 1;
+      } else if (entry.type === 'symlink') {
+        await this.tree.createSymlink(entry.path, entry.target);
+        const seconds = secondsOf(entry.mtimeNs);
+        await fs.lutimes(this.tree.absolute(entry.path), seconds, seconds);
+        this.stats.symlinks += 1;
+      } else {
+        batch.push(entry);
+        batchBytes += entry.size;
+        if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_FILES) {
+          await this.writeFiles(batch);
+          batch = [];
+          batchBytes = 0;
+          if (Date.now() > deadline) resumeAfter = last;
+        }
+      }
+    }
+    await this.writeFiles(batch);
+    // Folders last, deepest first: writing into a folder changes its mtime, and a read-only mode would block it.
+    for (const dir of [...dirs].reverse())
+      await applyDirMetadata(this.tree.absolute(dir.path), dir.mode, dir.mtimeNs);
+    const boundary = resumeAfter ?? last;
+    const openDirs =
+      boundary === undefined
+        ? []
+        : dirs.filter((dir) => dir.path === boundary || isUnder(boundary, dir.path));
+    this.stats.milliseconds = Date.now() - started;
+    return {
+      shardId: this.shard.id,
+      part: this.shard.part ?? 0,
+      ...(resumeAfter !== undefined ? { resumeAfter } : {}),
+      stats: this.stats,
+      openDirs: openDirs.map((dir) => ({ path: dir.path, mode: dir.mode, mtimeNs: dir.mtimeNs })),
+      finishedAt: this.rt.now().toISOString(),
+    };
+  }
+
+  private async writeFiles(files: readonly FileEntry[]): Promise<void> {
+    if (files.length === 0) return;
+    const jobs: Array<() => Promise<void>> = [];
+    for (const entry of files) {
+      if (entry.size === 0) jobs.push(() => this.writeEmpty(entry));
+      else if (entry.data && 'blob' in entry.data) jobs.push(() => this.writeBlob(entry));
+    }
+    for (const run of coalesceRanges(files)) jobs.push(() => this.writeRun(run));
+    await mapLimit(jobs, this.concurrency, (job) => job());
+    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+    if (Date.now() - this.lastProgress > 1000) {
+      this.lastProgress = Date.now();
+      this.rt.progress(
+        `${this.plan.component} restore shard ${this.shard.id}: ${this.stats.files} files, ${mib(this.stats.bytes)} MiB verified`,
+      );
+    }
+  }
+
+  private async finishFile(
+    entry: FileEntry,
+    handle: fs.FileHandle,
+    hash: Hash,
+    written: number,
+  ): Promise<void> {
+    try {
+      const sha256 = hash.digest('hex');
+      if (written !== entry.size || sha256 !== entry.sha256) {
+        throw new VerificationError(
+          `${entry.path}: the restored bytes (${written} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
+        );
+      }
+      await handle.chmod(entry.mode);
+      const seconds = secondsOf(entry.mtimeNs);
+      await handle.utimes(seconds, seconds);
+    } finally {
+      await handle.close();
+    }
+    this.stats.files += 1;
+    this.stats.verifiedFiles += 1;
+    this.stats.bytes += entry.size;
+  }
+
+  private async writeEmpty(entry: FileEntry): Promise<void> {
+    const handle = await this.tree.createFile(entry.path);
+    await this.finishFile(entry, handle, createHash('sha256'), 0);
+    if (entry.sha256 !== EMPTY_SHA256)
+      throw new VerificationError(`${entry.path}: recorded as empty with the sha256 of non-empty content`);
+  }
+
+  private async writeBlob(entry: FileEntry): Promise<void> {
+    if (!entry.data || !('blob' in entry.data)) return;
+    this.stats.contentRequests += 1;
+    const body = await this.rt.store.get(entry.data.blob);
+    const handle = await this.tree.createFile(entry.path);
+    const hash = createHash('sha256');
+    let written = 0;
+    try {
+      for await (const chunk of body) {
+        const bytes = chunk as Buffer;
+        hash.update(bytes);
+        await writeAll(handle, bytes);
+        written += bytes.length;
+        if (written > entry.size) break;
+      }
+    } catch (error) {
+      await handle.close();
+      throw error;
+    } finally {
+      body.destroy();
+    }
+    await this.finishFile(entry, handle, hash, written);
+  }
+
+  /** One ranged GET for a run of a pack; its bytes are cut into the files (a file may appear twice). */
+  private async writeRun(run: Run): Promise<void> {
+    this.stats.contentRequests += 1;
+    const body = await this.rt.store.getRange(run.key, run.start, run.end - run.start);
+    const targets = run.entries;
+    const open: Array<{
+      entry: FileEntry;
+      start: number;
+      end: number;
+      handle: fs.FileHandle;
+      hash: Hash;
+      written: number;
+    }> = [];
+    let next = 0;
+    let position = run.start;
+    try {
+      for await (const chunk of body) {
+        const bytes = chunk as Buffer;
+        const chunkEnd = position + bytes.length;
+        while (next < targets.length && packOffset(targets[next] as FileEntry) < chunkEnd) {
+          const entry = targets[next] as FileEntry;
+          next += 1;
+          const start = packOffset(entry);
+          open.push({
+            entry,
+            start,
+            end: start + entry.size,
+            handle: await this.tree.createFile(entry.path),
+            hash: createHash('sha256'),
+            written: 0,
+          });
+        }
+        for (let i = 0; i < open.length; ) {
+          const target = open[i] as (typeof open)[number];
+          const from = Math.max(position, target.start + target.written);
+          const to = Math.min(chunkEnd, target.end);
+          if (to > from) {
+            const slice = bytes.subarray(from - position, to - position);
+            target.hash.update(slice);
+            await writeAll(target.handle, slice);
+            target.written += slice.length;
+          }
+          if (target.start + target.written >= target.end) {
+            open.splice(i, 1);
+            await this.finishFile(target.entry, target.handle, target.hash, target.written);
+          } else {
+            i += 1;
+          }
+        }
+        position = chunkEnd;
+      }
+    } finally {
+      body.destroy();
+      for (const target of open) await target.handle.close().catch(() => undefined);
+    }
+    if (open.length > 0 || next < targets.length) {
+      throw new VerificationError(
+        `${run.key}: the store returned ${position - run.start} of ${run.end - run.start} bytes; the pack is shorter than the index says`,
+      );
+    }
+  }
+}
+
+async function writeAll(handle: fs.FileHandle, bytes: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
+    offset += bytesWritten;
+  }
+}

@@ -1,0 +1,159 @@
+import * as path from 'node:path';
+import picomatch from 'picomatch';
+import { z } from 'zod';
+import type { Runtime } from '#runtime/runtime.ts';
+import { componentSettings } from '#runtime/settings.ts';
+import { sourceSchema } from './index-format.ts';
+
+/** The two components the files engine backs: two configurations of one engine. */
+export const FILES_COMPONENTS = ['liferayHome', 'appServer'] as const;
+export type FilesComponentName = (typeof FILES_COMPONENTS)[number];
+export const filesComponentSchema = z.enum(FILES_COMPONENTS);
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+const absolutePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine(
+    (value) =>
+      path.posix.isAbsolute(value) &&
+      path.posix.normalize(value) === value &&
+      (value === '/' || !value.endsWith('/')),
+    { message: 'an absolute, normalised path (no . or .. segments, no trailing /)' },
+  );
+
+const rule = z.string().min(1).max(1024);
+
+/**
+ * Settings of one files component, as its Lambdas get them from the stack (cdk/components/files.ts)
+ * and the CLI builds them from flags. Defaults are the tuned values; the README explains each.
+ */
+export const filesSettingsSchema = z.strictObject({
+  /** The tree to back up, and where a restore puts it back by default (on AWS: below the EFS mount). */
+  root: absolutePath,
+  /** Restores write only inside this directory (on AWS: the EFS mount). @default no limit */
+  writableRoot: absolutePath.optional(),
+  /**
+   * Where this process sees a document library that lies outside the Liferay Home, when the path
+   * in Liferay's configuration is not valid here (the Lambdas mount EFS elsewhere than the server).
+   */
+  documentLibraryRoot: absolutePath.optional(),
+  /** Overrides of the default rules (liferay-rules.ts): extra rules, or `!rule` to drop a default. */
+  include: z.array(rule).max(1000).optional(),
+  exclude: z.array(rule).max(1000).optional(),
+  shard: z
+    .strictObject({
+      /** Entries per shard (files, directories, links). */
+      maxFiles: z.number().int().min(10).max(10_000_000).default(100_000),
+      /** Bytes of files per shard. */
+      maxBytes: z
+        .number()
+        .int()
+        .min(MiB)
+        .max(1024 * GiB)
+        .default(16 * GiB),
+      /**
+       * A shard stops taking new files after this long and hands the rest of its range to the next
+       * round, so one invocation always ends well inside Lambda's 15 minutes.
+       */
+      timeBudgetSeconds: z.number().int().min(0).max(840).default(600),
+    })
+    .default({ maxFiles: 100_000, maxBytes: 16 * GiB, timeBudgetSeconds: 600 }),
+  /** Files smaller than this go into packs; larger ones become blobs named by their sha256. */
+  blobThresholdBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(512 * MiB)
+    .default(4 * MiB),
+  /** A pack is closed and uploaded at this size (one PUT at the S3 adapter's part size). */
+  packBytes: z
+    .number()
+    .int()
+    .min(MiB)
+    .max(1024 * MiB)
+    .default(16 * MiB),
+  /** Filesystem operations in flight (stat, readdir, small reads): EFS rewards parallelism. */
+  fsConcurrency: z.number().int().min(1).max(512).default(32),
+  /** Store requests in flight per shard (pack and blob uploads, ranged reads). */
+  storeConcurrency: z.number().int().min(1).max(64).default(4),
+});
+export type FilesSettings = z.infer<typeof filesSettingsSchema>;
+
+export function filesSettings(rt: Runtime, component: FilesComponentName): FilesSettings {
+  return componentSettings(rt.settings, component, filesSettingsSchema);
+}
+
+/**
+ * A files component's part of a restore request:
+ * `{"liferayHome": {"swap": true, "path": "data/document_library/20101/**"}}`.
+ */
+export const filesRestoreRequestSchema = z.strictObject({
+  /** Where the tree goes. @default the configured root (the live tree) */
+  target: absolutePath.optional(),
+  /**
+   * Replace an existing, non-empty target: it is renamed to `<target>.before-<restoreId>` and kept.
+   * Without it the restored tree stays in its staging folder (a missing or empty target is filled
+   * without asking: nothing is replaced).
+   */
+  swap: z.boolean().default(false),
+  /** Restore only this path, or the paths matching this glob (relative to the tree's root). */
+  path: z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine((value) => !value.startsWith('/') && !value.split('/').some((segment) => segment === '..'), {
+      message: 'a path or glob relative to the root of the tree, without .. segments',
+    })
+    .optional(),
+  /** Restore onto a Liferay Home of another DXP build. */
+  force: z.boolean().default(false),
+});
+export type FilesRestoreRequest = z.infer<typeof filesRestoreRequestSchema>;
+
+const digest = z.strictObject({
+  key: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+/** What a files backup records under `results.<component>.details` (validated when a restore reads it). */
+export const filesResultDetailsSchema = z.looseObject({
+  engine: z.literal('files'),
+  index: digest,
+  sources: z.array(sourceSchema).min(1),
+  rules: z.object({ include: z.array(z.string()), exclude: z.array(z.string()) }),
+  dxp: z.object({ version: z.string(), build: z.string().optional(), source: z.string() }).optional(),
+});
+export type FilesResultDetails = z.infer<typeof filesResultDetailsSchema>;
+
+/** A restore glob: the entries it selects, and the directory that holds them all (to skip parts). */
+export interface PathFilter {
+  readonly glob: string;
+  /** Every selected path is this path or beneath it ('' when the glob starts with a wildcard). */
+  readonly base: string;
+  matches(relPath: string): boolean;
+}
+
+/**
+ * `data/document_library/20101/**` selects the folder and everything beneath it; a plain path
+ * (`portal-ext.properties`, `osgi/configs`) selects that path and, for a folder, all it holds.
+ */
+export function compilePathFilter(glob: string): PathFilter {
+  const normalised = glob.replace(/\/+$/, '');
+  const scan = picomatch.scan(normalised);
+  const options = { dot: true, windows: false } as const;
+  if (!scan.isGlob) {
+    return {
+      glob,
+      base: normalised,
+      matches: (relPath) => relPath === normalised || relPath.startsWith(`${normalised}/`),
+    };
+  }
+  const matcher = picomatch(normalised, options);
+  const base = scan.base;
+  return { glob, base, matches: (relPath) => matcher(relPath) };
+}

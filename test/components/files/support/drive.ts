@@ -1,0 +1,103 @@
+import { selectionFlags } from '#backup-set/selection.ts';
+import type { ComponentRestoreResult, ComponentResult } from '#components/component.ts';
+import { finalizeBackup } from '#components/files/backup-finalize.ts';
+import { planBackup } from '#components/files/backup-plan.ts';
+import { copyShard } from '#components/files/copy-shard.ts';
+import type { RoundState, ShardItem } from '#components/files/events.ts';
+import { readRound } from '#components/files/rounds.ts';
+import type { FilesComponentName } from '#components/files/settings.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+
+/**
+ * Runs a files backup the way the state machine does (Plan, then per round the Map over the
+ * round's items, then Finalize), in this process, without the interpreter: for the engine's own
+ * integration tests. The workflow tests run the synthesized definitions instead.
+ */
+export interface DriveOptions {
+  /** Called instead of copy-shard for an item; return false to skip it (a shard that never ran). */
+  readonly beforeShard?: (item: ShardItem, round: number) => boolean | Promise<boolean>;
+  readonly parallel?: boolean;
+}
+
+/** The parts of the workflow's `$.backup` the engine reads (the rest passes through it). */
+export interface BackupRef {
+  readonly backupId: string;
+  readonly previousBackupId?: string;
+  readonly [key: string]: unknown;
+}
+
+export interface RestoreRef {
+  readonly restoreId: string;
+  readonly backupId: string;
+  readonly requests: Record<string, unknown>;
+  readonly [key: string]: unknown;
+}
+
+export function backupContext(
+  backupId: string,
+  previousBackupId?: string,
+  component: FilesComponentName = 'liferayHome',
+): BackupRef {
+  return {
+    backupId,
+    environment: 'test',
+    components: [component],
+    selected: selectionFlags([component]),
+    ...(previousBackupId ? { previousBackupId } : {}),
+    startedAt: new Date().toISOString(),
+    workPrefix: `work/${backupId}/`,
+  };
+}
+
+type Step = (event: unknown, rt: Runtime) => Promise<unknown>;
+
+async function runRounds(
+  rt: Runtime,
+  first: RoundState,
+  context: Record<string, unknown>,
+  component: FilesComponentName,
+  shard: Step,
+  finalize: Step,
+  options: DriveOptions,
+): Promise<RoundState> {
+  let state = first;
+  for (;;) {
+    const items = await readRound(rt.store, state.shardListKey);
+    const run = async (item: ShardItem) => {
+      if (options.beforeShard && !(await options.beforeShard(item, state.round))) return;
+      await shard(JSON.parse(JSON.stringify({ ...context, component, shard: item })), rt);
+    };
+    if (options.parallel) await Promise.all(items.map(run));
+    else for (const item of items) await run(item);
+    state = (await finalize(
+      JSON.parse(JSON.stringify({ ...context, component, files: state })),
+      rt,
+    )) as RoundState;
+    if (!state.next) return state;
+  }
+}
+
+export async function driveBackup(
+  rt: Runtime,
+  backup: BackupRef,
+  component: FilesComponentName = 'liferayHome',
+  options: DriveOptions = {},
+): Promise<ComponentResult> {
+  const planned = (await planBackup({ backup, component }, rt)) as RoundState;
+  const done = await runRounds(rt, planned, { backup }, component, copyShard, finalizeBackup, options);
+  return done.result as ComponentResult;
+}
+
+export async function driveRestore(
+  rt: Runtime,
+  restore: RestoreRef,
+  component: FilesComponentName = 'liferayHome',
+  options: DriveOptions = {},
+): Promise<ComponentRestoreResult> {
+  const { planRestore } = await import('#components/files/restore-plan.ts');
+  const { restoreShard } = await import('#components/files/restore-shard.ts');
+  const { finalizeRestore } = await import('#components/files/restore-finalize.ts');
+  const planned = (await planRestore({ restore, component }, rt)) as RoundState;
+  const done = await runRounds(rt, planned, { restore }, component, restoreShard, finalizeRestore, options);
+  return done.result as ComponentRestoreResult;
+}

@@ -1,0 +1,116 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { comparePaths } from '#components/files/paths.ts';
+import { ShardCutter } from '#components/files/shard-plan.ts';
+import { type WalkOptions, walkTree } from '#components/files/walk.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'files-walk-'));
+const home = path.join(dir, 'home');
+const dl = path.join(dir, 'dl-elsewhere');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(rel: string, content = rel): void {
+  const abs = path.join(home, rel);
+  mkdirSync(path.dirname(abs), { recursive: true });
+  writeFileSync(abs, content);
+}
+
+beforeAll(() => {
+  for (const rel of ['a-c', 'a/b', 'a.txt', 'ab/x', 'Z', 'ü/日本', 'a/b-c/d', 'deep/1/2/3/4/5/6/7/8/9/f'])
+    file(rel);
+  for (let i = 0; i < 300; i += 1) file(`many/${String(i).padStart(3, '0')}/v1.0`);
+  mkdirSync(path.join(home, 'empty-dir'));
+  symlinkSync('a.txt', path.join(home, 'link'));
+  mkdirSync(path.join(dl, '20101/0'), { recursive: true });
+  writeFileSync(path.join(dl, '20101/0/doc'), 'doc');
+});
+
+async function walk(options: Partial<WalkOptions> = {}): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of walkTree({
+    sources: [{ mount: '', root: home }],
+    concurrency: 8,
+    onWarning: () => undefined,
+    ...options,
+  })) {
+    out.push(`${entry.path}${entry.type === 'dir' ? '/' : entry.type === 'symlink' ? '@' : ''}`);
+  }
+  return out;
+}
+
+const plain = (listing: string[]) => listing.map((item) => item.replace(/[/@]$/, ''));
+
+describe('walk', () => {
+  it('emits every entry once, already in index order, links not followed', async () => {
+    const listing = await walk();
+    const paths = plain(listing);
+    expect([...paths].sort(comparePaths)).toEqual(paths);
+    expect(new Set(paths).size).toBe(paths.length);
+    expect(listing).toContain('link@');
+    expect(listing).toContain('empty-dir/');
+    expect(listing).toContain('ü/日本');
+    expect(listing).toContain('deep/1/2/3/4/5/6/7/8/9/f');
+  });
+
+  it('walks shard ranges whose concatenation is the whole walk', async () => {
+    const full = plain(await walk());
+    const cutter = new ShardCutter({ maxFiles: 37, maxBytes: 1e12 });
+    for (const p of full) cutter.add(p, 1, 0);
+    const shards = cutter.finish();
+    expect(shards.length).toBeGreaterThan(10);
+    const joined: string[] = [];
+    for (const shard of shards) joined.push(...plain(await walk({ range: shard, lookahead: 3 })));
+    expect(joined).toEqual(full);
+  });
+
+  it('applies the selection: pruned folders are not read, unselected folders only lead to selected paths', async () => {
+    const seen: string[] = [];
+    const listing = await walk({
+      sources: [
+        {
+          mount: '',
+          root: home,
+          selection: {
+            includes: (rel, isDir) => rel.startsWith('many/00') || (!isDir && rel === 'a.txt'),
+            prunes: (rel) => {
+              seen.push(rel);
+              return !(rel === 'many' || rel.startsWith('many/00'));
+            },
+          },
+        },
+      ],
+    });
+    expect(listing).toEqual([
+      'a.txt',
+      ...Array.from({ length: 10 }, (_, i) => [`many/00${i}/`, `many/00${i}/v1.0`]).flat(),
+    ]);
+    expect(seen).not.toContain('deep/1'); // never descended into deep
+  });
+
+  it('adds a second source under its mount, in order, and hides a real folder of the same name', async () => {
+    mkdirSync(path.join(home, '.external'));
+    writeFileSync(path.join(home, '.external/shadowed'), 'x');
+    const warnings: string[] = [];
+    try {
+      const listing = await walk({
+        sources: [
+          { mount: '', root: home },
+          { mount: '.external/document_library', root: dl },
+        ],
+        onWarning: (message) => warnings.push(message),
+      });
+      expect(listing.filter((item) => item.startsWith('.external'))).toEqual([
+        '.external/document_library/',
+        '.external/document_library/20101/',
+        '.external/document_library/20101/0/',
+        '.external/document_library/20101/0/doc',
+      ]);
+      expect([...plain(listing)].sort(comparePaths)).toEqual(plain(listing));
+      expect(warnings.join('\n')).toContain('.external in');
+    } finally {
+      rmSync(path.join(home, '.external'), { recursive: true });
+    }
+  });
+});
