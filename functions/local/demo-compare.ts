@@ -136,7 +136,8 @@ export function restoredTreeOf(
   to: string,
   component: FilesKind,
 ): string {
-  for (const key of ['target', 'staging', 'restoredTo', 'path']) {
+  // `location` is where the tree is now (the target, or its staging folder when the target was in use).
+  for (const key of ['location', 'target']) {
     const value = details?.[key];
     if (typeof value === 'string' && value.startsWith('/')) return value;
   }

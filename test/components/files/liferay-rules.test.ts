@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,16 @@ describe('default Liferay Home rules', () => {
       for (const rule of [...described.include, ...described.exclude]) {
         expect(rule.why.length, rule.pattern).toBeGreaterThan(10);
         expect(checkPattern(rule.pattern), rule.pattern).toBeUndefined();
+      }
+    }
+  });
+
+  it('are all in the README section, each in a table row of its own', async () => {
+    const doc = await readFile(join(import.meta.dirname, '../../../docs/readme/liferay-rules.md'), 'utf8');
+    for (const kind of ['liferayHome', 'appServer'] as const) {
+      const rules = defaultRules(kind);
+      for (const pattern of [...rules.include, ...rules.exclude]) {
+        expect(doc, pattern).toContain(`| \`${pattern}\` |`);
       }
     }
   });
