@@ -757,15 +757,14 @@ async function loadConfigs(
         `${configured.relPath} moves the OSGi configuration folder to ${show(target)}, outside the Liferay Home: its files were not read`,
       );
   }
-  const names = new Set(await listDir(join(home.root, configsRel)));
   const files = new Map<string, { values: Map<string, ConfigValue>; source: string }>();
   const present = new Set<string>();
   for (const pid of pids) {
     for (const extension of ['.config', '.cfg']) {
-      const name = `${pid}${extension}`;
-      if (!names.has(name)) continue;
+      // Looked up by name, not by listing the folder: osgi/configs can hold thousands of files.
+      const relPath = `${configsRel}/${pid}${extension}`;
+      if (!(await exists(join(home.root, relPath)))) continue;
       present.add(pid);
-      const relPath = `${configsRel}/${name}`;
       if (files.has(pid)) {
         warnings.add(
           `both ${pid}.config and ${pid}.cfg exist in ${configsRel}; discovery used the .config file, remove the other so Liferay does not apply both`,
