@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FilesKind, Selection } from '#components/files/liferay-rules.ts';
+import type { Selection } from '#components/files/liferay-rules.ts';
 
 /**
  * How the demo (and the tests) judge a restore: the restored tree against the selected part of
@@ -130,16 +130,11 @@ export async function compareTrees(
   return { files, directories, symlinks, bytes, differences };
 }
 
-/** Where a component's restored tree is: the path the restore report names, else `<to>/<component>`. */
-export function restoredTreeOf(
-  details: Record<string, unknown> | undefined,
-  to: string,
-  component: FilesKind,
-): string {
-  // `location` is where the tree is now (the target, or its staging folder when the target was in use).
+/** Where a restored tree is: the `location` the restore report names (the target, or its staging folder when the target was in use), else the target asked for. */
+export function restoredTreeOf(details: Record<string, unknown> | undefined, target: string): string {
   for (const key of ['location', 'target']) {
     const value = details?.[key];
     if (typeof value === 'string' && value.startsWith('/')) return value;
   }
-  return join(to, component);
+  return target;
 }

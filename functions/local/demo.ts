@@ -111,9 +111,28 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     return backup.code;
   }
 
+  // The two trees go to sibling folders, as in the source: a Liferay Home restored into a folder
+  // that the app server's restore is filling at the same time would find it in use.
   const to = join(base, `restored-${stamp(new Date())}`);
+  const targets: Record<FilesKind, string> = {
+    liferayHome: join(to, 'liferay-home'),
+    appServer: join(to, 'tomcat'),
+  };
   io.out(`\n2. Restore the latest backup into ${to}`);
-  const restore = await run(['restore', 'latest', '--to', to, '--store', store, ...quiet], io);
+  const restore = await run(
+    [
+      'restore',
+      'latest',
+      '--to',
+      targets.liferayHome,
+      '--app-server',
+      targets.appServer,
+      '--store',
+      store,
+      ...quiet,
+    ],
+    io,
+  );
   if (restore.code !== 0) {
     io.out(`\nverdict: FAILED — the restore did not complete (exit code ${restore.code}); see above`);
     return restore.code;
@@ -132,7 +151,7 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   const allDifferences: string[] = [];
   let total = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   for (const { component, source } of checks) {
-    const restored = restoredTreeOf(results[component]?.details, to, component);
+    const restored = restoredTreeOf(results[component]?.details, targets[component]);
     if (!(await exists(restored))) {
       allDifferences.push(`${component}: no restored tree at ${restored}`);
       io.out(`  ${component}: no restored tree at ${restored}`);

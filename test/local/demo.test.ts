@@ -86,12 +86,13 @@ describe('compareTrees', () => {
 });
 
 describe('restoredTreeOf', () => {
-  it('takes the path the restore report names, else <to>/<component>', () => {
-    expect(restoredTreeOf({ target: '/srv/restored/home' }, '/tmp/to', 'liferayHome')).toBe(
-      '/srv/restored/home',
+  it('takes the location the restore report names, else the target asked for', () => {
+    expect(restoredTreeOf({ location: '/srv/home.restore-r1', target: '/srv/home' }, '/tmp/home')).toBe(
+      '/srv/home.restore-r1',
     );
-    expect(restoredTreeOf({ target: 'relative/ignored' }, '/tmp/to', 'appServer')).toBe('/tmp/to/appServer');
-    expect(restoredTreeOf(undefined, '/tmp/to', 'liferayHome')).toBe('/tmp/to/liferayHome');
+    expect(restoredTreeOf({ target: '/srv/home' }, '/tmp/home')).toBe('/srv/home');
+    expect(restoredTreeOf({ location: 'relative/ignored' }, '/tmp/home')).toBe('/tmp/home');
+    expect(restoredTreeOf(undefined, '/tmp/home')).toBe('/tmp/home');
   });
 });
 
