@@ -32,7 +32,10 @@ export interface RuleOverrides {
 export interface Selection {
   /** Whether the entry is part of the backup (for a directory: whether it is recorded itself). */
   includes(relPath: string, isDirectory: boolean): boolean;
-  /** true = nothing beneath this directory can be selected: do not descend into it. */
+  /**
+   * true = neither this directory nor anything beneath it is selected: skip it entirely (do not
+   * record it, do not descend). A directory that includes() records is never pruned.
+   */
   prunes(relDir: string): boolean;
 }
 
@@ -247,8 +250,10 @@ class RuleSelection implements CompiledSelection {
     if (path === '') return false;
     const state = this.dirState(path);
     if (state.excluded) return true;
-    if (this.excludeRules.some((rule) => rule.everyChildOf?.(path))) return true;
+    // A directory that is recorded itself is never pruned (a walker skips a pruned directory
+    // entirely): `temp/` is kept, and its excluded contents are turned away one by one.
     if (state.included) return false;
+    if (this.excludeRules.some((rule) => rule.everyChildOf?.(path))) return true;
     const segments = path.split('/');
     return !this.includeRules.some((rule) => mayMatchBelow(rule, segments));
   }

@@ -158,10 +158,13 @@ describe('default application server rules', () => {
     },
   );
 
-  it('keeps the scratch folders themselves but does not look inside', () => {
+  it('keeps the scratch folders themselves, empty, and never prunes a folder it records', () => {
     for (const dir of ['work', 'temp', 'logs']) {
       expect(server.includes(dir, true)).toBe(true);
-      expect(server.prunes(dir)).toBe(true);
+      expect(server.prunes(dir)).toBe(false); // the files engine skips a pruned folder entirely
+      expect(server.includes(`${dir}/x`, false)).toBe(false);
+      expect(server.includes(`${dir}/sub`, true)).toBe(false);
+      expect(server.prunes(`${dir}/sub`)).toBe(true);
     }
     expect(server.includes('webapps/work', true)).toBe(true); // only the top-level work/ is scratch
     expect(server.prunes('webapps/work')).toBe(false);
