@@ -665,6 +665,27 @@ describe('discoverLiferayHome: broken inputs give warnings, never exceptions', (
     expect(facts.documentLibrary.kind).toBe('FileSystemStore'); // the outside file was not read
   });
 
+  it('markers and portal-impl.jar that are symlinks out of the home are not read', async () => {
+    const outsideJar = join(work, 'outside-portal-impl.jar');
+    await writeFile(outsideJar, portalImpl([['Liferay-Portal-Version', '7.4.13']]));
+    const outsideVersion = join(work, 'outside-version');
+    await writeFile(outsideVersion, '2024.q9.9\n');
+    const root = await home({
+      'tomcat/webapps/ROOT/WEB-INF/shielded-container-lib/': '',
+      'data/document_library/': '',
+    });
+    await symlink(
+      outsideJar,
+      join(root, 'tomcat/webapps/ROOT/WEB-INF/shielded-container-lib/portal-impl.jar'),
+    );
+    await symlink(outsideVersion, join(root, '.liferay-version'));
+    const facts = await discoverLiferayHome(root);
+    expect(facts.dxp).toBeUndefined();
+    const text = joined(facts.warnings);
+    expect(text).toMatch(/portal-impl.jar leads out of the folder being backed up/);
+    expect(text).toMatch(/.liferay-version could not be read \(it leads out of the Liferay Home/);
+  });
+
   it('an include-and-override loop ends', async () => {
     const facts = await discoverLiferayHome(
       await home({
