@@ -1,7 +1,8 @@
 import type { ComponentDefinition } from './component.ts';
+import { databaseComponent } from './database.ts';
 
 /**
  * The components this stack can deploy. Adding a component is one line here (and its module in
  * functions/components/registry.ts).
  */
-export const CDK_COMPONENTS: readonly ComponentDefinition[] = [];
+export const CDK_COMPONENTS: readonly ComponentDefinition[] = [databaseComponent];
