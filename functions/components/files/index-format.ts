@@ -118,7 +118,7 @@ export const sourceSchema = z.strictObject({
 });
 export type Source = z.infer<typeof sourceSchema>;
 
-export const INDEX_FORMAT = 'liferay-backup/files-index';
+export const INDEX_FORMAT = 'liferay-backup/files-index' as const;
 export const indexSchema = z.strictObject({
   format: z.literal(INDEX_FORMAT),
   version: z.literal(1, {

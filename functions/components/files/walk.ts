@@ -49,7 +49,7 @@ interface Child {
   readonly absPath: string | undefined;
   readonly type: EntryType;
   readonly stats: BigIntStats | undefined;
-  /** Recorded in the index (false for directories that only lead to selected paths, and for virtual ones). */
+  /** Recorded in the index (false for the folders that only lead to another source's mount). */
   readonly emit: boolean;
   readonly descend: boolean;
 }
@@ -250,8 +250,9 @@ class Walker {
     const selection = owner.selection;
     if (stats.isDirectory()) {
       if (selection?.prunes(rel)) return undefined;
-      const emit = selection ? selection.includes(rel, true) : true;
-      return { name, path: logical, absPath, type: 'dir', stats, emit, descend: true };
+      // Every folder the walk enters is recorded, selected or not (`osgi` leads to `osgi/configs`):
+      // a restore then gives the folders above selected paths their own mode and mtime.
+      return { name, path: logical, absPath, type: 'dir', stats, emit: true, descend: true };
     }
     const type: EntryType | undefined = stats.isFile()
       ? 'file'

@@ -73,7 +73,7 @@ describe('walk', () => {
           mount: '',
           root: home,
           selection: {
-            includes: (rel, isDir) => rel.startsWith('many/00') || (!isDir && rel === 'a.txt'),
+            includes: (rel) => rel.startsWith('many/00') || rel === 'a.txt',
             prunes: (rel) => {
               seen.push(rel);
               return !(rel === 'many' || rel.startsWith('many/00'));
@@ -82,8 +82,10 @@ describe('walk', () => {
         },
       ],
     });
+    // Folders the walk enters are recorded (many/ leads to selected paths); pruned ones are not entered.
     expect(listing).toEqual([
       'a.txt',
+      'many/',
       ...Array.from({ length: 10 }, (_, i) => [`many/00${i}/`, `many/00${i}/v1.0`]).flat(),
     ]);
     expect(seen).not.toContain('deep/1'); // never descended into deep

@@ -101,3 +101,48 @@ export async function driveRestore(
   const done = await runRounds(rt, planned, { restore }, component, restoreShard, finalizeRestore, options);
   return done.result as ComponentRestoreResult;
 }
+
+/** Writes the manifest of a set holding these results, as Commit does (so a later backup or a restore finds it). */
+export async function commitSet(
+  store: import('#store/content-store.ts').ContentStore,
+  backupId: string,
+  results: ComponentResult[],
+  previousBackupId?: string,
+): Promise<void> {
+  const { TOOL, writeManifest, writeLatest } = await import('#backup-set/manifest.ts');
+  const now = new Date().toISOString();
+  await writeManifest(store, {
+    schemaVersion: 1,
+    backupId,
+    environment: 'test',
+    status: results.every((result) => result.status === 'complete') ? 'complete' : 'partial',
+    trigger: { source: 'cli' },
+    components: results.map((result) => result.component),
+    ...(previousBackupId ? { previousBackupId } : {}),
+    startedAt: now,
+    finishedAt: now,
+    tool: TOOL,
+    results: Object.fromEntries(results.map((result) => [result.component, result])),
+    warnings: [],
+  } as Parameters<typeof writeManifest>[1]);
+  await writeLatest(store, backupId, new Date());
+}
+
+let restoreCounter = 0;
+export function restoreContext(
+  backupId: string,
+  request: Record<string, unknown>,
+  component: FilesComponentName = 'liferayHome',
+): RestoreRef {
+  restoreCounter += 1;
+  const restoreId = `r20261127t030000z-${restoreCounter.toString(16).padStart(4, '0')}`;
+  return {
+    restoreId,
+    backupId,
+    components: [component],
+    selected: selectionFlags([component]),
+    requests: { [component]: { swap: false, force: false, ...request } },
+    startedAt: new Date().toISOString(),
+    workPrefix: `work/${restoreId}/`,
+  };
+}

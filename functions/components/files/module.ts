@@ -1,0 +1,138 @@
+import * as path from 'node:path';
+import picomatch from 'picomatch';
+import type { CliCommand, ComponentModule, LocalOptions } from '#components/component.ts';
+import type { Handler } from '#runtime/runtime.ts';
+import { finalizeBackup } from './backup-finalize.ts';
+import { planBackup } from './backup-plan.ts';
+import { copyShard } from './copy-shard.ts';
+import { finalizeRestore } from './restore-finalize.ts';
+import { planRestore } from './restore-plan.ts';
+import { restoreShard } from './restore-shard.ts';
+import {
+  type FilesComponentName,
+  filesRestoreRequestSchema,
+  filesResultDetailsSchema,
+  filesSettingsSchema,
+} from './settings.ts';
+
+/**
+ * The files engine's tasks. Both components (liferayHome, appServer) run the same code, told
+ * apart by the `component` field of each event, so the handlers are registered once (under
+ * liferayHome; handler ids are unique across the build).
+ */
+export const FILES_HANDLERS: Readonly<Record<string, Handler>> = {
+  'files-plan-backup': planBackup,
+  'files-copy-shard': copyShard,
+  'files-finalize-backup': finalizeBackup,
+  'files-plan-restore': planRestore,
+  'files-restore-shard': restoreShard,
+  'files-finalize-restore': finalizeRestore,
+};
+
+/** Validate (in the Restore workflow) calls this with no access to the tree: request and set only. */
+function checkRestore(input: { backup: { details: Record<string, unknown> }; request: unknown }): string[] {
+  const problems: string[] = [];
+  const details = filesResultDetailsSchema.safeParse(input.backup.details);
+  if (!details.success) problems.push('the backup set records no file index for this component');
+  const request = filesRestoreRequestSchema.safeParse(input.request);
+  if (!request.success) return [...problems, 'the request is not a files restore request'];
+  const { path: glob, swap } = request.data;
+  if (glob !== undefined) {
+    try {
+      picomatch(glob, { dot: true });
+    } catch (error) {
+      problems.push(`path ${JSON.stringify(glob)} is not a valid glob: ${(error as Error).message}`);
+    }
+    if (swap) {
+      problems.push(
+        'swap replaces the whole tree, so it cannot be combined with path (restore the path into the staging folder and copy what you need)',
+      );
+    }
+  }
+  return problems;
+}
+
+function stringFlag(values: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function restoreRequest(values: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const glob = stringFlag(values, 'path');
+  return { swap: values.swap === true, ...(glob ? { path: glob } : {}) };
+}
+
+const liferayHomeLocal: LocalOptions = {
+  options: {
+    home: { type: 'string', description: 'the Liferay Home to back up', commands: ['backup'] },
+    to: {
+      type: 'string',
+      description:
+        'where the Liferay Home is restored (a missing or empty folder is filled; an existing tree needs --swap)',
+      commands: ['restore'],
+    },
+    swap: {
+      type: 'boolean',
+      description: 'replace an existing tree with the restored one (the old tree is kept beside it, renamed)',
+      commands: ['restore'],
+    },
+    path: {
+      type: 'string',
+      description: "restore only this path or glob of the tree, e.g. 'data/document_library/20101/**'",
+      commands: ['restore'],
+    },
+  },
+  settingsFromOptions(values, command: CliCommand) {
+    const dir =
+      command === 'backup'
+        ? stringFlag(values, 'home')
+        : command === 'restore'
+          ? stringFlag(values, 'to')
+          : undefined;
+    return dir ? { root: path.resolve(dir) } : undefined;
+  },
+  restoreRequestFromOptions(values) {
+    return stringFlag(values, 'to') ? restoreRequest(values) : undefined;
+  },
+};
+
+const appServerLocal: LocalOptions = {
+  options: {
+    'app-server': {
+      type: 'string',
+      description: 'the application server folder (backup: what is backed up; restore: where it goes)',
+      commands: ['backup', 'restore'],
+    },
+  },
+  settingsFromOptions(values, command: CliCommand) {
+    const dir = command === 'backup' || command === 'restore' ? stringFlag(values, 'app-server') : undefined;
+    return dir ? { root: path.resolve(dir) } : undefined;
+  },
+  restoreRequestFromOptions(values) {
+    return stringFlag(values, 'app-server') ? restoreRequest(values) : undefined;
+  },
+};
+
+function filesModule(
+  name: FilesComponentName,
+  local: LocalOptions,
+  handlers: Readonly<Record<string, Handler>>,
+): ComponentModule {
+  return {
+    name,
+    settings: filesSettingsSchema,
+    restoreRequest: filesRestoreRequestSchema,
+    checkRestore,
+    handlers,
+    local,
+  };
+}
+
+/** The Liferay Home: document library, configuration, modules, license, logs (liferay-rules.ts). */
+export const liferayHomeModule: ComponentModule = filesModule(
+  'liferayHome',
+  liferayHomeLocal,
+  FILES_HANDLERS,
+);
+/** The application server (Tomcat): the same engine with its own rules; its tasks are the handlers above. */
+export const appServerModule: ComponentModule = filesModule('appServer', appServerLocal, {});
