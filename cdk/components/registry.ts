@@ -1,8 +1,9 @@
 import type { ComponentDefinition } from './component.ts';
 import { databaseComponent } from './database.ts';
+import { searchDefinition } from './search.ts';
 
 /**
  * The components this stack can deploy. Adding a component is one line here (and its module in
  * functions/components/registry.ts).
  */
-export const CDK_COMPONENTS: readonly ComponentDefinition[] = [databaseComponent];
+export const CDK_COMPONENTS: readonly ComponentDefinition[] = [databaseComponent, searchDefinition];

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { lambdaHandler } from '#runtime/lambda.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { type RestoreState, restoreStateSchema } from '../records.ts';
+import { checkRecovery } from '../restore.ts';
+import { restoreRefSchema, searchRuntime } from './context.ts';
+
+const eventSchema = z.object({ restore: restoreRefSchema, search: restoreStateSchema });
+
+/**
+ * `search-check-recovery`: one status check of the restore loop. Returns the state with
+ * `done: true` and the ComponentRestoreResult in `result` once every restored index recovered;
+ * throws SearchTimeoutError after maxChecks. Event: `{restore, search: RestoreState}`.
+ */
+export async function checkSearchRecovery(event: unknown, rt: Runtime): Promise<RestoreState> {
+  const input = parseInput(eventSchema, event, 'search check-recovery event');
+  const { engine } = await searchRuntime(rt);
+  const state = await checkRecovery(engine, input.search, rt.now());
+  if (state.done)
+    rt.logger.info('search restore complete', { snapshot: state.snapshot, checks: state.checks });
+  else rt.progress(`search restore of ${state.snapshot}: recovering`);
+  return state;
+}
+
+export const handler = lambdaHandler(checkSearchRecovery);

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { readManifest } from '#backup-set/manifest.ts';
+import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import { lambdaHandler } from '#runtime/lambda.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import {
+  preparedRepositorySchema,
+  type RestoreState,
+  searchRestoreRequestSchema,
+  searchResultDetailsSchema,
+} from '../records.ts';
+import { startRestore } from '../restore.ts';
+import { restoreRefSchema, searchRuntime } from './context.ts';
+
+const eventSchema = z.object({ restore: restoreRefSchema, search: preparedRepositorySchema });
+
+/**
+ * `search-start-restore`: reads the set's search record from its manifest, checks the snapshot
+ * and every conflict, then (only when nothing is in the way, or the request said how to deal with
+ * it) closes/deletes/renames and starts the restore without waiting.
+ * Event: `{restore, search: PreparedRepository}`. Returns the loop state (RestoreState).
+ */
+export async function startSearchRestore(event: unknown, rt: Runtime): Promise<RestoreState> {
+  const input = parseInput(eventSchema, event, 'search start-restore event');
+  const request = parseInput(
+    searchRestoreRequestSchema,
+    input.restore.requests.search ?? {},
+    'search restore request',
+  );
+  const manifest = await readManifest(rt.store, input.restore.backupId);
+  const details = searchResultDetailsSchema.safeParse(manifest.results.search?.details);
+  if (!details.success) {
+    throw new CorruptBackupError(
+      `backup set ${input.restore.backupId}: the search record is not valid: ${describeIssues(details.error.issues)}`,
+    );
+  }
+  const { settings, engine } = await searchRuntime(rt);
+  const state = await startRestore(engine, {
+    details: details.data,
+    request,
+    prepared: input.search,
+    maxChecks: settings.maxChecks,
+    now: rt.now(),
+  });
+  rt.logger.info('search restore started', {
+    snapshot: state.snapshot,
+    indexes: state.indexes.map((index) => index.target),
+  });
+  return state;
+}
+
+export const handler = lambdaHandler(startSearchRestore);

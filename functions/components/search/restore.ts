@@ -1,0 +1,326 @@
+import type { ComponentRestoreResult } from '#components/component.ts';
+import type { IndexInfo, SearchEngine } from './engine.ts';
+import { SearchRestoreConflictError, SearchSnapshotFailedError, SearchTimeoutError } from './errors.ts';
+import { globMatcher } from './liferay-indexes.ts';
+import type {
+  IndexRecord,
+  PreparedRepository,
+  RestoreIndex,
+  RestoreState,
+  SearchRestoreRequest,
+  SearchResultDetails,
+} from './records.ts';
+import { searchResultDetailsSchema } from './records.ts';
+
+/**
+ * Restore of a search snapshot: which indexes, what happens to existing ones of the same name,
+ * then the engine's restore, its recovery, and a document count check against the manifest.
+ * `planRestore` decides everything before anything is changed; a conflict the request did not
+ * allow stops the restore with every conflict named.
+ */
+
+/** Index names are at most 255 bytes (both engines). */
+const MAX_INDEX_NAME_BYTES = 255;
+
+/** The indexes of the set that the request selects, or the problems with the request. */
+export function selectForRestore(
+  details: SearchResultDetails,
+  request: SearchRestoreRequest,
+): { indexes: IndexRecord[]; problems: string[] } {
+  if (request.indexes === 'all') return { indexes: details.indexes, problems: [] };
+  if (request.indexes === 'primary') {
+    const primary = details.indexes.filter((index) => index.primaryStorage);
+    if (primary.length > 0) return { indexes: primary, problems: [] };
+    return {
+      indexes: [],
+      problems: [
+        `the set holds no primary-storage index (DXP ${details.dxp.line}: a reindex rebuilds every index it holds); ` +
+          'ask for "indexes": "all" or a list to restore them anyway',
+      ],
+    };
+  }
+  const problems: string[] = [];
+  const chosen = new Set<string>();
+  for (const pattern of request.indexes) {
+    const matches = details.indexes.filter((index) => globMatcher(pattern)(index.name));
+    if (matches.length === 0) problems.push(`index ${pattern} is not in the set's snapshot`);
+    for (const index of matches) chosen.add(index.name);
+  }
+  return { indexes: details.indexes.filter((index) => chosen.has(index.name)), problems };
+}
+
+/**
+ * The Validate-time check (no I/O): the manifest's search record reads back, the request selects
+ * something that is in it, and renamed names stay valid.
+ */
+export function checkSearchRestore(rawDetails: unknown, request: SearchRestoreRequest): string[] {
+  const parsed = searchResultDetailsSchema.safeParse(rawDetails);
+  if (!parsed.success) {
+    return [`the set's search record is not readable: ${parsed.error.issues[0]?.message ?? 'invalid'}`];
+  }
+  const { indexes, problems } = selectForRestore(parsed.data, request);
+  if (request.onConflict === 'rename') {
+    for (const index of indexes) {
+      if (Buffer.byteLength(request.renamePrefix + index.name) > MAX_INDEX_NAME_BYTES) {
+        problems.push(
+          `${request.renamePrefix}${index.name} would be longer than ${MAX_INDEX_NAME_BYTES} bytes`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+/** A Java regular expression (the engines' rename_pattern) that matches exactly these names. */
+export function exactNamesPattern(names: readonly string[]): string {
+  return `^(${names.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
+}
+
+export interface RestorePlan {
+  readonly indexes: RestoreIndex[];
+  readonly close: string[];
+  readonly delete: string[];
+  readonly rename?: { readonly pattern: string; readonly replacement: string };
+  readonly problems: string[];
+}
+
+/**
+ * Decides, per selected index, where it goes and what happens to an existing index of the same
+ * name. Nothing is changed by this function; problems mean nothing may be changed at all.
+ */
+export function planRestore(
+  selected: readonly IndexRecord[],
+  existing: readonly IndexInfo[],
+  request: SearchRestoreRequest,
+): RestorePlan {
+  const present = new Map(existing.map((index) => [index.name, index]));
+  const problems: string[] = [];
+  const close: string[] = [];
+  const remove: string[] = [];
+  const renamed: string[] = [];
+  const indexes = selected.map((index): RestoreIndex => {
+    const expectedDocs = {
+      min: Math.min(index.docCount, index.docCountAtEnd ?? index.docCount),
+      max: Math.max(index.docCount, index.docCountAtEnd ?? index.docCount),
+    };
+    const base = { name: index.name, expectedDocs, primaryStorage: index.primaryStorage };
+    const current = present.get(index.name);
+    if (!current) return { ...base, target: index.name, conflict: 'none' };
+    const state = current.status === 'close' ? 'closed' : 'open';
+    switch (request.onConflict) {
+      case 'fail':
+        problems.push(`index ${index.name} exists (${state})`);
+        return { ...base, target: index.name, conflict: 'none' };
+      case 'rename': {
+        const target = `${request.renamePrefix}${index.name}`;
+        if (present.has(target))
+          problems.push(`index ${index.name} would be restored as ${target}, which exists too`);
+        renamed.push(index.name);
+        return { ...base, target, conflict: 'renamed' };
+      }
+      case 'close':
+        // The engines restore over a closed index only when the shard counts agree.
+        if (
+          current.primaryShards !== undefined &&
+          index.primaryShards !== undefined &&
+          current.primaryShards !== index.primaryShards
+        ) {
+          problems.push(
+            `index ${index.name} has ${current.primaryShards} primary shards and its snapshot ${index.primaryShards}: ` +
+              'it cannot be restored over; use rename or replace',
+          );
+        }
+        if (current.status !== 'close') close.push(index.name);
+        return { ...base, target: index.name, conflict: 'closed' };
+      default:
+        // replace
+        remove.push(index.name);
+        return { ...base, target: index.name, conflict: 'replaced' };
+    }
+  });
+  if (request.onConflict === 'fail' && problems.length > 0) {
+    problems.push(
+      'nothing was changed; choose "onConflict": "rename" (restore beside them), "close" or "replace"',
+    );
+  }
+  return {
+    indexes,
+    close,
+    delete: remove,
+    ...(renamed.length > 0
+      ? { rename: { pattern: exactNamesPattern(renamed), replacement: `${request.renamePrefix}$1` } }
+      : {}),
+    problems,
+  };
+}
+
+export interface StartRestoreInput {
+  readonly details: SearchResultDetails;
+  readonly request: SearchRestoreRequest;
+  readonly prepared: PreparedRepository;
+  readonly maxChecks: number;
+  readonly now: Date;
+}
+
+/** Checks the snapshot and the conflicts, applies close/delete, starts the restore without waiting. */
+export async function startRestore(engine: SearchEngine, input: StartRestoreInput): Promise<RestoreState> {
+  const { details, request, prepared } = input;
+  const repository = prepared.repository;
+  if (repository.location !== details.repository.location) {
+    throw new SearchRestoreConflictError(
+      `the set's snapshot ${details.snapshot.name} was written to ${details.repository.location}, ` +
+        `but repository ${repository.name} on ${prepared.engine.endpoint} reads ${repository.location}`,
+    );
+  }
+  const snapshot = await engine.getSnapshot(repository.name, details.snapshot.name);
+  if (!snapshot) {
+    throw new SearchSnapshotFailedError(
+      `snapshot ${details.snapshot.name} is not in repository ${repository.name} (${repository.location})`,
+    );
+  }
+  if (snapshot.state !== 'SUCCESS') {
+    throw new SearchSnapshotFailedError(
+      `snapshot ${repository.name}/${details.snapshot.name} is ${snapshot.state}`,
+    );
+  }
+  const { indexes: selected, problems: selectionProblems } = selectForRestore(details, request);
+  const notInSnapshot = selected
+    .filter((index) => !snapshot.indices.includes(index.name))
+    .map((index) => index.name);
+  if (selectionProblems.length > 0 || notInSnapshot.length > 0) {
+    throw new SearchRestoreConflictError(
+      [
+        ...selectionProblems,
+        ...(notInSnapshot.length > 0 ? [`not in the snapshot: ${notInSnapshot.join(', ')}`] : []),
+      ].join('; '),
+    );
+  }
+  const existing = await engine.listIndices('*');
+  const plan = planRestore(selected, existing, request);
+  if (plan.problems.length > 0) throw new SearchRestoreConflictError(plan.problems.join('; '));
+
+  if (plan.close.length > 0) await engine.closeIndices(plan.close);
+  if (plan.delete.length > 0) await engine.deleteIndices(plan.delete);
+  await engine.restoreSnapshot(repository.name, details.snapshot.name, {
+    indices: plan.indexes.map((index) => index.name),
+    // Aliases would follow a renamed copy and then point at two indexes.
+    includeAliases: plan.rename === undefined,
+    ...(plan.rename ? { rename: plan.rename } : {}),
+  });
+  const warnings = [
+    ...prepared.warnings,
+    ...(plan.close.length > 0 ? [`closed before restoring over them: ${plan.close.join(', ')}`] : []),
+    ...(plan.delete.length > 0 ? [`deleted before restoring them: ${plan.delete.join(', ')}`] : []),
+    ...plan.indexes
+      .filter((index) => index.conflict === 'renamed')
+      .map((index) => `${index.name} exists: restored beside it as ${index.target}`),
+  ];
+  return {
+    phase: 'restore',
+    engine: prepared.engine,
+    repository,
+    snapshot: details.snapshot.name,
+    indexes: plan.indexes,
+    startedAt: input.now.toISOString(),
+    checks: 0,
+    maxChecks: input.maxChecks,
+    warnings,
+    done: false,
+  };
+}
+
+/** Whether every restored index has recovered all its primary shards from our snapshot. */
+export function recoveryComplete(
+  state: RestoreState,
+  recoveries: Map<string, { type: string; stage: string; primary: boolean; snapshot?: string }[]>,
+  current: Map<string, IndexInfo>,
+): { done: boolean; pending: string[] } {
+  const pending: string[] = [];
+  for (const index of state.indexes) {
+    const shards = (recoveries.get(index.target) ?? []).filter(
+      (shard) => shard.type === 'SNAPSHOT' && shard.snapshot === state.snapshot,
+    );
+    const info = current.get(index.target);
+    const expectedPrimaries = info?.primaryShards ?? 1;
+    const donePrimaries = shards.filter((shard) => shard.primary && shard.stage === 'DONE').length;
+    const allDone = shards.length > 0 && shards.every((shard) => shard.stage === 'DONE');
+    if (
+      !allDone ||
+      donePrimaries < expectedPrimaries ||
+      !info ||
+      info.health === 'red' ||
+      info.status !== 'open'
+    ) {
+      pending.push(index.target);
+    }
+  }
+  return { done: pending.length === 0, pending };
+}
+
+/**
+ * One status check of the restore loop: waits for recovery, then compares the document counts
+ * with the manifest (within the range seen while the snapshot ran) and reports mismatches.
+ */
+export async function checkRecovery(
+  engine: SearchEngine,
+  state: RestoreState,
+  now: Date,
+): Promise<RestoreState> {
+  const checks = state.checks + 1;
+  const targets = state.indexes.map((index) => index.target);
+  const recoveries = await engine.recovery(targets);
+  const current = new Map((await engine.listIndices('*')).map((index) => [index.name, index]));
+  const { done, pending } = recoveryComplete(state, recoveries, current);
+  if (!done) {
+    if (checks >= state.maxChecks) {
+      throw new SearchTimeoutError(
+        `the restore of ${state.snapshot} has not recovered after ${checks} checks since ${state.startedAt}: ` +
+          `${pending.join(', ')} (the restore goes on in the cluster; check GET ${pending[0] ?? ''}/_recovery)`,
+      );
+    }
+    return { ...state, checks };
+  }
+  const warnings = [...state.warnings];
+  const restored = state.indexes.map((index) => {
+    const docCount = current.get(index.target)?.docCount ?? 0;
+    const matches = docCount >= index.expectedDocs.min && docCount <= index.expectedDocs.max;
+    if (!matches) {
+      const expected =
+        index.expectedDocs.min === index.expectedDocs.max
+          ? `${index.expectedDocs.min}`
+          : `${index.expectedDocs.min}-${index.expectedDocs.max}`;
+      warnings.push(`${index.target}: ${docCount} documents restored, the manifest recorded ${expected}`);
+    }
+    return {
+      name: index.name,
+      restoredAs: index.target,
+      conflict: index.conflict,
+      primaryStorage: index.primaryStorage,
+      docCount,
+      expectedDocs: index.expectedDocs,
+      docCountMatches: matches,
+    };
+  });
+  const mismatches = restored.filter((index) => !index.docCountMatches).length;
+  const result: ComponentRestoreResult = {
+    component: 'search',
+    status: 'complete',
+    startedAt: state.startedAt,
+    finishedAt: now.toISOString(),
+    warnings,
+    summary: {
+      snapshot: state.snapshot,
+      indexes: restored.length,
+      renamed: restored.filter((index) => index.conflict === 'renamed').length,
+      documents: restored.reduce((sum, index) => sum + index.docCount, 0),
+      docCountMismatches: mismatches,
+    },
+    details: {
+      engine: state.engine,
+      repository: state.repository,
+      snapshot: state.snapshot,
+      indexes: restored,
+    },
+  };
+  return { ...state, checks, done: true, result };
+}
