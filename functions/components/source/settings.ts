@@ -17,9 +17,9 @@ const username = z.string().min(1).max(256);
 /**
  * How to authenticate to a Git host over HTTPS (basic auth). A token is sent as the password with
  * a fixed user name (`x-access-token` suits GitHub; GitLab and Azure DevOps accept any name,
- * Bitbucket Cloud wants `x-token-auth`).
+ * Bitbucket Cloud wants `x-token-auth`). On AWS the secrets are SSM SecureString parameters.
  */
-export const credentialsSchema = z.union([
+export const ssmCredentialsSchema = z.union([
   z.strictObject({ tokenParameter: ssmParameterName, username: username.default('x-access-token') }),
   z
     .strictObject({
@@ -30,6 +30,10 @@ export const credentialsSchema = z.union([
     .refine((value) => (value.username === undefined) !== (value.usernameParameter === undefined), {
       message: 'give username or usernameParameter (one of them) with passwordParameter',
     }),
+]);
+
+/** The CLI's form: the names of environment variables that hold the secrets. */
+const envCredentialsSchema = z.union([
   z.strictObject({ tokenEnv: envName, username: username.default('x-access-token') }),
   z
     .strictObject({ passwordEnv: envName, username: username.optional(), usernameEnv: envName.optional() })
@@ -37,6 +41,8 @@ export const credentialsSchema = z.union([
       message: 'give username or usernameEnv (one of them) with passwordEnv',
     }),
 ]);
+
+export const credentialsSchema = z.union([...ssmCredentialsSchema.options, ...envCredentialsSchema.options]);
 export type Credentials = z.infer<typeof credentialsSchema>;
 
 export const repositoryNameSchema = z
