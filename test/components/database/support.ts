@@ -5,6 +5,7 @@ import { beginBackup } from '#backup-set/begin-backup.ts';
 import { writeManifest } from '#backup-set/manifest.ts';
 import type { ComponentResult } from '#components/component.ts';
 import { localRuntime } from '#local/local-runtime.ts';
+import type { WorkflowOutcome } from '#local/run-workflow.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
@@ -56,4 +57,17 @@ export async function failure(promise: Promise<unknown>): Promise<Error> {
     },
     (error: unknown) => error as Error,
   );
+}
+
+/** A succeeded workflow's output; a failed one fails the test with its error and cause. */
+export function outputOf(outcome: WorkflowOutcome): unknown {
+  if (outcome.status !== 'SUCCEEDED')
+    throw new Error(`the workflow failed: ${outcome.error}: ${outcome.cause}`);
+  return outcome.output;
+}
+
+/** A failed workflow's cause; a succeeded one fails the test. */
+export function causeOf(outcome: WorkflowOutcome): string {
+  if (outcome.status !== 'FAILED') throw new Error('expected the workflow to fail, it succeeded');
+  return outcome.cause;
 }
