@@ -104,12 +104,14 @@ function runLocalCommand(
   }
   return new Promise((resolve) => {
     // Output goes to this process's stderr for the person running it; it is never stored.
+    // Its own process group, so that a timeout kills what the command started, not only the shell.
     const child = spawn('/bin/sh', ['-c', command], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, LIFERAY_BACKUP_PHASE: context.phase, LIFERAY_BACKUP_ID: context.backupId },
+      detached: true,
     });
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
       resolve({
         state: 'failed',
         message: `the ${context.phase} hook command did not finish within ${timeoutSeconds} s and was killed`,

@@ -19,12 +19,18 @@ function clock() {
   };
 }
 
+/** A result as a files component records it (its checkRestore reads these details). */
 const complete = (component: string) => ({
   component,
   status: 'complete',
   warnings: [],
   summary: {},
-  details: {},
+  details: {
+    engine: 'files',
+    index: { key: `objects/indexes/${component}`, size: 1, sha256: '0'.repeat(64) },
+    sources: [{ mount: '', root: '/tmp/x', role: 'tree' }],
+    rules: { include: [], exclude: [] },
+  },
 });
 const failed = (component: string) => ({ component, caught: { Error: 'Boom', Cause: 'disk on fire' } });
 
