@@ -1,5 +1,6 @@
 import type { ComponentDefinition } from './component.ts';
 import { databaseComponent } from './database.ts';
+import { appServerDefinition, liferayHomeDefinition } from './files.ts';
 import { searchDefinition } from './search.ts';
 import { sourceDefinition } from './source.ts';
 
@@ -9,6 +10,8 @@ import { sourceDefinition } from './source.ts';
  */
 export const CDK_COMPONENTS: readonly ComponentDefinition[] = [
   databaseComponent,
+  liferayHomeDefinition,
+  appServerDefinition,
   searchDefinition,
   sourceDefinition,
 ];

@@ -1,0 +1,492 @@
+import { type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { z } from 'zod';
+import { compileSelection } from '#components/files/liferay-rules.ts';
+import type { FilesComponentName, FilesSettings } from '#components/files/settings.ts';
+import type { LiferayBackupConfig } from '../config.ts';
+import { invokeTask } from '../workflow-tasks.ts';
+import { componentTitle } from '../workflows.ts';
+import type { ComponentContext, ComponentDefinition, WorkflowComponent } from './component.ts';
+
+/**
+ * The files components' stack part (liferayHome and appServer: one engine, two configurations):
+ * six Lambdas each, the EFS access point mounted (read-only for the backup side), and the
+ * Backup and Restore branches: Plan → Distributed Map over the shard list in the bucket →
+ * Finalize, which either sends the Map another round (shards that reached their time budget)
+ * or ends with the component's result.
+ */
+
+/** Where the Lambdas mount the access point (Lambda requires /mnt/...). */
+export const EFS_MOUNT_PATH = '/mnt/liferay';
+
+const efsPath = z
+  .string()
+  .regex(/^\/[^\0]*$/, 'a path on the file system, starting with /')
+  .refine((value) => value !== '/' && !value.endsWith('/'), {
+    message:
+      'a folder below the access point root, without a trailing / (a restore creates its staging folder beside it)',
+  })
+  .refine((value) => !value.split('/').some((segment) => segment === '.' || segment === '..'), {
+    message: 'no . or .. segments',
+  });
+
+const DEFAULT_SHARDS = { maxFiles: 100_000, maxGiB: 16, timeBudgetMinutes: 10 };
+const DEFAULT_MAP = { maxConcurrency: 20, toleratedFailurePercentage: 0 };
+
+function configSchemaFor(name: FilesComponentName) {
+  return z
+    .strictObject({
+      enabled: z.boolean(),
+      /** The tree's folder on the EFS file system, below the access point's root, e.g. `/liferay`. */
+      path: efsPath,
+      /** A document library outside the Liferay Home, as a folder on the same file system. */
+      documentLibraryPath: efsPath.optional(),
+      /** Rules added to the defaults (a `!rule` removes a default rule); see the README. */
+      include: z.array(z.string()).max(200).optional(),
+      exclude: z.array(z.string()).max(200).optional(),
+      shards: z
+        .strictObject({
+          /** Entries per shard. @default 100000 */
+          maxFiles: z.number().int().min(1000).max(10_000_000).default(DEFAULT_SHARDS.maxFiles),
+          /** GiB of files per shard. @default 16 */
+          maxGiB: z.number().min(0.1).max(1024).default(DEFAULT_SHARDS.maxGiB),
+          /** A shard hands the rest of its range to the next round after this. @default 10 (Lambda's limit is 15) */
+          timeBudgetMinutes: z.number().min(1).max(13).default(DEFAULT_SHARDS.timeBudgetMinutes),
+        })
+        .default(DEFAULT_SHARDS),
+      map: z
+        .strictObject({
+          /** Shards copied (or restored) at once: bounds the load on EFS and S3. @default 20 */
+          maxConcurrency: z.number().int().min(1).max(1000).default(DEFAULT_MAP.maxConcurrency),
+          /**
+           * Failed shards the Map tolerates before it stops; Finalize still fails the component if any
+           * shard has no result, so this only lets the others finish (and be named). @default 0
+           */
+          toleratedFailurePercentage: z
+            .number()
+            .min(0)
+            .max(100)
+            .default(DEFAULT_MAP.toleratedFailurePercentage),
+        })
+        .default(DEFAULT_MAP),
+    })
+    .superRefine((config, ctx) => {
+      try {
+        compileSelection(name, {
+          ...(config.include ? { include: config.include } : {}),
+          ...(config.exclude ? { exclude: config.exclude } : {}),
+        });
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['include'], message: (error as Error).message });
+      }
+      if (name === 'appServer' && config.documentLibraryPath) {
+        ctx.addIssue({ code: 'custom', path: ['documentLibraryPath'], message: 'only for liferayHome' });
+      }
+    });
+}
+
+type FilesConfig = z.infer<ReturnType<typeof configSchemaFor>>;
+
+function filesConfig(config: LiferayBackupConfig, name: FilesComponentName): FilesConfig {
+  return configSchemaFor(name).parse(config.components[name]);
+}
+
+/** The Lambdas' settings (validated again at cold start by filesSettingsSchema). */
+export function filesSettingsFromConfig(
+  config: LiferayBackupConfig,
+  name: FilesComponentName,
+): Partial<FilesSettings> {
+  const files = filesConfig(config, name);
+  return {
+    root: `${EFS_MOUNT_PATH}${files.path}`,
+    writableRoot: EFS_MOUNT_PATH,
+    ...(files.documentLibraryPath
+      ? { documentLibraryRoot: `${EFS_MOUNT_PATH}${files.documentLibraryPath}` }
+      : {}),
+    ...(files.include ? { include: files.include } : {}),
+    ...(files.exclude ? { exclude: files.exclude } : {}),
+    shard: {
+      maxFiles: files.shards.maxFiles,
+      maxBytes: Math.round(files.shards.maxGiB * 1024 ** 3),
+      timeBudgetSeconds: Math.round(files.shards.timeBudgetMinutes * 60),
+    },
+  };
+}
+
+/** The shard list of a round, read by the Distributed Map; its permission is granted narrowly below. */
+class ShardListReader extends sfn.S3JsonItemReader {
+  // CDK's reader would grant s3:GetObject on the whole bucket; grantStateMachine grants work/* only.
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [];
+  }
+}
+
+/**
+ * An EFS mount granted ClientMount only. lambda.FileSystem.fromEfsAccessPoint always adds
+ * ClientWrite; its constructor is open to subclasses, which is how a read-only variant is built.
+ */
+class ReadOnlyEfsMount extends lambda.FileSystem {
+  constructor(config: lambda.FileSystemConfig) {
+    super(config);
+  }
+}
+
+/** How cdk-nag names a resource's ARN in a finding: `<LogicalId.Arn>`. */
+function nagArn(construct: Construct): string {
+  const resource = construct.node.defaultChild as CfnResource;
+  const stack = Stack.of(construct);
+  return `<${stack.resolve(stack.getLogicalId(resource))}.Arn>`;
+}
+
+class FilesComponent extends Construct implements WorkflowComponent {
+  private readonly planBackupFn: lambda.Function;
+  private readonly copyShardFn: lambda.Function;
+  private readonly finalizeBackupFn: lambda.Function;
+  private readonly planRestoreFn: lambda.Function;
+  private readonly restoreShardFn: lambda.Function;
+  private readonly finalizeRestoreFn: lambda.Function;
+  private readonly files: FilesConfig;
+  private readonly title: string;
+
+  constructor(
+    scope: Construct,
+    id: string,
+    readonly name: FilesComponentName,
+    private readonly context: ComponentContext,
+  ) {
+    super(scope, id);
+    const { config, network, store } = context;
+    this.files = filesConfig(config, name);
+    this.title = componentTitle(name);
+    if (!config.efs || !network) {
+      throw new Error(
+        `liferayBackup.components.${name}: the files are read from EFS by Lambdas in the VPC: configure liferayBackup.efs (fileSystemId, accessPointId) and liferayBackup.network`,
+      );
+    }
+    const fileSystem = efs.FileSystem.fromFileSystemAttributes(this, 'FileSystem', {
+      fileSystemId: config.efs.fileSystemId,
+      // The Lambdas' security group: EFS must admit it on 2049 (the stack does not change imported groups).
+      securityGroup: network.securityGroup,
+    });
+    const accessPoint = efs.AccessPoint.fromAccessPointAttributes(this, 'AccessPoint', {
+      accessPointId: config.efs.accessPointId,
+      fileSystem,
+    });
+    // Backups only read: the mount is granted ClientMount without ClientWrite (read-only when the
+    // file system policy requires IAM authorization, as it should).
+    const readOnlyMount = new ReadOnlyEfsMount({
+      arn: accessPoint.accessPointArn,
+      localMountPath: EFS_MOUNT_PATH,
+      connections: fileSystem.connections,
+      dependency: [fileSystem.mountTargetsAvailable],
+      policies: [
+        new iam.PolicyStatement({
+          actions: ['elasticfilesystem:ClientMount'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'elasticfilesystem',
+              resource: 'file-system',
+              resourceName: config.efs.fileSystemId,
+            }),
+          ],
+          conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoint.accessPointArn } },
+        }),
+      ],
+    });
+    const writableMount = lambda.FileSystem.fromEfsAccessPoint(accessPoint, EFS_MOUNT_PATH);
+    const inVpc = { vpc: network.vpc, vpcSubnets: network.subnets, securityGroups: [network.securityGroup] };
+    const create = (fnId: string, handlerId: string, description: string, props: object) =>
+      context.createFunction(this, fnId, {
+        handlerId,
+        entry: `functions/components/files/handlers/${handlerId.replace(/^files-/, '')}.ts`,
+        description: `${this.title}: ${description}`,
+        ...props,
+      });
+
+    // Plan walks the tree on a first backup (one process, bounded concurrency): up to 15 minutes.
+    this.planBackupFn = create('PlanBackup', 'files-plan-backup', 'discover, plan the shards', {
+      ...inVpc,
+      filesystem: readOnlyMount,
+      memorySize: 1024,
+      timeout: Duration.minutes(15),
+    });
+    // A shard hashes and uploads: one full vCPU (1769 MB) and the network bandwidth that comes with
+    // it; 15 minutes with a 10-minute budget per shard; scratch for packs (16 MiB each, a few in
+    // flight), the index part and the content list.
+    this.copyShardFn = create('CopyShard', 'files-copy-shard', 'copy one shard into the store', {
+      ...inVpc,
+      filesystem: readOnlyMount,
+      memorySize: 1769,
+      timeout: Duration.minutes(15),
+      ephemeralStorageMiB: 2048,
+    });
+    // Finalize only reads and writes the store (merging index parts and content lists): no mount, no VPC.
+    this.finalizeBackupFn = create(
+      'FinalizeBackup',
+      'files-finalize-backup',
+      'merge the shards into the index and catalog',
+      {
+        memorySize: 1024,
+        timeout: Duration.minutes(15),
+        ephemeralStorageMiB: 1024,
+      },
+    );
+    this.planRestoreFn = create(
+      'PlanRestore',
+      'files-plan-restore',
+      'check the index, create the staging folder',
+      {
+        ...inVpc,
+        filesystem: writableMount,
+        memorySize: 1024,
+        timeout: Duration.minutes(15),
+      },
+    );
+    this.restoreShardFn = create(
+      'RestoreShard',
+      'files-restore-shard',
+      'restore one index part and verify it',
+      {
+        ...inVpc,
+        filesystem: writableMount,
+        memorySize: 1769,
+        timeout: Duration.minutes(15),
+      },
+    );
+    this.finalizeRestoreFn = create(
+      'FinalizeRestore',
+      'files-finalize-restore',
+      'folder metadata, swap into place',
+      {
+        ...inVpc,
+        filesystem: writableMount,
+        memorySize: 512,
+        timeout: Duration.minutes(5),
+      },
+    );
+
+    // Least privilege per function, by store prefix.
+    store.grantRead(this.planBackupFn, 'backups/*');
+    store.grantReadWrite(this.planBackupFn, 'work/*');
+    store.grantRead(this.copyShardFn, 'backups/*');
+    store.grantReadWrite(this.copyShardFn, 'objects/*', 'backups/*/files/*', 'work/*');
+    store.grantRead(this.finalizeBackupFn, 'work/*');
+    store.grantReadWrite(this.finalizeBackupFn, 'backups/*/files/*', 'work/*');
+    store.grantRead(this.planRestoreFn, 'backups/*');
+    store.grantReadWrite(this.planRestoreFn, 'work/*');
+    store.grantRead(this.restoreShardFn, 'objects/*', 'backups/*/files/*');
+    store.grantReadWrite(this.restoreShardFn, 'work/*');
+    store.grantReadWrite(this.finalizeRestoreFn, 'work/*');
+    for (const fn of this.functions()) this.acknowledgeFindings(fn);
+  }
+
+  private functions(): lambda.Function[] {
+    return [
+      this.planBackupFn,
+      this.copyShardFn,
+      this.finalizeBackupFn,
+      this.planRestoreFn,
+      this.restoreShardFn,
+      this.finalizeRestoreFn,
+    ];
+  }
+
+  /** The wildcards cdk-nag reports on these roles, each with the reason it cannot be narrower. */
+  private acknowledgeFindings(fn: lambda.Function): void {
+    const bucket = nagArn(this.context.store.bucket);
+    const reasons: Array<[string, string]> = [
+      [
+        `Resource::${bucket}/objects/*`,
+        'content-addressed blobs and packs, named by their hash or a random id at run time',
+      ],
+      [
+        `Resource::${bucket}/backups/*`,
+        'manifests and file indexes of earlier sets, named by backup id at run time (read only)',
+      ],
+      [
+        `Resource::${bucket}/backups/*/files/*`,
+        "this engine's index parts and catalog under the set being written, named at run time",
+      ],
+      [
+        `Resource::${bucket}/work/*`,
+        'the run scratch area (plans, shard lists and results), named by run id at run time',
+      ],
+      [
+        'Action::s3:GetObject*',
+        "the store's read grant (GetObject and its version/ACL/tagging reads) on the prefixes above",
+      ],
+      ['Action::s3:GetBucket*', "the store's read grant: bucket location and versioning, needed by the SDK"],
+      [
+        'Action::s3:List*',
+        'listing under the prefixes above (checkpoints of a re-run shard); S3 has no per-prefix list action',
+      ],
+      [
+        'Action::s3:Abort*',
+        'aborting a multipart upload that failed (large blobs, packs): nothing half-written is kept',
+      ],
+      [
+        'Action::s3:DeleteObject*',
+        "part of the store's write grant; the engine deletes nothing outside work/",
+      ],
+      ['Action::kms:ReEncrypt*', "the store key's encrypt grant (S3 bucket keys)"],
+      ['Action::kms:GenerateDataKey*', "the store key's encrypt grant (S3 bucket keys)"],
+      [
+        'Resource::*',
+        'X-Ray tracing and VPC network interfaces of the common function construct accept no resource-level permissions',
+      ],
+    ];
+    for (const [finding, reason] of reasons)
+      Validations.of(fn).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
+    if (fn.isBoundToVpc) {
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason:
+          'the function mounts EFS, so it runs in the VPC; this is the policy Lambda documents for its network interfaces, whose EC2 actions take no resource-level narrowing',
+      });
+    }
+  }
+
+  private fanOut(
+    stateBase: string,
+    shardFn: lambda.Function,
+    finalizeFn: lambda.Function,
+    context: '$.backup' | '$.restore',
+    doneName: string,
+  ): { map: sfn.DistributedMap; finalize: sfn.TaskStateBase; done: sfn.Pass; more: sfn.Choice } {
+    const contextKey = context === '$.backup' ? 'backup.$' : 'restore.$';
+    const map = new sfn.DistributedMap(this, `${stateBase} shards`, {
+      stateName: `${stateBase} shards`,
+      comment: 'One item per shard; the items are read from the store, each shard writes its result there',
+      itemReader: new ShardListReader({
+        bucket: this.context.store.bucket,
+        key: sfn.JsonPath.stringAt('$.files.shardListKey'),
+      }),
+      itemSelector: { [contextKey]: context, component: this.name, 'shard.$': '$$.Map.Item.Value' },
+      maxConcurrency: this.files.map.maxConcurrency,
+      toleratedFailurePercentage: this.files.map.toleratedFailurePercentage,
+      // Shard results go to the store; the Map's own output is dropped (it could exceed 256 KB).
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    map.itemProcessor(invokeTask(this, `${stateBase} shard`, shardFn));
+    const finalize = invokeTask(this, `${stateBase} finalize`, finalizeFn, {
+      payload: { [contextKey]: context, component: this.name, 'files.$': '$.files' },
+      resultPath: '$.files',
+      comment: 'Every shard finished? Another round for shards that reached their time budget, or the result',
+    });
+    const done = new sfn.Pass(this, doneName, { stateName: doneName, outputPath: '$.files.result' });
+    const more = new sfn.Choice(this, `${stateBase} another round?`, {
+      stateName: `${stateBase} another round?`,
+    })
+      .when(sfn.Condition.booleanEquals('$.files.next', true), map)
+      .otherwise(done);
+    return { map, finalize, done, more };
+  }
+
+  captureBranch(): sfn.IChainable {
+    const plan = invokeTask(this, `${this.title} plan`, this.planBackupFn, {
+      payload: { 'backup.$': '$.backup', component: this.name },
+      resultPath: '$.files',
+      comment: 'Discover the tree, find the previous index, write the shard list',
+    });
+    const { map, finalize, more } = this.fanOut(
+      `${this.title} copy`,
+      this.copyShardFn,
+      this.finalizeBackupFn,
+      '$.backup',
+      `${this.title} backed up`,
+    );
+    return plan.next(map).next(finalize).next(more);
+  }
+
+  restoreBranch(): sfn.IChainable {
+    const plan = invokeTask(this, `${this.title} plan restore`, this.planRestoreFn, {
+      payload: { 'restore.$': '$.restore', component: this.name },
+      resultPath: '$.files',
+      comment: 'Check every index entry, create the staging folder, write the shard list',
+    });
+    const { map, finalize, more } = this.fanOut(
+      `${this.title} restore`,
+      this.restoreShardFn,
+      this.finalizeRestoreFn,
+      '$.restore',
+      `${this.title} restored`,
+    );
+    return plan.next(map).next(finalize).next(more);
+  }
+
+  /** The Distributed Map reads its item list under work/ (and decrypts it with the store key). */
+  grantStateMachine(role: iam.IGrantable): void {
+    const { bucket, key } = this.context.store;
+    role.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('work/*')] }),
+    );
+    key.grantDecrypt(role);
+    if (!(role instanceof Construct)) return;
+    const reasons: Array<[string, string]> = [
+      [
+        `Resource::${nagArn(bucket)}/work/*`,
+        "the Distributed Map's item lists, named by run id at run time (read only)",
+      ],
+      ...this.functions().map((fn): [string, string] => [
+        `Resource::${nagArn(fn)}:*`,
+        'Lambda invoke tasks are granted the function and its versions (ARN:*), as CDK renders them',
+      ]),
+    ];
+    // The Distributed Map's child executions of this state machine (their names are made by Step Functions).
+    for (const finding of wildcardFindings(role, ':execution:')) {
+      reasons.push([
+        finding,
+        'the Distributed Map starts and watches child executions of this state machine; their names are made at run time',
+      ]);
+    }
+    for (const [finding, reason] of reasons)
+      Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
+  }
+}
+
+/** cdk-nag's rendering of a policy value: `<Ref>`, `<LogicalId.Attr>`, joins flattened, anything else as JSON. */
+function nagText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const record = value as Record<string, unknown>;
+  if (record.Ref !== undefined) return `<${String(record.Ref)}>`;
+  const getAtt = record['Fn::GetAtt'] as [string, string] | undefined;
+  if (getAtt) return `<${getAtt[0]}.${getAtt[1]}>`;
+  const join = record['Fn::Join'] as [string, unknown[]] | undefined;
+  if (join) return join[1].map(nagText).join(join[0]);
+  return JSON.stringify(value);
+}
+
+/** The wildcard resources (as cdk-nag names them) in a construct's policies that contain `marker`. */
+function wildcardFindings(scope: Construct, marker: string): string[] {
+  const stack = Stack.of(scope);
+  const found = new Set<string>();
+  for (const child of scope.node.findAll()) {
+    if (!(child instanceof iam.Policy)) continue;
+    const document = stack.resolve(child.document.toJSON()) as { Statement?: Array<{ Resource?: unknown }> };
+    for (const statement of document.Statement ?? []) {
+      for (const resource of ([] as unknown[]).concat(statement.Resource ?? [])) {
+        const text = nagText(resource);
+        if (text.includes('*') && text.includes(marker)) found.add(`Resource::${text}`);
+      }
+    }
+  }
+  return [...found];
+}
+
+function definition(name: FilesComponentName): ComponentDefinition {
+  return {
+    name,
+    configSchema: configSchemaFor(name),
+    settings: (config) => filesSettingsFromConfig(config, name),
+    create: (scope, context) => new FilesComponent(scope, 'Files', name, context),
+  };
+}
+
+/** `liferayBackup.components.liferayHome`: the Liferay Home on EFS. */
+export const liferayHomeDefinition: ComponentDefinition = definition('liferayHome');
+/** `liferayBackup.components.appServer`: the application server (Tomcat) on EFS. */
+export const appServerDefinition: ComponentDefinition = definition('appServer');
