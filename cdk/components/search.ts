@@ -239,6 +239,12 @@ class SearchComponent implements WorkflowComponent {
       })),
     );
 
+    for (const fn of [this.prepare, this.startSnapshot, this.checkSnapshot, this.startRestore, this.checkRecovery]) {
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray tracing of the common function construct accepts no resource-level permissions',
+      });
+    }
     const functions = {
       prepare: this.prepare,
       startSnapshot: this.startSnapshot,
