@@ -21,9 +21,13 @@ export function fetchHttpClient(options: {
         signal: request.signal ?? AbortSignal.timeout(options.defaultTimeoutMs),
         redirect: 'follow',
       };
-      if (request.body) {
+      const body = request.body as AsyncIterable<Uint8Array> | Uint8Array[] | undefined;
+      if (Array.isArray(body)) {
+        // isomorphic-git hands small bodies over as an array of buffers: one buffer, with its length.
+        init.body = Buffer.concat(body);
+      } else if (body) {
         // undici takes an async iterable body as a stream; `duplex: 'half'` is required for it.
-        init.body = request.body as unknown as RequestInit['body'];
+        init.body = body as unknown as RequestInit['body'];
         init.duplex = 'half';
       }
       const response = await fetch(request.url, init);
