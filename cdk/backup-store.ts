@@ -103,25 +103,51 @@ export class BackupStore extends Construct {
     fn.addEnvironment('STORE_KMS_KEY_ARN', this.key.keyArn);
   }
 
-  /** Read objects under the given prefixes (keys patterns like `backups/*`). */
+  /**
+   * Read objects under the given key patterns (`backups/*`). Explicit actions, no wildcard actions:
+   * GetObject on the prefixes, ListBucket on the bucket (listing reveals key names only), Decrypt.
+   */
   grantRead(fn: lambda.Function, ...patterns: string[]): void {
     this.bind(fn);
-    for (const pattern of patterns) this.bucket.grantRead(fn, pattern);
-    this.key.grantDecrypt(fn);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: patterns.map((p) => this.bucket.arnForObjects(p)),
+      }),
+    );
+    this.grantList(fn);
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.key.keyArn] }));
   }
 
-  /** Read and write (no delete) under the given prefixes. */
+  /** Read and write (no delete) under the given key patterns; multipart uploads included. */
   grantReadWrite(fn: lambda.Function, ...patterns: string[]): void {
-    this.bind(fn);
-    for (const pattern of patterns) {
-      this.bucket.grantRead(fn, pattern);
-      this.bucket.grantPut(fn, pattern);
-    }
-    this.key.grantEncryptDecrypt(fn);
+    this.grantRead(fn, ...patterns);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: patterns.map((p) => this.bucket.arnForObjects(p)),
+      }),
+    );
+    // SSE-KMS writes need a data key; multipart uploads also decrypt it (granted by grantRead).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['kms:GenerateDataKey'], resources: [this.key.keyArn] }),
+    );
   }
 
-  /** Delete under the given prefixes (scratch areas, the lock). */
+  /** Delete under the given key patterns (scratch areas, the lock, expired sets). */
   grantDelete(fn: lambda.Function, ...patterns: string[]): void {
-    for (const pattern of patterns) this.bucket.grantDelete(fn, pattern);
+    this.bind(fn);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:DeleteObject'],
+        resources: patterns.map((p) => this.bucket.arnForObjects(p)),
+      }),
+    );
+  }
+
+  private grantList(fn: lambda.Function): void {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+    );
   }
 }

@@ -10,6 +10,7 @@ import { CDK_COMPONENTS } from './components/registry.ts';
 import { enabledComponents, type LiferayBackupConfig } from './config.ts';
 import { BundledFunctionFactory, type FunctionFactory } from './lambda-function.ts';
 import { Monitoring } from './monitoring.ts';
+import { acknowledgeFunctionBaseline, acknowledgeWildcards, STACK_WIDE_REASONS } from './nag.ts';
 import { Network } from './network.ts';
 import { Notifications } from './notifications.ts';
 import { Schedules } from './schedules.ts';
@@ -170,6 +171,10 @@ export class LiferayBackupStack extends Stack {
       checkBackupAge,
       rpoHours: config.rpoHours,
     });
+
+    // Stack-wide cdk-nag acknowledgements (each with its reason, cdk/nag.ts); last, so every role exists.
+    acknowledgeWildcards(this, STACK_WIDE_REASONS);
+    acknowledgeFunctionBaseline(this);
 
     new CfnOutput(this, 'BucketName', {
       value: this.store.bucket.bucketName,

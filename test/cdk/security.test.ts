@@ -1,0 +1,159 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../cdk/config.ts';
+import { InlineFunctionFactory } from '../../cdk/lambda-function.ts';
+import { LiferayBackupStack } from '../../cdk/liferay-backup-stack.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const FULL_CONFIG = JSON.parse(
+  readFileSync(path.join(ROOT, 'functions/local/workflows/config.json'), 'utf8'),
+) as Record<string, unknown>;
+
+interface Statement {
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+}
+
+/** Actions AWS offers no resource-level permission for; only these may be granted on "*". */
+const NO_RESOURCE_LEVEL = new Set([
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+  'ssm:ListCommands',
+  'ssm:CancelCommand',
+  'rds:DescribeDBEngineVersions',
+  'rds:DescribeOrderableDBInstanceOptions',
+  'kms:ListAliases',
+]);
+
+const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+/** Every policy statement of every role, with the role's logical id. */
+function statementsByRole(template: Template): Map<string, Statement[]> {
+  const byRole = new Map<string, Statement[]>();
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    const props = (
+      policy as { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: Statement[] } } }
+    ).Properties;
+    for (const role of props.Roles)
+      byRole.set(role.Ref, [...(byRole.get(role.Ref) ?? []), ...props.PolicyDocument.Statement]);
+  }
+  return byRole;
+}
+
+function roleOf(template: Template, functionPrefix: string): string {
+  const functions = template.findResources('AWS::Lambda::Function');
+  const entry = Object.entries(functions).find(([id]) => id.startsWith(functionPrefix));
+  if (!entry) throw new Error(`no function ${functionPrefix}`);
+  return (entry[1] as { Properties: { Role: { 'Fn::GetAtt': [string, string] } } }).Properties.Role[
+    'Fn::GetAtt'
+  ][0];
+}
+
+function actionsOf(statements: Statement[] | undefined): string[] {
+  return (statements ?? []).filter((s) => s.Effect === 'Allow').flatMap((s) => asList(s.Action));
+}
+
+describe('least privilege, proven on the synthesized template', () => {
+  let template: Template;
+  beforeAll(() => {
+    const app = new App();
+    const stack = new LiferayBackupStack(app, 'LiferayBackup', {
+      config: parseConfig(FULL_CONFIG),
+      env: { account: '111111111111', region: 'eu-west-1' },
+      functionFactory: (options) => new InlineFunctionFactory(options),
+    });
+    template = Template.fromStack(stack);
+  });
+
+  it('grants no wildcard action anywhere', () => {
+    for (const [role, statements] of statementsByRole(template)) {
+      for (const action of actionsOf(statements)) expect(action, `${role}: ${action}`).not.toContain('*');
+    }
+  });
+
+  it('grants on "*" only actions without resource-level permissions, or under a condition that scopes them', () => {
+    const violations: string[] = [];
+    for (const [role, statements] of statementsByRole(template)) {
+      for (const statement of statements.filter(
+        (s) => s.Effect === 'Allow' && asList(s.Resource).includes('*'),
+      )) {
+        // e.g. EFS ClientMount is limited to the access point by elasticfilesystem:AccessPointArn.
+        if (statement.Condition) continue;
+        for (const action of asList(statement.Action)) {
+          if (!NO_RESOURCE_LEVEL.has(action)) violations.push(`${role}: ${action} on *`);
+        }
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('lets no function delete backups except Commit (its lock and scratch area) and retention', () => {
+    for (const [role, statements] of statementsByRole(template)) {
+      const deletes = (statements ?? []).filter(
+        (s) => s.Effect === 'Allow' && asList(s.Action).includes('s3:DeleteObject'),
+      );
+      for (const statement of deletes) {
+        const text = JSON.stringify(statement.Resource);
+        const allowed = /locks\/\*|work\/\*/.test(text) || role.includes('Retention');
+        expect(allowed, `${role} may delete ${text}`).toBe(true);
+      }
+    }
+  });
+
+  it('keeps the restore side from deleting and the backup side from restoring', () => {
+    const byRole = statementsByRole(template);
+    const restoreRoles = ['BackupSetValidateRestore', 'BackupSetReportRestore'].map((fn) =>
+      roleOf(template, fn),
+    );
+    for (const role of restoreRoles) {
+      expect(
+        actionsOf(byRole.get(role)).filter((a) => /Delete/.test(a)),
+        role,
+      ).toEqual([]);
+    }
+    const backupRoles = ['BackupSetBeginBackup', 'BackupSetCommitBackup'].map((fn) => roleOf(template, fn));
+    for (const role of backupRoles) {
+      expect(
+        actionsOf(byRole.get(role)).filter((a) => /Restore|CreateDBInstance/.test(a)),
+        role,
+      ).toEqual([]);
+    }
+    for (const [role, statements] of byRole) {
+      const actions = actionsOf(statements);
+      const restores = actions.filter((a) => a.startsWith('rds:Restore'));
+      const snapshots = actions.filter(
+        (a) => a === 'rds:CreateDBSnapshot' || a === 'rds:CreateDBClusterSnapshot',
+      );
+      expect(restores.length > 0 && snapshots.length > 0, `${role} may both snapshot and restore`).toBe(
+        false,
+      );
+    }
+  });
+
+  it('gives every function its own role', () => {
+    const roles = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) =>
+      JSON.stringify((fn as { Properties: { Role: unknown } }).Properties.Role),
+    );
+    expect(new Set(roles).size).toBe(roles.length);
+  });
+});

@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import aslValidator from 'asl-validator';
+import { App, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { definitionsFromTemplate } from '#local/template-definitions.ts';
+import { parseConfig } from '../../cdk/config.ts';
+import { InlineFunctionFactory } from '../../cdk/lambda-function.ts';
+import { LiferayBackupStack } from '../../cdk/liferay-backup-stack.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+/** Every component on: the configuration local mode's definitions are built from. */
+const FULL_CONFIG = JSON.parse(
+  readFileSync(path.join(ROOT, 'functions/local/workflows/config.json'), 'utf8'),
+) as Record<string, unknown>;
+/** What an operator starts from. */
+const EXAMPLE_CONFIG = (
+  JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context: { liferayBackup: unknown } }
+).context.liferayBackup;
+
+function build(rawConfig: unknown, withNag = false) {
+  const app = new App();
+  const stack = new LiferayBackupStack(app, 'LiferayBackup', {
+    config: parseConfig(rawConfig),
+    env: { account: '111111111111', region: 'eu-west-1' },
+    functionFactory: (options) => new InlineFunctionFactory(options),
+  });
+  if (withNag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+describe('the stack', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = build(FULL_CONFIG).template;
+  });
+
+  it('keeps backups in a bucket encrypted with its own KMS key, versioned, private, TLS-only, with lifecycle rules', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      Description: 'Encrypts liferay-backup backup sets',
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() },
+          },
+        ],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 }, Status: 'Enabled' }),
+          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:PutObject',
+            Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('turns Object Lock on with a default retention only when configured', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      ObjectLockEnabled: Match.absent(),
+    });
+    const locked = build({ ...FULL_CONFIG, objectLock: { mode: 'COMPLIANCE', days: 35 } }).template;
+    locked.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 35 } },
+      },
+    });
+  });
+
+  it('runs every Lambda on arm64 Node.js 22 with JSON logs, its own log group and tracing', () => {
+    const functions = template.findResources('AWS::Lambda::Function');
+    expect(Object.keys(functions).length).toBeGreaterThan(5);
+    for (const [id, fn] of Object.entries(functions)) {
+      const props = (fn as { Properties: Record<string, unknown> }).Properties;
+      expect(props.Runtime, id).toBe('nodejs22.x');
+      expect(props.Architectures, id).toEqual(['arm64']);
+      expect(props.LoggingConfig, id).toMatchObject({
+        LogFormat: 'JSON',
+        LogGroup: { Ref: expect.stringMatching(/LogGroup/) },
+      });
+      expect(props.TracingConfig, id).toEqual({ Mode: 'Active' });
+      expect(
+        (fn as { Metadata?: Record<string, unknown> }).Metadata?.['LiferayBackup:Handler'],
+        id,
+      ).toBeTypeOf('string');
+    }
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  it('defines Standard Backup and Restore state machines with logging and tracing', () => {
+    const machines = template.findResources('AWS::StepFunctions::StateMachine');
+    expect(Object.keys(machines)).toHaveLength(2);
+    template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: Match.anyValue() },
+    });
+  });
+
+  it('starts Backup from one EventBridge Scheduler schedule per configured schedule, with its name and components', () => {
+    const schedules = (FULL_CONFIG.schedules as { name: string }[]) ?? [];
+    const created = template.findResources('AWS::Scheduler::Schedule');
+    // One per configured schedule, plus the hourly age check.
+    expect(Object.keys(created)).toHaveLength(schedules.length + 1);
+    for (const schedule of schedules) {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Target: { Arn: Match.anyValue(), Input: Match.stringLikeRegexp(`"schedule":"${schedule.name}"`) },
+      });
+    }
+  });
+
+  it('sends failures to an encrypted SNS topic', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.states'], detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'] } },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      TreatMissingData: 'breaching',
+      Threshold: 26,
+    });
+  });
+
+  it('emits valid Amazon States Language', () => {
+    const definitions = definitionsFromTemplate(template.toJSON() as never);
+    expect(Object.keys(definitions).sort()).toEqual(['backup', 'restore']);
+    for (const [name, definition] of Object.entries(definitions)) {
+      const { isValid, errorsText } = aslValidator(definition as never, {
+        checkArn: false,
+        checkPaths: true,
+      });
+      expect(isValid, `${name}: ${errorsText('\n')}`).toBe(true);
+    }
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('finds nothing unacknowledged, in the full and in the example configuration', () => {
+    for (const config of [FULL_CONFIG, EXAMPLE_CONFIG]) {
+      const { app, stack } = build(config, true);
+      app.synth();
+      const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+      const warnings = Annotations.fromStack(stack).findWarning(
+        '*',
+        Match.stringLikeRegexp('AwsSolutions-.*'),
+      );
+      expect(
+        [...errors, ...warnings].map((finding) => `${finding.id}: ${String(finding.entry.data)}`),
+      ).toEqual([]);
+    }
+  });
+});
