@@ -142,6 +142,7 @@ export function searchSettings(config: LiferayBackupConfig): SearchSettings {
     ...(search.indices ? { indices: search.indices } : {}),
     ...(search.dxpVersion ? { dxpVersion: search.dxpVersion } : {}),
     maxChecks: search.maxChecks,
+    waitSeconds: search.waitSeconds,
     requestTimeoutSeconds: 30,
   };
 }
@@ -239,7 +240,13 @@ class SearchComponent implements WorkflowComponent {
       })),
     );
 
-    for (const fn of [this.prepare, this.startSnapshot, this.checkSnapshot, this.startRestore, this.checkRecovery]) {
+    for (const fn of [
+      this.prepare,
+      this.startSnapshot,
+      this.checkSnapshot,
+      this.startRestore,
+      this.checkRecovery,
+    ]) {
       Validations.of(fn).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason: 'X-Ray tracing of the common function construct accepts no resource-level permissions',

@@ -118,6 +118,7 @@ const loopStateFields = {
   startedAt: z.iso.datetime({ offset: true }),
   checks: z.number().int().nonnegative(),
   maxChecks: z.number().int().positive(),
+  waitSeconds: z.number().int().nonnegative(),
   warnings: z.array(z.string().max(4096)).max(100),
   done: z.boolean(),
   /** The component's result (ComponentResult / ComponentRestoreResult), once done. */
@@ -134,6 +135,19 @@ export const snapshotStateSchema = z.object({
   progress: z.object({ shardsDone: z.number(), shardsTotal: z.number() }).optional(),
 });
 export type SnapshotState = z.infer<typeof snapshotStateSchema>;
+
+/**
+ * Whether a loop has waited long enough to give up: maxChecks checks and the time they should have
+ * taken (a runner without real waits, like local mode, checks faster than Step Functions would).
+ */
+export function loopExhausted(
+  state: { readonly startedAt: string; readonly maxChecks: number; readonly waitSeconds: number },
+  checks: number,
+  now: Date,
+): boolean {
+  const elapsedMs = now.getTime() - Date.parse(state.startedAt);
+  return checks >= state.maxChecks && elapsedMs >= state.maxChecks * state.waitSeconds * 1000;
+}
 
 export const restoreIndexSchema = z.object({
   name: indexNameSchema,

@@ -10,7 +10,7 @@ import type {
   SearchRestoreRequest,
   SearchResultDetails,
 } from './records.ts';
-import { searchResultDetailsSchema } from './records.ts';
+import { loopExhausted, searchResultDetailsSchema } from './records.ts';
 
 /**
  * Restore of a search snapshot: which indexes, what happens to existing ones of the same name,
@@ -159,6 +159,7 @@ export interface StartRestoreInput {
   readonly request: SearchRestoreRequest;
   readonly prepared: PreparedRepository;
   readonly maxChecks: number;
+  readonly waitSeconds: number;
   readonly now: Date;
 }
 
@@ -224,6 +225,7 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
     startedAt: input.now.toISOString(),
     checks: 0,
     maxChecks: input.maxChecks,
+    waitSeconds: input.waitSeconds,
     warnings,
     done: false,
   };
@@ -272,7 +274,7 @@ export async function checkRecovery(
   const current = new Map((await engine.listIndices('*')).map((index) => [index.name, index]));
   const { done, pending } = recoveryComplete(state, recoveries, current);
   if (!done) {
-    if (checks >= state.maxChecks) {
+    if (loopExhausted(state, checks, now)) {
       throw new SearchTimeoutError(
         `the restore of ${state.snapshot} has not recovered after ${checks} checks since ${state.startedAt}: ` +
           `${pending.join(', ')} (the restore goes on in the cluster; check GET ${pending[0] ?? ''}/_recovery)`,

@@ -96,6 +96,11 @@ export const searchSettingsSchema = z.strictObject({
   dxpVersion: z.string().max(64).optional(),
   /** Status checks of a snapshot or a restore before the component gives up. */
   maxChecks: z.number().int().min(1).max(100_000).default(720),
+  /**
+   * The state machine's wait between checks. The component gives up only after maxChecks checks
+   * *and* maxChecks × waitSeconds, so a runner that does not wait (local mode) does not give up early.
+   */
+  waitSeconds: z.number().int().min(0).max(3600).default(60),
   requestTimeoutSeconds: z.number().int().min(1).max(600).default(30),
 });
 export type SearchSettings = z.infer<typeof searchSettingsSchema>;

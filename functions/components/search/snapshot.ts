@@ -5,6 +5,7 @@ import { SearchEngineError, SearchSnapshotFailedError, SearchTimeoutError } from
 import { detectDxpVersion, indexKind, isPrimaryStorage, selectIndexes } from './liferay-indexes.ts';
 import {
   type IndexRecord,
+  loopExhausted,
   MAX_INDEXES,
   type PreparedRepository,
   type SearchResultDetails,
@@ -127,6 +128,7 @@ export async function startSnapshot(engine: SearchEngine, input: StartSnapshotIn
     startedAt: input.now.toISOString(),
     checks: 0,
     maxChecks: settings.maxChecks,
+    waitSeconds: settings.waitSeconds,
     warnings,
     done: false,
   };
@@ -206,7 +208,7 @@ export async function checkSnapshot(
   }
   const checks = state.checks + 1;
   if (info.state === 'IN_PROGRESS') {
-    if (checks >= state.maxChecks) {
+    if (loopExhausted(state, checks, now)) {
       const aborted = await engine.deleteSnapshot(repository, state.snapshot).catch(() => false);
       throw new SearchTimeoutError(
         `snapshot ${repository}/${state.snapshot} still running after ${checks} checks since ${state.startedAt}; ` +

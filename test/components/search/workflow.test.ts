@@ -89,6 +89,8 @@ function runtimeFor(server: SearchEngineStandIn, extra: Record<string, unknown> 
         credentials: { type: 'basic', username: 'elastic', password: 'pw-in-memory-only' },
         repository: { name: 'liferay-backup' },
         maxChecks: 5,
+        // The local runner does not wait: give up on the number of checks alone.
+        waitSeconds: 0,
         ...extra,
       },
     },
@@ -202,6 +204,15 @@ describe('the synthesized search branches, run locally', () => {
     expect(manifest.results.search?.error?.name).toBe('SearchTimeoutError');
     expect(manifest.results.search?.error?.message).toContain('it was aborted');
     expect(server.snapshots.get('liferay-backup')?.size).toBe(0);
+  });
+
+  it('does not give up before maxChecks × waitSeconds have passed, however fast the runner checks', async () => {
+    server = await elasticsearch();
+    server.scripts.push({ inProgressChecks: 10, outcome: 'SUCCESS' });
+    const rt = runtimeFor(server, { maxChecks: 3, waitSeconds: 3600 });
+    const backup = await runWorkflow(definitions.backup as AslDefinition, { components: ['search'] }, rt);
+    expect(backup.status, JSON.stringify(backup)).toBe('SUCCEEDED');
+    expect(backup.statesEntered.filter((name) => name === 'Search check snapshot')).toHaveLength(11);
   });
 
   it('retries the start while another snapshot holds the repository (concurrent_snapshot_execution_exception)', async () => {

@@ -41,6 +41,7 @@ export async function startSearchRestore(event: unknown, rt: Runtime): Promise<R
     request,
     prepared: input.search,
     maxChecks: settings.maxChecks,
+    waitSeconds: settings.waitSeconds,
     now: rt.now(),
   });
   rt.logger.info('search restore started', {
