@@ -84,7 +84,7 @@ export async function startBackup(event: unknown, rt: Runtime): Promise<BackupPr
       backupId: backup.backupId,
       connection,
       scratchDir: rt.scratchDir,
-      gzipLevel: settings.gzipLevel,
+      compressionLevel: settings.compressionLevel,
       ...(settings.toolsDir ? { toolsDir: settings.toolsDir } : {}),
       onProgress: (bytes) => rt.progress(`database: dumped ${(bytes / 1048576).toFixed(0)} MiB`),
     });

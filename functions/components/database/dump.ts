@@ -34,7 +34,7 @@ export interface DumpOptions {
   readonly connection: DatabaseConnection;
   readonly scratchDir: string;
   readonly toolsDir?: string;
-  readonly gzipLevel: number;
+  readonly compressionLevel: number;
   /** Called about every 8 MiB the dump program writes. */
   readonly onProgress?: (dumpBytes: number) => void;
 }
@@ -54,8 +54,10 @@ function sourceFacts(connection: DatabaseConnection, database: string) {
     : `SELECT VERSION(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`;
 }
 
-function dumpArgs(connection: DatabaseConnection, database: string): string[] {
-  if (connection.engine === 'postgresql') return ['--format=custom', '--dbname', database];
+function dumpArgs(connection: DatabaseConnection, database: string, compressionLevel: number): string[] {
+  if (connection.engine === 'postgresql') {
+    return ['--format=custom', `--compress=${compressionLevel}`, '--dbname', database];
+  }
   return [
     '--single-transaction',
     '--routines',
@@ -92,7 +94,7 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
     const tool = findTool(connection.engine, 'dump', options.toolsDir);
     const version = await toolVersion(tool, access);
 
-    const running = startTool(tool, dumpArgs(connection, database), access);
+    const running = startTool(tool, dumpArgs(connection, database, options.compressionLevel), access);
     const stdout = running.child.stdout;
     if (!stdout) throw fail('the dump program has no stdout');
     let dumpBytes = 0;
@@ -148,7 +150,9 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
       },
     });
     const stages: NodeJS.ReadWriteStream[] =
-      format === 'sql-gzip' ? [watch, createGzip({ level: options.gzipLevel }), measure] : [watch, measure];
+      format === 'sql-gzip'
+        ? [watch, createGzip({ level: options.compressionLevel }), measure]
+        : [watch, measure];
     // Every stage is destroyed on an error, the last one with the error, which fails the put.
     const body = pipeline([stdout, ...stages] as never, (error: Error | null) => {
       if (error) measure.destroy(error);

@@ -66,7 +66,7 @@ describe.each([
         backupId,
         connection: parseDatabaseUrl(server.url('lportal')),
         scratchDir: scratch,
-        gzipLevel: 6,
+        compressionLevel: 6,
       });
       const dumpMs = Date.now() - started;
       const target = `restored_${_kind.replace(/\W/g, '_')}`;
@@ -116,7 +116,7 @@ describe.each([
       backupId: 'b20261127t030000z-cccc',
       connection: parseDatabaseUrl(server.url('lportal')),
       scratchDir: scratch,
-      gzipLevel: 1,
+      compressionLevel: 1,
     });
     const options = {
       store,
@@ -143,7 +143,7 @@ describe.each([
       backupId: 'b20261127t040000z-dddd',
       connection: parseDatabaseUrl(url),
       scratchDir: scratch,
-      gzipLevel: 1,
+      compressionLevel: 1,
     }).catch((error: unknown) => error as Error);
     expect(failure).toBeInstanceOf(DumpFailedError);
     expect((failure as Error).message).toMatch(/denied|authentication failed/i);
@@ -162,7 +162,7 @@ describe.each([
       backupId: 'b20261127t050000z-eeee',
       connection: parseDatabaseUrl(server.url('bigportal')),
       scratchDir: scratch,
-      gzipLevel: 1,
+      compressionLevel: 1,
       onProgress: () => {
         if (!killed) {
           killed = true;
