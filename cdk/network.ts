@@ -1,3 +1,4 @@
+import { Annotations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import type { LiferayBackupConfig } from './config.ts';
@@ -21,6 +22,10 @@ export class Network extends Construct {
         ec2.Subnet.fromSubnetId(this, `Subnet${index}`, subnetId),
       ),
     };
+    // The Lambdas only attach to these subnets; nothing reads their route tables.
+    for (const node of this.node.findAll()) {
+      Annotations.of(node).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', 'the subnets are only attached to');
+    }
     this.securityGroup = ec2.SecurityGroup.fromSecurityGroupId(
       this,
       'SecurityGroup',
