@@ -8,7 +8,7 @@ import { parameterNames } from '#components/source/credentials.ts';
 import {
   refPatternSchema,
   repositoryNameSchema,
-  type SourceSettings,
+  type sourceSettingsSchema,
   ssmCredentialsSchema,
 } from '#components/source/settings.ts';
 import type { LiferayBackupConfig } from '../config.ts';
@@ -97,10 +97,17 @@ function sourceConfig(config: LiferayBackupConfig): SourceConfig {
 }
 
 /** What the source Lambdas get (validated again by functions/components/source/settings.ts). */
-export function sourceSettings(config: LiferayBackupConfig): SourceSettings {
+export function sourceSettings(config: LiferayBackupConfig): z.input<typeof sourceSettingsSchema> {
   const source = sourceConfig(config);
+  // Defaults are left out: the functions apply them again, and Lambda's environment holds 4 KB.
+  const repositories = source.repositories.map(({ exclude, prune, storeCopy, ...repository }) => ({
+    ...repository,
+    ...(exclude.length > 0 ? { exclude } : {}),
+    ...(prune ? { prune } : {}),
+    ...(storeCopy ? { storeCopy } : {}),
+  }));
   return {
-    repositories: source.repositories,
+    repositories,
     ...(source.defaultCredentials ? { defaultCredentials: source.defaultCredentials } : {}),
     concurrency: source.concurrency,
     ...(source.restoreCredentialsPath ? { restoreCredentialsPath: source.restoreCredentialsPath } : {}),

@@ -111,6 +111,13 @@ export async function mirrorRepository(input: MirrorInput, deps: SourceDeps): Pr
         `${repository.name}: ${moved.length} ref(s) changed at the source during the backup (recorded and mirrored as they were at ${capturedAt}): ${moved.slice(0, 10).join(', ')}${moved.length > 10 ? ', ...' : ''}`,
       );
     }
+    const sourceHead = headTarget(sourceAd.refs);
+    const mirrorHead = headTarget(mirrorAfter.refs);
+    if (sourceHead && sourceHead !== mirrorHead && sourceRefs[sourceHead] !== undefined) {
+      warnings.push(
+        `${repository.name}: the mirror's HEAD is ${mirrorHead ?? 'unset'}, the source's is ${sourceHead}; set the mirror's default branch on its host (a push cannot)`,
+      );
+    }
     if (verification.kept.length > 0) {
       warnings.push(
         `${repository.name}: ${verification.kept.length} ref(s) gone at the source are kept on the mirror (prune is off): ${verification.kept.slice(0, 10).join(', ')}${verification.kept.length > 10 ? ', ...' : ''}`,
@@ -130,17 +137,17 @@ export async function mirrorRepository(input: MirrorInput, deps: SourceDeps): Pr
         mirrorPack,
         scratch,
       );
-      storeCopy = { packs: result.packs };
+      // An empty repository has nothing to copy (and a restore nothing to push).
+      storeCopy = result.packs.length > 0 ? { packs: result.packs } : undefined;
       storedBytes = result.storedBytes;
     }
 
-    const head = headTarget(sourceAd.refs);
     return {
       name: repository.name,
       sourceUrl: source.url,
       mirrorUrl: mirror.url,
       capturedAt,
-      ...(head ? { head } : {}),
+      ...(sourceHead ? { head: sourceHead } : {}),
       refs: sourceRefs,
       exclude: [...repository.exclude],
       prune: repository.prune,

@@ -97,7 +97,7 @@ export class GitTransport {
       sideBand,
       ...(request.ofsDelta && offered.has('ofs-delta') ? ['ofs-delta'] : []),
       ...(this.options.progress ? [] : offered.has('no-progress') ? ['no-progress'] : []),
-      `agent=${this.options.agent}`,
+      ...this.agent(offered),
     ];
     const lines: Buffer[] = request.wants.map((oid, index) =>
       pktLine(index === 0 ? `want ${oid} ${capabilities.join(' ')}\n` : `want ${oid}\n`),
@@ -170,7 +170,7 @@ export class GitTransport {
       ...(offered.has('side-band-64k') ? ['side-band-64k'] : []),
       ...(deletes.length > 0 ? ['delete-refs'] : []),
       ...(offered.has('quiet') && !this.options.progress ? ['quiet'] : []),
-      `agent=${this.options.agent}`,
+      ...this.agent(offered),
     ];
     const head = Buffer.concat([
       ...commands.map((command, index) =>
@@ -208,6 +208,16 @@ export class GitTransport {
       throw remoteError(error, remote, `push to ${remote.url}`);
     }
     return { ...(await parseReport(remote, reportBytes, commands, messages)), messages };
+  }
+
+  /**
+   * A client may send only capabilities the server offered (AWS CodeCommit aborts a push that
+   * names an agent it did not ask for): ours only when the server names its own.
+   */
+  private agent(offered: ReadonlySet<string>): string[] {
+    return [...offered].some((capability) => capability.startsWith('agent='))
+      ? [`agent=${this.options.agent}`]
+      : [];
   }
 
   private async post(

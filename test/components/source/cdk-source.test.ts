@@ -2,7 +2,9 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { sourceSettingsSchema } from '#components/source/settings.ts';
 import { definitionsFromTemplate } from '#local/template-definitions.ts';
+import { sourceSettings } from '../../../cdk/components/source.ts';
 import { parseConfig } from '../../../cdk/config.ts';
 import { InlineFunctionFactory } from '../../../cdk/lambda-function.ts';
 import { LiferayBackupStack } from '../../../cdk/liferay-backup-stack.ts';
@@ -177,6 +179,24 @@ describe('the source construct', () => {
 });
 
 describe('the source configuration', () => {
+  it('hands the functions settings without defaults (4 KB of environment), which they read back whole', () => {
+    const settings = sourceSettings(parseConfig(config()));
+    expect(settings.repositories?.[1]).toEqual({
+      name: 'theme',
+      sourceUrl: 'https://github.com/acme/theme.git',
+      mirrorUrl: 'https://gitlab.example.com/backup/theme.git',
+    });
+    expect(sourceSettingsSchema.parse(settings).repositories[1]).toMatchObject({
+      exclude: [],
+      prune: false,
+      storeCopy: false,
+    });
+    expect(sourceSettingsSchema.parse(settings).repositories[0]).toMatchObject({
+      exclude: ['refs/pull/*'],
+      storeCopy: true,
+    });
+  });
+
   it('refuses credentials in a URL, plain http, duplicate names and an unknown key, naming the key', () => {
     const bad = (repository: Record<string, unknown>, message: RegExp) =>
       expect(() => parseConfig(config({ source: { enabled: true, repositories: [repository] } }))).toThrow(

@@ -8,7 +8,7 @@ import {
   MirrorVerificationError,
 } from '#components/source/errors.ts';
 import { type MirrorInput, mirrorRepository } from '#components/source/mirror.ts';
-import type { RepositorySettings } from '#components/source/settings.ts';
+import { type RepositorySettings, repositoryRecordSchema } from '#components/source/settings.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { forEachRef, type GitHttpServer, git, startGitHttpServer } from '../../support/git-http-server.ts';
 import { richRepository } from './git-fixtures.ts';
@@ -184,10 +184,22 @@ describe('mirrorRepository', () => {
     );
   });
 
-  it('mirrors an empty source as nothing at all', async () => {
-    const { mirrorPath, settings } = await sourceAndMirror(server, undefined);
+  it("records the source's HEAD and warns when the mirror's default branch is another", async () => {
+    const work = await richRepository();
+    const { sourcePath, settings } = await sourceAndMirror(server, work);
+    await git(['symbolic-ref', 'HEAD', 'refs/heads/feature'], sourcePath);
     const record = await mirrorRepository(input(settings), testDeps());
-    expect(record.refs).toEqual({});
+    expect(record.head).toBe('refs/heads/feature');
+    expect(record.warnings.join(' ')).toMatch(
+      /the mirror's HEAD is refs\/heads\/main, the source's is refs\/heads\/feature; set the mirror's default branch/,
+    );
+  });
+
+  it('mirrors an empty source as nothing at all (and stores nothing)', async () => {
+    const { mirrorPath, settings } = await sourceAndMirror(server, undefined, { storeCopy: true });
+    const record = await mirrorRepository(input(settings), testDeps());
+    expect(repositoryRecordSchema.parse(record)).toMatchObject({ refs: {} });
+    expect(record.storeCopy).toBeUndefined();
     expect(await forEachRef(mirrorPath)).toEqual({});
   });
 });

@@ -113,7 +113,7 @@ describe('the source component in the synthesized workflows', () => {
         },
       },
     });
-    const backup = await runWorkflow(definitions.backup as AslDefinition, { source: 'cli' }, rt);
+    const backup = await runWorkflow(definitions.backup as AslDefinition, { requestedBy: 'cli' }, rt);
     expect(backup.status).toBe('SUCCEEDED');
     const backupId = (backup as { output: { backup: { backupId: string } } }).output.backup.backupId;
     const manifest = await readManifest(rt.store, backupId);
@@ -156,7 +156,7 @@ describe('the source component in the synthesized workflows', () => {
     const rt = testRuntime({
       components: { source: { repositories: [good.settings, unreachable], defaultCredentials: credentials } },
     });
-    const outcome = await runWorkflow(definitions.backup as AslDefinition, { source: 'cli' }, rt);
+    const outcome = await runWorkflow(definitions.backup as AslDefinition, { requestedBy: 'cli' }, rt);
     const backupId = /backup set (b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(
       outcome.status === 'FAILED' ? outcome.cause : '',
     )?.[1];
@@ -182,7 +182,7 @@ describe('the source component in the synthesized workflows', () => {
     const rt = testRuntime({
       components: { source: { repositories: [repo.settings], defaultCredentials: credentials } },
     });
-    expect((await runWorkflow(definitions.backup as AslDefinition, { source: 'cli' }, rt)).status).toBe(
+    expect((await runWorkflow(definitions.backup as AslDefinition, { requestedBy: 'cli' }, rt)).status).toBe(
       'SUCCEEDED',
     );
 
