@@ -16,7 +16,8 @@ import { selectionFlags } from './selection.ts';
 export const backupRequestSchema = z.strictObject({
   schedule: z.string().max(64).optional(),
   components: z.array(componentNameSchema).min(1).max(5).optional(),
-  source: z.enum(['schedule', 'console', 'cli']).optional(),
+  /** Who started it (recorded in the manifest). Not `source`: that is a component's name. */
+  requestedBy: z.enum(['schedule', 'console', 'cli']).optional(),
 });
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
 
@@ -66,7 +67,7 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
     environment: rt.settings.environment,
     status: 'running',
     trigger: {
-      source: request.source ?? (request.schedule ? 'schedule' : 'console'),
+      source: request.requestedBy ?? (request.schedule ? 'schedule' : 'console'),
       ...(request.schedule ? { schedule: request.schedule } : {}),
     },
     components: ordered,

@@ -21,7 +21,8 @@ export const restoreRequestSchema = z.looseObject({
   backupId: z.union([z.literal('latest'), backupIdSchema]),
   components: z.array(componentNameSchema).min(1).max(COMPONENT_NAMES.length).optional(),
   allowPartial: z.boolean().default(false),
-  source: z.enum(['console', 'cli']).optional(),
+  /** Who started it. Not `source`: that is a component's name. */
+  requestedBy: z.enum(['console', 'cli']).optional(),
 });
 
 /** What Validate hands to every restore branch (at `$.restore`). */
@@ -37,7 +38,7 @@ export const restoreContextSchema = z.object({
 });
 export type RestoreContext = z.infer<typeof restoreContextSchema>;
 
-const KNOWN_KEYS = new Set(['backupId', 'components', 'allowPartial', 'source', ...COMPONENT_NAMES]);
+const KNOWN_KEYS = new Set(['backupId', 'components', 'allowPartial', 'requestedBy', ...COMPONENT_NAMES]);
 
 /**
  * Resolves `latest` or an id, loads and validates the manifest, checks the request against what

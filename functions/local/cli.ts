@@ -193,7 +193,7 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
   }
   const components = parseComponents(values.components);
   const input = {
-    source: 'cli',
+    requestedBy: 'cli',
     ...(typeof values.schedule === 'string' ? { schedule: values.schedule } : {}),
     ...(components ? { components } : {}),
   };
@@ -233,7 +233,7 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
   const components = parseComponents(values.components);
   const request: Record<string, unknown> = {
     backupId: positionals[0],
-    source: 'cli',
+    requestedBy: 'cli',
     ...(components ? { components } : {}),
     ...(values['allow-partial'] ? { allowPartial: true } : {}),
   };

@@ -89,7 +89,7 @@ describe('a database that dies mid-dump beside a component that completes', () =
       },
     });
     // Act
-    const outcome = await runWorkflow(definitions.backup, { source: 'cli' }, rt);
+    const outcome = await runWorkflow(definitions.backup, { requestedBy: 'cli' }, rt);
     // Assess
     const cause = causeOf(outcome);
     expect(outcome.status === 'FAILED' && outcome.error).toBe('BackupPartial');

@@ -131,7 +131,7 @@ describe('Backup and Restore workflows with RDS (SDK mocked)', () => {
     rds.on(ModifyDBSnapshotAttributeCommand).resolves({});
 
     // Act: backup
-    const backup = await runWorkflow(definitions.backup, { source: 'cli', schedule: 'nightly-full' }, rt);
+    const backup = await runWorkflow(definitions.backup, { requestedBy: 'cli', schedule: 'nightly-full' }, rt);
 
     // Assess
     expect(backup.status).toBe('SUCCEEDED');
@@ -192,7 +192,7 @@ describe('Backup and Restore workflows with RDS (SDK mocked)', () => {
     rds
       .on(DescribeDBInstancesCommand)
       .resolves({ DBInstances: [{ ...instance, DBInstanceStatus: 'backing-up' }] });
-    const outcome = await runWorkflow(definitions.backup, { source: 'cli' }, rt);
+    const outcome = await runWorkflow(definitions.backup, { requestedBy: 'cli' }, rt);
     expect(outcome.status).toBe('FAILED');
     // first try + 2 retries of the prepare step, then the capture branch turns the recorded error into a failed result
     expect(rds.commandCalls(DescribeDBInstancesCommand)).toHaveLength(3);
@@ -259,7 +259,7 @@ describe('Backup and Restore workflows with a dump of a real MariaDB server', ()
     });
     try {
       // Act
-      const backup = await runWorkflow(definitions.backup, { source: 'cli' }, rt);
+      const backup = await runWorkflow(definitions.backup, { requestedBy: 'cli' }, rt);
       const restore = await runWorkflow(
         definitions.restore,
         { backupId: 'latest', database: { targetDatabase: 'lportal_restored' } },
@@ -283,7 +283,7 @@ describe('Backup and Restore workflows with a dump of a real MariaDB server', ()
 
   it('a restore into a database that holds tables is refused unless overwrite, and creates nothing', async () => {
     const { rt } = runtimeFor(server.url('lportal'));
-    const backup = await runWorkflow(definitions.backup, { source: 'cli' }, rt);
+    const backup = await runWorkflow(definitions.backup, { requestedBy: 'cli' }, rt);
     expect(backup.status).toBe('SUCCEEDED');
     const refused = await runWorkflow(
       definitions.restore,
@@ -315,7 +315,7 @@ describe('Backup and Restore workflows with a dump of a real MariaDB server', ()
       },
     });
     // Act
-    const outcome = await runWorkflow(definitions.backup, { source: 'cli' }, killing);
+    const outcome = await runWorkflow(definitions.backup, { requestedBy: 'cli' }, killing);
     // Assess
     expect(progress.length).toBeGreaterThan(0);
     expect(outcome.status).toBe('FAILED');
