@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -12,6 +12,7 @@ import {
   type SearchSettings,
 } from '#components/search/settings.ts';
 import type { LiferayBackupConfig } from '../config.ts';
+import { acknowledgeWildcards } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
 import { componentTitle } from '../workflows.ts';
 import type { ComponentContext, ComponentDefinition, WorkflowComponent } from './component.ts';
@@ -104,11 +105,8 @@ function searchConfig(config: LiferayBackupConfig): SearchConfig {
   return config.components.search as SearchConfig;
 }
 
-/** How cdk-nag names a resource's ARN in a finding: `<LogicalId.Arn>`. */
-function nagArnRef(construct: Construct): string {
-  const resource = construct.node.defaultChild as CfnResource;
-  const stack = Stack.of(construct);
-  return `<${stack.resolve(stack.getLogicalId(resource))}.Arn>`;
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function domainRegion(domainArn: string): string {
@@ -226,32 +224,7 @@ class SearchComponent implements WorkflowComponent {
     );
     // The restore reads the set's search record from its manifest.
     context.store.grantRead(this.startRestore, 'backups/*');
-    const bucketArn = nagArnRef(context.store.bucket);
-    Validations.of(this.startRestore).acknowledge(
-      ...[
-        'Action::s3:GetBucket*',
-        'Action::s3:GetObject*',
-        'Action::s3:List*',
-        `Resource::${bucketArn}/backups/*`,
-      ].map((finding) => ({
-        id: `AwsSolutions-IAM5[${finding}]`,
-        reason:
-          "BackupStore.grantRead: read-only access to the manifests under backups/ (the set's search record)",
-      })),
-    );
 
-    for (const fn of [
-      this.prepare,
-      this.startSnapshot,
-      this.checkSnapshot,
-      this.startRestore,
-      this.checkRecovery,
-    ]) {
-      Validations.of(fn).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray tracing of the common function construct accepts no resource-level permissions',
-      });
-    }
     const functions = {
       prepare: this.prepare,
       startSnapshot: this.startSnapshot,
@@ -321,17 +294,16 @@ class SearchComponent implements WorkflowComponent {
       }),
     );
     this.prepare.addEnvironment(SNAPSHOT_ROLE_ENV, snapshotRole.roleArn);
-    Validations.of(snapshotRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagArnRef(bucket)}/${SNAPSHOT_PREFIX}/*]`,
-      reason:
-        "The snapshot repository is a tree of objects the service names itself: the role may touch only the bucket's search/ prefix (objects search/*) and use only the store's key",
-    });
-    for (const fn of Object.values(functions)) {
-      Validations.of(fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${domainArn}/*]`,
-        reason: `Amazon OpenSearch Service authorizes HTTP paths under the domain ARN (${'domain/<name>/*'}): the grant covers one domain and only the methods this function sends`,
-      });
-    }
+    acknowledgeWildcards(scope, [
+      [
+        new RegExp(`^Resource::${escapeRegExp(domainArn)}/\\*$`),
+        'Amazon OpenSearch Service authorizes HTTP paths under the domain ARN: the grant covers one domain and only the methods each function sends',
+      ],
+      [
+        new RegExp(`^Resource::<StoreBucket[A-Za-z0-9]+\\.Arn>/${SNAPSHOT_PREFIX}/\\*$`),
+        "the snapshot repository is a tree of objects the service names itself: the snapshot role may touch only the bucket's search/ prefix",
+      ],
+    ]);
   }
 
   /** Read (and decrypt) the SecureString with the cluster credentials. */
