@@ -367,7 +367,7 @@ describe('the local CLI', () => {
     ).toEqual({ indexes: ['a', 'b'], onConflict: 'close' });
   });
 
-  it('backs up a cluster given as --search-url, never printing or storing its password', async () => {
+  it('backs up and restores a cluster given as --search-url, never printing or storing its password', async () => {
     server = await SearchEngineStandIn.start({
       flavour: 'elasticsearch',
       version: '7.17.21',
@@ -409,6 +409,27 @@ describe('the local CLI', () => {
           .filter((index) => index.primaryStorage)
           .map((index) => index.name),
       ).toEqual(['liferay-20101-search-tuning-synonyms', 'workflow-metrics-sla-task-results']);
+      const restore = await main(
+        [
+          'restore',
+          'latest',
+          '--store',
+          store.dir,
+          '--search-url',
+          url,
+          '--search-on-conflict',
+          'rename',
+          '--quiet',
+        ],
+        io,
+      );
+      expect(restore, lines.join('\n')).toBe(0);
+      expect(server.lastRestore?.body.indices).toEqual([
+        'liferay-20101-search-tuning-synonyms',
+        'workflow-metrics-sla-task-results',
+      ]);
+      expect(server.indices.get('restored-workflow-metrics-sla-task-results')?.docs).toBe(1);
+      expect(lines.join('\n')).not.toContain('cli-secret-42');
       const local = new LocalFolderStore(store.dir);
       for (const key of await allKeys(local)) {
         const body = await readAll(local, key);
