@@ -21,8 +21,8 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-describe('liferay-backup backup --git', () => {
-  it('mirrors through the CLI with credentials in the URLs, and the password appears in no output and no stored object', async () => {
+describe('liferay-backup backup --git, restore --git-target', () => {
+  it('backs up and restores (from the store copy, from the mirror) through the CLI; the password appears in no output and no stored object', async () => {
     const sourcePath = await server.createBareRepo('cli-source.git');
     const mirrorPath = await server.createBareRepo('cli-mirror.git');
     await (await richRepository()).pushMirror(sourcePath);
@@ -58,6 +58,51 @@ describe('liferay-backup backup --git', () => {
     expect(readFileSync(manifest ?? '', 'utf8')).toContain(
       `"mirrorUrl": "${server.repoUrl('cli-mirror.git')}"`,
     );
+
+    // Restore: from the store copy (auto) with the target's credentials in its URL, then from the
+    // mirror with the credentials in the environment.
+    const fromStore = await server.createBareRepo('cli-target-store.git');
+    const restored = await main(
+      [
+        'restore',
+        'latest',
+        '--git-target',
+        server.repoUrlWithAuth('cli-target-store.git', 'git', 'cli-s3cret'),
+        '--store',
+        store.dir,
+        '--quiet',
+      ],
+      { out: (line) => lines.push(line), err: process.stderr },
+    );
+    expect(restored, lines.join('\n')).toBe(0);
+    expect(await forEachRef(fromStore)).toEqual(mirrored);
+
+    const fromMirror = await server.createBareRepo('cli-target-mirror.git');
+    process.env.LIFERAY_BACKUP_GIT_USERNAME = 'git';
+    process.env.LIFERAY_BACKUP_GIT_PASSWORD = 'cli-s3cret';
+    const viaMirror = await main(
+      [
+        'restore',
+        'latest',
+        '--git-target',
+        `cli-source=${server.repoUrl('cli-target-mirror.git')}`,
+        '--git-from',
+        'mirror',
+        '--git-refs',
+        'refs/heads/*',
+        '--store',
+        store.dir,
+        '--quiet',
+      ],
+      { out: (line) => lines.push(line), err: process.stderr },
+    );
+    expect(viaMirror, lines.join('\n')).toBe(0);
+    expect(Object.keys(await forEachRef(fromMirror))).toEqual(['refs/heads/feature', 'refs/heads/main']);
+
+    expect(lines.join('\n')).not.toContain('cli-s3cret');
+    for (const file of filesUnder(store.dir)) {
+      expect(readFileSync(file).includes('cli-s3cret'), file).toBe(false);
+    }
     store.cleanup();
   });
 });

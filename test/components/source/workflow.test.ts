@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readLatest, readManifest } from '#backup-set/manifest.ts';
-import { readRestoreReport, writeRestoreReport } from '#backup-set/restore-report.ts';
-import { selectionFlags } from '#backup-set/selection.ts';
-import { sourceModule } from '#components/source/index.ts';
+import { readManifest } from '#backup-set/manifest.ts';
+import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { runWorkflow } from '#local/run-workflow.ts';
 import { type AslDefinition, definitionsFromTemplate } from '#local/template-definitions.ts';
-import { InvalidInputError } from '#runtime/errors.ts';
-import type { Handler } from '#runtime/runtime.ts';
 import { synthTemplate } from '../../../cdk/synth.ts';
 import { forEachRef, type GitHttpServer, startGitHttpServer } from '../../support/git-http-server.ts';
 import { testRuntime } from '../../support/local-runtime.ts';
@@ -63,44 +59,6 @@ async function repositories(count: number) {
   return made;
 }
 
-/**
- * Stands in for the Restore workflow's Validate while the restore request cannot carry this
- * component's part: the request's own "source" field (console or cli) has the component's name,
- * so `"source": {"targets": [...]}` is refused there (reported to the lead). It does what Validate
- * does for this one component, with the component's real schema and checkRestore.
- */
-const validateSourceOnly: Handler = async (event, rt) => {
-  const { backupId: requested, source: part } = event as { backupId: string; source: unknown };
-  const backupId = requested === 'latest' ? await readLatest(rt.store) : requested;
-  const manifest = await readManifest(rt.store, backupId ?? '');
-  const request = sourceModule.restoreRequest.parse(part);
-  const result = manifest.results.source;
-  if (!result) throw new InvalidInputError('no source result');
-  const problems = sourceModule.checkRestore?.({ backup: result, request }) ?? [];
-  if (problems.length > 0) throw new InvalidInputError(`invalid restore request: ${problems.join('; ')}`);
-  const restoreId = 'r20260101t000000z-0abc';
-  const startedAt = rt.now().toISOString();
-  const requests = { source: request };
-  await writeRestoreReport(rt.store, {
-    restoreId,
-    backupId: manifest.backupId,
-    status: 'running',
-    startedAt,
-    components: ['source'],
-    requests,
-    results: {},
-  });
-  return {
-    restoreId,
-    backupId: manifest.backupId,
-    components: ['source'],
-    selected: selectionFlags(['source']),
-    requests,
-    startedAt,
-    workPrefix: `work/${restoreId}/`,
-  };
-};
-
 describe('the source component in the synthesized workflows', () => {
   it('backs up several repositories (a Map, bounded) into a complete set, and restores one from the store copy', async () => {
     const repos = await repositories(3);
@@ -141,7 +99,6 @@ describe('the source component in the synthesized workflows', () => {
         },
       },
       rt,
-      { taskOverrides: { Validate: validateSourceOnly } },
     );
     expect(restore.status).toBe('SUCCEEDED');
     expect(await forEachRef(targetPath)).toEqual(
@@ -196,7 +153,6 @@ describe('the source component in the synthesized workflows', () => {
       definitions.restore as AslDefinition,
       { backupId: 'latest', source: { targets: [{ url: repo.settings.sourceUrl, credentials }] } },
       rt,
-      { taskOverrides: { Validate: validateSourceOnly } },
     );
     expect(nonEmpty.status).toBe('FAILED');
     const ids = /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of (b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(
