@@ -70,6 +70,27 @@ export interface RawSearchApi {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Index lists that travel in the URL path, in groups that keep the request line well under the
+ * engines' 4 KB limit (http.max_initial_line_length).
+ */
+export function chunkNames(names: readonly string[], maxChars = 2000): string[][] {
+  const chunks: string[][] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const name of names) {
+    if (current.length > 0 && length + name.length + 1 > maxChars) {
+      chunks.push(current);
+      current = [];
+      length = 0;
+    }
+    current.push(name);
+    length += name.length + 1;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 /** How an adapter reaches its cluster. */
 export interface EngineOptions<Auth> {
   /** Cluster URL without user info. */
@@ -226,20 +247,28 @@ export class ClientEngine implements SearchEngine {
   }
 
   async recovery(indices: readonly string[]): Promise<Map<string, ShardRecovery[]>> {
-    const body = await this.call(
-      `reading the recovery of ${indices.join(',')}`,
-      () => this.api.recovery([...indices]),
-      ['index_not_found_exception'],
-    );
-    return recoveryFromBody(body ?? {});
+    const result = new Map<string, ShardRecovery[]>();
+    for (const chunk of chunkNames(indices)) {
+      const body = await this.call(
+        `reading the recovery of ${chunk.join(',')}`,
+        () => this.api.recovery(chunk),
+        ['index_not_found_exception'],
+      );
+      for (const [index, shards] of recoveryFromBody(body ?? {})) result.set(index, shards);
+    }
+    return result;
   }
 
   async closeIndices(indices: readonly string[]): Promise<void> {
-    await this.call(`closing ${indices.join(',')}`, () => this.api.closeIndices([...indices]));
+    for (const chunk of chunkNames(indices)) {
+      await this.call(`closing ${chunk.join(',')}`, () => this.api.closeIndices(chunk));
+    }
   }
 
   async deleteIndices(indices: readonly string[]): Promise<void> {
-    await this.call(`deleting ${indices.join(',')}`, () => this.api.deleteIndices([...indices]));
+    for (const chunk of chunkNames(indices)) {
+      await this.call(`deleting ${chunk.join(',')}`, () => this.api.deleteIndices(chunk));
+    }
   }
 
   async close(): Promise<void> {

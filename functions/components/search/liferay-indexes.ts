@@ -47,6 +47,8 @@ const SLA_RESULTS_APPS = new Set([
 /** 7.2 before SP3/FP8: app indexes without the company id (fixed names, not the configured prefix). */
 const LEGACY_SEARCH_TUNING = new Set(['liferay-search-tuning-rankings', 'liferay-search-tuning-synonyms']);
 const LEGACY_WORKFLOW_METRICS = /^workflow-metrics-[a-z-]+$/;
+/** `*` patterns that cover the 7.2 pre-SP3 app indexes, whatever the prefix. */
+export const LEGACY_INDEX_PATTERNS = ['liferay-search-tuning-*', 'workflow-metrics-*'] as const;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

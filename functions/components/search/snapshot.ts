@@ -2,7 +2,13 @@ import type { ComponentResult } from '#components/component.ts';
 import { ConfigError } from '#runtime/errors.ts';
 import type { IndexInfo, SearchEngine, ShardFailure, SnapshotInfo } from './engine.ts';
 import { SearchEngineError, SearchSnapshotFailedError, SearchTimeoutError } from './errors.ts';
-import { detectDxpVersion, indexKind, isPrimaryStorage, selectIndexes } from './liferay-indexes.ts';
+import {
+  detectDxpVersion,
+  indexKind,
+  isPrimaryStorage,
+  LEGACY_INDEX_PATTERNS,
+  selectIndexes,
+} from './liferay-indexes.ts';
 import {
   type IndexRecord,
   loopExhausted,
@@ -43,6 +49,18 @@ export function indexRecords(
   });
 }
 
+/**
+ * What to list: the configured patterns (all indexes, then filtered), or only Liferay's names, so a
+ * role limited to Liferay's indexes (e.g. OpenSearch fine-grained access control) can list them.
+ */
+export function listingPattern(settings: {
+  indexNamePrefix: string;
+  indices?: readonly string[] | undefined;
+}): string {
+  if (settings.indices) return '*';
+  return [`${settings.indexNamePrefix}*`, ...LEGACY_INDEX_PATTERNS].join(',');
+}
+
 export interface StartSnapshotInput {
   readonly backupId: string;
   readonly environment: string;
@@ -59,7 +77,7 @@ export interface StartSnapshotInput {
 export async function startSnapshot(engine: SearchEngine, input: StartSnapshotInput): Promise<SnapshotState> {
   const { settings, prepared } = input;
   const prefix = settings.indexNamePrefix;
-  const all = await engine.listIndices('*');
+  const all = await engine.listIndices(listingPattern(settings));
   const names = selectIndexes(
     all.map((index) => index.name),
     { prefix, ...(settings.indices ? { patterns: settings.indices } : {}) },
@@ -198,6 +216,8 @@ export async function checkSnapshot(
   engine: SearchEngine,
   state: SnapshotState,
   now: Date,
+  /** What to list for the counts at the end (listingPattern of the settings). */
+  listing: string,
 ): Promise<SnapshotState> {
   const repository = state.repository.name;
   const info = await engine.getSnapshot(repository, state.snapshot);
@@ -242,7 +262,7 @@ export async function checkSnapshot(
     );
   }
   // Writes during the snapshot make the counts at the start approximate: record the end too.
-  const after = new Map((await engine.listIndices('*')).map((index) => [index.name, index.docCount]));
+  const after = new Map((await engine.listIndices(listing)).map((index) => [index.name, index.docCount]));
   const indexes = state.indexes.map((index) => {
     const atEnd = after.get(index.name);
     return atEnd !== undefined && atEnd !== index.docCount ? { ...index, docCountAtEnd: atEnd } : index;

@@ -1,5 +1,6 @@
 import { Client } from '@elastic/elasticsearch';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chunkNames } from '#components/search/client-engine.ts';
 import { elasticsearchEngine } from '#components/search/elasticsearch-engine.ts';
 import type { SearchEngine } from '#components/search/engine.ts';
 import { SearchEngineError, SearchSnapshotBusyError } from '#components/search/errors.ts';
@@ -373,5 +374,19 @@ describe('OpenSearch SigV4 signing', () => {
     });
     expect(await engine.info()).toMatchObject({ distribution: 'opensearch', version: '2.11.0' });
     await engine.close();
+  });
+});
+
+describe('index lists in URL paths', () => {
+  it('are split so that a request line stays far below 4 KB, keeping every name once and in order', () => {
+    const names = Array.from(
+      { length: 300 },
+      (_, i) => `liferay-${20000 + i}-workflow-metrics-sla-task-results`,
+    );
+    const chunks = chunkNames(names);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const chunk of chunks) expect(chunk.join(',').length).toBeLessThanOrEqual(2000);
+    expect(chunks.flat()).toEqual(names);
+    expect(chunkNames([])).toEqual([]);
   });
 });

@@ -144,6 +144,12 @@ describe('the synthesized search branches, run locally', () => {
       ['liferay-20097-workflow-metrics-sla-task-results', 42, true],
       ['liferay-20097-workflow-metrics-tokens', 11, false],
     ]);
+    // Only Liferay's names are listed (a role limited to them can do it).
+    expect(server.requestsTo('GET', '/_cat/indices')[0]?.segments).toEqual([
+      '_cat',
+      'indices',
+      'liferay-*,liferay-search-tuning-*,workflow-metrics-*',
+    ]);
     const snapshotRequest = server.requestsTo('PUT', `/_snapshot/liferay-backup/${backupId}`)[0];
     expect(JSON.parse(snapshotRequest?.body ?? '{}')).toMatchObject({ include_global_state: false });
     expect(snapshotRequest?.query.wait_for_completion).toBe('false');

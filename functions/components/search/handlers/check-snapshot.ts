@@ -3,7 +3,7 @@ import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type SnapshotState, snapshotStateSchema } from '../records.ts';
-import { checkSnapshot } from '../snapshot.ts';
+import { checkSnapshot, listingPattern } from '../snapshot.ts';
 import { backupRefSchema, searchRuntime } from './context.ts';
 
 const eventSchema = z.object({ backup: backupRefSchema, search: snapshotStateSchema });
@@ -16,8 +16,8 @@ const eventSchema = z.object({ backup: backupRefSchema, search: snapshotStateSch
  */
 export async function checkSearchSnapshot(event: unknown, rt: Runtime): Promise<SnapshotState> {
   const input = parseInput(eventSchema, event, 'search check-snapshot event');
-  const { engine } = await searchRuntime(rt);
-  const state = await checkSnapshot(engine, input.search, rt.now());
+  const { settings, engine } = await searchRuntime(rt);
+  const state = await checkSnapshot(engine, input.search, rt.now(), listingPattern(settings));
   if (state.done)
     rt.logger.info('search snapshot complete', { snapshot: state.snapshot, checks: state.checks });
   else
