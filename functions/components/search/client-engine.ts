@@ -192,6 +192,19 @@ export class ClientEngine implements SearchEngine {
     return indicesFromCat(rows ?? []);
   }
 
+  async findIndices(names: readonly string[]): Promise<IndexInfo[]> {
+    const wanted = new Set(names);
+    const found = new Map<string, IndexInfo>();
+    // `name*` instead of `name`: a pattern that matches nothing is an empty answer, while one missing
+    // concrete name would make the whole request a 404.
+    for (const chunk of chunkNames(names.map((name) => `${name}*`))) {
+      for (const index of await this.listIndices(chunk.join(','))) {
+        if (wanted.has(index.name)) found.set(index.name, index);
+      }
+    }
+    return [...found.values()];
+  }
+
   async createSnapshot(repository: string, snapshot: string, options: CreateSnapshotOptions): Promise<void> {
     await this.call(`starting snapshot ${repository}/${snapshot}`, () =>
       this.api.createSnapshot(repository, snapshot, {

@@ -94,6 +94,8 @@ export interface SearchEngine {
   verifyRepository(name: string): Promise<string[]>;
   /** Every index (open and closed) matching the pattern (`*` for all). */
   listIndices(pattern: string): Promise<IndexInfo[]>;
+  /** The indexes (open and closed) with exactly these names; a name that does not exist is left out. */
+  findIndices(names: readonly string[]): Promise<IndexInfo[]>;
   /** Starts a snapshot without waiting (`wait_for_completion=false`, `include_global_state=false`). */
   createSnapshot(repository: string, snapshot: string, options: CreateSnapshotOptions): Promise<void>;
   getSnapshot(repository: string, snapshot: string): Promise<SnapshotInfo | undefined>;

@@ -196,7 +196,12 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
       ].join('; '),
     );
   }
-  const existing = await engine.listIndices('*');
+  const existing = await engine.findIndices([
+    ...selected.map((index) => index.name),
+    ...(request.onConflict === 'rename'
+      ? selected.map((index) => `${request.renamePrefix}${index.name}`)
+      : []),
+  ]);
   const plan = planRestore(selected, existing, request);
   if (plan.problems.length > 0) throw new SearchRestoreConflictError(plan.problems.join('; '));
 
@@ -271,7 +276,7 @@ export async function checkRecovery(
   const checks = state.checks + 1;
   const targets = state.indexes.map((index) => index.target);
   const recoveries = await engine.recovery(targets);
-  const current = new Map((await engine.listIndices('*')).map((index) => [index.name, index]));
+  const current = new Map((await engine.findIndices(targets)).map((index) => [index.name, index]));
   const { done, pending } = recoveryComplete(state, recoveries, current);
   if (!done) {
     if (loopExhausted(state, checks, now)) {

@@ -109,6 +109,13 @@ describe.each(FLAVOURS)('$title through its client', (flavour) => {
     expect(await engine.listIndices('nothing-like-this-*')).toEqual([]);
   });
 
+  it('finds indexes by exact name, leaving out the missing ones instead of failing the request', async () => {
+    const found = await engine.findIndices(['liferay-0', 'no-such-index', 'liferay-20097']);
+    // liferay-20097* also matches its app indexes: only the exact names come back.
+    expect(found.map((index) => index.name).sort()).toEqual(['liferay-0', 'liferay-20097']);
+    expect(await engine.findIndices(['no-such-index'])).toEqual([]);
+  });
+
   it('starts a snapshot without waiting and without the global state, then follows it to SUCCESS', async () => {
     server.scripts.push({ inProgressChecks: 2, outcome: 'SUCCESS' });
     await engine.createSnapshot('liferay-backup', 'b20261127t020000z-7f3a', {
