@@ -7,7 +7,11 @@ import { indexPatternSchema } from './settings.ts';
  * between tasks. Each is bounded: Step Functions passes at most 256 KB between states.
  */
 
-export const MAX_INDEXES = 1000;
+/**
+ * At most this many indexes per snapshot: their records (about 200 bytes each) travel between
+ * states, beside the other components' results, within Step Functions' 256 KB.
+ */
+export const MAX_INDEXES = 500;
 
 const dxpSchema = z.object({
   line: z.enum(['7.0', '7.1', '7.2', '7.3', '7.4+', 'unknown']),

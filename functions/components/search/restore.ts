@@ -329,5 +329,6 @@ export async function checkRecovery(
       indexes: restored,
     },
   };
-  return { ...state, checks, done: true, result };
+  // The index list travels once, in the result: Step Functions passes at most 256 KB between states.
+  return { ...state, checks, indexes: [], done: true, result };
 }

@@ -221,6 +221,45 @@ describe('the synthesized search branches, run locally', () => {
     expect(backup.statesEntered.filter((name) => name === 'Search check snapshot')).toHaveLength(11);
   });
 
+  it('keeps a 500-index result within what Step Functions passes between states, and refuses more', async () => {
+    const many = Object.fromEntries(
+      Array.from({ length: 500 }, (_, i) => [
+        `liferay-${30000 + i}-workflow-metrics-sla-instance-results`,
+        { docs: 1_000_000 + i },
+      ]),
+    );
+    server = await SearchEngineStandIn.start({ flavour: 'elasticsearch', version: '8.15.0', indices: many });
+    server.repositories.set('liferay-backup', {
+      type: 's3',
+      settings: { bucket: 'es-snapshots', base_path: 'liferay' },
+    });
+    server.snapshots.set('liferay-backup', new Map());
+    const rt = testRuntime({
+      components: {
+        search: {
+          engine: 'elasticsearch',
+          endpoint: server.url,
+          credentials: { type: 'none' },
+          repository: { name: 'liferay-backup' },
+          waitSeconds: 0,
+        },
+      },
+    });
+    const backup = await runWorkflow(definitions.backup as AslDefinition, { components: ['search'] }, rt);
+    const backupId = outputOf<{ backup: { backupId: string } }>(backup).backup.backupId;
+    const result = (await readManifest(rt.store, backupId)).results.search;
+    expect(result?.status).toBe('complete');
+    // 256 KB is the limit for the whole state; leave room for the other components' results.
+    expect(JSON.stringify(result).length).toBeLessThan(128 * 1024);
+
+    server.addIndex('liferay-39999-workflow-metrics-sla-instance-results', { docs: 1 });
+    const refused = await runWorkflow(definitions.backup as AslDefinition, { components: ['search'] }, rt);
+    const refusedId = /(b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(JSON.stringify(refused))?.[1] ?? '';
+    expect((await readManifest(rt.store, refusedId)).results.search?.error?.message).toMatch(
+      /501 indexes match, more than 500/,
+    );
+  });
+
   it('retries the start while another snapshot holds the repository (concurrent_snapshot_execution_exception)', async () => {
     server = await elasticsearch();
     server.busyCreates = 2;
