@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hooksSettingsSchema } from '#backup-set/hooks.ts';
+import { retentionPolicySchema } from '#backup-set/retention-policy.ts';
 import { COMPONENT_NAMES, componentNameSchema } from '#components/component.ts';
 import { describeIssues } from '#runtime/errors.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
@@ -92,6 +93,16 @@ export const configSchema = z
         message: `one of ${LOG_RETENTION_DAYS.join(', ')}`,
       })
       .default(90),
+    /** Grandfather-father-son retention and garbage collection of unreferenced content. */
+    retention: z
+      .strictObject({
+        /** When the Retention workflow runs. @default daily at 05:00 UTC */
+        schedule: scheduleExpression.default('cron(0 5 * * ? *)'),
+        policy: retentionPolicySchema.default(retentionPolicySchema.parse({})),
+        /** Content younger than this is never collected (longer than any backup may run). @default 48 */
+        graceHours: z.number().int().min(1).max(720).default(48),
+      })
+      .default({ schedule: 'cron(0 5 * * ? *)', policy: retentionPolicySchema.parse({}), graceHours: 48 }),
     /** Recovery point objective: alarm when the newest complete set is older than this. @default 26 */
     rpoHours: z
       .number()
@@ -128,6 +139,13 @@ export const configSchema = z
           message: '"command" hooks run only in local mode; use "ssm" or "lambda"',
         });
       }
+    }
+    if (config.retention.graceHours <= config.backupTimeoutHours) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention', 'graceHours'],
+        message: `must be longer than backupTimeoutHours (${config.backupTimeoutHours}), or a running backup's new content could be collected`,
+      });
     }
     const names = config.schedules.map((schedule) => schedule.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);

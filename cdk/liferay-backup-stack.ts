@@ -13,6 +13,7 @@ import { Monitoring } from './monitoring.ts';
 import { acknowledgeFunctionBaseline, acknowledgeWildcards, STACK_WIDE_REASONS } from './nag.ts';
 import { Network } from './network.ts';
 import { Notifications } from './notifications.ts';
+import { Retention } from './retention.ts';
 import { Schedules } from './schedules.ts';
 import { Workflows } from './workflows.ts';
 
@@ -34,6 +35,7 @@ export class LiferayBackupStack extends Stack {
   readonly workflows: Workflows;
   readonly notifications: Notifications;
   readonly monitoring: Monitoring;
+  readonly retention: Retention;
 
   constructor(scope: Construct, id: string, props: LiferayBackupStackProps) {
     super(scope, id, props);
@@ -54,6 +56,11 @@ export class LiferayBackupStack extends Stack {
       configuredComponents: enabled,
       components: {},
       ...(config.hooks ? { hooks: config.hooks } : {}),
+      retention: {
+        policy: config.retention.policy,
+        graceHours: config.retention.graceHours,
+        ...(config.objectLock ? { objectLockDays: config.objectLock.days } : {}),
+      },
     };
     const settingsEnvironment = (settings: Settings) => ({
       LIFERAY_BACKUP_SETTINGS: JSON.stringify(settings),
@@ -162,7 +169,27 @@ export class LiferayBackupStack extends Stack {
       stateMachines: [this.workflows.backup, this.workflows.restore],
     });
 
+    this.retention = new Retention(this, 'Retention', {
+      store: this.store,
+      components,
+      schedule: config.retention.schedule,
+      logRetentionDays,
+      createFunction: (fnScope, fnId, fnProps) => {
+        // Retention runs every component's hooks: it gets every component's settings.
+        const all: Settings = {
+          ...baseSettings,
+          components: Object.fromEntries(
+            CDK_COMPONENTS.filter((d) => enabled.includes(d.name)).map((d) => [d.name, d.settings(config)]),
+          ),
+        };
+        const fn = factory.create(fnScope, fnId, { ...fnProps, environment: settingsEnvironment(all) });
+        this.store.bind(fn);
+        return fn;
+      },
+    });
+
     this.monitoring = new Monitoring(this, 'Monitoring', {
+      otherWorkflows: { Retention: this.retention.stateMachine },
       environment: config.environment,
       components: enabled,
       backup: this.workflows.backup,

@@ -1,4 +1,5 @@
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { z } from 'zod';
@@ -50,6 +51,12 @@ export interface WorkflowComponent {
   restoreBranch(scope: Construct): sfn.IChainable;
   /** Extra permissions a state machine needs for this component's states (e.g. a Distributed Map's ItemReader). */
   grantStateMachine?(role: iam.IGrantable, workflow: 'backup' | 'restore'): void;
+  /**
+   * What retention's functions need for this component's hooks (functions/components/component.ts
+   * RetentionHooks): `deleteSet` runs deleteArtifacts (e.g. delete the set's snapshots), `markSet`
+   * runs references. Also set any environment they need.
+   */
+  grantRetention?(functions: { readonly deleteSet: lambda.Function; readonly markSet: lambda.Function }): void;
 }
 
 /** A component as the stack sees it: one entry in cdk/components/registry.ts. */

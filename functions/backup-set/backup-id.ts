@@ -9,13 +9,24 @@ import { randomBytes } from 'node:crypto';
  */
 export const BACKUP_ID_PATTERN = /^b(\d{8})t(\d{6})z-([0-9a-f]{4})$/;
 
-export function newBackupId(now: Date, random: () => string = () => randomBytes(2).toString('hex')): string {
+/** Any run's id: `b…` backups, `r…` restores, `g…` retention runs, `v…` verifications. */
+export const RUN_ID_PATTERN = /^[bgrv]\d{8}t\d{6}z-[0-9a-f]{4}$/;
+
+export function newRunId(
+  kind: 'b' | 'g' | 'r' | 'v',
+  now: Date,
+  random: () => string = () => randomBytes(2).toString('hex'),
+): string {
   const iso = now.toISOString(); // 2026-11-27T02:00:00.000Z
   const date = iso.slice(0, 10).replaceAll('-', '');
   const time = iso.slice(11, 19).replaceAll(':', '');
-  const id = `b${date}t${time}z-${random()}`;
-  if (!BACKUP_ID_PATTERN.test(id)) throw new Error(`generated an invalid backup id: ${id}`);
+  const id = `${kind}${date}t${time}z-${random()}`;
+  if (!RUN_ID_PATTERN.test(id)) throw new Error(`generated an invalid run id: ${id}`);
   return id;
+}
+
+export function newBackupId(now: Date, random?: () => string): string {
+  return newRunId('b', now, random);
 }
 
 export function isBackupId(value: string): boolean {

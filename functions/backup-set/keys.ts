@@ -5,7 +5,13 @@ export const storeKeys = {
   /** Per-component objects of a set (file indexes, reports); nothing outside a set's prefix is set-specific. */
   backupPrefix: (backupId: string) => `backups/${backupId}/`,
   restoreReport: (backupId: string, restoreId: string) => `backups/${backupId}/restores/${restoreId}.json`,
+  /** Written first when retention deletes a set: the set is no longer offered for restore. */
+  deletionMarker: (backupId: string) => `backups/${backupId}/deleting.json`,
+  dumpsPrefix: (backupId: string) => `dumps/${backupId}/`,
+  retentionReport: (runId: string) => `reports/retention/${runId}.json`,
+  verificationReport: (backupId: string, runId: string) => `backups/${backupId}/verifications/${runId}.json`,
   latest: 'pointers/latest.json',
+  retentionLock: 'locks/retention.json',
   backupLock: 'locks/backup.json',
   /** Scratch space of a running workflow (shard lists, partial results); removed by Commit. */
   workPrefix: (runId: string) => `work/${runId}/`,

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { BackupAlreadyRunningError, CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
-import { backupIdSchema } from './manifest.ts';
+import { RUN_ID_PATTERN } from './backup-id.ts';
 
-const lockSchema = z.object({ backupId: backupIdSchema, acquiredAt: z.iso.datetime({ offset: true }) });
+/** Holders are runs: backups (`b…`), retention runs (`g…`); the field keeps its first name. */
+const runIdSchema = z.string().regex(RUN_ID_PATTERN, 'a run id like b20261127t020000z-7f3a');
+const lockSchema = z.object({ backupId: runIdSchema, acquiredAt: z.iso.datetime({ offset: true }) });
 type LockBody = z.infer<typeof lockSchema>;
 
 export interface AcquiredLock {

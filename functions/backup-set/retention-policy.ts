@@ -126,3 +126,21 @@ export function decideRetention(
     return { backupId: set.backupId, keep: false, reasons: [why] };
   });
 }
+
+/** The retention settings every retention function runs with (cdk.json `retention`, CLI flags). */
+export const retentionSettingsSchema = z.strictObject({
+  policy: retentionPolicySchema.default(retentionPolicySchema.parse({})),
+  /**
+   * Content younger than this is never collected, whatever the marks say: a backup running at the
+   * same time writes objects that no set references yet. Longer than any backup may run.
+   */
+  graceHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(48),
+  /** The bucket's Object Lock default retention: a set younger than this cannot be deleted. */
+  objectLockDays: z.number().int().min(1).max(36_500).optional(),
+});
+export type RetentionSettings = z.infer<typeof retentionSettingsSchema>;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { COMPONENT_NAMES, type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
@@ -7,6 +6,7 @@ import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
+import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema, type Manifest, readLatest, readManifest } from './manifest.ts';
 import { type RestoreReport, writeRestoreReport } from './restore-report.ts';
@@ -73,6 +73,9 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
   rt.logger.appendKeys({ backupId });
 
   const problems: string[] = [];
+  if (await rt.store.stat(storeKeys.deletionMarker(backupId))) {
+    problems.push(`backup set ${backupId} is being deleted by retention`);
+  }
   if (manifest.status === 'running' || manifest.status === 'failed') {
     problems.push(
       `backup set ${backupId} is ${manifest.status}; only complete (or, with allowPartial, partial) sets can be restored`,
@@ -126,7 +129,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
   if (problems.length > 0) throw new InvalidInputError(`invalid restore request: ${problems.join('; ')}`);
 
   const now = rt.now();
-  const restoreId = `r${now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', 't')}z-${randomBytes(2).toString('hex')}`;
+  const restoreId = newRunId('r', now);
   const context: RestoreContext = {
     restoreId,
     backupId,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Handler } from '#runtime/runtime.ts';
+import type { Handler, Runtime } from '#runtime/runtime.ts';
 
 /** Liferay's backup areas (DESIGN.md). The order is the order of the workflow branches. */
 export const COMPONENT_NAMES = ['database', 'liferayHome', 'appServer', 'search', 'source'] as const;
@@ -65,6 +65,45 @@ export interface ComponentModule {
   readonly handlers: Readonly<Record<string, Handler>>;
   /** How the local CLI configures the component from its flags. */
   readonly local?: LocalOptions;
+  /** What retention needs from the component to delete a set and collect unreferenced content. */
+  readonly retention?: RetentionHooks;
+  /** The restore drill's check of this component in a set (restorable, every checksum, exists). */
+  readonly verify?: (input: SetComponent, rt: Runtime) => Promise<VerifyOutcome>;
+}
+
+/** One component's record in one backup set. */
+export interface SetComponent {
+  readonly backupId: string;
+  readonly result: ComponentResult;
+}
+
+export interface RetentionHooks {
+  /**
+   * The disjoint listing prefixes under `objects/` that hold everything this component stores
+   * there (e.g. `objects/blobs/00/` ... `objects/blobs/ff/`). Garbage collection sweeps each prefix
+   * on its own; an object under `objects/` outside every component's prefixes is never deleted.
+   */
+  sweepPrefixes?(): string[];
+  /**
+   * Every store key outside `backups/<id>/` that this component's record in the set references
+   * (content shared between sets, under `objects/`). Garbage collection keeps exactly these.
+   */
+  references?(input: SetComponent, rt: Runtime): AsyncIterable<string>;
+  /**
+   * Deletes what the set owns outside the store (database snapshots and their DR copies, the
+   * search snapshot). Idempotent: something already gone is not an error. Returns one line per
+   * thing deleted, for the retention report. Objects under `backups/<id>/` and `dumps/<id>/` are
+   * removed by retention itself.
+   */
+  deleteArtifacts?(input: SetComponent, rt: Runtime): Promise<string[]>;
+}
+
+export interface VerifyOutcome {
+  readonly status: 'verified' | 'failed';
+  /** What was checked, one line each (for the verification report). */
+  readonly checks: string[];
+  /** What is wrong, one line each; empty when verified. */
+  readonly problems: string[];
 }
 
 export type CliCommand = 'backup' | 'restore' | 'verify';

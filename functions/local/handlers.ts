@@ -2,6 +2,8 @@ import { beginBackup } from '#backup-set/begin-backup.ts';
 import { checkBackupAge } from '#backup-set/check-backup-age.ts';
 import { commitBackup } from '#backup-set/commit-backup.ts';
 import { reportRestore } from '#backup-set/report-restore.ts';
+import { markSet, sweepPrefix } from '#backup-set/garbage-collection.ts';
+import { deleteSet, finishRetention, planRetention } from '#backup-set/retention.ts';
 import { checkHook, runHook } from '#backup-set/run-hook.ts';
 import { validateRestore } from '#backup-set/validate-restore.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
@@ -19,6 +21,11 @@ export function allHandlers(): Map<string, Handler> {
     ['check-backup-age', checkBackupAge],
     ['run-hook', runHook],
     ['check-hook', checkHook],
+    ['plan-retention', planRetention],
+    ['delete-set', deleteSet],
+    ['mark-set', markSet],
+    ['sweep-prefix', sweepPrefix],
+    ['finish-retention', finishRetention],
     [LOCAL_ITEM_READER_HANDLER, readLocalItems],
   ]);
   for (const module of COMPONENT_MODULES) {

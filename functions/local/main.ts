@@ -1,6 +1,8 @@
 import { main } from './cli.ts';
 // Registers `demo` (what `npm start` runs) in the CLI's extra commands.
 import './demo.ts';
+// Registers `retention`.
+import './retention-command.ts';
 
 // The `liferay-backup` executable (bundled to dist/cli.mjs by `npm run build`).
 const code = await main(process.argv.slice(2), { out: (line) => console.log(line), err: process.stderr });

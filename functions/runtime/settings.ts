@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hooksSettingsSchema } from '#backup-set/hooks.ts';
+import { retentionSettingsSchema } from '#backup-set/retention-policy.ts';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { ConfigError, describeIssues } from './errors.ts';
 
@@ -18,6 +19,8 @@ export const settingsSchema = z.object({
   lockTimeoutMinutes: z.number().int().min(5).max(10_080).default(1440),
   /** Optional commands run before and after the capture (backup-set/hooks.ts). */
   hooks: hooksSettingsSchema.optional(),
+  /** Grandfather-father-son retention and garbage collection (backup-set/retention.ts). */
+  retention: retentionSettingsSchema.optional(),
   /** Every component configured in this deployment, in workflow order (what Begin and Validate offer). */
   configuredComponents: z.array(componentNameSchema).default([]),
   /**

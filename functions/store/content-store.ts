@@ -41,6 +41,8 @@ export interface ObjectInfo {
 export interface ListedObject {
   readonly key: string;
   readonly size: number;
+  /** When the object was last written (garbage collection spares recent objects). */
+  readonly lastModified: Date;
 }
 
 /** Small objects (manifests, pointers, reports) are read whole; anything larger than this is refused. */

@@ -127,7 +127,7 @@ export class LocalFolderStore implements ContentStore {
         }
       } else if (entry.isFile() && key.startsWith(wanted) && !isInternal(entry.name)) {
         const stats = await fs.stat(path.join(dir, entry.name));
-        yield { key, size: stats.size };
+        yield { key, size: stats.size, lastModified: stats.mtime };
       }
     }
   }

@@ -8,6 +8,7 @@ import { copyShard } from './copy-shard.ts';
 import { finalizeRestore } from './restore-finalize.ts';
 import { planRestore } from './restore-plan.ts';
 import { restoreShard } from './restore-shard.ts';
+import { filesRetention } from './retention.ts';
 import {
   type FilesComponentName,
   filesRestoreRequestSchema,
@@ -57,6 +58,16 @@ function stringFlag(values: Readonly<Record<string, unknown>>, name: string): st
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/**
+ * Settings of a local run: the tree, and two uploads in flight (three 16 MiB upload buffers):
+ * one S3-compatible server is saturated by two, and the CLI's memory stays lower; Lambda runs with
+ * the schema's defaults (four in flight). Measured on the medium set: 8 MiB packs cost 20-40 %
+ * more time against s3rver (twice the requests) for about 30 MB less peak memory.
+ */
+function localSettings(dir: string): Record<string, unknown> {
+  return { root: path.resolve(dir), storeConcurrency: 2 };
+}
+
 function restoreRequest(values: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const glob = stringFlag(values, 'path');
   return { swap: values.swap === true, ...(glob ? { path: glob } : {}) };
@@ -89,7 +100,7 @@ const liferayHomeLocal: LocalOptions = {
         : command === 'restore'
           ? stringFlag(values, 'to')
           : undefined;
-    return dir ? { root: path.resolve(dir) } : undefined;
+    return dir ? localSettings(dir) : undefined;
   },
   restoreRequestFromOptions(values) {
     return stringFlag(values, 'to') ? restoreRequest(values) : undefined;
@@ -106,7 +117,7 @@ const appServerLocal: LocalOptions = {
   },
   settingsFromOptions(values, command: CliCommand) {
     const dir = command === 'backup' || command === 'restore' ? stringFlag(values, 'app-server') : undefined;
-    return dir ? { root: path.resolve(dir) } : undefined;
+    return dir ? localSettings(dir) : undefined;
   },
   restoreRequestFromOptions(values) {
     return stringFlag(values, 'app-server') ? restoreRequest(values) : undefined;
@@ -125,6 +136,7 @@ function filesModule(
     checkRestore,
     handlers,
     local,
+    retention: filesRetention,
   };
 }
 

@@ -1,0 +1,152 @@
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { z } from 'zod';
+import { componentModule } from '#components/registry.ts';
+import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { readJson } from '#store/content-store.ts';
+import { backupIdSchema, readManifest } from './manifest.ts';
+import { retentionKeys, retentionSettings, sweepPrefixes } from './retention.ts';
+
+/**
+ * Mark and sweep of the content shared by sets (`objects/`), with bounded memory and safe against
+ * a backup running at the same time:
+ * - mark (one task per kept set): every key the set's components reference is written, grouped by
+ *   sweep prefix, to `work/<run>/retention/marks/<set>/<index>.txt.gz`, then a `done` marker;
+ * - sweep (one task per prefix): refuses to run unless every kept set is marked; deletes only
+ *   objects no kept set references AND older than the grace period, so objects a running backup
+ *   has just written (and no set references yet) are never taken. A running backup references
+ *   older content only through its previous set, the latest complete one, which is always kept.
+ */
+
+export class GarbageCollectionError extends LiferayBackupError {
+  constructor(message: string) {
+    super('GarbageCollectionError', message);
+  }
+}
+
+const gcKeys = {
+  marks: (runId: string, backupId: string) => `${retentionKeys.work(runId)}marks/${backupId}/`,
+  mark: (runId: string, backupId: string, index: number) =>
+    `${retentionKeys.work(runId)}marks/${backupId}/${String(index).padStart(4, '0')}.txt.gz`,
+  markDone: (runId: string, backupId: string) => `${retentionKeys.work(runId)}marks/${backupId}/done.json`,
+};
+
+/** Finds a key's sweep prefix by its possible lengths (a handful), not by scanning every prefix. */
+export function prefixIndexer(prefixes: readonly string[]): (key: string) => number | undefined {
+  const byPrefix = new Map(prefixes.map((prefix, index) => [prefix, index]));
+  const lengths = [...new Set(prefixes.map((prefix) => prefix.length))].sort((a, b) => b - a);
+  return (key) => {
+    for (const length of lengths) {
+      const index = byPrefix.get(key.slice(0, length));
+      if (index !== undefined) return index;
+    }
+    return undefined;
+  };
+}
+
+const markInputSchema = z.object({ runId: z.string(), backupId: backupIdSchema });
+
+export async function markSet(
+  event: unknown,
+  rt: Runtime,
+): Promise<{ backupId: string; references: number }> {
+  const { runId, backupId } = parseInput(markInputSchema, event, 'mark-set input');
+  const manifest = await readManifest(rt.store, backupId);
+  const prefixes = sweepPrefixes();
+  const indexOf = prefixIndexer(prefixes);
+  const dir = await fs.mkdtemp(path.join(rt.scratchDir, `gc-mark-${backupId}-`));
+  const writers = new Map<number, WriteStream>();
+  let references = 0;
+  try {
+    for (const result of Object.values(manifest.results)) {
+      if (result.status !== 'complete') continue;
+      const hooks = componentModule(result.component)?.retention;
+      if (!hooks?.references) continue;
+      for await (const key of hooks.references({ backupId, result }, rt)) {
+        const index = indexOf(key);
+        if (index === undefined) continue; // outside every sweep prefix: never collected anyway
+        let writer = writers.get(index);
+        if (!writer) {
+          writer = createWriteStream(path.join(dir, `${index}.txt`));
+          writers.set(index, writer);
+        }
+        if (!writer.write(`${key}\n`))
+          await new Promise<void>((resolve) => writer?.once('drain', () => resolve()));
+        references += 1;
+      }
+    }
+    await Promise.all(
+      [...writers.values()].map((writer) => new Promise<void>((resolve) => writer.end(() => resolve()))),
+    );
+    for (const index of writers.keys()) {
+      const gzip = createGzip();
+      const upload = rt.store.put(gcKeys.mark(runId, backupId, index), gzip);
+      await pipeline(createReadStream(path.join(dir, `${index}.txt`)), gzip);
+      await upload;
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  await rt.store.put(gcKeys.markDone(runId, backupId), JSON.stringify({ references }));
+  return { backupId, references };
+}
+
+const sweepInputSchema = z.object({
+  runId: z.string(),
+  prefix: z.string().startsWith('objects/'),
+  index: z.number().int().min(0),
+});
+
+export async function sweepPrefix(
+  event: unknown,
+  rt: Runtime,
+): Promise<{ prefix: string; referenced: number; deleted: number; bytes: number }> {
+  const { runId, prefix, index } = parseInput(sweepInputSchema, event, 'sweep input');
+  const kept = z
+    .array(z.object({ backupId: backupIdSchema }))
+    .parse(await readJson(rt.store, retentionKeys.keepList(runId)));
+  const referenced = new Set<string>();
+  for (const { backupId } of kept) {
+    if (!(await rt.store.stat(gcKeys.markDone(runId, backupId)))) {
+      throw new GarbageCollectionError(
+        `set ${backupId} was not marked: nothing under ${prefix} is collected`,
+      );
+    }
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await rt.store.get(gcKeys.mark(runId, backupId, index))).pipe(createGunzip());
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) continue; // the set references nothing under this prefix
+      throw error;
+    }
+    for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+      if (line) referenced.add(line);
+    }
+  }
+  const cutoff = rt.now().getTime() - retentionSettings(rt).graceHours * 3_600_000;
+  let deleted = 0;
+  let bytes = 0;
+  let batch: string[] = [];
+  for await (const object of rt.store.list(prefix)) {
+    if (referenced.has(object.key) || object.lastModified.getTime() >= cutoff) continue;
+    batch.push(object.key);
+    bytes += object.size;
+    if (batch.length === 1000) {
+      await rt.store.delete(batch);
+      deleted += batch.length;
+      batch = [];
+    }
+  }
+  await rt.store.delete(batch);
+  deleted += batch.length;
+  const outcome = { prefix, referenced: referenced.size, deleted, bytes };
+  await rt.store.put(retentionKeys.swept(runId, index), JSON.stringify(outcome));
+  if (deleted > 0) rt.logger.info('collected unreferenced content', outcome);
+  return outcome;
+}

@@ -1,0 +1,358 @@
+import { z } from 'zod';
+import { COMPONENT_MODULES, componentModule } from '#components/registry.ts';
+import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { MetricUnit } from '#runtime/metrics.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
+import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
+import { newRunId } from './backup-id.ts';
+import { storeKeys } from './keys.ts';
+import { acquireBackupLock, releaseBackupLock } from './lock.ts';
+import { backupIdSchema, listBackupIds, readLatest, readManifest } from './manifest.ts';
+import {
+  decideRetention,
+  type RetentionDecision,
+  type RetentionSettings,
+  retentionSettingsSchema,
+  type SetFacts,
+} from './retention-policy.ts';
+
+/**
+ * Retention: decide which sets go (retention-policy.ts), delete them (their snapshots, dumps and
+ * store objects, the manifest last), then collect content no remaining set references
+ * (garbage-collection.ts). The Retention workflow runs Plan → Map(DeleteSet) → Map(MarkSet) →
+ * Map(Sweep) → Finish; `{"dryRun": true}` stops after Plan with the report of what would go and why.
+ */
+
+export class RetentionRefusedError extends LiferayBackupError {
+  constructor(message: string) {
+    super('RetentionRefusedError', message);
+  }
+}
+
+const RETENTION_LOCK_MINUTES = 6 * 60;
+/** A restore or drill started this recently and still `running` is reading its set. */
+const IN_USE_HOURS = 24;
+
+export const retentionRequestSchema = z.strictObject({
+  dryRun: z.boolean().default(false),
+  requestedBy: z.enum(['schedule', 'console', 'cli']).optional(),
+});
+
+export const retentionPlanSchema = z.object({
+  runId: z.string(),
+  dryRun: z.boolean(),
+  startedAt: z.iso.datetime({ offset: true }),
+  reportKey: z.string(),
+  deleteKey: z.string(),
+  keepKey: z.string(),
+  prefixesKey: z.string(),
+  toDelete: z.number().int(),
+  toKeep: z.number().int(),
+  /** Why garbage collection cannot run this time (then no content is swept). */
+  gcBlocked: z.string().optional(),
+  message: z.string(),
+});
+export type RetentionPlan = z.infer<typeof retentionPlanSchema>;
+
+export const retentionKeys = {
+  work: (runId: string) => `${storeKeys.workPrefix(runId)}retention/`,
+  deleteList: (runId: string) => `${storeKeys.workPrefix(runId)}retention/delete.json`,
+  keepList: (runId: string) => `${storeKeys.workPrefix(runId)}retention/keep.json`,
+  prefixes: (runId: string) => `${storeKeys.workPrefix(runId)}retention/prefixes.json`,
+  deleted: (runId: string, backupId: string) =>
+    `${storeKeys.workPrefix(runId)}retention/deleted/${backupId}.json`,
+  swept: (runId: string, index: number) =>
+    `${storeKeys.workPrefix(runId)}retention/swept/${String(index).padStart(4, '0')}.json`,
+};
+
+export function retentionSettings(rt: Runtime): RetentionSettings {
+  return rt.settings.retention ?? retentionSettingsSchema.parse({});
+}
+
+/** Reports under backups/<id>/restores/ and verifications/ that are still running and recent. */
+async function inUse(store: ContentStore, backupId: string, now: Date): Promise<boolean> {
+  for (const folder of ['restores/', 'verifications/']) {
+    for await (const object of store.list(`${storeKeys.backupPrefix(backupId)}${folder}`)) {
+      try {
+        const report = (await readJson(store, object.key, 1024 * 1024)) as {
+          status?: unknown;
+          startedAt?: unknown;
+        };
+        const started = typeof report.startedAt === 'string' ? Date.parse(report.startedAt) : Number.NaN;
+        if (report.status === 'running' && now.getTime() - started < IN_USE_HOURS * 3_600_000) return true;
+      } catch {
+        // An unreadable report does not make a set in use.
+      }
+    }
+  }
+  return false;
+}
+
+async function gatherFacts(rt: Runtime, settings: RetentionSettings, now: Date): Promise<SetFacts[]> {
+  const facts: SetFacts[] = [];
+  for (const backupId of await listBackupIds(rt.store)) {
+    let status: SetFacts['status'];
+    let startedAt: Date;
+    try {
+      const manifest = await readManifest(rt.store, backupId);
+      status = manifest.status;
+      startedAt = new Date(manifest.startedAt);
+    } catch {
+      status = 'unreadable';
+      startedAt = new Date(0);
+    }
+    const lockDays = settings.objectLockDays;
+    facts.push({
+      backupId,
+      status,
+      startedAt,
+      ...(lockDays && status !== 'unreadable'
+        ? { lockedUntil: new Date(startedAt.getTime() + lockDays * 86_400_000) }
+        : {}),
+      inUse: await inUse(rt.store, backupId, now),
+    });
+  }
+  return facts;
+}
+
+/** Sets whose deletion an earlier run started (their marker is there): finish them first. */
+async function interruptedDeletions(store: ContentStore): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const object of store.list(storeKeys.backupsPrefix)) {
+    const match = /^backups\/([^/]+)\/deleting\.json$/.exec(object.key);
+    if (match?.[1] && backupIdSchema.safeParse(match[1]).success) ids.push(match[1]);
+  }
+  return ids;
+}
+
+/** Every sweep prefix of every registered component, in a fixed order (their index names marks). */
+export function sweepPrefixes(): string[] {
+  return [
+    ...new Set(COMPONENT_MODULES.flatMap((module) => module.retention?.sweepPrefixes?.() ?? [])),
+  ].sort();
+}
+
+export async function planRetention(event: unknown, rt: Runtime): Promise<RetentionPlan> {
+  const request = parseInput(retentionRequestSchema, event ?? {}, 'retention request');
+  const settings = retentionSettings(rt);
+  const now = rt.now();
+  const runId = newRunId('g', now);
+  if (!request.dryRun)
+    await acquireBackupLock(rt.store, storeKeys.retentionLock, runId, now, RETENTION_LOCK_MINUTES);
+
+  const facts = await gatherFacts(rt, settings, now);
+  const latest = await readLatest(rt.store);
+  const interrupted = new Set(await interruptedDeletions(rt.store));
+  const decisions: RetentionDecision[] = decideRetention(facts, settings.policy, now).map((decision) => {
+    if (decision.backupId === latest) {
+      return {
+        ...decision,
+        keep: true,
+        reasons: [...(decision.keep ? decision.reasons : []), 'the latest complete set'],
+      };
+    }
+    if (interrupted.has(decision.backupId) && !decision.keep) {
+      return { ...decision, reasons: [...decision.reasons, 'its deletion was started by an earlier run'] };
+    }
+    return decision;
+  });
+  const byId = new Map(facts.map((fact) => [fact.backupId, fact]));
+  const toDelete = decisions.filter((d) => !d.keep).map((d) => d.backupId);
+  const kept = decisions.filter((d) => d.keep).map((d) => d.backupId);
+  const unreadable = kept.filter((id) => byId.get(id)?.status === 'unreadable');
+  const markable = kept.filter((id) => {
+    const status = byId.get(id)?.status;
+    return status === 'complete' || status === 'partial' || status === 'failed';
+  });
+  const gcBlocked =
+    unreadable.length > 0
+      ? `kept sets whose manifest cannot be read (${unreadable.join(', ')}): their content cannot be marked, so nothing is collected`
+      : undefined;
+
+  const reportKey = storeKeys.retentionReport(runId);
+  const plan: RetentionPlan = {
+    runId,
+    dryRun: request.dryRun,
+    startedAt: now.toISOString(),
+    reportKey,
+    deleteKey: retentionKeys.deleteList(runId),
+    keepKey: retentionKeys.keepList(runId),
+    prefixesKey: retentionKeys.prefixes(runId),
+    toDelete: toDelete.length,
+    toKeep: kept.length,
+    ...(gcBlocked ? { gcBlocked } : {}),
+    message: `${request.dryRun ? 'dry run: would delete' : 'deleting'} ${toDelete.length} of ${decisions.length} backup sets; report ${reportKey}`,
+  };
+  await rt.store.put(
+    reportKey,
+    jsonBody({
+      runId,
+      dryRun: request.dryRun,
+      status: request.dryRun ? 'complete' : 'running',
+      startedAt: plan.startedAt,
+      policy: settings.policy,
+      graceHours: settings.graceHours,
+      decisions: decisions.map((decision) => ({
+        ...decision,
+        status: byId.get(decision.backupId)?.status,
+        startedAt: byId.get(decision.backupId)?.startedAt.toISOString(),
+      })),
+      ...(gcBlocked ? { gcBlocked } : {}),
+    }),
+    { contentType: 'application/json' },
+  );
+  if (!request.dryRun) {
+    await rt.store.put(plan.deleteKey, JSON.stringify(toDelete.map((backupId) => ({ backupId }))));
+    await rt.store.put(plan.keepKey, JSON.stringify(markable.map((backupId) => ({ backupId }))));
+    const prefixes = gcBlocked ? [] : sweepPrefixes().map((prefix, index) => ({ prefix, index }));
+    await rt.store.put(plan.prefixesKey, JSON.stringify(prefixes));
+  }
+  rt.logger.info('retention planned', {
+    runId,
+    toDelete: toDelete.length,
+    kept: kept.length,
+    dryRun: request.dryRun,
+  });
+  return plan;
+}
+
+const deleteSetInputSchema = z.object({ runId: z.string(), backupId: backupIdSchema });
+
+/**
+ * Deletes one set: a marker first (Validate refuses the set from then on), the components' own
+ * artifacts (snapshots), its dumps and store objects, the manifest last. Re-running it after a
+ * failure finishes the job.
+ */
+export async function deleteSet(
+  event: unknown,
+  rt: Runtime,
+): Promise<{ backupId: string; deleted: string[]; objects: number }> {
+  const { runId, backupId } = parseInput(deleteSetInputSchema, event, 'delete-set input');
+  if ((await readLatest(rt.store)) === backupId) {
+    throw new RetentionRefusedError(`refusing to delete ${backupId}: it is the latest complete set`);
+  }
+  rt.logger.appendKeys({ backupId });
+  await rt.store.put(storeKeys.deletionMarker(backupId), jsonBody({ runId, at: rt.now().toISOString() }));
+  const deleted: string[] = [];
+  try {
+    const manifest = await readManifest(rt.store, backupId);
+    for (const result of Object.values(manifest.results)) {
+      const hooks = componentModule(result.component)?.retention;
+      if (hooks?.deleteArtifacts) deleted.push(...(await hooks.deleteArtifacts({ backupId, result }, rt)));
+    }
+  } catch (error) {
+    // A set whose manifest is already gone (a deletion interrupted at its very end) has nothing else to delete.
+    if (!(error instanceof ObjectNotFoundError)) throw error;
+  }
+  let objects = await deletePrefix(rt.store, storeKeys.dumpsPrefix(backupId), () => true);
+  const keepForLast = new Set([storeKeys.manifest(backupId), storeKeys.deletionMarker(backupId)]);
+  objects += await deletePrefix(rt.store, storeKeys.backupPrefix(backupId), (key) => !keepForLast.has(key));
+  await rt.store.delete([storeKeys.manifest(backupId)]);
+  await rt.store.delete([storeKeys.deletionMarker(backupId)]);
+  const outcome = { backupId, deleted, objects: objects + 1 };
+  await rt.store.put(retentionKeys.deleted(runId, backupId), JSON.stringify(outcome));
+  rt.logger.info('backup set deleted', outcome);
+  return outcome;
+}
+
+export async function deletePrefix(
+  store: ContentStore,
+  prefix: string,
+  selected: (key: string) => boolean,
+): Promise<number> {
+  let batch: string[] = [];
+  let count = 0;
+  for await (const object of store.list(prefix)) {
+    if (!selected(object.key)) continue;
+    batch.push(object.key);
+    if (batch.length === 1000) {
+      await store.delete(batch);
+      count += batch.length;
+      batch = [];
+    }
+  }
+  await store.delete(batch);
+  return count + batch.length;
+}
+
+const finishInputSchema = z.object({
+  plan: retentionPlanSchema,
+  failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+export interface RetentionOutcome {
+  readonly runId: string;
+  readonly status: 'complete' | 'failed';
+  readonly deletedSets: string[];
+  readonly sweptObjects: number;
+  readonly sweptBytes: number;
+  readonly reportKey: string;
+  readonly message: string;
+}
+
+/** Writes the final retention report, publishes metrics, releases the lock, clears the work area. */
+export async function finishRetention(event: unknown, rt: Runtime): Promise<RetentionOutcome> {
+  const { plan, failure } = parseInput(finishInputSchema, event, 'finish-retention input');
+  const deletedSets: string[] = [];
+  const artifacts: string[] = [];
+  for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}deleted/`)) {
+    const outcome = (await readJson(rt.store, object.key)) as { backupId: string; deleted: string[] };
+    deletedSets.push(outcome.backupId);
+    artifacts.push(...outcome.deleted);
+  }
+  let sweptObjects = 0;
+  let sweptBytes = 0;
+  for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}swept/`)) {
+    const outcome = (await readJson(rt.store, object.key)) as { deleted: number; bytes: number };
+    sweptObjects += outcome.deleted;
+    sweptBytes += outcome.bytes;
+  }
+  const status = failure ? 'failed' : 'complete';
+  const report = (await readJson(rt.store, plan.reportKey)) as Record<string, unknown>;
+  const reason = failure ? `${failure.Error ?? 'Error'}: ${failure.Cause ?? ''}` : undefined;
+  await rt.store.put(
+    plan.reportKey,
+    jsonBody({
+      ...report,
+      status,
+      finishedAt: rt.now().toISOString(),
+      deletedSets,
+      deletedArtifacts: artifacts,
+      garbageCollection: plan.gcBlocked ? { skipped: plan.gcBlocked } : { sweptObjects, sweptBytes },
+      ...(reason ? { failure: reason } : {}),
+    }),
+    { contentType: 'application/json' },
+  );
+  await deletePrefix(rt.store, storeKeys.workPrefix(plan.runId), () => true);
+  await releaseBackupLock(rt.store, storeKeys.retentionLock, plan.runId);
+  rt.metrics.publish([
+    {
+      name: 'RetentionDeletedSets',
+      unit: MetricUnit.Count,
+      value: deletedSets.length,
+      dimensions: { Environment: rt.settings.environment },
+    },
+    {
+      name: 'RetentionSweptBytes',
+      unit: MetricUnit.Bytes,
+      value: sweptBytes,
+      dimensions: { Environment: rt.settings.environment },
+    },
+    {
+      name: 'RetentionFailed',
+      unit: MetricUnit.Count,
+      value: failure ? 1 : 0,
+      dimensions: { Environment: rt.settings.environment },
+    },
+  ]);
+  return {
+    runId: plan.runId,
+    status,
+    deletedSets,
+    sweptObjects,
+    sweptBytes,
+    reportKey: plan.reportKey,
+    message: `retention ${plan.runId} ${status}: deleted ${deletedSets.length} sets, collected ${sweptObjects} objects (${sweptBytes} bytes)${reason ? `; ${reason}` : ''}; report ${plan.reportKey}`,
+  };
+}

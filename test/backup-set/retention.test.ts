@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { listBackupIds, readManifest } from '#backup-set/manifest.ts';
+import { filesRetention } from '#components/files/retention.ts';
+import { localRuntime } from '#local/local-runtime.ts';
+import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
+import { WORKFLOWS } from '#local/workflows.ts';
+import type { Handler, Runtime } from '#runtime/runtime.ts';
+import { parseSettings } from '#runtime/settings.ts';
+import type { ContentStore } from '#store/content-store.ts';
+import { LocalFolderStore } from '#store/local-folder-store.ts';
+import { diffTrees, readTree } from '../components/files/support/trees.ts';
+import { allKeys, tempDir } from '../support/local-runtime.ts';
+
+const DAY = 86_400_000;
+
+function runtimeFor(store: ContentStore, settings: Record<string, unknown>, now: () => Date): Runtime {
+  return localRuntime({
+    store,
+    settings: parseSettings({ environment: 'test-env', ...settings }, 'test'),
+    now,
+  });
+}
+
+function home(root: string, files: Record<string, Buffer | string>): void {
+  for (const [rel, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), content);
+  }
+}
+
+function backupRuntime(store: ContentStore, root: string, now: () => Date): Runtime {
+  const components = { liferayHome: { root, blobThresholdBytes: 64 * 1024 } };
+  return runtimeFor(store, { configuredComponents: ['liferayHome'], components }, now);
+}
+
+function retentionRuntime(
+  store: ContentStore,
+  now: () => Date,
+  policy: Record<string, number>,
+  graceHours = 48,
+): Runtime {
+  return runtimeFor(store, { retention: { policy, graceHours } }, now);
+}
+
+function succeeded(outcome: WorkflowOutcome): unknown {
+  if (outcome.status !== 'SUCCEEDED') throw new Error(`workflow failed: ${outcome.error}: ${outcome.cause}`);
+  return outcome.output;
+}
+
+async function backup(rt: Runtime, overrides?: Record<string, Handler>): Promise<string> {
+  const output = succeeded(
+    await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt, { taskOverrides: overrides ?? {} }),
+  ) as {
+    backup: { backupId: string };
+  };
+  return output.backup.backupId;
+}
+
+async function restore(store: ContentStore, backupId: string, target: string): Promise<WorkflowOutcome> {
+  const rt = runtimeFor(
+    store,
+    { configuredComponents: ['liferayHome'], components: { liferayHome: { root: target } } },
+    () => new Date(),
+  );
+  return runWorkflow(WORKFLOWS.restore, { backupId, requestedBy: 'cli' }, rt);
+}
+
+async function referencedKeys(store: ContentStore, backupId: string): Promise<Set<string>> {
+  const manifest = await readManifest(store, backupId);
+  const result = manifest.results.liferayHome;
+  if (!result) throw new Error('no liferayHome result');
+  const keys = new Set<string>();
+  const rt = runtimeFor(store, {}, () => new Date());
+  for await (const key of filesRetention.references?.({ backupId, result }, rt) ?? []) keys.add(key);
+  return keys;
+}
+
+describe('retention', () => {
+  it('lists what would go in a dry run and changes nothing; then deletes expired sets and collects only their content', async () => {
+    const { dir } = tempDir('retention');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const root = path.join(dir, 'home');
+    const start = Date.now() - 10 * DAY;
+    const versions = [randomBytes(200_000), randomBytes(200_000), randomBytes(200_000)];
+    const ids: string[] = [];
+    for (const [day, version] of versions.entries()) {
+      home(root, {
+        'data/document_library/1/2/doc/1.0': version,
+        'portal-ext.properties': `v${day}`,
+        'license/x.xml': 'same',
+      });
+      ids.push(await backup(backupRuntime(store, root, () => new Date(start + day * DAY))));
+    }
+    const oldOnly = new Set([
+      ...(await referencedKeys(store, ids[0] ?? '')),
+      ...(await referencedKeys(store, ids[1] ?? '')),
+    ]);
+    const kept = await referencedKeys(store, ids[2] ?? '');
+    for (const key of kept) oldOnly.delete(key);
+    expect(oldOnly.size).toBeGreaterThan(0);
+
+    const later = () => new Date(Date.now() + 3 * DAY); // every object is older than the grace period then
+    const policy = { daily: 1, weekly: 0, monthly: 0, minComplete: 1 };
+    const before = await allKeys(store);
+    const dry = succeeded(
+      await runWorkflow(WORKFLOWS.retention, { dryRun: true }, retentionRuntime(store, later, policy)),
+    ) as {
+      plan: { toDelete: number; reportKey: string };
+    };
+    expect(dry.plan.toDelete).toBe(2);
+    expect((await allKeys(store)).filter((key) => !key.startsWith('reports/'))).toEqual(before);
+    const report = JSON.parse((await store.read(dry.plan.reportKey)).toString()) as {
+      decisions: { backupId: string; keep: boolean; reasons: string[] }[];
+    };
+    expect(report.decisions.find((d) => d.backupId === ids[0])).toMatchObject({
+      keep: false,
+      reasons: [expect.stringContaining('neither among the newest')],
+    });
+    expect(report.decisions.find((d) => d.backupId === ids[2])?.reasons).toContain('the latest complete set');
+
+    const real = succeeded(
+      await runWorkflow(WORKFLOWS.retention, { dryRun: false }, retentionRuntime(store, later, policy)),
+    ) as {
+      outcome: { deletedSets: string[]; sweptObjects: number };
+    };
+    expect(real.outcome.deletedSets.sort()).toEqual([ids[0], ids[1]].sort());
+    expect(real.outcome.sweptObjects).toBe(oldOnly.size);
+    expect(await listBackupIds(store)).toEqual([ids[2]]);
+    const remaining = new Set(await allKeys(store));
+    for (const key of oldOnly) expect(remaining.has(key), key).toBe(false);
+    for (const key of kept) expect(remaining.has(key), key).toBe(true);
+    expect(
+      [...remaining].filter(
+        (key) => key.startsWith(`backups/${ids[0]}/`) || key.startsWith('work/') || key.startsWith('locks/'),
+      ),
+    ).toEqual([]);
+
+    const target = path.join(dir, 'restored');
+    succeeded(await restore(store, ids[2] ?? '', target));
+    expect(diffTrees(readTree(root), readTree(target))).toEqual([]);
+  });
+
+  it('collects garbage during a running backup without losing anything that backup references', async () => {
+    const { dir } = tempDir('retention-race');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const root = path.join(dir, 'home');
+    home(root, { 'data/document_library/1/2/a/1.0': randomBytes(100_000), 'portal-ext.properties': 'a' });
+    const first = await backup(backupRuntime(store, root, () => new Date()));
+    home(root, {
+      'data/document_library/1/2/b/1.0': randomBytes(300_000),
+      'data/document_library/1/2/c/1.0': 'small new file',
+    });
+
+    const policy = { daily: 0, weekly: 0, monthly: 0, minComplete: 1 };
+    const run = async (now: () => Date): Promise<string> => {
+      let collectedDuringBackup = -1;
+      const rt = backupRuntime(store, root, () => new Date());
+      const { allHandlers } = await import('#local/handlers.ts');
+      const finalize = allHandlers().get('files-finalize-backup') as Handler;
+      // The shards have uploaded the new content; no set references it yet. Collect now.
+      const interleaved: Handler = async (event, runtime) => {
+        const outcome = succeeded(
+          await runWorkflow(WORKFLOWS.retention, { dryRun: false }, retentionRuntime(store, now, policy)),
+        ) as {
+          outcome: { sweptObjects: number };
+        };
+        collectedDuringBackup = outcome.outcome.sweptObjects;
+        return finalize(event, runtime);
+      };
+      const id = await backup(rt, { 'Liferay Home copy finalize': interleaved });
+      expect(collectedDuringBackup).toBeGreaterThanOrEqual(0);
+      return id;
+    };
+
+    // With the grace period, the running backup's fresh content survives the collection.
+    const second = await run(() => new Date());
+    expect((await readManifest(store, second)).status).toBe('complete');
+    const target = path.join(dir, 'restored');
+    succeeded(await restore(store, second, target));
+    expect(diffTrees(readTree(root), readTree(target))).toEqual([]);
+    expect(await listBackupIds(store)).toContain(first);
+
+    // Control: a collection that ignores how young the content is (its clock far ahead) takes the
+    // running backup's new objects, and the set it then commits cannot be restored.
+    home(root, { 'data/document_library/1/2/d/1.0': randomBytes(300_000) });
+    const third = await run(() => new Date(Date.now() + 100 * 3_600_000));
+    const broken = await restore(store, third, path.join(dir, 'restored-broken'));
+    expect(broken.status).toBe('FAILED');
+    expect(broken.status === 'FAILED' ? broken.cause : '').toMatch(/not found in the backup store: objects\//);
+  });
+});
