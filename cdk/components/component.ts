@@ -56,7 +56,10 @@ export interface WorkflowComponent {
    * RetentionHooks): `deleteSet` runs deleteArtifacts (e.g. delete the set's snapshots), `markSet`
    * runs references. Also set any environment they need.
    */
-  grantRetention?(functions: { readonly deleteSet: lambda.Function; readonly markSet: lambda.Function }): void;
+  grantRetention?(functions: {
+    readonly deleteSet: lambda.Function;
+    readonly markSet: lambda.Function;
+  }): void;
 }
 
 /** A component as the stack sees it: one entry in cdk/components/registry.ts. */

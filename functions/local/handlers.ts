@@ -1,8 +1,8 @@
 import { beginBackup } from '#backup-set/begin-backup.ts';
 import { checkBackupAge } from '#backup-set/check-backup-age.ts';
 import { commitBackup } from '#backup-set/commit-backup.ts';
-import { reportRestore } from '#backup-set/report-restore.ts';
 import { markSet, sweepPrefix } from '#backup-set/garbage-collection.ts';
+import { reportRestore } from '#backup-set/report-restore.ts';
 import { deleteSet, finishRetention, planRetention } from '#backup-set/retention.ts';
 import { checkHook, runHook } from '#backup-set/run-hook.ts';
 import { validateRestore } from '#backup-set/validate-restore.ts';

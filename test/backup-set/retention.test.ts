@@ -189,6 +189,8 @@ describe('retention', () => {
     const third = await run(() => new Date(Date.now() + 100 * 3_600_000));
     const broken = await restore(store, third, path.join(dir, 'restored-broken'));
     expect(broken.status).toBe('FAILED');
-    expect(broken.status === 'FAILED' ? broken.cause : '').toMatch(/not found in the backup store: objects\//);
+    expect(broken.status === 'FAILED' ? broken.cause : '').toMatch(
+      /not found in the backup store: objects\//,
+    );
   });
 });
