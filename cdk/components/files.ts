@@ -198,7 +198,14 @@ class FilesComponent extends Construct implements WorkflowComponent {
       ],
     });
     const writableMount = lambda.FileSystem.fromEfsAccessPoint(accessPoint, EFS_MOUNT_PATH);
-    const inVpc = { vpc: network.vpc, vpcSubnets: network.subnets, securityGroups: [network.securityGroup] };
+    // EFS answers each call in a millisecond or more: many calls in flight hide that, and Node.js
+    // runs filesystem calls on libuv's thread pool (4 threads unless told otherwise).
+    const inVpc = {
+      vpc: network.vpc,
+      vpcSubnets: network.subnets,
+      securityGroups: [network.securityGroup],
+      environment: { UV_THREADPOOL_SIZE: '64' },
+    };
     const create = (fnId: string, handlerId: string, description: string, props: object) =>
       context.createFunction(this, fnId, {
         handlerId,

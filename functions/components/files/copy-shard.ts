@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { z } from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
@@ -8,9 +7,21 @@ import { parseInput } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { type BackupPlan, readBackupPlan, walkSources } from './backup-plan.ts';
 import { type CatalogLine, CatalogLookup, compareCatalogLines } from './catalog.ts';
-import { EMPTY_SHA256, hashLargeFile, PackWriter, readSmallFile, storeBlob } from './content.ts';
+import {
+  BufferPool,
+  type Chunk,
+  chunkedLocation,
+  EMPTY_SHA256,
+  PackWriter,
+  readChunks,
+  readSmallFile,
+  sha256Hex,
+  storeChunk,
+  UploadBuffers,
+} from './content.ts';
 import { ContentChangedError } from './errors.ts';
 import { copyShardEventSchema, type ShardItem } from './events.ts';
+import * as fsx from './fsx.ts';
 import {
   type DataLocation,
   type FileEntry,
@@ -22,7 +33,7 @@ import {
 } from './index-format.ts';
 import { JsonLinesFile } from './jsonl.ts';
 import { filesKeys, OBJECT_KEY_PATTERN } from './keys.ts';
-import { Semaphore, TaskPool } from './limit.ts';
+import { Semaphore } from './limit.ts';
 import type { PathRange } from './paths.ts';
 import { PreviousEntries, partsInRange } from './previous.ts';
 import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
@@ -91,7 +102,7 @@ export async function readShardResult(store: ContentStore, key: string): Promise
  */
 const SHARDS_PER_PROCESS = new Semaphore(2);
 /** Small files held in memory at once per shard (read, hashed, appended to a pack). */
-const SMALL_FILE_BYTES_IN_FLIGHT = 24 * 1024 * 1024;
+const SMALL_FILE_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 /** Entries processed ahead of the one being written to the part (ordered output window). */
 const WINDOW = 512;
 /** Distinct contents a shard remembers having stored, to store a duplicate once. */
@@ -122,12 +133,48 @@ export async function copyShard(event: unknown, rt: Runtime): Promise<CopyShardO
   });
 }
 
-function isUnchanged(previous: FileEntry, stats: BigIntStats): boolean {
+/** Exact times and inode of an entry, as the index records them (nanoseconds as decimal text). */
+interface Times {
+  readonly mtimeNs: string;
+  readonly ctimeNs: string;
+  readonly ino: string;
+}
+
+function exactTimes(stats: BigIntStats): Times {
+  return { mtimeNs: stats.mtimeNs.toString(), ctimeNs: stats.ctimeNs.toString(), ino: stats.ino.toString() };
+}
+
+/**
+ * Milliseconds from recorded nanoseconds, computed exactly as Node.js computes Stats.mtimeMs from
+ * the kernel's seconds and nanoseconds: the walk uses the cheaper number stats (half the cost of
+ * bigint stats per file), and an unchanged entry compares equal, to the last bit.
+ */
+export function msFromNs(ns: string): number {
+  const value = BigInt(ns);
+  const seconds = value / 1_000_000_000n;
+  const nanos = value % 1_000_000_000n;
+  return Number(seconds) * 1000 + Number(nanos) / 1_000_000;
+}
+
+/** The quick check: same mtime, ctime and inode as recorded (where recorded). */
+function sameTimes(previous: IndexEntry, stats: Stats): boolean {
   return (
-    previous.size === Number(stats.size) &&
-    previous.mtimeNs === stats.mtimeNs.toString() &&
-    (previous.ino === undefined || previous.ino === stats.ino.toString()) &&
-    (previous.ctimeNs === undefined || previous.ctimeNs === stats.ctimeNs.toString()) &&
+    msFromNs(previous.mtimeNs) === stats.mtimeMs &&
+    (previous.ctimeNs === undefined || msFromNs(previous.ctimeNs) === stats.ctimeMs) &&
+    (previous.ino === undefined || Number(previous.ino) === stats.ino)
+  );
+}
+
+function recordedTimes(previous: IndexEntry): Times | undefined {
+  if (previous.ctimeNs === undefined || previous.ino === undefined) return undefined;
+  return { mtimeNs: previous.mtimeNs, ctimeNs: previous.ctimeNs, ino: previous.ino };
+}
+
+/** The quick check of a file: size and times unchanged, content recorded in a readable form. */
+function isUnchanged(previous: FileEntry, stats: Stats): boolean {
+  return (
+    previous.size === stats.size &&
+    sameTimes(previous, stats) &&
     (previous.size === 0 || previous.data !== undefined) &&
     (previous.encoding === undefined || SUPPORTED_ENCODINGS.has(previous.encoding))
   );
@@ -162,9 +209,13 @@ class ShardCopier {
   /** Content this shard stored (or is storing), by sha256. */
   private readonly stored = new Map<string, Promise<DataLocation>>();
   private readonly smallBytes = new Semaphore(SMALL_FILE_BYTES_IN_FLIGHT);
+  private readonly buffers = new BufferPool(SMALL_FILE_BYTES_IN_FLIGHT);
   private readonly fsSlots: Semaphore;
   private readonly largeSlot = new Semaphore(1);
-  private readonly uploads: TaskPool;
+  /** Packs and chunks on their way to the store (what bounds memory and uploads in flight). */
+  private readonly uploadBuffers: UploadBuffers;
+  /** Chunks this shard stored or found stored, by sha256 (no second HEAD for them). */
+  private readonly chunks = new Set<string>();
   private catalog: CatalogLookup = CatalogLookup.empty();
   private packs!: PackWriter;
   private lastProgress = 0;
@@ -179,7 +230,11 @@ class ShardCopier {
     this.range = { after: shard.after, through: shard.through };
     this.backupId = plan.backupId;
     this.fsSlots = new Semaphore(settings.fsConcurrency);
-    this.uploads = new TaskPool(settings.storeConcurrency);
+    // storeConcurrency uploads in flight plus the pack being filled (at least two: one may be filling while a chunk uploads).
+    this.uploadBuffers = new UploadBuffers(
+      settings.storeConcurrency + 1,
+      Math.max(settings.packBytes, settings.chunkBytes),
+    );
   }
 
   private warn(message: string): void {
@@ -203,9 +258,8 @@ class ShardCopier {
     await this.loadCheckpoints();
     this.packs = new PackWriter({
       store,
-      scratchDir: this.rt.scratchDir,
       targetBytes: this.settings.packBytes,
-      uploads: this.uploads,
+      buffers: this.uploadBuffers,
       checkpointKey: (packId) =>
         filesKeys.shardPackCheckpoint(this.backupId, this.component, this.shard.id, packId),
       onStored: () => undefined,
@@ -253,14 +307,12 @@ class ShardCopier {
         while (window.length >= WINDOW) await writeHead();
       }
       while (window.length > 0) await writeHead();
-      await this.packs.finish();
       // Every pack upload must have completed before anything references a pack.
-      await this.uploads.drain();
+      await this.packs.finish();
       if (walkedToEnd) await previous.close();
     } catch (error) {
-      await Promise.allSettled(window);
       await this.packs.abandon();
-      await this.uploads.drain().catch(() => undefined);
+      await Promise.allSettled(window);
       await part.discard();
       throw error;
     }
@@ -364,80 +416,114 @@ class ShardCopier {
     );
   }
 
-  private metadata(walked: WalkedEntry, stats: BigIntStats) {
-    return {
-      mtimeNs: stats.mtimeNs.toString(),
-      uid: Number(stats.uid),
-      gid: Number(stats.gid),
-      ino: stats.ino.toString(),
-      ctimeNs: stats.ctimeNs.toString(),
-      path: walked.path,
-    };
+  /** Exact times of a folder or link: the recorded ones when the quick check says unchanged, else a bigint lstat. */
+  private async timesOf(walked: WalkedEntry, previous: IndexEntry | undefined): Promise<Times | undefined> {
+    const recorded =
+      previous?.type === walked.type && sameTimes(previous, walked.stats)
+        ? recordedTimes(previous)
+        : undefined;
+    if (recorded) return recorded;
+    try {
+      return exactTimes(await this.fsSlots.run(() => fsx.lstatBig(walked.absPath)));
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT')
+        this.warn(`could not read ${walked.path}: ${errorCode(error) ?? (error as Error).message}`);
+      return undefined;
+    }
   }
 
   private async process(
     walked: WalkedEntry,
     previous: IndexEntry | undefined,
   ): Promise<IndexEntry | undefined> {
-    const { stats } = walked;
+    const { stats, path } = walked;
+    const owner = { uid: stats.uid, gid: stats.gid };
     if (walked.type === 'dir') {
-      const { path, mtimeNs, uid, gid, ino, ctimeNs } = this.metadata(walked, stats);
-      return { path, type: 'dir', mode: Number(stats.mode) & 0o7777, mtimeNs, uid, gid, ino, ctimeNs };
+      const times = await this.timesOf(walked, previous);
+      if (!times) return undefined;
+      return {
+        path,
+        type: 'dir',
+        mode: stats.mode & 0o7777,
+        mtimeNs: times.mtimeNs,
+        ...owner,
+        ino: times.ino,
+        ctimeNs: times.ctimeNs,
+      };
     }
     if (walked.type === 'symlink') {
-      const { path, mtimeNs, uid, gid, ino, ctimeNs } = this.metadata(walked, stats);
+      const times = await this.timesOf(walked, previous);
+      if (!times) return undefined;
       let target: string;
       if (
         previous?.type === 'symlink' &&
-        previous.mtimeNs === mtimeNs &&
-        previous.ctimeNs === ctimeNs &&
-        previous.ino === ino
+        previous.mtimeNs === times.mtimeNs &&
+        previous.ctimeNs === times.ctimeNs
       ) {
         target = previous.target;
       } else {
         try {
           target = await this.fsSlots.run(() => fs.readlink(walked.absPath));
         } catch (error) {
-          if (errorCode(error) !== 'ENOENT')
+          if (errorCode(error) !== 'ENOENT') {
             this.warn(
               `could not read the link ${walked.path}: ${errorCode(error) ?? (error as Error).message}`,
             );
+          }
           return undefined;
         }
       }
-      return { path, type: 'symlink', target, mtimeNs, uid, gid, ino, ctimeNs };
+      return {
+        path,
+        type: 'symlink',
+        target,
+        mtimeNs: times.mtimeNs,
+        ...owner,
+        ino: times.ino,
+        ctimeNs: times.ctimeNs,
+      };
     }
     const before = previous?.type === 'file' ? previous : undefined;
-    if (before && isUnchanged(before, stats))
-      return this.fileEntry(walked, stats, before.size, before.sha256, before.data, before.encoding);
+    const recorded = before && isUnchanged(before, stats) ? recordedTimes(before) : undefined;
+    if (before && recorded) {
+      return this.fileEntry(
+        walked,
+        stats,
+        recorded,
+        before.size,
+        before.sha256,
+        before.data,
+        before.encoding,
+      );
+    }
     this.stats.changedFiles += 1;
-    return Number(stats.size) < this.settings.blobThresholdBytes
+    return stats.size < this.settings.blobThresholdBytes
       ? this.smallFile(walked, before)
       : this.largeFile(walked, before);
   }
 
   private fileEntry(
     walked: WalkedEntry,
-    stats: BigIntStats,
+    stats: Stats | BigIntStats,
+    times: Times,
     size: number,
     sha256: string,
     data: DataLocation | undefined,
     encoding?: string,
   ): FileEntry {
-    const { path, mtimeNs, uid, gid, ino, ctimeNs } = this.metadata(walked, stats);
     return {
-      path,
+      path: walked.path,
       type: 'file',
       mode: Number(stats.mode) & 0o7777,
       size,
-      mtimeNs,
+      mtimeNs: times.mtimeNs,
       sha256,
       ...(data ? { data } : {}),
       ...(encoding !== undefined ? { encoding } : {}),
-      uid,
-      gid,
-      ino,
-      ctimeNs,
+      uid: Number(stats.uid),
+      gid: Number(stats.gid),
+      ino: times.ino,
+      ctimeNs: times.ctimeNs,
     };
   }
 
@@ -483,18 +569,24 @@ class ShardCopier {
     walked: WalkedEntry,
     before: FileEntry | undefined,
   ): Promise<FileEntry | undefined> {
-    const taken = await this.smallBytes.acquire(Math.max(4096, Number(walked.stats.size)));
+    // The budget counts the pooled buffer the file is read into (its power-of-two size class).
+    const taken = await this.smallBytes.acquire(
+      Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(walked.stats.size + 1))),
+    );
+    let release: (() => void) | undefined;
     try {
       let read: Awaited<ReturnType<typeof readSmallFile>>;
       try {
-        read = await this.fsSlots.run(() => readSmallFile(walked.absPath));
+        read = await this.fsSlots.run(() => readSmallFile(walked.absPath, this.buffers));
       } catch (error) {
         return this.unreadable(walked, error);
       }
+      release = read.release;
       const { bytes, stats } = read;
       this.stats.hashedBytes += bytes.length;
-      if (bytes.length === 0) return this.fileEntry(walked, stats, 0, EMPTY_SHA256, undefined);
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      if (bytes.length === 0)
+        return this.fileEntry(walked, stats, exactTimes(stats), 0, EMPTY_SHA256, undefined);
+      const sha256 = await sha256Hex(bytes);
       let location = await this.locate(sha256, before);
       if (location) {
         this.stats.dedupedFiles += 1;
@@ -505,54 +597,81 @@ class ShardCopier {
         this.stats.uploadedFiles += 1;
         this.stats.uploadedBytes += bytes.length;
       }
-      return this.fileEntry(walked, stats, bytes.length, sha256, location);
+      return this.fileEntry(walked, stats, exactTimes(stats), bytes.length, sha256, location);
     } finally {
+      // The bytes are in the pack's scratch file (or were not needed): the buffer can be reused.
+      release?.();
       this.smallBytes.release(taken);
     }
   }
 
+  /**
+   * A large file is read once, chunk by chunk, into reused buffers; each chunk that is not known
+   * to be stored already (the same path's previous chunks, this shard's chunks, or a HEAD on its
+   * blob) is uploaded from that buffer while the next chunk is read.
+   */
   private async largeFile(
     walked: WalkedEntry,
     before: FileEntry | undefined,
   ): Promise<FileEntry | undefined> {
     return this.largeSlot.run(async () => {
+      const known = new Set<string>();
+      if (before?.data && 'chunks' in before.data)
+        for (const [sha256] of before.data.chunks) known.add(sha256);
+      if (before?.data && 'blob' in before.data) known.add(before.sha256);
       for (let attempt = 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
-        let hashed: Awaited<ReturnType<typeof hashLargeFile>>;
-        try {
-          hashed = await hashLargeFile(walked.absPath);
-        } catch (error) {
-          if (error instanceof ContentChangedError) continue;
-          return this.unreadable(walked, error);
-        }
-        this.stats.hashedBytes += hashed.size;
-        const { sha256, size, stats } = hashed;
-        if (size === 0) return this.fileEntry(walked, stats, 0, EMPTY_SHA256, undefined);
-        const found = await this.locate(sha256, before);
-        if (found) {
-          this.stats.dedupedFiles += 1;
-          return this.fileEntry(walked, stats, size, sha256, found);
-        }
-        try {
-          const storing = storeBlob(this.rt.store, walked.absPath, sha256, size);
-          const location = storing.then((stored) => stored.location);
-          location.catch(() => undefined);
-          this.remember(sha256, location);
-          const stored = await storing;
-          this.stats.blobs += 1;
-          if (stored.uploaded) {
-            this.stats.uploadedFiles += 1;
-            this.stats.uploadedBytes += size;
-          } else {
-            this.stats.dedupedFiles += 1;
+        const uploads: Promise<void>[] = [];
+        let uploadedBytes = 0;
+        let uploadedChunks = 0;
+        const upload = async (chunk: Chunk, bytes: Buffer, release: () => void) => {
+          if (known.has(chunk.sha256) || this.chunks.has(chunk.sha256)) {
+            release();
+            return;
           }
-          return this.fileEntry(walked, stats, size, sha256, stored.location);
+          const storing = storeChunk(this.rt.store, chunk, bytes)
+            .then((uploaded) => {
+              if (this.chunks.size < STORED_MEMORY) this.chunks.add(chunk.sha256);
+              if (uploaded) {
+                uploadedBytes += chunk.size;
+                uploadedChunks += 1;
+              }
+            })
+            .finally(release);
+          storing.catch(() => undefined);
+          uploads.push(storing);
+        };
+        let read: Awaited<ReturnType<typeof readChunks>>;
+        try {
+          read = await readChunks(walked.absPath, this.settings.chunkBytes, this.uploadBuffers, upload);
+          const failed = (await Promise.allSettled(uploads)).find((outcome) => outcome.status === 'rejected');
+          if (failed) throw failed.reason;
         } catch (error) {
-          this.stored.delete(sha256);
+          await Promise.allSettled(uploads);
           if (error instanceof ContentChangedError) continue;
-          if (errorCode(error) !== undefined && errorCode(error) !== 'ERR_STREAM_PREMATURE_CLOSE')
+          if (errorCode(error) !== undefined && errorCode(error) !== 'ERR_STREAM_PREMATURE_CLOSE') {
             return this.unreadable(walked, error);
+          }
           throw error;
         }
+        this.stats.hashedBytes += read.size;
+        if (read.size === 0)
+          return this.fileEntry(walked, read.stats, exactTimes(read.stats), 0, EMPTY_SHA256, undefined);
+        this.stats.blobs += uploadedChunks;
+        if (uploadedChunks > 0) {
+          this.stats.uploadedFiles += 1;
+          this.stats.uploadedBytes += uploadedBytes;
+        } else {
+          this.stats.dedupedFiles += 1;
+        }
+        // Chunks are named by their content, so the location is the same wherever the bytes were seen before.
+        return this.fileEntry(
+          walked,
+          read.stats,
+          exactTimes(read.stats),
+          read.size,
+          read.sha256,
+          chunkedLocation(read.chunks),
+        );
       }
       // Rewritten faster than it can be read: keep the last consistent copy, if there is one.
       if (before?.data) {

@@ -18,10 +18,14 @@ const decimal = z.string().regex(/^\d{1,30}$/, 'a non-negative integer as decima
 const count = z.number().int().nonnegative();
 const objectKey = z.string().regex(OBJECT_KEY_PATTERN, 'a key under objects/blobs/ or objects/packs/');
 
-/** Where a file's bytes are: a whole blob, or a range of a pack. */
+/**
+ * Where a file's bytes are: a whole blob, a range of a pack, or (a large file) its chunks in order,
+ * each a blob named by its sha256 (`objects/blobs/<sha[0:2]>/<sha>`) with its size.
+ */
 export const dataLocationSchema = z.union([
   z.strictObject({ blob: objectKey }),
   z.strictObject({ pack: objectKey, offset: count, length: count }),
+  z.strictObject({ chunks: z.array(z.tuple([sha256Hex, count])).min(2) }),
 ]);
 export type DataLocation = z.infer<typeof dataLocationSchema>;
 

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UnsafeEntryError } from './errors.ts';
+import * as fsx from './fsx.ts';
 import { ancestorsOf, parentOf, unsafePathReason } from './paths.ts';
 
 /**
@@ -29,7 +30,7 @@ export class SafeTree {
       if (this.realDirs.has(dir)) continue;
       const abs = this.absolute(dir);
       try {
-        await fs.mkdir(abs, { mode: 0o700 });
+        await fsx.mkdir(abs, 0o700);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         const stats = await fs.lstat(abs);
@@ -43,17 +44,17 @@ export class SafeTree {
     }
   }
 
-  /** Opens a new file for writing (replacing a regular file a previous attempt left). */
-  async createFile(rel: string): Promise<fs.FileHandle> {
+  /** Creates a new file for writing and returns its descriptor (replacing a file a previous attempt left). */
+  async createFile(rel: string): Promise<number> {
     await this.ensureDir(parentOf(rel));
     const abs = this.absolute(rel);
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     try {
-      return await fs.open(abs, flags, 0o600);
+      return await fsx.open(abs, flags, 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       await this.removeLeftover(rel, abs);
-      return fs.open(abs, flags, 0o600);
+      return fsx.open(abs, flags, 0o600);
     }
   }
 
@@ -91,7 +92,6 @@ export function secondsOf(mtimeNs: string): number {
 
 /** Sets a directory's mode and mtime (after everything beneath it was written). */
 export async function applyDirMetadata(abs: string, mode: number, mtimeNs: string): Promise<void> {
-  await fs.chmod(abs, mode);
-  const seconds = secondsOf(mtimeNs);
-  await fs.utimes(abs, seconds, seconds);
+  await fsx.chmod(abs, mode);
+  await fsx.utimes(abs, secondsOf(mtimeNs));
 }

@@ -8,9 +8,10 @@ import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { EMPTY_SHA256 } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
+import * as fsx from './fsx.ts';
 import { type DirEntry, type FileEntry, readPart } from './index-format.ts';
 import { filesKeys } from './keys.ts';
-import { mapLimit, Semaphore } from './limit.ts';
+import { Semaphore, TaskPool } from './limit.ts';
 import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
 import { applyDirMetadata, SafeTree, secondsOf } from './restore-fs.ts';
 import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
@@ -151,15 +152,17 @@ class ShardRestorer {
     milliseconds: 0,
   };
   private lastProgress = 0;
+  private readonly jobs: TaskPool;
 
   constructor(
     private readonly rt: Runtime,
     private readonly plan: RestorePlan,
     private readonly shard: ShardItem,
-    private readonly concurrency: number,
+    concurrency: number,
     private readonly budgetSeconds: number,
   ) {
     this.tree = new SafeTree(plan.staging);
+    this.jobs = new TaskPool(concurrency);
   }
 
   async run(): Promise<RestoreShardResult> {
@@ -206,6 +209,8 @@ class ShardRestorer {
       }
     }
     await this.writeFiles(batch);
+    // Every file job of every batch has finished (or the first failure is thrown).
+    await this.jobs.drain();
     // Folders last, deepest first: writing into a folder changes its mtime, and a read-only mode would block it.
     for (const dir of [...dirs].reverse())
       await applyDirMetadata(this.tree.absolute(dir.path), dir.mode, dir.mtimeNs);
@@ -227,13 +232,12 @@ class ShardRestorer {
 
   private async writeFiles(files: readonly FileEntry[]): Promise<void> {
     if (files.length === 0) return;
-    const jobs: Array<() => Promise<void>> = [];
+    // Jobs go to a pool shared by all batches: the next batch starts while this one finishes.
     for (const entry of files) {
-      if (entry.size === 0) jobs.push(() => this.writeEmpty(entry));
-      else if (entry.data && 'blob' in entry.data) jobs.push(() => this.writeBlob(entry));
+      if (entry.size === 0) await this.jobs.submit(() => this.writeEmpty(entry));
+      else if (entry.data && !('pack' in entry.data)) await this.jobs.submit(() => this.writeBlobs(entry));
     }
-    for (const run of coalesceRanges(files)) jobs.push(() => this.writeRun(run));
-    await mapLimit(jobs, this.concurrency, (job) => job());
+    for (const run of coalesceRanges(files)) await this.jobs.submit(() => this.writeRun(run));
     const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
     if (Date.now() - this.lastProgress > 1000) {
       this.lastProgress = Date.now();
@@ -243,12 +247,7 @@ class ShardRestorer {
     }
   }
 
-  private async finishFile(
-    entry: FileEntry,
-    handle: fs.FileHandle,
-    hash: Hash,
-    written: number,
-  ): Promise<void> {
+  private async finishFile(entry: FileEntry, fd: number, hash: Hash, written: number): Promise<void> {
     try {
       const sha256 = hash.digest('hex');
       if (written !== entry.size || sha256 !== entry.sha256) {
@@ -256,11 +255,10 @@ class ShardRestorer {
           `${entry.path}: the restored bytes (${written} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
         );
       }
-      await handle.chmod(entry.mode);
-      const seconds = secondsOf(entry.mtimeNs);
-      await handle.utimes(seconds, seconds);
+      await fsx.fchmod(fd, entry.mode);
+      await fsx.futimes(fd, secondsOf(entry.mtimeNs));
     } finally {
-      await handle.close();
+      await fsx.close(fd);
     }
     this.stats.files += 1;
     this.stats.verifiedFiles += 1;
@@ -268,34 +266,56 @@ class ShardRestorer {
   }
 
   private async writeEmpty(entry: FileEntry): Promise<void> {
-    const handle = await this.tree.createFile(entry.path);
-    await this.finishFile(entry, handle, createHash('sha256'), 0);
+    const fd = await this.tree.createFile(entry.path);
+    await this.finishFile(entry, fd, createHash('sha256'), 0);
     if (entry.sha256 !== EMPTY_SHA256)
       throw new VerificationError(`${entry.path}: recorded as empty with the sha256 of non-empty content`);
   }
 
-  private async writeBlob(entry: FileEntry): Promise<void> {
-    if (!entry.data || !('blob' in entry.data)) return;
-    this.stats.contentRequests += 1;
-    const body = await this.rt.store.get(entry.data.blob);
-    const handle = await this.tree.createFile(entry.path);
+  /** A file stored as one blob or as chunks: each GET streamed into the file, each chunk checked on its own. */
+  private async writeBlobs(entry: FileEntry): Promise<void> {
+    const data = entry.data;
+    if (!data || 'pack' in data) return;
+    const parts: Array<{ key: string; sha256?: string; size?: number }> =
+      'blob' in data
+        ? [{ key: data.blob }]
+        : data.chunks.map(([sha256, size]) => ({ key: filesKeys.blob(sha256), sha256, size }));
+    const fd = await this.tree.createFile(entry.path);
     const hash = createHash('sha256');
     let written = 0;
     try {
-      for await (const chunk of body) {
-        const bytes = chunk as Buffer;
-        hash.update(bytes);
-        await writeAll(handle, bytes);
-        written += bytes.length;
-        if (written > entry.size) break;
+      for (const part of parts) {
+        this.stats.contentRequests += 1;
+        const body = await this.rt.store.get(part.key);
+        const partHash = createHash('sha256');
+        let partBytes = 0;
+        try {
+          for await (const chunk of body) {
+            const bytes = chunk as Buffer;
+            hash.update(bytes);
+            partHash.update(bytes);
+            await fsx.writeAll(fd, bytes, null);
+            written += bytes.length;
+            partBytes += bytes.length;
+            if (written > entry.size) break;
+          }
+        } finally {
+          body.destroy();
+        }
+        if (
+          part.sha256 !== undefined &&
+          (partBytes !== part.size || partHash.digest('hex') !== part.sha256)
+        ) {
+          throw new VerificationError(
+            `${entry.path}: the chunk ${part.key} does not match its name: the stored copy is damaged`,
+          );
+        }
       }
     } catch (error) {
-      await handle.close();
+      await fsx.close(fd);
       throw error;
-    } finally {
-      body.destroy();
     }
-    await this.finishFile(entry, handle, hash, written);
+    await this.finishFile(entry, fd, hash, written);
   }
 
   /** One ranged GET for a run of a pack; its bytes are cut into the files (a file may appear twice). */
@@ -307,7 +327,7 @@ class ShardRestorer {
       entry: FileEntry;
       start: number;
       end: number;
-      handle: fs.FileHandle;
+      fd: number;
       hash: Hash;
       written: number;
     }> = [];
@@ -325,7 +345,7 @@ class ShardRestorer {
             entry,
             start,
             end: start + entry.size,
-            handle: await this.tree.createFile(entry.path),
+            fd: await this.tree.createFile(entry.path),
             hash: createHash('sha256'),
             written: 0,
           });
@@ -337,12 +357,12 @@ class ShardRestorer {
           if (to > from) {
             const slice = bytes.subarray(from - position, to - position);
             target.hash.update(slice);
-            await writeAll(target.handle, slice);
+            await fsx.writeAll(target.fd, slice, null);
             target.written += slice.length;
           }
           if (target.start + target.written >= target.end) {
             open.splice(i, 1);
-            await this.finishFile(target.entry, target.handle, target.hash, target.written);
+            await this.finishFile(target.entry, target.fd, target.hash, target.written);
           } else {
             i += 1;
           }
@@ -351,20 +371,12 @@ class ShardRestorer {
       }
     } finally {
       body.destroy();
-      for (const target of open) await target.handle.close().catch(() => undefined);
+      for (const target of open) await fsx.close(target.fd).catch(() => undefined);
     }
     if (open.length > 0 || next < targets.length) {
       throw new VerificationError(
         `${run.key}: the store returned ${position - run.start} of ${run.end - run.start} bytes; the pack is shorter than the index says`,
       );
     }
-  }
-}
-
-async function writeAll(handle: fs.FileHandle, bytes: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
-    offset += bytesWritten;
   }
 }

@@ -69,6 +69,16 @@ export const filesSettingsSchema = z.strictObject({
     .min(64 * 1024)
     .max(512 * MiB)
     .default(4 * MiB),
+  /**
+   * Large files are stored in chunks of this size, each a blob named by its sha256 and uploaded
+   * with one streamed PUT (keep it at most the S3 adapter's part size, 16 MiB).
+   */
+  chunkBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(512 * MiB)
+    .default(16 * MiB),
   /** A pack is closed and uploaded at this size (one PUT at the S3 adapter's part size). */
   packBytes: z
     .number()

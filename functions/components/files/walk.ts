@@ -1,6 +1,7 @@
-import type { BigIntStats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import * as fsx from './fsx.ts';
 import type { Selection } from './liferay-rules.ts';
 import { Semaphore } from './limit.ts';
 import { comparePaths, inRange, isUnder, joinPath, type PathRange, subtreeMayIntersect } from './paths.ts';
@@ -30,7 +31,7 @@ export interface WalkedEntry {
   readonly path: string;
   readonly absPath: string;
   readonly type: EntryType;
-  readonly stats: BigIntStats;
+  readonly stats: Stats;
 }
 
 export interface WalkOptions {
@@ -48,7 +49,7 @@ interface Child {
   readonly path: string;
   readonly absPath: string | undefined;
   readonly type: EntryType;
-  readonly stats: BigIntStats | undefined;
+  readonly stats: Stats | undefined;
   /** Recorded in the index (false for the folders that only lead to another source's mount). */
   readonly emit: boolean;
   readonly descend: boolean;
@@ -140,7 +141,7 @@ class Walker {
       // Another source's root: its own stats (following a link to it), recorded like any folder.
       try {
         const root = child.absPath;
-        const stats = await this.semaphore.run(() => fs.stat(root, { bigint: true }));
+        const stats = await this.semaphore.run(() => fsx.stat(root));
         children.push({ ...child, stats });
       } catch (error) {
         this.warnFs(error, child.path, 'read');
@@ -208,7 +209,7 @@ class Walker {
   private async readNames(absDir: string, logical: string): Promise<string[]> {
     let names: string[];
     try {
-      names = await this.semaphore.run(() => fs.readdir(absDir));
+      names = await this.semaphore.run(() => fsx.readdir(absDir));
     } catch (error) {
       this.warnFs(error, logical === '' ? '(the root)' : logical, 'list');
       return [];
@@ -239,9 +240,9 @@ class Walker {
     logical: string,
     absPath: string,
   ): Promise<Child | undefined> {
-    let stats: BigIntStats;
+    let stats: Stats;
     try {
-      stats = await this.semaphore.run(() => fs.lstat(absPath, { bigint: true }));
+      stats = await this.semaphore.run(() => fsx.lstat(absPath));
     } catch (error) {
       this.warnFs(error, logical, 'read');
       return undefined;
@@ -277,9 +278,4 @@ class Walker {
       `could not ${verb} ${what}: ${code ?? (error as Error).message}; it is not backed up`,
     );
   }
-}
-
-/** Stats of a mount point (a source's root), following a symbolic link to it. */
-export async function rootStats(root: string): Promise<BigIntStats> {
-  return fs.stat(root, { bigint: true });
 }

@@ -82,7 +82,8 @@ describe.each([
       `b20261127t020000z-${slug === 's3' ? '0b01' : '0b02'}`,
       ...storeArgs(),
     ]);
-    expect(backup.result).toMatchObject({ files: 1, bytes: FILE_BYTES, blobs: 1 });
+    // Stored as 12 chunks of 16 MiB, each one streamed PUT.
+    expect(backup.result).toMatchObject({ files: 1, bytes: FILE_BYTES, blobs: 12 });
     const target = path.join(work, `restored-${slug}`);
     const restore = runChild([
       'restore',
@@ -98,9 +99,9 @@ describe.each([
     );
     expect(backup.maxRssMiB).toBeLessThan(LIMIT_MIB);
     expect(restore.maxRssMiB).toBeLessThan(LIMIT_MIB);
-    // Holding the file would add 190 MiB or more above the floor.
-    expect(backup.maxRssMiB - floor.maxRssMiB).toBeLessThan(140);
-    expect(restore.maxRssMiB - floor.maxRssMiB).toBeLessThan(140);
+    // Holding the file would add 190 MiB or more above the floor; chunks stream (measured: about 50 MiB).
+    expect(backup.maxRssMiB - floor.maxRssMiB).toBeLessThan(100);
+    expect(restore.maxRssMiB - floor.maxRssMiB).toBeLessThan(100);
     return sha256(path.join(target, 'data/large.bin')).then((restored) => expect(restored).toBe(fileSha));
   });
 });

@@ -98,7 +98,7 @@ describe.each([
     const rt = runtime(store, home, tomcat);
     const entered: string[] = [];
     const backup = outputOf<{ backup: { backupId: string } }>(
-      await runWorkflow(definitions.backup as AslDefinition, { source: 'cli' }, rt, {
+      await runWorkflow(definitions.backup as AslDefinition, { requestedBy: 'cli' }, rt, {
         onStateEntered: (name) => entered.push(name),
       }),
     );
