@@ -103,6 +103,8 @@ export const configSchema = z
         graceHours: z.number().int().min(1).max(720).default(48),
       })
       .default({ schedule: 'cron(0 5 * * ? *)', policy: retentionPolicySchema.parse({}), graceHours: 48 }),
+    /** The restore drill (Verify workflow) on a schedule. @default no schedule (start it from the console) */
+    verify: z.strictObject({ schedule: scheduleExpression.optional() }).default({}),
     /** Recovery point objective: alarm when the newest complete set is older than this. @default 26 */
     rpoHours: z
       .number()

@@ -1,6 +1,8 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 import type { Settings } from '#runtime/settings.ts';
 import { BackupStore } from './backup-store.ts';
@@ -148,7 +150,40 @@ export class LiferayBackupStack extends Stack {
       },
     });
 
+    const beginVerify = createBackupSetFunction('BeginVerify', 'begin-verify', 'Begin a restore drill');
+    this.store.grantRead(beginVerify, 'backups/*', 'pointers/*');
+    this.store.grantReadWrite(beginVerify, 'backups/*/verifications/*');
+    const reportVerify = createBackupSetFunction(
+      'ReportVerify',
+      'report-verify',
+      'Write the verification report',
+    );
+    this.store.grantReadWrite(reportVerify, 'backups/*/verifications/*');
+    const verifiers = new Construct(this, 'Verifiers');
+    const verifyComponent = (name: (typeof enabled)[number]) => {
+      const definition = CDK_COMPONENTS.find((d) => d.name === name);
+      const component = components.find((c) => c.name === name);
+      const fn = factory.create(verifiers, `Verify${pascalCase(name)}`, {
+        handlerId: 'verify-component',
+        entry: 'functions/backup-set/verify-component.ts',
+        description: `Verify the ${name} of a backup set (restore drill)`,
+        timeout: Duration.minutes(15),
+        memorySize: 1024,
+        environment: settingsEnvironment({
+          ...baseSettings,
+          components: definition ? { [name]: definition.settings(config) } : {},
+        }),
+      });
+      this.store.bind(fn);
+      this.store.grantRead(fn, 'backups/*', 'objects/*', 'dumps/*');
+      component?.grantVerify?.(fn);
+      return fn;
+    };
+
     this.workflows = new Workflows(this, 'Workflows', {
+      beginVerify,
+      reportVerify,
+      verifyComponent,
       components,
       runHook: hooks.runHook,
       checkHook: hooks.checkHook,
@@ -164,11 +199,6 @@ export class LiferayBackupStack extends Stack {
       enabledComponents: enabled,
       backup: this.workflows.backup,
     });
-    this.notifications = new Notifications(this, 'Notifications', {
-      ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
-      stateMachines: [this.workflows.backup, this.workflows.restore],
-    });
-
     this.retention = new Retention(this, 'Retention', {
       store: this.store,
       components,
@@ -188,8 +218,18 @@ export class LiferayBackupStack extends Stack {
       },
     });
 
+    this.notifications = new Notifications(this, 'Notifications', {
+      ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+      stateMachines: [
+        this.workflows.backup,
+        this.workflows.restore,
+        this.workflows.verify,
+        this.retention.stateMachine,
+      ],
+    });
+
     this.monitoring = new Monitoring(this, 'Monitoring', {
-      otherWorkflows: { Retention: this.retention.stateMachine },
+      otherWorkflows: { Retention: this.retention.stateMachine, Verify: this.workflows.verify },
       environment: config.environment,
       components: enabled,
       backup: this.workflows.backup,
@@ -203,12 +243,25 @@ export class LiferayBackupStack extends Stack {
     acknowledgeWildcards(this, STACK_WIDE_REASONS);
     acknowledgeFunctionBaseline(this);
 
+    if (config.verify.schedule) {
+      new scheduler.Schedule(this, 'RestoreDrill', {
+        description: 'liferay-backup: restore drill of the latest complete set',
+        schedule: scheduler.ScheduleExpression.expression(config.verify.schedule),
+        target: new targets.StepFunctionsStartExecution(this.workflows.verify, {
+          input: scheduler.ScheduleTargetInput.fromObject({ backupId: 'latest', requestedBy: 'schedule' }),
+          retryAttempts: 3,
+        }),
+      });
+    }
+
     new CfnOutput(this, 'BucketName', {
       value: this.store.bucket.bucketName,
       description: 'The backup store',
     });
     new CfnOutput(this, 'BackupStateMachineArn', { value: this.workflows.backup.stateMachineArn });
     new CfnOutput(this, 'RestoreStateMachineArn', { value: this.workflows.restore.stateMachineArn });
+    new CfnOutput(this, 'VerifyStateMachineArn', { value: this.workflows.verify.stateMachineArn });
+    new CfnOutput(this, 'RetentionStateMachineArn', { value: this.retention.stateMachine.stateMachineArn });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
   }
 }

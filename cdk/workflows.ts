@@ -31,6 +31,10 @@ export interface WorkflowsProps {
   readonly validateRestore: lambda.IFunction;
   readonly reportRestore: lambda.IFunction;
   readonly backupTimeout: Duration;
+  readonly beginVerify: lambda.IFunction;
+  readonly reportVerify: lambda.IFunction;
+  /** Each component's check for the restore drill (a generic task unless the component has its own branch). */
+  readonly verifyComponent: (name: ComponentName) => lambda.IFunction;
   readonly logRetentionDays: logs.RetentionDays;
 }
 
@@ -44,7 +48,7 @@ function componentBranch(
   name: ComponentName,
   chain: sfn.IChainable,
   selectedPath: string,
-  verb: 'Capture' | 'Restore',
+  verb: 'Capture' | 'Restore' | 'Verify',
 ): sfn.IChainable {
   const title = TITLES[name];
   const guarded = new sfn.Parallel(scope, `${verb} ${title}`, {
@@ -111,17 +115,21 @@ function finish(
 export class Workflows extends Construct {
   readonly backup: sfn.StateMachine;
   readonly restore: sfn.StateMachine;
+  readonly verify: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: WorkflowsProps) {
     super(scope, id);
     this.backup = this.buildBackup(props);
     this.restore = this.buildRestore(props);
+    this.verify = this.buildVerify(props);
+    (this.verify.node.defaultChild as sfn.CfnStateMachine).addMetadata(WORKFLOW_METADATA_KEY, 'verify');
     // The local runner finds the definitions by this tag (functions/local/template-definitions.ts).
     (this.backup.node.defaultChild as sfn.CfnStateMachine).addMetadata(WORKFLOW_METADATA_KEY, 'backup');
     (this.restore.node.defaultChild as sfn.CfnStateMachine).addMetadata(WORKFLOW_METADATA_KEY, 'restore');
     for (const component of props.components) {
       component.grantStateMachine?.(this.backup, 'backup');
       component.grantStateMachine?.(this.restore, 'restore');
+      component.grantStateMachine?.(this.verify, 'verify');
     }
   }
 
@@ -312,6 +320,54 @@ export class Workflows extends Construct {
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'RestoreLogs', { retention: props.logRetentionDays }),
+        level: sfn.LogLevel.ALL,
+        includeExecutionData: false,
+      },
+    });
+  }
+
+  /** The restore drill: Begin → each component verifies its part → Report (DESIGN.md; issue: restore drills). */
+  private buildVerify(props: WorkflowsProps): sfn.StateMachine {
+    const scope = new Construct(this, 'VerifyStates');
+    const begin = invokeTask(scope, 'Begin verify', props.beginVerify, {
+      resultPath: '$.verify',
+      comment: 'Resolve latest or the id, record a running verification report',
+    });
+    const verify = new sfn.Parallel(scope, 'Verify', { stateName: 'Verify', resultPath: '$.results' });
+    for (const component of props.components) {
+      const branchScope = new Construct(scope, `${component.name}Verify`);
+      const chain =
+        component.verifyBranch?.(branchScope) ??
+        invokeTask(branchScope, `${TITLES[component.name]} check`, props.verifyComponent(component.name), {
+          payload: { 'verify.$': '$.verify', component: component.name },
+        });
+      verify.branch(componentBranch(branchScope, component.name, chain, '$.verify.selected', 'Verify'));
+    }
+    const report = invokeTask(scope, 'Report verify', props.reportVerify, {
+      payload: { 'verify.$': '$.verify', 'results.$': '$.results' },
+      resultPath: '$.report',
+    });
+    const reportAfterFailure = invokeTask(scope, 'Report verify after failure', props.reportVerify, {
+      payload: { 'verify.$': '$.verify', 'failure.$': '$.failure' },
+      resultPath: '$.report',
+    });
+    verify.addCatch(reportAfterFailure, { resultPath: '$.failure' });
+    const done = new sfn.Choice(scope, 'Verified?', { stateName: 'Verified?' })
+      .when(sfn.Condition.stringEquals('$.report.status', 'verified'), new sfn.Succeed(scope, 'Verified'))
+      .otherwise(
+        new sfn.Fail(scope, 'Verification failed', { error: 'VerifyFailed', causePath: '$.report.message' }),
+      );
+    report.next(done);
+    reportAfterFailure.next(done);
+    return new sfn.StateMachine(this, 'Verify', {
+      comment:
+        'liferay-backup: restore drill (every checksum, every snapshot, every Git ref) without restoring over anything',
+      definitionBody: sfn.DefinitionBody.fromChainable(sfn.Chain.start(begin).next(verify).next(report)),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      timeout: Duration.hours(24),
+      tracingEnabled: true,
+      logs: {
+        destination: new logs.LogGroup(this, 'VerifyLogs', { retention: props.logRetentionDays }),
         level: sfn.LogLevel.ALL,
         includeExecutionData: false,
       },

@@ -49,8 +49,16 @@ export interface WorkflowComponent {
   prepareBackup?(scope: Construct): sfn.IChainable;
   captureBranch(scope: Construct): sfn.IChainable;
   restoreBranch(scope: Construct): sfn.IChainable;
+  /**
+   * The restore drill's check of this component, when it needs its own states (e.g. a fan-out);
+   * its last state outputs `{component, status: verified|failed, checks, problems}`. Without it the
+   * Verify workflow runs the module's `verify` hook in a function granted by `grantVerify`.
+   */
+  verifyBranch?(scope: Construct): sfn.IChainable;
+  /** What the generic verify function needs for this component's `verify` hook. */
+  grantVerify?(fn: lambda.Function): void;
   /** Extra permissions a state machine needs for this component's states (e.g. a Distributed Map's ItemReader). */
-  grantStateMachine?(role: iam.IGrantable, workflow: 'backup' | 'restore'): void;
+  grantStateMachine?(role: iam.IGrantable, workflow: 'backup' | 'restore' | 'verify'): void;
   /**
    * What retention's functions need for this component's hooks (functions/components/component.ts
    * RetentionHooks): `deleteSet` runs deleteArtifacts (e.g. delete the set's snapshots), `markSet`

@@ -70,6 +70,8 @@ commands:
   restore ID|latest --to DIR [--swap] [...]         restore a backup set
   list                                              list the backup sets in the store
   show ID|latest [--json]                           show a backup set's manifest
+  verify ID|latest [--components ...]               restore drill: check every checksum, snapshot and ref
+  retention [--dry-run] [--daily N ...]             delete expired sets, collect unreferenced content
   demo                                              back up and restore the bundled sample Liferay Home
 
 store (every command): --store DIR (default ./liferay-backup-store) | --bucket NAME [--endpoint URL] [--region R]
@@ -88,7 +90,7 @@ function optionsFor(command: CliCommand): Record<string, CliOption> {
   return all;
 }
 
-function parseCommand(command: CliCommand, args: string[]) {
+export function parseCommand(command: CliCommand, args: string[]) {
   const options = optionsFor(command);
   const config: ParseArgsConfig = {
     args,
@@ -112,7 +114,7 @@ function parseCommand(command: CliCommand, args: string[]) {
   }
 }
 
-function helpText(command: CliCommand, options: Record<string, CliOption>): string {
+export function helpText(command: CliCommand, options: Record<string, CliOption>): string {
   const lines = [
     `usage: liferay-backup ${command} ${command === 'backup' ? '' : 'ID|latest '}[options]`,
     '',
@@ -173,7 +175,7 @@ function settingsFromFlags(command: CliCommand, values: Record<string, unknown>)
   );
 }
 
-function runtimeFor(command: CliCommand, values: Record<string, unknown>, progress: ProgressPrinter) {
+export function runtimeFor(command: CliCommand, values: Record<string, unknown>, progress: ProgressPrinter) {
   const store = storeFromOptions(values as never);
   const settings = settingsFromFlags(command, values);
   return localRuntime({ store, settings, progress: (message) => progress.update(message) });

@@ -6,6 +6,7 @@ import { reportRestore } from '#backup-set/report-restore.ts';
 import { deleteSet, finishRetention, planRetention } from '#backup-set/retention.ts';
 import { checkHook, runHook } from '#backup-set/run-hook.ts';
 import { validateRestore } from '#backup-set/validate-restore.ts';
+import { beginVerify, reportVerify, verifyComponent } from '#backup-set/verify.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import type { Handler } from '#runtime/runtime.ts';
 import { LOCAL_ITEM_READER_HANDLER } from './adapt-for-local-interpreter.ts';
@@ -26,6 +27,9 @@ export function allHandlers(): Map<string, Handler> {
     ['mark-set', markSet],
     ['sweep-prefix', sweepPrefix],
     ['finish-retention', finishRetention],
+    ['begin-verify', beginVerify],
+    ['verify-component', verifyComponent],
+    ['report-verify', reportVerify],
     [LOCAL_ITEM_READER_HANDLER, readLocalItems],
   ]);
   for (const module of COMPONENT_MODULES) {

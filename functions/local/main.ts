@@ -3,6 +3,8 @@ import { main } from './cli.ts';
 import './demo.ts';
 // Registers `retention`.
 import './retention-command.ts';
+// Registers `verify` (the restore drill).
+import './verify-command.ts';
 
 // The `liferay-backup` executable (bundled to dist/cli.mjs by `npm run build`).
 const code = await main(process.argv.slice(2), { out: (line) => console.log(line), err: process.stderr });

@@ -9,7 +9,7 @@ import { synthesizeLocalDefinitions, WORKFLOWS_DIR } from '../../scripts/synth-w
 describe('the definitions local mode runs', () => {
   it('are exactly what the CDK stack synthesizes (run `npm run workflows` after changing a construct)', () => {
     const synthesized = synthesizeLocalDefinitions();
-    for (const name of ['backup', 'restore', 'retention']) {
+    for (const name of ['backup', 'restore', 'retention', 'verify']) {
       const committed = JSON.parse(
         readFileSync(path.join(WORKFLOWS_DIR, `${name}.asl.json`), 'utf8'),
       ) as unknown;

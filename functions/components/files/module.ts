@@ -8,7 +8,7 @@ import { copyShard } from './copy-shard.ts';
 import { finalizeRestore } from './restore-finalize.ts';
 import { planRestore } from './restore-plan.ts';
 import { restoreShard } from './restore-shard.ts';
-import { filesRetention } from './retention.ts';
+import { filesRetention, verifyFiles } from './retention.ts';
 import {
   type FilesComponentName,
   filesRestoreRequestSchema,
@@ -137,6 +137,7 @@ function filesModule(
     handlers,
     local,
     retention: filesRetention,
+    verify: verifyFiles,
   };
 }
 
