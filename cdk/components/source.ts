@@ -1,4 +1,4 @@
-import { type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -12,6 +12,7 @@ import {
   ssmCredentialsSchema,
 } from '#components/source/settings.ts';
 import type { LiferayBackupConfig } from '../config.ts';
+import { acknowledgeWildcards } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
 import { componentTitle } from '../workflows.ts';
 import type { ComponentContext, ComponentDefinition, WorkflowComponent } from './component.ts';
@@ -126,19 +127,6 @@ export function configuredParameters(source: SourceConfig): string[] {
   return [...new Set(names)].sort();
 }
 
-function regionOf(stack: Stack): string {
-  return Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-}
-
-function accountOf(stack: Stack): string {
-  return Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-}
-
-/** Acknowledges one cdk-nag AwsSolutions-IAM5 finding (the exact wildcard) with the reason it is needed. */
-function acknowledgeWildcard(fn: lambda.Function, finding: string, reason: string): void {
-  Validations.of(fn).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
-}
-
 /** The source component's functions, grants and workflow branches. */
 class SourceComponent implements WorkflowComponent {
   readonly name = 'source' as const;
@@ -148,7 +136,10 @@ class SourceComponent implements WorkflowComponent {
   private readonly restoreRepository: lambda.Function;
   private readonly finishRestore: lambda.Function;
 
+  private readonly store: ComponentContext['store'];
+
   constructor(scope: Construct, context: ComponentContext, config: SourceConfig) {
+    this.store = context.store;
     if (config.vpc && !context.network) {
       throw new Error(
         'liferayBackup.components.source.vpc: true needs liferayBackup.network (vpcId, subnetIds, securityGroupId)',
@@ -207,14 +198,6 @@ class SourceComponent implements WorkflowComponent {
     context.store.grantReadWrite(this.mirrorRepository, 'backups/*', 'objects/git/*');
     context.store.grantRead(this.finishBackup, 'backups/*');
     context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*');
-    const bucketArn = `<${Stack.of(scope).getLogicalId(context.store.bucket.node.defaultChild as CfnElement)}.Arn>`;
-    for (const fn of [this.mirrorRepository, this.restoreRepository]) {
-      acknowledgeWildcard(
-        fn,
-        `Resource::${bucketArn}/objects/git/*`,
-        'The store copy: packs and their indexes under objects/git/, content-addressed by SHA-256 (names known only after they are computed)',
-      );
-    }
 
     const stack = Stack.of(scope);
     const parameterArn = (name: string) =>
@@ -228,12 +211,17 @@ class SourceComponent implements WorkflowComponent {
     if (config.restoreCredentialsPath) {
       const pathArn = `${parameterArn(config.restoreCredentialsPath)}*`;
       this.grantParameters(this.restoreRepository, [pathArn], config, 'RestoreTargetCredentials');
-      acknowledgeWildcard(
-        this.restoreRepository,
-        `Resource::arn:<AWS::Partition>:ssm:${regionOf(stack)}:${accountOf(stack)}:parameter${config.restoreCredentialsPath}*`,
-        `A restore request names its target's credentials at run time: the function may read only parameters under ${config.restoreCredentialsPath} (and refuses any other name itself), and decrypt them only through SSM`,
-      );
     }
+    acknowledgeWildcards(scope, [
+      [
+        /^Resource::arn:<AWS::Partition>:kms:[^:]+:[^:]+:key\/\*$/,
+        'kms:Decrypt on key/* is bounded by kms:ViaService (SSM only) and by the encryption context naming the credential parameters: the key is whichever encrypts them (aws/ssm unless credentialsKmsKeyArn is set)',
+      ],
+      [
+        /^Resource::arn:<AWS::Partition>:ssm:[^:]+:[^:]+:parameter\/.+\/\*$/,
+        `a restore request names its target's credentials at run time: the function may read only parameters under ${config.restoreCredentialsPath ?? '(none configured)'} (and refuses any other name itself), and decrypt them only through SSM`,
+      ],
+    ]);
   }
 
   /**
@@ -241,6 +229,11 @@ class SourceComponent implements WorkflowComponent {
    * them (the encryption context SSM sets names the parameter), with the configured key or
    * whichever key of this account encrypts them (aws/ssm by default).
    */
+  /** The restore drill reads the records and hashes every pack of the store copy. */
+  grantVerify(fn: lambda.Function): void {
+    this.store.grantRead(fn, 'backups/*', 'objects/git/*');
+  }
+
   private grantParameters(
     fn: lambda.Function,
     arns: readonly string[],
@@ -265,13 +258,6 @@ class SourceComponent implements WorkflowComponent {
         },
       }),
     );
-    if (!config.credentialsKmsKeyArn) {
-      acknowledgeWildcard(
-        fn,
-        `Resource::arn:<AWS::Partition>:kms:${regionOf(stack)}:${accountOf(stack)}:key/*`,
-        'kms:Decrypt on key/* is bounded by kms:ViaService (SSM only) and by the encryption context naming the credential parameters: the key is whichever encrypts them (aws/ssm unless credentialsKmsKeyArn is set)',
-      );
-    }
   }
 
   captureBranch(scope: Construct): sfn.IChainable {

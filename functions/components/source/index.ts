@@ -6,6 +6,7 @@ import { mirrorSourceRepository } from './mirror-repository.ts';
 import { planSourceBackup } from './plan-backup.ts';
 import { selectRefs } from './refs.ts';
 import { envNames, RESTORE_ENV_PREFIX, restoreSourceRepository } from './restore-repository.ts';
+import { sourceRetention, verifySource } from './retention.ts';
 import { sourceDetailsSchema, sourceRestoreRequestSchema, sourceSettingsSchema } from './settings.ts';
 
 /**
@@ -81,4 +82,6 @@ export const sourceModule: ComponentModule = {
     'source-finish-restore': finishSourceRestore,
   },
   local: sourceLocalOptions(),
+  retention: sourceRetention,
+  verify: verifySource,
 };

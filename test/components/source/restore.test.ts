@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitRemoteError, RestoreTargetNotEmptyError } from '#components/source/errors.ts';
 import { mirrorRepository } from '#components/source/mirror.ts';
 import { restoreRepository } from '#components/source/restore.ts';
+import { sourceRetention, verifySource } from '#components/source/retention.ts';
 import {
   type RepositoryRecord,
   type RepositorySettings,
@@ -13,6 +14,7 @@ import {
 } from '#components/source/settings.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { forEachRef, type GitHttpServer, git, startGitHttpServer } from '../../support/git-http-server.ts';
+import { testRuntime } from '../../support/local-runtime.ts';
 import { richRepository } from './git-fixtures.ts';
 import { PASSWORD_ENV, sourceAndMirror, testDeps, type WorkRepo } from './source-test-kit.ts';
 
@@ -72,6 +74,10 @@ function restoreInput(record: RepositoryRecord, restoreTarget: RestoreTarget, st
     store,
     scratchDir: tmpdir(),
   };
+}
+
+function rt(store: LocalFolderStore) {
+  return testRuntime({ store });
 }
 
 function newStore(): LocalFolderStore {
@@ -216,6 +222,40 @@ describe('the store copy', () => {
     const { path: targetPath, url } = await emptyTarget();
     await restoreRepository(restoreInput(third, target(url, { from: 'store' }), store), testDeps(TARGET_ENV));
     expect(await forEachRef(targetPath)).toEqual(third.refs);
+  });
+
+  it('lists its packs for garbage collection, and the restore drill checks every one of them', async () => {
+    const { record, store } = await backedUp({ storeCopy: true });
+    const pack = record.storeCopy?.packs[0];
+    if (!pack) throw new Error('no pack recorded');
+    const result = {
+      component: 'source' as const,
+      status: 'complete' as const,
+      warnings: [],
+      summary: {},
+      details: {
+        repositories: [{ ...record, refCount: Object.keys(record.refs).length, recordKey: 'unused' }],
+      },
+    };
+    const set = { backupId: 'b20260101t000000z-0abc', result };
+    expect(sourceRetention.sweepPrefixes?.()).toEqual(['objects/git/']);
+    const keys: string[] = [];
+    for await (const key of sourceRetention.references?.(set, rt(store)) ?? []) keys.push(key);
+    expect(keys).toEqual([pack.key, pack.key.replace(/\.pack$/, '.idx')]);
+
+    const verified = await verifySource(set, rt(store));
+    expect(verified).toMatchObject({ status: 'verified', problems: [] });
+    expect(verified.checks).toContain(
+      `${record.name}: ${pack.key} sha256 and ${pack.objects} objects as recorded`,
+    );
+    const bytes = await store.read(pack.key);
+    bytes[100] = (bytes[100] ?? 0) ^ 0xff;
+    await store.put(pack.key, bytes);
+    const broken = await verifySource(set, rt(store));
+    expect(broken.status).toBe('failed');
+    expect(broken.problems[0]).toMatch(
+      new RegExp(`${pack.key} has sha256 [0-9a-f]{64} \\(\\d+ bytes\\), recorded ${pack.sha256}`),
+    );
   });
 
   it('refuses a stored pack whose bytes are not the recorded ones', async () => {
