@@ -225,37 +225,64 @@ class SearchComponent implements WorkflowComponent {
     // The restore reads the set's search record from its manifest.
     context.store.grantRead(this.startRestore, 'backups/*');
 
-    const functions = {
+    for (const [key, fn] of Object.entries(this.functions()) as [
+      keyof typeof DOMAIN_METHODS,
+      lambda.Function,
+    ][]) {
+      this.grantEngine(fn, DOMAIN_METHODS[key]);
+    }
+    if (config.engine === 'opensearch') this.createSnapshotRole(scope, context);
+  }
+
+  private functions(): Record<keyof typeof DOMAIN_METHODS, lambda.Function> {
+    return {
       prepare: this.prepare,
       startSnapshot: this.startSnapshot,
       checkSnapshot: this.checkSnapshot,
       startRestore: this.startRestore,
       checkRecovery: this.checkRecovery,
     };
-    if (config.engine === 'opensearch' && config.domainArn) {
-      this.grantDomain(scope, context, config.domainArn, functions);
-    } else if (config.credentialsParameter) {
-      this.grantCredentials(scope, config, Object.values(functions));
-    }
   }
 
-  /** es:ESHttp* on the domain only, per function the methods it uses; the snapshot role and PassRole. */
-  private grantDomain(
-    scope: Construct,
-    context: ComponentContext,
-    domainArn: string,
-    functions: Record<keyof typeof DOMAIN_METHODS, lambda.Function>,
-  ): void {
-    for (const [key, fn] of Object.entries(functions) as [keyof typeof DOMAIN_METHODS, lambda.Function][]) {
+  /**
+   * What a function needs to talk to the cluster: on Amazon OpenSearch Service `es:ESHttp<Method>`
+   * on the domain only, for the methods it sends; on Elasticsearch, reading (and decrypting) the
+   * SecureString with the credentials.
+   */
+  private grantEngine(fn: lambda.Function, methods: readonly string[]): void {
+    const { config } = this;
+    if (config.engine === 'opensearch' && config.domainArn) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'SearchDomainHttp',
-          actions: DOMAIN_METHODS[key].map((method) => `es:ESHttp${method}`),
-          resources: [domainArn, `${domainArn}/*`],
+          actions: methods.map((method) => `es:ESHttp${method}`),
+          resources: [config.domainArn, `${config.domainArn}/*`],
         }),
       );
+      acknowledgeWildcards(fn, [
+        [
+          new RegExp(`^Resource::${escapeRegExp(config.domainArn)}/\\*$`),
+          'Amazon OpenSearch Service authorizes HTTP paths under the domain ARN: the grant covers one domain and only the methods this function sends',
+        ],
+      ]);
+      return;
     }
-    // The role Amazon OpenSearch Service assumes to read and write the repository (TheSnapshotRole).
+    if (!config.credentialsParameter) return;
+    const parameterArn = Stack.of(fn).formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      resourceName: config.credentialsParameter.replace(/^\//, ''),
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [parameterArn] }));
+    if (config.credentialsKmsKeyArn) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [config.credentialsKmsKeyArn] }),
+      );
+    }
+  }
+
+  /** The role Amazon OpenSearch Service assumes to read and write the repository, and who may pass it. */
+  private createSnapshotRole(scope: Construct, context: ComponentContext): void {
     const snapshotRole = new iam.Role(scope, 'SnapshotRole', {
       assumedBy: new iam.ServicePrincipal('es.amazonaws.com'),
       description:
@@ -294,11 +321,7 @@ class SearchComponent implements WorkflowComponent {
       }),
     );
     this.prepare.addEnvironment(SNAPSHOT_ROLE_ENV, snapshotRole.roleArn);
-    acknowledgeWildcards(scope, [
-      [
-        new RegExp(`^Resource::${escapeRegExp(domainArn)}/\\*$`),
-        'Amazon OpenSearch Service authorizes HTTP paths under the domain ARN: the grant covers one domain and only the methods each function sends',
-      ],
+    acknowledgeWildcards(snapshotRole, [
       [
         new RegExp(`^Resource::<StoreBucket[A-Za-z0-9]+\\.Arn>/${SNAPSHOT_PREFIX}/\\*$`),
         "the snapshot repository is a tree of objects the service names itself: the snapshot role may touch only the bucket's search/ prefix",
@@ -306,24 +329,17 @@ class SearchComponent implements WorkflowComponent {
     ]);
   }
 
-  /** Read (and decrypt) the SecureString with the cluster credentials. */
-  private grantCredentials(scope: Construct, config: SearchConfig, functions: lambda.Function[]): void {
-    const name = config.credentialsParameter ?? '';
-    const parameterArn = Stack.of(scope).formatArn({
-      service: 'ssm',
-      resource: 'parameter',
-      resourceName: name.replace(/^\//, ''),
-    });
-    for (const fn of functions) {
-      fn.addToRolePolicy(
-        new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [parameterArn] }),
-      );
-      if (config.credentialsKmsKeyArn) {
-        fn.addToRolePolicy(
-          new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [config.credentialsKmsKeyArn] }),
-        );
-      }
-    }
+  /** Retention deletes a set's snapshot (GET the repository, DELETE the snapshot). */
+  grantRetention(functions: {
+    readonly deleteSet: lambda.Function;
+    readonly markSet: lambda.Function;
+  }): void {
+    this.grantEngine(functions.deleteSet, ['Get', 'Delete']);
+  }
+
+  /** The restore drill reads the repository and the snapshot. */
+  grantVerify(fn: lambda.Function): void {
+    this.grantEngine(fn, ['Get']);
   }
 
   /** Prepare → Start → (Wait → Check)* → the result. */

@@ -1,5 +1,6 @@
 import type { CliCommand, ComponentModule } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
+import { searchRetention, verifySearchSnapshot } from './artifacts.ts';
 import { checkSearchRecovery } from './handlers/check-recovery.ts';
 import { checkSearchSnapshot } from './handlers/check-snapshot.ts';
 import { prepareSearchRepository } from './handlers/prepare-repository.ts';
@@ -95,6 +96,8 @@ export const searchComponent: ComponentModule = {
   settings: searchSettingsSchema,
   restoreRequest: searchRestoreRequestSchema,
   checkRestore: ({ backup, request }) => checkSearchRestore(backup.details, request as SearchRestoreRequest),
+  retention: searchRetention,
+  verify: verifySearchSnapshot,
   handlers: {
     [SEARCH_HANDLER_IDS.prepareRepository]: prepareSearchRepository,
     [SEARCH_HANDLER_IDS.startSnapshot]: startSearchSnapshot,

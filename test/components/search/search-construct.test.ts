@@ -105,7 +105,7 @@ function actions(statements: Statement[]): string[] {
   return statements.flatMap((statement) => ([] as string[]).concat(statement.Action)).sort();
 }
 
-/** The AwsSolutions findings on this construct's resources. */
+/** The AwsSolutions findings on this construct's resources, and on grants it made to others (they name the domain). */
 function nagFindings(app: App): string[] {
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   try {
@@ -120,7 +120,10 @@ function nagFindings(app: App): string[] {
     return report.pluginReports.flatMap((plugin) =>
       plugin.violations.flatMap((violation) =>
         violation.violatingConstructs
-          .filter((construct) => construct.constructPath.includes('/Search/'))
+          .filter(
+            (construct) =>
+              construct.constructPath.includes('/Search/') || violation.ruleName.includes(DOMAIN_ARN),
+          )
           .map((construct) => `${violation.ruleName} ${construct.constructPath}`),
       ),
     );
@@ -229,6 +232,24 @@ describe('search construct, Amazon OpenSearch Service', () => {
         expect(s3, handlerId).toEqual([]);
       }
     }
+  });
+
+  it("lets retention's set deletion read the repository and delete the snapshot, nothing more", () => {
+    const [deleteSetId] = Object.entries(
+      template.findResources('AWS::Lambda::Function') as Record<string, Resource>,
+    ).find(([, fn]) => fn.Metadata?.[HANDLER_METADATA_KEY] === 'delete-set') ?? [undefined];
+    expect(deleteSetId).toBeDefined();
+    const http = statementsOf(template, deleteSetId ?? '').filter((statement) =>
+      actions([statement]).some((action) => action.startsWith('es:')),
+    );
+    expect(actions(http)).toEqual(['es:ESHttpDelete', 'es:ESHttpGet']);
+    expect(http[0]?.Resource).toEqual([DOMAIN_ARN, `${DOMAIN_ARN}/*`]);
+    const markSetId = Object.entries(
+      template.findResources('AWS::Lambda::Function') as Record<string, Resource>,
+    ).find(([, fn]) => fn.Metadata?.[HANDLER_METADATA_KEY] === 'mark-set')?.[0];
+    expect(
+      actions(statementsOf(template, markSetId ?? '')).filter((action) => action.startsWith('es:')),
+    ).toEqual([]);
   });
 
   it('puts a Wait + check loop with the configured interval in both workflows, and retries a busy repository', () => {

@@ -1,0 +1,107 @@
+import type { RetentionHooks, SetComponent, VerifyOutcome } from '#components/component.ts';
+import { RetryableError } from '#runtime/errors.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import type { SearchEngine } from './engine.ts';
+import { SearchSnapshotBusyError } from './errors.ts';
+import { searchRuntime } from './handlers/context.ts';
+import { type SearchResultDetails, searchResultDetailsSchema } from './records.ts';
+import { repositoryLocation } from './repository.ts';
+
+/**
+ * What the set's search snapshot means to retention (delete it with the set) and to the restore
+ * drill (prove it is there, succeeded and holds every recorded index), without restoring anything.
+ */
+
+type Located =
+  | {
+      readonly ok: true;
+      readonly engine: SearchEngine;
+      readonly details: SearchResultDetails;
+      readonly where: string;
+    }
+  | { readonly ok: false; readonly problem: string };
+
+/** The engine, and the set's record, once the repository is known to read where the set wrote. */
+async function locate(input: SetComponent, rt: Runtime): Promise<Located> {
+  const parsed = searchResultDetailsSchema.safeParse(input.result.details);
+  if (!parsed.success) {
+    return { ok: false, problem: `set ${input.backupId}: the search record is not readable` };
+  }
+  const details = parsed.data;
+  const where = `${details.repository.name}/${details.snapshot.name}`;
+  if (rt.settings.components.search === undefined) {
+    return {
+      ok: false,
+      problem: `search snapshot ${where}: the search component is not configured in this deployment`,
+    };
+  }
+  const { engine } = await searchRuntime(rt);
+  const repository = await engine.getRepository(details.repository.name);
+  if (!repository) {
+    return {
+      ok: false,
+      problem: `search snapshot ${where}: repository ${details.repository.name} is not registered`,
+    };
+  }
+  const location = repositoryLocation(repository);
+  if (location !== details.repository.location) {
+    return {
+      ok: false,
+      problem: `search snapshot ${where}: the set wrote to ${details.repository.location}, the repository now reads ${location}`,
+    };
+  }
+  return { ok: true, engine, details, where };
+}
+
+export const searchRetention: RetentionHooks = {
+  /**
+   * Deletes the set's snapshot. Idempotent (a snapshot already gone is reported, not an error); a
+   * failed search result has no snapshot (it was deleted when it failed). A snapshot that cannot be
+   * reached (component no longer configured, repository moved) is reported as left in place.
+   */
+  async deleteArtifacts(input, rt) {
+    if (input.result.status !== 'complete') return [];
+    const located = await locate(input, rt);
+    if (!located.ok) return [`left in place: ${located.problem}`];
+    try {
+      const deleted = await located.engine.deleteSnapshot(
+        located.details.repository.name,
+        located.details.snapshot.name,
+      );
+      return [
+        deleted
+          ? `search snapshot ${located.where} deleted`
+          : `search snapshot ${located.where} was already gone`,
+      ];
+    } catch (error) {
+      // A snapshot running in the repository blocks deletions on some versions: try again later.
+      if (error instanceof SearchSnapshotBusyError) throw new RetryableError(error.message, { cause: error });
+      throw error;
+    }
+  },
+};
+
+/** The restore drill's check: the snapshot exists in the repository the set wrote to, succeeded, holds every index. */
+export async function verifySearchSnapshot(input: SetComponent, rt: Runtime): Promise<VerifyOutcome> {
+  const located = await locate(input, rt);
+  if (!located.ok) return { status: 'failed', checks: [], problems: [located.problem] };
+  const { engine, details, where } = located;
+  const checks = [`repository ${details.repository.name} reads ${details.repository.location}`];
+  const snapshot = await engine.getSnapshot(details.repository.name, details.snapshot.name);
+  if (!snapshot) return { status: 'failed', checks, problems: [`search snapshot ${where} does not exist`] };
+  checks.push(`search snapshot ${where} exists`);
+  const problems: string[] = [];
+  if (snapshot.state === 'SUCCESS') checks.push(`search snapshot ${where} is SUCCESS`);
+  else problems.push(`search snapshot ${where} is ${snapshot.state}`);
+  if (details.snapshot.uuid && snapshot.uuid && snapshot.uuid !== details.snapshot.uuid) {
+    problems.push(
+      `search snapshot ${where} is another snapshot than the set recorded (uuid ${snapshot.uuid}, recorded ${details.snapshot.uuid})`,
+    );
+  }
+  const missing = details.indexes
+    .filter((index) => !snapshot.indices.includes(index.name))
+    .map((index) => index.name);
+  if (missing.length > 0) problems.push(`search snapshot ${where} lacks ${missing.join(', ')}`);
+  else checks.push(`search snapshot ${where} holds the ${details.indexes.length} recorded indexes`);
+  return { status: problems.length === 0 ? 'verified' : 'failed', checks, problems };
+}
