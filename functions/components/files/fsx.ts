@@ -73,9 +73,9 @@ export const mkdir = (path: string, mode: number) =>
   call<void>((done) => fs.mkdir(path, { mode }, (error) => done(error, undefined)));
 export const fchmod = (fd: number, mode: number) =>
   call<void>((done) => fs.fchmod(fd, mode, (error) => done(error, undefined)));
-export const futimes = (fd: number, seconds: number) =>
+export const futimes = (fd: number, seconds: number | Date) =>
   call<void>((done) => fs.futimes(fd, seconds, seconds, (error) => done(error, undefined)));
 export const chmod = (path: string, mode: number) =>
   call<void>((done) => fs.chmod(path, mode, (error) => done(error, undefined)));
-export const utimes = (path: string, seconds: number) =>
+export const utimes = (path: string, seconds: number | Date) =>
   call<void>((done) => fs.utimes(path, seconds, seconds, (error) => done(error, undefined)));

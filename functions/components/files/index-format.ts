@@ -13,8 +13,10 @@ import { comparePaths } from './paths.ts';
  */
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lower-case hex');
-/** Nanoseconds since the epoch (or an inode number): decimal text, because they exceed 2^53. */
+/** An inode number: decimal text, because it may exceed 2^53. */
 const decimal = z.string().regex(/^\d{1,30}$/, 'a non-negative integer as decimal text');
+/** Nanoseconds since the epoch as decimal text (exact; negative before 1970). */
+const nanoseconds = z.string().regex(/^-?\d{1,30}$/, 'nanoseconds as decimal text');
 const count = z.number().int().nonnegative();
 const objectKey = z.string().regex(OBJECT_KEY_PATTERN, 'a key under objects/blobs/ or objects/packs/');
 
@@ -31,12 +33,12 @@ export type DataLocation = z.infer<typeof dataLocationSchema>;
 
 const common = {
   path: z.string().min(1).max(4096),
-  mtimeNs: decimal,
+  mtimeNs: nanoseconds,
   uid: count,
   gid: count,
   /** For the quick check of the next backup: an inode or ctime change means "look again". */
   ino: decimal.optional(),
-  ctimeNs: decimal.optional(),
+  ctimeNs: nanoseconds.optional(),
 };
 
 export const fileEntrySchema = z.strictObject({
@@ -134,7 +136,7 @@ export const indexSchema = z.strictObject({
   createdAt: z.iso.datetime({ offset: true }),
   sources: z.array(sourceSchema).min(1).max(8),
   /** Mode and mtime of the tree's top directory. */
-  root: z.strictObject({ mode: z.number().int().min(0).max(0o7777), mtimeNs: decimal }).optional(),
+  root: z.strictObject({ mode: z.number().int().min(0).max(0o7777), mtimeNs: nanoseconds }).optional(),
   parts: z.array(partRefSchema),
   totals: z.strictObject({ entries: count, files: count, dirs: count, symlinks: count, bytes: count }),
   catalog: catalogRefSchema,

@@ -84,9 +84,14 @@ export class SafeTree {
   }
 }
 
-/** Seconds since the epoch from nanoseconds as decimal text (what fs.utimes takes). */
-export function secondsOf(mtimeNs: string): number {
+/**
+ * The time argument fs.utimes takes for nanoseconds as decimal text: seconds (a double, so about
+ * a microsecond of precision), or a Date before 1970, because Node.js replaces a negative number
+ * of seconds by "now" (a Date keeps its sign, to the millisecond).
+ */
+export function secondsOf(mtimeNs: string): number | Date {
   const ns = BigInt(mtimeNs);
+  if (ns < 0n) return new Date(Number(ns / 1_000_000n));
   return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
 }
 

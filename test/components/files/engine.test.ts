@@ -80,6 +80,53 @@ const stores: Array<[string, () => ContentStore]> = [
   ['S3 (s3rver)', () => server.store()],
 ];
 
+describe('files engine: the Liferay Home as discovery finds it', () => {
+  it('backs up a document library kept outside the Liferay Home as .external/document_library, and says so', async () => {
+    const store = new LocalFolderStore(freshDir('store'));
+    const home = freshDir('home');
+    const dl = freshDir('dl-outside');
+    fs.mkdirSync(path.join(home, 'osgi/configs'), { recursive: true });
+    fs.writeFileSync(
+      path.join(
+        home,
+        'osgi/configs/com.liferay.portal.store.file.system.configuration.FileSystemStoreConfiguration.config',
+      ),
+      `rootDir="${dl}"\n`,
+    );
+    fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
+    fs.mkdirSync(path.join(dl, '20101/20125/1234/'), { recursive: true });
+    fs.writeFileSync(path.join(dl, '20101/20125/1234/1.0'), bytesFor('outside', 3000));
+    const { id, result } = await backupAndCommit(runtime(store, home));
+    expect(result.warnings.join('\n')).toMatch(/outside the Liferay Home .*\.external\/document_library/);
+    const details = filesResultDetailsSchema.parse(result.details);
+    expect(details.sources.map((source) => source.mount)).toEqual(['', '.external/document_library']);
+    const target = path.join(freshDir('restore'), 'home');
+    const restored = await driveRestore(runtime(store, target), restoreContext(id, {}));
+    expect(restored.warnings.join('\n')).toMatch(/move it to its configured root/);
+    expect(diffTrees(readTree(dl), readTree(path.join(target, '.external/document_library')))).toEqual([]);
+  });
+
+  it('keeps mtimes before 1970 and in the far future', async () => {
+    const store = new LocalFolderStore(freshDir('store'));
+    const home = freshDir('home');
+    fs.mkdirSync(path.join(home, 'data'));
+    for (const [name, when] of [
+      ['old', new Date('1969-07-20T20:17:40.123Z')],
+      ['future', new Date('2200-01-01T00:00:00.456Z')],
+    ] as const) {
+      fs.writeFileSync(path.join(home, `data/${name}`), name);
+      fs.utimesSync(path.join(home, `data/${name}`), when, when);
+    }
+    const first = await backupAndCommit(runtime(store, home));
+    // The next backup reads the index back (the times are validated) and finds nothing changed.
+    const second = await backupAndCommit(runtime(store, home), first.id);
+    expect(second.result.summary.changedFiles).toBe(0);
+    const target = path.join(freshDir('restore'), 'home');
+    await driveRestore(runtime(store, target), restoreContext(second.id, {}));
+    expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
+  });
+});
+
 describe.each(stores)('files engine on the %s store', (_name, openStore) => {
   let store: CountingStore;
   let home: string;
