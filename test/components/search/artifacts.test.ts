@@ -5,7 +5,7 @@ import { closeEngines } from '#components/search/connect.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { testRuntime } from '../../support/local-runtime.ts';
 import { SearchEngineStandIn } from '../../support/search-engine-server.ts';
-import { DETAILS } from './fixtures.ts';
+import { DETAILS, searchRuntimeFor } from './fixtures.ts';
 
 /** The set's snapshot for retention (delete it) and the restore drill (prove it is there). */
 
@@ -39,16 +39,7 @@ async function withSnapshot(): Promise<{ rt: Runtime; result: ComponentResult }>
     }),
   });
   expect(create.status).toBe(200);
-  const rt = testRuntime({
-    components: {
-      search: {
-        engine: 'elasticsearch',
-        endpoint: server.url,
-        credentials: { type: 'none' },
-        repository: { name: 'liferay-backup' },
-      },
-    },
-  });
+  const rt = searchRuntimeFor(server.url);
   const result: ComponentResult = {
     component: 'search',
     status: 'complete',

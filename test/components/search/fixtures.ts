@@ -1,4 +1,6 @@
 import type { SearchResultDetails } from '#components/search/records.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import { testRuntime } from '../../support/local-runtime.ts';
 
 /** A DXP 7.3 set's search record: two primary-storage indexes among four. */
 export const DETAILS: SearchResultDetails = {
@@ -33,3 +35,20 @@ export const DETAILS: SearchResultDetails = {
     },
   ],
 };
+
+/** A runtime (fresh local store) whose search settings point at a stand-in: Elasticsearch, no auth. */
+export function searchRuntimeFor(url: string, overrides: Record<string, unknown> = {}): Runtime {
+  return testRuntime({
+    components: {
+      search: {
+        engine: 'elasticsearch',
+        endpoint: url,
+        credentials: { type: 'none' },
+        repository: { name: 'liferay-backup' },
+        // The local runner does not wait: give up on the number of checks alone.
+        waitSeconds: 0,
+        ...overrides,
+      },
+    },
+  });
+}

@@ -7,8 +7,8 @@ import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
 import { type AslDefinition, definitionsFromTemplate } from '#local/template-definitions.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { synthTemplate } from '../../../cdk/synth.ts';
-import { testRuntime } from '../../support/local-runtime.ts';
 import { SearchEngineStandIn } from '../../support/search-engine-server.ts';
+import { searchRuntimeFor } from './fixtures.ts';
 
 /**
  * The synthesized Backup and Restore state machines (the definitions `npm run workflows` writes),
@@ -81,19 +81,10 @@ async function elasticsearch(): Promise<SearchEngineStandIn> {
 }
 
 function runtimeFor(server: SearchEngineStandIn, extra: Record<string, unknown> = {}): Runtime {
-  return testRuntime({
-    components: {
-      search: {
-        engine: 'elasticsearch',
-        endpoint: server.url,
-        credentials: { type: 'basic', username: 'elastic', password: 'pw-in-memory-only' },
-        repository: { name: 'liferay-backup' },
-        maxChecks: 5,
-        // The local runner does not wait: give up on the number of checks alone.
-        waitSeconds: 0,
-        ...extra,
-      },
-    },
+  return searchRuntimeFor(server.url, {
+    credentials: { type: 'basic', username: 'elastic', password: 'pw-in-memory-only' },
+    maxChecks: 5,
+    ...extra,
   });
 }
 
@@ -234,17 +225,7 @@ describe('the synthesized search branches, run locally', () => {
       settings: { bucket: 'es-snapshots', base_path: 'liferay' },
     });
     server.snapshots.set('liferay-backup', new Map());
-    const rt = testRuntime({
-      components: {
-        search: {
-          engine: 'elasticsearch',
-          endpoint: server.url,
-          credentials: { type: 'none' },
-          repository: { name: 'liferay-backup' },
-          waitSeconds: 0,
-        },
-      },
-    });
+    const rt = searchRuntimeFor(server.url);
     const backup = await runWorkflow(definitions.backup as AslDefinition, { components: ['search'] }, rt);
     const backupId = outputOf<{ backup: { backupId: string } }>(backup).backup.backupId;
     const result = (await readManifest(rt.store, backupId)).results.search;
