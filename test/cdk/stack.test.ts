@@ -118,9 +118,15 @@ describe('the stack', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
   });
 
-  it('defines Standard Backup and Restore state machines with logging and tracing', () => {
+  it('defines Standard Backup, Restore, Verify and Retention state machines with logging and tracing', () => {
     const machines = template.findResources('AWS::StepFunctions::StateMachine');
-    expect(Object.keys(machines)).toHaveLength(2);
+    expect(
+      Object.values(machines)
+        .map(
+          (machine) => (machine as { Metadata: Record<string, string> }).Metadata['LiferayBackup:Workflow'],
+        )
+        .sort(),
+    ).toEqual(['backup', 'restore', 'retention', 'verify']);
     template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
@@ -131,8 +137,8 @@ describe('the stack', () => {
   it('starts Backup from one EventBridge Scheduler schedule per configured schedule, with its name and components', () => {
     const schedules = (FULL_CONFIG.schedules as { name: string }[]) ?? [];
     const created = template.findResources('AWS::Scheduler::Schedule');
-    // One per configured schedule, plus the hourly age check.
-    expect(Object.keys(created)).toHaveLength(schedules.length + 1);
+    // One per configured schedule, plus the hourly age check and the daily retention.
+    expect(Object.keys(created)).toHaveLength(schedules.length + 2);
     for (const schedule of schedules) {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         Target: { Arn: Match.anyValue(), Input: Match.stringLikeRegexp(`"schedule":"${schedule.name}"`) },
@@ -153,7 +159,7 @@ describe('the stack', () => {
 
   it('emits valid Amazon States Language', () => {
     const definitions = definitionsFromTemplate(template.toJSON() as never);
-    expect(Object.keys(definitions).sort()).toEqual(['backup', 'restore']);
+    expect(Object.keys(definitions).sort()).toEqual(['backup', 'restore', 'retention', 'verify']);
     for (const [name, definition] of Object.entries(definitions)) {
       const { isValid, errorsText } = aslValidator(definition as never, {
         checkArn: false,
