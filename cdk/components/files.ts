@@ -1,4 +1,4 @@
-import { type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { compileSelection } from '#components/files/liferay-rules.ts';
 import type { FilesComponentName, FilesSettings } from '#components/files/settings.ts';
 import type { LiferayBackupConfig } from '../config.ts';
+import { acknowledgeWildcards } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
 import { componentTitle } from '../workflows.ts';
 import type { ComponentContext, ComponentDefinition, WorkflowComponent } from './component.ts';
@@ -133,13 +134,6 @@ class ReadOnlyEfsMount extends lambda.FileSystem {
   constructor(config: lambda.FileSystemConfig) {
     super(config);
   }
-}
-
-/** How cdk-nag names a resource's ARN in a finding: `<LogicalId.Arn>`. */
-function nagArn(construct: Construct): string {
-  const resource = construct.node.defaultChild as CfnResource;
-  const stack = Stack.of(construct);
-  return `<${stack.resolve(stack.getLogicalId(resource))}.Arn>`;
 }
 
 class FilesComponent extends Construct implements WorkflowComponent {
@@ -288,73 +282,6 @@ class FilesComponent extends Construct implements WorkflowComponent {
     store.grantRead(this.restoreShardFn, 'objects/*', 'backups/*/files/*');
     store.grantReadWrite(this.restoreShardFn, 'work/*');
     store.grantReadWrite(this.finalizeRestoreFn, 'work/*');
-    for (const fn of this.functions()) this.acknowledgeFindings(fn);
-  }
-
-  private functions(): lambda.Function[] {
-    return [
-      this.planBackupFn,
-      this.copyShardFn,
-      this.finalizeBackupFn,
-      this.planRestoreFn,
-      this.restoreShardFn,
-      this.finalizeRestoreFn,
-    ];
-  }
-
-  /** The wildcards cdk-nag reports on these roles, each with the reason it cannot be narrower. */
-  private acknowledgeFindings(fn: lambda.Function): void {
-    const bucket = nagArn(this.context.store.bucket);
-    const reasons: Array<[string, string]> = [
-      [
-        `Resource::${bucket}/objects/*`,
-        'content-addressed blobs and packs, named by their hash or a random id at run time',
-      ],
-      [
-        `Resource::${bucket}/backups/*`,
-        'manifests and file indexes of earlier sets, named by backup id at run time (read only)',
-      ],
-      [
-        `Resource::${bucket}/backups/*/files/*`,
-        "this engine's index parts and catalog under the set being written, named at run time",
-      ],
-      [
-        `Resource::${bucket}/work/*`,
-        'the run scratch area (plans, shard lists and results), named by run id at run time',
-      ],
-      [
-        'Action::s3:GetObject*',
-        "the store's read grant (GetObject and its version/ACL/tagging reads) on the prefixes above",
-      ],
-      ['Action::s3:GetBucket*', "the store's read grant: bucket location and versioning, needed by the SDK"],
-      [
-        'Action::s3:List*',
-        'listing under the prefixes above (checkpoints of a re-run shard); S3 has no per-prefix list action',
-      ],
-      [
-        'Action::s3:Abort*',
-        'aborting a multipart upload that failed (large blobs, packs): nothing half-written is kept',
-      ],
-      [
-        'Action::s3:DeleteObject*',
-        "part of the store's write grant; the engine deletes nothing outside work/",
-      ],
-      ['Action::kms:ReEncrypt*', "the store key's encrypt grant (S3 bucket keys)"],
-      ['Action::kms:GenerateDataKey*', "the store key's encrypt grant (S3 bucket keys)"],
-      [
-        'Resource::*',
-        'X-Ray tracing and VPC network interfaces of the common function construct accept no resource-level permissions',
-      ],
-    ];
-    for (const [finding, reason] of reasons)
-      Validations.of(fn).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
-    if (fn.isBoundToVpc) {
-      Validations.of(fn).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-        reason:
-          'the function mounts EFS, so it runs in the VPC; this is the policy Lambda documents for its network interfaces, whose EC2 actions take no resource-level narrowing',
-      });
-    }
   }
 
   private fanOut(
@@ -432,56 +359,17 @@ class FilesComponent extends Construct implements WorkflowComponent {
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('work/*')] }),
     );
     key.grantDecrypt(role);
-    if (!(role instanceof Construct)) return;
-    const reasons: Array<[string, string]> = [
-      [
-        `Resource::${nagArn(bucket)}/work/*`,
-        "the Distributed Map's item lists, named by run id at run time (read only)",
-      ],
-      ...this.functions().map((fn): [string, string] => [
-        `Resource::${nagArn(fn)}:*`,
-        'Lambda invoke tasks are granted the function and its versions (ARN:*), as CDK renders them',
-      ]),
-    ];
-    // The Distributed Map's child executions of this state machine (their names are made by Step Functions).
-    for (const finding of wildcardFindings(role, ':execution:')) {
-      reasons.push([
-        finding,
-        'the Distributed Map starts and watches child executions of this state machine; their names are made at run time',
+    // The store prefix and the invoke qualifiers are acknowledged stack-wide (cdk/nag.ts); the
+    // Distributed Map's own grant on its child executions is this component's to explain.
+    if (role instanceof Construct) {
+      acknowledgeWildcards(role, [
+        [
+          /^Resource::arn:[^:]+:states:.*:execution:.*\*$/,
+          'the Distributed Map starts and watches child executions of this state machine; Step Functions names them at run time',
+        ],
       ]);
     }
-    for (const [finding, reason] of reasons)
-      Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
   }
-}
-
-/** cdk-nag's rendering of a policy value: `<Ref>`, `<LogicalId.Attr>`, joins flattened, anything else as JSON. */
-function nagText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const record = value as Record<string, unknown>;
-  if (record.Ref !== undefined) return `<${String(record.Ref)}>`;
-  const getAtt = record['Fn::GetAtt'] as [string, string] | undefined;
-  if (getAtt) return `<${getAtt[0]}.${getAtt[1]}>`;
-  const join = record['Fn::Join'] as [string, unknown[]] | undefined;
-  if (join) return join[1].map(nagText).join(join[0]);
-  return JSON.stringify(value);
-}
-
-/** The wildcard resources (as cdk-nag names them) in a construct's policies that contain `marker`. */
-function wildcardFindings(scope: Construct, marker: string): string[] {
-  const stack = Stack.of(scope);
-  const found = new Set<string>();
-  for (const child of scope.node.findAll()) {
-    if (!(child instanceof iam.Policy)) continue;
-    const document = stack.resolve(child.document.toJSON()) as { Statement?: Array<{ Resource?: unknown }> };
-    for (const statement of document.Statement ?? []) {
-      for (const resource of ([] as unknown[]).concat(statement.Resource ?? [])) {
-        const text = nagText(resource);
-        if (text.includes('*') && text.includes(marker)) found.add(`Resource::${text}`);
-      }
-    }
-  }
-  return [...found];
 }
 
 function definition(name: FilesComponentName): ComponentDefinition {
