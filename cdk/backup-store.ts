@@ -72,7 +72,8 @@ export class BackupStore extends Construct {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Refuse writes that ask for another encryption than this bucket's key (the default covers the rest).
+    // Refuse writes that ask for another encryption than this bucket's key. (`...IfExists` would also
+    // refuse writes that name none, such as every multipart UploadPart.)
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'DenyOtherEncryption',
@@ -80,7 +81,12 @@ export class BackupStore extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:PutObject'],
         resources: [this.bucket.arnForObjects('*')],
-        conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+        // Only requests that name an encryption are checked: UploadPart carries no header at all,
+        // and the bucket's default encryption (SSE-KMS with this key) covers every write.
+        conditions: {
+          StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+          Null: { 's3:x-amz-server-side-encryption': 'false' },
+        },
       }),
     );
     this.bucket.addToResourcePolicy(
@@ -91,7 +97,8 @@ export class BackupStore extends Construct {
         actions: ['s3:PutObject'],
         resources: [this.bucket.arnForObjects('*')],
         conditions: {
-          StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn },
+          StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn },
+          Null: { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'false' },
         },
       }),
     );

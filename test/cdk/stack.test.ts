@@ -76,7 +76,10 @@ describe('the stack', () => {
           Match.objectLike({
             Effect: 'Deny',
             Action: 's3:PutObject',
-            Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+            Condition: {
+              StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+              Null: { 's3:x-amz-server-side-encryption': 'false' },
+            },
           }),
         ]),
       },
