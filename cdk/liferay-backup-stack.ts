@@ -160,6 +160,10 @@ export class LiferayBackupStack extends Stack {
     );
     this.store.grantReadWrite(reportVerify, 'backups/*/verifications/*');
     const verifiers = new Construct(this, 'Verifiers');
+    // Drills and retention reach what the components reach (a database, a search domain in the VPC).
+    const inVpc = network
+      ? { vpc: network.vpc, vpcSubnets: network.subnets, securityGroups: [network.securityGroup] }
+      : {};
     const verifyComponent = (name: (typeof enabled)[number]) => {
       const definition = CDK_COMPONENTS.find((d) => d.name === name);
       const component = components.find((c) => c.name === name);
@@ -169,6 +173,7 @@ export class LiferayBackupStack extends Stack {
         description: `Verify the ${name} of a backup set (restore drill)`,
         timeout: Duration.minutes(15),
         memorySize: 1024,
+        ...inVpc,
         environment: settingsEnvironment({
           ...baseSettings,
           components: definition ? { [name]: definition.settings(config) } : {},
@@ -212,7 +217,11 @@ export class LiferayBackupStack extends Stack {
             CDK_COMPONENTS.filter((d) => enabled.includes(d.name)).map((d) => [d.name, d.settings(config)]),
           ),
         };
-        const fn = factory.create(fnScope, fnId, { ...fnProps, environment: settingsEnvironment(all) });
+        const fn = factory.create(fnScope, fnId, {
+          ...fnProps,
+          ...inVpc,
+          environment: settingsEnvironment(all),
+        });
         this.store.bind(fn);
         return fn;
       },

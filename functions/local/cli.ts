@@ -17,6 +17,12 @@ import { runWorkflow, type WorkflowOutcome } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import { WORKFLOWS } from './workflows.ts';
 
+/**
+ * How long a Wait state pauses in a CLI run: the workflows poll real servers (a search cluster's
+ * snapshot, a hook command), so not a busy loop, but not Step Functions' minutes either.
+ */
+export const LOCAL_WAIT_MS = 2000;
+
 export interface CliIo {
   readonly out: (line: string) => void;
   readonly err: NodeJS.WriteStream;
@@ -201,6 +207,7 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
   };
   const outcome = await runWorkflow(WORKFLOWS.backup, input, rt, {
     onStateEntered: (name) => progress.step(name),
+    waitMs: LOCAL_WAIT_MS,
   });
   progress.clear();
   const backupId = backupIdFromOutcome(outcome);
@@ -245,6 +252,7 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
   }
   const outcome = await runWorkflow(WORKFLOWS.restore, request, rt, {
     onStateEntered: (name) => progress.step(name),
+    waitMs: LOCAL_WAIT_MS,
   });
   progress.clear();
   if (outcome.status === 'SUCCEEDED') {

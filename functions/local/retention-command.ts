@@ -4,7 +4,7 @@ import { retentionSettingsSchema } from '#backup-set/retention-policy.ts';
 import { asError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import { readJson } from '#store/content-store.ts';
-import { type CliIo, EXTRA_COMMANDS } from './cli.ts';
+import { type CliIo, EXTRA_COMMANDS, LOCAL_WAIT_MS } from './cli.ts';
 import { formatBytes } from './format.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
@@ -102,7 +102,7 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
     WORKFLOWS.retention,
     { dryRun: values['dry-run'] === true, requestedBy: 'cli' },
     rt,
-    { onStateEntered: (name) => progress.step(name) },
+    { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS },
   );
   progress.clear();
   const output =

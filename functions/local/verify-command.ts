@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { verificationReportSchema } from '#backup-set/verify.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { readJson } from '#store/content-store.ts';
-import { type CliIo, EXTRA_COMMANDS, helpText, parseCommand, runtimeFor } from './cli.ts';
+import { type CliIo, EXTRA_COMMANDS, helpText, LOCAL_WAIT_MS, parseCommand, runtimeFor } from './cli.ts';
 import { ProgressPrinter } from './progress.ts';
 import { runWorkflow } from './run-workflow.ts';
 import { WORKFLOWS } from './workflows.ts';
@@ -27,7 +27,7 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
     WORKFLOWS.verify,
     { backupId: positionals[0] ?? 'latest', requestedBy: 'cli', ...(components ? { components } : {}) },
     rt,
-    { onStateEntered: (name) => progress.step(name) },
+    { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS },
   );
   progress.clear();
   const reportKey =
