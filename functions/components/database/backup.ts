@@ -65,7 +65,13 @@ function api(mode: RdsSettings['mode']): SnapshotApi {
 }
 
 function tracked(observed: ObservedSnapshot): TrackedSnapshot {
-  const { tags: _tags, sourceIdentifier: _source, ...rest } = observed;
+  const {
+    tags: _tags,
+    sourceIdentifier: _source,
+    engine: _engine,
+    engineVersion: _engineVersion,
+    ...rest
+  } = observed;
   return rest;
 }
 

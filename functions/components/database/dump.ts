@@ -46,7 +46,7 @@ export interface DumpOutcome {
 
 const PROGRESS_EVERY = 8 * 1024 * 1024;
 /** mysqldump and mariadb-dump end a complete dump with this comment (unless --skip-comments). */
-const SQL_DUMP_TRAILER = '-- Dump completed';
+export const SQL_DUMP_TRAILER = '-- Dump completed';
 
 function sourceFacts(connection: DatabaseConnection, database: string) {
   return connection.engine === 'postgresql'

@@ -1,4 +1,4 @@
-import { LiferayBackupError } from '#runtime/errors.ts';
+import { LiferayBackupError, RetryableError } from '#runtime/errors.ts';
 
 /**
  * The database component's named errors. Step Functions matches `name`: the workflow retries
@@ -66,5 +66,23 @@ export class RestoreTargetNotEmptyError extends LiferayBackupError {
 export class DatabaseToolMissingError extends LiferayBackupError {
   constructor(message: string) {
     super('DatabaseToolMissingError', message);
+  }
+}
+
+/**
+ * A snapshot (or its DR copy) of a set retention deletes is still being created or copied, and
+ * RDS deletes only `available` snapshots. Its name stays `RetryableError` on purpose: that is what
+ * the state machine's Retry matches, and a deletion still pending after those retries is finished
+ * by the next retention run (the set's deletion marker puts it on the list again).
+ */
+export class SnapshotNotDeletableYetError extends RetryableError {}
+
+/**
+ * Retention was asked to delete a snapshot that is not provably this set's: another environment's
+ * name, another backup id in its tag, another ARN than recorded. Nothing was deleted.
+ */
+export class SnapshotOwnershipError extends LiferayBackupError {
+  constructor(message: string) {
+    super('SnapshotOwnershipError', message);
   }
 }

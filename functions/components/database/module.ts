@@ -4,7 +4,9 @@ import { checkBackup, startBackup } from './backup.ts';
 import { parseDatabaseUrl } from './connection.ts';
 import { checkDatabaseRestore } from './rds-plan.ts';
 import { checkRestore, startRestore } from './restore.ts';
+import { databaseRetention } from './retention.ts';
 import { databaseRestoreRequestSchema, databaseSettingsSchema } from './schemas.ts';
+import { verifyDatabase } from './verify.ts';
 
 /**
  * The database component (DESIGN.md): RDS instance or Aurora cluster snapshots with an optional
@@ -51,4 +53,6 @@ export const databaseModule: ComponentModule = {
       return { ...(target ? { targetDatabase: target } : {}), ...(overwrite ? { overwrite: true } : {}) };
     },
   },
+  retention: databaseRetention,
+  verify: verifyDatabase,
 };

@@ -10,9 +10,13 @@ import {
   type DBClusterSnapshot,
   type DBInstance,
   type DBSnapshot,
+  DeleteDBClusterSnapshotCommand,
+  DeleteDBSnapshotCommand,
+  DescribeDBClusterSnapshotAttributesCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
+  DescribeDBSnapshotAttributesCommand,
   DescribeDBSnapshotsCommand,
   ModifyDBClusterSnapshotAttributeCommand,
   ModifyDBSnapshotAttributeCommand,
@@ -24,7 +28,11 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { ConfigError, RetryableError } from '#runtime/errors.ts';
-import { DatabaseNotAvailableError, SnapshotQuotaExceededError } from './errors.ts';
+import {
+  DatabaseNotAvailableError,
+  SnapshotNotDeletableYetError,
+  SnapshotQuotaExceededError,
+} from './errors.ts';
 import type { SnapshotRef } from './schemas.ts';
 
 /**
@@ -111,10 +119,16 @@ export function tagValue(tags: readonly Tag[] | undefined, key: string): string 
   return tags?.find((tag) => tag.Key === key)?.Value;
 }
 
-function instanceSnapshotRef(
-  snapshot: DBSnapshot,
-  region: string,
-): SnapshotRef & { tags: Tag[]; sourceIdentifier?: string; percent?: number } {
+/** What a describe call tells beyond the recorded reference (never recorded as such). */
+interface SnapshotFacts {
+  tags: Tag[];
+  sourceIdentifier?: string;
+  percent?: number;
+  engine?: string;
+  engineVersion?: string;
+}
+
+function instanceSnapshotRef(snapshot: DBSnapshot, region: string): SnapshotRef & SnapshotFacts {
   return {
     identifier: snapshot.DBSnapshotIdentifier ?? '',
     arn: snapshot.DBSnapshotArn ?? '',
@@ -127,13 +141,12 @@ function instanceSnapshotRef(
     tags: snapshot.TagList ?? [],
     ...(snapshot.DBInstanceIdentifier ? { sourceIdentifier: snapshot.DBInstanceIdentifier } : {}),
     ...(snapshot.PercentProgress !== undefined ? { percent: snapshot.PercentProgress } : {}),
+    ...(snapshot.Engine ? { engine: snapshot.Engine } : {}),
+    ...(snapshot.EngineVersion ? { engineVersion: snapshot.EngineVersion } : {}),
   };
 }
 
-function clusterSnapshotRef(
-  snapshot: DBClusterSnapshot,
-  region: string,
-): SnapshotRef & { tags: Tag[]; sourceIdentifier?: string; percent?: number } {
+function clusterSnapshotRef(snapshot: DBClusterSnapshot, region: string): SnapshotRef & SnapshotFacts {
   return {
     identifier: snapshot.DBClusterSnapshotIdentifier ?? '',
     arn: snapshot.DBClusterSnapshotArn ?? '',
@@ -146,6 +159,8 @@ function clusterSnapshotRef(
     tags: snapshot.TagList ?? [],
     ...(snapshot.DBClusterIdentifier ? { sourceIdentifier: snapshot.DBClusterIdentifier } : {}),
     ...(snapshot.PercentProgress !== undefined ? { percent: snapshot.PercentProgress } : {}),
+    ...(snapshot.Engine ? { engine: snapshot.Engine } : {}),
+    ...(snapshot.EngineVersion ? { engineVersion: snapshot.EngineVersion } : {}),
   };
 }
 
@@ -166,11 +181,55 @@ export interface SnapshotApi {
    */
   copy(targetRegion: string, source: SnapshotRef, kmsKeyId: string, tags: Tag[]): Promise<ObservedSnapshot>;
   share(region: string, snapshotIdentifier: string, account: string): Promise<void>;
+  /** The accounts the snapshot's `restore` attribute lists (those it is shared with). */
+  restoreAccounts(region: string, snapshotIdentifier: string): Promise<string[]>;
+  /**
+   * Deletes the snapshot: 'gone' when there is none by that name. RDS deletes only `available`
+   * snapshots: its refusal becomes SnapshotNotDeletableYetError (retried), throttling RetryableError.
+   */
+  delete(region: string, snapshotIdentifier: string): Promise<'deleted' | 'gone'>;
   readonly alreadyExists: string;
+  /** `snapshot` or `cluster snapshot`, for messages. */
+  readonly kind: string;
+}
+
+/** The error names RDS gives a missing snapshot and one it will not delete in its state (wire code and SDK class). */
+const SNAPSHOT_NOT_FOUND = ['DBSnapshotNotFoundFault', 'DBSnapshotNotFound'];
+const CLUSTER_SNAPSHOT_NOT_FOUND = ['DBClusterSnapshotNotFoundFault', 'DBClusterSnapshotNotFound'];
+const SNAPSHOT_STATE = ['InvalidDBSnapshotStateFault', 'InvalidDBSnapshotState'];
+const CLUSTER_SNAPSHOT_STATE = ['InvalidDBClusterSnapshotStateFault', 'InvalidDBClusterSnapshotState'];
+
+async function deleteSnapshot(
+  kind: string,
+  region: string,
+  snapshotIdentifier: string,
+  run: () => Promise<unknown>,
+  notFound: string[],
+  invalidState: string[],
+): Promise<'deleted' | 'gone'> {
+  try {
+    await run();
+    return 'deleted';
+  } catch (error) {
+    if (isErrorNamed(error, ...notFound)) return 'gone';
+    if (isErrorNamed(error, ...invalidState)) {
+      throw new SnapshotNotDeletableYetError(
+        `${kind} ${snapshotIdentifier} in ${region} cannot be deleted in its current state (${error instanceof Error ? error.message : String(error)}); the deletion is retried`,
+      );
+    }
+    translateRdsError(error, `deleting ${kind} ${snapshotIdentifier} in ${region}`);
+  }
+}
+
+function restoreAttribute(
+  attributes: readonly { AttributeName?: string; AttributeValues?: string[] }[] | undefined,
+): string[] {
+  return attributes?.find((attribute) => attribute.AttributeName === 'restore')?.AttributeValues ?? [];
 }
 
 export const instanceSnapshots: SnapshotApi = {
   alreadyExists: 'DBSnapshotAlreadyExistsFault',
+  kind: 'snapshot',
   async create(region, sourceIdentifier, snapshotIdentifier, tags) {
     const out = await rdsClient(region).send(
       new CreateDBSnapshotCommand({
@@ -189,7 +248,7 @@ export const instanceSnapshots: SnapshotApi = {
       const found = out.DBSnapshots?.[0];
       return found ? instanceSnapshotRef(found, region) : undefined;
     } catch (error) {
-      if (isErrorNamed(error, 'DBSnapshotNotFoundFault')) return undefined;
+      if (isErrorNamed(error, ...SNAPSHOT_NOT_FOUND)) return undefined;
       translateRdsError(error, `describing snapshot ${snapshotIdentifier} in ${region}`);
     }
   },
@@ -215,10 +274,29 @@ export const instanceSnapshots: SnapshotApi = {
       ),
     );
   },
+  async restoreAccounts(region, snapshotIdentifier) {
+    const out = await call(`reading who snapshot ${snapshotIdentifier} in ${region} is shared with`, () =>
+      rdsClient(region).send(
+        new DescribeDBSnapshotAttributesCommand({ DBSnapshotIdentifier: snapshotIdentifier }),
+      ),
+    );
+    return restoreAttribute(out.DBSnapshotAttributesResult?.DBSnapshotAttributes);
+  },
+  delete(region, snapshotIdentifier) {
+    return deleteSnapshot(
+      'snapshot',
+      region,
+      snapshotIdentifier,
+      () => rdsClient(region).send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotIdentifier })),
+      SNAPSHOT_NOT_FOUND,
+      SNAPSHOT_STATE,
+    );
+  },
 };
 
 export const clusterSnapshots: SnapshotApi = {
   alreadyExists: 'DBClusterSnapshotAlreadyExistsFault',
+  kind: 'cluster snapshot',
   async create(region, sourceIdentifier, snapshotIdentifier, tags) {
     const out = await rdsClient(region).send(
       new CreateDBClusterSnapshotCommand({
@@ -240,7 +318,7 @@ export const clusterSnapshots: SnapshotApi = {
       const found = out.DBClusterSnapshots?.[0];
       return found ? clusterSnapshotRef(found, region) : undefined;
     } catch (error) {
-      if (isErrorNamed(error, 'DBClusterSnapshotNotFoundFault')) return undefined;
+      if (isErrorNamed(error, ...CLUSTER_SNAPSHOT_NOT_FOUND)) return undefined;
       translateRdsError(error, `describing cluster snapshot ${snapshotIdentifier} in ${region}`);
     }
   },
@@ -267,6 +345,29 @@ export const clusterSnapshots: SnapshotApi = {
           ValuesToAdd: [account],
         }),
       ),
+    );
+  },
+  async restoreAccounts(region, snapshotIdentifier) {
+    const out = await call(
+      `reading who cluster snapshot ${snapshotIdentifier} in ${region} is shared with`,
+      () =>
+        rdsClient(region).send(
+          new DescribeDBClusterSnapshotAttributesCommand({ DBClusterSnapshotIdentifier: snapshotIdentifier }),
+        ),
+    );
+    return restoreAttribute(out.DBClusterSnapshotAttributesResult?.DBClusterSnapshotAttributes);
+  },
+  delete(region, snapshotIdentifier) {
+    return deleteSnapshot(
+      'cluster snapshot',
+      region,
+      snapshotIdentifier,
+      () =>
+        rdsClient(region).send(
+          new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotIdentifier }),
+        ),
+      CLUSTER_SNAPSHOT_NOT_FOUND,
+      CLUSTER_SNAPSHOT_STATE,
     );
   },
 };
@@ -315,6 +416,20 @@ export async function describeClusterInstances(
     marker = out.Marker;
   } while (marker);
   return instances;
+}
+
+/**
+ * The key's state (`Enabled`, `Disabled`, `PendingDeletion`, ...); undefined when KMS knows no such
+ * key (deleted). Only an `Enabled` key lets RDS restore what it encrypts.
+ */
+export async function keyState(region: string, keyId: string): Promise<string | undefined> {
+  try {
+    const out = await kmsClient(region).send(new DescribeKeyCommand({ KeyId: keyId }));
+    return out.KeyMetadata?.KeyState ?? 'unknown';
+  } catch (error) {
+    if (isErrorNamed(error, 'NotFoundException')) return undefined;
+    throw error;
+  }
 }
 
 /** 'AWS' for an AWS managed key (aws/rds), 'CUSTOMER' for a customer managed key. */

@@ -29,7 +29,7 @@ export function databaseRuntime(
 
 /** Begins a backup set (running manifest, lock) as the Backup workflow's first step does. */
 export async function begin(rt: Runtime, schedule = 'nightly-full') {
-  return beginBackup({ schedule, source: 'schedule' }, rt);
+  return beginBackup({ schedule, requestedBy: 'schedule' }, rt);
 }
 
 /** A committed set whose database result is `result` (what a restore reads). */
