@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { snapshotPrefix } from '#components/database/naming.ts';
 import { accountIdSchema, rdsIdentifierSchema, regionSchema } from '#components/database/schemas.ts';
 import type { LiferayBackupConfig } from '../config.ts';
+import { acknowledgeWildcards, type NagReasons } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
 import type { ComponentContext, ComponentDefinition, WorkflowComponent } from './component.ts';
 
@@ -151,23 +152,32 @@ const SOURCE_CHANGING_ACTIONS = [
   'rds:RemoveFromGlobalCluster',
 ];
 
-/** cdk-nag's text for a policy value: tokens as `<Ref>` / `<LogicalId.Attr>`, joins flattened. */
-function nagText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const record = value as Record<string, unknown>;
-  if (record.Ref !== undefined) return `<${String(record.Ref)}>`;
-  const getAtt = record['Fn::GetAtt'] as [string, string] | undefined;
-  if (getAtt) return `<${getAtt[0]}.${getAtt[1]}>`;
-  const join = record['Fn::Join'] as [string, unknown[]] | undefined;
-  if (join) return join[1].map(nagText).join(join[0]);
-  return JSON.stringify(value);
+function statement(
+  sid: string,
+  actions: string[],
+  resources: string[],
+  conditions?: Record<string, unknown>,
+): iam.PolicyStatement {
+  return new iam.PolicyStatement({ sid, actions, resources, ...(conditions ? { conditions } : {}) });
 }
 
-const WILDCARD_REASONS: ReadonlyArray<[RegExp, string]> = [
-  [
-    /^Resource::.*:rds:.*:(snapshot|cluster-snapshot):liferay-backup-/,
-    "only this environment's snapshots (liferay-backup-<env>-b<backup id>): their names are made per backup set",
-  ],
+/** Every action that would change or remove the source, denied to a role that may touch RDS at all. */
+function neverChangeTheSource(sid: string, sourceArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    effect: iam.Effect.DENY,
+    actions: SOURCE_CHANGING_ACTIONS,
+    resources: [sourceArn],
+  });
+}
+
+/** Why each wildcard of the database's grants is as narrow as it can be (cdk-nag AwsSolutions-IAM5). */
+const SNAPSHOT_REASON: readonly [RegExp, string] = [
+  /^Resource::.*:rds:.*:(snapshot|cluster-snapshot):liferay-backup-/,
+  "only this environment's snapshots (liferay-backup-<env>-b<backup id>): their names are made per backup set",
+];
+const DATABASE_REASONS: NagReasons = [
+  SNAPSHOT_REASON,
   [
     /^Resource::.*:rds:.*:(db|cluster|subgrp|pg|og|cluster-pg):\*$/,
     'restored instances and clusters are named by the restore request (never the source, which is explicitly denied), and it may name its subnet, parameter and option groups; describing is read-only; no delete or modify action is granted',
@@ -176,41 +186,11 @@ const WILDCARD_REASONS: ReadonlyArray<[RegExp, string]> = [
     /^Resource::.*:kms:.*:key\/\*$/,
     "the database's KMS key is not known at synth: limited to DescribeKey, or to grants made through RDS (kms:ViaService)",
   ],
-  [
-    /^Resource::<[A-Za-z0-9]+\.Arn>\/(dumps|backups)\/\*$/,
-    'the store prefixes of this component: objects are named per backup set',
-  ],
-  [
-    /^Action::(s3|kms):/,
-    "the store's own grant helpers (read/write of objects under this component's prefixes, with the store key)",
-  ],
-  [/^Resource::\*$/, 'X-Ray tracing of the common function construct accepts no resource-level permissions'],
 ];
-
-/**
- * Acknowledges, finding by finding, the AwsSolutions-IAM5 wildcards of one function's policy, each
- * with the reason it cannot be narrower; an unexpected wildcard stays a finding.
- */
-function acknowledgeWildcards(fn: lambda.Function): void {
-  const policy = fn.role?.node.tryFindChild('DefaultPolicy') as iam.Policy | undefined;
-  if (!policy) return;
-  const stack = Stack.of(fn);
-  const findings = new Set<string>();
-  for (const raw of (stack.resolve(policy.document.toJSON()) as { Statement?: Record<string, unknown>[] })
-    .Statement ?? []) {
-    if (raw.Effect !== 'Allow') continue;
-    for (const action of ([] as unknown[]).concat(raw.Action ?? []))
-      if (String(action).includes('*')) findings.add(`Action::${String(action)}`);
-    for (const resource of ([] as unknown[]).concat(raw.Resource ?? [])) {
-      const text = nagText(resource);
-      if (text.includes('*')) findings.add(`Resource::${text}`);
-    }
-  }
-  for (const finding of findings) {
-    const reason = WILDCARD_REASONS.find(([pattern]) => pattern.test(finding))?.[1];
-    if (reason) Validations.of(fn).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
-  }
-}
+const DRILL_KEY_REASON: readonly [RegExp, string] = [
+  /^Resource::.*:kms:.*:key\/\*$/,
+  "kms:DescribeKey only (read-only): the restore drill checks that the key of the database's snapshot is enabled; that key is the database's own, not known at synth",
+];
 
 class DatabaseComponent extends Construct implements WorkflowComponent {
   readonly name = 'database' as const;
@@ -218,6 +198,7 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
   private readonly checkBackupFn: lambda.Function;
   private readonly startRestoreFn: lambda.Function;
   private readonly checkRestoreFn: lambda.Function;
+  private readonly environment: string;
 
   constructor(
     scope: Construct,
@@ -226,6 +207,7 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
     context: ComponentContext,
   ) {
     super(scope, id);
+    this.environment = context.config.environment;
     const dump = db.mode === 'dump';
     const network = context.network;
     if (dump && !network)
@@ -285,8 +267,7 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
     }
     if (dump) this.grantDump(context);
     else this.grantSnapshots(context);
-    for (const fn of [this.startBackupFn, this.checkBackupFn, this.startRestoreFn, this.checkRestoreFn])
-      acknowledgeWildcards(fn);
+    acknowledgeWildcards(this, DATABASE_REASONS);
   }
 
   private grantDump(context: ComponentContext): void {
@@ -320,10 +301,10 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
     context.store.grantRead(this.startRestoreFn, 'dumps/*', 'backups/*');
   }
 
-  private grantSnapshots(context: ComponentContext): void {
+  /** The ARNs the snapshot grants are scoped to (rds-instance, aurora-cluster). */
+  private rdsScope() {
     const stack = Stack.of(this);
     const cluster = this.db.mode === 'aurora-cluster';
-    const identifier = this.db.identifier ?? '';
     const regions = [stack.region, ...(this.db.drRegion ? [this.db.drRegion] : [])];
     const rdsArn = (resource: string, resourceName: string, region = stack.region) =>
       stack.formatArn({
@@ -334,19 +315,24 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       });
     const snapshotType = cluster ? 'cluster-snapshot' : 'snapshot';
-    const prefix = `${snapshotPrefix(context.config.environment)}b*`;
-    const ourSnapshots = (regionList = regions) =>
-      regionList.map((region) => rdsArn(snapshotType, prefix, region));
-    const sourceArn = rdsArn(cluster ? 'cluster' : 'db', identifier);
-    const kmsKeys = regions.map((region) =>
-      stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*', region }),
-    );
-    const statement = (
-      sid: string,
-      actions: string[],
-      resources: string[],
-      conditions?: Record<string, unknown>,
-    ) => new iam.PolicyStatement({ sid, actions, resources, ...(conditions ? { conditions } : {}) });
+    const prefix = `${snapshotPrefix(this.environment)}b*`;
+    return {
+      stack,
+      cluster,
+      regions,
+      rdsArn,
+      /** This environment's snapshots (liferay-backup-<env>-b*) in the given regions, by default the source's and the DR region. */
+      ourSnapshots: (regionList = regions) =>
+        regionList.map((region) => rdsArn(snapshotType, prefix, region)),
+      sourceArn: rdsArn(cluster ? 'cluster' : 'db', this.db.identifier ?? ''),
+      kmsKeys: regions.map((region) =>
+        stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*', region }),
+      ),
+    };
+  }
+
+  private grantSnapshots(context: ComponentContext): void {
+    const { stack, cluster, regions, rdsArn, ourSnapshots, sourceArn, kmsKeys } = this.rdsScope();
 
     // Backup: describe and snapshot the configured source, only under this environment's snapshot prefix.
     const startBackup = this.startBackupFn;
@@ -475,16 +461,64 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
     );
     context.store.grantRead(startRestore, 'backups/*');
 
-    for (const fn of [this.startBackupFn, this.checkBackupFn, this.startRestoreFn, this.checkRestoreFn]) {
-      fn.addToRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'NeverChangeTheSource',
-          effect: iam.Effect.DENY,
-          actions: SOURCE_CHANGING_ACTIONS,
-          resources: [sourceArn],
-        }),
-      );
-    }
+    for (const fn of [this.startBackupFn, this.checkBackupFn, this.startRestoreFn, this.checkRestoreFn])
+      fn.addToRolePolicy(neverChangeTheSource('NeverChangeTheSource', sourceArn));
+  }
+
+  /**
+   * Retention's DeleteSet deletes a set's snapshot and its DR copy (functions/components/database/
+   * retention.ts): describe (to check the name, tags and state first) and delete, on this
+   * environment's snapshot names only, in the source and DR regions; never the source. No unsharing:
+   * RDS lets the owner delete a shared snapshot. Dump mode needs nothing here: retention's own grant
+   * deletes dumps/<id>/.
+   */
+  grantRetention({ deleteSet }: { readonly deleteSet: lambda.Function }): void {
+    if (this.db.mode === 'dump') return;
+    const { cluster, ourSnapshots, sourceArn } = this.rdsScope();
+    deleteSet.addToRolePolicy(
+      statement(
+        'DatabaseDescribeSetSnapshots',
+        [cluster ? 'rds:DescribeDBClusterSnapshots' : 'rds:DescribeDBSnapshots'],
+        ourSnapshots(),
+      ),
+    );
+    deleteSet.addToRolePolicy(
+      statement(
+        'DatabaseDeleteSetSnapshots',
+        [cluster ? 'rds:DeleteDBClusterSnapshot' : 'rds:DeleteDBSnapshot'],
+        ourSnapshots(),
+      ),
+    );
+    deleteSet.addToRolePolicy(neverChangeTheSource('DatabaseNeverChangeTheSource', sourceArn));
+    acknowledgeWildcards(deleteSet, [SNAPSHOT_REASON]);
+  }
+
+  /**
+   * The restore drill describes the set's snapshot and DR copy, who they are shared with, and their
+   * KMS keys' state: read-only. Dump mode: the stack's store read of dumps/ is all it needs.
+   */
+  grantVerify(fn: lambda.Function): void {
+    if (this.db.mode === 'dump') return;
+    const { cluster, ourSnapshots, sourceArn, kmsKeys } = this.rdsScope();
+    fn.addToRolePolicy(
+      statement(
+        'DescribeSetSnapshots',
+        cluster
+          ? ['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBClusterSnapshotAttributes']
+          : ['rds:DescribeDBSnapshots', 'rds:DescribeDBSnapshotAttributes'],
+        ourSnapshots(),
+      ),
+    );
+    // The source region's key is the database's own (unknown at synth); the DR copy's is configured.
+    fn.addToRolePolicy(
+      statement(
+        'InspectSnapshotKeys',
+        ['kms:DescribeKey'],
+        [...kmsKeys.slice(0, 1), ...(this.db.drKmsKeyArn ? [this.db.drKmsKeyArn] : [])],
+      ),
+    );
+    fn.addToRolePolicy(neverChangeTheSource('NeverChangeTheSource', sourceArn));
+    acknowledgeWildcards(fn, [SNAPSHOT_REASON, DRILL_KEY_REASON]);
   }
 
   prepareBackup(scope: Construct): sfn.IChainable {

@@ -216,6 +216,54 @@ describe('database construct: RDS instance', () => {
     });
   });
 
+  it("retention's DeleteSet may describe and delete this environment's snapshots in both regions, nothing else in RDS", () => {
+    const deleteSet = statementsOf(template, 'delete-set');
+    expect(bySid(deleteSet, 'DatabaseDeleteSetSnapshots')).toMatchObject({
+      Effect: 'Allow',
+      Action: 'rds:DeleteDBSnapshot',
+      Resource: [snapshots('eu-west-1'), snapshots('eu-central-1')],
+    });
+    expect(bySid(deleteSet, 'DatabaseDescribeSetSnapshots')).toMatchObject({
+      Action: 'rds:DescribeDBSnapshots',
+      Resource: [snapshots('eu-west-1'), snapshots('eu-central-1')],
+    });
+    // No unsharing needed (the owner deletes a shared snapshot), and the source is denied outright.
+    expect(
+      actions(deleteSet)
+        .filter((action) => action.startsWith('rds:'))
+        .sort(),
+    ).toEqual(['rds:DeleteDBSnapshot', 'rds:DescribeDBSnapshots']);
+    expect(bySid(deleteSet, 'DatabaseNeverChangeTheSource')).toMatchObject({
+      Effect: 'Deny',
+      Resource: source,
+      Action: expect.arrayContaining(['rds:DeleteDBInstance', 'rds:ModifyDBInstance']),
+    });
+    const rdsResources = deleteSet
+      .filter((s) => s.Effect === 'Allow' && JSON.stringify(s.Action).includes('rds:'))
+      .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    expect(rdsResources.every((arn) => String(arn).includes(':snapshot:liferay-backup-liferay-prod-b'))).toBe(
+      true,
+    );
+  });
+
+  it('the restore drill only describes: the snapshots, their sharing, their keys', () => {
+    const drill = statementsOf(template, 'verify-component');
+    expect(bySid(drill, 'DescribeSetSnapshots')).toMatchObject({
+      Action: ['rds:DescribeDBSnapshots', 'rds:DescribeDBSnapshotAttributes'],
+      Resource: [snapshots('eu-west-1'), snapshots('eu-central-1')],
+    });
+    expect(bySid(drill, 'InspectSnapshotKeys')).toMatchObject({
+      Action: 'kms:DescribeKey',
+      Resource: ['arn:aws:kms:eu-west-1:111111111111:key/*', DR_KEY],
+    });
+    expect(
+      actions(drill).filter(
+        (action) => /^(rds|kms):/.test(action) && !/^rds:Describe|^kms:(DescribeKey|Decrypt)$/.test(action),
+      ),
+    ).toEqual([]);
+    expect(bySid(drill, 'NeverChangeTheSource')).toMatchObject({ Effect: 'Deny', Resource: source });
+  });
+
   it('cdk-nag AwsSolutions: every wildcard of the construct is acknowledged with its reason', () => {
     // Only the common function construct's findings remain (managed basic-execution policy, runtime version).
     expect(nagFindings(app).filter((finding) => !/^AwsSolutions-(IAM4|L1)/.test(finding))).toEqual([]);
@@ -236,6 +284,34 @@ describe('database construct: Aurora and dump modes', () => {
     expect(bySid(statementsOf(template, 'database-check-restore'), 'CreateWriter').Action).toBe(
       'rds:CreateDBInstance',
     );
+  });
+
+  it('Aurora: retention deletes cluster snapshots, the drill describes them', () => {
+    const { template } = synth({ mode: 'aurora-cluster', identifier: 'liferay-aurora' });
+    const clusterSnapshots =
+      'arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:liferay-backup-liferay-prod-b*';
+    expect(bySid(statementsOf(template, 'delete-set'), 'DatabaseDeleteSetSnapshots')).toMatchObject({
+      Action: 'rds:DeleteDBClusterSnapshot',
+      Resource: clusterSnapshots,
+    });
+    expect(bySid(statementsOf(template, 'verify-component'), 'DescribeSetSnapshots')).toMatchObject({
+      Action: ['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBClusterSnapshotAttributes'],
+      Resource: clusterSnapshots,
+    });
+  });
+
+  it('dump: retention and the drill get no RDS or KMS permission of the component (the store grants cover dumps/)', () => {
+    const { template } = synth({
+      mode: 'dump',
+      urlParameterName: '/liferay/database-url',
+      toolsLayerArn: 'arn:aws:lambda:eu-west-1:111111111111:layer:db-clients:3',
+    });
+    for (const handler of ['delete-set', 'verify-component']) {
+      expect(
+        actions(statementsOf(template, handler)).filter((action) => action.startsWith('rds:')),
+        handler,
+      ).toEqual([]);
+    }
   });
 
   it('dump: in the VPC with the tools layer, reads only its SSM parameter and its store prefixes', () => {
