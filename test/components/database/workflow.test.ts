@@ -131,7 +131,11 @@ describe('Backup and Restore workflows with RDS (SDK mocked)', () => {
     rds.on(ModifyDBSnapshotAttributeCommand).resolves({});
 
     // Act: backup
-    const backup = await runWorkflow(definitions.backup, { requestedBy: 'cli', schedule: 'nightly-full' }, rt);
+    const backup = await runWorkflow(
+      definitions.backup,
+      { requestedBy: 'cli', schedule: 'nightly-full' },
+      rt,
+    );
 
     // Assess
     expect(backup.status).toBe('SUCCEEDED');
