@@ -16,12 +16,17 @@ const FULL_CONFIG = JSON.parse(
   readFileSync(path.join(ROOT, 'functions/local/workflows/config.json'), 'utf8'),
 ) as Record<string, unknown>;
 /** What an operator starts from. */
-const EXAMPLE_CONFIG = (
-  JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context: { liferayBackup: unknown } }
-).context.liferayBackup;
+const CDK_JSON = JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as {
+  context: { liferayBackup: unknown } & Record<string, unknown>;
+};
+const EXAMPLE_CONFIG = CDK_JSON.context.liferayBackup;
+/** The feature flags `cdk synth` runs with (partition literals change how ARNs read). */
+const FEATURE_FLAGS = Object.fromEntries(
+  Object.entries(CDK_JSON.context).filter(([key]) => key.startsWith('@aws-cdk/')),
+);
 
 function build(rawConfig: unknown, withNag = false) {
-  const app = new App();
+  const app = new App({ context: FEATURE_FLAGS });
   const stack = new LiferayBackupStack(app, 'LiferayBackup', {
     config: parseConfig(rawConfig),
     env: { account: '111111111111', region: 'eu-west-1' },
