@@ -4,6 +4,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { HookSpec, HooksSettings } from '#backup-set/hooks.ts';
 import type { BackupFunctionProps } from './lambda-function.ts';
+import { acknowledgeWildcards } from './nag.ts';
 
 export interface CaptureHooksProps {
   readonly hooks: HooksSettings | undefined;
@@ -37,6 +38,12 @@ export class CaptureHooks extends Construct {
       (spec): spec is HookSpec => spec !== undefined,
     );
     for (const spec of specs) this.grant(spec);
+    acknowledgeWildcards(this, [
+      [
+        /^Resource::arn:<AWS::Partition>:ec2:[^:]+:[^:]+:instance\/\*$/,
+        'Run Command targets the Liferay hosts by tag: the instances are not known at deploy time, and the statement is limited to instances carrying the configured tag (ssm:resourceTag condition)',
+      ],
+    ]);
   }
 
   private grant(spec: HookSpec): void {
