@@ -48,47 +48,45 @@ interface TaskBinding {
   readonly handlerId: string;
 }
 
+/** Calls `visit` for every state at any depth (Parallel branches, Map item processors). */
+function forEachState(
+  definition: { States: Record<string, unknown> },
+  visit: (name: string, state: Record<string, unknown>) => void,
+): void {
+  for (const [name, raw] of Object.entries(definition.States)) {
+    const state = raw as Record<string, unknown>;
+    visit(name, state);
+    for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) {
+      forEachState(branch, visit);
+    }
+    const processor = (state.ItemProcessor ?? state.Iterator) as
+      | { States: Record<string, unknown> }
+      | undefined;
+    if (processor) forEachState(processor, visit);
+  }
+}
+
 /** Finds every Lambda Task (at any depth) and the handler id its local ARN names. */
 export function lambdaTasks(definition: { States: Record<string, unknown> }): TaskBinding[] {
   const found: TaskBinding[] = [];
-  const visit = (states: Record<string, unknown>) => {
-    for (const [stateName, raw] of Object.entries(states)) {
-      const state = raw as Record<string, unknown>;
-      if (
-        state.Type === 'Task' &&
-        typeof state.Resource === 'string' &&
-        state.Resource.startsWith(LOCAL_FUNCTION_ARN_PREFIX)
-      ) {
-        found.push({ stateName, handlerId: state.Resource.slice(LOCAL_FUNCTION_ARN_PREFIX.length) });
-      }
-      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? [])
-        visit(branch.States);
-      const processor = (state.ItemProcessor ?? state.Iterator) as
-        | { States: Record<string, unknown> }
-        | undefined;
-      if (processor) visit(processor.States);
+  forEachState(definition, (stateName, state) => {
+    if (
+      state.Type === 'Task' &&
+      typeof state.Resource === 'string' &&
+      state.Resource.startsWith(LOCAL_FUNCTION_ARN_PREFIX)
+    ) {
+      found.push({ stateName, handlerId: state.Resource.slice(LOCAL_FUNCTION_ARN_PREFIX.length) });
     }
-  };
-  visit(definition.States);
+  });
   return found;
 }
 
-function retryableStates(definition: { States: Record<string, unknown> }): string[] {
+/** States whose pauses the local run shortens: Waits, and every state that Retries. */
+function pausingStates(definition: { States: Record<string, unknown> }): string[] {
   const names: string[] = [];
-  const visit = (states: Record<string, unknown>) => {
-    for (const [name, raw] of Object.entries(states)) {
-      const state = raw as Record<string, unknown>;
-      if (Array.isArray(state.Retry)) names.push(name);
-      if (state.Type === 'Wait') names.push(name);
-      for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? [])
-        visit(branch.States);
-      const processor = (state.ItemProcessor ?? state.Iterator) as
-        | { States: Record<string, unknown> }
-        | undefined;
-      if (processor) visit(processor.States);
-    }
-  };
-  visit(definition.States);
+  forEachState(definition, (name, state) => {
+    if (Array.isArray(state.Retry) || state.Type === 'Wait') names.push(name);
+  });
   return names;
 }
 
@@ -117,7 +115,7 @@ export async function runWorkflow(
   }
   const waitTimeOverrides: Record<string, number> = {};
   const retryIntervalOverrides: Record<string, number> = {};
-  for (const name of retryableStates(adapted)) {
+  for (const name of pausingStates(adapted)) {
     waitTimeOverrides[name] = options.waitMs ?? 0;
     retryIntervalOverrides[name] = options.retryDelayMs ?? 50;
   }
