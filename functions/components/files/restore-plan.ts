@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readManifest } from '#backup-set/manifest.ts';
+import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -195,6 +196,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   }
 
   await fs.mkdir(path.dirname(target), { recursive: true });
+  await removeFailedStagings(rt, component, target, warnings);
   if (await exists(staging))
     throw new RestoreTargetError(`${component}: the staging folder ${staging} exists already`);
   await fs.mkdir(staging, { mode: 0o700 });
@@ -221,6 +223,55 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   await rt.store.put(shardListKey, jsonBody(items), { contentType: 'application/json' });
   rt.logger.info('files restore planned', { component, parts: parts.length, ...expected, staging });
   return { component, planKey, round: 0, shardListKey, shards: items.length, next: true };
+}
+
+const STAGING_RESTORE_ID = /^r\d{8}t\d{6}z-[0-9a-f]{4}$/;
+
+/**
+ * A restore that fails (the disk filled, the store went away) leaves its partial tree in its
+ * staging folder beside the target, and the space it holds would make the next attempt fail the
+ * same way. Before staging anew, remove the staging folders of earlier restores of this component
+ * into this target whose report says this component did not complete. A staging folder kept on
+ * purpose (a complete restore beside a tree it did not replace), one of a restore still running,
+ * or one this store knows nothing about is left alone.
+ */
+async function removeFailedStagings(
+  rt: Runtime,
+  component: FilesComponentName,
+  target: string,
+  warnings: string[],
+): Promise<void> {
+  const prefix = `${path.basename(target)}.restore-`;
+  let names: string[];
+  try {
+    names = await fs.readdir(path.dirname(target));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  for (const name of names) {
+    const restoreId = name.slice(prefix.length);
+    if (!name.startsWith(prefix) || !STAGING_RESTORE_ID.test(restoreId)) continue;
+    const staging = path.join(path.dirname(target), name);
+    let status: string | undefined;
+    try {
+      const earlier = await readRestorePlan(rt.store, filesKeys.plan(restoreId, component));
+      if (earlier.staging !== staging) continue;
+      const report = await readRestoreReport(rt.store, earlier.backupId, restoreId);
+      if (report.status === 'running' || report.results[component]?.status === 'complete') continue;
+      status = report.status;
+    } catch {
+      continue; // no plan or report for it here: not ours to judge
+    }
+    try {
+      await fs.rm(staging, { recursive: true, force: true });
+      warnings.push(`removed ${staging}, the partial tree of restore ${restoreId} (${status})`);
+    } catch (error) {
+      warnings.push(
+        `could not remove ${staging}, the partial tree of restore ${restoreId} (${status}): ${(error as Error).message}`,
+      );
+    }
+  }
 }
 
 /**
