@@ -305,7 +305,18 @@ class FilesComponent extends Construct implements WorkflowComponent {
       // Shard results go to the store; the Map's own output is dropped (it could exceed 256 KB).
       resultPath: sfn.JsonPath.DISCARD,
     });
-    map.itemProcessor(invokeTask(this, `${stateBase} shard`, shardFn));
+    const shard = invokeTask(this, `${stateBase} shard`, shardFn);
+    // A shard cut off by Lambda's timeout (slow EFS, one huge file) runs again: a copy shard reuses
+    // the packs it checkpointed and a restore shard replaces what it had written, so the re-run
+    // converges instead of failing the component. Lambda reports a timeout as Sandbox.Timedout
+    // (Lambda.Unknown before), a Task state's own TimeoutSeconds as States.Timeout.
+    shard.addRetry({
+      errors: ['Sandbox.Timedout', 'Lambda.Unknown', 'States.Timeout'],
+      interval: Duration.seconds(5),
+      maxAttempts: 2,
+      backoffRate: 2,
+    });
+    map.itemProcessor(shard);
     const finalize = invokeTask(this, `${stateBase} finalize`, finalizeFn, {
       payload: { [contextKey]: context, component: this.name, 'files.$': '$.files' },
       resultPath: '$.files',
