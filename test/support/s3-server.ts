@@ -12,7 +12,60 @@ export interface LocalS3Server {
   readonly directory: string;
   client(): S3Client;
   store(options?: { partSize?: number; queueSize?: number }): S3Store;
+  /**
+   * Takes the server down, keeping its directory and port: an outage. SIGTERM (the default) lets
+   * the requests in flight finish and refuses new connections; SIGKILL drops everything at once,
+   * but s3rver writes objects in place (not atomically, unlike S3) and may leave a torn one.
+   */
+  pause(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts the server again on the same port over the same directory (every object it held is back). */
+  restart(): Promise<void>;
+  /** Whether the server is up (not paused or stopped). */
+  readonly running: boolean;
   stop(): Promise<void>;
+}
+
+/** One s3rver process over `directory`; resolves once it listens, with its port. */
+async function spawnS3rver(
+  directory: string,
+  bucket: string,
+  port: number,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      '--openssl-legacy-provider',
+      path.join(import.meta.dirname, 's3rver-main.cjs'),
+      '--dir',
+      directory,
+      '--bucket',
+      bucket,
+      '--port',
+      String(port),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const listening = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('s3rver did not start within 20 s')), 20_000);
+    child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before it was ready`)));
+    if (!child.stdout) throw new Error('no stdout');
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve((JSON.parse(line) as { port: number }).port);
+    });
+  });
+  return { child, port: listening };
+}
+
+function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+async function end(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  if (!isRunning(child)) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
 }
 
 /**
@@ -24,27 +77,7 @@ export async function startS3Server(
 ): Promise<LocalS3Server> {
   const bucket = options.bucket ?? 'liferay-backup-test';
   const directory = options.directory ?? mkdtempSync(path.join(tmpdir(), 's3rver-'));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      '--openssl-legacy-provider',
-      path.join(import.meta.dirname, 's3rver-main.cjs'),
-      '--dir',
-      directory,
-      '--bucket',
-      bucket,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('s3rver did not start within 20 s')), 20_000);
-    child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before it was ready`)));
-    if (!child.stdout) throw new Error('no stdout');
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      resolve((JSON.parse(line) as { port: number }).port);
-    });
-  });
+  let { child, port } = await spawnS3rver(directory, bucket, 0);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = () =>
     new S3Client({
@@ -57,12 +90,16 @@ export async function startS3Server(
     directory,
     client,
     store: (storeOptions = {}) => new S3Store(client(), { bucket, ...storeOptions }),
+    pause: (signal = 'SIGTERM') => end(child, signal),
+    restart: async () => {
+      if (isRunning(child)) throw new Error('s3rver is running: pause it first');
+      ({ child } = await spawnS3rver(directory, bucket, port));
+    },
+    get running() {
+      return isRunning(child);
+    },
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await end(child, 'SIGTERM');
       if (!options.directory) rmSync(directory, { recursive: true, force: true });
     },
   };
