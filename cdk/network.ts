@@ -24,7 +24,10 @@ export class Network extends Construct {
     };
     // The Lambdas only attach to these subnets; nothing reads their route tables.
     for (const node of this.node.findAll()) {
-      Annotations.of(node).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', 'the subnets are only attached to');
+      Annotations.of(node).acknowledgeWarning(
+        '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        'the subnets are only attached to',
+      );
     }
     this.securityGroup = ec2.SecurityGroup.fromSecurityGroupId(
       this,
