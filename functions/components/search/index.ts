@@ -26,7 +26,8 @@ function list(value: string): string[] {
 }
 
 /**
- * The cluster from `--search-url`: user info becomes basic-auth credentials held in memory (never
+ * The cluster from `--search-url` (backup, restore, and verify, whose drill asks the cluster for
+ * the set's snapshot): user info becomes basic-auth credentials held in memory (never
  * echoed or written); without it, LIFERAY_BACKUP_SEARCH_* variables are read at connect time, or
  * `--search-aws-region` signs requests with the local AWS credentials.
  */
@@ -111,22 +112,22 @@ export const searchComponent: ComponentModule = {
         type: 'string',
         description:
           'Elasticsearch/OpenSearch URL; user:password@ in it, or LIFERAY_BACKUP_SEARCH_USERNAME/_PASSWORD/_API_KEY',
-        commands: ['backup', 'restore'],
+        commands: ['backup', 'restore', 'verify'],
       },
       'search-engine': {
         type: 'string',
         description: 'elasticsearch (default) or opensearch',
-        commands: ['backup', 'restore'],
+        commands: ['backup', 'restore', 'verify'],
       },
       'search-repository': {
         type: 'string',
         description: `registered snapshot repository (default ${DEFAULT_REPOSITORY_NAME})`,
-        commands: ['backup', 'restore'],
+        commands: ['backup', 'restore', 'verify'],
       },
       'search-aws-region': {
         type: 'string',
         description: 'sign requests with SigV4 for Amazon OpenSearch Service (local AWS credentials)',
-        commands: ['backup', 'restore'],
+        commands: ['backup', 'restore', 'verify'],
       },
       'search-index-prefix': {
         type: 'string',
