@@ -40,7 +40,11 @@ export const databaseModule: ComponentModule = {
     },
     settingsFromOptions(values) {
       const url = values['database-url'];
-      return typeof url === 'string' ? { mode: 'dump', url } : undefined;
+      if (typeof url !== 'string') return undefined;
+      // Checked here, before the run creates anything: a URL that cannot work is a bad flag, not a
+      // partial set (the message shows the URL without its password).
+      parseDatabaseUrl(url, '--database-url');
+      return { mode: 'dump', url };
     },
     restoreRequestFromOptions(values) {
       const url = values['database-url'];
