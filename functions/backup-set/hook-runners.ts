@@ -1,11 +1,6 @@
 import { spawn } from 'node:child_process';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import {
-  CancelCommandCommand,
-  ListCommandsCommand,
-  SendCommandCommand,
-  SSMClient,
-} from '@aws-sdk/client-ssm';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { HookPhase, HookSpec } from './hooks.ts';
 
 /** The outcome of one attempt to start or poll a hook. */
@@ -20,14 +15,17 @@ export interface HookContext {
   readonly environment: string;
 }
 
+// The SDK clients are imported on first use: a CLI run (command hooks only) never loads them.
 let ssm: SSMClient | undefined;
 let lambda: LambdaClient | undefined;
-const ssmClient = () => {
-  ssm ??= new SSMClient({});
+const ssmSdk = () => import('@aws-sdk/client-ssm');
+const lambdaSdk = () => import('@aws-sdk/client-lambda');
+const ssmClient = async () => {
+  ssm ??= new (await ssmSdk()).SSMClient({});
   return ssm;
 };
-const lambdaClient = () => {
-  lambda ??= new LambdaClient({});
+const lambdaClient = async () => {
+  lambda ??= new (await lambdaSdk()).LambdaClient({});
   return lambda;
 };
 
@@ -35,7 +33,8 @@ const lambdaClient = () => {
 export async function startHook(spec: HookSpec, context: HookContext): Promise<HookProgress> {
   switch (spec.type) {
     case 'ssm': {
-      const sent = await ssmClient().send(
+      const { SendCommandCommand } = await ssmSdk();
+      const sent = await (await ssmClient()).send(
         new SendCommandCommand({
           DocumentName: spec.documentName,
           Targets: spec.targets.map((target) => ({ Key: target.key, Values: target.values })),
@@ -49,7 +48,8 @@ export async function startHook(spec: HookSpec, context: HookContext): Promise<H
       return { state: 'running', commandId };
     }
     case 'lambda': {
-      const response = await lambdaClient().send(
+      const { InvokeCommand } = await lambdaSdk();
+      const response = await (await lambdaClient()).send(
         new InvokeCommand({
           FunctionName: spec.functionArn,
           InvocationType: 'RequestResponse',
@@ -71,7 +71,8 @@ export async function startHook(spec: HookSpec, context: HookContext): Promise<H
 
 /** Polls a running SSM command; past the deadline it is cancelled and reported as failed. */
 export async function pollSsmHook(commandId: string, deadlinePassed: boolean): Promise<HookProgress> {
-  const listed = await ssmClient().send(new ListCommandsCommand({ CommandId: commandId }));
+  const { ListCommandsCommand, CancelCommandCommand } = await ssmSdk();
+  const listed = await (await ssmClient()).send(new ListCommandsCommand({ CommandId: commandId }));
   const command = listed.Commands?.[0];
   const status = command?.Status;
   if (status === 'Success') return { state: 'succeeded' };
@@ -82,7 +83,7 @@ export async function pollSsmHook(commandId: string, deadlinePassed: boolean): P
     };
   }
   if (deadlinePassed) {
-    await ssmClient().send(new CancelCommandCommand({ CommandId: commandId }));
+    await (await ssmClient()).send(new CancelCommandCommand({ CommandId: commandId }));
     return {
       state: 'failed',
       message: `Run Command ${commandId} did not finish within its timeout and was cancelled`,

@@ -208,6 +208,7 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
   const outcome = await runWorkflow(WORKFLOWS.backup, input, rt, {
     onStateEntered: (name) => progress.step(name),
     waitMs: LOCAL_WAIT_MS,
+    validate: false,
   });
   progress.clear();
   const backupId = backupIdFromOutcome(outcome);
@@ -253,6 +254,7 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
   const outcome = await runWorkflow(WORKFLOWS.restore, request, rt, {
     onStateEntered: (name) => progress.step(name),
     waitMs: LOCAL_WAIT_MS,
+    validate: false,
   });
   progress.clear();
   if (outcome.status === 'SUCCEEDED') {

@@ -102,7 +102,7 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
     WORKFLOWS.retention,
     { dryRun: values['dry-run'] === true, requestedBy: 'cli' },
     rt,
-    { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS },
+    { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS, validate: false },
   );
   progress.clear();
   const output =

@@ -27,7 +27,7 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
     WORKFLOWS.verify,
     { backupId: positionals[0] ?? 'latest', requestedBy: 'cli', ...(components ? { components } : {}) },
     rt,
-    { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS },
+    { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS, validate: false },
   );
   progress.clear();
   const reportKey =

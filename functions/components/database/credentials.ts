@@ -1,5 +1,4 @@
-import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { ConfigError } from '#runtime/errors.ts';
 import { type DatabaseConnection, parseDatabaseUrl, withPassword } from './connection.ts';
 import type { DumpSettings } from './schemas.ts';
@@ -9,11 +8,17 @@ import type { DumpSettings } from './schemas.ts';
  * SecureString parameter holding the URL (Lambda: the stack never puts a password in the
  * environment); a URL without a password takes it from an environment variable.
  */
-let provider: SSMProvider | undefined;
+let provider: Promise<SSMProvider> | undefined;
 
-/** Built once per container, on first use (local runs without SSM never build it). */
-export function ssmProvider(): SSMProvider {
-  provider ??= new SSMProvider({ awsSdkV3Client: new SSMClient({ maxAttempts: 4 }) });
+/** Built once per container, on first use; local runs without SSM never build it, nor load its modules. */
+export function ssmProvider(): Promise<SSMProvider> {
+  provider ??= Promise.all([
+    import('@aws-lambda-powertools/parameters/ssm'),
+    import('@aws-sdk/client-ssm'),
+  ]).then(
+    ([{ SSMProvider }, { SSMClient }]) =>
+      new SSMProvider({ awsSdkV3Client: new SSMClient({ maxAttempts: 4 }) }),
+  );
   return provider;
 }
 
@@ -23,7 +28,10 @@ export async function resolveConnection(settings: DumpSettings): Promise<Databas
   if (url === undefined && settings.urlParameterName) {
     what = `the SSM parameter ${settings.urlParameterName}`;
     try {
-      const value = await ssmProvider().get(settings.urlParameterName, { decrypt: true, maxAge: 300 });
+      const value = await (await ssmProvider()).get(settings.urlParameterName, {
+        decrypt: true,
+        maxAge: 300,
+      });
       url = typeof value === 'string' ? value : undefined;
     } catch (error) {
       // The SDK's message names the parameter and the reason; it never holds the value.

@@ -1,31 +1,14 @@
-import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import {
-  CopyDBClusterSnapshotCommand,
-  CopyDBSnapshotCommand,
-  CreateDBClusterSnapshotCommand,
-  CreateDBInstanceCommand,
-  type CreateDBInstanceCommandInput,
-  CreateDBSnapshotCommand,
-  type DBCluster,
-  type DBClusterSnapshot,
-  type DBInstance,
-  type DBSnapshot,
-  DeleteDBClusterSnapshotCommand,
-  DeleteDBSnapshotCommand,
-  DescribeDBClusterSnapshotAttributesCommand,
-  DescribeDBClusterSnapshotsCommand,
-  DescribeDBClustersCommand,
-  DescribeDBInstancesCommand,
-  DescribeDBSnapshotAttributesCommand,
-  DescribeDBSnapshotsCommand,
-  ModifyDBClusterSnapshotAttributeCommand,
-  ModifyDBSnapshotAttributeCommand,
+import type { KMSClient } from '@aws-sdk/client-kms';
+import type {
+  CreateDBInstanceCommandInput,
+  DBCluster,
+  DBClusterSnapshot,
+  DBInstance,
+  DBSnapshot,
   RDSClient,
-  RestoreDBClusterFromSnapshotCommand,
-  type RestoreDBClusterFromSnapshotCommandInput,
-  RestoreDBInstanceFromDBSnapshotCommand,
-  type RestoreDBInstanceFromDBSnapshotCommandInput,
-  type Tag,
+  RestoreDBClusterFromSnapshotCommandInput,
+  RestoreDBInstanceFromDBSnapshotCommandInput,
+  Tag,
 } from '@aws-sdk/client-rds';
 import { ConfigError, RetryableError } from '#runtime/errors.ts';
 import {
@@ -44,7 +27,24 @@ import type { SnapshotRef } from './schemas.ts';
 const rdsClients = new Map<string, RDSClient>();
 const kmsClients = new Map<string, KMSClient>();
 
-export function rdsClient(region: string): RDSClient {
+type RdsSdk = typeof import('@aws-sdk/client-rds');
+type KmsSdk = typeof import('@aws-sdk/client-kms');
+let rdsModule: Promise<RdsSdk> | undefined;
+let kmsModule: Promise<KmsSdk> | undefined;
+
+/** The RDS SDK, imported on first use: a CLI run that backs up no RDS database never loads it. */
+export function rdsSdk(): Promise<RdsSdk> {
+  rdsModule ??= import('@aws-sdk/client-rds');
+  return rdsModule;
+}
+
+function kmsSdk(): Promise<KmsSdk> {
+  kmsModule ??= import('@aws-sdk/client-kms');
+  return kmsModule;
+}
+
+export async function rdsClient(region: string): Promise<RDSClient> {
+  const { RDSClient } = await rdsSdk();
   let client = rdsClients.get(region);
   if (!client) {
     client = new RDSClient({ region, maxAttempts: 4 });
@@ -53,7 +53,8 @@ export function rdsClient(region: string): RDSClient {
   return client;
 }
 
-function kmsClient(region: string): KMSClient {
+async function kmsClient(region: string): Promise<KMSClient> {
+  const { KMSClient } = await kmsSdk();
   let client = kmsClients.get(region);
   if (!client) {
     client = new KMSClient({ region, maxAttempts: 4 });
@@ -231,8 +232,8 @@ export const instanceSnapshots: SnapshotApi = {
   alreadyExists: 'DBSnapshotAlreadyExistsFault',
   kind: 'snapshot',
   async create(region, sourceIdentifier, snapshotIdentifier, tags) {
-    const out = await rdsClient(region).send(
-      new CreateDBSnapshotCommand({
+    const out = await (await rdsClient(region)).send(
+      new (await rdsSdk()).CreateDBSnapshotCommand({
         DBInstanceIdentifier: sourceIdentifier,
         DBSnapshotIdentifier: snapshotIdentifier,
         Tags: tags,
@@ -242,8 +243,8 @@ export const instanceSnapshots: SnapshotApi = {
   },
   async describe(region, snapshotIdentifier) {
     try {
-      const out = await rdsClient(region).send(
-        new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotIdentifier }),
+      const out = await (await rdsClient(region)).send(
+        new (await rdsSdk()).DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotIdentifier }),
       );
       const found = out.DBSnapshots?.[0];
       return found ? instanceSnapshotRef(found, region) : undefined;
@@ -253,8 +254,8 @@ export const instanceSnapshots: SnapshotApi = {
     }
   },
   async copy(targetRegion, source, kmsKeyId, tags) {
-    const out = await rdsClient(targetRegion).send(
-      new CopyDBSnapshotCommand({
+    const out = await (await rdsClient(targetRegion)).send(
+      new (await rdsSdk()).CopyDBSnapshotCommand({
         SourceDBSnapshotIdentifier: source.arn,
         TargetDBSnapshotIdentifier: source.identifier,
         KmsKeyId: kmsKeyId,
@@ -264,9 +265,9 @@ export const instanceSnapshots: SnapshotApi = {
     return instanceSnapshotRef(out.DBSnapshot ?? { DBSnapshotIdentifier: source.identifier }, targetRegion);
   },
   async share(region, snapshotIdentifier, account) {
-    await call(`sharing snapshot ${snapshotIdentifier} with ${account}`, () =>
-      rdsClient(region).send(
-        new ModifyDBSnapshotAttributeCommand({
+    await call(`sharing snapshot ${snapshotIdentifier} with ${account}`, async () =>
+      (await rdsClient(region)).send(
+        new (await rdsSdk()).ModifyDBSnapshotAttributeCommand({
           DBSnapshotIdentifier: snapshotIdentifier,
           AttributeName: 'restore',
           ValuesToAdd: [account],
@@ -275,10 +276,14 @@ export const instanceSnapshots: SnapshotApi = {
     );
   },
   async restoreAccounts(region, snapshotIdentifier) {
-    const out = await call(`reading who snapshot ${snapshotIdentifier} in ${region} is shared with`, () =>
-      rdsClient(region).send(
-        new DescribeDBSnapshotAttributesCommand({ DBSnapshotIdentifier: snapshotIdentifier }),
-      ),
+    const out = await call(
+      `reading who snapshot ${snapshotIdentifier} in ${region} is shared with`,
+      async () =>
+        (await rdsClient(region)).send(
+          new (await rdsSdk()).DescribeDBSnapshotAttributesCommand({
+            DBSnapshotIdentifier: snapshotIdentifier,
+          }),
+        ),
     );
     return restoreAttribute(out.DBSnapshotAttributesResult?.DBSnapshotAttributes);
   },
@@ -287,7 +292,10 @@ export const instanceSnapshots: SnapshotApi = {
       'snapshot',
       region,
       snapshotIdentifier,
-      () => rdsClient(region).send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotIdentifier })),
+      async () =>
+        (await rdsClient(region)).send(
+          new (await rdsSdk()).DeleteDBSnapshotCommand({ DBSnapshotIdentifier: snapshotIdentifier }),
+        ),
       SNAPSHOT_NOT_FOUND,
       SNAPSHOT_STATE,
     );
@@ -298,8 +306,8 @@ export const clusterSnapshots: SnapshotApi = {
   alreadyExists: 'DBClusterSnapshotAlreadyExistsFault',
   kind: 'cluster snapshot',
   async create(region, sourceIdentifier, snapshotIdentifier, tags) {
-    const out = await rdsClient(region).send(
-      new CreateDBClusterSnapshotCommand({
+    const out = await (await rdsClient(region)).send(
+      new (await rdsSdk()).CreateDBClusterSnapshotCommand({
         DBClusterIdentifier: sourceIdentifier,
         DBClusterSnapshotIdentifier: snapshotIdentifier,
         Tags: tags,
@@ -312,8 +320,10 @@ export const clusterSnapshots: SnapshotApi = {
   },
   async describe(region, snapshotIdentifier) {
     try {
-      const out = await rdsClient(region).send(
-        new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: snapshotIdentifier }),
+      const out = await (await rdsClient(region)).send(
+        new (await rdsSdk()).DescribeDBClusterSnapshotsCommand({
+          DBClusterSnapshotIdentifier: snapshotIdentifier,
+        }),
       );
       const found = out.DBClusterSnapshots?.[0];
       return found ? clusterSnapshotRef(found, region) : undefined;
@@ -323,8 +333,8 @@ export const clusterSnapshots: SnapshotApi = {
     }
   },
   async copy(targetRegion, source, kmsKeyId, tags) {
-    const out = await rdsClient(targetRegion).send(
-      new CopyDBClusterSnapshotCommand({
+    const out = await (await rdsClient(targetRegion)).send(
+      new (await rdsSdk()).CopyDBClusterSnapshotCommand({
         SourceDBClusterSnapshotIdentifier: source.arn,
         TargetDBClusterSnapshotIdentifier: source.identifier,
         KmsKeyId: kmsKeyId,
@@ -337,9 +347,9 @@ export const clusterSnapshots: SnapshotApi = {
     );
   },
   async share(region, snapshotIdentifier, account) {
-    await call(`sharing cluster snapshot ${snapshotIdentifier} with ${account}`, () =>
-      rdsClient(region).send(
-        new ModifyDBClusterSnapshotAttributeCommand({
+    await call(`sharing cluster snapshot ${snapshotIdentifier} with ${account}`, async () =>
+      (await rdsClient(region)).send(
+        new (await rdsSdk()).ModifyDBClusterSnapshotAttributeCommand({
           DBClusterSnapshotIdentifier: snapshotIdentifier,
           AttributeName: 'restore',
           ValuesToAdd: [account],
@@ -350,9 +360,11 @@ export const clusterSnapshots: SnapshotApi = {
   async restoreAccounts(region, snapshotIdentifier) {
     const out = await call(
       `reading who cluster snapshot ${snapshotIdentifier} in ${region} is shared with`,
-      () =>
-        rdsClient(region).send(
-          new DescribeDBClusterSnapshotAttributesCommand({ DBClusterSnapshotIdentifier: snapshotIdentifier }),
+      async () =>
+        (await rdsClient(region)).send(
+          new (await rdsSdk()).DescribeDBClusterSnapshotAttributesCommand({
+            DBClusterSnapshotIdentifier: snapshotIdentifier,
+          }),
         ),
     );
     return restoreAttribute(out.DBClusterSnapshotAttributesResult?.DBClusterSnapshotAttributes);
@@ -362,9 +374,11 @@ export const clusterSnapshots: SnapshotApi = {
       'cluster snapshot',
       region,
       snapshotIdentifier,
-      () =>
-        rdsClient(region).send(
-          new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotIdentifier }),
+      async () =>
+        (await rdsClient(region)).send(
+          new (await rdsSdk()).DeleteDBClusterSnapshotCommand({
+            DBClusterSnapshotIdentifier: snapshotIdentifier,
+          }),
         ),
       CLUSTER_SNAPSHOT_NOT_FOUND,
       CLUSTER_SNAPSHOT_STATE,
@@ -374,8 +388,8 @@ export const clusterSnapshots: SnapshotApi = {
 
 export async function describeInstance(region: string, identifier: string): Promise<DBInstance | undefined> {
   try {
-    const out = await rdsClient(region).send(
-      new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }),
+    const out = await (await rdsClient(region)).send(
+      new (await rdsSdk()).DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }),
     );
     return out.DBInstances?.[0];
   } catch (error) {
@@ -386,8 +400,8 @@ export async function describeInstance(region: string, identifier: string): Prom
 
 export async function describeCluster(region: string, identifier: string): Promise<DBCluster | undefined> {
   try {
-    const out = await rdsClient(region).send(
-      new DescribeDBClustersCommand({ DBClusterIdentifier: identifier }),
+    const out = await (await rdsClient(region)).send(
+      new (await rdsSdk()).DescribeDBClustersCommand({ DBClusterIdentifier: identifier }),
     );
     return out.DBClusters?.[0];
   } catch (error) {
@@ -404,9 +418,9 @@ export async function describeClusterInstances(
   const instances: DBInstance[] = [];
   let marker: string | undefined;
   do {
-    const out = await call(`listing the instances of cluster ${clusterIdentifier}`, () =>
-      rdsClient(region).send(
-        new DescribeDBInstancesCommand({
+    const out = await call(`listing the instances of cluster ${clusterIdentifier}`, async () =>
+      (await rdsClient(region)).send(
+        new (await rdsSdk()).DescribeDBInstancesCommand({
           Filters: [{ Name: 'db-cluster-id', Values: [clusterIdentifier] }],
           ...(marker ? { Marker: marker } : {}),
         }),
@@ -424,7 +438,9 @@ export async function describeClusterInstances(
  */
 export async function keyState(region: string, keyId: string): Promise<string | undefined> {
   try {
-    const out = await kmsClient(region).send(new DescribeKeyCommand({ KeyId: keyId }));
+    const out = await (await kmsClient(region)).send(
+      new (await kmsSdk()).DescribeKeyCommand({ KeyId: keyId }),
+    );
     return out.KeyMetadata?.KeyState ?? 'unknown';
   } catch (error) {
     if (isErrorNamed(error, 'NotFoundException')) return undefined;
@@ -434,7 +450,7 @@ export async function keyState(region: string, keyId: string): Promise<string | 
 
 /** 'AWS' for an AWS managed key (aws/rds), 'CUSTOMER' for a customer managed key. */
 export async function keyManager(region: string, keyId: string): Promise<string | undefined> {
-  const out = await kmsClient(region).send(new DescribeKeyCommand({ KeyId: keyId }));
+  const out = await (await kmsClient(region)).send(new (await kmsSdk()).DescribeKeyCommand({ KeyId: keyId }));
   return out.KeyMetadata?.KeyManager;
 }
 
@@ -442,7 +458,9 @@ export async function restoreInstance(
   region: string,
   input: RestoreDBInstanceFromDBSnapshotCommandInput,
 ): Promise<DBInstance | undefined> {
-  const out = await rdsClient(region).send(new RestoreDBInstanceFromDBSnapshotCommand(input));
+  const out = await (await rdsClient(region)).send(
+    new (await rdsSdk()).RestoreDBInstanceFromDBSnapshotCommand(input),
+  );
   return out.DBInstance;
 }
 
@@ -450,7 +468,9 @@ export async function restoreCluster(
   region: string,
   input: RestoreDBClusterFromSnapshotCommandInput,
 ): Promise<DBCluster | undefined> {
-  const out = await rdsClient(region).send(new RestoreDBClusterFromSnapshotCommand(input));
+  const out = await (await rdsClient(region)).send(
+    new (await rdsSdk()).RestoreDBClusterFromSnapshotCommand(input),
+  );
   return out.DBCluster;
 }
 
@@ -458,6 +478,6 @@ export async function createInstance(
   region: string,
   input: CreateDBInstanceCommandInput,
 ): Promise<DBInstance | undefined> {
-  const out = await rdsClient(region).send(new CreateDBInstanceCommand(input));
+  const out = await (await rdsClient(region)).send(new (await rdsSdk()).CreateDBInstanceCommand(input));
   return out.DBInstance;
 }

@@ -1,11 +1,9 @@
-import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { z } from 'zod';
 import { ConfigError } from '#runtime/errors.ts';
-import { type ElasticsearchAuth, elasticsearchEngine } from './elasticsearch-engine.ts';
+import type { ElasticsearchAuth } from './elasticsearch-engine.ts';
 import type { SearchEngine } from './engine.ts';
 import { redactEndpoint } from './engine-errors.ts';
-import { type OpenSearchAuth, openSearchEngine } from './opensearch-engine.ts';
+import type { OpenSearchAuth } from './opensearch-engine.ts';
 import type { SearchCredentials, SearchSettings } from './settings.ts';
 
 /** Environment variables the `env` credentials read (local mode). */
@@ -39,6 +37,8 @@ async function readSecret(credentials: SearchCredentials): Promise<Secret> {
     }
     case 'ssm': {
       // Cached for five minutes per container, so a rotated secret is picked up without a redeploy.
+      // Loaded on demand, like the engines' clients below: a CLI run without search never loads them.
+      const { getParameter } = await import('@aws-lambda-powertools/parameters/ssm');
       const value = await getParameter(credentials.parameterName, { decrypt: true, maxAge: 300 });
       if (typeof value !== 'string') {
         throw new ConfigError(`SSM parameter ${credentials.parameterName} does not exist or is empty`);
@@ -75,11 +75,13 @@ export async function createEngine(settings: SearchSettings): Promise<SearchEngi
         : 'apiKey' in secret
           ? { type: 'apiKey', apiKey: secret.apiKey }
           : { type: 'basic', username: secret.username, password: secret.password };
+    const { elasticsearchEngine } = await import('./elasticsearch-engine.ts');
     return elasticsearchEngine({ endpoint: settings.endpoint, auth, requestTimeoutMs });
   }
   let auth: OpenSearchAuth;
   if (settings.credentials.type === 'sigv4') {
     // The Lambda role's credentials (or the local AWS profile), refreshed before they expire.
+    const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
     auth = { type: 'sigv4', region: settings.credentials.region, credentials: fromNodeProviderChain() };
   } else if (secret === undefined) {
     auth = { type: 'none' };
@@ -90,6 +92,7 @@ export async function createEngine(settings: SearchSettings): Promise<SearchEngi
   } else {
     auth = { type: 'basic', username: secret.username, password: secret.password };
   }
+  const { openSearchEngine } = await import('./opensearch-engine.ts');
   return openSearchEngine({ endpoint: settings.endpoint, auth, requestTimeoutMs });
 }
 

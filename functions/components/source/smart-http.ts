@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { Errors, getRemoteInfo2, type HttpClient } from 'isomorphic-git';
+import type { getRemoteInfo2, HttpClient } from 'isomorphic-git';
 import { RetryableError } from '#runtime/errors.ts';
 import type { Remote } from './credentials.ts';
 import { GitAuthenticationError, GitRemoteError } from './errors.ts';
@@ -57,7 +57,7 @@ export class GitTransport {
   async discover(remote: Remote, service: GitService): Promise<Advertisement> {
     let info: Awaited<ReturnType<typeof getRemoteInfo2>>;
     try {
-      info = await getRemoteInfo2({
+      info = await (await isomorphicGit()).getRemoteInfo2({
         http: this.options.http,
         url: remote.url,
         headers: remote.authorization ? { authorization: remote.authorization } : {},
@@ -336,6 +336,16 @@ function statusError(status: number, statusText: string, remote: Remote, what: s
   return new GitRemoteError(`could not ${what}: HTTP ${status} ${statusText}`);
 }
 
+/**
+ * isomorphic-git, loaded on first use (a CLI run without Git never parses it). Its error classes
+ * can only have been thrown once it is loaded, so remoteError checks them only then.
+ */
+let git: typeof import('isomorphic-git') | undefined;
+async function isomorphicGit(): Promise<typeof import('isomorphic-git')> {
+  git ??= await import('isomorphic-git');
+  return git;
+}
+
 /** Turns a transport failure into a named error that says what could not be done and why. */
 export function remoteError(error: unknown, remote: Remote, what: string): Error {
   if (
@@ -345,11 +355,11 @@ export function remoteError(error: unknown, remote: Remote, what: string): Error
   ) {
     return error;
   }
-  if (error instanceof Errors.HttpError) {
+  if (git && error instanceof git.Errors.HttpError) {
     const data = (error as { data?: { statusCode?: number; statusMessage?: string } }).data;
     return statusError(data?.statusCode ?? 0, data?.statusMessage ?? '', remote, what);
   }
-  if (error instanceof Errors.SmartHttpError || error instanceof Errors.ParseError) {
+  if (git && (error instanceof git.Errors.SmartHttpError || error instanceof git.Errors.ParseError)) {
     return new GitRemoteError(`could not ${what}: the server did not answer as a smart-HTTP Git server`, {
       cause: error,
     });

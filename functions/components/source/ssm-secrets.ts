@@ -1,4 +1,4 @@
-import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import type { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { ConfigError, RetryableError } from '#runtime/errors.ts';
 import type { SecretReader } from './credentials.ts';
@@ -9,16 +9,22 @@ import type { SecretReader } from './credentials.ts';
  * else: never in /tmp, never in a log line, never in a result.
  */
 export class SsmSecretReader implements SecretReader {
-  private readonly provider: SSMProvider;
+  private provider: Promise<SSMProvider> | undefined;
 
-  constructor(client?: SSMClient) {
-    this.provider = client ? new SSMProvider({ awsSdkV3Client: client }) : new SSMProvider();
+  constructor(private readonly client?: SSMClient) {}
+
+  /** Powertools and the SSM client are loaded on first use: a CLI run without Git never loads them. */
+  private ssm(): Promise<SSMProvider> {
+    this.provider ??= import('@aws-lambda-powertools/parameters/ssm').then(({ SSMProvider }) =>
+      this.client ? new SSMProvider({ awsSdkV3Client: this.client }) : new SSMProvider(),
+    );
+    return this.provider;
   }
 
   async parameter(name: string): Promise<string> {
     let value: string | undefined;
     try {
-      value = await this.provider.get(name, { decrypt: true, maxAge: 300 });
+      value = await (await this.ssm()).get(name, { decrypt: true, maxAge: 300 });
     } catch (error) {
       const cause = (error as { cause?: { name?: string } }).cause ?? error;
       const kind = (cause as { name?: string }).name ?? 'Error';

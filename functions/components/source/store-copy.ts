@@ -5,7 +5,6 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { indexPack } from 'isomorphic-git';
 import { CorruptBackupError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import type { PackInfo, PackPart } from './pack-stream.ts';
@@ -75,6 +74,8 @@ export interface IndexedPack {
  */
 export async function indexPackFile(file: string, info: PackInfo): Promise<IndexedPack> {
   const dir = path.dirname(file);
+  // Loaded on first use: a CLI run without Git never parses isomorphic-git.
+  const { indexPack } = await import('isomorphic-git');
   const { oids } = await indexPack({ fs, dir, gitdir: dir, filepath: path.basename(file) });
   if (oids.length !== info.objects) {
     throw new CorruptBackupError(`the pack holds ${oids.length} objects, its header says ${info.objects}`);

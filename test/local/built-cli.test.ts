@@ -1,0 +1,173 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSampleHome } from '#local/sample-home.ts';
+import { WORKFLOWS } from '#local/workflows.ts';
+import { createLiferaySchema, tableChecksums } from '../components/database/fixtures.ts';
+import { type DatabaseServer, startMariaDb } from '../support/database-servers.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+interface Metafile {
+  outputs: Record<
+    string,
+    {
+      entryPoint?: string;
+      imports: Array<{ path: string; kind: string; external?: boolean }>;
+      inputs: Record<string, unknown>;
+    }
+  >;
+}
+
+/** Every input (source file) bundled into the outputs the entry loads statically, i.e. on every start. */
+function startPathInputs(meta: Metafile): string[] {
+  const entry = Object.keys(meta.outputs).find((file) =>
+    meta.outputs[file]?.entryPoint?.endsWith('functions/local/main.ts'),
+  );
+  if (!entry) throw new Error('no entry in the metafile');
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const imported of meta.outputs[file]?.imports ?? [])
+      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+  };
+  visit(entry);
+  return [...seen].flatMap((file) => Object.keys(meta.outputs[file]?.inputs ?? {}));
+}
+
+/**
+ * The CLI as `npm run build` makes it (scripts/build-cli.mjs: ESM chunks, the heavy clients of
+ * other components imported on demand, the interpreter's unused imports left out), run as a
+ * separate process the way a person runs it.
+ */
+describe('the built CLI', () => {
+  let dir: string;
+  let out: string;
+  let server: DatabaseServer;
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(out, 'cli.mjs'), ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, AWS_REGION: 'us-east-1' },
+      timeout: 120_000,
+    });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'built-cli-'));
+    out = path.join(dir, 'dist');
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts/build-cli.mjs'), '--outdir', out], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+    server = await startMariaDb();
+    createLiferaySchema(server, 'lportal', 200);
+    await generateSampleHome(path.join(dir, 'home'));
+  }, 180_000);
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads neither the search, Git, RDS, SSM and Lambda clients nor the ASL validator on start', () => {
+    const meta = JSON.parse(readFileSync(path.join(out, 'meta.json'), 'utf8')) as Metafile;
+    const inputs = startPathInputs(meta);
+    expect(inputs.some((input) => input.includes('functions/components/files/'))).toBe(true);
+    for (const heavy of [
+      '@elastic/',
+      '@opensearch-project/',
+      'isomorphic-git',
+      '@aws-sdk/client-rds',
+      '@aws-sdk/client-ssm',
+      '@aws-sdk/client-lambda',
+      '@aws-sdk/client-kms',
+      'asl-validator',
+      'ajv',
+    ]) {
+      expect(
+        inputs.filter((input) => input.includes(`node_modules/${heavy}`)),
+        heavy,
+      ).toEqual([]);
+    }
+    // They are still in the build, loaded on demand by the components that need them.
+    const all = Object.values(meta.outputs).flatMap((output) => Object.keys(output.inputs));
+    for (const lazy of ['@elastic/elasticsearch', 'isomorphic-git', '@aws-sdk/client-rds'])
+      expect(
+        all.some((input) => input.includes(`node_modules/${lazy}`)),
+        lazy,
+      ).toBe(true);
+  });
+
+  it('backs up a Liferay Home and a database, and restores both', () => {
+    const store = path.join(dir, 'store');
+    const url = server.url('lportal');
+    const backup = cli(
+      'backup',
+      '--home',
+      path.join(dir, 'home'),
+      '--database-url',
+      url,
+      '--store',
+      store,
+      '--json',
+    );
+    expect(backup.status, backup.stdout + backup.stderr).toBe(0);
+    const manifest = JSON.parse(backup.stdout) as {
+      status: string;
+      results: Record<string, { status: string; summary: Record<string, unknown> }>;
+    };
+    expect(manifest.status).toBe('complete');
+    expect(manifest.results.liferayHome?.status).toBe('complete');
+    expect(manifest.results.database?.status).toBe('complete');
+
+    server.admin('CREATE DATABASE restored CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
+    const restore = cli(
+      'restore',
+      'latest',
+      '--to',
+      path.join(dir, 'restored'),
+      '--database-url',
+      server.url('restored'),
+      '--store',
+      store,
+    );
+    expect(restore.status, restore.stdout + restore.stderr).toBe(0);
+    expect(restore.stdout).toMatch(/liferayHome: complete/);
+    expect(restore.stdout).toMatch(/database: complete/);
+    expect(tableChecksums(server, 'restored')).toEqual(tableChecksums(server, 'lportal'));
+    const diff = spawnSync('diff', ['-r', path.join(dir, 'home'), path.join(dir, 'restored')], {
+      encoding: 'utf8',
+    });
+    // Identical, except the folders the Liferay rules leave out (regenerated by Liferay, or the app server).
+    const home = path.join(dir, 'home');
+    expect(diff.stderr).toBe('');
+    expect(diff.stdout.trim().split('\n').sort()).toEqual(
+      [
+        [path.join(home, 'data'), 'elasticsearch7'],
+        [home, 'deploy'],
+        [home, 'elasticsearch-sidecar'],
+        [path.join(home, 'osgi'), 'state'],
+        [path.join(home, 'osgi'), 'wabs'],
+        [home, 'tomcat'],
+        [home, 'work'],
+      ]
+        .map(([where, name]) => `Only in ${where}: ${name}`)
+        .sort(),
+    );
+  }, 180_000);
+
+  it('runs the definitions without validating them each time: they are validated here', async () => {
+    const { StateMachine } = await import('aws-local-stepfunctions');
+    const { adaptForLocalInterpreter } = await import('#local/adapt-for-local-interpreter.ts');
+    for (const [name, definition] of Object.entries(WORKFLOWS)) {
+      expect(
+        () =>
+          new StateMachine(adaptForLocalInterpreter(definition) as never, {
+            validationOptions: { checkArn: false },
+          }),
+        name,
+      ).not.toThrow();
+    }
+  });
+});
