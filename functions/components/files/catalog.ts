@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { locationKey } from './content.ts';
-import { type CatalogRef, type DataLocation, dataLocationSchema } from './index-format.ts';
+import { type CatalogRef, type DataLocation, dataLocationSchema, isDataLocation } from './index-format.ts';
 import { JsonLinesFile, type ObjectDigest, readJsonLines } from './jsonl.ts';
 
 /**
@@ -21,6 +21,18 @@ import { JsonLinesFile, type ObjectDigest, readJsonLines } from './jsonl.ts';
 
 export const catalogLineSchema = z.tuple([z.string().regex(/^[0-9a-f]{64}$/), dataLocationSchema]);
 export type CatalogLine = [string, DataLocation];
+
+/** True only for a value catalogLineSchema accepts (the fast path; the schema names what is wrong). */
+export function isCatalogLine(value: unknown): value is CatalogLine {
+  return (
+    Array.isArray(value) &&
+    value.length === 2 &&
+    typeof value[0] === 'string' &&
+    SHA256_PATTERN.test(value[0]) &&
+    isDataLocation(value[1])
+  );
+}
+const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
 /** Orders catalog lines by hash, then by location (so identical pairs are adjacent). */
 export function compareCatalogLines(a: CatalogLine, b: CatalogLine): number {
@@ -206,6 +218,10 @@ export async function* readCatalogLines(
   expected?: ObjectDigest,
 ): AsyncGenerator<CatalogLine> {
   for await (const { value, line } of readJsonLines(store, key, expected)) {
+    if (isCatalogLine(value)) {
+      yield value;
+      continue;
+    }
     const parsed = catalogLineSchema.safeParse(value);
     if (!parsed.success)
       throw new CorruptBackupError(`${key} line ${line}: ${describeIssues(parsed.error.issues)}`);

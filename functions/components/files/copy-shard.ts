@@ -27,6 +27,7 @@ import {
   type FileEntry,
   type FileIndex,
   type IndexEntry,
+  type PartLine,
   partRefSchema,
   readIndex,
   SUPPORTED_ENCODINGS,
@@ -35,9 +36,9 @@ import { JsonLinesFile } from './jsonl.ts';
 import { filesKeys, OBJECT_KEY_PATTERN } from './keys.ts';
 import { Semaphore } from './limit.ts';
 import type { PathRange } from './paths.ts';
-import { PreviousEntries, partsInRange } from './previous.ts';
+import { NOT_READ_YET, PreviousEntries, partsInRange } from './previous.ts';
 import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
-import { type WalkedEntry, walkTree } from './walk.ts';
+import { type WalkedEntry, walkTreeBatches } from './walk.ts';
 
 const count = z.number().int().nonnegative();
 
@@ -109,6 +110,9 @@ const WINDOW = 512;
 const STORED_MEMORY = 200_000;
 const MAX_WARNINGS = 200;
 const CHANGED_FILE_ATTEMPTS = 3;
+
+/** A processed entry: a new one, or the previous line when nothing about the entry changed. */
+type Processed = IndexEntry | PartLine | undefined;
 
 export interface CopyShardOutput {
   readonly shardId: string;
@@ -249,11 +253,7 @@ class ShardCopier {
     let previousIndex: FileIndex | undefined;
     if (this.plan.previous)
       previousIndex = await readIndex(store, this.plan.previous.index.key, this.plan.previous.index);
-    const previous = new PreviousEntries(
-      store,
-      previousIndex ? partsInRange(previousIndex, this.range) : [],
-      this.range,
-    );
+    const previous = new PreviousEntries(store, previousIndex ? partsInRange(previousIndex, this.range) : []);
     this.catalog = await CatalogLookup.open(store, previousIndex?.catalog);
     await this.loadCheckpoints();
     this.packs = new PackWriter({
@@ -271,40 +271,55 @@ class ShardCopier {
     let resumeAfter: string | undefined;
     let walkedToEnd = false;
 
-    const window: Array<Promise<IndexEntry | undefined>> = [];
+    // Entries in walk order: an unchanged one is ready at once (often its previous line, as it
+    // was), a changed one is a promise while its content is read and stored.
+    const window: Array<Processed | Promise<Processed>> = [];
     const writeHead = async () => {
-      const entry = await (window.shift() as Promise<IndexEntry | undefined>);
-      if (!entry) return;
-      await part.write(entry);
+      const head = window.shift();
+      const item = head instanceof Promise ? await head : head;
+      if (!item) return;
+      let entry: IndexEntry;
+      let full: boolean;
+      if ('entry' in item) {
+        entry = item.entry;
+        full = part.addLine(item.text);
+      } else {
+        entry = item;
+        full = part.add(item);
+      }
+      if (full) await part.flush();
       firstPath ??= entry.path;
       lastPath = entry.path;
       this.count(entry);
       if (entry.type === 'file' && entry.data) content.push([entry.sha256, entry.data]);
-      this.reportProgress();
     };
 
     try {
       let lastQueued: string | undefined;
-      const walk = walkTree({
+      const walk = walkTreeBatches({
         sources: walkSources(this.plan),
         range: this.range,
         concurrency: this.settings.fsConcurrency,
         onWarning: (message) => this.warn(message),
       });
       walkedToEnd = true;
-      for await (const walked of walk) {
-        if (lastQueued !== undefined && Date.now() > deadline) {
-          // Out of time: finish what is queued, hand the rest of the range to the next round.
-          resumeAfter = lastQueued;
-          walkedToEnd = false;
-          break;
+      outer: for await (const batch of walk) {
+        for (const walked of batch) {
+          if (lastQueued !== undefined && Date.now() > deadline) {
+            // Out of time: finish what is queued, hand the rest of the range to the next round.
+            resumeAfter = lastQueued;
+            walkedToEnd = false;
+            break outer;
+          }
+          let before = previous.findSync(walked.path);
+          if (before === NOT_READ_YET) before = await previous.find(walked.path);
+          const processing = this.process(walked, before);
+          if (processing instanceof Promise) processing.catch(() => undefined);
+          window.push(processing);
+          lastQueued = walked.path;
+          while (window.length >= WINDOW) await writeHead();
         }
-        const before = await previous.find(walked.path);
-        const processing = this.process(walked, before);
-        processing.catch(() => undefined);
-        window.push(processing);
-        lastQueued = walked.path;
-        while (window.length >= WINDOW) await writeHead();
+        this.reportProgress();
       }
       while (window.length > 0) await writeHead();
       // Every pack upload must have completed before anything references a pack.
@@ -416,13 +431,8 @@ class ShardCopier {
     );
   }
 
-  /** Exact times of a folder or link: the recorded ones when the quick check says unchanged, else a bigint lstat. */
-  private async timesOf(walked: WalkedEntry, previous: IndexEntry | undefined): Promise<Times | undefined> {
-    const recorded =
-      previous?.type === walked.type && sameTimes(previous, walked.stats)
-        ? recordedTimes(previous)
-        : undefined;
-    if (recorded) return recorded;
+  /** Exact times of a folder or link from a bigint lstat (the quick check said it changed). */
+  private async exactTimesOf(walked: WalkedEntry): Promise<Times | undefined> {
     try {
       return exactTimes(await this.fsSlots.run(() => fsx.lstatBig(walked.absPath)));
     } catch (error) {
@@ -432,60 +442,35 @@ class ShardCopier {
     }
   }
 
-  private async process(
-    walked: WalkedEntry,
-    previous: IndexEntry | undefined,
-  ): Promise<IndexEntry | undefined> {
-    const { stats, path } = walked;
-    const owner = { uid: stats.uid, gid: stats.gid };
+  /**
+   * The index entry of a walked entry. What passes the quick check is answered at once, and when
+   * nothing about it changed (owner and mode included) as its previous line itself; the rest is
+   * a promise (an exact lstat, a read, an upload).
+   */
+  private process(walked: WalkedEntry, previousLine: PartLine | undefined): Processed | Promise<Processed> {
+    const { stats } = walked;
+    const previous = previousLine?.entry;
+    const recorded =
+      previous?.type === walked.type && sameTimes(previous, stats) ? recordedTimes(previous) : undefined;
+    const sameOwner = previous !== undefined && previous.uid === stats.uid && previous.gid === stats.gid;
     if (walked.type === 'dir') {
-      const times = await this.timesOf(walked, previous);
-      if (!times) return undefined;
-      return {
-        path,
-        type: 'dir',
-        mode: stats.mode & 0o7777,
-        mtimeNs: times.mtimeNs,
-        ...owner,
-        ino: times.ino,
-        ctimeNs: times.ctimeNs,
-      };
+      if (recorded && previous?.type === 'dir' && sameOwner && previous.mode === (stats.mode & 0o7777))
+        return previousLine;
+      return recorded
+        ? this.dirEntry(walked, recorded)
+        : this.exactTimesOf(walked).then((times) => times && this.dirEntry(walked, times));
     }
     if (walked.type === 'symlink') {
-      const times = await this.timesOf(walked, previous);
-      if (!times) return undefined;
-      let target: string;
-      if (
-        previous?.type === 'symlink' &&
-        previous.mtimeNs === times.mtimeNs &&
-        previous.ctimeNs === times.ctimeNs
-      ) {
-        target = previous.target;
-      } else {
-        try {
-          target = await this.fsSlots.run(() => fs.readlink(walked.absPath));
-        } catch (error) {
-          if (errorCode(error) !== 'ENOENT') {
-            this.warn(
-              `could not read the link ${walked.path}: ${errorCode(error) ?? (error as Error).message}`,
-            );
-          }
-          return undefined;
-        }
+      // Unchanged times (ctime included): the link was not replaced, its target is the recorded one.
+      if (recorded && previous?.type === 'symlink') {
+        if (sameOwner) return previousLine;
+        return this.symlinkEntry(walked, recorded, previous.target);
       }
-      return {
-        path,
-        type: 'symlink',
-        target,
-        mtimeNs: times.mtimeNs,
-        ...owner,
-        ino: times.ino,
-        ctimeNs: times.ctimeNs,
-      };
+      return this.changedSymlink(walked);
     }
     const before = previous?.type === 'file' ? previous : undefined;
-    const recorded = before && isUnchanged(before, stats) ? recordedTimes(before) : undefined;
-    if (before && recorded) {
+    if (before && recorded && isUnchanged(before, stats)) {
+      if (sameOwner && before.mode === (stats.mode & 0o7777)) return previousLine;
       return this.fileEntry(
         walked,
         stats,
@@ -500,6 +485,48 @@ class ShardCopier {
     return stats.size < this.settings.blobThresholdBytes
       ? this.smallFile(walked, before)
       : this.largeFile(walked, before);
+  }
+
+  private dirEntry(walked: WalkedEntry, times: Times): IndexEntry {
+    const { stats } = walked;
+    return {
+      path: walked.path,
+      type: 'dir',
+      mode: stats.mode & 0o7777,
+      mtimeNs: times.mtimeNs,
+      uid: stats.uid,
+      gid: stats.gid,
+      ino: times.ino,
+      ctimeNs: times.ctimeNs,
+    };
+  }
+
+  private symlinkEntry(walked: WalkedEntry, times: Times, target: string): IndexEntry {
+    return {
+      path: walked.path,
+      type: 'symlink',
+      target,
+      mtimeNs: times.mtimeNs,
+      uid: walked.stats.uid,
+      gid: walked.stats.gid,
+      ino: times.ino,
+      ctimeNs: times.ctimeNs,
+    };
+  }
+
+  private async changedSymlink(walked: WalkedEntry): Promise<IndexEntry | undefined> {
+    const times = await this.exactTimesOf(walked);
+    if (!times) return undefined;
+    let target: string;
+    try {
+      target = await this.fsSlots.run(() => fs.readlink(walked.absPath));
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') {
+        this.warn(`could not read the link ${walked.path}: ${errorCode(error) ?? (error as Error).message}`);
+      }
+      return undefined;
+    }
+    return this.symlinkEntry(walked, times, target);
   }
 
   private fileEntry(

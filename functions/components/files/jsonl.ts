@@ -53,16 +53,30 @@ export class JsonLinesFile {
 
   /** Adds one value; pauses the caller when gzip is behind (bounded memory). */
   async write(value: unknown): Promise<void> {
-    const line = `${JSON.stringify(value)}\n`;
-    this.buffered.push(line);
-    this.bufferedChars += line.length;
-    this.lines += 1;
-    if (this.bufferedChars >= 64 * 1024) await this.flushBuffer();
+    if (this.add(value)) await this.flush();
   }
 
-  private async flushBuffer(): Promise<void> {
+  /**
+   * Adds one value without waiting; true means the buffer is full and the caller must `flush()`
+   * before adding more (a walk of millions of entries then costs no promise per entry).
+   */
+  add(value: unknown): boolean {
+    return this.addLine(JSON.stringify(value));
+  }
+
+  /** Adds one line of JSON text, as it is (a line copied from an earlier part); see add(). */
+  addLine(json: string): boolean {
+    this.buffered.push(json);
+    this.bufferedChars += json.length + 1;
+    this.lines += 1;
+    return this.bufferedChars >= 64 * 1024;
+  }
+
+  /** Hands the buffered lines to gzip; waits while gzip is behind. */
+  async flush(): Promise<void> {
     if (this.buffered.length === 0) return;
-    const text = this.buffered.join('');
+    this.buffered.push('');
+    const text = this.buffered.join('\n');
     this.buffered = [];
     this.bufferedChars = 0;
     if (!this.gzip.write(text)) await new Promise<void>((resolve) => this.gzip.once('drain', resolve));
@@ -70,7 +84,7 @@ export class JsonLinesFile {
 
   /** Closes the file and returns its size and sha256. */
   async close(): Promise<ObjectDigest> {
-    await this.flushBuffer();
+    await this.flush();
     this.gzip.end();
     await this.done;
     return { size: this.size, sha256: this.hash.digest('hex') };
@@ -112,6 +126,13 @@ export class DigestTap extends Transform {
   }
 }
 
+/** One line of a JSON Lines object: its parsed value, its number (from 1) and its text. */
+export interface JsonLine {
+  readonly value: unknown;
+  readonly line: number;
+  readonly text: string;
+}
+
 /**
  * Streams the lines of a stored gzip JSON Lines object, parsed (not yet validated: callers use
  * their schema). With `expected`, the object's size and sha256 are checked once it has been
@@ -122,7 +143,20 @@ export async function* readJsonLines(
   store: ContentStore,
   key: string,
   expected?: ObjectDigest,
-): AsyncGenerator<{ value: unknown; line: number }> {
+): AsyncGenerator<JsonLine> {
+  for await (const batch of readJsonLineBatches(store, key, expected)) yield* batch;
+}
+
+/**
+ * readJsonLines in batches (the lines of each decompressed chunk): a reader of tens of thousands
+ * of lines then costs one promise per chunk, not one per line. The digest check comes after the
+ * last batch, as above.
+ */
+export async function* readJsonLineBatches(
+  store: ContentStore,
+  key: string,
+  expected?: ObjectDigest,
+): AsyncGenerator<JsonLine[]> {
   const body = await store.get(key);
   const tap = new DigestTap();
   const gunzip = createGunzip();
@@ -134,15 +168,18 @@ export async function* readJsonLines(
   try {
     for await (const chunk of gunzip) {
       const text = rest + decoder.write(chunk as Buffer);
+      const batch: JsonLine[] = [];
       let start = 0;
       let newline = text.indexOf('\n', start);
       while (newline >= 0) {
         line += 1;
-        yield { value: parseLine(text.slice(start, newline), key, line), line };
+        const lineText = text.slice(start, newline);
+        batch.push({ value: parseLine(lineText, key, line), line, text: lineText });
         start = newline + 1;
         newline = text.indexOf('\n', start);
       }
       rest = text.slice(start);
+      if (batch.length > 0) yield batch;
     }
   } catch (error) {
     if (error instanceof CorruptBackupError) throw error;

@@ -221,6 +221,11 @@ function mayMatchBelow(rule: CompiledRule, dirSegments: readonly string[]): bool
 interface PathState {
   readonly included: boolean;
   readonly excluded: boolean;
+  /**
+   * (directories) Selected, and no exclude rule can match anything beneath: everything beneath
+   * is selected without testing a rule (most of a document library).
+   */
+  readonly settled?: boolean;
 }
 
 const CACHE_LIMIT = 4096;
@@ -262,6 +267,8 @@ class RuleSelection implements CompiledSelection {
   private ownState(path: string, isDirectory: boolean): PathState {
     const slash = path.lastIndexOf('/');
     const parent = slash < 0 ? undefined : this.dirState(path.slice(0, slash));
+    // Inherited either way: beneath an excluded folder, or beneath a settled one.
+    if (parent?.excluded || parent?.settled) return parent;
     const direct = (rule: CompiledRule) => (isDirectory || !rule.dirOnly) && rule.matches(path);
     return {
       included: (parent?.included ?? false) || this.includeRules.some(direct),
@@ -272,7 +279,12 @@ class RuleSelection implements CompiledSelection {
   private dirState(path: string): PathState {
     const cached = this.dirStates.get(path);
     if (cached) return cached;
-    const state = this.ownState(path, true);
+    let state = this.ownState(path, true);
+    if (state.included && !state.excluded && !state.settled) {
+      const segments = path.split('/');
+      if (!this.excludeRules.some((rule) => mayMatchBelow(rule, segments)))
+        state = { included: true, excluded: false, settled: true };
+    }
     // Walks visit a directory's files together, so a small cache catches nearly every repeat.
     if (this.dirStates.size >= CACHE_LIMIT) this.dirStates.clear();
     this.dirStates.set(path, state);

@@ -1,8 +1,8 @@
 import { readManifest } from '#backup-set/manifest.ts';
 import { ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
-import { type FileIndex, type IndexEntry, type PartRef, readIndex, readPart } from './index-format.ts';
-import { comparePaths, inRange, type PathRange, spanIntersects } from './paths.ts';
+import { type FileIndex, type PartLine, type PartRef, readIndex, readPartBatches } from './index-format.ts';
+import { comparePaths, type PathRange, spanIntersects } from './paths.ts';
 import { type FilesComponentName, filesResultDetailsSchema } from './settings.ts';
 
 /** How far back along the chain of sets a backup looks for the last complete copy of a component. */
@@ -69,55 +69,63 @@ export function partsInRange(index: FileIndex, range: PathRange): PartRef[] {
   return index.parts.filter((part) => spanIntersects(part.firstPath, part.lastPath, range));
 }
 
+/** findSync's answer when the entries read so far cannot tell yet (call `find`). */
+export const NOT_READ_YET = Symbol('not read yet');
+
 /**
  * The previous index's entries of a range, consumed in path order alongside the walk (a merge
  * join): `find(path)` is called with increasing paths and returns the previous entry for that
- * path, if any. Only the parts overlapping the range are read, each once, as a stream.
+ * path, if any, with the text of its line. Only the parts overlapping the range are read, each
+ * once, as a stream, a batch of lines at a time; `findSync` answers from the batch in hand.
  */
 export class PreviousEntries {
-  private readonly iterator: AsyncIterator<IndexEntry>;
-  private current: IndexEntry | undefined;
-  private started = false;
+  private readonly batches: AsyncIterator<PartLine[]>;
+  private batch: PartLine[] = [];
+  private at = 0;
   private done = false;
 
-  constructor(store: ContentStore, parts: readonly PartRef[], range: PathRange) {
-    this.iterator = PreviousEntries.entries(store, parts, range);
+  constructor(store: ContentStore, parts: readonly PartRef[]) {
+    this.batches = PreviousEntries.read(store, parts);
   }
 
-  private static async *entries(
-    store: ContentStore,
-    parts: readonly PartRef[],
-    range: PathRange,
-  ): AsyncGenerator<IndexEntry> {
-    for (const part of parts) {
-      for await (const entry of readPart(store, part)) {
-        if (inRange(entry.path, range)) yield entry;
-      }
-    }
+  private static async *read(store: ContentStore, parts: readonly PartRef[]): AsyncGenerator<PartLine[]> {
+    for (const part of parts) yield* readPartBatches(store, part);
   }
 
   private async advance(): Promise<void> {
-    const next = await this.iterator.next();
-    if (next.done) {
-      this.done = true;
-      this.current = undefined;
-    } else {
-      this.current = next.value;
+    const next = await this.batches.next();
+    if (next.done) this.done = true;
+    else {
+      this.batch = next.value;
+      this.at = 0;
     }
   }
 
-  async find(path: string): Promise<IndexEntry | undefined> {
-    if (!this.started) {
-      this.started = true;
+  /** The previous line for `path`, undefined when there is none, or NOT_READ_YET. */
+  findSync(path: string): PartLine | undefined | typeof NOT_READ_YET {
+    for (;;) {
+      const current = this.batch[this.at];
+      if (!current) return this.done ? undefined : NOT_READ_YET;
+      const order = comparePaths(current.entry.path, path);
+      // Behind the walk: deleted since, or before this shard's range (the walk asks only for paths in it).
+      if (order < 0) {
+        this.at += 1;
+        continue;
+      }
+      return order === 0 ? current : undefined;
+    }
+  }
+
+  async find(path: string): Promise<PartLine | undefined> {
+    for (;;) {
+      const found = this.findSync(path);
+      if (found !== NOT_READ_YET) return found;
       await this.advance();
     }
-    while (!this.done && this.current && comparePaths(this.current.path, path) < 0) await this.advance();
-    return this.current && this.current.path === path ? this.current : undefined;
   }
 
   /** Reads the rest, so that the parts' digests are checked even when the walk ended early. */
   async close(): Promise<void> {
-    if (!this.started) return;
     while (!this.done) await this.advance();
   }
 }

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type IndexEntry, indexSchema, readIndex, readPart } from '#components/files/index-format.ts';
+import { catalogLineSchema, isCatalogLine } from '#components/files/catalog.ts';
+import {
+  type IndexEntry,
+  indexEntrySchema,
+  indexSchema,
+  isIndexEntry,
+  readIndex,
+  readPart,
+} from '#components/files/index-format.ts';
 import { JsonLinesFile } from '#components/files/jsonl.ts';
 import { CorruptBackupError } from '#runtime/errors.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
@@ -107,6 +115,91 @@ describe('index parts', () => {
     await expect(
       readAll({ key: 'backups/x/part-5.jsonl.gz', size: 8, sha256: 'b'.repeat(64) }),
     ).rejects.toThrow(/not valid gzip/);
+  });
+});
+
+describe('the fast checks of index lines and catalog lines', () => {
+  const chunked: IndexEntry = {
+    path: 'c',
+    type: 'file',
+    mode: 0o644,
+    size: 3,
+    mtimeNs: '-5',
+    sha256: SHA,
+    data: {
+      chunks: [
+        [SHA, 1],
+        ['b'.repeat(64), 2],
+      ],
+    },
+    uid: 0,
+    gid: 0,
+    encoding: 'identity',
+  };
+  const valid: unknown[] = [...entries, chunked];
+  const badValues: unknown[] = [
+    undefined,
+    null,
+    '',
+    'x'.repeat(4097),
+    -1,
+    1.5,
+    2 ** 53,
+    0o10000,
+    '12a',
+    '-',
+    '1'.repeat(31),
+    'A'.repeat(64),
+    true,
+    [],
+    {},
+    ['a'],
+    `objects/blobs/aa/${SHA}/x`,
+    { blob: 'elsewhere' },
+    { chunks: [[SHA, 1]] },
+    { chunks: [[SHA, 1], [SHA]] },
+    { pack: `objects/packs/ab/${'ab'.repeat(16)}`, offset: 1 },
+    { blob: `objects/blobs/aa/${SHA}`, extra: 1 },
+  ];
+  /** Every value made from a valid one by changing, removing or adding one field. */
+  function variants(value: Record<string, unknown>): unknown[] {
+    const out: unknown[] = [];
+    for (const key of [...Object.keys(value), 'mode', 'target', 'size', 'data', 'extra', 'type']) {
+      for (const bad of badValues) out.push({ ...value, [key]: bad });
+      const { [key]: _, ...without } = value;
+      out.push(without);
+    }
+    for (const type of ['file', 'dir', 'symlink', 'other']) out.push({ ...value, type });
+    return out;
+  }
+
+  it('accept every valid entry, and nothing the schema refuses', () => {
+    for (const entry of valid) expect(isIndexEntry(entry), JSON.stringify(entry)).toBe(true);
+    let refused = 0;
+    for (const entry of valid) {
+      for (const variant of variants(entry as Record<string, unknown>)) {
+        const accepted = isIndexEntry(variant);
+        if (!accepted) refused += 1;
+        if (accepted) expect(indexEntrySchema.safeParse(variant).success, JSON.stringify(variant)).toBe(true);
+      }
+    }
+    expect(refused).toBeGreaterThan(500);
+  });
+
+  it('accept catalog lines the schema accepts, and nothing it refuses', () => {
+    const lines: unknown[] = valid.flatMap((entry) => {
+      const { sha256, data } = entry as { sha256?: string; data?: unknown };
+      return data ? [[sha256, data]] : [];
+    });
+    for (const line of lines) expect(isCatalogLine(line)).toBe(true);
+    for (const line of lines as [string, unknown][]) {
+      for (const bad of badValues) {
+        for (const variant of [[bad, line[1]], [line[0], bad], [...line, bad], [line[0]]]) {
+          if (isCatalogLine(variant)) expect(catalogLineSchema.safeParse(variant).success).toBe(true);
+          expect(isCatalogLine(variant)).toBe(catalogLineSchema.safeParse(variant).success);
+        }
+      }
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { comparePaths } from '#components/files/paths.ts';
 import { ShardCutter } from '#components/files/shard-plan.ts';
-import { type WalkOptions, walkTree } from '#components/files/walk.ts';
+import { type WalkOptions, walkTree, walkTreeBatches } from '#components/files/walk.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'files-walk-'));
 const home = path.join(dir, 'home');
@@ -54,6 +54,22 @@ describe('walk', () => {
     expect(listing).toContain('deep/1/2/3/4/5/6/7/8/9/f');
   });
 
+  it('lists the same, synchronously, asynchronously, and when it turns asynchronous half-way', async () => {
+    const synchronous = await walk();
+    expect(await walk({ synchronous: false })).toEqual(synchronous);
+    // Every call counts as slow: the walk turns asynchronous after its first 32 calls.
+    expect(await walk({ slowSyncCallMs: -1 })).toEqual(synchronous);
+    const batches: number[] = [];
+    for await (const batch of walkTreeBatches({
+      sources: [{ mount: '', root: home }],
+      concurrency: 8,
+      onWarning: () => undefined,
+    }))
+      batches.push(batch.length);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(synchronous.length);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(256);
+  });
+
   it('walks shard ranges whose concatenation is the whole walk', async () => {
     const full = plain(await walk());
     const cutter = new ShardCutter({ maxFiles: 37, maxBytes: 1e12 });
@@ -63,6 +79,10 @@ describe('walk', () => {
     const joined: string[] = [];
     for (const shard of shards) joined.push(...plain(await walk({ range: shard, lookahead: 3 })));
     expect(joined).toEqual(full);
+    const joinedAsync: string[] = [];
+    for (const shard of shards)
+      joinedAsync.push(...plain(await walk({ range: shard, lookahead: 3, synchronous: false })));
+    expect(joinedAsync).toEqual(full);
   });
 
   it('applies the selection: pruned folders are not read, unselected folders only lead to selected paths', async () => {
