@@ -4,6 +4,7 @@ import { retentionPolicySchema } from '#backup-set/retention-policy.ts';
 import { COMPONENT_NAMES, componentNameSchema } from '#components/component.ts';
 import { describeIssues } from '#runtime/errors.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
+import { isTimeZone, scheduleConflicts } from './schedule-conflicts.ts';
 
 /**
  * The deployment's configuration: `cdk.json` → context → `liferayBackup`. Validated once, at
@@ -75,7 +76,12 @@ export const configSchema = z
             .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,39}$/, 'letters, digits and hyphens, up to 40 characters'),
           expression: scheduleExpression,
           /** IANA time zone of a cron expression. @default UTC */
-          timezone: z.string().min(1).max(64).default('UTC'),
+          timezone: z
+            .string()
+            .min(1)
+            .max(64)
+            .refine(isTimeZone, 'an IANA time zone like Europe/Madrid or UTC')
+            .default('UTC'),
           /** Components this schedule backs up. @default every configured component */
           components: z.array(componentNameSchema).min(1).optional(),
           enabled: z.boolean().default(true),
@@ -147,6 +153,13 @@ export const configSchema = z
         code: 'custom',
         path: ['retention', 'graceHours'],
         message: `must be longer than backupTimeoutHours (${config.backupTimeoutHours}), or a running backup's new content could be collected`,
+      });
+    }
+    for (const conflict of scheduleConflicts(config.schedules)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedules', conflict.index, 'expression'],
+        message: conflict.message,
       });
     }
     const names = config.schedules.map((schedule) => schedule.name);
