@@ -1,0 +1,95 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { listBackupIds, readLatest, readManifest } from '#backup-set/manifest.ts';
+import { allHandlers } from '#local/handlers.ts';
+import { runWorkflow } from '#local/run-workflow.ts';
+import { WORKFLOWS } from '#local/workflows.ts';
+import type { Handler } from '#runtime/runtime.ts';
+import { LocalFolderStore } from '#store/local-folder-store.ts';
+import { allKeys, tempDir, testRuntime } from '../support/local-runtime.ts';
+
+/** The synthesized Backup definition, run locally: the frame's promises, end to end. */
+describe('the Backup workflow', () => {
+  function setup() {
+    const { dir } = tempDir('backup-workflow');
+    const home = path.join(dir, 'home');
+    const tomcat = path.join(dir, 'tomcat');
+    fs.mkdirSync(path.join(home, 'osgi/configs'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
+    fs.mkdirSync(path.join(tomcat, 'conf'), { recursive: true });
+    fs.writeFileSync(path.join(tomcat, 'conf/server.xml'), '<Server/>');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const rt = testRuntime({
+      store,
+      components: { liferayHome: { root: home }, appServer: { root: tomcat } },
+    });
+    return { rt, store };
+  }
+
+  it('refuses a second backup while one runs: it ends at once, naming the running set, and creates nothing', async () => {
+    const { rt, store } = setup();
+    const plan = allHandlers().get('files-plan-backup') as Handler;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const planning = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const slowPlan: Handler = async (event, runtime) => {
+      entered();
+      await held;
+      return plan(event, runtime);
+    };
+    const first = runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt, {
+      taskOverrides: { 'Liferay Home plan': slowPlan },
+    });
+    await planning;
+    const second = await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt);
+    expect(second.status).toBe('FAILED');
+    const [runningId] = await listBackupIds(store);
+    expect(second.status === 'FAILED' ? [second.error, second.cause] : []).toEqual([
+      'BackupAlreadyRunningError',
+      `a backup is already running: ${runningId}`,
+    ]);
+    // Nothing of a second set: every object belongs to the running one (its branches go on writing).
+    expect(
+      (await allKeys(store)).filter((key) => !key.includes(runningId ?? '-') && key !== 'locks/backup.json'),
+    ).toEqual([]);
+    expect(await listBackupIds(store)).toEqual([runningId]);
+    expect(JSON.parse((await store.read('locks/backup.json')).toString()).backupId).toBe(runningId);
+    release();
+    const done = await first;
+    expect(done.status).toBe('SUCCEEDED');
+    expect((await readManifest(store, runningId ?? '')).status).toBe('complete');
+  });
+
+  it('records a failing branch as a partial set: the other components finish, latest does not move', async () => {
+    const { rt, store } = setup();
+    const firstRun = await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt);
+    expect(firstRun.status).toBe('SUCCEEDED');
+    const complete = await readLatest(store);
+    const failing: Handler = async () => {
+      const error = new Error('permission denied: conf/server.xml');
+      error.name = 'EACCES';
+      throw error;
+    };
+    const outcome = await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt, {
+      taskOverrides: { 'App server plan': failing },
+    });
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.status === 'FAILED' ? outcome.error : '').toBe('BackupPartial');
+    expect(outcome.status === 'FAILED' ? outcome.cause : '').toMatch(
+      /appServer: EACCES: permission denied: conf\/server.xml/,
+    );
+    const ids = await listBackupIds(store);
+    const manifest = await readManifest(store, ids.at(-1) ?? '');
+    expect(manifest.status).toBe('partial');
+    expect(manifest.results.liferayHome?.status).toBe('complete');
+    expect(manifest.results.appServer).toMatchObject({ status: 'failed', error: { name: 'EACCES' } });
+    expect(await readLatest(store)).toBe(complete);
+    expect(await store.stat('locks/backup.json')).toBeUndefined();
+  });
+});
