@@ -503,29 +503,20 @@ const contentCases: StoreCase[] = [
   },
 ];
 
-describe('manifests and pointers read back from the store (Restore workflow)', () => {
-  it.each(manifestCases.map((c) => [c.name, c] as const))('%s', async (_name, storeCase) => {
-    const c = freshCase();
-    await storeCase.mutate(c);
-    expect(await refused(c, storeCase.phase, storeCase.request)).toMatch(storeCase.expected(c));
+const groups: Array<[string, StoreCase[]]> = [
+  ['manifests and pointers read back from the store (Restore workflow)', manifestCases],
+  ['file indexes read back from the store (Restore workflow)', indexCases],
+  ['content that does not match its index (Restore workflow: every byte is checked)', contentCases],
+];
+for (const [title, cases] of groups) {
+  describe(title, () => {
+    it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, storeCase) => {
+      const c = freshCase();
+      await storeCase.mutate(c);
+      expect(await refused(c, storeCase.phase, storeCase.request)).toMatch(storeCase.expected(c));
+    });
   });
-});
-
-describe('file indexes read back from the store (Restore workflow)', () => {
-  it.each(indexCases.map((c) => [c.name, c] as const))('%s', async (_name, storeCase) => {
-    const c = freshCase();
-    await storeCase.mutate(c);
-    expect(await refused(c, storeCase.phase, storeCase.request)).toMatch(storeCase.expected(c));
-  });
-});
-
-describe('content that does not match its index (Restore workflow: every byte is checked)', () => {
-  it.each(contentCases.map((c) => [c.name, c] as const))('%s', async (_name, storeCase) => {
-    const c = freshCase();
-    await storeCase.mutate(c);
-    expect(await refused(c, storeCase.phase, storeCase.request)).toMatch(storeCase.expected(c));
-  });
-});
+}
 
 describe('the drill and the CLI on a damaged set', () => {
   it('verify names the file whose pack is truncated and fails; the store is unchanged but for its report', async () => {
