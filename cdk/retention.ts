@@ -89,6 +89,7 @@ export class Retention extends Construct {
       fn: lambda.Function,
       selector: Record<string, string>,
       concurrency: number,
+      retry: { retries?: number; retryIntervalSeconds?: number } = {},
     ) => {
       const map = new sfn.DistributedMap(states, name, {
         stateName: name,
@@ -98,7 +99,7 @@ export class Retention extends Construct {
         toleratedFailurePercentage: 0,
         resultPath: sfn.JsonPath.DISCARD,
       });
-      map.itemProcessor(invokeTask(states, `${name} item`, fn));
+      map.itemProcessor(invokeTask(states, `${name} item`, fn, retry));
       return map;
     };
     const deleteSets = fanOut(
@@ -107,6 +108,8 @@ export class Retention extends Construct {
       f.deleteSet,
       { 'backupId.$': '$$.Map.Item.Value.backupId' },
       4,
+      // A snapshot still copying cannot be deleted yet (RetryableError): wait for it, up to about an hour.
+      { retries: 6, retryIntervalSeconds: 60 },
     );
     const markSets = fanOut(
       'Mark kept sets',

@@ -21,6 +21,8 @@ export interface InvokeOptions {
   readonly resultPath?: string;
   /** Retry transient errors this many times. @default 3 */
   readonly retries?: number;
+  /** Seconds before the first retry (doubling after). @default 2 */
+  readonly retryIntervalSeconds?: number;
   readonly comment?: string;
 }
 
@@ -45,7 +47,7 @@ export function invokeTask(
   });
   task.addRetry({
     errors: TRANSIENT_ERRORS,
-    interval: Duration.seconds(2),
+    interval: Duration.seconds(options.retryIntervalSeconds ?? 2),
     maxAttempts: options.retries ?? 3,
     backoffRate: 2,
     jitterStrategy: sfn.JitterType.FULL,
