@@ -57,7 +57,7 @@ const COMMON_OPTIONS: Record<string, CliOption> = {
   components: {
     type: 'string',
     description: 'comma-separated components (default: all configured / all in the set)',
-    commands: ['backup', 'restore'],
+    commands: ['backup', 'restore', 'verify'],
   },
   schedule: { type: 'string', description: 'schedule name recorded in the manifest', commands: ['backup'] },
   'allow-partial': { type: 'boolean', description: 'restore from a partial set', commands: ['restore'] },
