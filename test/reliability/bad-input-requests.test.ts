@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest, TOOL, writeManifest } from '#backup-set/manifest.ts';
 import { main } from '#local/cli.ts';
 import '#local/retention-command.ts';
+import '#local/verify-command.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { parseConfig } from '../../cdk/config.ts';
@@ -425,6 +426,16 @@ describe('CLI flags (liferay-backup)', () => {
       'a restore path that climbs out',
       ['restore', 'latest', '--to', target, '--path', '../../etc', ...fixture],
       /^restore failed: InvalidInputError: invalid restore request: liferayHome\.path: a path or glob relative to the root of the tree, without \.\. segments$/,
+    ],
+    [
+      'a drill of a component the set does not hold',
+      ['verify', 'latest', '--components', 'database', ...fixture],
+      /^verification failed: InvalidInputError: invalid verify request: set \S+ holds no complete database$/,
+    ],
+    [
+      'a drill of an unknown component',
+      ['verify', 'latest', '--components', 'ldap', ...fixture],
+      /^verification failed: InvalidInputError: invalid verify request: components\.0: unknown component "ldap"/,
     ],
     [
       'a retention count that is not a number',
