@@ -291,6 +291,42 @@ export interface RetentionOutcome {
   readonly message: string;
 }
 
+/** Restores and drills give up after a day (their state machines' timeout). */
+const RUN_TIMEOUT_HOURS = 24;
+const RUN_ID_TIME = /^([bgrv])(\d{4})(\d{2})(\d{2})t(\d{2})(\d{2})(\d{2})z-[0-9a-f]{4}$/;
+
+/**
+ * Removes the work areas (`work/<runId>/`) that nothing will read again: a restore's and a drill's
+ * are never removed by the run itself (a failed restore's plan tells the next attempt which partial
+ * tree to clear), so they go once older than both the grace period and the longest such a run
+ * lasts; a backup's goes once its manifest is final (Commit cleared it, but a shard still running
+ * when its Map failed may have written after that). A backup still `running` keeps its own.
+ */
+async function removeStaleWorkAreas(rt: Runtime, currentRunId: string): Promise<number> {
+  const hours = Math.max(retentionSettings(rt).graceHours, RUN_TIMEOUT_HOURS + 1);
+  const cutoff = rt.now().getTime() - hours * 3_600_000;
+  const byRun = new Map<string, string[]>();
+  for await (const object of rt.store.list('work/')) {
+    const runId = object.key.split('/')[1] ?? '';
+    if (runId === currentRunId || !RUN_ID_TIME.test(runId)) continue;
+    byRun.set(runId, [...(byRun.get(runId) ?? []), object.key]);
+  }
+  const stale: string[] = [];
+  for (const [runId, keys] of byRun) {
+    const [, kind, ...parts] = RUN_ID_TIME.exec(runId) ?? [];
+    const [year, month, day, hour, minute, second] = parts.map(Number);
+    const startedAt = Date.UTC(year ?? 0, (month ?? 1) - 1, day, hour, minute, second);
+    let done = startedAt < cutoff;
+    if (kind === 'b') {
+      const manifest = await readManifest(rt.store, runId).catch(() => undefined);
+      done = manifest ? manifest.status !== 'running' : done;
+    }
+    if (done) stale.push(...keys);
+  }
+  await rt.store.delete(stale);
+  return stale.length;
+}
+
 /** Writes the final retention report, publishes metrics, releases the lock, clears the work area. */
 export async function finishRetention(event: unknown, rt: Runtime): Promise<RetentionOutcome> {
   const { plan, failure } = parseInput(finishInputSchema, event, 'finish-retention input');
@@ -309,6 +345,7 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
     sweptBytes += outcome.bytes;
   }
   const status = failure ? 'failed' : 'complete';
+  const staleWorkObjects = failure ? 0 : await removeStaleWorkAreas(rt, plan.runId);
   const report = (await readJson(rt.store, plan.reportKey)) as Record<string, unknown>;
   const reason = failure ? `${failure.Error ?? 'Error'}: ${failure.Cause ?? ''}` : undefined;
   await rt.store.put(
@@ -320,6 +357,7 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
       deletedSets,
       deletedArtifacts: artifacts,
       garbageCollection: plan.gcBlocked ? { skipped: plan.gcBlocked } : { sweptObjects, sweptBytes },
+      staleWorkObjects,
       ...(reason ? { failure: reason } : {}),
     }),
     { contentType: 'application/json' },
