@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import type { ContentStore } from '#store/content-store.ts';
 import { jsonBody } from '#store/content-store.ts';
 import { ContentChangedError } from './errors.ts';
+import type { FileIo } from './fsx.ts';
 import * as fsx from './fsx.ts';
 import type { DataLocation } from './index-format.ts';
 import { filesKeys } from './keys.ts';
@@ -197,8 +198,8 @@ export async function putWithRetry(store: ContentStore, key: string, bytes: Buff
 }
 
 /** Opens a file for reading without following a link that replaced it since it was listed. */
-export async function openNoFollow(absPath: string): Promise<number> {
-  return fsx.open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+export async function openNoFollow(absPath: string, io: FileIo = fsx.ASYNC_IO): Promise<number> {
+  return io.open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
 }
 
 function notAFile(absPath: string): Error {
@@ -236,34 +237,107 @@ export class BufferPool {
 }
 
 /**
- * Reads a small file whole (it is below the blob threshold) into a pooled buffer, with the stats
- * of the open file; `release` gives the buffer back once its bytes are no longer needed.
+ * The memory small files are read into: one buffer used as a ring, each file taking the next
+ * contiguous region and giving it back once its bytes are packed (or found stored). Reading
+ * tens of thousands of files into buffers of their own left hundreds of megabytes of garbage
+ * for the collector (790 MiB allocated for the medium set, 150 MB of it alive at once); the
+ * ring's memory is fixed. A file larger than half the ring gets a buffer of its own, one at a time.
+ */
+export class ReadArena {
+  private buffer: Buffer | undefined;
+  /** Live regions in the order they were taken (they are given back in about that order). */
+  private readonly regions: Array<{ start: number; end: number; given: boolean }> = [];
+  /** The live regions by start (live regions never overlap, so starts are unique). */
+  private readonly byStart = new Map<number, { start: number; end: number; given: boolean }>();
+  /** Where the next region starts, and where the oldest live one does. */
+  private head = 0;
+  private tail = 0;
+  private readonly waiting: Array<() => void> = [];
+  private readonly oversize = new Semaphore(1);
+
+  constructor(readonly size: number) {}
+
+  /** A region of `bytes` (waits until the ring has room); give it back with give(). */
+  async take(bytes: number): Promise<Buffer> {
+    if (bytes > this.size / 2) {
+      await this.oversize.acquire();
+      return Buffer.allocUnsafeSlow(bytes);
+    }
+    for (;;) {
+      const region = this.tryTake(bytes);
+      if (region) return region;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  private tryTake(bytes: number): Buffer | undefined {
+    this.buffer ??= Buffer.allocUnsafeSlow(this.size);
+    let start: number;
+    if (this.regions.length === 0) {
+      this.head = 0;
+      this.tail = 0;
+      start = 0;
+    } else if (this.tail < this.head) {
+      // Free: [head, size) and [0, tail).
+      if (this.size - this.head >= bytes) start = this.head;
+      else if (this.tail > bytes) start = 0;
+      else return undefined;
+    } else {
+      // Wrapped: free is [head, tail).
+      if (this.tail - this.head > bytes) start = this.head;
+      else return undefined;
+    }
+    const end = start + bytes;
+    const region = { start, end, given: false };
+    this.regions.push(region);
+    this.byStart.set(start, region);
+    this.head = end;
+    return this.buffer.subarray(start, end);
+  }
+
+  give(region: Buffer): void {
+    if (region.buffer !== this.buffer?.buffer) {
+      this.oversize.release();
+      return;
+    }
+    const start = region.byteOffset - this.buffer.byteOffset;
+    const entry = this.byStart.get(start);
+    if (!entry) throw new Error('a read region was given back twice');
+    entry.given = true;
+    this.byStart.delete(start);
+    while (this.regions[0]?.given) this.regions.shift();
+    this.tail = this.regions[0]?.start ?? this.head;
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+}
+
+/**
+ * Reads a small file whole (it is below the blob threshold) into `buffer` (taken for the size the
+ * walk saw, plus one byte), with the stats of the open file. A file that grew since it was
+ * listed is noticed (the buffer fills up) and read whole into memory of its own.
  */
 export async function readSmallFile(
   absPath: string,
-  pool: BufferPool,
-): Promise<{ bytes: Buffer; stats: BigIntStats; release: () => void }> {
-  const fd = await openNoFollow(absPath);
+  buffer: Buffer,
+  io: FileIo = fsx.ASYNC_IO,
+): Promise<{ bytes: Buffer; stats: BigIntStats }> {
+  const fd = await openNoFollow(absPath, io);
   try {
-    const stats = await fsx.fstatBig(fd);
+    const stats = await io.fstatBig(fd);
     if (!stats.isFile()) throw notAFile(absPath);
-    // One byte more than the size: a file that grew since its stat is noticed and read whole.
-    const buffer = pool.take(Number(stats.size) + 1);
-    const length = await fsx.readFully(fd, buffer, 0);
-    if (length < buffer.length)
-      return { bytes: buffer.subarray(0, length), stats, release: () => pool.give(buffer) };
+    const length = await fsx.readFully(fd, buffer, 0, buffer.length, io);
+    if (length < buffer.length) return { bytes: buffer.subarray(0, length), stats };
     const parts = [Buffer.from(buffer)];
-    pool.give(buffer);
     const more = Buffer.allocUnsafe(1024 * 1024);
     for (let position = length; ; ) {
-      const read = await fsx.readFully(fd, more, position);
+      const read = await fsx.readFully(fd, more, position, more.length, io);
       if (read === 0) break;
       parts.push(Buffer.from(more.subarray(0, read)));
       position += read;
     }
-    return { bytes: Buffer.concat(parts), stats, release: () => undefined };
+    return { bytes: Buffer.concat(parts), stats };
   } finally {
-    await fsx.close(fd);
+    await io.close(fd);
   }
 }
 
@@ -284,10 +358,11 @@ export async function readChunks(
   chunkBytes: number,
   buffers: UploadBuffers,
   onChunk: (chunk: Chunk, bytes: Buffer, release: () => void) => Promise<void>,
+  io: FileIo = fsx.ASYNC_IO,
 ): Promise<{ sha256: string; size: number; stats: BigIntStats; chunks: Chunk[] }> {
-  const fd = await openNoFollow(absPath);
+  const fd = await openNoFollow(absPath, io);
   try {
-    const stats = await fsx.fstatBig(fd);
+    const stats = await io.fstatBig(fd);
     if (!stats.isFile()) throw notAFile(absPath);
     const size = Number(stats.size);
     const whole = createHash('sha256');
@@ -297,7 +372,7 @@ export async function readChunks(
       const buffer = await buffers.take();
       let handedOver = false;
       try {
-        const read = await fsx.readFully(fd, buffer, start, length);
+        const read = await fsx.readFully(fd, buffer, start, length, io);
         if (read < length) throw new ContentChangedError(`${absPath} shrank while it was read`);
         const bytes = buffer.subarray(0, length);
         whole.update(bytes);
@@ -311,7 +386,7 @@ export async function readChunks(
     }
     return { sha256: whole.digest('hex'), size, stats, chunks };
   } finally {
-    await fsx.close(fd);
+    await io.close(fd);
   }
 }
 

@@ -8,11 +8,11 @@ import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { type BackupPlan, readBackupPlan, walkSources } from './backup-plan.ts';
 import { type CatalogLine, CatalogLookup, compareCatalogLines } from './catalog.ts';
 import {
-  BufferPool,
   type Chunk,
   chunkedLocation,
   EMPTY_SHA256,
   PackWriter,
+  ReadArena,
   readChunks,
   readSmallFile,
   sha256Hex,
@@ -212,8 +212,7 @@ class ShardCopier {
   private warningsDropped = 0;
   /** Content this shard stored (or is storing), by sha256. */
   private readonly stored = new Map<string, Promise<DataLocation>>();
-  private readonly smallBytes = new Semaphore(SMALL_FILE_BYTES_IN_FLIGHT);
-  private readonly buffers = new BufferPool(SMALL_FILE_BYTES_IN_FLIGHT);
+  private readonly readArena = new ReadArena(SMALL_FILE_BYTES_IN_FLIGHT);
   private readonly fsSlots: Semaphore;
   private readonly largeSlot = new Semaphore(1);
   /** Packs and chunks on their way to the store (what bounds memory and uploads in flight). */
@@ -221,6 +220,8 @@ class ShardCopier {
   /** Chunks this shard stored or found stored, by sha256 (no second HEAD for them). */
   private readonly chunks = new Set<string>();
   private catalog: CatalogLookup = CatalogLookup.empty();
+  /** Synchronous file reads while they are fast (a local disk), asynchronous once not (EFS). */
+  private readonly io = new fsx.AdaptiveIo();
   private packs!: PackWriter;
   private lastProgress = 0;
 
@@ -305,7 +306,7 @@ class ShardCopier {
       walkedToEnd = true;
       outer: for await (const batch of walk) {
         for (const walked of batch) {
-          if (lastQueued !== undefined && Date.now() > deadline) {
+          if (lastQueued !== undefined && Date.now() >= deadline) {
             // Out of time: finish what is queued, hand the rest of the range to the next round.
             resumeAfter = lastQueued;
             walkedToEnd = false;
@@ -596,19 +597,15 @@ class ShardCopier {
     walked: WalkedEntry,
     before: FileEntry | undefined,
   ): Promise<FileEntry | undefined> {
-    // The budget counts the pooled buffer the file is read into (its power-of-two size class).
-    const taken = await this.smallBytes.acquire(
-      Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(walked.stats.size + 1))),
-    );
-    let release: (() => void) | undefined;
+    // The size the walk saw, plus one byte: a file that grew since is noticed (readSmallFile).
+    const region = await this.readArena.take(walked.stats.size + 1);
     try {
       let read: Awaited<ReturnType<typeof readSmallFile>>;
       try {
-        read = await this.fsSlots.run(() => readSmallFile(walked.absPath, this.buffers));
+        read = await this.fsSlots.run(() => readSmallFile(walked.absPath, region, this.io));
       } catch (error) {
         return this.unreadable(walked, error);
       }
-      release = read.release;
       const { bytes, stats } = read;
       this.stats.hashedBytes += bytes.length;
       if (bytes.length === 0)
@@ -626,9 +623,8 @@ class ShardCopier {
       }
       return this.fileEntry(walked, stats, exactTimes(stats), bytes.length, sha256, location);
     } finally {
-      // The bytes are in the pack's scratch file (or were not needed): the buffer can be reused.
-      release?.();
-      this.smallBytes.release(taken);
+      // The bytes are in the pack buffer (or were not needed): the region can be reused.
+      this.readArena.give(region);
     }
   }
 
@@ -669,7 +665,13 @@ class ShardCopier {
         };
         let read: Awaited<ReturnType<typeof readChunks>>;
         try {
-          read = await readChunks(walked.absPath, this.settings.chunkBytes, this.uploadBuffers, upload);
+          read = await readChunks(
+            walked.absPath,
+            this.settings.chunkBytes,
+            this.uploadBuffers,
+            upload,
+            this.io,
+          );
           const failed = (await Promise.allSettled(uploads)).find((outcome) => outcome.status === 'rejected');
           if (failed) throw failed.reason;
         } catch (error) {

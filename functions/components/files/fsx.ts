@@ -40,10 +40,15 @@ export const write = (fd: number, buffer: Buffer, offset: number, length: number
   );
 
 /** Writes all of `buffer` at `position` (null: at the current offset). */
-export async function writeAll(fd: number, buffer: Buffer, position: number | null): Promise<void> {
+export async function writeAll(
+  fd: number,
+  buffer: Buffer,
+  position: number | null,
+  io: Pick<FileIo, 'write'> = { write },
+): Promise<void> {
   let offset = 0;
   while (offset < buffer.length) {
-    const written = await write(
+    const written = await io.write(
       fd,
       buffer,
       offset,
@@ -60,10 +65,11 @@ export async function readFully(
   buffer: Buffer,
   position: number,
   length = buffer.length,
+  io: Pick<FileIo, 'read'> = { read },
 ): Promise<number> {
   let total = 0;
   while (total < length) {
-    const bytesRead = await read(fd, buffer, total, length - total, position + total);
+    const bytesRead = await io.read(fd, buffer, total, length - total, position + total);
     if (bytesRead === 0) break;
     total += bytesRead;
   }
@@ -79,3 +85,134 @@ export const chmod = (path: string, mode: number) =>
   call<void>((done) => fs.chmod(path, mode, (error) => done(error, undefined)));
 export const utimes = (path: string, seconds: number | Date) =>
   call<void>((done) => fs.utimes(path, seconds, seconds, (error) => done(error, undefined)));
+
+/**
+ * The per-file calls of a backup's reads and a restore's writes, run synchronously while they are
+ * fast and through libuv's thread pool for good once they are not.
+ *
+ * On a local disk with the metadata and pages in memory a synchronous open, write or futimes costs
+ * a few microseconds, while the asynchronous call costs 20-45 us of main-thread time on its own
+ * (measured on a 2-vCPU VM: 19,000 files restored spent 0.9 s in open, 0.5 s in mkdir and 1.4 s
+ * submitting writes); the thread pool only pays off when calls wait on a server (EFS, NFS) or a
+ * cold disk. Once more than a fifth of the synchronous calls took longer than `slowCallMs`
+ * (judged from the 32nd call on), every later call is asynchronous. Errors are the same either
+ * way (an Error with the errno `code`), delivered as rejected promises.
+ */
+export class AdaptiveIo {
+  private synchronous: boolean;
+  private readonly slowCallMs: number;
+  private calls = 0;
+  private slowCalls = 0;
+
+  constructor(
+    options: {
+      /** Start synchronous (default), or asynchronous for good. */
+      readonly synchronous?: boolean;
+      readonly slowCallMs?: number;
+    } = {},
+  ) {
+    this.synchronous = options.synchronous ?? true;
+    this.slowCallMs = options.slowCallMs ?? ADAPTIVE_SLOW_CALL_MS;
+  }
+
+  /** Whether calls are still made synchronously. */
+  get isSynchronous(): boolean {
+    return this.synchronous;
+  }
+
+  /** `bytes` moved by the call: a read or write is allowed 2 ms per MiB on top (page cache speed). */
+  private run<T>(sync: () => T, async: () => Promise<T>, bytes = 0): Promise<T> {
+    if (!this.synchronous) return async();
+    const started = performance.now();
+    try {
+      return Promise.resolve(sync());
+    } catch (error) {
+      return Promise.reject(error);
+    } finally {
+      this.calls += 1;
+      if (performance.now() - started > this.slowCallMs + bytes / 500_000) this.slowCalls += 1;
+      if (this.calls >= 32 && this.slowCalls > this.calls * 0.2) this.synchronous = false;
+    }
+  }
+
+  open(path: string, flags: number, mode?: number): Promise<number> {
+    return this.run(
+      () => fs.openSync(path, flags, mode),
+      () => open(path, flags, mode),
+    );
+  }
+  close(fd: number): Promise<void> {
+    return this.run(
+      () => fs.closeSync(fd),
+      () => close(fd),
+    );
+  }
+  fstatBig(fd: number): Promise<fs.BigIntStats> {
+    return this.run(
+      () => fs.fstatSync(fd, { bigint: true }),
+      () => fstatBig(fd),
+    );
+  }
+  read(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.run(
+      () => fs.readSync(fd, buffer, offset, length, position),
+      () => read(fd, buffer, offset, length, position),
+      length,
+    );
+  }
+  write(
+    fd: number,
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number | null,
+  ): Promise<number> {
+    return this.run(
+      () => fs.writeSync(fd, buffer, offset, length, position),
+      () => write(fd, buffer, offset, length, position),
+      length,
+    );
+  }
+  mkdir(path: string, mode: number): Promise<void> {
+    return this.run(
+      () => void fs.mkdirSync(path, { mode }),
+      () => mkdir(path, mode),
+    );
+  }
+  fchmod(fd: number, mode: number): Promise<void> {
+    return this.run(
+      () => fs.fchmodSync(fd, mode),
+      () => fchmod(fd, mode),
+    );
+  }
+  futimes(fd: number, seconds: number | Date): Promise<void> {
+    return this.run(
+      () => fs.futimesSync(fd, seconds, seconds),
+      () => futimes(fd, seconds),
+    );
+  }
+  chmod(path: string, mode: number): Promise<void> {
+    return this.run(
+      () => fs.chmodSync(path, mode),
+      () => chmod(path, mode),
+    );
+  }
+  utimes(path: string, seconds: number | Date): Promise<void> {
+    return this.run(
+      () => fs.utimesSync(path, seconds, seconds),
+      () => utimes(path, seconds),
+    );
+  }
+}
+
+/** A synchronous call slower than this counts as slow for AdaptiveIo. */
+export const ADAPTIVE_SLOW_CALL_MS = 0.25;
+
+/** The calls AdaptiveIo and the plain asynchronous functions above both offer. */
+export type FileIo = Pick<
+  AdaptiveIo,
+  'open' | 'close' | 'fstatBig' | 'read' | 'write' | 'mkdir' | 'fchmod' | 'futimes' | 'chmod' | 'utimes'
+>;
+
+/** The plain asynchronous calls, as a FileIo (EFS functions, and where nothing is gained). */
+export const ASYNC_IO: FileIo = { open, close, fstatBig, read, write, mkdir, fchmod, futimes, chmod, utimes };

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UnsafeEntryError } from './errors.ts';
+import type { FileIo } from './fsx.ts';
 import * as fsx from './fsx.ts';
 import { ancestorsOf, parentOf, unsafePathReason } from './paths.ts';
 
@@ -15,7 +16,11 @@ export class SafeTree {
   /** Folders known to be real directories (created or checked by this instance). */
   private readonly realDirs = new Set<string>(['']);
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    /** The calls that create folders and files (adaptive: synchronous while they are fast). */
+    private readonly io: FileIo = fsx.ASYNC_IO,
+  ) {}
 
   absolute(rel: string): string {
     const problem = unsafePathReason(rel);
@@ -30,7 +35,7 @@ export class SafeTree {
       if (this.realDirs.has(dir)) continue;
       const abs = this.absolute(dir);
       try {
-        await fsx.mkdir(abs, 0o700);
+        await this.io.mkdir(abs, 0o700);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         const stats = await fs.lstat(abs);
@@ -50,11 +55,11 @@ export class SafeTree {
     const abs = this.absolute(rel);
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     try {
-      return await fsx.open(abs, flags, 0o600);
+      return await this.io.open(abs, flags, 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       await this.removeLeftover(rel, abs);
-      return fsx.open(abs, flags, 0o600);
+      return this.io.open(abs, flags, 0o600);
     }
   }
 
@@ -96,7 +101,12 @@ export function secondsOf(mtimeNs: string): number | Date {
 }
 
 /** Sets a directory's mode and mtime (after everything beneath it was written). */
-export async function applyDirMetadata(abs: string, mode: number, mtimeNs: string): Promise<void> {
-  await fsx.chmod(abs, mode);
-  await fsx.utimes(abs, secondsOf(mtimeNs));
+export async function applyDirMetadata(
+  abs: string,
+  mode: number,
+  mtimeNs: string,
+  io: FileIo = fsx.ASYNC_IO,
+): Promise<void> {
+  await io.chmod(abs, mode);
+  await io.utimes(abs, secondsOf(mtimeNs));
 }

@@ -9,6 +9,7 @@ import { EMPTY_SHA256 } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
 import * as fsx from './fsx.ts';
+import { AdaptiveIo } from './fsx.ts';
 import { type DirEntry, type FileEntry, readPart } from './index-format.ts';
 import { filesKeys } from './keys.ts';
 import { Semaphore, TaskPool } from './limit.ts';
@@ -153,6 +154,8 @@ class ShardRestorer {
   };
   private lastProgress = 0;
   private readonly jobs: TaskPool;
+  /** Synchronous file calls while they are fast (a local disk), asynchronous once not (EFS). */
+  private readonly io = new AdaptiveIo();
 
   constructor(
     private readonly rt: Runtime,
@@ -161,7 +164,7 @@ class ShardRestorer {
     concurrency: number,
     private readonly budgetSeconds: number,
   ) {
-    this.tree = new SafeTree(plan.staging);
+    this.tree = new SafeTree(plan.staging, this.io);
     this.jobs = new TaskPool(concurrency);
   }
 
@@ -204,7 +207,7 @@ class ShardRestorer {
           await this.writeFiles(batch);
           batch = [];
           batchBytes = 0;
-          if (Date.now() > deadline) resumeAfter = last;
+          if (Date.now() >= deadline) resumeAfter = last;
         }
       }
     }
@@ -213,7 +216,7 @@ class ShardRestorer {
     await this.jobs.drain();
     // Folders last, deepest first: writing into a folder changes its mtime, and a read-only mode would block it.
     for (const dir of [...dirs].reverse())
-      await applyDirMetadata(this.tree.absolute(dir.path), dir.mode, dir.mtimeNs);
+      await applyDirMetadata(this.tree.absolute(dir.path), dir.mode, dir.mtimeNs, this.io);
     const boundary = resumeAfter ?? last;
     const openDirs =
       boundary === undefined
@@ -255,10 +258,10 @@ class ShardRestorer {
           `${entry.path}: the restored bytes (${written} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
         );
       }
-      await fsx.fchmod(fd, entry.mode);
-      await fsx.futimes(fd, secondsOf(entry.mtimeNs));
+      await this.io.fchmod(fd, entry.mode);
+      await this.io.futimes(fd, secondsOf(entry.mtimeNs));
     } finally {
-      await fsx.close(fd);
+      await this.io.close(fd);
     }
     this.stats.files += 1;
     this.stats.verifiedFiles += 1;
@@ -294,7 +297,7 @@ class ShardRestorer {
             const bytes = chunk as Buffer;
             hash.update(bytes);
             partHash.update(bytes);
-            await fsx.writeAll(fd, bytes, null);
+            await fsx.writeAll(fd, bytes, null, this.io);
             written += bytes.length;
             partBytes += bytes.length;
             if (written > entry.size) break;
@@ -312,7 +315,7 @@ class ShardRestorer {
         }
       }
     } catch (error) {
-      await fsx.close(fd);
+      await this.io.close(fd);
       throw error;
     }
     await this.finishFile(entry, fd, hash, written);
@@ -357,7 +360,7 @@ class ShardRestorer {
           if (to > from) {
             const slice = bytes.subarray(from - position, to - position);
             target.hash.update(slice);
-            await fsx.writeAll(target.fd, slice, null);
+            await fsx.writeAll(target.fd, slice, null, this.io);
             target.written += slice.length;
           }
           if (target.start + target.written >= target.end) {
@@ -371,7 +374,7 @@ class ShardRestorer {
       }
     } finally {
       body.destroy();
-      for (const target of open) await fsx.close(target.fd).catch(() => undefined);
+      for (const target of open) await this.io.close(target.fd).catch(() => undefined);
     }
     if (open.length > 0 || next < targets.length) {
       throw new VerificationError(
