@@ -1,11 +1,13 @@
 import { main } from './cli.ts';
 // Registers `demo` (what `npm start` runs) in the CLI's extra commands.
 import './demo.ts';
+import { startHeapGovernor } from './heap-governor.ts';
 // Registers `retention`.
 import './retention-command.ts';
 // Registers `verify` (the restore drill).
 import './verify-command.ts';
 
 // The `liferay-backup` executable (bundled to dist/cli.mjs by `npm run build`).
+startHeapGovernor();
 const code = await main(process.argv.slice(2), { out: (line) => console.log(line), err: process.stderr });
 process.exitCode = code;
