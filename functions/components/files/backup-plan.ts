@@ -19,6 +19,14 @@ import { type FilesComponentName, type FilesSettings, filesSettings } from './se
 import { ShardCutter } from './shard-plan.ts';
 import { type WalkSource, walkTree } from './walk.ts';
 
+/**
+ * Filesystem calls in flight during a first backup's walk. Plan only lists and stats, in one
+ * function, before any shard starts: on EFS its speed is calls in flight over latency, and it
+ * has to finish in Lambda's 15 minutes (at 1 ms per call, 64 in flight list about 24 million
+ * files; bench/scale-simulation.ts). The EFS functions run with UV_THREADPOOL_SIZE=64.
+ */
+export const PLAN_WALK_CONCURRENCY = 64;
+
 /** Where a document library kept outside the Liferay Home appears in the index. */
 export const EXTERNAL_DL_MOUNT = '.external/document_library';
 
@@ -175,7 +183,7 @@ export async function planBackup(event: unknown, rt: Runtime): Promise<RoundStat
     method = 'walk';
     for await (const entry of walkTree({
       sources: walkSources({ sources, overrides, component }),
-      concurrency: settings.fsConcurrency,
+      concurrency: Math.max(settings.fsConcurrency, PLAN_WALK_CONCURRENCY),
       // The shards report what they cannot read; Plan only counts.
       onWarning: () => undefined,
     })) {

@@ -39,7 +39,11 @@ export interface WalkOptions {
   readonly range?: PathRange;
   /** Filesystem calls in flight. */
   readonly concurrency: number;
-  /** Sibling directories listed ahead of the one being walked (asynchronous mode). @default 8 */
+  /**
+   * Sibling directories listed ahead of the one being walked (asynchronous mode). In a document
+   * library most folders hold one or two files, so this, not `concurrency`, is what keeps calls
+   * in flight over EFS: each listing is a readdir and then the lstats. @default concurrency (at least 8)
+   */
   readonly lookahead?: number;
   /**
    * Start with synchronous listings (they stop for good once calls prove slow); false walks
@@ -76,6 +80,9 @@ export async function* walkTreeBatches(options: WalkOptions): AsyncGenerator<Wal
   yield* walker.walk();
 }
 
+/** Entries the listings fetched ahead may hold before no more are started (memory). */
+const MAX_AHEAD_ENTRIES = 50_000;
+
 /** Entries handed to the consumer at most at once (and earlier whenever the walk has to wait). */
 const BATCH = 256;
 
@@ -108,10 +115,12 @@ class Walker {
   private readonly syncLimit: number;
   private syncCalls = 0;
   private slowSyncCalls = 0;
+  /** Entries held by listings fetched ahead and not yet walked. */
+  private aheadEntries = 0;
 
   constructor(private readonly options: WalkOptions) {
     this.semaphore = new Semaphore(options.concurrency);
-    this.lookahead = options.lookahead ?? 8;
+    this.lookahead = options.lookahead ?? Math.max(8, options.concurrency);
     this.range = options.range ?? {};
     this.sync = options.synchronous ?? true;
     this.syncLimit = options.slowSyncCallMs ?? SLOW_SYNC_CALL_MS;
@@ -148,8 +157,9 @@ class Walker {
       }
       if (!this.shouldDescend(child)) continue;
       if (!this.sync) this.listAhead(frame, index);
-      let listing: Child[] | Promise<Child[]> = frame.pending.get(index) ?? this.list(child.path);
+      const ahead = frame.pending.get(index);
       frame.pending.delete(index);
+      let listing: Child[] | Promise<Child[]> = ahead ?? this.list(child.path);
       if (listing instanceof Promise) {
         // About to wait: hand over what is ready, so the consumer works meanwhile.
         if (out.length > 0) {
@@ -157,6 +167,8 @@ class Walker {
           out = [];
         }
         listing = await listing;
+        // A listing fetched ahead counted its entries when it arrived: they are being walked now.
+        if (ahead) this.aheadEntries -= listing.length;
       }
       stack.push({ children: listing, index: 0, pending: new Map() });
     }
@@ -165,13 +177,20 @@ class Walker {
     if (out.length > 0) yield out;
   }
 
-  /** Starts the listings of this directory and of the next few sibling directories (asynchronous mode). */
+  /**
+   * Starts the listings of this directory and of the next few sibling directories (asynchronous
+   * mode), unless the listings already fetched ahead hold MAX_AHEAD_ENTRIES entries (wide folders).
+   */
   private listAhead(frame: Frame, index: number): void {
     for (let ahead = index; ahead < frame.children.length && ahead < index + this.lookahead; ahead += 1) {
       const sibling = frame.children[ahead] as Child;
       if (frame.pending.has(ahead) || !this.shouldDescend(sibling)) continue;
+      if (ahead > index && this.aheadEntries > MAX_AHEAD_ENTRIES) break;
       const listing = this.list(sibling.path);
-      const promise = listing instanceof Promise ? listing : Promise.resolve(listing);
+      const promise = (listing instanceof Promise ? listing : Promise.resolve(listing)).then((children) => {
+        this.aheadEntries += children.length;
+        return children;
+      });
       promise.catch(() => undefined);
       frame.pending.set(ahead, promise);
     }
