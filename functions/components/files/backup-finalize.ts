@@ -42,12 +42,15 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
   }
 
   const plan = await readBackupPlan(store, files.planKey);
-  const allItems = await allRoundItems(store, backup.backupId, component, files.round);
-  const all: ShardResult[] = await roundResults(
-    allItems,
-    (item) => readShardResult(store, filesKeys.shardResult(backup.backupId, component, item.id)),
-    what,
-  );
+  // One round (the usual case): its results are the ones just read.
+  const all: ShardResult[] =
+    files.round === 0
+      ? results
+      : await roundResults(
+          await allRoundItems(store, backup.backupId, component, files.round),
+          (item) => readShardResult(store, filesKeys.shardResult(backup.backupId, component, item.id)),
+          what,
+        );
 
   const parts: PartRef[] = all.flatMap((result) => (result.part ? [result.part] : []));
   parts.sort((a, b) => comparePaths(a.firstPath, b.firstPath));

@@ -34,6 +34,9 @@ export function isCatalogLine(value: unknown): value is CatalogLine {
 }
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
+/** The text a catalog line was read from (readCatalogLines), so that writing it again costs nothing. */
+const LINE_TEXT = new WeakMap<CatalogLine, string>();
+
 /** Orders catalog lines by hash, then by location (so identical pairs are adjacent). */
 export function compareCatalogLines(a: CatalogLine, b: CatalogLine): number {
   if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
@@ -67,20 +70,22 @@ export class BloomFilter {
     return new BloomFilter(new Uint8Array(size / 8), size, BLOOM_HASHES);
   }
 
-  private *positions(sha256: string): Generator<number> {
-    for (let i = 0; i < this.hashes; i += 1) {
-      yield Number.parseInt(sha256.slice(i * 8, i * 8 + 8), 16) % this.size;
-    }
+  private position(sha256: string, i: number): number {
+    return Number.parseInt(sha256.slice(i * 8, i * 8 + 8), 16) % this.size;
   }
 
   add(sha256: string): void {
-    for (const bit of this.positions(sha256))
+    for (let i = 0; i < this.hashes; i += 1) {
+      const bit = this.position(sha256, i);
       this.bits[bit >> 3] = (this.bits[bit >> 3] as number) | (1 << (bit & 7));
+    }
   }
 
   mayContain(sha256: string): boolean {
-    for (const bit of this.positions(sha256))
+    for (let i = 0; i < this.hashes; i += 1) {
+      const bit = this.position(sha256, i);
       if (((this.bits[bit >> 3] as number) & (1 << (bit & 7))) === 0) return false;
+    }
     return true;
   }
 }
@@ -185,7 +190,8 @@ export async function writeCatalog(
       const prefix = line[0].slice(0, prefixLength);
       if (current && current.prefix !== prefix) await close();
       current ??= { prefix, file: await JsonLinesFile.create(options.scratchDir, 'catalog') };
-      await current.file.write(line);
+      // A line read from a content list is written as it was read (no second JSON.stringify).
+      if (current.file.addLine(LINE_TEXT.get(line) ?? JSON.stringify(line))) await current.file.flush();
       bloom.add(line[0]);
       total += 1;
     }
@@ -217,8 +223,9 @@ export async function* readCatalogLines(
   key: string,
   expected?: ObjectDigest,
 ): AsyncGenerator<CatalogLine> {
-  for await (const { value, line } of readJsonLines(store, key, expected)) {
+  for await (const { value, line, text } of readJsonLines(store, key, expected)) {
     if (isCatalogLine(value)) {
+      LINE_TEXT.set(value, text);
       yield value;
       continue;
     }
@@ -241,18 +248,19 @@ export interface CatalogLookupStats {
 export class CatalogLookup {
   private readonly cache = new Map<string, Promise<Map<string, DataLocation>>>();
   private cachedEntries = 0;
+  /** Read on the first lookup: a backup in which nothing changed never fetches it. */
+  private bloom: Promise<BloomFilter | undefined> | undefined;
   readonly stats: CatalogLookupStats = { lookups: 0, bloomNegatives: 0, partitionsFetched: 0 };
 
   private constructor(
     private readonly store: ContentStore,
     private readonly ref: CatalogRef | undefined,
-    private readonly bloom: BloomFilter | undefined,
     /** Catalog lines kept in memory at most (about 200 bytes each). */
     private readonly cacheBudget: number,
   ) {}
 
   static empty(): CatalogLookup {
-    return new CatalogLookup(undefined as unknown as ContentStore, undefined, undefined, 0);
+    return new CatalogLookup(undefined as unknown as ContentStore, undefined, 0);
   }
 
   static async open(
@@ -261,22 +269,23 @@ export class CatalogLookup {
     cacheBudget = 250_000,
   ): Promise<CatalogLookup> {
     if (!ref || ref.entries === 0) return CatalogLookup.empty();
-    let bloom: BloomFilter | undefined;
-    if (ref.bloom) {
-      const bytes = await store.read(ref.bloom.key, 256 * 1024 * 1024);
-      if (
-        bytes.length !== ref.bloom.size ||
-        createHash('sha256').update(bytes).digest('hex') !== ref.bloom.sha256
-      ) {
-        throw new CorruptBackupError(`${ref.bloom.key} does not match its recorded size and sha256`);
-      }
-      bloom = new BloomFilter(
-        new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        ref.bloom.bits,
-        ref.bloom.hashes,
-      );
+    return new CatalogLookup(store, ref, cacheBudget);
+  }
+
+  private async loadBloom(ref: CatalogRef): Promise<BloomFilter | undefined> {
+    if (!ref.bloom) return undefined;
+    const bytes = await this.store.read(ref.bloom.key, 256 * 1024 * 1024);
+    if (
+      bytes.length !== ref.bloom.size ||
+      createHash('sha256').update(bytes).digest('hex') !== ref.bloom.sha256
+    ) {
+      throw new CorruptBackupError(`${ref.bloom.key} does not match its recorded size and sha256`);
     }
-    return new CatalogLookup(store, ref, bloom, cacheBudget);
+    return new BloomFilter(
+      new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      ref.bloom.bits,
+      ref.bloom.hashes,
+    );
   }
 
   /** Where the content with this hash is stored, if the catalog has it. */
@@ -284,7 +293,9 @@ export class CatalogLookup {
     const ref = this.ref;
     if (!ref) return undefined;
     this.stats.lookups += 1;
-    if (this.bloom && !this.bloom.mayContain(sha256)) {
+    this.bloom ??= this.loadBloom(ref);
+    const bloom = await this.bloom;
+    if (bloom && !bloom.mayContain(sha256)) {
       this.stats.bloomNegatives += 1;
       return undefined;
     }

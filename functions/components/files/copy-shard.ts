@@ -37,6 +37,7 @@ import { filesKeys, OBJECT_KEY_PATTERN } from './keys.ts';
 import { Semaphore } from './limit.ts';
 import type { PathRange } from './paths.ts';
 import { NOT_READ_YET, PreviousEntries, partsInRange } from './previous.ts';
+import { readJsonIfPresent } from './rounds.ts';
 import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
 import { type WalkedEntry, walkTreeBatches } from './walk.ts';
 
@@ -87,8 +88,9 @@ export const shardResultSchema = z.strictObject({
 export type ShardResult = z.infer<typeof shardResultSchema>;
 
 export async function readShardResult(store: ContentStore, key: string): Promise<ShardResult | undefined> {
-  if (!(await store.stat(key))) return undefined;
-  const parsed = shardResultSchema.safeParse(await readJson(store, key));
+  const raw = await readJsonIfPresent(store, key);
+  if (raw === undefined) return undefined;
+  const parsed = shardResultSchema.safeParse(raw);
   if (!parsed.success)
     throw new CorruptBackupError(
       `${key} is not a valid shard result: ${describeIssues(parsed.error.issues)}`,

@@ -56,11 +56,14 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
   if (next) return next;
 
   const plan = await readRestorePlan(store, files.planKey);
-  const all: RestoreShardResult[] = await roundResults(
-    await allRoundItems(store, restore.restoreId, component, files.round),
-    (item) => readResult(item.id),
-    what,
-  );
+  const all: RestoreShardResult[] =
+    files.round === 0
+      ? results
+      : await roundResults(
+          await allRoundItems(store, restore.restoreId, component, files.round),
+          (item) => readResult(item.id),
+          what,
+        );
   const tree = new SafeTree(plan.staging);
   const open = new Map<string, DirMetadata>();
   for (const result of all) for (const dir of result.openDirs) open.set(dir.path, dir);

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
-import { EMPTY_SHA256 } from './content.ts';
+import { type ContentStore, jsonBody } from '#store/content-store.ts';
+import { EMPTY_SHA256, ReadArena, sha256Hex } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
 import * as fsx from './fsx.ts';
@@ -16,6 +16,7 @@ import { Semaphore, TaskPool } from './limit.ts';
 import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
 import { applyDirMetadata, SafeTree, secondsOf } from './restore-fs.ts';
 import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
+import { readJsonIfPresent } from './rounds.ts';
 import { compilePathFilter, filesSettings } from './settings.ts';
 
 const count = z.number().int().nonnegative();
@@ -48,8 +49,9 @@ export async function readRestoreShardResult(
   store: ContentStore,
   key: string,
 ): Promise<RestoreShardResult | undefined> {
-  if (!(await store.stat(key))) return undefined;
-  const parsed = restoreShardResultSchema.safeParse(await readJson(store, key));
+  const raw = await readJsonIfPresent(store, key);
+  if (raw === undefined) return undefined;
+  const parsed = restoreShardResultSchema.safeParse(raw);
   if (!parsed.success)
     throw new CorruptBackupError(
       `${key} is not a valid restore shard result: ${describeIssues(parsed.error.issues)}`,
@@ -64,6 +66,8 @@ const BATCH_FILES = 2000;
 /** Ranges of one pack closer than this are read with one request (the gap is read and dropped). */
 const COALESCE_GAP = 1024 * 1024;
 const MAX_RUN_BYTES = 32 * 1024 * 1024;
+/** Memory for files of packs being assembled or hashed, per shard. */
+const ASSEMBLY_BYTES = 32 * 1024 * 1024;
 
 interface Run {
   readonly key: string;
@@ -156,6 +160,8 @@ class ShardRestorer {
   private readonly jobs: TaskPool;
   /** Synchronous file calls while they are fast (a local disk), asynchronous once not (EFS). */
   private readonly io = new AdaptiveIo();
+  /** Where files of packs are assembled before they are written and hashed (fixed memory). */
+  private readonly regions = new ReadArena(ASSEMBLY_BYTES);
 
   constructor(
     private readonly rt: Runtime,
@@ -321,19 +327,19 @@ class ShardRestorer {
     await this.finishFile(entry, fd, hash, written);
   }
 
-  /** One ranged GET for a run of a pack; its bytes are cut into the files (a file may appear twice). */
+  /**
+   * One ranged GET for a run of a pack; its bytes are cut into the files (a file may appear
+   * twice). Each file is assembled in a region of the ring, written with one call, and hashed on
+   * the thread pool while the stream goes on (WebCrypto): the main thread, which parses the
+   * response and writes, was the bottleneck of a restore with sha256 at a quarter of its time.
+   * A file is closed, with its mode and mtime, only once its hash matched.
+   */
   private async writeRun(run: Run): Promise<void> {
     this.stats.contentRequests += 1;
     const body = await this.rt.store.getRange(run.key, run.start, run.end - run.start);
     const targets = run.entries;
-    const open: Array<{
-      entry: FileEntry;
-      start: number;
-      end: number;
-      fd: number;
-      hash: Hash;
-      written: number;
-    }> = [];
+    const open: Array<{ entry: FileEntry; start: number; fd: number; region: Buffer; written: number }> = [];
+    const verifying: Promise<void>[] = [];
     let next = 0;
     let position = run.start;
     try {
@@ -343,29 +349,30 @@ class ShardRestorer {
         while (next < targets.length && packOffset(targets[next] as FileEntry) < chunkEnd) {
           const entry = targets[next] as FileEntry;
           next += 1;
-          const start = packOffset(entry);
-          open.push({
-            entry,
-            start,
-            end: start + entry.size,
-            fd: await this.tree.createFile(entry.path),
-            hash: createHash('sha256'),
-            written: 0,
-          });
+          const region = await this.regions.take(entry.size);
+          let fd: number;
+          try {
+            fd = await this.tree.createFile(entry.path);
+          } catch (error) {
+            this.regions.give(region);
+            throw error;
+          }
+          open.push({ entry, start: packOffset(entry), fd, region, written: 0 });
         }
         for (let i = 0; i < open.length; ) {
           const target = open[i] as (typeof open)[number];
+          const end = target.start + target.entry.size;
           const from = Math.max(position, target.start + target.written);
-          const to = Math.min(chunkEnd, target.end);
+          const to = Math.min(chunkEnd, end);
           if (to > from) {
-            const slice = bytes.subarray(from - position, to - position);
-            target.hash.update(slice);
-            await fsx.writeAll(target.fd, slice, null, this.io);
-            target.written += slice.length;
+            bytes.copy(target.region, from - target.start, from - position, to - position);
+            target.written += to - from;
           }
-          if (target.start + target.written >= target.end) {
+          if (target.start + target.written >= end) {
             open.splice(i, 1);
-            await this.finishFile(target.entry, target.fd, target.hash, target.written);
+            const verified = this.finishAssembled(target.entry, target.fd, target.region);
+            verified.catch(() => undefined);
+            verifying.push(verified);
           } else {
             i += 1;
           }
@@ -374,12 +381,51 @@ class ShardRestorer {
       }
     } finally {
       body.destroy();
-      for (const target of open) await this.io.close(target.fd).catch(() => undefined);
+      for (const target of open) {
+        this.regions.give(target.region);
+        await this.io.close(target.fd).catch(() => undefined);
+      }
+      // Every file handed over is closed (verified or not) before the run ends.
+      await Promise.allSettled(verifying);
     }
+    const failed = (await Promise.allSettled(verifying)).find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
     if (open.length > 0 || next < targets.length) {
       throw new VerificationError(
         `${run.key}: the store returned ${position - run.start} of ${run.end - run.start} bytes; the pack is shorter than the index says`,
       );
     }
+  }
+
+  /** Writes an assembled file, checks its sha256 (thread pool), then sets its mode and mtime and closes it. */
+  private async finishAssembled(entry: FileEntry, fd: number, region: Buffer): Promise<void> {
+    let sha256: string;
+    try {
+      // The hash on the thread pool while this thread writes (asynchronous writes cost more here).
+      const hashing = sha256Hex(region);
+      hashing.catch(() => undefined);
+      await fsx.writeAll(fd, region, null, this.io);
+      sha256 = await hashing;
+    } catch (error) {
+      await this.io.close(fd).catch(() => undefined);
+      throw error;
+    } finally {
+      this.regions.give(region);
+    }
+    if (sha256 !== entry.sha256) {
+      await this.io.close(fd).catch(() => undefined);
+      throw new VerificationError(
+        `${entry.path}: the restored bytes (${entry.size} bytes, sha256 ${sha256}) do not match the index (sha256 ${entry.sha256}): the stored copy is damaged`,
+      );
+    }
+    try {
+      await this.io.fchmod(fd, entry.mode);
+      await this.io.futimes(fd, secondsOf(entry.mtimeNs));
+    } finally {
+      await this.io.close(fd);
+    }
+    this.stats.files += 1;
+    this.stats.verifiedFiles += 1;
+    this.stats.bytes += entry.size;
   }
 }

@@ -349,3 +349,38 @@ describe.each(stores)('files engine on the %s store', (_name, openStore) => {
     expect(diffTrees(readTree(tree), readTree(target))).toEqual([]);
   });
 });
+
+describe('files engine: a restore checks every byte', () => {
+  /** Flips one byte in the middle of every stored object under `prefix` (a damaged store). */
+  async function damage(store: LocalFolderStore, root: string, prefix: string): Promise<number> {
+    let damaged = 0;
+    for await (const object of store.list(prefix)) {
+      const file = path.join(root, object.key);
+      const bytes = fs.readFileSync(file);
+      const at = Math.floor(bytes.length / 2);
+      bytes[at] = (bytes[at] as number) ^ 0xff;
+      fs.writeFileSync(file, bytes);
+      damaged += 1;
+    }
+    return damaged;
+  }
+
+  it.each([
+    ['a pack (small files)', 'objects/packs/'],
+    ['a blob (chunks of large files)', 'objects/blobs/'],
+  ])('refuses %s whose bytes changed in the store, naming the file', async (_what, prefix) => {
+    const root = freshDir('store');
+    const store = new LocalFolderStore(root);
+    const home = freshDir('home');
+    fs.mkdirSync(path.join(home, 'data/document_library'), { recursive: true });
+    for (let i = 0; i < 20; i += 1)
+      fs.writeFileSync(path.join(home, `data/document_library/small-${i}`), bytesFor(`small ${i}`, 20_000));
+    fs.writeFileSync(path.join(home, 'data/document_library/large'), bytesFor('large', 700 * 1024));
+    const { id } = await backupAndCommit(runtime(store, home));
+    expect(await damage(store, root, prefix)).toBeGreaterThan(0);
+    const target = path.join(freshDir('restore'), 'home');
+    await expect(driveRestore(runtime(store, target), restoreContext(id, {}))).rejects.toThrow(
+      /data\/document_library\/(small-\d+|large).*(do not match|damaged)/,
+    );
+  });
+});
