@@ -4,7 +4,7 @@ import { CorruptBackupError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { readBackupPlan } from './backup-plan.ts';
-import { type CatalogSource, mergeCatalogSources, readCatalogLines, writeCatalog } from './catalog.ts';
+import { copySingleListCatalog, mergeCatalogSources, readCatalogLines, writeCatalog } from './catalog.ts';
 import { readShardResult, type ShardResult } from './copy-shard.ts';
 import { finalizeBackupEventSchema, type RoundState } from './events.ts';
 import { type FileIndex, INDEX_FORMAT, indexBody, type PartRef } from './index-format.ts';
@@ -64,17 +64,26 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
 
   rt.progress(`${component}: writing the content catalog`);
   const contents = all.flatMap((result) => (result.content ? [result.content] : []));
-  const sources: CatalogSource[] = contents.map((content) =>
-    readCatalogLines(store, content.key, content)[Symbol.asyncIterator](),
-  );
-  const catalog = await writeCatalog(store, mergeCatalogSources(sources), {
-    keys: {
-      partition: (prefix) => filesKeys.catalogPartition(backup.backupId, component, prefix),
-      bloom: () => filesKeys.catalogBloom(backup.backupId, component),
-    },
-    scratchDir: rt.scratchDir,
-    expectedEntries: contents.reduce((sum, content) => sum + content.entries, 0),
-  });
+  const keys = {
+    partition: (prefix: string) => filesKeys.catalogPartition(backup.backupId, component, prefix),
+    bloom: () => filesKeys.catalogBloom(backup.backupId, component),
+  };
+  // One shard (the usual incremental of up to 100,000 files): its list is the catalog as it is.
+  const catalog =
+    (contents.length === 1 && contents[0]
+      ? await copySingleListCatalog(store, contents[0], keys)
+      : undefined) ??
+    (await writeCatalog(
+      store,
+      mergeCatalogSources(
+        contents.map((content) => readCatalogLines(store, content.key, content)[Symbol.asyncIterator]()),
+      ),
+      {
+        keys,
+        scratchDir: rt.scratchDir,
+        expectedEntries: contents.reduce((sum, content) => sum + content.entries, 0),
+      },
+    ));
 
   const sum = (pick: (result: ShardResult) => number) =>
     all.reduce((total, result) => total + pick(result), 0);

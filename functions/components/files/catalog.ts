@@ -158,6 +158,94 @@ export async function* mergeCatalogSources(sources: readonly CatalogSource[]): A
   }
 }
 
+/** A Bloom filter as a catalog records it (CatalogRef.bloom). */
+export const catalogBloomRefSchema = z.strictObject({
+  key: z.string(),
+  bits: z.number().int().positive(),
+  hashes: z.number().int().min(1).max(16),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type CatalogBloomRef = z.infer<typeof catalogBloomRefSchema>;
+
+/** Stores a Bloom filter; returns its reference (size and sha256 checked by whoever reads it). */
+export async function putBloom(
+  store: ContentStore,
+  key: string,
+  bloom: BloomFilter,
+): Promise<CatalogBloomRef> {
+  const bytes = Buffer.from(bloom.bits.buffer, bloom.bits.byteOffset, bloom.bits.byteLength);
+  await store.put(key, bytes, { contentType: 'application/octet-stream' });
+  return {
+    key,
+    bits: bloom.size,
+    hashes: bloom.hashes,
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  };
+}
+
+/**
+ * A shard's content list: its lines sorted, without identical pairs, as gzip JSON lines (the
+ * catalog partitions' format), with a Bloom filter of its hashes sized for it.
+ */
+export async function writeContentList(
+  store: ContentStore,
+  content: CatalogLine[],
+  options: { key: string; bloomKey: string; scratchDir: string },
+): Promise<ObjectDigest & { key: string; entries: number; bloom: CatalogBloomRef }> {
+  content.sort(compareCatalogLines);
+  const lines = content.filter(
+    (line, i) => i === 0 || compareCatalogLines(content[i - 1] as CatalogLine, line) !== 0,
+  );
+  const file = await JsonLinesFile.create(options.scratchDir, 'content');
+  const bloom = BloomFilter.forEntries(lines.length);
+  for (const line of lines) {
+    if (file.add(line)) await file.flush();
+    bloom.add(line[0]);
+  }
+  const entries = file.lines;
+  const digest = await file.upload(store, options.key);
+  return { key: options.key, entries, ...digest, bloom: await putBloom(store, options.bloomKey, bloom) };
+}
+
+/** Reads a stored object whole and checks its size and sha256 (objects of a few megabytes). */
+async function readVerified(store: ContentStore, ref: ObjectDigest & { key: string }): Promise<Buffer> {
+  const bytes = await store.read(ref.key, Math.max(ref.size, 1) + 1);
+  if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256)
+    throw new CorruptBackupError(`${ref.key} does not match its recorded size and sha256`);
+  return bytes;
+}
+
+/**
+ * The catalog of a set whose content is one shard's list, small enough for one partition: the
+ * list is already sorted and without duplicates, in the partition's format, and its Bloom filter
+ * is sized for it, so both are stored again as they are (checked against their digests) instead
+ * of being parsed, merged and compressed again. Undefined when the list does not qualify.
+ */
+export async function copySingleListCatalog(
+  store: ContentStore,
+  content: ObjectDigest & { key: string; entries: number; bloom?: CatalogBloomRef },
+  keys: CatalogKeys,
+): Promise<CatalogRef | undefined> {
+  if (!content.bloom || prefixLengthFor(content.entries) !== 0) return undefined;
+  const expectedBits = BloomFilter.forEntries(content.entries).size;
+  if (content.bloom.bits !== expectedBits || content.bloom.hashes !== BLOOM_HASHES) return undefined;
+  const [list, bloom] = await Promise.all([readVerified(store, content), readVerified(store, content.bloom)]);
+  const key = keys.partition('');
+  const bloomKey = keys.bloom();
+  await Promise.all([
+    store.put(key, list, { contentType: 'application/gzip' }),
+    store.put(bloomKey, bloom, { contentType: 'application/octet-stream' }),
+  ]);
+  return {
+    prefixLength: 0,
+    entries: content.entries,
+    partitions: [{ prefix: '', key, entries: content.entries, size: content.size, sha256: content.sha256 }],
+    bloom: { ...content.bloom, key: bloomKey },
+  };
+}
+
 export interface CatalogKeys {
   partition(prefix: string): string;
   bloom(): string;
@@ -200,20 +288,11 @@ export async function writeCatalog(
     await current?.file.discard();
     throw error;
   }
-  const bloomKey = options.keys.bloom();
-  const bloomBytes = Buffer.from(bloom.bits.buffer, bloom.bits.byteOffset, bloom.bits.byteLength);
-  await store.put(bloomKey, bloomBytes, { contentType: 'application/octet-stream' });
   return {
     prefixLength,
     entries: total,
     partitions,
-    bloom: {
-      key: bloomKey,
-      bits: bloom.size,
-      hashes: bloom.hashes,
-      size: bloomBytes.length,
-      sha256: createHash('sha256').update(bloomBytes).digest('hex'),
-    },
+    bloom: await putBloom(store, options.keys.bloom(), bloom),
   };
 }
 

@@ -6,7 +6,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { type BackupPlan, readBackupPlan, walkSources } from './backup-plan.ts';
-import { type CatalogLine, CatalogLookup, compareCatalogLines } from './catalog.ts';
+import { type CatalogLine, CatalogLookup, catalogBloomRefSchema, writeContentList } from './catalog.ts';
 import {
   type Chunk,
   chunkedLocation,
@@ -78,7 +78,16 @@ export const shardResultSchema = z.strictObject({
   after: z.string().optional(),
   through: z.string().optional(),
   part: partRefSchema.optional(),
-  content: z.strictObject({ key: z.string(), size: count, sha256: z.string(), entries: count }).optional(),
+  content: z
+    .strictObject({
+      key: z.string(),
+      size: count,
+      sha256: z.string(),
+      entries: count,
+      /** The Bloom filter of the list's hashes, sized for the list: the set's own when the list is its only one. */
+      bloom: catalogBloomRefSchema.optional(),
+    })
+    .optional(),
   /** Set when the shard stopped at its time budget: the next round continues after this path. */
   resumeAfter: z.string().optional(),
   stats: shardStatsSchema,
@@ -401,18 +410,11 @@ class ShardCopier {
 
   private async writeContentList(content: CatalogLine[]): Promise<ShardResult['content']> {
     if (content.length === 0) return undefined;
-    content.sort(compareCatalogLines);
-    const file = await JsonLinesFile.create(this.rt.scratchDir, `content-${this.shard.id}`);
-    let previous: CatalogLine | undefined;
-    for (const line of content) {
-      if (previous && compareCatalogLines(previous, line) === 0) continue;
-      await file.write(line);
-      previous = line;
-    }
-    const key = filesKeys.shardContent(this.backupId, this.component, this.shard.id);
-    const entries = file.lines;
-    const digest = await file.upload(this.rt.store, key);
-    return { key, entries, ...digest };
+    return writeContentList(this.rt.store, content, {
+      key: filesKeys.shardContent(this.backupId, this.component, this.shard.id),
+      bloomKey: filesKeys.shardContentBloom(this.backupId, this.component, this.shard.id),
+      scratchDir: this.rt.scratchDir,
+    });
   }
 
   private count(entry: IndexEntry): void {

@@ -35,6 +35,8 @@ export const filesKeys = {
     `${filesKeys.work(runId, component)}shards/${shardId}/`,
   shardResult: (runId: string, component: FilesComponentName, shardId: string) =>
     `${filesKeys.shardPrefix(runId, component, shardId)}result.json`,
+  shardContentBloom: (runId: string, component: FilesComponentName, shardId: string) =>
+    `${filesKeys.shardPrefix(runId, component, shardId)}content-bloom.bin`,
   shardContent: (runId: string, component: FilesComponentName, shardId: string) =>
     `${filesKeys.shardPrefix(runId, component, shardId)}content.jsonl.gz`,
   /** One object per pack whose upload completed: what a re-run shard reuses instead of uploading again. */

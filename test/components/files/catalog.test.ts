@@ -8,9 +8,12 @@ import {
   type CatalogLine,
   CatalogLookup,
   compareCatalogLines,
+  copySingleListCatalog,
   mergeCatalogSources,
   prefixLengthFor,
+  readCatalogLines,
   writeCatalog,
+  writeContentList,
 } from '#components/files/catalog.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 
@@ -102,5 +105,62 @@ describe('catalog written and looked up', () => {
     await store.put('cat2/all.jsonl.gz', (await store.read('cat2/all.jsonl.gz')).subarray(0, 10));
     const lookup = await CatalogLookup.open(store, ref);
     await expect(lookup.find(sha(1))).rejects.toThrow();
+  });
+});
+
+describe('the catalog of a set with one content list', () => {
+  it('is the list and its Bloom filter stored again, the same as merging them would write', async () => {
+    const lines = [
+      ...Array.from({ length: 500 }, (_, i) => line(i, i % 5, i * 10)),
+      line(3, 9),
+      line(3, 3, 30),
+    ];
+    const list = await writeContentList(store, [...lines], {
+      key: 'one/content.jsonl.gz',
+      bloomKey: 'one/content-bloom.bin',
+      scratchDir: path.join(dir, 'scratch'),
+    });
+    expect(list.entries).toBe(501); // line(3, 3, 30) is the line for i = 3: the identical pair is dropped
+    const copied = await copySingleListCatalog(store, list, {
+      partition: () => 'one/copied/all.jsonl.gz',
+      bloom: () => 'one/copied/bloom.bin',
+    });
+    const merged = await writeCatalog(
+      store,
+      mergeCatalogSources([readCatalogLines(store, list.key, list)[Symbol.asyncIterator]()]),
+      {
+        keys: { partition: () => 'one/merged/all.jsonl.gz', bloom: () => 'one/merged/bloom.bin' },
+        scratchDir: path.join(dir, 'scratch'),
+        expectedEntries: list.entries,
+      },
+    );
+    const withoutKeys = (ref: typeof merged) => ({
+      ...ref,
+      partitions: ref.partitions.map(({ key: _key, size: _size, sha256: _sha256, ...rest }) => rest),
+      bloom: { ...ref.bloom, key: '' },
+    });
+    expect(copied && withoutKeys(copied)).toEqual(withoutKeys(merged));
+    const linesOf = async (ref: typeof merged) =>
+      collect(readCatalogLines(store, ref.partitions[0]?.key ?? '', ref.partitions[0]));
+    expect(await linesOf(copied as typeof merged)).toEqual(await linesOf(merged));
+    const lookup = await CatalogLookup.open(store, copied);
+    for (const [hash, location] of lines.slice(0, 20))
+      expect(await lookup.find(hash)).toBeDefined() && location;
+    // A list too large for one partition is merged as before.
+    expect(
+      await copySingleListCatalog(
+        store,
+        { ...list, entries: 200_000 },
+        {
+          partition: () => 'x',
+          bloom: () => 'y',
+        },
+      ),
+    ).toBeUndefined();
+    // A list changed in the store is refused.
+    await store.put(list.key, Buffer.from('changed'));
+    await expect(
+      copySingleListCatalog(store, list, { partition: () => 'z/all', bloom: () => 'z/bloom' }),
+    ).rejects.toThrow(/does not match/);
   });
 });
