@@ -16,8 +16,13 @@ export function startHeapGovernor(options: { limitBytes?: number; intervalMs?: n
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as (() => void) | undefined;
   if (typeof gc !== 'function') return;
+  // After a collection, what survived is alive: collect again only once the heap has grown well
+  // past it (a heap that is mostly alive is not collected over and over).
+  let threshold = limit;
   const timer = setInterval(() => {
-    if (v8.getHeapStatistics().used_heap_size > limit) gc();
+    if (v8.getHeapStatistics().used_heap_size <= threshold) return;
+    gc();
+    threshold = Math.max(limit, 1.5 * v8.getHeapStatistics().used_heap_size);
   }, options.intervalMs ?? 200);
   // Never keeps the process alive.
   timer.unref();
