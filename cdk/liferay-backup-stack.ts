@@ -159,6 +159,7 @@ export class LiferayBackupStack extends Stack {
       'Write the verification report',
     );
     this.store.grantReadWrite(reportVerify, 'backups/*/verifications/*');
+    this.store.grantDelete(reportVerify, 'work/*');
     const verifiers = new Construct(this, 'Verifiers');
     // Drills and retention reach what the components reach (a database, a search domain in the VPC).
     const inVpc = network

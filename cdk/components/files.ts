@@ -143,6 +143,9 @@ class FilesComponent extends Construct implements WorkflowComponent {
   private readonly planRestoreFn: lambda.Function;
   private readonly restoreShardFn: lambda.Function;
   private readonly finalizeRestoreFn: lambda.Function;
+  private readonly planVerifyFn: lambda.Function;
+  private readonly verifyPartFn: lambda.Function;
+  private readonly finishVerifyFn: lambda.Function;
   private readonly files: FilesConfig;
   private readonly title: string;
 
@@ -282,6 +285,25 @@ class FilesComponent extends Construct implements WorkflowComponent {
     store.grantRead(this.restoreShardFn, 'objects/*', 'backups/*/files/*');
     store.grantReadWrite(this.restoreShardFn, 'work/*');
     store.grantReadWrite(this.finalizeRestoreFn, 'work/*');
+
+    // The restore drill reads the store only: no file system, no VPC needed.
+    this.planVerifyFn = create('PlanVerify', 'files-plan-verify', 'list the index parts to check', {});
+    this.verifyPartFn = create(
+      'VerifyPart',
+      'files-verify-part',
+      'read back one index part and check every sha256',
+      {
+        memorySize: 1024,
+        timeout: Duration.minutes(15),
+      },
+    );
+    this.finishVerifyFn = create('FinishVerify', 'files-finish-verify', 'add up the checked parts', {});
+    for (const fn of [this.planVerifyFn, this.verifyPartFn, this.finishVerifyFn])
+      store.grantRead(fn, 'backups/*');
+    store.grantRead(this.verifyPartFn, 'objects/*');
+    store.grantReadWrite(this.planVerifyFn, 'work/*');
+    store.grantReadWrite(this.verifyPartFn, 'work/*');
+    store.grantRead(this.finishVerifyFn, 'work/*');
   }
 
   private fanOut(
@@ -361,6 +383,29 @@ class FilesComponent extends Construct implements WorkflowComponent {
       `${this.title} restored`,
     );
     return plan.next(map).next(finalize).next(more);
+  }
+
+  /** The restore drill: one Distributed Map item per index part, each read back and checked. */
+  verifyBranch(): sfn.IChainable {
+    const plan = invokeTask(this, `${this.title} plan verify`, this.planVerifyFn, {
+      payload: { 'verify.$': '$.verify', component: this.name },
+      resultPath: '$.files',
+    });
+    const map = new sfn.DistributedMap(this, `${this.title} verify parts`, {
+      stateName: `${this.title} verify parts`,
+      itemReader: new ShardListReader({
+        bucket: this.context.store.bucket,
+        key: sfn.JsonPath.stringAt('$.files.listKey'),
+      }),
+      itemSelector: { 'verify.$': '$.verify', component: this.name, 'part.$': '$$.Map.Item.Value' },
+      maxConcurrency: this.files.map.maxConcurrency,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    map.itemProcessor(invokeTask(this, `${this.title} verify part`, this.verifyPartFn));
+    const finish = invokeTask(this, `${this.title} finish verify`, this.finishVerifyFn, {
+      payload: { 'verify.$': '$.verify', component: this.name },
+    });
+    return plan.next(map).next(finish);
   }
 
   /** The Distributed Map reads its item list under work/ (and decrypts it with the store key). */

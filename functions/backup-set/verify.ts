@@ -15,6 +15,7 @@ import { newRunId } from './backup-id.ts';
 import { errorFromCatch } from './branch-output.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema, type Manifest, readLatest, readManifest } from './manifest.ts';
+import { deletePrefix } from './retention.ts';
 import { selectionFlags } from './selection.ts';
 
 /**
@@ -31,15 +32,9 @@ export const verifyRequestSchema = z.strictObject({
   requestedBy: z.enum(['schedule', 'console', 'cli']).optional(),
 });
 
-export const verifyContextSchema = z.object({
-  verifyId: z.string(),
-  backupId: backupIdSchema,
-  components: z.array(componentNameSchema),
-  selected: z.record(componentNameSchema, z.boolean()),
-  startedAt: z.iso.datetime({ offset: true }),
-  workPrefix: z.string(),
-});
-export type VerifyContext = z.infer<typeof verifyContextSchema>;
+export { type VerifyContext, verifyContextSchema } from './verify-context.ts';
+
+import { type VerifyContext, verifyContextSchema } from './verify-context.ts';
 
 const outcomeSchema = z.object({
   component: componentNameSchema,
@@ -182,6 +177,8 @@ export async function reportVerify(event: unknown, rt: Runtime): Promise<VerifyO
       results: Object.fromEntries(results),
     }),
   );
+  // The drill's scratch (part lists, part results) is of no use once the report is written.
+  await deletePrefix(rt.store, verify.workPrefix, () => true);
   rt.metrics.publish([
     {
       name: 'VerifyFailed',

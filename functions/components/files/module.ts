@@ -8,13 +8,14 @@ import { copyShard } from './copy-shard.ts';
 import { finalizeRestore } from './restore-finalize.ts';
 import { planRestore } from './restore-plan.ts';
 import { restoreShard } from './restore-shard.ts';
-import { filesRetention, verifyFiles } from './retention.ts';
+import { filesRetention } from './retention.ts';
 import {
   type FilesComponentName,
   filesRestoreRequestSchema,
   filesResultDetailsSchema,
   filesSettingsSchema,
 } from './settings.ts';
+import { finishVerify, planVerify, verifyFiles, verifyIndexPart } from './verify.ts';
 
 /**
  * The files engine's tasks. Both components (liferayHome, appServer) run the same code, told
@@ -28,6 +29,9 @@ export const FILES_HANDLERS: Readonly<Record<string, Handler>> = {
   'files-plan-restore': planRestore,
   'files-restore-shard': restoreShard,
   'files-finalize-restore': finalizeRestore,
+  'files-plan-verify': planVerify,
+  'files-verify-part': verifyIndexPart,
+  'files-finish-verify': finishVerify,
 };
 
 /** Validate (in the Restore workflow) calls this with no access to the tree: request and set only. */
