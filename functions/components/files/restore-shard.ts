@@ -59,7 +59,8 @@ export async function readRestoreShardResult(
   return parsed.data;
 }
 
-const SHARDS_PER_PROCESS = new Semaphore(2);
+/** One restore shard at a time per process, for the same reason as CopyShard (two peaked at 277 MB). */
+const SHARDS_PER_PROCESS = new Semaphore(1);
 /** A batch of files fetched together (its pack ranges coalesced). */
 const BATCH_BYTES = 64 * 1024 * 1024;
 const BATCH_FILES = 2000;
@@ -67,7 +68,7 @@ const BATCH_FILES = 2000;
 const COALESCE_GAP = 1024 * 1024;
 const MAX_RUN_BYTES = 32 * 1024 * 1024;
 /** Memory for files of packs being assembled or hashed, per shard. */
-const ASSEMBLY_BYTES = 32 * 1024 * 1024;
+const ASSEMBLY_BYTES = 16 * 1024 * 1024;
 
 interface Run {
   readonly key: string;

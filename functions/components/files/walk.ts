@@ -98,11 +98,40 @@ export const SLOW_SYNC_CALL_MS = 0.25;
 const SLOW_SYNC_SHARE = 0.2;
 const SYNC_PROBE_CALLS = 32;
 
+/**
+ * A directory's names, sorted (index order), and what it takes to stat them later: a wide folder
+ * (a document library's repository folder holds one folder per document: 48,000 in a test tree)
+ * is statted a chunk at a time, so the walk never holds the stats of all its children at once.
+ */
+interface DirListing {
+  readonly dir: string;
+  readonly owner: WalkSource | undefined;
+  readonly rel: string;
+  readonly absDir: string;
+  /** Every child's name in order, those that other sources add (`virtual`) included. */
+  readonly names: string[];
+  readonly virtual: Map<string, Child>;
+}
+
+/** A listing with its first chunk of children. */
+interface Opened {
+  readonly listing: DirListing;
+  readonly children: Array<Child | undefined>;
+  /** The next name of `listing.names` to stat. */
+  readonly next: number;
+}
+
+/** Children statted at once (one chunk of a wide folder). */
+const CHUNK = 1024;
+
 interface Frame {
-  readonly children: Child[];
+  readonly listing: DirListing;
+  /** The current chunk; a slot is cleared once walked (the entry's stats are then the consumer's). */
+  children: Array<Child | undefined>;
+  next: number;
   index: number;
   /** Listings of the next sibling directories, started ahead (asynchronous mode). */
-  readonly pending: Map<number, Promise<Child[]>>;
+  pending: Map<number, Promise<Opened>>;
 }
 
 class Walker {
@@ -133,19 +162,36 @@ class Walker {
 
   async *walk(): AsyncGenerator<WalkedEntry[]> {
     const root = this.list('');
-    const stack: Frame[] = [
-      { children: root instanceof Promise ? await root : root, index: 0, pending: new Map() },
-    ];
+    const stack: Frame[] = [this.frame(root instanceof Promise ? await root : root)];
     let out: WalkedEntry[] = [];
     while (stack.length > 0) {
       const frame = stack[stack.length - 1] as Frame;
       const index = frame.index;
-      const child = frame.children[index];
-      if (!child) {
-        stack.pop();
+      if (index >= frame.children.length) {
+        if (frame.next >= frame.listing.names.length) {
+          stack.pop();
+          continue;
+        }
+        // The next chunk of a wide folder.
+        const from = frame.next;
+        frame.next = Math.min(frame.listing.names.length, from + CHUNK);
+        let chunk = this.materialize(frame.listing, from, frame.next);
+        if (chunk instanceof Promise) {
+          if (out.length > 0) {
+            yield out;
+            out = [];
+          }
+          chunk = await chunk;
+        }
+        frame.children = chunk;
+        frame.index = 0;
+        frame.pending = new Map();
         continue;
       }
+      const child = frame.children[index];
+      frame.children[index] = undefined;
       frame.index += 1;
+      if (!child) continue;
       if (this.range.through !== undefined && comparePaths(child.path, this.range.through) > 0) break;
       if (child.emit && child.stats && child.absPath && inRange(child.path, this.range)) {
         // The child itself (it has every field of a walked entry): one object less per entry.
@@ -159,7 +205,7 @@ class Walker {
       if (!this.sync) this.listAhead(frame, index);
       const ahead = frame.pending.get(index);
       frame.pending.delete(index);
-      let listing: Child[] | Promise<Child[]> = ahead ?? this.list(child.path);
+      let listing: Opened | Promise<Opened> = ahead ?? this.list(child.path);
       if (listing instanceof Promise) {
         // About to wait: hand over what is ready, so the consumer works meanwhile.
         if (out.length > 0) {
@@ -168,13 +214,17 @@ class Walker {
         }
         listing = await listing;
         // A listing fetched ahead counted its entries when it arrived: they are being walked now.
-        if (ahead) this.aheadEntries -= listing.length;
+        if (ahead) this.aheadEntries -= listing.children.length;
       }
-      stack.push({ children: listing, index: 0, pending: new Map() });
+      stack.push(this.frame(listing));
     }
     // Listings fetched ahead may be abandoned when the range ends: never an unhandled rejection.
     for (const frame of stack) for (const listing of frame.pending.values()) listing.catch(() => undefined);
     if (out.length > 0) yield out;
+  }
+
+  private frame(opened: Opened): Frame {
+    return { ...opened, index: 0, pending: new Map() };
   }
 
   /**
@@ -183,13 +233,13 @@ class Walker {
    */
   private listAhead(frame: Frame, index: number): void {
     for (let ahead = index; ahead < frame.children.length && ahead < index + this.lookahead; ahead += 1) {
-      const sibling = frame.children[ahead] as Child;
-      if (frame.pending.has(ahead) || !this.shouldDescend(sibling)) continue;
+      const sibling = frame.children[ahead];
+      if (frame.pending.has(ahead) || !sibling || !this.shouldDescend(sibling)) continue;
       if (ahead > index && this.aheadEntries > MAX_AHEAD_ENTRIES) break;
       const listing = this.list(sibling.path);
-      const promise = (listing instanceof Promise ? listing : Promise.resolve(listing)).then((children) => {
-        this.aheadEntries += children.length;
-        return children;
+      const promise = (listing instanceof Promise ? listing : Promise.resolve(listing)).then((opened) => {
+        this.aheadEntries += opened.children.length;
+        return opened;
       });
       promise.catch(() => undefined);
       frame.pending.set(ahead, promise);
@@ -212,18 +262,19 @@ class Walker {
   }
 
   /**
-   * The children of a directory of the combined tree, sorted, selected, with their stats:
-   * synchronously while listings are fast, else a promise.
+   * Lists a directory of the combined tree: its names in order and the stats of its first chunk
+   * of children, synchronously while calls are fast, else a promise.
    */
-  private list(dir: string): Child[] | Promise<Child[]> {
-    const owner = this.ownerOf(dir);
-    const virtual = this.virtualChildren(dir, owner);
-    const hasMountRoots = [...virtual.values()].some((child) => child.absPath !== undefined);
-    if (this.sync && !hasMountRoots && owner) {
-      const listed = this.listSync(dir, owner, virtual);
-      if (listed) return listed;
-    }
-    return this.listAsync(dir, owner, virtual);
+  private list(dir: string): Opened | Promise<Opened> {
+    const listing = this.open(dir);
+    const first = (opened: DirListing): Opened | Promise<Opened> => {
+      const next = Math.min(opened.names.length, CHUNK);
+      const children = this.materialize(opened, 0, next);
+      return children instanceof Promise
+        ? children.then((chunk) => ({ listing: opened, children: chunk, next }))
+        : { listing: opened, children, next };
+    };
+    return listing instanceof Promise ? listing.then(first) : first(listing);
   }
 
   private relativeDir(dir: string, owner: WalkSource): { rel: string; absDir: string } {
@@ -231,50 +282,77 @@ class Walker {
     return { rel, absDir: rel === '' ? owner.root : path.join(owner.root, rel) };
   }
 
-  /**
-   * Lists a directory with synchronous calls; gives up (undefined, and the walk turns
-   * asynchronous for good) as soon as the calls prove slow.
-   */
-  private listSync(dir: string, owner: WalkSource, virtual: Map<string, Child>): Child[] | undefined {
-    const { rel, absDir } = this.relativeDir(dir, owner);
-    let names: string[];
-    let started = performance.now();
-    try {
-      names = fs.readdirSync(absDir);
-    } catch (error) {
-      this.warnFs(error, dir === '' ? '(the root)' : dir, 'list');
-      return [];
-    } finally {
-      this.timed(started);
-    }
-    // Names that are not valid UTF-8: the asynchronous listing checks and reports them.
-    if (names.some((name) => name.includes('\uFFFD'))) return undefined;
-    const children: Child[] = [];
-    for (const name of names) {
-      if (!this.sync) return undefined;
-      const logical = joinPath(dir, name);
-      if (virtual.has(name)) {
-        this.hiddenByMount(logical, owner);
-        continue;
-      }
-      const absPath = absDir.endsWith('/') ? `${absDir}${name}` : `${absDir}/${name}`;
-      let stats: Stats | undefined;
-      started = performance.now();
+  /** A directory's names in order (synchronously while calls are fast). */
+  private open(dir: string): DirListing | Promise<DirListing> {
+    const owner = this.ownerOf(dir);
+    const virtual = this.virtualChildren(dir, owner);
+    const { rel, absDir } = owner ? this.relativeDir(dir, owner) : { rel: '', absDir: '' };
+    const make = (names: string[]): DirListing => {
+      const own = names.filter((name) => {
+        if (!virtual.has(name)) return true;
+        if (owner) this.hiddenByMount(joinPath(dir, name), owner);
+        return false;
+      });
+      return { dir, owner, rel, absDir, names: [...own, ...virtual.keys()].sort(comparePaths), virtual };
+    };
+    if (!owner) return make([]);
+    if (this.sync) {
+      const started = performance.now();
+      let names: string[];
       try {
-        stats = fs.lstatSync(absPath, { throwIfNoEntry: false });
+        names = fs.readdirSync(absDir);
       } catch (error) {
-        this.warnFs(error, logical, 'read');
-        continue;
+        this.warnFs(error, dir === '' ? '(the root)' : dir, 'list');
+        return make([]);
       } finally {
         this.timed(started);
       }
-      // Removed since the listing: not an error, the backup reflects the tree as it was read.
-      if (!stats) continue;
-      const child = this.select(owner, rel, name, logical, absPath, stats);
-      if (child) children.push(child);
+      // Names that are not valid UTF-8: the asynchronous listing checks and reports them.
+      if (!names.some((name) => name.includes('\uFFFD'))) return make(names);
     }
-    for (const child of virtual.values()) children.push(child);
-    return children.sort((a, b) => comparePaths(a.name, b.name));
+    return this.readNames(absDir, dir).then(make);
+  }
+
+  /**
+   * The children for names [from, to) of a listing, selected and with their stats: synchronously
+   * while calls are fast; a promise once they are not (the rest of the chunk asynchronously).
+   */
+  private materialize(
+    listing: DirListing,
+    from: number,
+    to: number,
+  ): Array<Child | undefined> | Promise<Array<Child | undefined>> {
+    const hasMountRoots = [...listing.virtual.values()].some((child) => child.absPath !== undefined);
+    const children: Array<Child | undefined> = [];
+    let at = from;
+    if (this.sync && !hasMountRoots && listing.owner) {
+      for (; at < to && this.sync; at += 1)
+        children.push(this.childSync(listing, listing.names[at] as string));
+      if (at === to) return children;
+    }
+    return this.materializeAsync(listing, at, to).then((rest) => [...children, ...rest]);
+  }
+
+  private childSync(listing: DirListing, name: string): Child | undefined {
+    const virtual = listing.virtual.get(name);
+    if (virtual) return virtual;
+    const owner = listing.owner as WalkSource;
+    const logical = joinPath(listing.dir, name);
+    const absDir = listing.absDir;
+    const absPath = absDir.endsWith('/') ? `${absDir}${name}` : `${absDir}/${name}`;
+    let stats: Stats | undefined;
+    const started = performance.now();
+    try {
+      stats = fs.lstatSync(absPath, { throwIfNoEntry: false });
+    } catch (error) {
+      this.warnFs(error, logical, 'read');
+      return undefined;
+    } finally {
+      this.timed(started);
+    }
+    // Removed since the listing: not an error, the backup reflects the tree as it was read.
+    if (!stats) return undefined;
+    return this.select(owner, listing.rel, name, logical, absPath, stats);
   }
 
   /** Accounts for one synchronous call; turns the walk asynchronous once too many prove slow. */
@@ -285,46 +363,42 @@ class Walker {
       this.sync = false;
   }
 
-  private async listAsync(
-    dir: string,
-    owner: WalkSource | undefined,
-    virtual: Map<string, Child>,
-  ): Promise<Child[]> {
-    const children: Child[] = [];
-    for (const child of virtual.values()) {
-      if (!child.absPath) {
-        children.push(child);
-        continue;
-      }
+  private async materializeAsync(
+    listing: DirListing,
+    from: number,
+    to: number,
+  ): Promise<Array<Child | undefined>> {
+    const children: Array<Child | undefined> = [];
+    const batch = 256;
+    for (let start = from; start < to; start += batch) {
+      const names = listing.names.slice(start, Math.min(to, start + batch));
+      children.push(...(await Promise.all(names.map((name) => this.childAsync(listing, name)))));
+    }
+    return children;
+  }
+
+  private async childAsync(listing: DirListing, name: string): Promise<Child | undefined> {
+    const virtual = listing.virtual.get(name);
+    if (virtual) {
+      if (!virtual.absPath) return virtual;
       // Another source's root: its own stats (following a link to it), recorded like any folder.
       try {
-        const root = child.absPath;
+        const root = virtual.absPath;
         const stats = await this.semaphore.run(() => fsx.stat(root));
-        children.push({ ...child, stats });
+        return { ...virtual, stats };
       } catch (error) {
-        this.warnFs(error, child.path, 'read');
+        this.warnFs(error, virtual.path, 'read');
+        return undefined;
       }
     }
-    if (owner) {
-      const { rel, absDir } = this.relativeDir(dir, owner);
-      const names = await this.readNames(absDir, dir);
-      const chunk = 256;
-      for (let start = 0; start < names.length; start += chunk) {
-        const batch = names.slice(start, start + chunk);
-        const stated = await Promise.all(
-          batch.map((name) => {
-            const logical = joinPath(dir, name);
-            if (virtual.has(name)) {
-              this.hiddenByMount(logical, owner);
-              return undefined;
-            }
-            return this.childOf(owner, rel, name, logical, path.join(absDir, name));
-          }),
-        );
-        for (const child of stated) if (child) children.push(child);
-      }
-    }
-    return children.sort((a, b) => comparePaths(a.name, b.name));
+    const owner = listing.owner as WalkSource;
+    return this.childOf(
+      owner,
+      listing.rel,
+      name,
+      joinPath(listing.dir, name),
+      path.join(listing.absDir, name),
+    );
   }
 
   private hiddenByMount(logical: string, owner: WalkSource): void {

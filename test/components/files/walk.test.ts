@@ -21,6 +21,8 @@ beforeAll(() => {
   for (const rel of ['a-c', 'a/b', 'a.txt', 'ab/x', 'Z', 'ü/日本', 'a/b-c/d', 'deep/1/2/3/4/5/6/7/8/9/f'])
     file(rel);
   for (let i = 0; i < 300; i += 1) file(`many/${String(i).padStart(3, '0')}/v1.0`);
+  // Wider than a chunk of the walk (1,024 children statted at once), names not in creation order.
+  for (let i = 0; i < 2500; i += 1) file(`wide/f-${(i * 7919) % 2500}`, '');
   mkdirSync(path.join(home, 'empty-dir'));
   symlinkSync('a.txt', path.join(home, 'link'));
   mkdirSync(path.join(dl, '20101/0'), { recursive: true });
@@ -68,6 +70,9 @@ describe('walk', () => {
       batches.push(batch.length);
     expect(batches.reduce((a, b) => a + b, 0)).toBe(synchronous.length);
     expect(Math.max(...batches)).toBeLessThanOrEqual(256);
+    const wide = synchronous.filter((item) => item.startsWith('wide/f-'));
+    expect(wide).toHaveLength(2500);
+    expect(wide).toEqual([...wide].sort(comparePaths));
   });
 
   it('walks shard ranges whose concatenation is the whole walk', async () => {
