@@ -60,8 +60,12 @@ const SHARD_BUDGET_S = SETTINGS.shard.timeBudgetSeconds;
 const CPU_S_PER_GIB = 2.8;
 /** CPU per file read (open, read, hash, pack bookkeeping), measured from the same run. */
 const CPU_MS_PER_CHANGED_FILE = 0.08;
-/** CPU per entry walked and merged with the previous index (quick check, index line), measured: 32,000 entries ≈ 0.15 s. */
-const CPU_US_PER_ENTRY = 5;
+/**
+ * CPU per entry walked and merged with the previous index (stat, quick check, index line),
+ * measured: an incremental shard of 32,300 entries takes about 0.8 CPU-seconds here with
+ * synchronous calls; over EFS the calls are asynchronous and cost more (assumption: 30 µs).
+ */
+const CPU_US_PER_ENTRY = 30;
 /** Filesystem calls per file read: open, fstat, read, close (NFS: each one round trip at worst). */
 const CALLS_PER_FILE_READ = 4;
 /**
