@@ -416,7 +416,7 @@ class ShardRestorer {
     if (sha256 !== entry.sha256) {
       await this.io.close(fd).catch(() => undefined);
       throw new VerificationError(
-        `${entry.path}: the restored bytes (${entry.size} bytes, sha256 ${sha256}) do not match the index (sha256 ${entry.sha256}): the stored copy is damaged`,
+        `${entry.path}: the restored bytes (${entry.size} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
       );
     }
     try {
