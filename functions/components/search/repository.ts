@@ -37,9 +37,10 @@ export function repositoryLocation(definition: RepositoryDefinition): string {
 }
 
 /**
- * The OpenSearch repository-s3 settings for the backup bucket. SSE-KMS with the store's key is
- * requested explicitly because the bucket refuses writes that do not name it
- * (`server_side_encryption_type`/`_kms_key_id`, OpenSearch 3.1+).
+ * The OpenSearch repository-s3 settings for the backup bucket. With a key, SSE-KMS with it is
+ * requested explicitly (`server_side_encryption_type`/`_kms_key_id`, OpenSearch 3.1+). Without
+ * one, the writes name no encryption and the bucket's default encryption (SSE-KMS with the
+ * store's key) applies: the bucket refuses only writes that name another encryption or key.
  */
 export function s3RepositoryDefinition(s3: S3RepositorySettings, readonly: boolean): RepositoryDefinition {
   return {
@@ -113,15 +114,13 @@ export async function prepareRepository(
   let registration: PreparedRepositoryResult['registration'];
   let definition: RepositoryDefinition;
   if (s3) {
-    if (s3.kmsKeyArn && !supportsKmsRepositorySettings(info)) {
-      throw new ConfigError(
-        `the cluster reports ${info.distribution} ${info.version}; writing snapshots into the backup bucket needs ` +
-          'SSE-KMS with its key, which OpenSearch supports for S3 repositories from version 3.1 ' +
-          '(with compatibility mode on, the reported version is not the real one)',
-      );
-    }
+    // Before OpenSearch 3.1 (and on Elasticsearch 7.10 domains) the repository takes no SSE-KMS
+    // settings: it is registered without them, and the bucket's default encryption (the store's
+    // key, which the snapshot role may use) encrypts what the service writes.
+    const { kmsKeyArn, ...withoutKey } = s3;
+    const sseSettings = kmsKeyArn !== undefined && supportsKmsRepositorySettings(info);
     // Registered read-only when a restore is the first to use it: another cluster may be writing.
-    const wanted = s3RepositoryDefinition(s3, mode === 'restore');
+    const wanted = s3RepositoryDefinition(sseSettings ? s3 : withoutKey, mode === 'restore');
     const plan = planRegistration(name, existing, wanted, mode);
     if (plan === 'unchanged' && existing) {
       definition = existing;

@@ -150,15 +150,21 @@ describe('search-prepare-repository on Amazon OpenSearch Service', () => {
     expect(server.repositories.get('liferay-backup')?.settings.readonly).toBeUndefined();
   });
 
-  it('refuses an OpenSearch that cannot write SSE-KMS objects with the store key (before 3.1)', async () => {
+  it("registers without SSE-KMS settings before OpenSearch 3.1 (the bucket's default encryption applies), then leaves it alone", async () => {
     server = await openSearch('2.11.0');
-    const failure = await prepareSearchRepository(
-      { mode: 'backup', backup: BACKUP },
-      openSearchRuntime(server.url),
-    ).catch((error: unknown) => error);
-    expect(failure).toBeInstanceOf(ConfigError);
-    expect((failure as Error).message).toMatch(/reports opensearch 2\.11\.0; .* from version 3\.1/);
-    expect(registrations(server, 'liferay-backup')).toEqual([]);
+    const rt = openSearchRuntime(server.url);
+    const first = await prepareSearchRepository({ mode: 'backup', backup: BACKUP }, rt);
+    expect(first).toMatchObject({ registration: 'created', warnings: [] });
+    const put = registrations(server, 'liferay-backup');
+    expect(put).toHaveLength(1);
+    expect(JSON.parse(put[0]?.body ?? '{}')).toEqual({
+      type: 's3',
+      settings: { bucket: 'backups', base_path: 'search', region: 'eu-west-1', role_arn: ROLE },
+    });
+    expect((await prepareSearchRepository({ mode: 'backup', backup: BACKUP }, rt)).registration).toBe(
+      'unchanged',
+    );
+    expect(registrations(server, 'liferay-backup')).toHaveLength(1);
   });
 
   it("takes the bucket, role and key from the function's environment, and names what is missing", async () => {

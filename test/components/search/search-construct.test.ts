@@ -174,6 +174,20 @@ describe('search construct, Amazon OpenSearch Service', () => {
         expect(passRole, handlerId).toEqual([]);
       }
     }
+    // Nor may any other role of the stack (retention, Begin, the other components) pass a role.
+    const prepareFn = functions.get('search-prepare-repository')?.fn;
+    if (!prepareFn) throw new Error('no search-prepare-repository function');
+    const prepareRole = (prepareFn.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+    const passers = Object.entries(template.findResources('AWS::IAM::Policy') as Record<string, Resource>)
+      .filter(([, policy]) =>
+        (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.some(
+          (statement) =>
+            statement.Effect === 'Allow' &&
+            actions([statement]).some((action) => /^(\*|iam:\*|iam:PassRole)$/.test(action)),
+        ),
+      )
+      .flatMap(([, policy]) => (policy.Properties.Roles as { Ref: string }[]).map((role) => role.Ref));
+    expect(passers).toEqual([prepareRole]);
     const prepare = functions.get('search-prepare-repository')?.fn;
     expect(variablesOf(prepare).SEARCH_SNAPSHOT_ROLE_ARN).toBeDefined();
     const start = functions.get('search-start-snapshot')?.fn;

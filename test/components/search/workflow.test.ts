@@ -174,21 +174,34 @@ describe('the synthesized search branches, run locally', () => {
     expect(server.indices.get('liferay-20097-search-tuning-rankings')?.status).toBe('open');
   });
 
-  it('fails the search component on PARTIAL with the shard failures, deletes the snapshot, and the set is failed', async () => {
-    server = await elasticsearch();
-    server.scripts.push({ inProgressChecks: 1, outcome: 'PARTIAL' });
-    const rt = runtimeFor(server);
-    const backup = await runWorkflow(definitions.backup as AslDefinition, { components: ['search'] }, rt);
-    const backupId = /(b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(JSON.stringify(backup))?.[1] ?? '';
-    const manifest = await readManifest(rt.store, backupId);
-    expect(manifest.status).toBe('failed');
-    expect(manifest.results.search?.error?.name).toBe('SearchSnapshotFailedError');
-    expect(manifest.results.search?.error?.message).toMatch(
-      /ended PARTIAL \(1 of 7 shards failed\): liferay-0\[0\] on \S+: INTERNAL_SERVER_ERROR IndexShardSnapshotFailedException/,
-    );
-    expect(manifest.results.search?.error?.message).toContain('the snapshot was deleted');
-    expect(server.snapshots.get('liferay-backup')?.has(backupId)).toBe(false);
-  });
+  it.each([
+    {
+      outcome: 'PARTIAL' as const,
+      reason:
+        /ended PARTIAL \(1 of 7 shards failed\): liferay-0\[0\] on \S+: INTERNAL_SERVER_ERROR IndexShardSnapshotFailedException/,
+    },
+    {
+      outcome: 'FAILED' as const,
+      reason:
+        /ended FAILED \(6 of 7 shards failed\): liferay-0\[0\] on \S+: INTERNAL_SERVER_ERROR IndexShardSnapshotFailedException.*AccessDeniedException.*; liferay-20097-workflow-metrics-tokens\[0\]/,
+    },
+  ])(
+    'fails the search component on $outcome with the shard failures, deletes the snapshot, and the set is failed',
+    async ({ outcome, reason }) => {
+      server = await elasticsearch();
+      server.scripts.push({ inProgressChecks: 1, outcome });
+      const rt = runtimeFor(server);
+      const backup = await runWorkflow(definitions.backup as AslDefinition, { components: ['search'] }, rt);
+      expect(backup.statesEntered.filter((name) => name === 'Search check snapshot')).toHaveLength(2);
+      const backupId = /(b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(JSON.stringify(backup))?.[1] ?? '';
+      const manifest = await readManifest(rt.store, backupId);
+      expect(manifest.status).toBe('failed');
+      expect(manifest.results.search?.error?.name).toBe('SearchSnapshotFailedError');
+      expect(manifest.results.search?.error?.message).toMatch(reason);
+      expect(manifest.results.search?.error?.message).toContain('the snapshot was deleted');
+      expect(server.snapshots.get('liferay-backup')?.has(backupId)).toBe(false);
+    },
+  );
 
   it('gives up after maxChecks, aborting the snapshot', async () => {
     server = await elasticsearch();
