@@ -224,16 +224,16 @@ class SourceComponent implements WorkflowComponent {
     ]);
   }
 
-  /**
-   * ssm:GetParameter on exactly these parameters, and kms:Decrypt only through SSM and only for
-   * them (the encryption context SSM sets names the parameter), with the configured key or
-   * whichever key of this account encrypts them (aws/ssm by default).
-   */
   /** The restore drill reads the records and hashes every pack of the store copy. */
   grantVerify(fn: lambda.Function): void {
     this.store.grantRead(fn, 'backups/*', 'objects/git/*');
   }
 
+  /**
+   * ssm:GetParameter on exactly these parameters, and kms:Decrypt only through SSM and only for
+   * them (the encryption context SSM sets names the parameter), with the configured key or
+   * whichever key of this account encrypts them (aws/ssm by default).
+   */
   private grantParameters(
     fn: lambda.Function,
     arns: readonly string[],

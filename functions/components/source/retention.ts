@@ -26,8 +26,9 @@ export const sourceRetention: RetentionHooks = {
 
 /**
  * The restore drill's check of the source component in a set: every repository's record is
- * readable and complete, and every pack of every store copy is there with its recorded SHA-256,
- * size and object count (the pack streamed and hashed, its index read). The Git hosts are not
+ * readable and complete, every pack of every store copy is there with its recorded SHA-256,
+ * size and object count (the pack streamed and hashed, its index read), and the packs' indexes hold
+ * the object of every recorded ref (what a restore from the store pushes). The Git hosts are not
  * contacted: a repository without a store copy is restorable only from its mirror, which is said.
  */
 export async function verifySource({ result, backupId }: SetComponent, rt: Runtime): Promise<VerifyOutcome> {
@@ -40,9 +41,10 @@ export async function verifySource({ result, backupId }: SetComponent, rt: Runti
     return { status: 'failed', checks, problems: [asError(error).message] };
   }
   for (const entry of details.repositories) {
+    let refs: Readonly<Record<string, string>>;
     try {
-      const record = await recordOf(rt.store, entry);
-      checks.push(`${entry.name}: ${Object.keys(record.refs).length} refs recorded`);
+      refs = (await recordOf(rt.store, entry)).refs;
+      checks.push(`${entry.name}: ${Object.keys(refs).length} refs recorded`);
     } catch (error) {
       problems.push(`${entry.name}: ${asError(error).message}`);
       continue;
@@ -54,6 +56,8 @@ export async function verifySource({ result, backupId }: SetComponent, rt: Runti
       );
       continue;
     }
+    const stored = new Set<string>();
+    const problemsBefore = problems.length;
     for (const pack of packs) {
       try {
         const hash = createHash('sha256');
@@ -63,7 +67,8 @@ export async function verifySource({ result, backupId }: SetComponent, rt: Runti
           bytes += (chunk as Buffer).length;
         }
         const sha256 = hash.digest('hex');
-        const indexed = idxObjectIds(await rt.store.read(indexKeyOf(pack))).length;
+        const ids = idxObjectIds(await rt.store.read(indexKeyOf(pack)));
+        const indexed = ids.length;
         if (sha256 !== pack.sha256 || bytes !== pack.bytes) {
           problems.push(
             `${entry.name}: ${pack.key} has sha256 ${sha256} (${bytes} bytes), recorded ${pack.sha256} (${pack.bytes} bytes)`,
@@ -74,10 +79,26 @@ export async function verifySource({ result, backupId }: SetComponent, rt: Runti
           );
         } else {
           checks.push(`${entry.name}: ${pack.key} sha256 and ${pack.objects} objects as recorded`);
+          for (const id of ids) stored.add(id);
         }
       } catch (error) {
         problems.push(`${entry.name}: ${pack.key}: ${asError(error).message}`);
       }
+    }
+    if (problems.length > problemsBefore) continue;
+    // Every recorded ref's object must be in the chain: that is what a restore from the store pushes.
+    const missing = Object.entries(refs).filter(([, oid]) => !stored.has(oid));
+    if (missing.length > 0) {
+      problems.push(
+        `${entry.name}: the store copy lacks the object of ${missing.length} recorded ref(s): ${missing
+          .slice(0, 10)
+          .map(([ref, oid]) => `${ref} (${oid})`)
+          .join(', ')}${missing.length > 10 ? ', ...' : ''}`,
+      );
+    } else {
+      checks.push(
+        `${entry.name}: the store copy holds the objects of all ${Object.keys(refs).length} recorded refs`,
+      );
     }
   }
   return { status: problems.length === 0 ? 'verified' : 'failed', checks, problems };

@@ -248,6 +248,26 @@ describe('the store copy', () => {
     expect(verified.checks).toContain(
       `${record.name}: ${pack.key} sha256 and ${pack.objects} objects as recorded`,
     );
+    expect(verified.checks).toContain(
+      `${record.name}: the store copy holds the objects of all ${Object.keys(record.refs).length} recorded refs`,
+    );
+    // A recorded ref whose object the chain does not hold: a restore from the store could not push it.
+    const ghost = 'f'.repeat(40);
+    const refs = { ...record.refs, 'refs/heads/ghost': ghost };
+    const unbacked = {
+      ...set,
+      result: {
+        ...result,
+        details: {
+          repositories: [{ ...record, refs, refCount: Object.keys(refs).length, recordKey: 'unused' }],
+        },
+      },
+    };
+    const lacking = await verifySource(unbacked, rt(store));
+    expect(lacking.status).toBe('failed');
+    expect(lacking.problems).toEqual([
+      `${record.name}: the store copy lacks the object of 1 recorded ref(s): refs/heads/ghost (${ghost})`,
+    ]);
     const bytes = await store.read(pack.key);
     bytes[100] = (bytes[100] ?? 0) ^ 0xff;
     await store.put(pack.key, bytes);
