@@ -150,7 +150,16 @@ const SOURCE_CHANGING_ACTIONS = [
   'rds:RebootDBCluster',
   'rds:FailoverDBCluster',
   'rds:RemoveFromGlobalCluster',
+  'rds:RemoveTagsFromResource',
+  // Aurora: an instance created with the source's DBClusterIdentifier would join the source cluster.
+  'rds:CreateDBInstance',
 ];
+
+/**
+ * The restore roles may tag any instance or cluster (the new one's name comes from the request):
+ * not the source. The backup roles tag snapshots only, so they need no such deny.
+ */
+const RESTORE_SOURCE_DENIALS = ['rds:AddTagsToResource'];
 
 function statement(
   sid: string,
@@ -162,11 +171,11 @@ function statement(
 }
 
 /** Every action that would change or remove the source, denied to a role that may touch RDS at all. */
-function neverChangeTheSource(sid: string, sourceArn: string): iam.PolicyStatement {
+function neverChangeTheSource(sid: string, sourceArn: string, extra: string[] = []): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid,
     effect: iam.Effect.DENY,
-    actions: SOURCE_CHANGING_ACTIONS,
+    actions: [...SOURCE_CHANGING_ACTIONS, ...extra],
     resources: [sourceArn],
   });
 }
@@ -461,8 +470,10 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
     );
     context.store.grantRead(startRestore, 'backups/*');
 
-    for (const fn of [this.startBackupFn, this.checkBackupFn, this.startRestoreFn, this.checkRestoreFn])
+    for (const fn of [this.startBackupFn, this.checkBackupFn])
       fn.addToRolePolicy(neverChangeTheSource('NeverChangeTheSource', sourceArn));
+    for (const fn of [this.startRestoreFn, this.checkRestoreFn])
+      fn.addToRolePolicy(neverChangeTheSource('NeverChangeTheSource', sourceArn, RESTORE_SOURCE_DENIALS));
   }
 
   /**

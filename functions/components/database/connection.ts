@@ -33,14 +33,20 @@ const QUERY_KEYS: Record<DatabaseEngine, readonly string[]> = {
   postgresql: ['sslmode', 'sslrootcert'],
 };
 
-/** The URL with its password replaced by `***` (and never an error that quotes the original). */
+/**
+ * The URL with its password replaced by `***` (and never an error that quotes the original). The
+ * user part runs to the LAST `@`: a password with an unencoded `/`, `?`, `#` or `@` (base64-style
+ * generated passwords) still ends there, even when the URL parser read it as a port and a path.
+ */
 export function redactUrl(url: string): string {
-  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i.exec(url);
-  if (!match?.[1] || match[2] === undefined) return url;
-  const userInfo = match[2];
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (!scheme) return url;
+  const rest = url.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return url;
+  const userInfo = rest.slice(0, at);
   const colon = userInfo.indexOf(':');
-  const user = colon >= 0 ? userInfo.slice(0, colon) : userInfo;
-  return `${match[1]}${colon >= 0 ? `${user}:***` : user}@${url.slice(match[0].length)}`;
+  return `${scheme}${colon >= 0 ? `${userInfo.slice(0, colon)}:***` : userInfo}${rest.slice(at)}`;
 }
 
 /** Removes every occurrence of the secrets from a text (tool stderr, error messages). */

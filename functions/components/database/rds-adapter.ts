@@ -444,13 +444,18 @@ export async function keyState(region: string, keyId: string): Promise<string | 
     return out.KeyMetadata?.KeyState ?? 'unknown';
   } catch (error) {
     if (isErrorNamed(error, 'NotFoundException')) return undefined;
-    throw error;
+    translateRdsError(error, `describing KMS key ${keyId} in ${region}`);
   }
 }
 
-/** 'AWS' for an AWS managed key (aws/rds), 'CUSTOMER' for a customer managed key. */
+/**
+ * 'AWS' for an AWS managed key (aws/rds), 'CUSTOMER' for a customer managed key. KMS throttling
+ * becomes RetryableError like RDS throttling (the state machine retries it with backoff).
+ */
 export async function keyManager(region: string, keyId: string): Promise<string | undefined> {
-  const out = await (await kmsClient(region)).send(new (await kmsSdk()).DescribeKeyCommand({ KeyId: keyId }));
+  const out = await call(`describing KMS key ${keyId} in ${region}`, async () =>
+    (await kmsClient(region)).send(new (await kmsSdk()).DescribeKeyCommand({ KeyId: keyId })),
+  );
   return out.KeyMetadata?.KeyManager;
 }
 

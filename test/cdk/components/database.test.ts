@@ -168,9 +168,19 @@ describe('database construct: RDS instance', () => {
           'rds:DeleteDBInstance',
           'rds:ModifyDBInstance',
           'rds:StopDBInstance',
+          'rds:RemoveTagsFromResource',
         ]),
       });
     }
+    // The restore roles may tag any instance (the new one is named by the request), never the source.
+    for (const handler of ['database-start-restore', 'database-check-restore']) {
+      const statements = statementsOf(template, handler);
+      expect(bySid(statements, 'NeverChangeTheSource').Action, handler).toContain('rds:AddTagsToResource');
+    }
+    expect(bySid(statementsOf(template, 'database-start-restore'), 'TagRestored').Resource).toEqual([
+      'arn:aws:rds:eu-west-1:111111111111:db:*',
+      'arn:aws:rds:eu-central-1:111111111111:db:*',
+    ]);
   });
 
   it('waits with Wait states whose seconds come from the handler, and retries an unavailable source in the configured window', () => {
@@ -259,9 +269,20 @@ describe('database construct: Aurora and dump modes', () => {
         'arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:liferay-backup-liferay-prod-b*',
       ],
     });
-    expect(bySid(statementsOf(template, 'database-check-restore'), 'CreateWriter').Action).toBe(
-      'rds:CreateDBInstance',
-    );
+    const checkRestore = statementsOf(template, 'database-check-restore');
+    expect(bySid(checkRestore, 'CreateWriter').Action).toBe('rds:CreateDBInstance');
+    // CreateWriter covers any cluster (the new one is named by the request): never an instance
+    // joining the source cluster, nor its tags.
+    expect(bySid(checkRestore, 'NeverChangeTheSource')).toMatchObject({
+      Effect: 'Deny',
+      Resource: 'arn:aws:rds:eu-west-1:111111111111:cluster:liferay-aurora',
+      Action: expect.arrayContaining([
+        'rds:CreateDBInstance',
+        'rds:AddTagsToResource',
+        'rds:DeleteDBCluster',
+        'rds:ModifyDBCluster',
+      ]),
+    });
   });
 
   it('Aurora: retention deletes cluster snapshots, the drill describes them', () => {

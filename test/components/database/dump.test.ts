@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,5 +178,76 @@ describe.each([
     for (const file of filesUnder(folder)) {
       expect(readFileSync(file).includes(Buffer.from(server.password)), file).toBe(false);
     }
+  });
+});
+
+/**
+ * A dump program that exits 0 is not enough: stand-in `mariadb` / `mariadb-dump` scripts (found
+ * first through `toolsDir`) drive the two checks no real server failure reaches reliably.
+ */
+describe('a dump that exits 0 but is not complete is never recorded', () => {
+  let scratch: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'db-fake-tools-'));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  function fakeTools(name: string, dumpBody: string): string {
+    const dir = path.join(scratch, name);
+    mkdirSync(dir);
+    const write = (tool: string, body: string) =>
+      writeFileSync(path.join(dir, tool), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    write('mariadb', "printf '10.11.6-MariaDB\\tutf8mb4\\tutf8mb4_unicode_ci\\n'");
+    write(
+      'mariadb-dump',
+      `case "$*" in *--version*) echo 'mariadb-dump from 10.11.6-MariaDB'; exit 0;; esac\n${dumpBody}`,
+    );
+    return dir;
+  }
+
+  async function dumpWith(toolsDir: string, backupId: string) {
+    const store = new LocalFolderStore(path.join(scratch, 'store'));
+    const outcome = await dumpToStore({
+      store,
+      backupId,
+      connection: parseDatabaseUrl('mariadb://liferay:S3cretPw@127.0.0.1:1/lportal'),
+      scratchDir: scratch,
+      toolsDir,
+      compressionLevel: 1,
+    }).catch((error: unknown) => error as Error);
+    return { outcome, keys: await keysOf(store, `dumps/${backupId}/`) };
+  }
+
+  it('an error on stderr fails the dump and leaves no object', async () => {
+    const tools = fakeTools(
+      'stderr-error',
+      "echo 'CREATE TABLE t (i INT);'\necho 'mariadb-dump: Error 2013: Lost connection to server during query' >&2\necho '-- Dump completed on 2026-11-27'\nexit 0",
+    );
+    const { outcome, keys } = await dumpWith(tools, 'b20261127t060000z-ffff');
+    expect(outcome).toBeInstanceOf(DumpFailedError);
+    expect((outcome as Error).message).toMatch(/reported errors: mariadb-dump: Error 2013: Lost connection/);
+    expect((outcome as Error).message).not.toContain('S3cretPw');
+    expect(keys).toEqual([]);
+  });
+
+  it('a dump without its "-- Dump completed" trailer fails and leaves no object', async () => {
+    const tools = fakeTools('no-trailer', "echo 'CREATE TABLE t (i INT);'\nexit 0");
+    const { outcome, keys } = await dumpWith(tools, 'b20261127t060000z-eeee');
+    expect(outcome).toBeInstanceOf(DumpFailedError);
+    expect((outcome as Error).message).toMatch(/exited 0 but the dump has no "-- Dump completed" trailer/);
+    expect(keys).toEqual([]);
+  });
+
+  it('a complete dump with a warning on stderr is stored, the warning kept', async () => {
+    const tools = fakeTools(
+      'warning',
+      "echo 'CREATE TABLE t (i INT);'\necho 'Warning: column statistics not supported' >&2\necho '-- Dump completed on 2026-11-27'\nexit 0",
+    );
+    const { outcome, keys } = await dumpWith(tools, 'b20261127t060000z-dddd');
+    expect(outcome).not.toBeInstanceOf(Error);
+    expect(keys).toEqual(['dumps/b20261127t060000z-dddd/database/lportal.sql.gz']);
+    expect((outcome as { warnings: string[] }).warnings).toEqual([
+      'mariadb-dump: Warning: column statistics not supported',
+    ]);
   });
 });

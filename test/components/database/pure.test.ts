@@ -64,12 +64,19 @@ describe('database URLs', () => {
   it('never repeats the password: redacted URLs and errors', () => {
     expect(redactUrl(url)).toBe('postgresql://liferay:***@db.example.com:6432/lportal?sslmode=verify-full');
     expect(redactUrl('mysql://root@h/db')).toBe('mysql://root@h/db');
+    expect(redactUrl('mysql://u:2024/S3cret@h/db')).toBe('mysql://u:***@h/db');
+    expect(redactUrl('mysql://u:p@S3cret@h/db')).toBe('mysql://u:***@h/db');
     expect(redactSecrets('Access denied (pw S3cr:t@x)', ['S3cr:t@x'])).toBe('Access denied (pw ***)');
     for (const bad of [
       'ftp://u:S3cretPw@h/db',
       'mysql://u:S3cretPw@h/db?foo=1',
       'mysql://:S3cretPw@h/db',
       'not a url S3cretPw',
+      // An unencoded / ? # or @ in the password: the URL parser reads "u:2024" as host and port.
+      'mysql://u:2024/S3cretPw@h/db',
+      'mysql://u:123?S3cretPw@h/db',
+      'postgresql://u:99#S3cretPw@h/db',
+      'mysql://u:p@S3cretPw@h/db?foo=1',
     ]) {
       const error = (() => {
         try {

@@ -9,6 +9,7 @@ import {
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
   DescribeDBSnapshotsCommand,
+  InvalidDBClusterStateFault,
   InvalidDBInstanceStateFault,
   ModifyDBClusterSnapshotAttributeCommand,
   ModifyDBSnapshotAttributeCommand,
@@ -22,6 +23,7 @@ import { checkBackup, startBackup } from '#components/database/backup.ts';
 import {
   DatabaseNameConflictError,
   DatabaseNotAvailableError,
+  DatabaseOperationFailedError,
   DatabaseWaitTimeoutError,
   SnapshotQuotaExceededError,
 } from '#components/database/errors.ts';
@@ -430,5 +432,142 @@ describe('Aurora cluster snapshot', () => {
         ],
       },
     });
+  });
+});
+
+describe('error paths of the Wait loop, the copy and the share', () => {
+  const drKey = 'arn:aws:kms:eu-central-1:111111111111:key/99999999-8888-7777-6666-555555555555';
+
+  async function started(extra: Record<string, unknown> = {}) {
+    const rt = databaseRuntime({ ...settings, ...extra });
+    const { backupId } = await begin(rt);
+    const id = `liferay-backup-liferay-prod-${backupId}`;
+    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [INSTANCE] });
+    rds.on(CreateDBSnapshotCommand).resolves({ DBSnapshot: snapshot(id, 'creating') });
+    const progress = await startBackup({ backup: { backupId } }, rt);
+    const check = (database: BackupProgress) =>
+      checkBackup(JSON.parse(JSON.stringify({ backup: { backupId }, database })), rt);
+    return { rt, backupId, id, progress, check };
+  }
+
+  it('a snapshot that fails is a failed component naming its state, not a longer wait', async () => {
+    const { id, progress, check } = await started();
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [snapshot(id, 'failed')] });
+    const error = await failure(check(progress));
+    expect(error).toBeInstanceOf(DatabaseOperationFailedError);
+    expect(error.message).toBe(`snapshot ${id} is failed`);
+  });
+
+  it('throttled describe calls become RetryableError', async () => {
+    const { progress, check } = await started();
+    rds.on(DescribeDBSnapshotsCommand).rejects(
+      new RDSServiceException({
+        name: 'Throttling',
+        $fault: 'client',
+        message: 'Rate exceeded',
+        $metadata: {},
+      }),
+    );
+    expect((await failure(check(progress))).name).toBe('RetryableError');
+  });
+
+  it('a retried copy adopts the copy this backup made; a foreign one of that name is refused', async () => {
+    const { backupId, id, progress, check } = await started({
+      drRegion: 'eu-central-1',
+      drKmsKeyArn: drKey,
+    });
+    const copyFault = new DBSnapshotAlreadyExistsFault({ message: 'exists', $metadata: {} });
+    rds.on(CopyDBSnapshotCommand).rejects(copyFault);
+    rds.on(DescribeDBSnapshotsCommand).callsFake(async (_input, getClient: () => RDSClient) => {
+      const region = await getClient().config.region();
+      return {
+        DBSnapshots: [
+          snapshot(id, region === 'eu-central-1' ? 'copying' : 'available', {
+            region,
+            TagList: [{ Key: 'liferay-backup:backup-id', Value: backupId }],
+          }),
+        ],
+      };
+    });
+    expect(await check(progress)).toMatchObject({
+      phase: 'copy',
+      drCopy: { region: 'eu-central-1', status: 'copying' },
+    });
+    rds.on(DescribeDBSnapshotsCommand).callsFake(async (_input, getClient: () => RDSClient) => {
+      const region = await getClient().config.region();
+      return {
+        DBSnapshots: [
+          snapshot(id, 'available', {
+            region,
+            TagList: [{ Key: 'liferay-backup:backup-id', Value: 'b20200101t000000z-0000' }],
+          }),
+        ],
+      };
+    });
+    expect(await failure(check(progress))).toBeInstanceOf(DatabaseNameConflictError);
+  });
+
+  it('a DR copy that fails names the copy and its region', async () => {
+    const { backupId, id, progress, check } = await started({ drRegion: 'eu-central-1', drKmsKeyArn: drKey });
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [snapshot(id, 'available')] });
+    rds
+      .on(CopyDBSnapshotCommand)
+      .resolves({ DBSnapshot: snapshot(id, 'pending', { region: 'eu-central-1', KmsKeyId: drKey }) });
+    const copying = await check(progress);
+    rds.on(DescribeDBSnapshotsCommand).resolves({
+      DBSnapshots: [
+        snapshot(id, 'failed', {
+          region: 'eu-central-1',
+          TagList: [{ Key: 'liferay-backup:backup-id', Value: backupId }],
+        }),
+      ],
+    });
+    const error = await failure(check(copying));
+    expect(error).toBeInstanceOf(DatabaseOperationFailedError);
+    expect(error.message).toBe(`the copy ${id} in eu-central-1 is failed`);
+  });
+
+  it('KMS throttling while checking a key before sharing becomes RetryableError; nothing is shared', async () => {
+    const { id, progress, check } = await started({ shareWithAccount: '222222222222' });
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [snapshot(id, 'available')] });
+    kms
+      .on(DescribeKeyCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} }));
+    const error = await failure(check(progress));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(inputs(rds, ModifyDBSnapshotAttributeCommand)).toEqual([]);
+  });
+
+  it('Aurora: a cluster that is not available, or InvalidDBClusterStateFault, raises DatabaseNotAvailableError', async () => {
+    const rt = databaseRuntime({ ...settings, mode: 'aurora-cluster', identifier: 'liferay-aurora' });
+    const { backupId } = await begin(rt);
+    const cluster = {
+      DBClusterIdentifier: 'liferay-aurora',
+      DBClusterArn: 'arn:aws:rds:eu-west-1:111111111111:cluster:liferay-aurora',
+      Status: 'backing-up',
+      Engine: 'aurora-mysql',
+      EngineVersion: '8.0.mysql_aurora.3.05.2',
+      Port: 3306,
+      DBClusterMembers: [],
+    };
+    rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [cluster] });
+    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [] });
+    const busy = await failure(startBackup({ backup: { backupId } }, rt));
+    expect(busy).toBeInstanceOf(DatabaseNotAvailableError);
+    expect(busy.message).toMatch(/liferay-aurora is backing-up/);
+    expect(inputs(rds, CreateDBClusterSnapshotCommand)).toEqual([]);
+    rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [{ ...cluster, Status: 'available' }] });
+    rds
+      .on(CreateDBClusterSnapshotCommand)
+      .rejects(new InvalidDBClusterStateFault({ message: 'not available', $metadata: {} }));
+    expect(await failure(startBackup({ backup: { backupId } }, rt))).toBeInstanceOf(
+      DatabaseNotAvailableError,
+    );
+    rds
+      .on(CreateDBClusterSnapshotCommand)
+      .rejects(new SnapshotQuotaExceededFault({ message: 'quota', $metadata: {} }));
+    expect(await failure(startBackup({ backup: { backupId } }, rt))).toBeInstanceOf(
+      SnapshotQuotaExceededError,
+    );
   });
 });
