@@ -9,6 +9,10 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { ComponentName } from '#components/component.ts';
 import { METRICS_NAMESPACE } from '#runtime/metrics.ts';
+
+/** The `service` dimension Powertools adds to every metric (functions/runtime/metrics.ts, POWERTOOLS_SERVICE_NAME). */
+export const METRICS_SERVICE = 'liferay-backup';
+
 import { componentTitle } from './workflows.ts';
 
 export interface MonitoringProps {
@@ -32,7 +36,9 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    const env = { Environment: props.environment };
+    // Powertools adds its service name to every metric's dimensions, and CloudWatch matches the
+    // whole set: an alarm on Environment alone would watch a metric nothing ever publishes.
+    const env = { service: METRICS_SERVICE, Environment: props.environment };
     const custom = (
       metricName: string,
       dimensions: Record<string, string> = env,
@@ -132,12 +138,17 @@ export class Monitoring extends Construct {
           new cloudwatch.GraphWidget({
             title: 'Duration per component (s)',
             left: perComponent('ComponentDuration', 'Maximum'),
-            width: 12,
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Size per component (tree, dump or snapshot)',
+            left: perComponent('ComponentBytes', 'Maximum'),
+            width: 8,
           }),
           new cloudwatch.GraphWidget({
             title: 'Bytes stored per component',
             left: perComponent('BytesStored', 'Sum'),
-            width: 12,
+            width: 8,
           }),
         ],
         [

@@ -15,6 +15,47 @@ export const SUMMARY_METRICS: Readonly<Record<string, { metric: string; unit: Me
   snapshotBytes: { metric: 'SnapshotBytes', unit: MetricUnit.Bytes },
 };
 
+const GIB = 1024 ** 3;
+interface SummaryMetric {
+  readonly metric: string;
+  readonly unit: MetricUnitValue;
+  /** The summary holds the number in this many of the metric's unit (e.g. GiB as bytes). */
+  readonly scale?: number;
+}
+const bytes = (metric: string, scale = 1): SummaryMetric => ({ metric, unit: MetricUnit.Bytes, scale });
+const count = (metric: string): SummaryMetric => ({ metric, unit: MetricUnit.Count });
+const FILES_SUMMARY: Readonly<Record<string, readonly SummaryMetric[]>> = {
+  files: [count('FilesSeen')],
+  changedFiles: [count('FilesChanged')],
+  uploadedBytes: [bytes('BytesStored')],
+  hashedBytes: [bytes('BytesRead')],
+  bytes: [bytes('ComponentBytes')],
+};
+
+/**
+ * The numbers the components already record in their summaries under their own names (files:
+ * `files`, `changedFiles`, `uploadedBytes`, `bytes`; a dump: `dumpBytes` read, `bytes` stored; an
+ * RDS snapshot: `allocatedGiB`; Git: `packBytes` fetched, `storedBytes`), as the same metrics.
+ * Search records no sizes (its snapshot's size is the engine's to report).
+ * `ComponentBytes` is the size of what the component holds (the tree, the dump, the snapshot).
+ */
+export const COMPONENT_SUMMARY_METRICS: Readonly<
+  Record<ComponentName, Readonly<Record<string, readonly SummaryMetric[]>>>
+> = {
+  liferayHome: FILES_SUMMARY,
+  appServer: FILES_SUMMARY,
+  database: {
+    dumpBytes: [bytes('BytesRead')],
+    bytes: [bytes('BytesStored'), bytes('ComponentBytes')],
+    allocatedGiB: [bytes('SnapshotBytes', GIB), bytes('ComponentBytes', GIB)],
+  },
+  search: {},
+  source: {
+    packBytes: [bytes('BytesRead')],
+    storedBytes: [bytes('BytesStored')],
+  },
+};
+
 function seconds(start?: string, end?: string): number | undefined {
   if (!start || !end) return undefined;
   return Math.max(0, (Date.parse(end) - Date.parse(start)) / 1000);
@@ -59,10 +100,15 @@ export function backupMetricPoints(manifest: Manifest): MetricPoint[] {
     const duration = seconds(result.startedAt, result.finishedAt);
     if (duration !== undefined)
       points.push({ name: 'ComponentDuration', unit: MetricUnit.Seconds, value: duration, dimensions });
+    const own = COMPONENT_SUMMARY_METRICS[name as ComponentName] ?? {};
+    const emitted = new Set<string>();
     for (const [key, value] of Object.entries(result.summary)) {
-      const known = SUMMARY_METRICS[key];
-      if (known && typeof value === 'number' && Number.isFinite(value)) {
-        points.push({ name: known.metric, unit: known.unit, value, dimensions });
+      if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+      const generic = SUMMARY_METRICS[key];
+      for (const known of generic ? [generic as SummaryMetric] : (own[key] ?? [])) {
+        if (emitted.has(known.metric)) continue;
+        emitted.add(known.metric);
+        points.push({ name: known.metric, unit: known.unit, value: value * (known.scale ?? 1), dimensions });
       }
     }
   }

@@ -1,10 +1,17 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkBackupAge } from '#backup-set/check-backup-age.ts';
 import type { Manifest } from '#backup-set/manifest.ts';
 import { writeLatest } from '#backup-set/manifest.ts';
 import { backupMetricPoints } from '#backup-set/metrics.ts';
+import { localRuntime } from '#local/local-runtime.ts';
+import { runWorkflow } from '#local/run-workflow.ts';
+import { WORKFLOWS } from '#local/workflows.ts';
 import type { MetricPoint } from '#runtime/metrics.ts';
-import { testRuntime } from '../support/local-runtime.ts';
+import { parseSettings } from '#runtime/settings.ts';
+import { LocalFolderStore } from '#store/local-folder-store.ts';
+import { tempDir, testRuntime } from '../support/local-runtime.ts';
 
 const manifest: Manifest = {
   schemaVersion: 1,
@@ -77,5 +84,82 @@ describe('backup metrics', () => {
       value: 30,
       dimensions: { Environment: 'test-env' },
     });
+  });
+});
+
+describe('metrics from what the components really record', () => {
+  it('a files backup reports files seen and changed, bytes stored and the tree size, per component', async () => {
+    const { dir, cleanup } = tempDir('metrics-files');
+    const root = path.join(dir, 'home');
+    fs.mkdirSync(path.join(root, 'data/document_library/1'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'portal-ext.properties'), 'a=1\n');
+    fs.writeFileSync(path.join(root, 'data/document_library/1/doc'), 'x'.repeat(5000));
+    const published: MetricPoint[] = [];
+    const rt = localRuntime({
+      store: new LocalFolderStore(path.join(dir, 'store')),
+      settings: parseSettings(
+        {
+          environment: 'test-env',
+          configuredComponents: ['liferayHome'],
+          components: { liferayHome: { root } },
+        },
+        'test',
+      ),
+      metrics: { publish: (points: readonly MetricPoint[]) => published.push(...points) },
+    });
+    const outcome = await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt);
+    expect(outcome.status).toBe('SUCCEEDED');
+    const value = (name: string) =>
+      published.find((point) => point.name === name && point.dimensions.Component === 'liferayHome')?.value;
+    expect(value('FilesSeen')).toBe(2);
+    expect(value('FilesChanged')).toBe(2);
+    expect(value('BytesStored')).toBeGreaterThan(0);
+    expect(value('ComponentBytes')).toBe(5004);
+    expect(value('ComponentDuration')).toBeGreaterThanOrEqual(0);
+    cleanup();
+  });
+
+  it('a dump, an RDS snapshot and a Git mirror report their sizes under the dashboard names', () => {
+    // The summaries as functions/components/database/backup.ts and source/finish-backup.ts write them.
+    const points = (summaries: Partial<Record<'database' | 'source', Record<string, unknown>>>) =>
+      backupMetricPoints({
+        ...manifest,
+        components: Object.keys(summaries) as ('database' | 'source')[],
+        results: Object.fromEntries(
+          Object.entries(summaries).map(([component, summary]) => [
+            component,
+            {
+              component,
+              status: 'complete',
+              startedAt: '2026-11-27T02:00:00.000Z',
+              finishedAt: '2026-11-27T02:01:00.000Z',
+              warnings: [],
+              summary,
+              details: {},
+            },
+          ]),
+        ) as Manifest['results'],
+      });
+    const rds = points({
+      database: { mode: 'rds-instance', snapshot: 's', allocatedGiB: 20, checks: 3 },
+      source: {
+        repositories: 1,
+        refs: 4,
+        created: 1,
+        updated: 0,
+        deleted: 0,
+        packBytes: 900,
+        storedBytes: 700,
+      },
+    });
+    expect(find(rds, 'SnapshotBytes', 'database')?.value).toBe(20 * 1024 ** 3);
+    expect(find(rds, 'ComponentBytes', 'database')?.value).toBe(20 * 1024 ** 3);
+    expect(find(rds, 'BytesRead', 'source')?.value).toBe(900);
+    expect(find(rds, 'BytesStored', 'source')?.value).toBe(700);
+    const dump = points({
+      database: { mode: 'dump', engine: 'mariadb', database: 'lportal', bytes: 300, dumpBytes: 2000 },
+    });
+    expect(find(dump, 'BytesRead', 'database')?.value).toBe(2000);
+    expect(find(dump, 'BytesStored', 'database')?.value).toBe(300);
   });
 });

@@ -4,8 +4,9 @@ import aslValidator from 'asl-validator';
 import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { definitionsFromTemplate } from '#local/template-definitions.ts';
+import { MetricUnit, powertoolsMetricsSink } from '#runtime/metrics.ts';
 import { parseConfig } from '../../cdk/config.ts';
 import { InlineFunctionFactory } from '../../cdk/lambda-function.ts';
 import { LiferayBackupStack } from '../../cdk/liferay-backup-stack.ts';
@@ -163,6 +164,97 @@ describe('the stack', () => {
       TreatMissingData: 'breaching',
       Threshold: 26,
     });
+  });
+
+  it('alarms to the topic on every workflow failure, a partial set and the RPO, watching the metrics exactly as the functions emit them', () => {
+    const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).map(
+      ([id, alarm]): { id: string } & Record<string, unknown> => ({
+        id,
+        ...(alarm as { Properties: Record<string, unknown> }).Properties,
+      }),
+    );
+    const byId = (prefix: string) => {
+      const found = alarms.find((alarm) => alarm.id.startsWith(`Monitoring${prefix}`));
+      if (!found) throw new Error(`no alarm ${prefix}`);
+      expect(JSON.stringify(found.AlarmActions), prefix).toMatch(
+        /^\[\{"Ref":"NotificationsTopic[0-9A-F]+"\}\]$/,
+      );
+      return found;
+    };
+    for (const workflow of ['Backup', 'Restore', 'Verify', 'Retention']) byId(`${workflow}DidNotSucceed`);
+    const partial = byId('BackupSetPartial');
+    const rpo = byId('RecoveryPointObjective');
+    expect(rpo).toMatchObject({
+      TreatMissingData: 'breaching',
+      Threshold: 26,
+      MetricName: 'LatestCompleteBackupAge',
+    });
+    expect(partial).toMatchObject({ MetricName: 'BackupPartial', Threshold: 1 });
+
+    // What Powertools really writes (EMF) for these two metrics: the alarms must name the same
+    // namespace and the same dimension set, or they watch a metric that never exists.
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      powertoolsMetricsSink().publish(
+        ['BackupPartial', 'LatestCompleteBackupAge'].map((name) => ({
+          name,
+          unit: MetricUnit.Count,
+          value: 1,
+          dimensions: { Environment: String(FULL_CONFIG.environment) },
+        })),
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    const emitted = lines
+      .flatMap((line) => line.split('\n'))
+      .filter((line) => line.startsWith('{'))
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            _aws: {
+              CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[];
+            };
+          } & Record<string, unknown>,
+      );
+    expect(emitted).toHaveLength(2);
+    for (const alarm of [partial, rpo]) {
+      const record = emitted.find(
+        (emf) => emf._aws.CloudWatchMetrics[0]?.Metrics[0]?.Name === alarm.MetricName,
+      );
+      const directive = record?._aws.CloudWatchMetrics[0];
+      expect(alarm.Namespace).toBe(directive?.Namespace);
+      const dimensions = (alarm.Dimensions as { Name: string; Value: string }[]).map((d) => [
+        d.Name,
+        d.Value,
+      ]);
+      expect(dimensions.map(([name]) => name).sort()).toEqual([...(directive?.Dimensions[0] ?? [])].sort());
+      for (const [name, value] of dimensions) expect(record?.[name ?? ''], name).toBe(value);
+    }
+  });
+
+  it('builds a dashboard with the age of the newest set and per-component duration and size', () => {
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards).toHaveLength(1);
+    const body = JSON.stringify(
+      (dashboards[0] as { Properties: { DashboardBody: unknown } }).Properties.DashboardBody,
+    );
+    for (const metric of [
+      'LatestCompleteBackupAge',
+      'ComponentDuration',
+      'ComponentBytes',
+      'BytesStored',
+      'BytesRead',
+      'FilesSeen',
+      'FilesChanged',
+      'SnapshotBytes',
+    ])
+      expect(body, metric).toContain(metric);
+    expect(body).toContain('\\"service\\",\\"liferay-backup\\"');
   });
 
   it('emits valid Amazon States Language', () => {
