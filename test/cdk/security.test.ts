@@ -51,6 +51,11 @@ const NO_RESOURCE_LEVEL = new Set([
   'kms:ListAliases',
 ]);
 
+/** Functions by logical id: what runs a restore, and what takes a backup. */
+const RESTORE_SIDE = /Restore|Recovery/;
+const BACKUP_SIDE =
+  /BeginBackup|CommitBackup|PlanBackup|CopyShard|FinalizeBackup|StartBackup|CheckBackup(?!Age)|PrepareRepository|StartSnapshot|CheckSnapshot|MirrorRepository|FinishBackup/;
+
 const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 
 /** Every policy statement of every role, with the role's logical id. */
@@ -136,20 +141,33 @@ describe.each([
 
   it('keeps the restore side from deleting and the backup side from restoring', () => {
     const byRole = statementsByRole(template);
-    const restoreRoles = ['BackupSetValidateRestore', 'BackupSetReportRestore'].map((fn) =>
-      roleOf(template, fn),
-    );
-    for (const role of restoreRoles) {
+    const functions = Object.keys(template.findResources('AWS::Lambda::Function'));
+    const restoreSide = functions.filter((id) => RESTORE_SIDE.test(id));
+    const backupSide = functions.filter((id) => BACKUP_SIDE.test(id) && !RESTORE_SIDE.test(id));
+    // Every enabled component has functions on both sides (a renamed function cannot slip out).
+    expect(restoreSide.length).toBeGreaterThanOrEqual(6);
+    expect(backupSide.length).toBeGreaterThanOrEqual(6);
+    for (const fn of restoreSide) {
+      const statements = byRole.get(roleOf(template, fn)) ?? [];
+      const actions = actionsOf(statements);
+      // The search domain's DELETE is the open exception (see the OpenSearch test below).
       expect(
-        actionsOf(byRole.get(role)).filter((a) => /Delete/.test(a)),
-        role,
+        actions.filter((a) => /Delete/.test(a) && a !== 'es:ESHttpDelete'),
+        `${fn} may delete`,
       ).toEqual([]);
+      const writes = statements
+        .filter((s) => s.Effect === 'Allow' && asList(s.Action).some((a) => /^s3:Put/.test(a)))
+        .flatMap((s) => asList(s.Resource).map((r) => JSON.stringify(r)));
+      for (const resource of writes)
+        expect(resource, `${fn} may overwrite backups`).toMatch(/\/backups\/\*\/restores\/\*"|\/work\/\*"/);
     }
-    const backupRoles = ['BackupSetBeginBackup', 'BackupSetCommitBackup'].map((fn) => roleOf(template, fn));
-    for (const role of backupRoles) {
+    for (const fn of backupSide) {
+      const actions = actionsOf(byRole.get(roleOf(template, fn)));
       expect(
-        actionsOf(byRole.get(role)).filter((a) => /Restore|CreateDBInstance/.test(a)),
-        role,
+        actions.filter((a) =>
+          /Restore|CreateDBInstance|CreateDBCluster$|elasticfilesystem:ClientWrite/.test(a),
+        ),
+        `${fn} may restore`,
       ).toEqual([]);
     }
     for (const [role, statements] of byRole) {
@@ -169,5 +187,43 @@ describe.each([
       JSON.stringify((fn as { Properties: { Role: unknown } }).Properties.Role),
     );
     expect(new Set(roles).size).toBe(roles.length);
+  });
+});
+
+describe('search on Amazon OpenSearch Service (the cdk.json example)', () => {
+  // Open: cdk/components/search.ts grants es:ESHttp<Method> on the whole domain, so the snapshot
+  // functions may POST _snapshot/<repo>/<snapshot>/_restore and the restore function may DELETE
+  // _snapshot/<repo>/<snapshot>. The fix there: a Deny of es:ESHttpPost on
+  // `<domain>/_snapshot/*/_restore` for the backup side, and of es:ESHttpDelete on
+  // `<domain>/_snapshot/*` for the restore side. This test passes once that is done (drop `.fails`).
+  it.fails('the backup side cannot restore a snapshot and the restore side cannot delete one', () => {
+    const app = new App({ context: FEATURE_FLAGS });
+    const stack = new LiferayBackupStack(app, 'LiferayBackup', {
+      config: parseConfig(CDK_JSON.context.liferayBackup),
+      env: { account: '111111111111', region: 'eu-west-1' },
+      functionFactory: (options) => new InlineFunctionFactory(options),
+    });
+    const template = Template.fromStack(stack);
+    const byRole = statementsByRole(template);
+    const functions = Object.keys(template.findResources('AWS::Lambda::Function'));
+    const denied = (fn: string, action: string, path: RegExp) =>
+      (byRole.get(roleOf(template, fn)) ?? []).some(
+        (s) =>
+          s.Effect === 'Deny' &&
+          asList(s.Action).includes(action) &&
+          asList(s.Resource).some((r) => path.test(JSON.stringify(r))),
+      );
+    const allowed = (fn: string, action: string) =>
+      actionsOf(byRole.get(roleOf(template, fn))).includes(action);
+    const problems: string[] = [];
+    for (const fn of functions.filter((id) => BACKUP_SIDE.test(id) && id.startsWith('Search'))) {
+      if (allowed(fn, 'es:ESHttpPost') && !denied(fn, 'es:ESHttpPost', /_snapshot\/\*\/_restore/))
+        problems.push(`${fn} may POST _restore`);
+    }
+    for (const fn of functions.filter((id) => RESTORE_SIDE.test(id) && id.startsWith('Search'))) {
+      if (allowed(fn, 'es:ESHttpDelete') && !denied(fn, 'es:ESHttpDelete', /_snapshot\/\*/))
+        problems.push(`${fn} may DELETE a snapshot`);
+    }
+    expect(problems).toEqual([]);
   });
 });
