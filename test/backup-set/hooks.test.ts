@@ -149,3 +149,65 @@ describe('capture hooks', () => {
     );
   });
 });
+
+describe('capture hooks in the Backup workflow', () => {
+  async function run(root: string, hooks: unknown) {
+    const { LocalFolderStore } = await import('#store/local-folder-store.ts');
+    const { localRuntime } = await import('#local/local-runtime.ts');
+    const { runWorkflow } = await import('#local/run-workflow.ts');
+    const { WORKFLOWS } = await import('#local/workflows.ts');
+    const { dir } = tempDir('hook-workflow');
+    const store = new LocalFolderStore(`${dir}/store`);
+    const rt = localRuntime({
+      store,
+      settings: parseSettings(
+        {
+          environment: 'test-env',
+          configuredComponents: ['liferayHome'],
+          components: { liferayHome: { root } },
+          hooks,
+        },
+        'test',
+      ),
+    });
+    const outcome = await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt);
+    const { listBackupIds } = await import('#backup-set/manifest.ts');
+    const [backupId] = await listBackupIds(store);
+    return { outcome, manifest: await readManifest(store, backupId ?? '') };
+  }
+
+  it('run the post hook when the capture fails, and record both in the manifest', async () => {
+    const { dir } = tempDir('hook-capture-fails');
+    const log = `${dir}/ran`;
+    const hook = { type: 'command', command: `echo "$LIFERAY_BACKUP_PHASE" >> ${log}` };
+    const { outcome, manifest } = await run(`${dir}/no-such-home`, { pre: hook, post: hook });
+    expect(outcome.status).toBe('FAILED');
+    expect(manifest.status).not.toBe('complete');
+    expect(outcome.statesEntered).toContain('Capture');
+    expect(manifest.results.liferayHome?.status).toBe('failed');
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toEqual(['pre', 'post']);
+    expect(manifest.hooks?.pre).toMatchObject({ status: 'succeeded', target: 'local command' });
+    expect(manifest.hooks?.post).toMatchObject({ status: 'succeeded', target: 'local command' });
+  });
+
+  it('skip the capture when the pre hook fails, still run the post hook, and fail the set', async () => {
+    const { dir } = tempDir('hook-pre-fails');
+    const log = `${dir}/ran`;
+    const { outcome, manifest } = await run(dir, {
+      pre: { type: 'command', command: 'exit 4' },
+      post: { type: 'command', command: `echo "$LIFERAY_BACKUP_PHASE" >> ${log}` },
+    });
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.status === 'FAILED' ? outcome.cause : '').toMatch(/pre hook/);
+    expect(manifest.status).toBe('failed');
+    expect(outcome.statesEntered).not.toContain('Capture');
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(log, 'utf8').trim()).toBe('post');
+    expect(manifest.hooks?.pre).toMatchObject({
+      status: 'failed',
+      message: 'the pre hook command exited with code 4',
+    });
+    expect(manifest.hooks?.post).toMatchObject({ status: 'succeeded' });
+  });
+});
