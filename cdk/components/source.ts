@@ -127,6 +127,17 @@ export function configuredParameters(source: SourceConfig): string[] {
   return [...new Set(names)].sort();
 }
 
+/**
+ * The SSM parameters a restore from a mirror reads: each repository's mirror credentials, or the
+ * defaults where it names none (never the sources' credentials: a restore does not contact them).
+ */
+export function mirrorParameters(source: SourceConfig): string[] {
+  const names = source.repositories.flatMap((repository) =>
+    parameterNames(repository.mirrorCredentials ?? source.defaultCredentials),
+  );
+  return [...new Set(names)].sort();
+}
+
 /** The source component's functions, grants and workflow branches. */
 class SourceComponent implements WorkflowComponent {
   readonly name = 'source' as const;
@@ -205,8 +216,11 @@ class SourceComponent implements WorkflowComponent {
     const configured = configuredParameters(config).map(parameterArn);
     if (configured.length > 0) {
       this.grantParameters(this.mirrorRepository, configured, config, 'GitCredentials');
-      // A restore from the mirror reads it with the mirror's credentials.
-      this.grantParameters(this.restoreRepository, configured, config, 'GitCredentials');
+    }
+    // A restore from the mirror reads it with the mirror's credentials (and only those).
+    const mirrors = mirrorParameters(config).map(parameterArn);
+    if (mirrors.length > 0) {
+      this.grantParameters(this.restoreRepository, mirrors, config, 'GitCredentials');
     }
     if (config.restoreCredentialsPath) {
       const pathArn = `${parameterArn(config.restoreCredentialsPath)}*`;

@@ -135,7 +135,16 @@ describe('the source construct', () => {
     expect(
       statements.find((statement) => statement.Sid === 'ReadRestoreTargetCredentials')?.Resource,
     ).toEqual(paramArn('/liferay-backup/git-restore/*'));
-    expect(statements.find((statement) => statement.Sid === 'ReadGitCredentials')).toBeDefined();
+    // The mirrors' credentials (the theme's mirror uses the defaults), never the sources' token.
+    const read = statements.find((statement) => statement.Sid === 'ReadGitCredentials');
+    expect(read?.Resource).toEqual([
+      paramArn('/liferay-backup/git/default-token'),
+      paramArn('/liferay-backup/git/gitlab-password'),
+    ]);
+    expect(
+      statements.find((statement) => statement.Sid === 'DecryptGitCredentials')?.Condition,
+    ).toMatchObject({ StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': read?.Resource } });
+    expect(JSON.stringify(statements)).not.toContain('github-token');
   });
 
   it('mirrors the repositories in a Map with the planned concurrency, each failure caught, then one finish step', () => {
