@@ -257,6 +257,35 @@ describe('retention racing a backup that reuses old content', () => {
 });
 
 describe('retention keeps what is in use or locked', () => {
+  it('liferay-backup retention --dry-run lists every set with what would happen to it and why, and changes nothing', async () => {
+    const { main } = await import('#local/cli.ts');
+    await import('#local/retention-command.ts');
+    const { dir } = tempDir('retention-cli');
+    const storeDir = path.join(dir, 'store');
+    const store = new LocalFolderStore(storeDir);
+    const root = path.join(dir, 'home');
+    home(root, { 'portal-ext.properties': 'a' });
+    const start = Date.now() - 10 * DAY;
+    const first = await backup(backupRuntime(store, root, () => new Date(start)));
+    const second = await backup(backupRuntime(store, root, () => new Date(start + DAY)));
+    const before = await allKeys(store);
+    const lines: string[] = [];
+    const flags = ['--daily', '0', '--weekly', '0', '--monthly', '0', '--min-complete', '1'];
+    const code = await main(['retention', '--dry-run', ...flags, '--store', storeDir, '--quiet'], {
+      out: (line) => lines.push(line),
+      err: process.stderr,
+    });
+    expect(code).toBe(0);
+    expect(lines[0]).toMatch(/^retention \(dry run\) complete: reports\/retention\/g\S+\.json$/);
+    expect(lines).toContain(
+      `  would delete ${first} (complete): complete, but neither among the newest nor the newest of a kept day, week or month`,
+    );
+    expect(lines.find((line) => line.includes(second))).toMatch(
+      /^ {2}keep {3}\S+ \(complete\): .*the latest complete set/,
+    );
+    expect((await allKeys(store)).filter((key) => !key.startsWith('reports/'))).toEqual(before);
+  });
+
   it('a set a restore is reading, or younger than its Object Lock retention, is kept with that reason', async () => {
     const { dir } = tempDir('retention-in-use');
     const store = new LocalFolderStore(path.join(dir, 'store'));
