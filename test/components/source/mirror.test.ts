@@ -158,6 +158,17 @@ describe('mirrorRepository', () => {
     await expect(mirrorRepository(input(unreachable), testDeps())).rejects.toBeInstanceOf(GitRemoteError);
   });
 
+  it('says there is no such repository (HTTP 404) when the mirror URL names none', async () => {
+    const work = await richRepository();
+    const { settings } = await sourceAndMirror(server, work);
+    const missing = { ...settings, mirrorUrl: server.repoUrl('no-such-mirror.git') };
+    const failure = await mirrorRepository(input(missing), testDeps()).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(GitRemoteError);
+    expect((failure as Error).message).toBe(
+      `could not list the refs of ${missing.mirrorUrl}: HTTP 404 (no such repository, or no access to it)`,
+    );
+  });
+
   it('fails naming the ref when the mirror rejects an update (here: a forced update it forbids)', async () => {
     const work = await richRepository();
     const { sourcePath, mirrorPath, settings } = await sourceAndMirror(server, work);
