@@ -257,6 +257,23 @@ describe('the stack', () => {
     expect(body).toContain('\\"service\\",\\"liferay-backup\\"');
   });
 
+  it('schedules the restore drill of the latest set only when verify.schedule is set', () => {
+    const drills = (t: Template) =>
+      Object.values(t.findResources('AWS::Scheduler::Schedule')).filter((schedule) =>
+        JSON.stringify(schedule).includes('WorkflowsVerify'),
+      );
+    expect(drills(template)).toEqual([]);
+    const scheduled = build({ ...FULL_CONFIG, verify: { schedule: 'cron(0 7 ? * SUN *)' } }).template;
+    expect(drills(scheduled)).toHaveLength(1);
+    scheduled.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 7 ? * SUN *)',
+      Target: {
+        Arn: { Ref: Match.stringLikeRegexp('^WorkflowsVerify') },
+        Input: JSON.stringify({ backupId: 'latest', requestedBy: 'schedule' }),
+      },
+    });
+  });
+
   it('emits valid Amazon States Language', () => {
     const definitions = definitionsFromTemplate(template.toJSON() as never);
     expect(Object.keys(definitions).sort()).toEqual(['backup', 'restore', 'retention', 'verify']);
