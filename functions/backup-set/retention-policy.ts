@@ -26,6 +26,13 @@ export interface SetFacts {
   readonly lockedUntil?: Date;
   /** A restore or a drill is reading this set now. */
   readonly inUse?: boolean;
+  /**
+   * The components the set holds a complete copy of. Sets of different schedules hold different
+   * components (an hourly database-only set, a nightly full one): the rules apply per component,
+   * so the newest sets of one schedule never push out every copy of another's components.
+   * Absent: the set counts as holding one undivided whole.
+   */
+  readonly components?: readonly string[];
 }
 
 export interface RetentionDecision {
@@ -78,28 +85,41 @@ export function decideRetention(
 ): RetentionDecision[] {
   const reasons = new Map<string, string[]>(sets.map((set) => [set.backupId, []]));
   const add = (id: string, reason: string) => reasons.get(id)?.push(reason);
-  const complete = sets
-    .filter((set) => set.status === 'complete')
-    .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime());
-
-  complete.slice(0, policy.minComplete).forEach((set, index) => {
-    add(set.backupId, `among the newest ${policy.minComplete} complete sets (#${index + 1})`);
-  });
+  const newestFirst = [...sets].sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime());
+  const perComponent = sets.some((set) => set.components !== undefined);
+  const groups = perComponent
+    ? [...new Set(sets.flatMap((set) => set.components ?? []))].sort()
+    : [undefined];
   const grandfathering: [string, number, (date: Date) => string, (date: Date, n: number) => Date][] = [
     ['daily', policy.daily, dayKey, daysBack],
     ['weekly', policy.weekly, weekKey, weeksBack],
     ['monthly', policy.monthly, monthKey, monthsBack],
   ];
-  for (const [label, count, keyOf, step] of grandfathering) {
-    const periods = lastPeriods(now, count, keyOf, step);
-    const seen = new Set<string>();
-    for (const set of complete) {
-      const key = keyOf(set.startedAt);
-      if (periods.has(key) && !seen.has(key)) {
-        seen.add(key);
-        add(set.backupId, `newest complete set of ${label} period ${key}`);
+  for (const component of groups) {
+    const holding = (set: SetFacts) => component === undefined || (set.components ?? []).includes(component);
+    const of = component === undefined ? '' : ` holding ${component}`;
+    const complete = newestFirst.filter((set) => set.status === 'complete' && holding(set));
+    complete.slice(0, policy.minComplete).forEach((set, index) => {
+      add(set.backupId, `among the newest ${policy.minComplete} complete sets${of} (#${index + 1})`);
+    });
+    for (const [label, count, keyOf, step] of grandfathering) {
+      const periods = lastPeriods(now, count, keyOf, step);
+      const seen = new Set<string>();
+      for (const set of complete) {
+        const key = keyOf(set.startedAt);
+        if (periods.has(key) && !seen.has(key)) {
+          seen.add(key);
+          add(set.backupId, `newest complete set${of} of ${label} period ${key}`);
+        }
       }
     }
+    // The next backup of a component builds on its newest complete copy, even in a partial set
+    // (files: its index and content are reused), so that copy stays whatever the set's status.
+    const newest = newestFirst.find(
+      (set) => holding(set) && set.status !== 'running' && set.status !== 'unreadable',
+    );
+    if (component !== undefined && newest && newest.status !== 'complete')
+      add(newest.backupId, `the newest complete copy of ${component} (the next backup builds on it)`);
   }
   for (const set of sets) {
     if (set.status === 'running') add(set.backupId, 'still running');

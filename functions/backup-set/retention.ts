@@ -94,10 +94,14 @@ async function gatherFacts(rt: Runtime, settings: RetentionSettings, now: Date):
   for (const backupId of await listBackupIds(rt.store)) {
     let status: SetFacts['status'];
     let startedAt: Date;
+    let components: string[] = [];
     try {
       const manifest = await readManifest(rt.store, backupId);
       status = manifest.status;
       startedAt = new Date(manifest.startedAt);
+      components = Object.values(manifest.results)
+        .filter((result) => result.status === 'complete')
+        .map((result) => result.component);
     } catch {
       status = 'unreadable';
       startedAt = new Date(0);
@@ -111,6 +115,7 @@ async function gatherFacts(rt: Runtime, settings: RetentionSettings, now: Date):
         ? { lockedUntil: new Date(startedAt.getTime() + lockDays * 86_400_000) }
         : {}),
       inUse: await inUse(rt.store, backupId, now),
+      components,
     });
   }
   return facts;

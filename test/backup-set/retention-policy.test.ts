@@ -108,4 +108,80 @@ describe('grandfather-father-son retention', () => {
   it('refuses a policy that could delete every set', () => {
     expect(() => retentionPolicySchema.parse({ minComplete: 0 })).toThrow(/minComplete/);
   });
+
+  it('applies the rules per component: hourly database-only sets never push out the nightly full sets', () => {
+    const ALL = ['database', 'liferayHome', 'appServer', 'search', 'source'];
+    const sets: SetFacts[] = [];
+    for (let day = 0; day < 10; day += 1) {
+      for (let hour = 23; hour >= 0; hour -= 1) {
+        const at = new Date(Date.UTC(2026, 10, 27 - day, hour, 30, 0));
+        if (at > NOW) continue;
+        sets.push({
+          backupId: id(at.toISOString(), 'db00'),
+          status: 'complete',
+          startedAt: at,
+          components: ['database'],
+        });
+      }
+      const full = new Date(Date.UTC(2026, 10, 27 - day, 1, 0, 0));
+      sets.push({
+        backupId: id(full.toISOString(), 'f000'),
+        status: 'complete',
+        startedAt: full,
+        components: ALL,
+      });
+    }
+    const policy = retentionPolicySchema.parse({ daily: 7, weekly: 0, monthly: 0, minComplete: 3 });
+    const decisions = decideRetention(sets, policy, NOW);
+    const fulls = decisions.filter((d) => d.backupId.endsWith('-f000'));
+    // The full set of each of the last 7 days is kept for its files, the 3 older ones go.
+    expect(fulls.filter((d) => d.keep)).toHaveLength(7);
+    expect(fulls[0]?.reasons).toContain('newest complete set holding liferayHome of daily period 2026-11-27');
+    expect(fulls.filter((d) => !d.keep).map((d) => d.reasons)).toEqual([
+      [expect.stringContaining('neither among the newest')],
+      [expect.stringContaining('neither among the newest')],
+      [expect.stringContaining('neither among the newest')],
+    ]);
+    // The database: the newest set of each day and the newest 3; the other hourly sets go.
+    const hourly = decisions.filter((d) => d.backupId.endsWith('-db00') && d.keep);
+    expect(hourly.length).toBeGreaterThanOrEqual(7);
+    expect(hourly.length).toBeLessThanOrEqual(7 + 3);
+    // Without knowing the components, the same sets would lose every full set but the newest few.
+    const blind = decideRetention(
+      sets.map(({ components: _, ...set }) => set),
+      policy,
+      NOW,
+    ).filter((d) => d.backupId.endsWith('-f000') && d.keep);
+    expect(blind.length).toBeLessThan(7);
+  });
+
+  it("keeps a component's newest complete copy even in an old partial set: the next backup builds on it", () => {
+    const old = new Date('2026-09-01T01:00:00Z');
+    const sets: SetFacts[] = [
+      {
+        backupId: id('2026-11-27T10:30:00', 'db00'),
+        status: 'complete',
+        startedAt: new Date('2026-11-27T10:30:00Z'),
+        components: ['database'],
+      },
+      // The nightly full whose database failed, long ago; no set since holds the files.
+      {
+        backupId: id(old.toISOString(), 'f000'),
+        status: 'partial',
+        startedAt: old,
+        components: ['liferayHome'],
+      },
+    ];
+    const policy = retentionPolicySchema.parse({
+      daily: 1,
+      weekly: 0,
+      monthly: 0,
+      minComplete: 1,
+      incompleteDays: 14,
+    });
+    expect(decideRetention(sets, policy, NOW)[1]).toMatchObject({
+      keep: true,
+      reasons: ['the newest complete copy of liferayHome (the next backup builds on it)'],
+    });
+  });
 });
