@@ -154,6 +154,17 @@ const DOMAIN_METHODS = {
   checkRecovery: ['Get'],
 } as const;
 
+/**
+ * Paths under the domain a function's methods must not reach although its grant covers the domain:
+ * the backup side may not POST a restore, the restore side may not DELETE a snapshot
+ * (es:ESHttp<Method> is authorized per HTTP path; an explicit Deny wins over the domain-wide Allow).
+ */
+const DOMAIN_DENIED: Partial<Record<keyof typeof DOMAIN_METHODS, { method: string; path: string }>> = {
+  prepare: { method: 'Post', path: '_snapshot/*/_restore' },
+  startSnapshot: { method: 'Post', path: '_snapshot/*/_restore' },
+  startRestore: { method: 'Delete', path: '_snapshot/*' },
+};
+
 /** The search component's functions, grants and workflow branches. */
 class SearchComponent implements WorkflowComponent {
   readonly name = 'search' as const;
@@ -229,7 +240,7 @@ class SearchComponent implements WorkflowComponent {
       keyof typeof DOMAIN_METHODS,
       lambda.Function,
     ][]) {
-      this.grantEngine(fn, DOMAIN_METHODS[key]);
+      this.grantEngine(fn, DOMAIN_METHODS[key], DOMAIN_DENIED[key]);
     }
     if (config.engine === 'opensearch') this.createSnapshotRole(scope, context);
   }
@@ -249,7 +260,11 @@ class SearchComponent implements WorkflowComponent {
    * on the domain only, for the methods it sends; on Elasticsearch, reading (and decrypting) the
    * SecureString with the credentials.
    */
-  private grantEngine(fn: lambda.Function, methods: readonly string[]): void {
+  private grantEngine(
+    fn: lambda.Function,
+    methods: readonly string[],
+    denied?: { readonly method: string; readonly path: string },
+  ): void {
     const { config } = this;
     if (config.engine === 'opensearch' && config.domainArn) {
       fn.addToRolePolicy(
@@ -259,6 +274,16 @@ class SearchComponent implements WorkflowComponent {
           resources: [config.domainArn, `${config.domainArn}/*`],
         }),
       );
+      if (denied) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'SearchDomainHttpDenied',
+            effect: iam.Effect.DENY,
+            actions: [`es:ESHttp${denied.method}`],
+            resources: [`${config.domainArn}/${denied.path}`],
+          }),
+        );
+      }
       acknowledgeWildcards(fn, [
         [
           new RegExp(`^Resource::${escapeRegExp(config.domainArn)}/\\*$`),

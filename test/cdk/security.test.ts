@@ -191,12 +191,10 @@ describe.each([
 });
 
 describe('search on Amazon OpenSearch Service (the cdk.json example)', () => {
-  // Open: cdk/components/search.ts grants es:ESHttp<Method> on the whole domain, so the snapshot
-  // functions may POST _snapshot/<repo>/<snapshot>/_restore and the restore function may DELETE
-  // _snapshot/<repo>/<snapshot>. The fix there: a Deny of es:ESHttpPost on
-  // `<domain>/_snapshot/*/_restore` for the backup side, and of es:ESHttpDelete on
-  // `<domain>/_snapshot/*` for the restore side. This test passes once that is done (drop `.fails`).
-  it.fails('the backup side cannot restore a snapshot and the restore side cannot delete one', () => {
+  // es:ESHttp<Method> is granted on the whole domain (cdk/components/search.ts); an explicit Deny
+  // of es:ESHttpPost on `<domain>/_snapshot/*/_restore` for the backup side and of es:ESHttpDelete
+  // on `<domain>/_snapshot/*` for the restore side keeps each side from the other's operation.
+  it('the backup side cannot restore a snapshot and the restore side cannot delete one', () => {
     const app = new App({ context: FEATURE_FLAGS });
     const stack = new LiferayBackupStack(app, 'LiferayBackup', {
       config: parseConfig(CDK_JSON.context.liferayBackup),

@@ -202,12 +202,29 @@ describe('search construct, Amazon OpenSearch Service', () => {
       'search-start-restore': ['es:ESHttpDelete', 'es:ESHttpGet', 'es:ESHttpPost'],
       'search-check-recovery': ['es:ESHttpGet'],
     };
+    // What the domain-wide grant would allow but the function's side must not do.
+    const denied: Record<string, { Action: string; Resource: string }[]> = {
+      'search-prepare-repository': [
+        { Action: 'es:ESHttpPost', Resource: `${DOMAIN_ARN}/_snapshot/*/_restore` },
+      ],
+      'search-start-snapshot': [{ Action: 'es:ESHttpPost', Resource: `${DOMAIN_ARN}/_snapshot/*/_restore` }],
+      'search-check-snapshot': [],
+      'search-start-restore': [{ Action: 'es:ESHttpDelete', Resource: `${DOMAIN_ARN}/_snapshot/*` }],
+      'search-check-recovery': [],
+    };
     for (const [handlerId, { id }] of functions) {
       const http = statementsOf(template, id).filter((statement) =>
         actions([statement]).some((action) => action.startsWith('es:')),
       );
-      expect(actions(http), handlerId).toEqual(expected[handlerId]);
-      for (const statement of http) expect(statement.Resource).toEqual([DOMAIN_ARN, `${DOMAIN_ARN}/*`]);
+      const allows = http.filter((statement) => statement.Effect === 'Allow');
+      expect(actions(allows), handlerId).toEqual(expected[handlerId]);
+      for (const statement of allows) expect(statement.Resource).toEqual([DOMAIN_ARN, `${DOMAIN_ARN}/*`]);
+      expect(
+        http
+          .filter((statement) => statement.Effect === 'Deny')
+          .map((statement) => ({ Action: statement.Action, Resource: statement.Resource })),
+        handlerId,
+      ).toEqual(denied[handlerId]);
     }
   });
 
