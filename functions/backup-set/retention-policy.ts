@@ -33,6 +33,8 @@ export interface SetFacts {
    * Absent: the set counts as holding one undivided whole.
    */
   readonly components?: readonly string[];
+  /** The set that was `latest` when this one began (the manifest's previousBackupId). */
+  readonly previousBackupId?: string;
 }
 
 export interface RetentionDecision {
@@ -145,6 +147,44 @@ export function decideRetention(
         : `${set.status} and older than ${policy.incompleteDays} days`;
     return { backupId: set.backupId, keep: false, reasons: [why] };
   });
+}
+
+/** How far back the chain of sets is followed (as the files engine does, previous.ts). */
+const MAX_CHAIN_STEPS = 200;
+
+/**
+ * A backup finds a component's previous copy by following the chain of sets from `latest` back
+ * (each manifest names the set that was latest when it began) until a set holds that component:
+ * an hourly database-only set sits between two nightly full ones. Deleting a link breaks the
+ * chain, and the next backup of the component reads and uploads everything again. These are the
+ * sets on the chain up to and including each component's copy, with why they stay.
+ */
+export function chainLinks(sets: readonly SetFacts[], latest: string | undefined): Map<string, string> {
+  const byId = new Map(sets.map((set) => [set.backupId, set]));
+  const links = new Map<string, string>();
+  const components = [...new Set(sets.flatMap((set) => set.components ?? []))].sort();
+  for (const component of components) {
+    const visited: string[] = [];
+    let id = latest;
+    for (let step = 0; id !== undefined && step < MAX_CHAIN_STEPS; step += 1) {
+      const set = byId.get(id);
+      if (!set) break;
+      if (set.components?.includes(component)) {
+        for (const link of visited) {
+          if (!links.has(link))
+            links.set(
+              link,
+              `links the latest set to ${id}, the copy of ${component} the next backup builds on`,
+            );
+        }
+        if (!links.has(id)) links.set(id, `the copy of ${component} the next backup builds on`);
+        break;
+      }
+      visited.push(id);
+      id = set.previousBackupId;
+    }
+  }
+  return links;
 }
 
 /** The retention settings every retention function runs with (cdk.json `retention`, CLI flags). */

@@ -10,6 +10,7 @@ import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, listBackupIds, readLatest, readManifest } from './manifest.ts';
 import {
+  chainLinks,
   decideRetention,
   type RetentionDecision,
   type RetentionSettings,
@@ -95,8 +96,10 @@ async function gatherFacts(rt: Runtime, settings: RetentionSettings, now: Date):
     let status: SetFacts['status'];
     let startedAt: Date;
     let components: string[] = [];
+    let previousBackupId: string | undefined;
     try {
       const manifest = await readManifest(rt.store, backupId);
+      previousBackupId = manifest.previousBackupId;
       status = manifest.status;
       startedAt = new Date(manifest.startedAt);
       components = Object.values(manifest.results)
@@ -116,6 +119,7 @@ async function gatherFacts(rt: Runtime, settings: RetentionSettings, now: Date):
         : {}),
       inUse: await inUse(rt.store, backupId, now),
       components,
+      ...(previousBackupId ? { previousBackupId } : {}),
     });
   }
   return facts;
@@ -149,7 +153,12 @@ export async function planRetention(event: unknown, rt: Runtime): Promise<Retent
   const facts = await gatherFacts(rt, settings, now);
   const latest = await readLatest(rt.store);
   const interrupted = new Set(await interruptedDeletions(rt.store));
+  const links = chainLinks(facts, latest);
   const decisions: RetentionDecision[] = decideRetention(facts, settings.policy, now).map((decision) => {
+    const link = links.get(decision.backupId);
+    if (link && decision.backupId !== latest) {
+      return { ...decision, keep: true, reasons: [...(decision.keep ? decision.reasons : []), link] };
+    }
     if (decision.backupId === latest) {
       return {
         ...decision,

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decideRetention, retentionPolicySchema, type SetFacts } from '#backup-set/retention-policy.ts';
+import {
+  chainLinks,
+  decideRetention,
+  retentionPolicySchema,
+  type SetFacts,
+} from '#backup-set/retention-policy.ts';
 
 const NOW = new Date('2026-11-27T12:00:00Z');
 const id = (date: string, suffix = '0000') =>
@@ -183,5 +188,40 @@ describe('grandfather-father-son retention', () => {
       keep: true,
       reasons: ['the newest complete copy of liferayHome (the next backup builds on it)'],
     });
+  });
+
+  it("keeps the chain of sets from latest back to each component's copy, through which the next backup finds it", () => {
+    const at = (hour: number, minute: number) => new Date(Date.UTC(2026, 10, 27, hour, minute));
+    const full = {
+      backupId: id(at(1, 0).toISOString(), 'f000'),
+      status: 'complete' as const,
+      startedAt: at(1, 0),
+      components: ['database', 'liferayHome'],
+    };
+    const sets: SetFacts[] = [full];
+    for (const hour of [1, 2, 3, 4]) {
+      const previous = sets[sets.length - 1]?.backupId;
+      sets.push({
+        backupId: id(at(hour, 30).toISOString(), 'db00'),
+        status: 'complete',
+        startedAt: at(hour, 30),
+        components: ['database'],
+        ...(previous ? { previousBackupId: previous } : {}),
+      });
+    }
+    const latest = sets[sets.length - 1]?.backupId;
+    const policy = retentionPolicySchema.parse({ daily: 7, weekly: 0, monthly: 0, minComplete: 3 });
+    // By the dates alone the 01:30 database set goes: it is neither among the newest 3 nor the newest of its day.
+    const link = sets[1]?.backupId ?? '';
+    expect(decideRetention(sets, policy, NOW).find((d) => d.backupId === link)?.keep).toBe(false);
+    const links = chainLinks(sets, latest);
+    expect(links.get(link)).toBe(
+      `links the latest set to ${full.backupId}, the copy of liferayHome the next backup builds on`,
+    );
+    expect(links.get(full.backupId)).toBe('the copy of liferayHome the next backup builds on');
+    // A chain that reaches a set that is gone stops there.
+    expect(
+      [...chainLinks(sets.slice(2), latest).values()].filter((why) => why.includes('liferayHome')),
+    ).toEqual([]);
   });
 });

@@ -59,6 +59,18 @@ async function backup(rt: Runtime, overrides?: Record<string, Handler>): Promise
   return output.backup.backupId;
 }
 
+/** A retention run (not a dry run) at the real time; the sets it deleted. */
+async function collect(store: ContentStore, policy: Record<string, number>): Promise<string[]> {
+  const outcome = succeeded(
+    await runWorkflow(
+      WORKFLOWS.retention,
+      { dryRun: false },
+      retentionRuntime(store, () => new Date(), policy),
+    ),
+  ) as { outcome: { deletedSets: string[] } };
+  return outcome.outcome.deletedSets;
+}
+
 async function restore(store: ContentStore, backupId: string, target: string): Promise<WorkflowOutcome> {
   const rt = runtimeFor(
     store,
@@ -231,14 +243,7 @@ describe('retention racing a backup that reuses old content', () => {
     const finalize = allHandlers().get('files-finalize-backup') as Handler;
     let deleted: string[] = [];
     const interleaved: Handler = async (event, runtime) => {
-      const outcome = succeeded(
-        await runWorkflow(
-          WORKFLOWS.retention,
-          { dryRun: false },
-          retentionRuntime(store, () => new Date(), policy),
-        ),
-      ) as { outcome: { deletedSets: string[] } };
-      deleted = outcome.outcome.deletedSets;
+      deleted = await collect(store, policy);
       return finalize(event, runtime);
     };
     const third = await backup(
@@ -257,6 +262,52 @@ describe('retention racing a backup that reuses old content', () => {
 });
 
 describe('retention keeps what is in use or locked', () => {
+  it('keeps the sets through which the next backup of a component finds its previous copy', async () => {
+    const { dir } = tempDir('retention-chain');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const root = path.join(dir, 'home');
+    const tomcat = path.join(dir, 'tomcat');
+    home(root, { 'portal-ext.properties': 'a', 'data/document_library/1/2/x/1.0': randomBytes(1000) });
+    home(tomcat, { 'conf/server.xml': '<Server/>' });
+    const rtAt = (at: number) =>
+      runtimeFor(
+        store,
+        {
+          configuredComponents: ['liferayHome', 'appServer'],
+          components: { liferayHome: { root }, appServer: { root: tomcat } },
+        },
+        () => new Date(at),
+      );
+    const start = Date.now() - 5 * 3_600_000;
+    const run = async (at: number, components?: string[]) => {
+      const outcome = succeeded(
+        await runWorkflow(
+          WORKFLOWS.backup,
+          { requestedBy: 'cli', ...(components ? { components } : {}) },
+          rtAt(at),
+        ),
+      ) as { backup: { backupId: string } };
+      return outcome.backup.backupId;
+    };
+    // A full set, then three sets of the app server only (as hourly database sets sit between nightly full ones).
+    const full = await run(start);
+    const between = [
+      await run(start + 3_600_000, ['appServer']),
+      await run(start + 7_200_000, ['appServer']),
+    ];
+    await run(start + 10_800_000, ['appServer']);
+    const policy = { daily: 0, weekly: 0, monthly: 0, minComplete: 1 };
+    expect(await collect(store, policy)).toEqual([]);
+    expect(await listBackupIds(store)).toEqual(expect.arrayContaining([full, ...between]));
+    // The next full backup finds the Liferay Home's previous copy and uploads nothing again.
+    const next = await run(Date.now());
+    const manifest = await readManifest(store, next);
+    expect(manifest.warnings.concat(manifest.results.liferayHome?.warnings ?? []).join('\n')).not.toMatch(
+      /is gone/,
+    );
+    expect(manifest.results.liferayHome?.summary).toMatchObject({ uploadedFiles: 0 });
+  });
+
   it('liferay-backup retention --dry-run lists every set with what would happen to it and why, and changes nothing', async () => {
     const { main } = await import('#local/cli.ts');
     await import('#local/retention-command.ts');
