@@ -255,13 +255,27 @@ export class ReadArena {
   private readonly waiting: Array<() => void> = [];
   private readonly oversize = new Semaphore(1);
 
-  constructor(readonly size: number) {}
+  constructor(
+    readonly size: number,
+    /** Regions in shared memory (a SharedArrayBuffer), which a worker thread can read without a copy. */
+    private readonly shared = false,
+  ) {}
+
+  /** The ring's memory (allocated on first use). */
+  get memory(): ArrayBufferLike {
+    this.buffer ??= this.allocate(this.size);
+    return this.buffer.buffer;
+  }
+
+  private allocate(bytes: number): Buffer {
+    return this.shared ? Buffer.from(new SharedArrayBuffer(bytes)) : Buffer.allocUnsafeSlow(bytes);
+  }
 
   /** A region of `bytes` (waits until the ring has room); give it back with give(). */
   async take(bytes: number): Promise<Buffer> {
     if (bytes > this.size / 2) {
       await this.oversize.acquire();
-      return Buffer.allocUnsafeSlow(bytes);
+      return this.allocate(bytes);
     }
     for (;;) {
       const region = this.tryTake(bytes);
@@ -271,7 +285,7 @@ export class ReadArena {
   }
 
   private tryTake(bytes: number): Buffer | undefined {
-    this.buffer ??= Buffer.allocUnsafeSlow(this.size);
+    this.buffer ??= this.allocate(this.size);
     let start: number;
     if (this.regions.length === 0) {
       this.head = 0;

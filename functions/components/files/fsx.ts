@@ -129,10 +129,15 @@ export class AdaptiveIo {
     } catch (error) {
       return Promise.reject(error);
     } finally {
-      this.calls += 1;
-      if (performance.now() - started > this.slowCallMs + bytes / 500_000) this.slowCalls += 1;
-      if (this.calls >= 32 && this.slowCalls > this.calls * 0.2) this.synchronous = false;
+      this.note(performance.now() - started, bytes);
     }
+  }
+
+  /** Counts a synchronous call made elsewhere (a worker thread's) that took `ms` and moved `bytes`. */
+  note(ms: number, bytes = 0): void {
+    this.calls += 1;
+    if (ms > this.slowCallMs + bytes / 500_000) this.slowCalls += 1;
+    if (this.calls >= 32 && this.slowCalls > this.calls * 0.2) this.synchronous = false;
   }
 
   open(path: string, flags: number, mode?: number): Promise<number> {

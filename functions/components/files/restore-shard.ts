@@ -5,9 +5,10 @@ import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
-import { EMPTY_SHA256, ReadArena, sha256Hex } from './content.ts';
+import { EMPTY_SHA256, ReadArena } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
+import { FinishWorker } from './finish-worker.ts';
 import * as fsx from './fsx.ts';
 import { AdaptiveIo } from './fsx.ts';
 import { type DirEntry, type FileEntry, readPart } from './index-format.ts';
@@ -109,6 +110,11 @@ export function coalesceRanges(
   return runs;
 }
 
+/** sha256 on this thread (no worker thread: WebCrypto refuses shared memory). */
+function sha256Sync(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 function packOffset(entry: FileEntry): number {
   return entry.data && 'pack' in entry.data ? entry.data.offset : 0;
 }
@@ -161,8 +167,10 @@ class ShardRestorer {
   private readonly jobs: TaskPool;
   /** Synchronous file calls while they are fast (a local disk), asynchronous once not (EFS). */
   private readonly io = new AdaptiveIo();
-  /** Where files of packs are assembled before they are written and hashed (fixed memory). */
-  private readonly regions = new ReadArena(ASSEMBLY_BYTES);
+  /** Where files of packs are assembled before they are written and hashed (fixed memory, shared with the worker). */
+  private readonly regions = new ReadArena(ASSEMBLY_BYTES, true);
+  /** Writes, checks and closes assembled files while the file calls are synchronous (started on first use). */
+  private worker: FinishWorker | undefined | false;
 
   constructor(
     private readonly rt: Runtime,
@@ -176,6 +184,14 @@ class ShardRestorer {
   }
 
   async run(): Promise<RestoreShardResult> {
+    try {
+      return await this.restore();
+    } finally {
+      if (this.worker) await this.worker.close();
+    }
+  }
+
+  private async restore(): Promise<RestoreShardResult> {
     const started = Date.now();
     const deadline = started + this.budgetSeconds * 1000;
     const part = this.plan.parts[this.shard.part ?? -1];
@@ -398,12 +414,49 @@ class ShardRestorer {
     }
   }
 
-  /** Writes an assembled file, checks its sha256 (thread pool), then sets its mode and mtime and closes it. */
+  /** The worker thread (undefined if none could be started). */
+  private finishWorker(): FinishWorker | undefined {
+    if (this.worker === undefined) {
+      try {
+        this.worker = new FinishWorker(this.regions.memory as SharedArrayBuffer);
+      } catch (error) {
+        this.rt.logger.warn('files restore: no worker thread, files are finished on the main thread', {
+          error: (error as Error).message,
+        });
+        this.worker = false;
+      }
+    }
+    return this.worker || undefined;
+  }
+
+  /** Writes an assembled file, checks its sha256, then sets its mode and mtime and closes it. */
   private async finishAssembled(entry: FileEntry, fd: number, region: Buffer): Promise<void> {
+    const worker = this.finishWorker();
     let sha256: string;
+    if (worker && this.io.isSynchronous) {
+      // On the worker thread: written, hashed where it lies, closed with its mode and mtime only if it matched.
+      try {
+        const outcome = await worker.finish({
+          fd,
+          bytes: region,
+          mode: entry.mode,
+          mtime: secondsOf(entry.mtimeNs),
+          sha256: entry.sha256,
+        });
+        this.io.note(outcome.ms, region.length);
+        sha256 = outcome.sha256;
+      } finally {
+        this.regions.give(region);
+      }
+      if (sha256 !== entry.sha256) throw this.mismatch(entry, sha256);
+      this.stats.files += 1;
+      this.stats.verifiedFiles += 1;
+      this.stats.bytes += entry.size;
+      return;
+    }
     try {
-      // The hash on the thread pool while this thread writes (asynchronous writes cost more here).
-      const hashing = sha256Hex(region);
+      // Asynchronous file calls (EFS): the hash on the worker while the write is in flight.
+      const hashing = worker ? worker.hash(region) : Promise.resolve(sha256Sync(region));
       hashing.catch(() => undefined);
       await fsx.writeAll(fd, region, null, this.io);
       sha256 = await hashing;
@@ -415,9 +468,7 @@ class ShardRestorer {
     }
     if (sha256 !== entry.sha256) {
       await this.io.close(fd).catch(() => undefined);
-      throw new VerificationError(
-        `${entry.path}: the restored bytes (${entry.size} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
-      );
+      throw this.mismatch(entry, sha256);
     }
     try {
       await this.io.fchmod(fd, entry.mode);
@@ -428,5 +479,11 @@ class ShardRestorer {
     this.stats.files += 1;
     this.stats.verifiedFiles += 1;
     this.stats.bytes += entry.size;
+  }
+
+  private mismatch(entry: FileEntry, sha256: string): VerificationError {
+    return new VerificationError(
+      `${entry.path}: the restored bytes (${entry.size} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
+    );
   }
 }
