@@ -27,6 +27,11 @@ export interface MirrorInput {
   readonly scratchDir: string;
   readonly now: () => Date;
   readonly progress?: (message: string) => void;
+  /**
+   * A pack already in the store is reused only when written this recently (half of retention's
+   * grace period; see storePack). @default DEFAULT_REUSE_MAX_AGE_MS
+   */
+  readonly reuseMaxAgeMs?: number;
 }
 
 /** At most this many "have" lines: more only shrinks the pack a little and grows the request. */
@@ -227,6 +232,9 @@ async function copyToStore(
       indexed = await indexPackFile(full.file, full.info);
     }
   }
-  const { stored, written } = await storePack(input.store, indexed);
+  const { stored, written } = await storePack(input.store, indexed, {
+    ...(input.reuseMaxAgeMs !== undefined ? { reuseMaxAgeMs: input.reuseMaxAgeMs } : {}),
+    now: input.now(),
+  });
   return { packs: [...base.packs, stored], storedBytes: written ? stored.bytes : 0 };
 }

@@ -93,10 +93,30 @@ export async function chainObjectIds(
   return oids;
 }
 
-/** Uploads a pack and its index unless the store already holds those bytes; returns its chain entry. */
+/**
+ * A pack already in the store is reused only when it was written this recently. An older one may
+ * belong to no kept set, and garbage collection, which spares only objects younger than its grace
+ * period, could delete it while this backup runs and then reference it: it is written again,
+ * which makes it young. Half of the default 48-hour grace period.
+ */
+export const DEFAULT_REUSE_MAX_AGE_MS = 24 * 3_600_000;
+
+/** When the object at exactly this key was last written, if it exists. */
+async function writtenAt(store: ContentStore, key: string): Promise<{ size: number; at: Date } | undefined> {
+  for await (const object of store.list(key)) {
+    if (object.key === key) return { size: object.size, at: object.lastModified };
+  }
+  return undefined;
+}
+
+/**
+ * Uploads a pack and its index unless the store already holds those bytes, written less than
+ * `reuseMaxAgeMs` ago; returns its chain entry.
+ */
 export async function storePack(
   store: ContentStore,
   pack: IndexedPack,
+  options: { readonly reuseMaxAgeMs?: number; readonly now?: Date } = {},
 ): Promise<{ stored: StoredPack; written: boolean }> {
   const stored: StoredPack = {
     key: packKey(pack.info.sha256),
@@ -104,9 +124,19 @@ export async function storePack(
     bytes: pack.info.bytes,
     objects: pack.info.objects,
   };
-  const existing = await store.stat(stored.key);
-  const existingIndex = await store.stat(indexKeyOf(stored));
-  if (existing && existing.size === stored.bytes && existingIndex) return { stored, written: false };
+  const youngest =
+    (options.now ?? new Date()).getTime() - (options.reuseMaxAgeMs ?? DEFAULT_REUSE_MAX_AGE_MS);
+  const existing = await writtenAt(store, stored.key);
+  const existingIndex = await writtenAt(store, indexKeyOf(stored));
+  if (
+    existing &&
+    existingIndex &&
+    existing.size === stored.bytes &&
+    existing.at.getTime() > youngest &&
+    existingIndex.at.getTime() > youngest
+  ) {
+    return { stored, written: false };
+  }
   // The index first: a pack is listed in a chain only once both are there.
   await store.put(indexKeyOf(stored), await readFile(pack.indexFile), {
     contentType: 'application/octet-stream',

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,8 @@ import {
   PackVerifier,
 } from '#components/source/pack-stream.ts';
 import { ByteReader, demuxSideBand, pktLine, readPkt, SideBandError } from '#components/source/pkt-line.ts';
+import { indexKeyOf, indexPackFile, storePack } from '#components/source/store-copy.ts';
+import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { git, gitEnv } from '../../support/git-http-server.ts';
 import { WorkRepo } from './git-fixtures.ts';
 
@@ -152,5 +154,34 @@ describe('pkt-line', () => {
     await expect(
       demuxSideBand(new ByteReader(chunks(band(3, 'access denied'), 64)), { data: () => undefined }),
     ).rejects.toThrow(SideBandError);
+  });
+});
+
+describe('storePack', () => {
+  it('reuses a stored pack only while it is young enough that garbage collection spares it', async () => {
+    const repo = await WorkRepo.create();
+    await repo.commit('one');
+    const bytes = packOf(repo.dir, 'HEAD');
+    const dir = mkdtempSync(path.join(tmpdir(), 'store-pack-'));
+    const file = path.join(dir, 'p.pack');
+    writeFileSync(file, bytes);
+    const verifier = new PackVerifier();
+    verifier.update(bytes);
+    const indexed = await indexPackFile(file, verifier.finish());
+    const root = mkdtempSync(path.join(tmpdir(), 'store-pack-store-'));
+    const store = new LocalFolderStore(root);
+    const hour = 3_600_000;
+
+    const first = await storePack(store, indexed, { reuseMaxAgeMs: 24 * hour });
+    expect(first.written).toBe(true);
+    expect((await storePack(store, indexed, { reuseMaxAgeMs: 24 * hour })).written).toBe(false);
+
+    // Written three days ago: it may belong to no kept set, so it is written again (and young again).
+    const old = new Date(Date.now() - 72 * hour);
+    for (const key of [first.stored.key, indexKeyOf(first.stored)]) {
+      utimesSync(path.join(root, ...key.split('/')), old, old);
+    }
+    expect((await storePack(store, indexed, { reuseMaxAgeMs: 24 * hour })).written).toBe(true);
+    expect((await storePack(store, indexed, { reuseMaxAgeMs: 24 * hour })).written).toBe(false);
   });
 });
