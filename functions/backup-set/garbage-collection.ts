@@ -9,7 +9,7 @@ import { componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import { readJson } from '#store/content-store.ts';
+import { type ListedObject, readJson } from '#store/content-store.ts';
 import { backupIdSchema, readManifest } from './manifest.ts';
 import { retentionKeys, retentionSettings, sweepPrefixes } from './retention.ts';
 
@@ -23,6 +23,9 @@ import { retentionKeys, retentionSettings, sweepPrefixes } from './retention.ts'
  *   has just written (and no set references yet) are never taken. A running backup references
  *   older content only through its previous set, the latest complete one, which is always kept.
  */
+
+/** HEAD requests in flight when a batch of candidates is checked again before deletion. */
+const RECHECK_CONCURRENCY = 16;
 
 export class GarbageCollectionError extends LiferayBackupError {
   constructor(message: string) {
@@ -132,21 +135,47 @@ export async function sweepPrefix(
   const cutoff = rt.now().getTime() - retentionSettings(rt).graceHours * 3_600_000;
   let deleted = 0;
   let bytes = 0;
-  let batch: string[] = [];
+  let batch: ListedObject[] = [];
+  const deleteBatch = async () => {
+    // A backup may have written an old object again since it was listed (it refreshes content it
+    // found in the store rather than trusting it: isReusable), so each is looked at once more just
+    // before it goes.
+    const stale = await mapBounded(batch, RECHECK_CONCURRENCY, async (object) => {
+      const now = await rt.store.stat(object.key);
+      return now && now.lastModified.getTime() < cutoff ? object : undefined;
+    });
+    const keys = stale.flatMap((object) => (object ? [object] : []));
+    await rt.store.delete(keys.map((object) => object.key));
+    deleted += keys.length;
+    for (const object of keys) bytes += object.size;
+    batch = [];
+  };
   for await (const object of rt.store.list(prefix)) {
     if (referenced.has(object.key) || object.lastModified.getTime() >= cutoff) continue;
-    batch.push(object.key);
-    bytes += object.size;
-    if (batch.length === 1000) {
-      await rt.store.delete(batch);
-      deleted += batch.length;
-      batch = [];
-    }
+    batch.push(object);
+    if (batch.length === 1000) await deleteBatch();
   }
-  await rt.store.delete(batch);
-  deleted += batch.length;
+  await deleteBatch();
   const outcome = { prefix, referenced: referenced.size, deleted, bytes };
   await rt.store.put(retentionKeys.swept(runId, index), JSON.stringify(outcome));
   if (deleted > 0) rt.logger.info('collected unreferenced content', outcome);
   return outcome;
+}
+
+/** `map` with at most `limit` calls in flight, results in input order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -36,6 +36,23 @@ export interface PutOptions {
 export interface ObjectInfo {
   readonly size: number;
   readonly etag: string;
+  /** When the object was last written. */
+  readonly lastModified: Date;
+}
+
+/**
+ * How recently an object found in the store (not through a kept set's references) must have been
+ * written for a new set to reference it instead of writing it again. Garbage collection deletes an
+ * unreferenced object once it is older than `retention.graceHours`, which the configuration keeps
+ * at least `backupTimeoutHours` + 1: an object written within the last hour therefore outlives
+ * any backup that references it before it commits. An older one may belong to no kept set and be
+ * collected while the backup runs; writing it again makes it young.
+ */
+export const REUSE_MAX_AGE_MS = 3_600_000;
+
+/** Whether an object already in the store may be referenced by a new set without writing it again. */
+export function isReusable(info: { readonly lastModified: Date }, now: Date = new Date()): boolean {
+  return now.getTime() - info.lastModified.getTime() < REUSE_MAX_AGE_MS;
 }
 
 export interface ListedObject {

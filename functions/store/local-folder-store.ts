@@ -91,7 +91,11 @@ export class LocalFolderStore implements ContentStore {
     try {
       const stats = await fs.stat(this.pathOf(key), { bigint: true });
       if (!stats.isFile()) return undefined;
-      return { size: Number(stats.size), etag: `${stats.ino}-${stats.mtimeNs}-${stats.size}` };
+      return {
+        size: Number(stats.size),
+        etag: `${stats.ino}-${stats.mtimeNs}-${stats.size}`,
+        lastModified: stats.mtime,
+      };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

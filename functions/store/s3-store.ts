@@ -140,7 +140,11 @@ export class S3Store implements ContentStore {
     assertStoreKey(key);
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }));
-      return { size: head.ContentLength ?? 0, etag: head.ETag ?? '' };
+      return {
+        size: head.ContentLength ?? 0,
+        etag: head.ETag ?? '',
+        lastModified: head.LastModified ?? new Date(0),
+      };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sweepPrefix } from '#backup-set/garbage-collection.ts';
 import { listBackupIds, readManifest } from '#backup-set/manifest.ts';
 import { filesRetention } from '#components/files/retention.ts';
 import { localRuntime } from '#local/local-runtime.ts';
@@ -208,13 +209,11 @@ describe('retention', () => {
 });
 
 describe('retention racing a backup that reuses old content', () => {
-  // Open: a large file's chunk is stored only if a HEAD on its blob finds nothing
-  // (storeChunk in functions/components/files/content.ts). A blob left by a set that retention is
-  // deleting is old and unreferenced: the sweep takes it while the running backup, which found it
-  // and did not upload it, goes on to commit a set that references it. The fix is there: reuse a
-  // blob found by HEAD only if it is younger than half the grace period, otherwise upload it again
-  // (which makes it young). This test passes then (drop `.fails`).
-  it.fails('a backup that finds an old unreferenced blob by HEAD and reuses it keeps it through a collection run meanwhile', async () => {
+  // A large file's chunk found by a HEAD on its blob (storeChunk, functions/components/files/
+  // content.ts) may be a blob left by a set that retention is deleting: old and unreferenced, the
+  // sweep takes it while the running backup goes on to commit a set that references it. The blob
+  // is reused only if written within the last hour (isReusable), otherwise written again.
+  it('a backup that finds an old unreferenced blob by HEAD and reuses it keeps it through a collection run meanwhile', async () => {
     const { dir } = tempDir('retention-reuse');
     const storeDir = path.join(dir, 'store');
     const store = new LocalFolderStore(storeDir);
@@ -367,5 +366,38 @@ describe('retention keeps what is in use or locked', () => {
     // A restore that ended (or died more than a day ago) no longer holds the set.
     await store.put(reportKey, JSON.stringify({ status: 'failed', startedAt: new Date().toISOString() }));
     expect(await decision()).toMatchObject({ keep: false });
+  });
+});
+
+describe('the sweep', () => {
+  it('looks at each candidate again before deleting it: an object written again since it was listed stays', async () => {
+    const { dir } = tempDir('retention-sweep-recheck');
+    const inner = new LocalFolderStore(path.join(dir, 'store'));
+    const old = new Date(Date.now() - 3 * DAY);
+    const keys = ['objects/blobs/aa/aa01', 'objects/blobs/aa/aa02', 'objects/blobs/aa/aa03'] as const;
+    for (const key of keys) {
+      await inner.put(key, `content of ${key}`);
+      fs.utimesSync(path.join(dir, 'store', ...key.split('/')), old, old);
+    }
+    const runId = 'g20261127t050000z-0001';
+    await inner.put(`work/${runId}/retention/keep.json`, '[]');
+    // A backup writes the second object again (it found it in the store but it was old) while the sweep lists.
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property !== 'list') return Reflect.get(target, property, receiver);
+        return async function* (prefix: string) {
+          for await (const object of target.list(prefix)) {
+            yield object;
+            if (object.key === keys[1]) await target.put(keys[1], `content of ${keys[1]}`);
+          }
+        };
+      },
+    }) as ContentStore;
+    const rt = retentionRuntime(store, () => new Date(), { daily: 0, weekly: 0, monthly: 0, minComplete: 1 });
+    const outcome = await sweepPrefix({ runId, prefix: 'objects/blobs/aa/', index: 0 }, rt);
+    expect(outcome.deleted).toBe(2);
+    expect(await inner.stat(keys[0])).toBeUndefined();
+    expect((await inner.read(keys[1])).toString()).toBe(`content of ${keys[1]}`);
+    expect(await inner.stat(keys[2])).toBeUndefined();
   });
 });

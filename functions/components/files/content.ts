@@ -2,7 +2,7 @@ import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { type BigIntStats, constants } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ContentStore } from '#store/content-store.ts';
-import { jsonBody } from '#store/content-store.ts';
+import { isReusable, jsonBody } from '#store/content-store.ts';
 import { ContentChangedError } from './errors.ts';
 import type { FileIo } from './fsx.ts';
 import * as fsx from './fsx.ts';
@@ -405,14 +405,16 @@ export async function readChunks(
 }
 
 /**
- * Stores one chunk as the blob named by its sha256 unless it exists already. The bytes are the
- * ones just hashed (in memory), so what is stored is exactly what the name promises; they are
- * sent as a stream of known length (one PUT, no second hash by the SDK).
+ * Stores one chunk as the blob named by its sha256 unless it exists already and was written
+ * recently enough to be safe from garbage collection (`isReusable`: an old blob may belong to a set
+ * retention is deleting right now). The bytes are the ones just hashed (in memory), so what is
+ * stored is exactly what the name promises; they are sent as a stream of known length (one PUT,
+ * no second hash by the SDK).
  */
 export async function storeChunk(store: ContentStore, chunk: Chunk, bytes: Buffer): Promise<boolean> {
   const key = filesKeys.blob(chunk.sha256);
   const existing = await store.stat(key);
-  if (existing && existing.size === chunk.size) return false;
+  if (existing && existing.size === chunk.size && isReusable(existing)) return false;
   await putWithRetry(store, key, bytes);
   return true;
 }

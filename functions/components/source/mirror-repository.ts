@@ -37,8 +37,6 @@ export async function mirrorSourceRepository(event: unknown, rt: Runtime): Promi
       scratchDir: rt.scratchDir,
       now: rt.now,
       progress: rt.progress,
-      // Garbage collection spares objects younger than its grace period: reuse only well inside it.
-      reuseMaxAgeMs: ((rt.settings.retention?.graceHours ?? 48) * 3_600_000) / 2,
     },
     sourceDeps(),
   );

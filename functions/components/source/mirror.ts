@@ -28,8 +28,8 @@ export interface MirrorInput {
   readonly now: () => Date;
   readonly progress?: (message: string) => void;
   /**
-   * A pack already in the store is reused only when written this recently (half of retention's
-   * grace period; see storePack). @default DEFAULT_REUSE_MAX_AGE_MS
+   * A pack already in the store is reused only when written this recently (see storePack).
+   * @default DEFAULT_REUSE_MAX_AGE_MS (one hour)
    */
   readonly reuseMaxAgeMs?: number;
 }

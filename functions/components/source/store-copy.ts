@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CorruptBackupError } from '#runtime/errors.ts';
-import type { ContentStore } from '#store/content-store.ts';
+import { type ContentStore, REUSE_MAX_AGE_MS } from '#store/content-store.ts';
 import type { PackInfo, PackPart } from './pack-stream.ts';
 import type { RepositoryRecord, StoredPack } from './settings.ts';
 
@@ -94,19 +94,16 @@ export async function chainObjectIds(
 }
 
 /**
- * A pack already in the store is reused only when it was written this recently. An older one may
- * belong to no kept set, and garbage collection, which spares only objects younger than its grace
- * period, could delete it while this backup runs and then reference it: it is written again,
- * which makes it young. Half of the default 48-hour grace period.
+ * A pack already in the store is reused only when it was written this recently: an older one may
+ * belong to no kept set and be collected while this backup runs (see REUSE_MAX_AGE_MS); it is
+ * written again, which makes it young.
  */
-export const DEFAULT_REUSE_MAX_AGE_MS = 24 * 3_600_000;
+export const DEFAULT_REUSE_MAX_AGE_MS = REUSE_MAX_AGE_MS;
 
 /** When the object at exactly this key was last written, if it exists. */
 async function writtenAt(store: ContentStore, key: string): Promise<{ size: number; at: Date } | undefined> {
-  for await (const object of store.list(key)) {
-    if (object.key === key) return { size: object.size, at: object.lastModified };
-  }
-  return undefined;
+  const info = await store.stat(key);
+  return info && { size: info.size, at: info.lastModified };
 }
 
 /**
