@@ -187,12 +187,14 @@ export async function putBloom(
 
 /**
  * A shard's content list: its lines sorted, without identical pairs, as gzip JSON lines (the
- * catalog partitions' format), with a Bloom filter of its hashes sized for it.
+ * catalog partitions' format), with a Bloom filter of its hashes sized for it. The list is built
+ * in a scratch file first; it and its filter are stored (side by side) once `ready` resolved: a
+ * shard builds its list while its last pack uploads, and the list references that pack.
  */
 export async function writeContentList(
   store: ContentStore,
   content: CatalogLine[],
-  options: { key: string; bloomKey: string; scratchDir: string },
+  options: { key: string; bloomKey: string; scratchDir: string; ready?: Promise<unknown> },
 ): Promise<ObjectDigest & { key: string; entries: number; bloom: CatalogBloomRef }> {
   content.sort(compareCatalogLines);
   const lines = content.filter(
@@ -200,13 +202,23 @@ export async function writeContentList(
   );
   const file = await JsonLinesFile.create(options.scratchDir, 'content');
   const bloom = BloomFilter.forEntries(lines.length);
-  for (const line of lines) {
-    if (file.add(line)) await file.flush();
-    bloom.add(line[0]);
+  try {
+    for (const line of lines) {
+      if (file.add(line)) await file.flush();
+      bloom.add(line[0]);
+    }
+    await file.close();
+    await options.ready;
+  } catch (error) {
+    await file.discard();
+    throw error;
   }
   const entries = file.lines;
-  const digest = await file.upload(store, options.key);
-  return { key: options.key, entries, ...digest, bloom: await putBloom(store, options.bloomKey, bloom) };
+  const [digest, bloomRef] = await Promise.all([
+    file.upload(store, options.key),
+    putBloom(store, options.bloomKey, bloom),
+  ]);
+  return { key: options.key, entries, ...digest, bloom: bloomRef };
 }
 
 /** Reads a stored object whole and checks its size and sha256 (objects of a few megabytes). */

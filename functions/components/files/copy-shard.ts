@@ -284,6 +284,7 @@ class ShardCopier {
     let lastPath: string | undefined;
     let resumeAfter: string | undefined;
     let walkedToEnd = false;
+    let packsStored: Promise<void> = Promise.resolve();
 
     // Entries in walk order: an unchanged one is ready at once (often its previous line, as it
     // was), a changed one is a promise while its content is read and stored.
@@ -336,8 +337,10 @@ class ShardCopier {
         this.reportProgress();
       }
       while (window.length > 0) await writeHead();
-      // Every pack upload must have completed before anything references a pack.
-      await this.packs.finish();
+      // Every pack upload must have completed before anything references a pack: the part and
+      // the content list are finished while the last packs upload, and stored only after.
+      packsStored = this.packs.finish();
+      packsStored.catch(() => undefined);
       if (walkedToEnd) await previous.close();
     } catch (error) {
       await this.packs.abandon();
@@ -347,9 +350,26 @@ class ShardCopier {
     }
 
     const partKey = filesKeys.part(this.backupId, this.component, this.shard.id);
+    const hasPart = part.lines > 0 && firstPath !== undefined && lastPath !== undefined;
+    const stored = await Promise.allSettled([
+      hasPart
+        ? part.close().then(async () => {
+            await packsStored;
+            return part.upload(store, partKey);
+          })
+        : part.discard().then(() => undefined),
+      this.writeContentList(content, packsStored),
+    ] as const);
+    const failed = stored.find((outcome) => outcome.status === 'rejected');
+    if (failed) {
+      await this.packs.abandon();
+      await part.discard();
+      throw failed.reason;
+    }
+    const digest = stored[0].status === 'fulfilled' ? stored[0].value : undefined;
+    const contentRef = stored[1].status === 'fulfilled' ? stored[1].value : undefined;
     let partRef: ShardResult['part'];
-    if (part.lines > 0 && firstPath !== undefined && lastPath !== undefined) {
-      const digest = await part.upload(store, partKey);
+    if (digest && firstPath !== undefined && lastPath !== undefined) {
       partRef = {
         key: partKey,
         ...(this.range.after !== undefined ? { after: this.range.after } : {}),
@@ -363,10 +383,7 @@ class ShardCopier {
         bytes: this.stats.bytes,
         ...digest,
       };
-    } else {
-      await part.discard();
     }
-    const contentRef = await this.writeContentList(content);
     if (this.warningsDropped > 0) this.warnings.push(`... and ${this.warningsDropped} more warnings`);
     this.stats.packs = this.packs.packs;
     this.stats.catalogLookups = this.catalog.stats.lookups;
@@ -410,12 +427,20 @@ class ShardCopier {
     }
   }
 
-  private async writeContentList(content: CatalogLine[]): Promise<ShardResult['content']> {
-    if (content.length === 0) return undefined;
+  /** The shard's content list, stored once `ready` (the packs it references are stored). */
+  private async writeContentList(
+    content: CatalogLine[],
+    ready: Promise<void>,
+  ): Promise<ShardResult['content']> {
+    if (content.length === 0) {
+      await ready;
+      return undefined;
+    }
     return writeContentList(this.rt.store, content, {
       key: filesKeys.shardContent(this.backupId, this.component, this.shard.id),
       bloomKey: filesKeys.shardContentBloom(this.backupId, this.component, this.shard.id),
       scratchDir: this.rt.scratchDir,
+      ready,
     });
   }
 

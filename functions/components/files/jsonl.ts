@@ -82,12 +82,16 @@ export class JsonLinesFile {
     if (!this.gzip.write(text)) await new Promise<void>((resolve) => this.gzip.once('drain', resolve));
   }
 
-  /** Closes the file and returns its size and sha256. */
+  private closed: ObjectDigest | undefined;
+
+  /** Closes the file and returns its size and sha256 (again when it was closed already). */
   async close(): Promise<ObjectDigest> {
+    if (this.closed) return this.closed;
     await this.flush();
     this.gzip.end();
     await this.done;
-    return { size: this.size, sha256: this.hash.digest('hex') };
+    this.closed = { size: this.size, sha256: this.hash.digest('hex') };
+    return this.closed;
   }
 
   /** Closes, uploads under `key`, removes the scratch file. */
