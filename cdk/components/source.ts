@@ -148,9 +148,11 @@ class SourceComponent implements WorkflowComponent {
   private readonly finishRestore: lambda.Function;
 
   private readonly store: ComponentContext['store'];
+  private readonly config: SourceConfig;
 
   constructor(scope: Construct, context: ComponentContext, config: SourceConfig) {
     this.store = context.store;
+    this.config = config;
     if (config.vpc && !context.network) {
       throw new Error(
         'liferayBackup.components.source.vpc: true needs liferayBackup.network (vpcId, subnetIds, securityGroupId)',
@@ -238,9 +240,24 @@ class SourceComponent implements WorkflowComponent {
     ]);
   }
 
-  /** The restore drill reads the records and hashes every pack of the store copy. */
+  /**
+   * The restore drill reads the records, hashes every pack of the store copy, and lists each
+   * mirror's refs with the mirror's credentials (never the sources').
+   */
   grantVerify(fn: lambda.Function): void {
     this.store.grantRead(fn, 'backups/*', 'objects/git/*');
+    const stack = Stack.of(fn);
+    const mirrors = mirrorParameters(this.config).map((name) =>
+      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') }),
+    );
+    if (mirrors.length === 0) return;
+    this.grantParameters(fn, mirrors, this.config, 'GitCredentials');
+    acknowledgeWildcards(fn, [
+      [
+        /^Resource::arn:<AWS::Partition>:kms:[^:]+:[^:]+:key\/\*$/,
+        'kms:Decrypt on key/* is bounded by kms:ViaService (SSM only) and by the encryption context naming the mirror credential parameters: the key is whichever encrypts them (aws/ssm unless credentialsKmsKeyArn is set)',
+      ],
+    ]);
   }
 
   /**

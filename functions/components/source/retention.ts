@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import type { RetentionHooks, SetComponent, VerifyOutcome } from '#components/component.ts';
 import { asError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
-import { parseDetails, recordOf } from './records.ts';
+import { componentSettings } from '#runtime/settings.ts';
+import { resolveRemote } from './credentials.ts';
+import type { SourceDeps } from './mirror.ts';
+import { parseDetails, recordOf, sourceDeps } from './records.ts';
+import { mirroredRefs } from './refs.ts';
+import { type Credentials, sourceSettingsSchema } from './settings.ts';
 import { idxObjectIds, indexKeyOf } from './store-copy.ts';
 
 /**
@@ -26,12 +31,18 @@ export const sourceRetention: RetentionHooks = {
 
 /**
  * The restore drill's check of the source component in a set: every repository's record is
- * readable and complete, every pack of every store copy is there with its recorded SHA-256,
- * size and object count (the pack streamed and hashed, its index read), and the packs' indexes hold
- * the object of every recorded ref (what a restore from the store pushes). The Git hosts are not
- * contacted: a repository without a store copy is restorable only from its mirror, which is said.
+ * readable and complete; the mirror is contacted with its configured credentials and every
+ * recorded ref must exist there (a ref that moved on since is noted: the restore asks the mirror for
+ * the recorded object through the current tips); every pack of every store copy is there with its
+ * recorded SHA-256, size and object count (the pack streamed and hashed, its index read), and the
+ * packs' indexes hold the object of every recorded ref (what a restore from the store pushes). A
+ * ref missing on the mirror fails the drill unless the store copy holds it.
  */
-export async function verifySource({ result, backupId }: SetComponent, rt: Runtime): Promise<VerifyOutcome> {
+export async function verifySource(
+  { result, backupId }: SetComponent,
+  rt: Runtime,
+  deps: SourceDeps = sourceDeps(),
+): Promise<VerifyOutcome> {
   const checks: string[] = [];
   const problems: string[] = [];
   let details: ReturnType<typeof parseDetails>;
@@ -50,12 +61,19 @@ export async function verifySource({ result, backupId }: SetComponent, rt: Runti
       continue;
     }
     const packs = entry.storeCopy?.packs ?? [];
+    const mirror = await checkMirror(
+      entry.name,
+      entry.mirrorUrl,
+      refs,
+      mirrorCredentials(rt, entry.name),
+      deps,
+    );
+    checks.push(...mirror.checks);
     if (packs.length === 0) {
-      checks.push(
-        `${entry.name}: no store copy; restorable from the mirror ${entry.mirrorUrl} only (not contacted)`,
-      );
+      if (mirror.problem) problems.push(`${mirror.problem} (and the set has no store copy of it)`);
       continue;
     }
+    if (mirror.problem) checks.push(`${mirror.problem}; the store copy is checked instead`);
     const stored = new Set<string>();
     const problemsBefore = problems.length;
     for (const pack of packs) {
@@ -102,4 +120,46 @@ export async function verifySource({ result, backupId }: SetComponent, rt: Runti
     }
   }
   return { status: problems.length === 0 ? 'verified' : 'failed', checks, problems };
+}
+
+/** The mirror's credentials as configured now (the repository's own, or the defaults). */
+function mirrorCredentials(rt: Runtime, name: string): Credentials | undefined {
+  if (rt.settings.components.source === undefined) return undefined;
+  const settings = componentSettings(rt.settings, 'source', sourceSettingsSchema);
+  const configured = settings.repositories.find((repository) => repository.name === name);
+  return configured?.mirrorCredentials ?? settings.defaultCredentials;
+}
+
+/** Lists the mirror's refs and compares them with the recorded ones; never throws. */
+async function checkMirror(
+  name: string,
+  mirrorUrl: string,
+  refs: Readonly<Record<string, string>>,
+  credentials: Credentials | undefined,
+  deps: SourceDeps,
+): Promise<{ checks: string[]; problem?: string }> {
+  let actual: Record<string, string>;
+  let url = mirrorUrl;
+  try {
+    const remote = await resolveRemote(mirrorUrl, credentials, deps.secrets, deps.env);
+    url = remote.url;
+    actual = mirroredRefs((await deps.transport.discover(remote, 'git-upload-pack')).refs, () => false);
+  } catch (error) {
+    return { checks: [], problem: `${name}: the mirror could not be listed: ${asError(error).message}` };
+  }
+  const recorded = Object.entries(refs);
+  const missing = recorded.filter(([ref]) => actual[ref] === undefined).map(([ref]) => ref);
+  const moved = recorded.filter(([ref, oid]) => actual[ref] !== undefined && actual[ref] !== oid);
+  const checks = [
+    `${name}: the mirror ${url} has ${recorded.length - missing.length} of the ${recorded.length} recorded refs${
+      moved.length > 0 ? `, ${moved.length} of them moved on since the backup` : ''
+    }`,
+  ];
+  if (missing.length === 0) return { checks };
+  return {
+    checks,
+    problem: `${name}: the mirror ${url} lacks ${missing.length} recorded ref(s): ${missing.slice(0, 10).join(', ')}${
+      missing.length > 10 ? ', ...' : ''
+    }`,
+  };
 }

@@ -147,6 +147,35 @@ describe('the source construct', () => {
     expect(JSON.stringify(statements)).not.toContain('github-token');
   });
 
+  it("lets the restore drill read the mirrors' credentials (it lists each mirror's refs), never the sources'", () => {
+    const found = Object.entries(template.findResources('AWS::Lambda::Function')).find(
+      ([, resource]) =>
+        (resource as { Properties: { Description?: string } }).Properties.Description ===
+        'Verify the source of a backup set (restore drill)',
+    );
+    if (!found) throw new Error('no source verifier');
+    const roleId = (found[1] as { Properties: { Role: { 'Fn::GetAtt': string[] } } }).Properties.Role[
+      'Fn::GetAtt'
+    ][0];
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) =>
+        (policy as { Properties: { Roles: { Ref: string }[] } }).Properties.Roles.some(
+          (role) => role.Ref === roleId,
+        ),
+      )
+      .flatMap(
+        (policy) =>
+          (policy as { Properties: { PolicyDocument: { Statement: { Sid?: string; Resource: unknown }[] } } })
+            .Properties.PolicyDocument.Statement,
+      );
+    expect(statements.find((statement) => statement.Sid === 'ReadGitCredentials')?.Resource).toEqual([
+      paramArn('/liferay-backup/git/default-token'),
+      paramArn('/liferay-backup/git/gitlab-password'),
+    ]);
+    expect(JSON.stringify(statements)).not.toContain('github-token');
+    expect(JSON.stringify(statements)).not.toContain('git-restore');
+  });
+
   it('mirrors the repositories in a Map with the planned concurrency, each failure caught, then one finish step', () => {
     const { backup, restore } = definitionsFromTemplate(template.toJSON());
     const text = JSON.stringify(backup);

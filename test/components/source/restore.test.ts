@@ -80,6 +80,27 @@ function rt(store: LocalFolderStore) {
   return testRuntime({ store });
 }
 
+/** A set whose source component holds this one repository, as the restore drill receives it. */
+function drillSet(record: RepositoryRecord) {
+  return {
+    backupId: 'b20260101t000000z-0abc',
+    result: {
+      component: 'source' as const,
+      status: 'complete' as const,
+      warnings: [],
+      summary: {},
+      details: {
+        repositories: [{ ...record, refCount: Object.keys(record.refs).length, recordKey: 'unused' }],
+      },
+    },
+  };
+}
+
+/** A runtime configured with the repository (the drill reads the mirror's credentials from it). */
+function configured(store: LocalFolderStore, settings: RepositorySettings) {
+  return testRuntime({ store, components: { source: { repositories: [settings] } } });
+}
+
 function newStore(): LocalFolderStore {
   return new LocalFolderStore(mkdtempSync(path.join(tmpdir(), 'source-store-')));
 }
@@ -228,16 +249,8 @@ describe('the store copy', () => {
     const { record, store } = await backedUp({ storeCopy: true });
     const pack = record.storeCopy?.packs[0];
     if (!pack) throw new Error('no pack recorded');
-    const result = {
-      component: 'source' as const,
-      status: 'complete' as const,
-      warnings: [],
-      summary: {},
-      details: {
-        repositories: [{ ...record, refCount: Object.keys(record.refs).length, recordKey: 'unused' }],
-      },
-    };
-    const set = { backupId: 'b20260101t000000z-0abc', result };
+    const set = drillSet(record);
+    const { result } = set;
     expect(sourceRetention.sweepPrefixes?.()).toEqual(['objects/git/']);
     const keys: string[] = [];
     for await (const key of sourceRetention.references?.(set, rt(store)) ?? []) keys.push(key);
@@ -275,6 +288,59 @@ describe('the store copy', () => {
     expect(broken.status).toBe('failed');
     expect(broken.problems[0]).toMatch(
       new RegExp(`${pack.key} has sha256 [0-9a-f]{64} \\(\\d+ bytes\\), recorded ${pack.sha256}`),
+    );
+  });
+
+  it('the restore drill lists the mirror: every recorded ref must be there, unless the store copy holds it', async () => {
+    const { record, store, settings, mirrorPath, work } = await backedUp();
+    const refCount = Object.keys(record.refs).length;
+    const verified = await verifySource(drillSet(record), configured(store, settings), testDeps());
+    expect(verified).toMatchObject({ status: 'verified', problems: [] });
+    expect(verified.checks).toContain(
+      `${record.name}: the mirror ${settings.mirrorUrl} has ${refCount} of the ${refCount} recorded refs`,
+    );
+
+    // The mirror moved on (a new commit on main): noted, not a failure.
+    await work.commit('after the backup');
+    await git(['push', '--quiet', '--force', mirrorPath, 'main:refs/heads/main'], work.dir);
+    const moved = await verifySource(drillSet(record), configured(store, settings), testDeps());
+    expect(moved.status).toBe('verified');
+    expect(moved.checks.join('\n')).toMatch(/1 of them moved on since the backup/);
+
+    // A recorded branch deleted on the mirror: the set could not be restored from it.
+    const branch = Object.keys(record.refs).find(
+      (ref) => ref.startsWith('refs/heads/') && ref !== 'refs/heads/main',
+    );
+    if (!branch) throw new Error('the fixture has no second branch');
+    await git(['update-ref', '-d', branch], mirrorPath);
+    const lacking = await verifySource(drillSet(record), configured(store, settings), testDeps());
+    expect(lacking.status).toBe('failed');
+    expect(lacking.problems).toEqual([
+      `${record.name}: the mirror ${settings.mirrorUrl} lacks 1 recorded ref(s): ${branch} (and the set has no store copy of it)`,
+    ]);
+
+    // Credentials the mirror refuses: named, and the password appears nowhere.
+    const refused = await verifySource(
+      drillSet(record),
+      configured(store, settings),
+      testDeps({ [PASSWORD_ENV]: 'wrong-pw' }),
+    );
+    expect(refused.status).toBe('failed');
+    expect(refused.problems[0]).toMatch(new RegExp(`^${record.name}: the mirror could not be listed: `));
+    expect(JSON.stringify(refused)).not.toContain('wrong-pw');
+  });
+
+  it('the restore drill passes a ref the mirror lost when the store copy holds it', async () => {
+    const { record, store, settings, mirrorPath } = await backedUp({ storeCopy: true });
+    const branch = Object.keys(record.refs).find(
+      (ref) => ref.startsWith('refs/heads/') && ref !== 'refs/heads/main',
+    );
+    if (!branch) throw new Error('the fixture has no second branch');
+    await git(['update-ref', '-d', branch], mirrorPath);
+    const outcome = await verifySource(drillSet(record), configured(store, settings), testDeps());
+    expect(outcome).toMatchObject({ status: 'verified', problems: [] });
+    expect(outcome.checks).toContain(
+      `${record.name}: the mirror ${settings.mirrorUrl} lacks 1 recorded ref(s): ${branch}; the store copy is checked instead`,
     );
   });
 
