@@ -39,7 +39,11 @@ export function isMissing(failure: EngineFailure, ...types: string[]): boolean {
 export function redactEndpoint(endpoint: string): string {
   try {
     const url = new URL(endpoint);
-    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+    const shown = `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+    // A password with an unencoded '/', '?' or '#' (https://elastic:2024/S3cret@host) parses as
+    // host and path, not as user info: whatever comes before the last '@' may be a secret.
+    const at = shown.lastIndexOf('@');
+    return at < 0 ? shown : `${url.protocol}//***${shown.slice(at)}`;
   } catch {
     return '(invalid endpoint)';
   }

@@ -29,11 +29,17 @@ export function splitUserInfo(raw: string): { url: string; username?: string; pa
 
 /** A URL fit for logs, errors and the manifest: user info removed. */
 export function redactUrl(raw: string): string {
+  let url: string;
   try {
-    return splitUserInfo(raw).url;
+    url = splitUserInfo(raw).url;
   } catch {
     return '(invalid URL)';
   }
+  // A password with an unencoded '/', '?' or '#' (https://bot:2024/S3cret@host) parses as host and
+  // path, not as user info: whatever comes before the last '@' may be a secret.
+  const at = url.lastIndexOf('@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  return at < 0 ? url : `${scheme}***${url.slice(at)}`;
 }
 
 function stripTrailingSlash(url: string): string {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IndexInfo } from '#components/search/engine.ts';
+import { redactEndpoint } from '#components/search/engine-errors.ts';
 import {
   type SearchRestoreRequest,
   type SearchResultDetails,
@@ -169,5 +170,18 @@ describe('checkSearchRestore (Validate, no I/O)', () => {
     expect(searchRestoreRequestSchema.safeParse({ index: 'all' }).success).toBe(false);
     expect(searchRestoreRequestSchema.safeParse({ renamePrefix: '_x' }).success).toBe(false);
     expect(searchRestoreRequestSchema.safeParse({ indexes: ['a,b'] }).success).toBe(false);
+  });
+});
+
+describe('redactEndpoint', () => {
+  it('shows scheme, host and path, never user info, even when a password is not URL-encoded', () => {
+    expect(redactEndpoint('https://elastic:s3cret@search.example.com:9200/')).toBe(
+      'https://search.example.com:9200',
+    );
+    expect(redactEndpoint('https://elastic:2024/S3cret@search.example.com:9200')).toBe(
+      'https://***@search.example.com:9200',
+    );
+    expect(redactEndpoint('https://elastic:2024?S3cret@search.example.com:9200')).not.toContain('S3cret');
+    expect(redactEndpoint('not a url')).toBe('(invalid endpoint)');
   });
 });

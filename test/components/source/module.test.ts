@@ -93,6 +93,11 @@ describe('credentials', () => {
   it('redacts user info from URLs', () => {
     expect(redactUrl('https://bot:secret@git.example.com/a.git')).toBe('https://git.example.com/a.git');
     expect(redactUrl('not a url')).toBe('(invalid URL)');
+    // A password with an unencoded '/' or '?' is parsed as host and path: still hidden.
+    expect(redactUrl('https://bot:2024/S3cret@git.example.com/a.git')).toBe(
+      'https://***@git.example.com/a.git',
+    );
+    expect(redactUrl('https://bot:2024?S3cret@git.example.com/a.git')).not.toContain('S3cret');
   });
 
   it('reads SecureStrings from SSM with decryption, and names a missing parameter without its value', async () => {
