@@ -113,9 +113,9 @@ export class LiferayBackupStack extends Stack {
     const checkBackupAge = createBackupSetFunction(
       'CheckBackupAge',
       'check-backup-age',
-      'Publish the age of the newest complete set',
+      'Publish the age of the newest complete set and of each component',
     );
-    this.store.grantRead(checkBackupAge, 'pointers/*');
+    this.store.grantRead(checkBackupAge, 'pointers/*', 'backups/*');
 
     const components: WorkflowComponent[] = CDK_COMPONENTS.filter((definition) =>
       enabled.includes(definition.name),

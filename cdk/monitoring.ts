@@ -101,6 +101,23 @@ export class Monitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
+    // Hourly database-only sets keep the newest set young while the nightly files backup may have
+    // stopped: each component has its own recovery point.
+    for (const component of props.components) {
+      alarm(`RecoveryPointObjective${component[0]?.toUpperCase()}${component.slice(1)}`, {
+        alarmDescription: `liferay-backup ${props.environment}: no complete copy of ${componentTitle(component)} (${component}) in the last ${props.rpoHours} hours (no data counts as breaching)`,
+        metric: custom(
+          'ComponentCompleteBackupAge',
+          { ...env, Component: component },
+          'Maximum',
+          Duration.hours(1),
+        ),
+        threshold: props.rpoHours,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+    }
 
     new scheduler.Schedule(this, 'CheckBackupAgeHourly', {
       description: 'liferay-backup: publish the age of the newest complete backup set',
@@ -119,8 +136,15 @@ export class Monitoring extends Construct {
       widgets: [
         [
           new cloudwatch.SingleValueWidget({
-            title: 'Hours since the newest complete backup set',
-            metrics: [custom('LatestCompleteBackupAge', env, 'Maximum')],
+            title: 'Hours since the newest complete backup set, and per component',
+            metrics: [
+              custom('LatestCompleteBackupAge', env, 'Maximum'),
+              ...props.components.map((component) =>
+                custom('ComponentCompleteBackupAge', { ...env, Component: component }, 'Maximum').with({
+                  label: componentTitle(component),
+                }),
+              ),
+            ],
             width: 6,
           }),
           new cloudwatch.GraphWidget({

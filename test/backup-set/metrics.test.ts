@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkBackupAge } from '#backup-set/check-backup-age.ts';
 import type { Manifest } from '#backup-set/manifest.ts';
-import { writeLatest } from '#backup-set/manifest.ts';
+import { writeLatest, writeManifest } from '#backup-set/manifest.ts';
 import { backupMetricPoints } from '#backup-set/metrics.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import { runWorkflow } from '#local/run-workflow.ts';
@@ -72,18 +72,71 @@ describe('backup metrics', () => {
       ...rt,
       metrics: { publish: (points: readonly MetricPoint[]) => published.push(...points) },
     };
-    expect(await checkBackupAge({}, withSink)).toEqual({ latestBackupId: null, ageHours: null });
+    expect(await checkBackupAge({}, withSink)).toEqual({
+      latestBackupId: null,
+      ageHours: null,
+      components: {},
+    });
     expect(published).toEqual([]);
     await writeLatest(rt.store, 'b20261127t020000z-7f3a', new Date('2026-11-27T02:30:00Z'));
     expect(await checkBackupAge({}, withSink)).toEqual({
       latestBackupId: 'b20261127t020000z-7f3a',
       ageHours: 30,
+      components: {},
     });
     expect(published[0]).toMatchObject({
       name: 'LatestCompleteBackupAge',
       value: 30,
       dimensions: { Environment: 'test-env' },
     });
+  });
+});
+
+describe('the age of each component', () => {
+  it('is that of its newest complete copy, so hourly database sets do not hide a nightly files backup that stopped', async () => {
+    const published: MetricPoint[] = [];
+    const rt = testRuntime({
+      components: { liferayHome: {}, database: {}, search: {} },
+      now: () => new Date('2026-11-28T08:00:00Z'),
+    });
+    const withSink = {
+      ...rt,
+      metrics: { publish: (points: readonly MetricPoint[]) => published.push(...points) },
+    };
+    const database = (backupId: string, status: 'complete' | 'failed') => ({
+      ...manifest,
+      backupId,
+      status: status === 'complete' ? ('complete' as const) : ('failed' as const),
+      components: ['database' as const],
+      results: { database: { ...manifest.results.database, status, component: 'database' as const } },
+    });
+    // Nightly at 02:00 on the 27th: the files complete, the database failed (a partial set).
+    await writeManifest(rt.store, manifest);
+    // Hourly database-only sets since then; the newest one failed.
+    await writeManifest(rt.store, database('b20261128t060000z-0001', 'complete') as Manifest);
+    await writeManifest(rt.store, database('b20261128t070000z-0002', 'failed') as Manifest);
+    await writeLatest(rt.store, 'b20261128t060000z-0001', new Date('2026-11-28T06:05:00Z'));
+    // A set whose manifest cannot be read is passed over.
+    await rt.store.put('backups/b20261128t073000z-0003/manifest.json', '{"not": "a manifest"}');
+
+    const age = await checkBackupAge({}, withSink);
+    expect(age).toEqual({
+      latestBackupId: 'b20261128t060000z-0001',
+      ageHours: 2,
+      components: {
+        liferayHome: { backupId: 'b20261127t020000z-7f3a', ageHours: 30 },
+        database: { backupId: 'b20261128t060000z-0001', ageHours: 2 },
+      },
+    });
+    expect(published.filter((point) => point.name === 'ComponentCompleteBackupAge')).toEqual([
+      expect.objectContaining({ value: 2, dimensions: { Environment: 'test-env', Component: 'database' } }),
+      expect.objectContaining({
+        value: 30,
+        dimensions: { Environment: 'test-env', Component: 'liferayHome' },
+      }),
+    ]);
+    // search has no complete copy: nothing is published for it, and its alarm treats that as breaching.
+    expect(published.some((point) => point.dimensions.Component === 'search')).toBe(false);
   });
 });
 

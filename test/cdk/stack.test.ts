@@ -174,7 +174,7 @@ describe('the stack', () => {
       }),
     );
     const byId = (prefix: string) => {
-      const found = alarms.find((alarm) => alarm.id.startsWith(`Monitoring${prefix}`));
+      const found = alarms.find((alarm) => new RegExp(`^Monitoring${prefix}[0-9A-F]{8}$`).test(alarm.id));
       if (!found) throw new Error(`no alarm ${prefix}`);
       expect(JSON.stringify(found.AlarmActions), prefix).toMatch(
         /^\[\{"Ref":"NotificationsTopic[0-9A-F]+"\}\]$/,
@@ -190,6 +190,15 @@ describe('the stack', () => {
       MetricName: 'LatestCompleteBackupAge',
     });
     expect(partial).toMatchObject({ MetricName: 'BackupPartial', Threshold: 1 });
+    // One per component: hourly database-only sets must not hide a nightly files backup that stopped.
+    const componentRpo = byId('RecoveryPointObjectiveLiferayHome');
+    expect(componentRpo).toMatchObject({
+      TreatMissingData: 'breaching',
+      Threshold: 26,
+      MetricName: 'ComponentCompleteBackupAge',
+    });
+    for (const component of ['AppServer', 'Database', 'Search', 'Source'])
+      byId(`RecoveryPointObjective${component}`);
 
     // What Powertools really writes (EMF) for these two metrics: the alarms must name the same
     // namespace and the same dimension set, or they watch a metric that never exists.
@@ -199,14 +208,20 @@ describe('the stack', () => {
       return true;
     });
     try {
-      powertoolsMetricsSink().publish(
-        ['BackupPartial', 'LatestCompleteBackupAge'].map((name) => ({
+      powertoolsMetricsSink().publish([
+        ...['BackupPartial', 'LatestCompleteBackupAge'].map((name) => ({
           name,
           unit: MetricUnit.Count,
           value: 1,
           dimensions: { Environment: String(FULL_CONFIG.environment) },
         })),
-      );
+        {
+          name: 'ComponentCompleteBackupAge',
+          unit: MetricUnit.Count,
+          value: 1,
+          dimensions: { Environment: String(FULL_CONFIG.environment), Component: 'liferayHome' },
+        },
+      ]);
     } finally {
       spy.mockRestore();
     }
@@ -221,8 +236,8 @@ describe('the stack', () => {
             };
           } & Record<string, unknown>,
       );
-    expect(emitted).toHaveLength(2);
-    for (const alarm of [partial, rpo]) {
+    expect(emitted).toHaveLength(3);
+    for (const alarm of [partial, rpo, componentRpo]) {
       const record = emitted.find(
         (emf) => emf._aws.CloudWatchMetrics[0]?.Metrics[0]?.Name === alarm.MetricName,
       );
@@ -245,6 +260,7 @@ describe('the stack', () => {
     );
     for (const metric of [
       'LatestCompleteBackupAge',
+      'ComponentCompleteBackupAge',
       'ComponentDuration',
       'ComponentBytes',
       'BytesStored',
