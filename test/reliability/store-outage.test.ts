@@ -184,7 +184,9 @@ describe('the S3 store stops and comes back', () => {
     const ids = [];
     for await (const object of store.list('backups/'))
       if (object.key.endsWith('/manifest.json')) ids.push(object.key);
-    const cutShort = ids.map((key) => key.split('/')[1] ?? '').find((id) => id > first) ?? '';
+    // The manifest that was not there before (not `id > first`: two sets started within the same
+    // second sort by their random suffix).
+    const cutShort = ids.filter((key) => !before.has(key)).map((key) => key.split('/')[1] ?? '')[0] ?? '';
     expect((await readManifest(store, cutShort)).status).toBe('running');
     expect(await readLatest(store)).toBe(first);
     expectNothingLost(before, await storeSnapshot(store));
