@@ -67,6 +67,12 @@ const COMMON_OPTIONS: Record<string, CliOption> = {
     commands: ['backup', 'restore', 'verify'],
   },
   quiet: { type: 'boolean', description: 'no progress on stderr', commands: ['backup', 'restore', 'verify'] },
+  scratch: {
+    type: 'string',
+    description:
+      "where the drill restores the files (in a new folder, removed afterwards; default the system's temporary folder; 'none': read back only)",
+    commands: ['verify'],
+  },
 };
 
 const USAGE = `usage: liferay-backup <command> [options]

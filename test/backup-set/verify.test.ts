@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verificationReportSchema } from '#backup-set/verify.ts';
+import { main } from '#local/cli.ts';
+import '#local/verify-command.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
@@ -76,5 +78,51 @@ describe('the restore drill (Verify workflow)', () => {
     );
     expect(outcome.status === 'FAILED' ? outcome.cause : '').toMatch(/no backup set b20200101t000000z-0000/);
     expect(await allKeys(store)).toEqual([]);
+  });
+});
+
+describe('liferay-backup verify', () => {
+  it('restores the files into a new scratch folder with the Restore workflow, then removes it', async () => {
+    const { dir } = tempDir('verify-cli');
+    const root = path.join(dir, 'home');
+    fs.mkdirSync(path.join(root, 'data/document_library/1/2/doc'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'data/document_library/1/2/doc/1.0'), randomBytes(300_000));
+    fs.writeFileSync(path.join(root, 'portal-ext.properties'), 'a=1\n');
+    const storeDir = path.join(dir, 'store');
+    const scratch = path.join(dir, 'scratch');
+    fs.mkdirSync(scratch);
+    const run = async (args: string[]) => {
+      const lines: string[] = [];
+      const code = await main(args, { out: (line) => lines.push(line), err: process.stderr });
+      return { code, text: lines.join('\n') };
+    };
+    expect((await run(['backup', '--home', root, '--store', storeDir, '--quiet'])).code).toBe(0);
+
+    const drill = await run(['verify', 'latest', '--store', storeDir, '--scratch', scratch, '--quiet']);
+    expect(drill.text).toMatch(
+      /scratch restore r\S+ of liferayHome into \S+liferay-backup-drill-b\S+: complete, every file's sha256 checked as written \(folder removed\)/,
+    );
+    expect(drill.code).toBe(0);
+    expect(fs.readdirSync(scratch)).toEqual([]);
+    const store = new LocalFolderStore(storeDir);
+    expect((await allKeys(store)).some((key) => /^backups\/b\S+\/restores\/r\S+\.json$/.test(key))).toBe(
+      true,
+    );
+
+    // A pack damaged in place: the read-back fails, and so does the scratch restore, which says why.
+    const pack = (await allKeys(store)).find((key) => key.startsWith('objects/packs/'));
+    if (!pack) throw new Error('no pack stored');
+    const file = path.join(storeDir, pack);
+    const bytes = fs.readFileSync(file);
+    bytes[10] = (bytes[10] ?? 0) ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    const damaged = await run(['verify', 'latest', '--store', storeDir, '--scratch', scratch, '--quiet']);
+    expect(damaged.code).toBe(1);
+    expect(damaged.text).toMatch(/scratch restore into \S+: FAILED: \S+: .*the stored copy is damaged/);
+    expect(fs.readdirSync(scratch)).toEqual([]);
+
+    // --scratch none: read back only.
+    const readOnly = await run(['verify', 'latest', '--store', storeDir, '--scratch', 'none', '--quiet']);
+    expect(readOnly.text).not.toMatch(/scratch restore/);
   });
 });
