@@ -204,7 +204,7 @@ export const catalogRefSchema = z.strictObject({
     .strictObject({
       key: z.string(),
       bits: z.number().int().positive(),
-      hashes: z.number().int().min(1).max(16),
+      hashes: z.number().int().min(1).max(8),
       size: count,
       sha256: sha256Hex,
     })
