@@ -82,7 +82,7 @@ commands:
   restore ID|latest --to DIR [--swap] [...]         restore a backup set
   list                                              list the backup sets in the store
   show ID|latest [--json]                           show a backup set's manifest
-  verify ID|latest [--components ...]               restore drill: check every checksum, snapshot and ref
+  verify ID|latest [--scratch DIR|none]             restore drill: every checksum, snapshot and ref; files restored into scratch
   retention [--dry-run] [--daily N ...]             delete expired sets, collect unreferenced content
   demo                                              back up and restore the bundled sample Liferay Home
 
