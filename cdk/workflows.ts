@@ -136,6 +136,8 @@ export class Workflows extends Construct {
   private buildBackup(props: WorkflowsProps): sfn.StateMachine {
     const scope = new Construct(this, 'BackupStates');
     const begin = invokeTask(scope, 'Begin', props.beginBackup, {
+      // The execution's id lets a retried Begin resume the run it started (functions/backup-set/begin-backup.ts).
+      payload: { 'request.$': '$', 'executionId.$': '$$.Execution.Id' },
       resultPath: '$.backup',
       comment: 'Allocate the backup id, take the lock, write the running manifest',
     });

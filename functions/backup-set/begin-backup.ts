@@ -8,7 +8,7 @@ import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { newBackupId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
-import { acquireBackupLock } from './lock.ts';
+import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -37,8 +37,27 @@ export const backupContextSchema = z.object({
 });
 export type BackupContext = z.infer<typeof backupContextSchema>;
 
+/**
+ * What the Backup state machine hands Begin: the execution input and the execution's id, so that a
+ * Begin retried after it took the lock (a timeout, a store error after the lock) resumes its own
+ * run instead of finding "a backup is already running" and leaving the lock to go stale. Called
+ * with a request alone (tests, tools), Begin behaves as an execution of its own.
+ */
+const beginInputSchema = z.strictObject({
+  request: z.unknown(),
+  executionId: z.string().min(1).max(2048),
+});
+
 export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupContext> {
-  const request = parseInput(backupRequestSchema, event ?? {}, 'backup request');
+  const wrapped =
+    typeof event === 'object' && event !== null && 'executionId' in event
+      ? parseInput(beginInputSchema, event, 'Begin input')
+      : undefined;
+  const request = parseInput(
+    backupRequestSchema,
+    (wrapped ? wrapped.request : event) ?? {},
+    'backup request',
+  );
   const configured = configuredComponents(rt.settings).filter((name) => componentModule(name) !== undefined);
   const components = request.components ?? configured;
   const unavailable = components.filter((name) => !configured.includes(name));
@@ -50,16 +69,46 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
   if (components.length === 0) throw new InvalidInputError('no component is configured, nothing to back up');
   const ordered = configured.filter((name): name is ComponentName => components.includes(name));
 
-  const now = rt.now();
-  const backupId = newBackupId(now);
+  const started = rt.now();
+  const fresh = newBackupId(started);
   // The lock comes first: a refused run must create nothing.
   const lock = await acquireBackupLock(
     rt.store,
     storeKeys.backupLock,
-    backupId,
-    now,
+    fresh,
+    started,
     rt.settings.lockTimeoutMinutes,
+    wrapped?.executionId,
   );
+  const backupId = lock.resumed?.backupId ?? fresh;
+  const now = lock.resumed ? new Date(lock.resumed.acquiredAt) : started;
+  if (lock.resumed) rt.logger.info('Begin retried: resuming the run it started', { backupId });
+  try {
+    return await writeRunningManifest(rt, {
+      backupId,
+      now,
+      request,
+      ordered,
+      tookOverFrom: lock.tookOverFrom,
+    });
+  } catch (error) {
+    // Nothing may be left holding the lock: the retry (or the next run) takes it afresh.
+    await releaseBackupLock(rt.store, storeKeys.backupLock, backupId).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function writeRunningManifest(
+  rt: Runtime,
+  run: {
+    backupId: string;
+    now: Date;
+    request: BackupRequest;
+    ordered: ComponentName[];
+    tookOverFrom: string | undefined;
+  },
+): Promise<BackupContext> {
+  const { backupId, now, request, ordered, tookOverFrom } = run;
   const previousBackupId = await readLatest(rt.store);
   const manifest: Manifest = {
     schemaVersion: 1,
@@ -75,9 +124,9 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
     startedAt: now.toISOString(),
     tool: TOOL,
     results: {},
-    warnings: lock.tookOverFrom
+    warnings: tookOverFrom
       ? [
-          `took over the lock of ${lock.tookOverFrom}, which ran longer than ${rt.settings.lockTimeoutMinutes} minutes`,
+          `took over the lock of ${tookOverFrom}, which ran longer than ${rt.settings.lockTimeoutMinutes} minutes`,
         ]
       : [],
   };

@@ -5,12 +5,22 @@ import { RUN_ID_PATTERN } from './backup-id.ts';
 
 /** Holders are runs: backups (`b…`), retention runs (`g…`); the field keeps its first name. */
 const runIdSchema = z.string().regex(RUN_ID_PATTERN, 'a run id like b20261127t020000z-7f3a');
-const lockSchema = z.object({ backupId: runIdSchema, acquiredAt: z.iso.datetime({ offset: true }) });
+const lockSchema = z.object({
+  backupId: runIdSchema,
+  acquiredAt: z.iso.datetime({ offset: true }),
+  /** The Step Functions execution that took it: a retried Begin of that execution resumes its run. */
+  executionId: z.string().min(1).max(2048).optional(),
+});
 type LockBody = z.infer<typeof lockSchema>;
 
 export interface AcquiredLock {
   /** Set when the lock was taken over from a run that died without releasing it. */
   readonly tookOverFrom?: string;
+  /**
+   * Set when this execution already holds the lock (its Begin was retried after taking it): the
+   * run goes on under that id.
+   */
+  readonly resumed?: { readonly backupId: string; readonly acquiredAt: string };
 }
 
 /**
@@ -25,8 +35,13 @@ export async function acquireBackupLock(
   backupId: string,
   now: Date,
   timeoutMinutes: number,
+  executionId?: string,
 ): Promise<AcquiredLock> {
-  const body = jsonBody({ backupId, acquiredAt: now.toISOString() } satisfies LockBody);
+  const body = jsonBody({
+    backupId,
+    acquiredAt: now.toISOString(),
+    ...(executionId ? { executionId } : {}),
+  } satisfies LockBody);
   if (await store.createIfAbsent(key, body)) return {};
 
   const info = await store.stat(key);
@@ -36,6 +51,9 @@ export async function acquireBackupLock(
     throw new BackupAlreadyRunningError('(another run took the lock at the same moment)');
   }
   const held = await readLock(store, key);
+  if (executionId !== undefined && held.executionId === executionId) {
+    return { resumed: { backupId: held.backupId, acquiredAt: held.acquiredAt } };
+  }
   const ageMinutes = (now.getTime() - Date.parse(held.acquiredAt)) / 60_000;
   if (ageMinutes < timeoutMinutes) throw new BackupAlreadyRunningError(held.backupId);
   if (await store.replaceIfMatch(key, info.etag, body)) return { tookOverFrom: held.backupId };

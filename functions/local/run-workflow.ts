@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 import { adaptForLocalInterpreter } from './adapt-for-local-interpreter.ts';
@@ -130,6 +131,14 @@ export async function runWorkflow(
     validationOptions: options.validate === false ? { noValidate: true } : { checkArn: false },
   });
   const execution = machine.run(input as never, {
+    // Step Functions' context object as far as the definitions read it (Begin takes the execution id).
+    context: {
+      Execution: {
+        Id: `arn:aws:states:local:000000000000:execution:local:${randomUUID()}`,
+        Input: input as never,
+        StartTime: new Date().toISOString(),
+      },
+    },
     overrides: {
       taskResourceLocalHandlers: taskResourceLocalHandlers as never,
       waitTimeOverrides,

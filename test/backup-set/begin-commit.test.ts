@@ -45,6 +45,38 @@ describe('Begin', () => {
     expect(await rt.store.stat('locks/backup.json')).toBeDefined();
   });
 
+  it('resumes its own run when the same execution retries it, and refuses any other execution', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const execution = 'arn:aws:states:eu-west-1:111111111111:execution:Backup:nightly-1';
+    const first = await beginBackup({ request: { schedule: 'nightly' }, executionId: execution }, rt);
+    const retried = await beginBackup({ request: { schedule: 'nightly' }, executionId: execution }, rt);
+    expect(retried).toEqual(first);
+    expect((await readManifest(rt.store, first.backupId)).status).toBe('running');
+    await expect(beginBackup({ request: {}, executionId: `${execution}-2` }, rt)).rejects.toThrow(
+      `a backup is already running: ${first.backupId}`,
+    );
+    await expect(beginBackup({ request: {}, executionId: '' }, rt)).rejects.toThrow(/invalid Begin input/);
+  });
+
+  it('gives the lock back when it cannot write the running manifest, so the retry or the next run can start', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const failing = {
+      ...rt,
+      store: new Proxy(rt.store, {
+        get(target, property, receiver) {
+          if (property !== 'put') return Reflect.get(target, property, receiver);
+          return async (key: string, ...rest: unknown[]) => {
+            if (key.endsWith('/manifest.json')) throw new Error('SlowDown: please reduce your request rate');
+            return (target.put as (...args: unknown[]) => Promise<void>).call(target, key, ...rest);
+          };
+        },
+      }),
+    };
+    await expect(beginBackup({}, failing)).rejects.toThrow(/SlowDown/);
+    expect(await allKeys(rt.store)).toEqual([]);
+    expect((await beginBackup({}, rt)).backupId).toMatch(/^b2026/);
+  });
+
   it('refuses a second backup while one runs, and creates nothing', async () => {
     const rt = testRuntime({ components: HOME, now: clock() });
     const first = await beginBackup({}, rt);

@@ -9,6 +9,22 @@ const T0 = new Date('2026-11-27T02:00:00Z');
 const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);
 
 describe('the backup lock', () => {
+  it('is resumed by the execution that holds it (a retried Begin), and refused to any other', async () => {
+    const { dir } = tempDir('lock-execution');
+    const store = new LocalFolderStore(dir);
+    const execution = 'arn:aws:states:eu-west-1:111111111111:execution:Backup:nightly-1';
+    expect(await acquireBackupLock(store, KEY, 'b20261127t020000z-aaaa', T0, 60, execution)).toEqual({});
+    expect(await acquireBackupLock(store, KEY, 'b20261127t020010z-bbbb', minutes(1), 60, execution)).toEqual({
+      resumed: { backupId: 'b20261127t020000z-aaaa', acquiredAt: T0.toISOString() },
+    });
+    await expect(
+      acquireBackupLock(store, KEY, 'b20261127t020500z-cccc', minutes(5), 60, `${execution}-other`),
+    ).rejects.toThrow('a backup is already running: b20261127t020000z-aaaa');
+    await expect(acquireBackupLock(store, KEY, 'b20261127t020500z-dddd', minutes(5), 60)).rejects.toThrow(
+      BackupAlreadyRunningError,
+    );
+  });
+
   it('is taken once; a second run is refused naming the running backup', async () => {
     const store = new LocalFolderStore(tempDir('lock').dir);
     expect(await acquireBackupLock(store, KEY, 'b20261127t020000z-aaaa', T0, 60)).toEqual({});

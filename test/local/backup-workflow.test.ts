@@ -5,6 +5,7 @@ import { listBackupIds, readLatest, readManifest } from '#backup-set/manifest.ts
 import { allHandlers } from '#local/handlers.ts';
 import { runWorkflow } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
+import { RetryableError } from '#runtime/errors.ts';
 import type { Handler } from '#runtime/runtime.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { allKeys, tempDir, testRuntime } from '../support/local-runtime.ts';
@@ -64,6 +65,27 @@ describe('the Backup workflow', () => {
     const done = await first;
     expect(done.status).toBe('SUCCEEDED');
     expect((await readManifest(store, runningId ?? '')).status).toBe('complete');
+  });
+
+  it('completes when Begin is retried after it took the lock (its answer lost): the retry resumes the same set', async () => {
+    const { rt, store } = setup();
+    const begin = allHandlers().get('begin-backup') as Handler;
+    let attempts = 0;
+    const answerLostOnce: Handler = async (event, runtime) => {
+      attempts += 1;
+      const context = await begin(event, runtime);
+      if (attempts === 1) throw new RetryableError('the Lambda timed out after taking the lock');
+      return context;
+    };
+    const outcome = await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt, {
+      taskOverrides: { Begin: answerLostOnce },
+    });
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(attempts).toBe(2);
+    const ids = await listBackupIds(store);
+    expect(ids).toHaveLength(1);
+    expect((await readManifest(store, ids[0] ?? '')).status).toBe('complete');
+    expect(await store.stat('locks/backup.json')).toBeUndefined();
   });
 
   it('records a failing branch as a partial set: the other components finish, latest does not move', async () => {
