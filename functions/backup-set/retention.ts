@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { COMPONENT_MODULES, componentModule } from '#components/registry.ts';
-import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { LiferayBackupError, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -248,6 +248,15 @@ export async function deleteSet(
   }
   rt.logger.appendKeys({ backupId });
   await rt.store.put(storeKeys.deletionMarker(backupId), jsonBody({ runId, at: rt.now().toISOString() }));
+  // A restore or drill that started reading the set after the plan was made: the marker is taken
+  // back and the deletion waits (the task is retried, then the run fails and collects nothing).
+  // Validate writes its report before looking for the marker, so one of the two always sees the other.
+  if (await inUse(rt.store, backupId, rt.now())) {
+    await rt.store.delete([storeKeys.deletionMarker(backupId)]);
+    throw new RetryableError(
+      `not deleting ${backupId} yet: a restore or restore drill started reading it after this retention run planned its deletion`,
+    );
+  }
   const deleted: string[] = [];
   try {
     const manifest = await readManifest(rt.store, backupId);

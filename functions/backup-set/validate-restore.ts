@@ -150,6 +150,18 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
     results: {},
   };
   await writeRestoreReport(rt.store, report);
+  // Retention writes its deletion marker and then looks for running reports; this side writes its
+  // report and then looks for the marker: of two that start together, at least one sees the other.
+  if (await rt.store.stat(storeKeys.deletionMarker(backupId))) {
+    const reason = `backup set ${backupId} is being deleted by retention`;
+    await writeRestoreReport(rt.store, {
+      ...report,
+      status: 'failed',
+      finishedAt: rt.now().toISOString(),
+      warnings: [reason],
+    });
+    throw new InvalidInputError(`invalid restore request: ${reason}`);
+  }
   rt.logger.info('restore validated', { restoreId, components });
   return context;
 }

@@ -97,6 +97,16 @@ export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyCo
     results: {},
   };
   await rt.store.put(storeKeys.verificationReport(backupId, verifyId), jsonBody(report));
+  // Written first, then the marker looked for (retention does the reverse): see validate-restore.ts.
+  if (await rt.store.stat(storeKeys.deletionMarker(backupId))) {
+    await rt.store.put(
+      storeKeys.verificationReport(backupId, verifyId),
+      jsonBody({ ...report, status: 'failed', finishedAt: rt.now().toISOString() }),
+    );
+    throw new InvalidInputError(
+      `invalid verify request: backup set ${backupId} is being deleted by retention`,
+    );
+  }
   rt.logger.appendKeys({ backupId });
   return context;
 }

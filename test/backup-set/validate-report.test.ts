@@ -3,8 +3,10 @@ import { beginBackup } from '#backup-set/begin-backup.ts';
 import { commitBackup } from '#backup-set/commit-backup.ts';
 import { reportRestore } from '#backup-set/report-restore.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
+import { deleteSet } from '#backup-set/retention.ts';
 import { validateRestore } from '#backup-set/validate-restore.ts';
-import { InvalidInputError } from '#runtime/errors.ts';
+import { beginVerify } from '#backup-set/verify.ts';
+import { InvalidInputError, RetryableError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { allKeys, testRuntime } from '../support/local-runtime.ts';
 
@@ -86,6 +88,65 @@ describe('Validate (restore)', () => {
     const id = await backup(rt, [complete('liferayHome'), failed('appServer')]);
     const context = await validateRestore({ backupId: id, allowPartial: true }, rt);
     expect(context.components).toEqual(['liferayHome']);
+  });
+});
+
+describe('a restore and a retention run that start together', () => {
+  it('Validate writes its report, then looks for the deletion marker: a marker written meanwhile refuses the restore', async () => {
+    const rt = testRuntime({ components: COMPONENTS, now: clock() });
+    const backupId = await backup(rt, [complete('liferayHome'), complete('appServer')]);
+    await backup(rt, [complete('liferayHome'), complete('appServer')]);
+    // Retention writes its marker right after this restore's first look.
+    const racing: Runtime = {
+      ...rt,
+      store: new Proxy(rt.store, {
+        get(target, property, receiver) {
+          if (property !== 'put') return Reflect.get(target, property, receiver);
+          return async (key: string, ...rest: unknown[]) => {
+            await (target.put as (...args: unknown[]) => Promise<void>).call(target, key, ...rest);
+            if (key.includes('/restores/')) await target.put(`backups/${backupId}/deleting.json`, '{}');
+          };
+        },
+      }),
+    };
+    await expect(validateRestore({ backupId }, racing)).rejects.toThrow(
+      `invalid restore request: backup set ${backupId} is being deleted by retention`,
+    );
+    const reportKey = (await allKeys(rt.store)).find((key) =>
+      key.startsWith(`backups/${backupId}/restores/`),
+    );
+    const restoreId =
+      reportKey
+        ?.split('/')
+        .at(-1)
+        ?.replace(/\.json$/, '') ?? '';
+    expect(await readRestoreReport(rt.store, backupId, restoreId)).toMatchObject({
+      status: 'failed',
+      warnings: [`backup set ${backupId} is being deleted by retention`],
+    });
+  });
+
+  it('deleting a set that a restore started reading after the plan: the marker is taken back, nothing is deleted, the task is retried', async () => {
+    const rt = testRuntime({ components: COMPONENTS, now: () => new Date() });
+    const backupId = await backup(rt, [complete('liferayHome'), complete('appServer')]);
+    await backup(rt, [complete('liferayHome'), complete('appServer')]);
+    await validateRestore({ backupId }, rt);
+    const before = await allKeys(rt.store);
+    const attempt = deleteSet({ runId: 'g20261127t050000z-0001', backupId }, rt);
+    await expect(attempt).rejects.toBeInstanceOf(RetryableError);
+    await expect(deleteSet({ runId: 'g20261127t050000z-0001', backupId }, rt)).rejects.toThrow(
+      `not deleting ${backupId} yet: a restore or restore drill started reading it after this retention run planned its deletion`,
+    );
+    expect(await allKeys(rt.store)).toEqual(before);
+  });
+
+  it('the restore drill refuses a set whose deletion has started', async () => {
+    const rt = testRuntime({ components: COMPONENTS, now: clock() });
+    const backupId = await backup(rt, [complete('liferayHome'), complete('appServer')]);
+    await rt.store.put(`backups/${backupId}/deleting.json`, '{}');
+    await expect(beginVerify({ backupId }, rt)).rejects.toThrow(
+      `invalid verify request: backup set ${backupId} is being deleted by retention`,
+    );
   });
 });
 
