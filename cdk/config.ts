@@ -118,6 +118,20 @@ export const configSchema = z
       .min(1)
       .max(24 * 7)
       .default(26),
+    /**
+     * Per-component recovery point objectives, e.g. `{"database": 2}` when the database is backed up
+     * hourly. @default rpoHours for every component
+     */
+    componentRpoHours: z
+      .partialRecord(
+        componentNameSchema,
+        z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 7),
+      )
+      .default({}),
     /** The Backup workflow gives up after this; a lock older than it is stale. @default 23 hours */
     backupTimeoutHours: z
       .number()

@@ -247,6 +247,7 @@ export class LiferayBackupStack extends Stack {
       topic: this.notifications.topic,
       checkBackupAge,
       rpoHours: config.rpoHours,
+      componentRpoHours: config.componentRpoHours,
     });
 
     // Stack-wide cdk-nag acknowledgements (each with its reason, cdk/nag.ts); last, so every role exists.

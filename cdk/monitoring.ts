@@ -27,6 +27,8 @@ export interface MonitoringProps {
   readonly checkBackupAge: lambda.IFunction;
   /** Recovery point objective: alarm when the newest complete set is older. */
   readonly rpoHours: number;
+  /** Per-component objectives (default rpoHours). */
+  readonly componentRpoHours?: Partial<Record<ComponentName, number>>;
 }
 
 /** The dashboard and the alarms that page people (issue: monitoring). */
@@ -104,15 +106,16 @@ export class Monitoring extends Construct {
     // Hourly database-only sets keep the newest set young while the nightly files backup may have
     // stopped: each component has its own recovery point.
     for (const component of props.components) {
+      const hours = props.componentRpoHours?.[component] ?? props.rpoHours;
       alarm(`RecoveryPointObjective${component[0]?.toUpperCase()}${component.slice(1)}`, {
-        alarmDescription: `liferay-backup ${props.environment}: no complete copy of ${componentTitle(component)} (${component}) in the last ${props.rpoHours} hours (no data counts as breaching)`,
+        alarmDescription: `liferay-backup ${props.environment}: no complete copy of ${componentTitle(component)} (${component}) in the last ${hours} hours (no data counts as breaching)`,
         metric: custom(
           'ComponentCompleteBackupAge',
           { ...env, Component: component },
           'Maximum',
           Duration.hours(1),
         ),
-        threshold: props.rpoHours,
+        threshold: hours,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,

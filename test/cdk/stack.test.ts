@@ -252,6 +252,22 @@ describe('the stack', () => {
     }
   });
 
+  it("takes a component's own recovery point objective from componentRpoHours (the example: the database hourly, 2 hours)", () => {
+    const example = build(EXAMPLE_CONFIG).template;
+    const thresholds = Object.fromEntries(
+      Object.entries(example.findResources('AWS::CloudWatch::Alarm'))
+        .filter(([id]) => id.startsWith('MonitoringRecoveryPointObjective'))
+        .map(([id, alarm]) => [
+          id.replace(/^MonitoringRecoveryPointObjective/, '').replace(/[0-9A-F]{8}$/, ''),
+          (alarm as { Properties: { Threshold: number } }).Properties.Threshold,
+        ]),
+    );
+    expect(thresholds).toMatchObject({ '': 26, Database: 2, LiferayHome: 26 });
+    expect(() => parseConfig({ ...(EXAMPLE_CONFIG as object), componentRpoHours: { ldap: 2 } })).toThrow(
+      /componentRpoHours/,
+    );
+  });
+
   it('builds a dashboard with the age of the newest set and per-component duration and size', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
