@@ -30,15 +30,21 @@ export interface S3StoreOptions {
   readonly queueSize?: number;
 }
 
-/** Client settings shared by the Lambdas and the CLI. */
+/**
+ * Client settings shared by the Lambdas and the CLI. Against Amazon S3 every upload carries a
+ * checksum (the SDK's default): S3 checks the bytes it receives, and a bucket with Object Lock
+ * refuses uploads without one ("Content-MD5 OR x-amz-checksum-* HTTP header is required"). Against
+ * another endpoint (an S3-compatible server) checksums are sent only where the API requires them:
+ * with the default mode a streamed body is sent aws-chunked, which some of those servers store
+ * verbatim, framing included.
+ */
 export function s3ClientConfig(options: { endpoint?: string; region?: string } = {}): S3ClientConfig {
+  const checksums = options.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
   return {
     ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
     ...(options.region ? { region: options.region } : {}),
-    // Checksums only where S3 requires them: with the default mode a streamed body is sent
-    // aws-chunked, which some S3-compatible servers store verbatim (framing included).
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
     maxAttempts: 5,
   };
 }
