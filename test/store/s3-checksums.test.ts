@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { S3Store, s3ClientConfig } from '#store/s3-store.ts';
@@ -52,5 +53,29 @@ describe('S3 checksums', () => {
     await store.put('backups/b20261127t020000z-0001/manifest.json', '{"a":1}');
     const [put] = requests;
     expect(put && checksumHeaders(put.headers)).toEqual([]);
+  });
+
+  it('a download from Amazon S3 is checked against the checksum S3 returns', async () => {
+    const body = Buffer.from('{"status":"complete"}');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    const read = async (checksum: string) => {
+      const client = new S3Client({
+        ...s3ClientConfig({ region: 'eu-west-1' }),
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+        requestHandler: {
+          async handle() {
+            const headers = { 'content-length': String(body.length), 'x-amz-checksum-crc32': checksum };
+            return { response: { statusCode: 200, headers, body: Readable.from([body]) } };
+          },
+        },
+      });
+      const chunks: Buffer[] = [];
+      for await (const chunk of await new S3Store(client, { bucket: 'b' }).get('pointers/latest.json'))
+        chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString();
+    };
+    expect(await read(crc.toString('base64'))).toBe(body.toString());
+    await expect(read('AAAAAA==')).rejects.toThrow(/Checksum mismatch/);
   });
 });
