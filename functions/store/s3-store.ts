@@ -39,7 +39,10 @@ export interface S3StoreOptions {
  * verbatim, framing included.
  */
 export function s3ClientConfig(options: { endpoint?: string; region?: string } = {}): S3ClientConfig {
-  const checksums = options.endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+  // The SDK also takes an endpoint from the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL).
+  const otherEndpoint =
+    options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? undefined;
+  const checksums = otherEndpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
   return {
     ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
     ...(options.region ? { region: options.region } : {}),

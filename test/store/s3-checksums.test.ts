@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { S3Store, s3ClientConfig } from '#store/s3-store.ts';
 
 /** An S3 client whose requests are captured instead of sent (S3 itself cannot run here). */
@@ -37,6 +37,13 @@ const checksumHeaders = (headers: Record<string, string>) =>
   );
 
 describe('S3 checksums', () => {
+  // Amazon S3 itself: no endpoint from the environment of the machine running the tests.
+  beforeEach(() => {
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', '');
+    vi.stubEnv('AWS_ENDPOINT_URL', '');
+  });
+  afterEach(() => vi.unstubAllEnvs());
+
   it('every upload to Amazon S3 carries one (a bucket with Object Lock refuses uploads without)', async () => {
     const { store, requests } = capturingStore(s3ClientConfig({ region: 'eu-west-1' }));
     await store.put('backups/b20261127t020000z-0001/manifest.json', '{"a":1}');
@@ -53,6 +60,15 @@ describe('S3 checksums', () => {
     await store.put('backups/b20261127t020000z-0001/manifest.json', '{"a":1}');
     const [put] = requests;
     expect(put && checksumHeaders(put.headers)).toEqual([]);
+  });
+
+  it('an endpoint from the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) counts as S3-compatible too', () => {
+    for (const name of ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL']) {
+      vi.stubEnv(name, 'http://127.0.0.1:1');
+      expect(s3ClientConfig().requestChecksumCalculation, name).toBe('WHEN_REQUIRED');
+      vi.stubEnv(name, '');
+    }
+    expect(s3ClientConfig().requestChecksumCalculation).toBe('WHEN_SUPPORTED');
   });
 
   it('a download from Amazon S3 is checked against the checksum S3 returns', async () => {
