@@ -40,8 +40,7 @@ export interface S3StoreOptions {
  */
 export function s3ClientConfig(options: { endpoint?: string; region?: string } = {}): S3ClientConfig {
   // The SDK also takes an endpoint from the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL).
-  const otherEndpoint =
-    options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? undefined;
+  const otherEndpoint = options.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL;
   const checksums = otherEndpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
   return {
     ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
