@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -7,6 +7,7 @@ import { verificationReportSchema } from '#backup-set/verify.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { readJson } from '#store/content-store.ts';
 import { type CliIo, EXTRA_COMMANDS, helpText, LOCAL_WAIT_MS, parseCommand, runtimeFor } from './cli.ts';
+import { formatBytes } from './format.ts';
 import { ProgressPrinter } from './progress.ts';
 import { runWorkflow } from './run-workflow.ts';
 import { WORKFLOWS } from './workflows.ts';
@@ -95,6 +96,19 @@ async function restoreIntoScratch(
   // With --json the report alone goes to stdout.
   const say = values.json === true ? (line: string) => io.err.write(`${line}\n`) : io.out;
   const base = typeof values.scratch === 'string' ? path.resolve(values.scratch) : tmpdir();
+  // A drill of a large set must not fill the disk it runs on (the system's temporary folder by default).
+  const needed = components.reduce(
+    (sum, name) => sum + Number(manifest.results[name]?.summary.bytes ?? 0),
+    0,
+  );
+  const disk = await statfs(base);
+  const free = disk.bavail * disk.bsize;
+  if (needed > free * 0.9) {
+    say(
+      `  scratch restore skipped: the files need ${formatBytes(needed)} and ${base} has ${formatBytes(free)} free; give --scratch DIR on a larger disk, or --scratch none to read back only`,
+    );
+    return false;
+  }
   const scratch = await mkdtemp(path.join(base, `liferay-backup-drill-${backupId}-`));
   try {
     const restoreValues: Record<string, unknown> = { ...values };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readLatest, readManifest, writeManifest } from '#backup-set/manifest.ts';
 import { verificationReportSchema } from '#backup-set/verify.ts';
 import { main } from '#local/cli.ts';
 import '#local/verify-command.ts';
@@ -119,6 +120,25 @@ describe('liferay-backup verify', () => {
     const damaged = await run(['verify', 'latest', '--store', storeDir, '--scratch', scratch, '--quiet']);
     expect(damaged.code).toBe(1);
     expect(damaged.text).toMatch(/scratch restore into \S+: FAILED: \S+: .*the stored copy is damaged/);
+    expect(fs.readdirSync(scratch)).toEqual([]);
+
+    // A set larger than the scratch disk's free space: not restored there, and the drill says why.
+    const latest = (await readLatest(store)) ?? '';
+    const manifest = await readManifest(store, latest);
+    const home = manifest.results.liferayHome;
+    if (!home) throw new Error('no liferayHome result');
+    await writeManifest(store, {
+      ...manifest,
+      results: {
+        ...manifest.results,
+        liferayHome: { ...home, summary: { ...home.summary, bytes: 2 ** 60 } },
+      },
+    });
+    const tooBig = await run(['verify', 'latest', '--store', storeDir, '--scratch', scratch, '--quiet']);
+    expect(tooBig.code).toBe(1);
+    expect(tooBig.text).toMatch(
+      /scratch restore skipped: the files need [\d.]+ \w+ and \S+ has [\d.]+ \w+ free; give --scratch DIR on a larger disk, or --scratch none to read back only/,
+    );
     expect(fs.readdirSync(scratch)).toEqual([]);
 
     // --scratch none: read back only.
