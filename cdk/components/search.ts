@@ -62,7 +62,18 @@ export const searchConfigSchema = z
       .string()
       .regex(/^\/?[a-zA-Z0-9_.\-/]{1,2048}$/, 'an SSM parameter name like /liferay/search/credentials')
       .optional(),
-    /** The KMS key of that SecureString when it is not the account's aws/ssm key. */
+    /**
+     * Elasticsearch: the SecureString the restore tasks use instead (a user allowed to close,
+     * delete and create indexes, which the backup user need not be). @default credentialsParameter
+     */
+    restoreCredentialsParameter: z
+      .string()
+      .regex(
+        /^\/?[a-zA-Z0-9_.\-/]{1,2048}$/,
+        'an SSM parameter name like /liferay/search/restore-credentials',
+      )
+      .optional(),
+    /** The KMS key of those SecureStrings when it is not the account's aws/ssm key. */
     credentialsKmsKeyArn: z
       .string()
       .regex(/^arn:aws[a-z-]*:kms:/, 'a KMS key ARN')
@@ -89,6 +100,13 @@ export const searchConfigSchema = z
         path: ['credentialsParameter'],
         message:
           'Amazon OpenSearch Service requests are signed with the Lambda role (SigV4): map that role instead',
+      });
+    }
+    if (config.restoreCredentialsParameter && !config.credentialsParameter) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['restoreCredentialsParameter'],
+        message: 'only with credentialsParameter (Elasticsearch)',
       });
     }
     if (config.credentialsKmsKeyArn && !config.credentialsParameter) {
@@ -130,6 +148,9 @@ export function searchSettings(config: LiferayBackupConfig): SearchSettings {
         : search.credentialsParameter
           ? { type: 'ssm', parameterName: search.credentialsParameter }
           : { type: 'none' },
+    ...(search.restoreCredentialsParameter
+      ? { restoreCredentials: { type: 'ssm' as const, parameterName: search.restoreCredentialsParameter } }
+      : {}),
     repository: {
       name: search.repository,
       ...(search.engine === 'opensearch'
@@ -146,6 +167,9 @@ export function searchSettings(config: LiferayBackupConfig): SearchSettings {
 }
 
 /** The HTTP methods each function sends to the domain (es:ESHttp<Method>). */
+/** The functions of the Restore workflow that change indexes (they use restoreCredentialsParameter). */
+const RESTORE_TASKS: ReadonlySet<string> = new Set(['startRestore', 'checkRecovery']);
+
 const DOMAIN_METHODS = {
   prepare: ['Get', 'Put', 'Post'],
   startSnapshot: ['Get', 'Put', 'Post'],
@@ -240,7 +264,7 @@ class SearchComponent implements WorkflowComponent {
       keyof typeof DOMAIN_METHODS,
       lambda.Function,
     ][]) {
-      this.grantEngine(fn, DOMAIN_METHODS[key], DOMAIN_DENIED[key]);
+      this.grantEngine(fn, DOMAIN_METHODS[key], DOMAIN_DENIED[key], RESTORE_TASKS.has(key));
     }
     if (config.engine === 'opensearch') this.createSnapshotRole(scope, context);
   }
@@ -264,6 +288,7 @@ class SearchComponent implements WorkflowComponent {
     fn: lambda.Function,
     methods: readonly string[],
     denied?: { readonly method: string; readonly path: string },
+    restoreTask = false,
   ): void {
     const { config } = this;
     if (config.engine === 'opensearch' && config.domainArn) {
@@ -292,11 +317,13 @@ class SearchComponent implements WorkflowComponent {
       ]);
       return;
     }
-    if (!config.credentialsParameter) return;
+    // The restore tasks read the restore credentials when there are some, and only those.
+    const parameter = (restoreTask && config.restoreCredentialsParameter) || config.credentialsParameter;
+    if (!parameter) return;
     const parameterArn = Stack.of(fn).formatArn({
       service: 'ssm',
       resource: 'parameter',
-      resourceName: config.credentialsParameter.replace(/^\//, ''),
+      resourceName: parameter.replace(/^\//, ''),
     });
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [parameterArn] }));
     if (config.credentialsKmsKeyArn) {

@@ -80,6 +80,12 @@ export const searchSettingsSchema = z.strictObject({
   engine: z.enum(['elasticsearch', 'opensearch']),
   endpoint: endpointSchema,
   credentials: credentialsSchema,
+  /**
+   * What the restore tasks (start restore, check recovery) authenticate with when it differs: a
+   * restore closes, deletes and creates indexes, which the backup user need not be allowed to.
+   * @default credentials
+   */
+  restoreCredentials: credentialsSchema.optional(),
   repository: z.strictObject({
     name: repositoryNameSchema,
     /** Register (idempotently) this S3 repository; absent = an existing repository, verified by name. */

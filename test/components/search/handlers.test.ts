@@ -6,6 +6,7 @@ import { commitBackup } from '#backup-set/commit-backup.ts';
 import { validateRestore } from '#backup-set/validate-restore.ts';
 import { closeEngines } from '#components/search/connect.ts';
 import { SearchRepositoryConflictError } from '#components/search/errors.ts';
+import { searchRuntime } from '#components/search/handlers/context.ts';
 import { prepareSearchRepository } from '#components/search/handlers/prepare-repository.ts';
 import { clusterFromUrl, searchComponent } from '#components/search/index.ts';
 import { main } from '#local/cli.ts';
@@ -245,6 +246,32 @@ describe('search-prepare-repository on Elasticsearch, credentials from SSM', () 
     });
     expect(registrations(server, 'found-snapshots')).toEqual([]);
     expect(server.requestsTo('POST', '/_snapshot/found-snapshots/_verify')).toHaveLength(1);
+  });
+
+  it('gives the restore tasks the restore credentials when there are some, and the backup tasks the others', async () => {
+    server = await elasticsearch({ type: 'basic', username: 'restorer', password: 'restore-pw-4R' });
+    ssm
+      .on(GetParameterCommand, { Name: '/search/backup-user' })
+      .resolves({ Parameter: { Value: JSON.stringify({ username: 'backup', password: 'backup-pw-9B' }) } })
+      .on(GetParameterCommand, { Name: '/search/restore-user' })
+      .resolves({
+        Parameter: { Value: JSON.stringify({ username: 'restorer', password: 'restore-pw-4R' }) },
+      });
+    const rt = testRuntime({
+      components: {
+        search: {
+          engine: 'elasticsearch',
+          endpoint: server.url,
+          credentials: { type: 'ssm', parameterName: '/search/backup-user' },
+          restoreCredentials: { type: 'ssm', parameterName: '/search/restore-user' },
+          repository: { name: 'found-snapshots' },
+        },
+      },
+    });
+    const restoreSide = await searchRuntime(rt, 'restore');
+    expect((await restoreSide.engine.info()).version).toBe('8.15.0');
+    // This stand-in knows only the restore user: the backup tasks' user is refused.
+    await expect((await searchRuntime(rt)).engine.info()).rejects.toThrow(/401|authentication|credentials/i);
   });
 
   it('uses an API key from the SecureString', async () => {

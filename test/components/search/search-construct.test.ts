@@ -331,6 +331,34 @@ describe('search construct, Elasticsearch', () => {
     });
   });
 
+  it('with restoreCredentialsParameter, the restore tasks read only that one, the other functions never', () => {
+    const restoreParameter = '/liferay/search/restore-credentials';
+    const split = build({ ...ELASTICSEARCH, restoreCredentialsParameter: restoreParameter }, null).template;
+    const parametersRead = (handlerId: string) => {
+      const entry = searchFunctions(split).get(handlerId);
+      if (!entry) throw new Error(`no function ${handlerId}`);
+      return statementsOf(split, entry.id)
+        .filter((statement) => actions([statement]).includes('ssm:GetParameter'))
+        .map((statement) => JSON.stringify(statement.Resource));
+    };
+    for (const handlerId of ['search-start-restore', 'search-check-recovery']) {
+      const read = parametersRead(handlerId);
+      expect(read, handlerId).toHaveLength(1);
+      expect(read[0], handlerId).toContain(`:parameter${restoreParameter}`);
+    }
+    for (const handlerId of ['search-prepare-repository', 'search-start-snapshot', 'search-check-snapshot']) {
+      const read = parametersRead(handlerId);
+      expect(read.join(), handlerId).toContain(':parameter/liferay/search/credentials');
+      expect(read.join(), handlerId).not.toContain('restore-credentials');
+    }
+    const entry = searchFunctions(split).get('search-start-restore');
+    const settings = JSON.parse(String(variablesOf(entry?.fn).LIFERAY_BACKUP_SETTINGS)).components.search;
+    expect(settings.restoreCredentials).toEqual({ type: 'ssm', parameterName: restoreParameter });
+    expect(() =>
+      build({ ...ELASTICSEARCH, credentialsParameter: undefined, restoreCredentialsParameter: '/x' }, null),
+    ).toThrow(/components\.search\.restoreCredentialsParameter: only with credentialsParameter/);
+  });
+
   it('cdk-nag AwsSolutions: nothing of its own to acknowledge', () => {
     expect(
       nagFindings(

@@ -15,7 +15,7 @@ const eventSchema = z.object({ restore: restoreRefSchema, search: restoreStateSc
  */
 export async function checkSearchRecovery(event: unknown, rt: Runtime): Promise<RestoreState> {
   const input = parseInput(eventSchema, event, 'search check-recovery event');
-  const { engine } = await searchRuntime(rt);
+  const { engine } = await searchRuntime(rt, 'restore');
   const state = await checkRecovery(engine, input.search, rt.now());
   if (state.done)
     rt.logger.info('search restore complete', { snapshot: state.snapshot, checks: state.checks });

@@ -20,11 +20,19 @@ export const restoreRefSchema = z.looseObject({
   requests: z.looseObject({ search: z.unknown().optional() }),
 });
 
-/** The component's settings (validated at every cold start) and its engine (built once per container). */
+/**
+ * The component's settings (validated at every cold start) and its engine (built once per
+ * container), with the restore credentials for the restore tasks when they are configured.
+ */
 export async function searchRuntime(
   rt: Runtime,
+  side: 'backup' | 'restore' = 'backup',
 ): Promise<{ settings: SearchSettings; engine: SearchEngine }> {
-  const settings = componentSettings(rt.settings, 'search', searchSettingsSchema);
+  const configured = componentSettings(rt.settings, 'search', searchSettingsSchema);
+  const settings =
+    side === 'restore' && configured.restoreCredentials
+      ? { ...configured, credentials: configured.restoreCredentials }
+      : configured;
   return { settings, engine: await engineFor(settings) };
 }
 

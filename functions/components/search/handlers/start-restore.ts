@@ -35,7 +35,7 @@ export async function startSearchRestore(event: unknown, rt: Runtime): Promise<R
       `backup set ${input.restore.backupId}: the search record is not valid: ${describeIssues(details.error.issues)}`,
     );
   }
-  const { settings, engine } = await searchRuntime(rt);
+  const { settings, engine } = await searchRuntime(rt, 'restore');
   const state = await startRestore(engine, {
     details: details.data,
     request,
