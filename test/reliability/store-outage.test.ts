@@ -170,14 +170,20 @@ describe('the S3 store stops and comes back', () => {
     const before = await storeSnapshot(store);
 
     let shards = 0;
+    let paused: Promise<void> | undefined;
     const stopAndStayDown: Handler = async (event, runtime) => {
       shards += 1;
-      if (shards === 2) await server.pause();
+      if (shards === 2) {
+        paused = server.pause();
+        await paused;
+      }
       return copyShard(event, runtime);
     };
     const broken = await backup(rt, { taskOverrides: { 'Liferay Home copy shard': stopAndStayDown } });
     expect(broken.status).toBe('FAILED');
     expect(causeOf(broken)).toMatch(/ECONNREFUSED/);
+    // The run can end (another shard refused) before the server process has exited.
+    await paused;
     await server.restart();
 
     // What the store says once it is back: the set that was cut short is still "running".
