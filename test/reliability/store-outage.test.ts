@@ -79,6 +79,7 @@ function afterFirstContent(store: ContentStore, onContent: () => Promise<void>):
 function outage() {
   const events: string[] = [];
   const calls: Promise<unknown>[] = [];
+  let pausing: Promise<void> | undefined;
   return {
     events,
     during(handler: Handler, healthy: number): Handler {
@@ -91,7 +92,8 @@ function outage() {
           return call;
         }
         const store = afterFirstContent(rt.store, async () => {
-          await server.pause();
+          pausing = server.pause();
+          await pausing;
           events.push('server stopped');
         });
         const call = handler(event, { ...rt, store });
@@ -101,6 +103,8 @@ function outage() {
     },
     endsBefore(handler: Handler): Handler {
       return async (event, rt) => {
+        // The run can reach this step while the server is still shutting down (another task refused).
+        await pausing;
         if (!server.running) {
           await server.restart();
           events.push('server restarted');
