@@ -87,7 +87,21 @@ server.middleware.unshift(async (ctx, next) => {
   });
 });
 
+// Once stopping, a request on a connection kept alive gets the connection cut, like one to a server
+// that is gone: server.close() would still serve it while in-flight requests finish.
+let stopping = false;
+server.middleware.unshift(async (ctx, next) => {
+  if (stopping) {
+    ctx.req.socket.destroy();
+    return;
+  }
+  return next();
+});
+
 server.run().then((address) => {
   process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
 });
-process.on('SIGTERM', () => server.close().finally(() => process.exit(0)));
+process.on('SIGTERM', () => {
+  stopping = true;
+  server.close().finally(() => process.exit(0));
+});
