@@ -280,18 +280,26 @@ class ShardRestorer {
   }
 
   private async finishFile(entry: FileEntry, fd: number, hash: Hash, written: number): Promise<void> {
+    const sha256 = hash.digest('hex');
+    if (written !== entry.size || sha256 !== entry.sha256) {
+      await this.io.close(fd);
+      throw this.mismatch(entry, sha256, written);
+    }
+    await this.closeVerified(entry, fd);
+  }
+
+  /** A file whose bytes matched: its mode and mtime set, closed, counted. */
+  private async closeVerified(entry: FileEntry, fd: number): Promise<void> {
     try {
-      const sha256 = hash.digest('hex');
-      if (written !== entry.size || sha256 !== entry.sha256) {
-        throw new VerificationError(
-          `${entry.path}: the restored bytes (${written} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
-        );
-      }
       await this.io.fchmod(fd, entry.mode);
       await this.io.futimes(fd, secondsOf(entry.mtimeNs));
     } finally {
       await this.io.close(fd);
     }
+    this.countVerified(entry);
+  }
+
+  private countVerified(entry: FileEntry): void {
     this.stats.files += 1;
     this.stats.verifiedFiles += 1;
     this.stats.bytes += entry.size;
@@ -462,9 +470,7 @@ class ShardRestorer {
         this.regions.give(region);
       }
       if (sha256 !== entry.sha256) throw this.mismatch(entry, sha256);
-      this.stats.files += 1;
-      this.stats.verifiedFiles += 1;
-      this.stats.bytes += entry.size;
+      this.countVerified(entry);
       return;
     }
     try {
@@ -483,20 +489,12 @@ class ShardRestorer {
       await this.io.close(fd).catch(() => undefined);
       throw this.mismatch(entry, sha256);
     }
-    try {
-      await this.io.fchmod(fd, entry.mode);
-      await this.io.futimes(fd, secondsOf(entry.mtimeNs));
-    } finally {
-      await this.io.close(fd);
-    }
-    this.stats.files += 1;
-    this.stats.verifiedFiles += 1;
-    this.stats.bytes += entry.size;
+    await this.closeVerified(entry, fd);
   }
 
-  private mismatch(entry: FileEntry, sha256: string): VerificationError {
+  private mismatch(entry: FileEntry, sha256: string, written = entry.size): VerificationError {
     return new VerificationError(
-      `${entry.path}: the restored bytes (${entry.size} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
+      `${entry.path}: the restored bytes (${written} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
     );
   }
 }
