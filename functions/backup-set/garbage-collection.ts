@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { z } from 'zod';
+import { mapLimit } from '#components/files/limit.ts';
 import { componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -140,7 +141,7 @@ export async function sweepPrefix(
     // A backup may have written an old object again since it was listed (it refreshes content it
     // found in the store rather than trusting it: isReusable), so each is looked at once more just
     // before it goes.
-    const stale = await mapBounded(batch, RECHECK_CONCURRENCY, async (object) => {
+    const stale = await mapLimit(batch, RECHECK_CONCURRENCY, async (object) => {
       const now = await rt.store.stat(object.key);
       return now && now.lastModified.getTime() < cutoff ? object : undefined;
     });
@@ -160,22 +161,4 @@ export async function sweepPrefix(
   await rt.store.put(retentionKeys.swept(runId, index), JSON.stringify(outcome));
   if (deleted > 0) rt.logger.info('collected unreferenced content', outcome);
   return outcome;
-}
-
-/** `map` with at most `limit` calls in flight, results in input order. */
-async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
