@@ -27,11 +27,6 @@ export interface MirrorInput {
   readonly scratchDir: string;
   readonly now: () => Date;
   readonly progress?: (message: string) => void;
-  /**
-   * A pack already in the store is reused only when written this recently (see storePack).
-   * @default DEFAULT_REUSE_MAX_AGE_MS (one hour)
-   */
-  readonly reuseMaxAgeMs?: number;
 }
 
 /** At most this many "have" lines: more only shrinks the pack a little and grows the request. */
@@ -232,9 +227,6 @@ async function copyToStore(
       indexed = await indexPackFile(full.file, full.info);
     }
   }
-  const { stored, written } = await storePack(input.store, indexed, {
-    ...(input.reuseMaxAgeMs !== undefined ? { reuseMaxAgeMs: input.reuseMaxAgeMs } : {}),
-    now: input.now(),
-  });
+  const { stored, written } = await storePack(input.store, indexed, { now: input.now() });
   return { packs: [...base.packs, stored], storedBytes: written ? stored.bytes : 0 };
 }

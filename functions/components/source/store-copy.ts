@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CorruptBackupError } from '#runtime/errors.ts';
-import { type ContentStore, REUSE_MAX_AGE_MS } from '#store/content-store.ts';
+import { type ContentStore, isReusable } from '#store/content-store.ts';
 import type { PackInfo, PackPart } from './pack-stream.ts';
 import type { RepositoryRecord, StoredPack } from './settings.ts';
 
@@ -94,26 +94,15 @@ export async function chainObjectIds(
 }
 
 /**
- * A pack already in the store is reused only when it was written this recently: an older one may
- * belong to no kept set and be collected while this backup runs (see REUSE_MAX_AGE_MS); it is
- * written again, which makes it young.
- */
-export const DEFAULT_REUSE_MAX_AGE_MS = REUSE_MAX_AGE_MS;
-
-/** When the object at exactly this key was last written, if it exists. */
-async function writtenAt(store: ContentStore, key: string): Promise<{ size: number; at: Date } | undefined> {
-  const info = await store.stat(key);
-  return info && { size: info.size, at: info.lastModified };
-}
-
-/**
- * Uploads a pack and its index unless the store already holds those bytes, written less than
- * `reuseMaxAgeMs` ago; returns its chain entry.
+ * Uploads a pack and its index unless the store already holds those bytes, written recently enough
+ * to be safe from garbage collection (`isReusable`: an older pack may belong to no kept set and be
+ * collected while this backup runs; it is written again, which makes it young); returns its chain
+ * entry.
  */
 export async function storePack(
   store: ContentStore,
   pack: IndexedPack,
-  options: { readonly reuseMaxAgeMs?: number; readonly now?: Date } = {},
+  options: { readonly now?: Date } = {},
 ): Promise<{ stored: StoredPack; written: boolean }> {
   const stored: StoredPack = {
     key: packKey(pack.info.sha256),
@@ -121,16 +110,14 @@ export async function storePack(
     bytes: pack.info.bytes,
     objects: pack.info.objects,
   };
-  const youngest =
-    (options.now ?? new Date()).getTime() - (options.reuseMaxAgeMs ?? DEFAULT_REUSE_MAX_AGE_MS);
-  const existing = await writtenAt(store, stored.key);
-  const existingIndex = await writtenAt(store, indexKeyOf(stored));
+  const existing = await store.stat(stored.key);
+  const existingIndex = await store.stat(indexKeyOf(stored));
   if (
     existing &&
     existingIndex &&
     existing.size === stored.bytes &&
-    existing.at.getTime() > youngest &&
-    existingIndex.at.getTime() > youngest
+    isReusable(existing, options.now) &&
+    isReusable(existingIndex, options.now)
   ) {
     return { stored, written: false };
   }
