@@ -3,7 +3,6 @@ import { lambdaHandler } from '#runtime/lambda.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
-import type { ContentStore } from '#store/content-store.ts';
 import { backupIdTime } from './backup-id.ts';
 import { listBackupIds, readLatest, readManifest } from './manifest.ts';
 
@@ -41,7 +40,8 @@ export async function checkBackupAge(_event: unknown, rt: Runtime): Promise<Back
     rt.logger.warn('no complete backup set exists');
   }
   const components: BackupAge['components'] = {};
-  const newest = await newestCompleteCopies(rt, configuredComponents(rt.settings));
+  const configured = configuredComponents(rt.settings);
+  const newest = await newestCompleteCopies(rt, configured);
   for (const [component, backupId] of newest) {
     const ageHours = hoursSince(backupId);
     components[component] = { backupId, ageHours };
@@ -54,7 +54,7 @@ export async function checkBackupAge(_event: unknown, rt: Runtime): Promise<Back
       },
     ]);
   }
-  for (const component of configuredComponents(rt.settings)) {
+  for (const component of configured) {
     if (!newest.has(component)) rt.logger.warn('no complete copy of a component exists', { component });
   }
   return { latestBackupId: latest ?? null, ageHours: latest ? hoursSince(latest) : null, components };
@@ -69,7 +69,7 @@ async function newestCompleteCopies(
   const ids = (await listBackupIds(rt.store)).reverse().slice(0, MAX_MANIFESTS_READ);
   for (const backupId of ids) {
     if (found.size === wanted.length) break;
-    const manifest = await readManifestOrSkip(rt.store, backupId, rt);
+    const manifest = await readManifestOrSkip(rt, backupId);
     if (!manifest || (manifest.status !== 'complete' && manifest.status !== 'partial')) continue;
     for (const component of wanted) {
       if (!found.has(component) && manifest.results[component]?.status === 'complete')
@@ -79,9 +79,9 @@ async function newestCompleteCopies(
   return found;
 }
 
-async function readManifestOrSkip(store: ContentStore, backupId: string, rt: Runtime) {
+async function readManifestOrSkip(rt: Runtime, backupId: string) {
   try {
-    return await readManifest(store, backupId);
+    return await readManifest(rt.store, backupId);
   } catch (error) {
     // A damaged manifest must not silence the age alarms; the drill and retention report it.
     rt.logger.warn('a manifest could not be read', { backupId, error: String(error) });
