@@ -1,4 +1,5 @@
 import { ConfigError, RetryableError } from '#runtime/errors.ts';
+import { maskBeforeLastAt } from '#runtime/redact.ts';
 import type { EngineFailure } from './engine.ts';
 import { SearchEngineError, SearchSnapshotBusyError } from './errors.ts';
 
@@ -39,11 +40,7 @@ export function isMissing(failure: EngineFailure, ...types: string[]): boolean {
 export function redactEndpoint(endpoint: string): string {
   try {
     const url = new URL(endpoint);
-    const shown = `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-    // A password with an unencoded '/', '?' or '#' (https://elastic:2024/S3cret@host) parses as
-    // host and path, not as user info: whatever comes before the last '@' may be a secret.
-    const at = shown.lastIndexOf('@');
-    return at < 0 ? shown : `${url.protocol}//***${shown.slice(at)}`;
+    return maskBeforeLastAt(`${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`);
   } catch {
     return '(invalid endpoint)';
   }

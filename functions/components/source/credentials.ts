@@ -1,4 +1,5 @@
 import { ConfigError } from '#runtime/errors.ts';
+import { maskBeforeLastAt } from '#runtime/redact.ts';
 import type { Credentials } from './settings.ts';
 
 /** Reads secrets by name: SSM SecureString parameters on AWS (decrypted), tests' fakes elsewhere. */
@@ -35,11 +36,7 @@ export function redactUrl(raw: string): string {
   } catch {
     return '(invalid URL)';
   }
-  // A password with an unencoded '/', '?' or '#' (https://bot:2024/S3cret@host) parses as host and
-  // path, not as user info: whatever comes before the last '@' may be a secret.
-  const at = url.lastIndexOf('@');
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
-  return at < 0 ? url : `${scheme}***${url.slice(at)}`;
+  return maskBeforeLastAt(url);
 }
 
 function stripTrailingSlash(url: string): string {
