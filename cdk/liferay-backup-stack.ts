@@ -13,6 +13,7 @@ import { enabledComponents, type LiferayBackupConfig } from './config.ts';
 import { BundledFunctionFactory, type FunctionFactory } from './lambda-function.ts';
 import { Monitoring } from './monitoring.ts';
 import { acknowledgeFunctionBaseline, acknowledgeWildcards, STACK_WIDE_REASONS } from './nag.ts';
+import { pascalCase } from './names.ts';
 import { Network } from './network.ts';
 import { Notifications } from './notifications.ts';
 import { Retention } from './retention.ts';
@@ -275,8 +276,4 @@ export class LiferayBackupStack extends Stack {
     new CfnOutput(this, 'RetentionStateMachineArn', { value: this.retention.stateMachine.stateMachineArn });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
   }
-}
-
-function pascalCase(name: string): string {
-  return name.charAt(0).toUpperCase() + name.slice(1);
 }

@@ -13,6 +13,7 @@ import { METRICS_NAMESPACE } from '#runtime/metrics.ts';
 /** The `service` dimension Powertools adds to every metric (functions/runtime/metrics.ts, POWERTOOLS_SERVICE_NAME). */
 export const METRICS_SERVICE = 'liferay-backup';
 
+import { pascalCase } from './names.ts';
 import { componentTitle } from './workflows.ts';
 
 export interface MonitoringProps {
@@ -107,7 +108,7 @@ export class Monitoring extends Construct {
     // stopped: each component has its own recovery point.
     for (const component of props.components) {
       const hours = props.componentRpoHours?.[component] ?? props.rpoHours;
-      alarm(`RecoveryPointObjective${component[0]?.toUpperCase()}${component.slice(1)}`, {
+      alarm(`RecoveryPointObjective${pascalCase(component)}`, {
         alarmDescription: `liferay-backup ${props.environment}: no complete copy of ${componentTitle(component)} (${component}) in the last ${hours} hours (no data counts as breaching)`,
         metric: custom(
           'ComponentCompleteBackupAge',
