@@ -3,6 +3,7 @@ import { hooksSettingsSchema } from '#backup-set/hooks.ts';
 import { retentionPolicySchema } from '#backup-set/retention-policy.ts';
 import { COMPONENT_NAMES, componentNameSchema } from '#components/component.ts';
 import { describeIssues } from '#runtime/errors.ts';
+import { efsPath } from './components/files.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
 import { isTimeZone, scheduleConflicts } from './schedule-conflicts.ts';
 
@@ -49,6 +50,8 @@ const objectLockSchema = z.strictObject({
 const componentsSchema = z.strictObject(
   Object.fromEntries(CDK_COMPONENTS.map((component) => [component.name, component.configSchema.optional()])),
 );
+
+export const DEFAULT_DRILL_SCRATCH_PATH = '/liferay-backup-drills';
 
 export const configSchema = z
   .strictObject({
@@ -109,8 +112,19 @@ export const configSchema = z
         graceHours: z.number().int().min(1).max(720).default(48),
       })
       .default({ schedule: 'cron(0 5 * * ? *)', policy: retentionPolicySchema.parse({}), graceHours: 48 }),
-    /** The restore drill (Verify workflow) on a schedule. @default no schedule (start it from the console) */
-    verify: z.strictObject({ schedule: scheduleExpression.optional() }).default({}),
+    verify: z
+      .strictObject({
+        /** The restore drill (Verify workflow) on a schedule. @default no schedule (start it from the console) */
+        schedule: scheduleExpression.optional(),
+        /**
+         * The drill restores the Liferay Home and the app server for real into a new folder below
+         * this one on the same EFS file system (removed afterwards); false: it reads every file
+         * back from the store instead. Must lie outside the components' folders.
+         * @default /liferay-backup-drills
+         */
+        scratchPath: z.union([efsPath, z.literal(false)]).default(DEFAULT_DRILL_SCRATCH_PATH),
+      })
+      .default({ scratchPath: DEFAULT_DRILL_SCRATCH_PATH }),
     /** Recovery point objective: alarm when the newest complete set is older than this. @default 26 */
     rpoHours: z
       .number()
@@ -184,6 +198,20 @@ export const configSchema = z
         path: ['schedules'],
         message: `schedule name ${duplicate} is used twice`,
       });
+    const { scratchPath } = config.verify;
+    for (const name of ['liferayHome', 'appServer'] as const) {
+      const files = config.components[name] as { path?: unknown; documentLibraryPath?: unknown } | undefined;
+      for (const folder of [files?.path, files?.documentLibraryPath]) {
+        if (!isEnabled(files) || typeof folder !== 'string' || typeof scratchPath !== 'string') continue;
+        if (`${scratchPath}/`.startsWith(`${folder}/`) || `${folder}/`.startsWith(`${scratchPath}/`)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['verify', 'scratchPath'],
+            message: `${scratchPath} overlaps ${name}'s folder ${folder}: the drill's scratch copy must lie outside what is backed up and restored`,
+          });
+        }
+      }
+    }
     if (configured.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['components'], message: 'enable at least one component' });
     }

@@ -8,6 +8,7 @@ import type { Settings } from '#runtime/settings.ts';
 import { BackupStore } from './backup-store.ts';
 import { CaptureHooks } from './capture-hooks.ts';
 import type { WorkflowComponent } from './components/component.ts';
+import { drillScratchRoot } from './components/files.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
 import { enabledComponents, type LiferayBackupConfig } from './config.ts';
 import { BundledFunctionFactory, type FunctionFactory } from './lambda-function.ts';
@@ -52,12 +53,14 @@ export class LiferayBackupStack extends Stack {
     this.store = new BackupStore(this, 'Store', config.objectLock ? { objectLock: config.objectLock } : {});
     const network = config.network ? new Network(this, 'Network', config.network) : undefined;
     const enabled = enabledComponents(config);
+    const scratchRoot = drillScratchRoot(config);
     const baseSettings: Settings = {
       environment: config.environment,
       // Longer than the workflow may run, so only a dead run's lock is ever taken over.
       lockTimeoutMinutes: config.backupTimeoutHours * 60 + 60,
       configuredComponents: enabled,
       components: {},
+      verify: scratchRoot ? { scratchRoot } : {},
       ...(config.hooks ? { hooks: config.hooks } : {}),
       retention: {
         policy: config.retention.policy,

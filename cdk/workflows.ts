@@ -339,7 +339,7 @@ export class Workflows extends Construct {
     for (const component of props.components) {
       const branchScope = new Construct(scope, `${component.name}Verify`);
       const chain =
-        component.verifyBranch?.(branchScope) ??
+        component.verifyBranch?.(branchScope, { restore: this.restore }) ??
         invokeTask(branchScope, `${TITLES[component.name]} check`, props.verifyComponent(component.name), {
           payload: { 'verify.$': '$.verify', component: component.name },
         });

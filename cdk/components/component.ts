@@ -54,7 +54,7 @@ export interface WorkflowComponent {
    * its last state outputs `{component, status: verified|failed, checks, problems}`. Without it the
    * Verify workflow runs the module's `verify` hook in a function granted by `grantVerify`.
    */
-  verifyBranch?(scope: Construct): sfn.IChainable;
+  verifyBranch?(scope: Construct, workflows: { readonly restore: sfn.IStateMachine }): sfn.IChainable;
   /** What the generic verify function needs for this component's `verify` hook. */
   grantVerify?(fn: lambda.Function): void;
   /** Extra permissions a state machine needs for this component's states (e.g. a Distributed Map's ItemReader). */

@@ -3,10 +3,11 @@ import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { z } from 'zod';
 import { compileSelection } from '#components/files/liferay-rules.ts';
-import type { FilesComponentName, FilesSettings } from '#components/files/settings.ts';
+import { FILES_COMPONENTS, type FilesComponentName, type FilesSettings } from '#components/files/settings.ts';
 import type { LiferayBackupConfig } from '../config.ts';
 import { acknowledgeWildcards } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
@@ -24,7 +25,8 @@ import type { ComponentContext, ComponentDefinition, WorkflowComponent } from '.
 /** Where the Lambdas mount the access point (Lambda requires /mnt/...). */
 export const EFS_MOUNT_PATH = '/mnt/liferay';
 
-const efsPath = z
+/** A folder on the EFS file system, below the access point's root. */
+export const efsPath = z
   .string()
   .regex(/^\/[^\0]*$/, 'a path on the file system, starting with /')
   .refine((value) => value !== '/' && !value.endsWith('/'), {
@@ -96,6 +98,18 @@ function filesConfig(config: LiferayBackupConfig, name: FilesComponentName): Fil
   return configSchemaFor(name).parse(config.components[name]);
 }
 
+/**
+ * Where the restore drill restores the files components (below the Lambdas' EFS mount), or
+ * undefined when it reads them back instead (no EFS, no files component, or scratchPath false).
+ */
+export function drillScratchRoot(config: LiferayBackupConfig): string | undefined {
+  const { scratchPath } = config.verify;
+  const filesEnabled = FILES_COMPONENTS.some(
+    (name) => (config.components[name] as { enabled?: boolean } | undefined)?.enabled === true,
+  );
+  return config.efs && filesEnabled && scratchPath !== false ? `${EFS_MOUNT_PATH}${scratchPath}` : undefined;
+}
+
 /** The Lambdas' settings (validated again at cold start by filesSettingsSchema). */
 export function filesSettingsFromConfig(
   config: LiferayBackupConfig,
@@ -146,6 +160,8 @@ class FilesComponent extends Construct implements WorkflowComponent {
   private readonly planVerifyFn: lambda.Function;
   private readonly verifyPartFn: lambda.Function;
   private readonly finishVerifyFn: lambda.Function;
+  /** Removes the drill's scratch copy; only when the drill restores into scratch (verify.scratchPath). */
+  private readonly drillCleanupFn: lambda.Function | undefined;
   private readonly files: FilesConfig;
   private readonly title: string;
 
@@ -304,6 +320,24 @@ class FilesComponent extends Construct implements WorkflowComponent {
     store.grantReadWrite(this.planVerifyFn, 'work/*');
     store.grantReadWrite(this.verifyPartFn, 'work/*');
     store.grantRead(this.finishVerifyFn, 'work/*');
+
+    // The drill that restores for real runs the Restore workflow (its own functions) into the
+    // scratch folder; this one removes that copy afterwards, in 10-minute rounds, and reads the
+    // restore's report. It writes only below verify.scratchRoot (checked in the function).
+    if (drillScratchRoot(config)) {
+      this.drillCleanupFn = create(
+        'DrillCleanup',
+        'files-drill-cleanup',
+        'remove the drill copy, report it',
+        {
+          ...inVpc,
+          filesystem: writableMount,
+          memorySize: 512,
+          timeout: Duration.minutes(15),
+        },
+      );
+      store.grantRead(this.drillCleanupFn, 'backups/*/restores/*');
+    }
   }
 
   private fanOut(
@@ -385,8 +419,65 @@ class FilesComponent extends Construct implements WorkflowComponent {
     return plan.next(map).next(finalize).next(more);
   }
 
-  /** The restore drill: one Distributed Map item per index part, each read back and checked. */
-  verifyBranch(): sfn.IChainable {
+  /**
+   * The restore drill. With a scratch folder (verify.scratchPath): the Restore workflow restores
+   * this component into `<scratch>/<component>` (every sha256 checked as it writes), then the copy
+   * is removed, in rounds, whatever the restore's outcome. Without one, or when the drill's input
+   * says `"scratch": false`: one Distributed Map item per index part, each read back and checked.
+   */
+  verifyBranch(_scope: Construct, workflows: { readonly restore: sfn.IStateMachine }): sfn.IChainable {
+    const readBack = this.readBackBranch();
+    if (!this.drillCleanupFn) return readBack;
+    const restore = new tasks.StepFunctionsStartExecution(this, `${this.title} restore into scratch`, {
+      stateName: `${this.title} restore into scratch`,
+      comment: 'The Restore workflow, into the drill folder; its report lands beside the set',
+      stateMachine: workflows.restore,
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      // Links the restore execution to this drill in the console.
+      associateWithParent: true,
+      input: sfn.TaskInput.fromObject({
+        backupId: sfn.JsonPath.stringAt('$.verify.backupId'),
+        components: [this.name],
+        allowPartial: sfn.JsonPath.stringAt('$.verify.scratch.allowPartial'),
+        requestedBy: 'verify',
+        [this.name]: {
+          target: sfn.JsonPath.format(`{}/${this.name}`, sfn.JsonPath.stringAt('$.verify.scratch.folder')),
+          swap: false,
+        },
+      }),
+      resultSelector: {
+        'restoreId.$': '$.Output.report.restoreId',
+        'status.$': '$.Output.report.status',
+        'message.$': '$.Output.report.message',
+      },
+      resultPath: '$.drill',
+    });
+    const cleanup = invokeTask(this, `${this.title} remove scratch copy`, this.drillCleanupFn, {
+      payload: { 'verify.$': '$.verify', component: this.name, 'restore.$': '$.drill' },
+      resultPath: '$.cleanup',
+      comment: 'Remove what the restore wrote (10 minutes per round); then the verification',
+    });
+    // A failed restore (the child execution's Error and Cause) is a failed drill, reported by cleanup.
+    restore.addCatch(cleanup, { resultPath: '$.drill' });
+    const removed = new sfn.Choice(this, `${this.title} scratch copy removed?`, {
+      stateName: `${this.title} scratch copy removed?`,
+    })
+      .when(sfn.Condition.booleanEquals('$.cleanup.done', false), cleanup)
+      .otherwise(
+        new sfn.Pass(this, `${this.title} drill result`, {
+          stateName: `${this.title} drill result`,
+          outputPath: '$.cleanup.verification',
+        }),
+      );
+    return new sfn.Choice(this, `${this.title} restore into scratch?`, {
+      stateName: `${this.title} restore into scratch?`,
+    })
+      .when(sfn.Condition.isPresent('$.verify.scratch'), restore.next(cleanup).next(removed))
+      .otherwise(readBack);
+  }
+
+  /** Reads every file back from the store: one Distributed Map item per index part. */
+  private readBackBranch(): sfn.IChainable {
     const plan = invokeTask(this, `${this.title} plan verify`, this.planVerifyFn, {
       payload: { 'verify.$': '$.verify', component: this.name },
       resultPath: '$.files',

@@ -22,7 +22,7 @@ export const restoreRequestSchema = z.looseObject({
   components: z.array(componentNameSchema).min(1).max(COMPONENT_NAMES.length).optional(),
   allowPartial: z.boolean().default(false),
   /** Who started it. Not `source`: that is a component's name. */
-  requestedBy: z.enum(['console', 'cli']).optional(),
+  requestedBy: z.enum(['console', 'cli', 'verify']).optional(),
 });
 
 /** What Validate hands to every restore branch (at `$.restore`). */
@@ -38,7 +38,15 @@ export const restoreContextSchema = z.object({
 });
 export type RestoreContext = z.infer<typeof restoreContextSchema>;
 
-const KNOWN_KEYS = new Set(['backupId', 'components', 'allowPartial', 'requestedBy', ...COMPONENT_NAMES]);
+const KNOWN_KEYS = new Set([
+  'backupId',
+  'components',
+  'allowPartial',
+  'requestedBy',
+  // Step Functions adds it when another execution (the restore drill) starts this one.
+  'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID',
+  ...COMPONENT_NAMES,
+]);
 
 /**
  * Resolves `latest` or an id, loads and validates the manifest, checks the request against what
@@ -50,7 +58,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
   const unknownKeys = Object.keys(request).filter((key) => !KNOWN_KEYS.has(key));
   if (unknownKeys.length > 0) {
     throw new InvalidInputError(
-      `invalid restore request: unknown key(s) ${unknownKeys.join(', ')}; allowed: ${[...KNOWN_KEYS].join(', ')}`,
+      `invalid restore request: unknown key(s) ${unknownKeys.join(', ')}; allowed: ${[...KNOWN_KEYS].filter((key) => !key.startsWith('AWS_')).join(', ')}`,
     );
   }
 

@@ -13,5 +13,10 @@ export const verifyContextSchema = z.object({
   selected: z.record(componentNameSchema, z.boolean()),
   startedAt: z.iso.datetime({ offset: true }),
   workPrefix: z.string(),
+  /**
+   * Present when the drill restores the files components for real: each goes into
+   * `<folder>/<component>` through the Restore workflow, and the folder is removed afterwards.
+   */
+  scratch: z.object({ folder: z.string(), allowPartial: z.boolean() }).optional(),
 });
 export type VerifyContext = z.infer<typeof verifyContextSchema>;

@@ -30,6 +30,11 @@ export const verifyRequestSchema = z.strictObject({
   backupId: z.union([z.literal('latest'), backupIdSchema]).default('latest'),
   components: z.array(componentNameSchema).min(1).max(COMPONENT_NAMES.length).optional(),
   requestedBy: z.enum(['schedule', 'console', 'cli']).optional(),
+  /**
+   * false: read the files back instead of restoring them into the scratch folder, for this run.
+   * @default true when the deployment has a scratch folder (verify.scratchPath)
+   */
+  scratch: z.boolean().optional(),
 });
 
 export { type VerifyContext, verifyContextSchema } from './verify-context.ts';
@@ -88,6 +93,11 @@ export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyCo
     startedAt: now.toISOString(),
     workPrefix: storeKeys.workPrefix(verifyId),
   };
+  const scratchRoot = rt.settings.verify.scratchRoot;
+  const restoresIntoFolder = components.some((name) => componentModule(name)?.drillRestoresIntoFolder);
+  if (scratchRoot && request.scratch !== false && restoresIntoFolder) {
+    context.scratch = { folder: `${scratchRoot}/${verifyId}`, allowPartial: manifest.status !== 'complete' };
+  }
   const report: VerificationReport = {
     verifyId,
     backupId,

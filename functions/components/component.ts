@@ -69,6 +69,11 @@ export interface ComponentModule {
   readonly retention?: RetentionHooks;
   /** The restore drill's check of this component in a set (restorable, every checksum, exists). */
   readonly verify?: (input: SetComponent, rt: Runtime) => Promise<VerifyOutcome>;
+  /**
+   * The drill restores this component for real into a scratch folder (`<scratch>/<component>`)
+   * when the deployment has one (settings.verify.scratchRoot), instead of reading it back.
+   */
+  readonly drillRestoresIntoFolder?: boolean;
 }
 
 /** One component's record in one backup set. */

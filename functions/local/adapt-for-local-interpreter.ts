@@ -15,9 +15,16 @@ import { LOCAL_FUNCTION_ARN_PREFIX } from './template-definitions.ts';
  *    by the Lambda's own timeout. Locally every Task gets a long timeout instead, since one
  *    process does the work of many Lambdas.
  *
+ * 3. A Task that starts another workflow and waits for it (`states:startExecution.sync:2`, the
+ *    drill's restore) becomes a Task bound to the local runner itself, which runs the named
+ *    workflow in the same process and answers as Step Functions does: the child's output under
+ *    `Output`, or a `States.TaskFailed` whose cause is the child's `{Error, Cause}` as JSON.
+ *
  * Everything else (Choice, Parallel, Retry, Catch, paths, Wait) runs as synthesized.
  */
 export const LOCAL_ITEM_READER_HANDLER = 'local-item-reader';
+export const LOCAL_START_EXECUTION_HANDLER = 'local-start-execution';
+const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
 const LOCAL_ITEMS_PATH = '$.localItemReaderItems';
 const LOCAL_TASK_TIMEOUT_SECONDS = 24 * 3600;
 
@@ -39,6 +46,13 @@ function adaptStates(machine: { StartAt: string; States: Record<string, unknown>
       state.TimeoutSecondsPath === undefined
     ) {
       state.TimeoutSeconds = LOCAL_TASK_TIMEOUT_SECONDS;
+    }
+    if (state.Type === 'Task' && state.Resource === START_EXECUTION_SYNC) {
+      state.Resource = `${LOCAL_FUNCTION_ARN_PREFIX}${LOCAL_START_EXECUTION_HANDLER}`;
+    } else if (state.Type === 'Task' && String(state.Resource).startsWith('arn:aws:states:::states:')) {
+      throw new Error(
+        `${name}: the local runner runs only ${START_EXECUTION_SYNC}, not ${String(state.Resource)}`,
+      );
     }
     if (state.Type === 'Parallel') {
       for (const branch of state.Branches as { StartAt: string; States: Record<string, unknown> }[])

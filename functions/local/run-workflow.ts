@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
-import { adaptForLocalInterpreter } from './adapt-for-local-interpreter.ts';
+import { adaptForLocalInterpreter, LOCAL_START_EXECUTION_HANDLER } from './adapt-for-local-interpreter.ts';
 import { allHandlers } from './handlers.ts';
-import { type AslDefinition, LOCAL_FUNCTION_ARN_PREFIX } from './template-definitions.ts';
+import {
+  type AslDefinition,
+  LOCAL_FUNCTION_ARN_PREFIX,
+  LOCAL_STATE_MACHINE_ARN_PREFIX,
+} from './template-definitions.ts';
+import { WORKFLOWS } from './workflows.ts';
 
 // aws-local-stepfunctions 3 calls Promise.withResolvers, which Node.js 20 lacks.
 if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
@@ -98,6 +103,31 @@ function pausingStates(definition: { States: Record<string, unknown> }): string[
 }
 
 /**
+ * What `states:startExecution.sync:2` does, in this process: runs the workflow the ARN names with
+ * the same runtime and options, and answers with its output, or fails as Step Functions fails the
+ * parent's Task (States.TaskFailed, the child's Error and Cause as JSON in the cause).
+ */
+function startChildExecution(options: WorkflowRunOptions): Handler {
+  return async (event, runtime) => {
+    const { StateMachineArn: arn, Input: input } = event as { StateMachineArn?: unknown; Input?: unknown };
+    const name =
+      typeof arn === 'string' && arn.startsWith(LOCAL_STATE_MACHINE_ARN_PREFIX)
+        ? arn.slice(LOCAL_STATE_MACHINE_ARN_PREFIX.length)
+        : '';
+    const definition = (WORKFLOWS as Record<string, AslDefinition>)[name];
+    if (!definition) throw new Error(`no local workflow for state machine ${String(arn)}`);
+    const outcome = await runWorkflow(definition, input, runtime, options);
+    if (outcome.status === 'SUCCEEDED')
+      return { StateMachineArn: arn, Status: 'SUCCEEDED', Output: outcome.output };
+    const failure = new Error(
+      JSON.stringify({ StateMachineArn: arn, Status: 'FAILED', Error: outcome.error, Cause: outcome.cause }),
+    );
+    failure.name = 'States.TaskFailed';
+    throw failure;
+  };
+}
+
+/**
  * Runs a synthesized workflow in this process: the same definition Step Functions runs (after
  * adapt-for-local-interpreter.ts), each Lambda Task bound to the same handler code, with the
  * local runtime (store, settings). Values cross each Task as JSON, as they do between Lambda and
@@ -113,7 +143,9 @@ export async function runWorkflow(
   const handlers = options.handlers ?? allHandlers();
   const taskResourceLocalHandlers: Record<string, (input: unknown) => Promise<never>> = {};
   for (const { stateName, handlerId } of lambdaTasks(adapted)) {
-    const handler = options.taskOverrides?.[stateName] ?? handlers.get(handlerId);
+    const handler =
+      options.taskOverrides?.[stateName] ??
+      (handlerId === LOCAL_START_EXECUTION_HANDLER ? startChildExecution(options) : handlers.get(handlerId));
     if (!handler) throw new Error(`no handler ${handlerId} for state "${stateName}" in this build`);
     taskResourceLocalHandlers[stateName] = async (taskInput) => {
       const result = await handler(JSON.parse(JSON.stringify(taskInput ?? null)), runtime);

@@ -8,6 +8,8 @@
 export const WORKFLOW_METADATA_KEY = 'LiferayBackup:Workflow';
 export const HANDLER_METADATA_KEY = 'LiferayBackup:Handler';
 export const LOCAL_FUNCTION_ARN_PREFIX = 'arn:aws:lambda:local:000000000000:function:liferay-backup-';
+export const LOCAL_STATE_MACHINE_ARN_PREFIX =
+  'arn:aws:states:local:000000000000:stateMachine:liferay-backup-';
 
 interface CfnResource {
   Type: string;
@@ -102,8 +104,13 @@ function resolveRef(name: string, resources: Record<string, CfnResource>): strin
       return 'amazonaws.com';
     default: {
       const resource = resources[name];
-      // Buckets are the only resources the definitions name by Ref; the local store ignores the name.
-      return resource?.Type === 'AWS::S3::Bucket' ? 'local-backup-store' : `local:${resource?.Type ?? name}`;
+      // The local store ignores the bucket's name.
+      if (resource?.Type === 'AWS::S3::Bucket') return 'local-backup-store';
+      // A workflow that starts another (the drill's restore) names it by the workflow it is.
+      const workflow = resource?.Metadata?.[WORKFLOW_METADATA_KEY];
+      if (resource?.Type === 'AWS::StepFunctions::StateMachine' && typeof workflow === 'string')
+        return `${LOCAL_STATE_MACHINE_ARN_PREFIX}${workflow}`;
+      return `local:${resource?.Type ?? name}`;
     }
   }
 }

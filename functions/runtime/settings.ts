@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { z } from 'zod';
 import { hooksSettingsSchema } from '#backup-set/hooks.ts';
 import { retentionSettingsSchema } from '#backup-set/retention-policy.ts';
@@ -21,6 +22,29 @@ export const settingsSchema = z.object({
   hooks: hooksSettingsSchema.optional(),
   /** Grandfather-father-son retention and garbage collection (backup-set/retention.ts). */
   retention: retentionSettingsSchema.optional(),
+  /**
+   * The restore drill restores the files components into a new folder below `scratchRoot`
+   * (`<scratchRoot>/<verifyId>/<component>`) and removes it afterwards. Absent: the drill reads
+   * every file back from the store instead.
+   */
+  verify: z
+    .strictObject({
+      scratchRoot: z
+        .string()
+        .max(1024)
+        .refine(
+          (value) =>
+            path.posix.isAbsolute(value) &&
+            path.posix.normalize(value) === value &&
+            value !== '/' &&
+            !value.endsWith('/'),
+          {
+            message: 'an absolute, normalised folder path other than / (no . or .. segments, no trailing /)',
+          },
+        )
+        .optional(),
+    })
+    .default({}),
   /** Every component configured in this deployment, in workflow order (what Begin and Validate offer). */
   configuredComponents: z.array(componentNameSchema).default([]),
   /**

@@ -14,12 +14,13 @@ import { readJson } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { allKeys, tempDir } from '../support/local-runtime.ts';
 
-function runtime(store: LocalFolderStore, root: string) {
+function runtime(store: LocalFolderStore, root: string, scratchRoot?: string) {
   const settings = parseSettings(
     {
       environment: 'test-env',
       configuredComponents: ['liferayHome'],
       components: { liferayHome: { root, blobThresholdBytes: 64 * 1024 } },
+      ...(scratchRoot ? { verify: { scratchRoot } } : {}),
     },
     'test',
   );
@@ -31,16 +32,26 @@ function output<T>(outcome: WorkflowOutcome): T {
   return outcome.output as T;
 }
 
+/** A small Liferay Home: one 300,000-byte document and portal-ext.properties. */
+function sampleHome(prefix: string, properties = 'a=1\n'): { dir: string; root: string } {
+  const { dir } = tempDir(prefix);
+  const root = path.join(dir, 'home');
+  fs.mkdirSync(path.join(root, 'data/document_library/1/2/doc'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'data/document_library/1/2/doc/1.0'), randomBytes(300_000));
+  fs.writeFileSync(path.join(root, 'portal-ext.properties'), properties);
+  return { dir, root };
+}
+
+/** Flips one byte of a stored object in place (same size): only reading it back can tell. */
+function damage(file: string, offset: number): void {
+  const bytes = fs.readFileSync(file);
+  bytes[offset] = (bytes[offset] ?? 0) ^ 0xff;
+  fs.writeFileSync(file, bytes);
+}
+
 describe('the restore drill (Verify workflow)', () => {
   it('reads every file back and checks its sha256; a damaged object fails the drill naming the file', async () => {
-    const { dir } = tempDir('verify');
-    const root = path.join(dir, 'home');
-    fs.mkdirSync(path.join(root, 'data/document_library/1/2/doc'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'data/document_library/1/2/doc/1.0'), randomBytes(300_000));
-    fs.writeFileSync(
-      path.join(root, 'portal-ext.properties'),
-      'jdbc.default.url=jdbc:mariadb://db/lportal\n',
-    );
+    const { dir, root } = sampleHome('verify', 'jdbc.default.url=jdbc:mariadb://db/lportal\n');
     const store = new LocalFolderStore(path.join(dir, 'store'));
     const rt = runtime(store, root);
     output(await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt));
@@ -54,19 +65,64 @@ describe('the restore drill (Verify workflow)', () => {
       /files, \d+ bytes read back and their sha256 matched/,
     );
 
-    // Damage the document's blob in place (same size): only reading it back can tell.
     const blob = (await allKeys(store)).find((key) => key.startsWith('objects/blobs/'));
     expect(blob).toBeDefined();
-    const file = path.join(store.location, blob ?? '');
-    const bytes = fs.readFileSync(file);
-    bytes[1000] = (bytes[1000] ?? 0) ^ 0xff;
-    fs.writeFileSync(file, bytes);
+    damage(path.join(store.location, blob ?? ''), 1000);
     const damaged = await runWorkflow(WORKFLOWS.verify, { backupId: 'latest' }, rt);
     expect(damaged.status).toBe('FAILED');
     expect(damaged.status === 'FAILED' ? damaged.error : '').toBe('VerifyFailed');
     expect(damaged.status === 'FAILED' ? damaged.cause : '').toMatch(
       /liferayHome: data\/document_library\/1\/2\/doc\/1\.0: read 300000 bytes with sha256/,
     );
+  });
+
+  it('with a scratch folder, restores the files there with the Restore workflow, checks every sha256 and removes the copy', async () => {
+    const { dir, root } = sampleHome('verify-scratch');
+    // A folder restored without write permission must not keep the drill from removing its copy.
+    fs.mkdirSync(path.join(root, 'osgi/configs'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'osgi/configs/a.config'), 'x=1\n');
+    fs.chmodSync(path.join(root, 'osgi/configs'), 0o555);
+    const scratchRoot = path.join(dir, 'drills');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const rt = runtime(store, root, scratchRoot);
+    output(await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt));
+    fs.chmodSync(path.join(root, 'osgi/configs'), 0o755);
+
+    const ok = await runWorkflow(WORKFLOWS.verify, { backupId: 'latest' }, rt);
+    expect(ok.statesEntered).toContain('Liferay Home restore into scratch');
+    expect(ok.statesEntered).not.toContain('Liferay Home verify part');
+    const report = verificationReportSchema.parse(
+      await readJson(store, output<{ report: { reportKey: string } }>(ok).report.reportKey),
+    );
+    expect(report.status).toBe('verified');
+    const checks = report.results.liferayHome?.checks ?? [];
+    expect(checks[0]).toMatch(
+      new RegExp(
+        `^restore r\\S+ wrote 3 files, 300008 bytes into ${scratchRoot}/${report.verifyId}/liferayHome and checked the sha256 of 3 files as it wrote them$`,
+      ),
+    );
+    expect(checks[1]).toBe(`the scratch copy ${scratchRoot}/${report.verifyId}/liferayHome was removed`);
+    expect(fs.readdirSync(scratchRoot)).toEqual([]);
+    const restores = (await allKeys(store)).filter((key) =>
+      /^backups\/b\S+\/restores\/r\S+\.json$/.test(key),
+    );
+    expect(restores).toHaveLength(1);
+    expect(fs.readFileSync(path.join(root, 'portal-ext.properties'), 'utf8')).toBe('a=1\n');
+
+    // "scratch": false reads back instead, for this run.
+    const readBack = await runWorkflow(WORKFLOWS.verify, { backupId: 'latest', scratch: false }, rt);
+    expect(readBack.statesEntered).toContain('Liferay Home verify part');
+    expect(readBack.statesEntered).not.toContain('Liferay Home restore into scratch');
+
+    // A damaged blob: the restore fails, the drill says which file and why, and the copy is gone.
+    const blob = (await allKeys(store)).find((key) => key.startsWith('objects/blobs/'));
+    damage(path.join(store.location, blob ?? ''), 1000);
+    const damaged = await runWorkflow(WORKFLOWS.verify, { backupId: 'latest' }, rt);
+    expect(damaged.status).toBe('FAILED');
+    expect(damaged.status === 'FAILED' ? damaged.cause : '').toMatch(
+      /liferayHome: the restore into \S+\/liferayHome failed: RestoreFailed: .*data\/document_library\/1\/2\/doc\/1\.0/,
+    );
+    expect(fs.readdirSync(scratchRoot)).toEqual([]);
   });
 
   it('refuses a set that does not exist, writing nothing', async () => {
@@ -84,11 +140,7 @@ describe('the restore drill (Verify workflow)', () => {
 
 describe('liferay-backup verify', () => {
   it('restores the files into a new scratch folder with the Restore workflow, then removes it', async () => {
-    const { dir } = tempDir('verify-cli');
-    const root = path.join(dir, 'home');
-    fs.mkdirSync(path.join(root, 'data/document_library/1/2/doc'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'data/document_library/1/2/doc/1.0'), randomBytes(300_000));
-    fs.writeFileSync(path.join(root, 'portal-ext.properties'), 'a=1\n');
+    const { dir, root } = sampleHome('verify-cli');
     const storeDir = path.join(dir, 'store');
     const scratch = path.join(dir, 'scratch');
     fs.mkdirSync(scratch);
@@ -101,8 +153,9 @@ describe('liferay-backup verify', () => {
 
     const drill = await run(['verify', 'latest', '--store', storeDir, '--scratch', scratch, '--quiet']);
     expect(drill.text).toMatch(
-      /scratch restore r\S+ of liferayHome into \S+liferay-backup-drill-b\S+: complete, every file's sha256 checked as written \(folder removed\)/,
+      /ok: restore r\S+ wrote 2 files, 300004 bytes into \S+\/liferay-backup-drill-b\S+\/v\S+\/liferayHome and checked the sha256 of 2 files as it wrote them/,
     );
+    expect(drill.text).toMatch(/ok: the scratch copy \S+\/liferayHome was removed/);
     expect(drill.code).toBe(0);
     expect(fs.readdirSync(scratch)).toEqual([]);
     const store = new LocalFolderStore(storeDir);
@@ -110,16 +163,15 @@ describe('liferay-backup verify', () => {
       true,
     );
 
-    // A pack damaged in place: the read-back fails, and so does the scratch restore, which says why.
+    // A pack damaged in place: the scratch restore fails, and the drill says why.
     const pack = (await allKeys(store)).find((key) => key.startsWith('objects/packs/'));
     if (!pack) throw new Error('no pack stored');
-    const file = path.join(storeDir, pack);
-    const bytes = fs.readFileSync(file);
-    bytes[10] = (bytes[10] ?? 0) ^ 0xff;
-    fs.writeFileSync(file, bytes);
+    damage(path.join(storeDir, pack), 10);
     const damaged = await run(['verify', 'latest', '--store', storeDir, '--scratch', scratch, '--quiet']);
     expect(damaged.code).toBe(1);
-    expect(damaged.text).toMatch(/scratch restore into \S+: FAILED: \S+: .*the stored copy is damaged/);
+    expect(damaged.text).toMatch(
+      /PROBLEM: the restore into \S+\/liferayHome failed: RestoreFailed: .*the stored copy is damaged/,
+    );
     expect(fs.readdirSync(scratch)).toEqual([]);
 
     // A set larger than the scratch disk's free space: not restored there, and the drill says why.
@@ -141,8 +193,11 @@ describe('liferay-backup verify', () => {
     );
     expect(fs.readdirSync(scratch)).toEqual([]);
 
-    // --scratch none: read back only.
+    // --scratch none: read back only (the damaged pack is found that way too).
     const readOnly = await run(['verify', 'latest', '--store', storeDir, '--scratch', 'none', '--quiet']);
-    expect(readOnly.text).not.toMatch(/scratch restore/);
+    expect(readOnly.text).not.toMatch(/scratch/);
+    expect(readOnly.text).toMatch(
+      /PROBLEM: data\/document_library\/1\/2\/doc\/1\.0: read 300000 bytes with sha256/,
+    );
   });
 });

@@ -306,6 +306,65 @@ describe('the stack', () => {
     });
   });
 
+  it('the restore drill restores the files into an EFS scratch folder with the Restore workflow, then removes it', () => {
+    const json = template.toJSON() as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const verify = definitionsFromTemplate(json as never).verify as { States: Record<string, unknown> };
+    const text = JSON.stringify(verify);
+    expect(text).toContain('"Resource":"arn:aws:states:::states:startExecution.sync:2"');
+    expect(text.match(/startExecution\.sync:2/g)).toHaveLength(2);
+    // The drill restores into the folder Begin names and never swaps anything into place.
+    expect(text).toContain(
+      `"target.$":"States.Format('{}/liferayHome', $.verify.scratch.folder)","swap":false`,
+    );
+    const cleanups = Object.entries(json.Resources).filter(
+      ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && /DrillCleanup/.test(id),
+    );
+    expect(cleanups.map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual([
+      'LiferayHomeFilesDrillCleanup',
+      'AppServerFilesDrillCleanup',
+    ]);
+    for (const [, cleanup] of cleanups) {
+      expect(cleanup.Properties.FileSystemConfigs).toEqual([
+        expect.objectContaining({ LocalMountPath: '/mnt/liferay' }),
+      ]);
+      const settings = JSON.parse(
+        (cleanup.Properties.Environment as { Variables: { LIFERAY_BACKUP_SETTINGS: string } }).Variables
+          .LIFERAY_BACKUP_SETTINGS,
+      ) as { verify: { scratchRoot?: string } };
+      expect(settings.verify).toEqual({ scratchRoot: '/mnt/liferay/liferay-backup-drills' });
+    }
+    // The drill's role may start the Restore workflow and nothing else.
+    const verifyPolicy = Object.entries(json.Resources).find(
+      ([id, resource]) =>
+        resource.Type === 'AWS::IAM::Policy' && /^WorkflowsVerifyRoleDefaultPolicy/.test(id),
+    )?.[1];
+    if (!verifyPolicy) throw new Error('no policy of the Verify state machine');
+    const { Statement } = verifyPolicy.Properties.PolicyDocument as {
+      Statement: { Action: unknown; Resource: unknown }[];
+    };
+    const starts = Statement.filter((statement) => statement.Action === 'states:StartExecution');
+    expect(starts).toEqual([
+      expect.objectContaining({ Resource: { Ref: expect.stringMatching(/^WorkflowsRestore[0-9A-F]{8}$/) } }),
+    ]);
+
+    // scratchPath false: the drill reads the files back instead, and no function writes to EFS for it.
+    const readBack = build({
+      ...FULL_CONFIG,
+      verify: { scratchPath: false },
+    }).template.toJSON() as typeof json;
+    expect(JSON.stringify(definitionsFromTemplate(readBack as never).verify)).not.toContain('startExecution');
+    expect(Object.keys(readBack.Resources).filter((id) => /DrillCleanup/.test(id))).toEqual([]);
+  });
+
+  it('refuses a drill scratch folder inside a folder that is backed up', () => {
+    expect(() => build({ ...FULL_CONFIG, verify: { scratchPath: '/liferay-home/drills' } })).toThrow(
+      /verify\.scratchPath: \/liferay-home\/drills overlaps liferayHome's folder \/liferay-home: the drill's scratch copy must lie outside what is backed up and restored/,
+    );
+    expect(() => build({ ...FULL_CONFIG, verify: { scratchPath: '/' } })).toThrow(/verify\.scratchPath/);
+  });
+
   it('emits valid Amazon States Language', () => {
     const definitions = definitionsFromTemplate(template.toJSON() as never);
     expect(Object.keys(definitions).sort()).toEqual(['backup', 'restore', 'retention', 'verify']);

@@ -5,6 +5,7 @@ import type { Handler } from '#runtime/runtime.ts';
 import { finalizeBackup } from './backup-finalize.ts';
 import { planBackup } from './backup-plan.ts';
 import { copyShard } from './copy-shard.ts';
+import { drillCleanup } from './drill-scratch.ts';
 import { finalizeRestore } from './restore-finalize.ts';
 import { planRestore } from './restore-plan.ts';
 import { restoreShard } from './restore-shard.ts';
@@ -32,6 +33,7 @@ export const FILES_HANDLERS: Readonly<Record<string, Handler>> = {
   'files-plan-verify': planVerify,
   'files-verify-part': verifyIndexPart,
   'files-finish-verify': finishVerify,
+  'files-drill-cleanup': drillCleanup,
 };
 
 /** Validate (in the Restore workflow) calls this with no access to the tree: request and set only. */
@@ -142,6 +144,7 @@ function filesModule(
     local,
     retention: filesRetention,
     verify: verifyFiles,
+    drillRestoresIntoFolder: true,
   };
 }
 
