@@ -433,8 +433,10 @@ class FilesComponent extends Construct implements WorkflowComponent {
       comment: 'The Restore workflow, into the drill folder; its report lands beside the set',
       stateMachine: workflows.restore,
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      // Links the restore execution to this drill in the console.
+      // Links the restore execution to this drill in the console, and its name says it is a drill
+      // (a failure notification of the Restore workflow names the execution).
       associateWithParent: true,
+      name: sfn.JsonPath.format(`drill-{}-${this.name}`, sfn.JsonPath.stringAt('$.verify.verifyId')),
       input: sfn.TaskInput.fromObject({
         backupId: sfn.JsonPath.stringAt('$.verify.backupId'),
         components: [this.name],

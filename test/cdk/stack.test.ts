@@ -318,6 +318,8 @@ describe('the stack', () => {
     expect(text).toContain(
       `"target.$":"States.Format('{}/liferayHome', $.verify.scratch.folder)","swap":false`,
     );
+    // Its name says it is a drill: a failure notification of the Restore workflow names the execution.
+    expect(text).toContain(`"Name.$":"States.Format('drill-{}-liferayHome', $.verify.verifyId)"`);
     const cleanups = Object.entries(json.Resources).filter(
       ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && /DrillCleanup/.test(id),
     );
