@@ -21,8 +21,16 @@ export interface ObjectDigest {
 }
 
 /** Writes JSON lines through gzip into a scratch file; `upload` stores it and removes the file. */
+/**
+ * Output buffer of the gzip and gunzip streams: each buffer filled is a round trip between the
+ * thread pool and the main thread, and at the default 16 KiB reading a 1.5 MB index part (9 MB
+ * of text) took 660 of them: 20 ms of main-thread time and 55-70 ms of wall time, against 4-6 ms
+ * and 16-32 ms at 256 KiB.
+ */
+const ZLIB_CHUNK_BYTES = 256 * 1024;
+
 export class JsonLinesFile {
-  private readonly gzip = createGzip({ level: 1 });
+  private readonly gzip = createGzip({ level: 1, chunkSize: ZLIB_CHUNK_BYTES });
   private readonly hash = createHash('sha256');
   private size = 0;
   private buffered: string[] = [];
@@ -163,7 +171,7 @@ export async function* readJsonLineBatches(
 ): AsyncGenerator<JsonLine[]> {
   const body = await store.get(key);
   const tap = new DigestTap();
-  const gunzip = createGunzip();
+  const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK_BYTES });
   body.on('error', (error) => gunzip.destroy(error));
   body.pipe(tap).pipe(gunzip);
   const decoder = new StringDecoder('utf8');
