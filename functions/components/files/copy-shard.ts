@@ -167,6 +167,10 @@ function exactTimes(stats: BigIntStats): Times {
  * bigint stats per file), and an unchanged entry compares equal, to the last bit.
  */
 export function msFromNs(ns: string): number {
+  // Decimal text of a non-negative count: its seconds and nanoseconds are the digits before and
+  // after the last nine, each exact as a number (a BigInt per entry cost 10-20 ms per backup).
+  if (ns.length > 9 && ns.length < 25 && ns.charCodeAt(0) !== 0x2d)
+    return Number(ns.slice(0, -9)) * 1000 + Number(ns.slice(-9)) / 1_000_000;
   const value = BigInt(ns);
   const seconds = value / 1_000_000_000n;
   const nanos = value % 1_000_000_000n;
