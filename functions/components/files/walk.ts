@@ -80,6 +80,11 @@ export async function* walkTreeBatches(options: WalkOptions): AsyncGenerator<Wal
   yield* walker.walk();
 }
 
+function hasReplacementChar(names: readonly string[]): boolean {
+  for (const name of names) if (name.includes('\uFFFD')) return true;
+  return false;
+}
+
 /** Entries the listings fetched ahead may hold before no more are started (memory). */
 const MAX_AHEAD_ENTRIES = 50_000;
 
@@ -130,8 +135,8 @@ interface Frame {
   children: Array<Child | undefined>;
   next: number;
   index: number;
-  /** Listings of the next sibling directories, started ahead (asynchronous mode). */
-  pending: Map<number, Promise<Opened>>;
+  /** Listings of the next sibling directories, started ahead (asynchronous mode only). */
+  pending: Map<number, Promise<Opened>> | undefined;
 }
 
 class Walker {
@@ -185,7 +190,7 @@ class Walker {
         }
         frame.children = chunk;
         frame.index = 0;
-        frame.pending = new Map();
+        frame.pending = undefined;
         continue;
       }
       const child = frame.children[index];
@@ -203,8 +208,8 @@ class Walker {
       }
       if (!this.shouldDescend(child)) continue;
       if (!this.sync) this.listAhead(frame, index);
-      const ahead = frame.pending.get(index);
-      frame.pending.delete(index);
+      const ahead = frame.pending?.get(index);
+      frame.pending?.delete(index);
       let listing: Opened | Promise<Opened> = ahead ?? this.list(child.path);
       if (listing instanceof Promise) {
         // About to wait: hand over what is ready, so the consumer works meanwhile.
@@ -219,12 +224,19 @@ class Walker {
       stack.push(this.frame(listing));
     }
     // Listings fetched ahead may be abandoned when the range ends: never an unhandled rejection.
-    for (const frame of stack) for (const listing of frame.pending.values()) listing.catch(() => undefined);
+    for (const frame of stack)
+      for (const listing of frame.pending?.values() ?? []) listing.catch(() => undefined);
     if (out.length > 0) yield out;
   }
 
   private frame(opened: Opened): Frame {
-    return { ...opened, index: 0, pending: new Map() };
+    return {
+      listing: opened.listing,
+      children: opened.children,
+      next: opened.next,
+      index: 0,
+      pending: undefined,
+    };
   }
 
   /**
@@ -232,6 +244,7 @@ class Walker {
    * mode), unless the listings already fetched ahead hold MAX_AHEAD_ENTRIES entries (wide folders).
    */
   private listAhead(frame: Frame, index: number): void {
+    frame.pending ??= new Map();
     for (let ahead = index; ahead < frame.children.length && ahead < index + this.lookahead; ahead += 1) {
       const sibling = frame.children[ahead];
       if (frame.pending.has(ahead) || !sibling || !this.shouldDescend(sibling)) continue;
@@ -267,35 +280,38 @@ class Walker {
    */
   private list(dir: string): Opened | Promise<Opened> {
     const listing = this.open(dir);
-    const first = (opened: DirListing): Opened | Promise<Opened> => {
-      const next = Math.min(opened.names.length, CHUNK);
-      const children = this.materialize(opened, 0, next);
-      return children instanceof Promise
-        ? children.then((chunk) => ({ listing: opened, children: chunk, next }))
-        : { listing: opened, children, next };
-    };
-    return listing instanceof Promise ? listing.then(first) : first(listing);
+    return listing instanceof Promise ? listing.then((opened) => this.first(opened)) : this.first(listing);
   }
 
-  private relativeDir(dir: string, owner: WalkSource): { rel: string; absDir: string } {
-    const rel = owner.mount === '' ? dir : dir === owner.mount ? '' : dir.slice(owner.mount.length + 1);
-    return { rel, absDir: rel === '' ? owner.root : path.join(owner.root, rel) };
+  /** A listing with the stats of its first chunk of children. */
+  private first(opened: DirListing): Opened | Promise<Opened> {
+    const next = Math.min(opened.names.length, CHUNK);
+    const children = this.materialize(opened, 0, next);
+    return children instanceof Promise
+      ? children.then((chunk) => ({ listing: opened, children: chunk, next }))
+      : { listing: opened, children, next };
+  }
+
+  private static relativeDir(dir: string, owner: WalkSource): string {
+    return owner.mount === '' ? dir : dir === owner.mount ? '' : dir.slice(owner.mount.length + 1);
+  }
+
+  /**
+   * The directory on this machine: the source's root, or the path beneath it (names from listings
+   * hold no `/`, `.` or `..`, so joining them needs no normalising).
+   */
+  private static absoluteDir(owner: WalkSource, rel: string): string {
+    if (rel === '') return owner.root;
+    return owner.root.endsWith('/') ? `${owner.root}${rel}` : `${owner.root}/${rel}`;
   }
 
   /** A directory's names in order (synchronously while calls are fast). */
   private open(dir: string): DirListing | Promise<DirListing> {
     const owner = this.ownerOf(dir);
     const virtual = this.virtualChildren(dir, owner);
-    const { rel, absDir } = owner ? this.relativeDir(dir, owner) : { rel: '', absDir: '' };
-    const make = (names: string[]): DirListing => {
-      const own = names.filter((name) => {
-        if (!virtual.has(name)) return true;
-        if (owner) this.hiddenByMount(joinPath(dir, name), owner);
-        return false;
-      });
-      return { dir, owner, rel, absDir, names: [...own, ...virtual.keys()].sort(comparePaths), virtual };
-    };
-    if (!owner) return make([]);
+    const rel = owner ? Walker.relativeDir(dir, owner) : '';
+    const absDir = owner ? Walker.absoluteDir(owner, rel) : '';
+    if (!owner) return this.listing(dir, owner, rel, absDir, [], virtual);
     if (this.sync) {
       const started = performance.now();
       let names: string[];
@@ -303,14 +319,32 @@ class Walker {
         names = fs.readdirSync(absDir);
       } catch (error) {
         this.warnFs(error, dir === '' ? '(the root)' : dir, 'list');
-        return make([]);
+        return this.listing(dir, owner, rel, absDir, [], virtual);
       } finally {
         this.timed(started);
       }
       // Names that are not valid UTF-8: the asynchronous listing checks and reports them.
-      if (!names.some((name) => name.includes('\uFFFD'))) return make(names);
+      if (!hasReplacementChar(names)) return this.listing(dir, owner, rel, absDir, names, virtual);
     }
-    return this.readNames(absDir, dir).then(make);
+    return this.readNames(absDir, dir).then((names) => this.listing(dir, owner, rel, absDir, names, virtual));
+  }
+
+  /** A listing from the names read: those that other sources hide are left out (with a warning), theirs added. */
+  private listing(
+    dir: string,
+    owner: WalkSource | undefined,
+    rel: string,
+    absDir: string,
+    names: string[],
+    virtual: Map<string, Child>,
+  ): DirListing {
+    if (virtual.size === 0) return { dir, owner, rel, absDir, names: names.sort(comparePaths), virtual };
+    const own = names.filter((name) => {
+      if (!virtual.has(name)) return true;
+      if (owner) this.hiddenByMount(joinPath(dir, name), owner);
+      return false;
+    });
+    return { dir, owner, rel, absDir, names: [...own, ...virtual.keys()].sort(comparePaths), virtual };
   }
 
   /**
@@ -322,7 +356,8 @@ class Walker {
     from: number,
     to: number,
   ): Array<Child | undefined> | Promise<Array<Child | undefined>> {
-    const hasMountRoots = [...listing.virtual.values()].some((child) => child.absPath !== undefined);
+    const hasMountRoots =
+      listing.virtual.size > 0 && [...listing.virtual.values()].some((child) => child.absPath !== undefined);
     const children: Array<Child | undefined> = [];
     let at = from;
     if (this.sync && !hasMountRoots && listing.owner) {
