@@ -62,6 +62,29 @@ export function prefixLengthFor(entries: number): number {
 export const BLOOM_BITS_PER_ENTRY = 16;
 export const BLOOM_HASHES = 8;
 
+/**
+ * Number.parseInt(text.slice(at, at + 8), 16) without the slice and the parse (eight positions
+ * per hash, for every line of a content list: 20-40 ms of a medium incremental); the same value
+ * for hex digits, and parseInt itself for anything else.
+ */
+function hex32(text: string, at: number): number {
+  let value = 0;
+  for (let i = at; i < at + 8; i += 1) {
+    const unit = text.charCodeAt(i);
+    const digit =
+      unit >= 0x30 && unit <= 0x39
+        ? unit - 0x30
+        : unit >= 0x61 && unit <= 0x66
+          ? unit - 0x57
+          : unit >= 0x41 && unit <= 0x46
+            ? unit - 0x37
+            : -1;
+    if (digit < 0) return Number.parseInt(text.slice(at, at + 8), 16);
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
 export class BloomFilter {
   constructor(
     readonly bits: Uint8Array,
@@ -75,7 +98,7 @@ export class BloomFilter {
   }
 
   private position(sha256: string, i: number): number {
-    return Number.parseInt(sha256.slice(i * 8, i * 8 + 8), 16) % this.size;
+    return hex32(sha256, i * 8) % this.size;
   }
 
   add(sha256: string): void {

@@ -69,6 +69,23 @@ describe('Bloom filter', () => {
     // About 0.06 % at 16 bits and 8 positions per entry.
     expect(falsePositives / 20_000).toBeLessThan(0.003);
   });
+
+  it('sets the bits that filters already stored were written with (8 hex digits per position, modulo the size)', () => {
+    // Prepare
+    const bloom = BloomFilter.forEntries(1000);
+    const expected = new Uint8Array(bloom.bits.length);
+    // Act
+    for (let i = 0; i < 1000; i += 1) {
+      const hash = sha(i);
+      bloom.add(hash);
+      for (let k = 0; k < bloom.hashes; k += 1) {
+        const bit = Number.parseInt(hash.slice(k * 8, k * 8 + 8), 16) % bloom.size;
+        expected[bit >> 3] = (expected[bit >> 3] as number) | (1 << (bit & 7));
+      }
+    }
+    // Assess
+    expect(Buffer.from(bloom.bits).equals(Buffer.from(expected))).toBe(true);
+  });
 });
 
 describe('catalog written and looked up', () => {
