@@ -25,6 +25,9 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
   const { backup, component, files } = parseInput(finalizeBackupEventSchema, event, 'files finalize input');
   const { store } = rt;
   const what = `the ${component} backup`;
+  // The plan is read beside the round (one request less in a row; unused when a round follows).
+  const planRead = readBackupPlan(store, files.planKey);
+  planRead.catch(() => undefined);
   const items = await readRound(store, files.shardListKey);
   const results = await roundResults(
     items,
@@ -41,7 +44,7 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
     return next;
   }
 
-  const plan = await readBackupPlan(store, files.planKey);
+  const plan = await planRead;
   // One round (the usual case): its results are the ones just read.
   const all: ShardResult[] =
     files.round === 0

@@ -226,8 +226,10 @@ export async function planBackup(event: unknown, rt: Runtime): Promise<RoundStat
   };
   const planKey = filesKeys.plan(backup.backupId, component);
   const shardListKey = filesKeys.round(backup.backupId, component, 0);
-  await rt.store.put(planKey, jsonBody(plan), { contentType: 'application/json' });
-  await rt.store.put(shardListKey, jsonBody(items), { contentType: 'application/json' });
+  await Promise.all([
+    rt.store.put(planKey, jsonBody(plan), { contentType: 'application/json' }),
+    rt.store.put(shardListKey, jsonBody(items), { contentType: 'application/json' }),
+  ]);
   rt.logger.info('files backup planned', {
     component,
     shards: items.length,

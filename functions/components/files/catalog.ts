@@ -216,13 +216,13 @@ export async function putBloom(
 /**
  * A shard's content list: its lines sorted, without identical pairs, as gzip JSON lines (the
  * catalog partitions' format), with a Bloom filter of its hashes sized for it. The list is built
- * in a scratch file first; it and its filter are stored (side by side) once `ready` resolved: a
- * shard builds its list while its last pack uploads, and the list references that pack.
+ * in a scratch file first; it and its filter are then stored side by side (a shard does this
+ * while its last pack uploads, and writes its result, which makes the list count, after both).
  */
 export async function writeContentList(
   store: ContentStore,
   content: CatalogLine[],
-  options: { key: string; bloomKey: string; scratchDir: string; ready?: Promise<unknown> },
+  options: { key: string; bloomKey: string; scratchDir: string },
 ): Promise<ObjectDigest & { key: string; entries: number; bloom: CatalogBloomRef }> {
   content.sort(compareCatalogLines);
   const lines = content.filter(
@@ -236,7 +236,6 @@ export async function writeContentList(
       bloom.add(line[0]);
     }
     await file.close();
-    await options.ready;
   } catch (error) {
     await file.discard();
     throw error;

@@ -25,7 +25,6 @@ import * as fsx from './fsx.ts';
 import {
   type DataLocation,
   type FileEntry,
-  type FileIndex,
   type IndexEntry,
   type PartLine,
   partRefSchema,
@@ -268,12 +267,15 @@ class ShardCopier {
     const started = Date.now();
     const deadline = started + this.settings.shard.timeBudgetSeconds * 1000;
     const { store } = this.rt;
-    let previousIndex: FileIndex | undefined;
-    if (this.plan.previous)
-      previousIndex = await readIndex(store, this.plan.previous.index.key, this.plan.previous.index);
+    // The previous index and this shard's earlier packs, if any, side by side (two requests).
+    const [previousIndex] = await Promise.all([
+      this.plan.previous
+        ? readIndex(store, this.plan.previous.index.key, this.plan.previous.index)
+        : Promise.resolve(undefined),
+      this.loadCheckpoints(),
+    ]);
     const previous = new PreviousEntries(store, previousIndex ? partsInRange(previousIndex, this.range) : []);
     this.catalog = await CatalogLookup.open(store, previousIndex?.catalog);
-    await this.loadCheckpoints();
     this.packs = new PackWriter({
       store,
       targetBytes: this.settings.packBytes,
@@ -341,8 +343,10 @@ class ShardCopier {
         this.reportProgress();
       }
       while (window.length > 0) await writeHead();
-      // Every pack upload must have completed before anything references a pack: the part and
-      // the content list are finished while the last packs upload, and stored only after.
+      // The part and the content list are stored while the last pack uploads; the shard's result,
+      // which is what makes them count (Finalize reads nothing of a shard without one), is
+      // written only once every pack they reference is stored. A shard that fails in between
+      // leaves a part that its next attempt writes again.
       packsStored = this.packs.finish();
       packsStored.catch(() => undefined);
       if (walkedToEnd) await previous.close();
@@ -356,13 +360,9 @@ class ShardCopier {
     const partKey = filesKeys.part(this.backupId, this.component, this.shard.id);
     const hasPart = part.lines > 0 && firstPath !== undefined && lastPath !== undefined;
     const stored = await Promise.allSettled([
-      hasPart
-        ? part.close().then(async () => {
-            await packsStored;
-            return part.upload(store, partKey);
-          })
-        : part.discard().then(() => undefined),
-      this.writeContentList(content, packsStored),
+      hasPart ? part.upload(store, partKey) : part.discard().then(() => undefined),
+      this.writeContentList(content),
+      packsStored,
     ] as const);
     const failed = stored.find((outcome) => outcome.status === 'rejected');
     if (failed) {
@@ -431,20 +431,13 @@ class ShardCopier {
     }
   }
 
-  /** The shard's content list, stored once `ready` (the packs it references are stored). */
-  private async writeContentList(
-    content: CatalogLine[],
-    ready: Promise<void>,
-  ): Promise<ShardResult['content']> {
-    if (content.length === 0) {
-      await ready;
-      return undefined;
-    }
+  /** The shard's content list (stored side by side with the last packs: the result comes after both). */
+  private async writeContentList(content: CatalogLine[]): Promise<ShardResult['content']> {
+    if (content.length === 0) return undefined;
     return writeContentList(this.rt.store, content, {
       key: filesKeys.shardContent(this.backupId, this.component, this.shard.id),
       bloomKey: filesKeys.shardContentBloom(this.backupId, this.component, this.shard.id),
       scratchDir: this.rt.scratchDir,
-      ready,
     });
   }
 
