@@ -254,6 +254,8 @@ export class ReadArena {
   private tail = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly oversize = new Semaphore(1);
+  /** Memory of their own that takeNow handed out (given back without touching the ring). */
+  private readonly own = new WeakSet<ArrayBufferLike>();
 
   constructor(
     readonly size: number,
@@ -284,6 +286,19 @@ export class ReadArena {
     }
   }
 
+  /**
+   * A region at once: from the ring if it has room, else memory of its own. For a caller that
+   * holds a region which cannot be given back before this one is filled (waiting would then wait
+   * for itself once that region is the oldest); give it back with give() like any other.
+   */
+  takeNow(bytes: number): Buffer {
+    const region = bytes <= this.size / 2 ? this.tryTake(bytes) : undefined;
+    if (region) return region;
+    const own = this.allocate(bytes);
+    this.own.add(own.buffer);
+    return own;
+  }
+
   private tryTake(bytes: number): Buffer | undefined {
     this.buffer ??= this.allocate(this.size);
     let start: number;
@@ -310,6 +325,7 @@ export class ReadArena {
   }
 
   give(region: Buffer): void {
+    if (this.own.delete(region.buffer)) return;
     if (region.buffer !== this.buffer?.buffer) {
       this.oversize.release();
       return;

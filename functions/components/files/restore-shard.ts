@@ -84,6 +84,15 @@ interface Run {
   readonly entries: FileEntry[];
 }
 
+/** A file of a run being assembled: its region of the ring and how much of it is filled. */
+interface OpenTarget {
+  readonly entry: FileEntry;
+  readonly start: number;
+  readonly fd: number;
+  readonly region: Buffer;
+  written: number;
+}
+
 /** Groups pack-stored files into runs of adjacent ranges: one ranged GET per run. */
 export function coalesceRanges(
   entries: readonly FileEntry[],
@@ -372,7 +381,7 @@ class ShardRestorer {
     this.stats.contentRequests += 1;
     const body = await this.rt.store.getRange(run.key, run.start, run.end - run.start);
     const targets = run.entries;
-    const open: Array<{ entry: FileEntry; start: number; fd: number; region: Buffer; written: number }> = [];
+    const open: OpenTarget[] = [];
     const verifying: Promise<void>[] = [];
     let next = 0;
     let position = run.start;
@@ -380,10 +389,18 @@ class ShardRestorer {
       for await (const chunk of body) {
         const bytes = chunk as Buffer;
         const chunkEnd = position + bytes.length;
+        // The files begun in earlier chunks take their bytes first, then each file that begins in
+        // this chunk is given room and filled before the next one asks: a run waits for room in
+        // the ring only when it holds no file still waiting for bytes. Waiting while holding one
+        // could wait for ever (the ring frees space in the order it was taken, and that file's
+        // region may be the oldest); with runs side by side it did, now and then.
+        this.fill(open, bytes, position, verifying);
         while (next < targets.length && packOffset(targets[next] as FileEntry) < chunkEnd) {
           const entry = targets[next] as FileEntry;
           next += 1;
-          const region = await this.regions.take(entry.size);
+          // Files that share bytes (one content, two paths) are open together: never wait then.
+          const region =
+            open.length > 0 ? this.regions.takeNow(entry.size) : await this.regions.take(entry.size);
           let fd: number;
           try {
             fd = await this.tree.createFile(entry.path);
@@ -392,28 +409,7 @@ class ShardRestorer {
             throw error;
           }
           open.push({ entry, start: packOffset(entry), fd, region, written: 0 });
-        }
-        for (let i = 0; i < open.length; ) {
-          const target = open[i] as (typeof open)[number];
-          const end = target.start + target.entry.size;
-          const from = Math.max(position, target.start + target.written);
-          const to = Math.min(chunkEnd, end);
-          if (to > from) {
-            // fill() copies with memcpy; copy() into shared memory goes through V8's relaxed
-            // atomic copy, byte by byte at odd offsets (5 times slower, a tenth of this thread).
-            target.region
-              .subarray(from - target.start, to - target.start)
-              .fill(bytes.subarray(from - position, to - position));
-            target.written += to - from;
-          }
-          if (target.start + target.written >= end) {
-            open.splice(i, 1);
-            const verified = this.finishAssembled(target.entry, target.fd, target.region);
-            verified.catch(() => undefined);
-            verifying.push(verified);
-          } else {
-            i += 1;
-          }
+          this.fill(open, bytes, position, verifying);
         }
         position = chunkEnd;
       }
@@ -432,6 +428,36 @@ class ShardRestorer {
       throw new VerificationError(
         `${run.key}: the store returned ${position - run.start} of ${run.end - run.start} bytes; the pack is shorter than the index says`,
       );
+    }
+  }
+
+  /**
+   * Copies the bytes of a chunk (starting at pack offset `position`) into the open files they
+   * belong to; a file that is complete is handed over to be written and verified.
+   */
+  private fill(open: OpenTarget[], bytes: Buffer, position: number, verifying: Promise<void>[]): void {
+    const chunkEnd = position + bytes.length;
+    for (let i = 0; i < open.length; ) {
+      const target = open[i] as OpenTarget;
+      const end = target.start + target.entry.size;
+      const from = Math.max(position, target.start + target.written);
+      const to = Math.min(chunkEnd, end);
+      if (to > from) {
+        // fill() copies with memcpy; copy() into shared memory goes through V8's relaxed
+        // atomic copy, byte by byte at odd offsets (5 times slower, a tenth of this thread).
+        target.region
+          .subarray(from - target.start, to - target.start)
+          .fill(bytes.subarray(from - position, to - position));
+        target.written += to - from;
+      }
+      if (target.start + target.written >= end) {
+        open.splice(i, 1);
+        const verified = this.finishAssembled(target.entry, target.fd, target.region);
+        verified.catch(() => undefined);
+        verifying.push(verified);
+      } else {
+        i += 1;
+      }
     }
   }
 

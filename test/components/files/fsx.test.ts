@@ -97,4 +97,29 @@ describe('ReadArena', () => {
     arena.give(big);
     arena.give(await next);
   });
+
+  it('takeNow never waits: room in the ring, or memory of its own that give() leaves the ring out of', async () => {
+    // Prepare: the oldest region is held (a restore's file still waiting for bytes), the rest is taken.
+    const arena = new ReadArena(1000, true);
+    const oldest = await arena.take(400);
+    const newer = await arena.take(400);
+    arena.give(newer);
+    // Act
+    const fits = arena.takeNow(150);
+    const own = arena.takeNow(300);
+    // Assess: the ring had 200 bytes at its end; 300 more come from memory of its own, shared too.
+    expect(fits.buffer).toBe(oldest.buffer);
+    expect(own.buffer).not.toBe(oldest.buffer);
+    expect(own.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(own.length).toBe(300);
+    arena.give(own);
+    arena.give(fits);
+    arena.give(oldest);
+    // The ring is whole again, and the large-region path was not touched.
+    const whole = await arena.take(500);
+    const big = await arena.take(800);
+    expect(whole.buffer).toBe(oldest.buffer);
+    arena.give(big);
+    arena.give(whole);
+  });
 });
