@@ -364,7 +364,9 @@ class ShardCopier {
       this.writeContentList(content),
       packsStored,
     ] as const);
-    const failed = stored.find((outcome) => outcome.status === 'rejected');
+    // The packs' failure first when several failed (the content is what the shard is for; the
+    // others often only lost their connection to the same store meanwhile).
+    const failed = [stored[2], stored[0], stored[1]].find((outcome) => outcome.status === 'rejected');
     if (failed) {
       await this.packs.abandon();
       await part.discard();
