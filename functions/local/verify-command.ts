@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { readLatest, readManifest } from '#backup-set/manifest.ts';
 import { verificationReportSchema } from '#backup-set/verify.ts';
+import { COMPONENT_MODULES } from '#components/registry.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
 import { type ContentStore, readJson } from '#store/content-store.ts';
@@ -84,8 +85,10 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
   }
 }
 
-/** The files components a drill restores into a folder. */
-const FILES_COMPONENTS = ['liferayHome', 'appServer'] as const;
+/** The components a drill restores into a folder (the same rule Begin verify applies). */
+const RESTORED_INTO_FOLDER = COMPONENT_MODULES.filter((module) => module.drillRestoresIntoFolder).map(
+  (module) => module.name,
+);
 
 /**
  * A new folder under `--scratch` (default the system's temporary folder) for the drill's restore,
@@ -104,7 +107,7 @@ async function scratchFolder(
   // A set that cannot be read is the workflow's to report, with its own message.
   const manifest = backupId ? await readManifest(store, backupId).catch(() => undefined) : undefined;
   if (!manifest) return { usable: true };
-  const restored = FILES_COMPONENTS.filter(
+  const restored = RESTORED_INTO_FOLDER.filter(
     (name) => (components ?? [name]).includes(name) && manifest.results[name]?.status === 'complete',
   );
   if (restored.length === 0) return { usable: true };
@@ -135,9 +138,9 @@ function drillSettings(settings: Settings, folder: string): Settings {
     {
       ...settings,
       verify: { scratchRoot: folder },
-      configuredComponents: [...new Set([...settings.configuredComponents, ...FILES_COMPONENTS])],
+      configuredComponents: [...new Set([...settings.configuredComponents, ...RESTORED_INTO_FOLDER])],
       components: {
-        ...Object.fromEntries(FILES_COMPONENTS.map((name) => [name, { root: path.join(folder, name) }])),
+        ...Object.fromEntries(RESTORED_INTO_FOLDER.map((name) => [name, { root: path.join(folder, name) }])),
         ...settings.components,
       },
     },
