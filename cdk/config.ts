@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { hooksSettingsSchema } from '#backup-set/hooks.ts';
 import { retentionPolicySchema } from '#backup-set/retention-policy.ts';
 import { COMPONENT_NAMES, componentNameSchema } from '#components/component.ts';
+import { FILES_COMPONENTS } from '#components/files/settings.ts';
 import { describeIssues } from '#runtime/errors.ts';
 import { efsPath } from './components/files.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
@@ -199,10 +200,11 @@ export const configSchema = z
         message: `schedule name ${duplicate} is used twice`,
       });
     const { scratchPath } = config.verify;
-    for (const name of ['liferayHome', 'appServer'] as const) {
+    for (const name of scratchPath === false ? [] : FILES_COMPONENTS) {
       const files = config.components[name] as { path?: unknown; documentLibraryPath?: unknown } | undefined;
+      if (!isEnabled(files)) continue;
       for (const folder of [files?.path, files?.documentLibraryPath]) {
-        if (!isEnabled(files) || typeof folder !== 'string' || typeof scratchPath !== 'string') continue;
+        if (typeof folder !== 'string') continue;
         if (`${scratchPath}/`.startsWith(`${folder}/`) || `${folder}/`.startsWith(`${scratchPath}/`)) {
           ctx.addIssue({
             code: 'custom',
