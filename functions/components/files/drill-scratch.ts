@@ -1,4 +1,3 @@
-import type { Dirent } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { z } from 'zod';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
@@ -82,20 +81,27 @@ class Budget {
   }
 }
 
+/** The call's result, or undefined when it failed with one of these codes (gone, or not ours yet). */
+async function unless<T>(codes: readonly string[], call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (error) {
+    if (codes.includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Removes a tree without following symbolic links, until the budget is spent. True when it is
  * gone. A folder restored without write permission for its owner is made writable first (the
  * drill restores modes exactly, and an unwritable folder's entries cannot be unlinked).
  */
 async function removeTree(dir: string, budget: Budget): Promise<boolean> {
-  let entries: Dirent[];
-  try {
-    await fs.chmod(dir, 0o700);
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw error;
-  }
+  const entries = await unless(
+    ['ENOENT'],
+    fs.chmod(dir, 0o700).then(() => fs.readdir(dir, { withFileTypes: true })),
+  );
+  if (!entries) return true;
   const files = entries.filter((entry) => !entry.isDirectory());
   let complete = true;
   await mapLimit(files, REMOVE_CONCURRENCY, async (entry) => {
@@ -111,22 +117,15 @@ async function removeTree(dir: string, budget: Budget): Promise<boolean> {
     if (budget.spent || !(await removeTree(`${dir}/${entry.name}`, budget))) return false;
   }
   if (!complete) return false;
-  await fs.rmdir(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
+  await unless(['ENOENT'], fs.rmdir(dir));
   budget.removed += 1;
   return true;
 }
 
 /** Removes `<folder>/<component>` and its restore's staging folders beside it. */
 async function removeComponentScratch(folder: string, component: string, budget: Budget): Promise<boolean> {
-  let names: string[];
-  try {
-    names = await fs.readdir(folder);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw error;
-  }
+  const names = await unless(['ENOENT'], fs.readdir(folder));
+  if (!names) return true;
   const ours = names.filter((name) => name === component || name.startsWith(`${component}.restore-`));
   for (const name of ours) {
     const entry = `${folder}/${name}`;
@@ -138,9 +137,7 @@ async function removeComponentScratch(folder: string, component: string, budget:
     if (!(await removeTree(entry, budget))) return false;
   }
   // The other files component may still be restoring into the same folder: the last one removes it.
-  await fs.rmdir(folder).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT' && error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
-  });
+  await unless(['ENOENT', 'ENOTEMPTY', 'EEXIST'], fs.rmdir(folder));
   return true;
 }
 
