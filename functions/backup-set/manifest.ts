@@ -17,6 +17,12 @@ export const backupStatusSchema = z.enum(['running', 'complete', 'partial', 'fai
 export type BackupStatus = z.infer<typeof backupStatusSchema>;
 
 /** backups/<id>/manifest.json. Validated on every read: a manifest is input like any other. */
+/**
+ * How far back a backup follows the chain of sets (each manifest's previousBackupId) looking for a
+ * component's previous copy; retention keeps the links within the same reach.
+ */
+export const MAX_CHAIN_STEPS = 200;
+
 export const manifestSchema = z.object({
   schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION, {
     error: (issue) =>

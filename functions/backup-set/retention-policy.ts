@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CHAIN_STEPS } from './manifest.ts';
 
 /**
  * Grandfather-father-son retention, as a pure decision over the sets in the store: which to keep
@@ -148,9 +149,6 @@ export function decideRetention(
     return { backupId: set.backupId, keep: false, reasons: [why] };
   });
 }
-
-/** How far back the chain of sets is followed (as the files engine does, previous.ts). */
-const MAX_CHAIN_STEPS = 200;
 
 /**
  * A backup finds a component's previous copy by following the chain of sets from `latest` back

@@ -1,12 +1,9 @@
-import { readManifest } from '#backup-set/manifest.ts';
+import { MAX_CHAIN_STEPS, readManifest } from '#backup-set/manifest.ts';
 import { ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { type FileIndex, type PartLine, type PartRef, readIndex, readPartBatches } from './index-format.ts';
 import { comparePaths, type PathRange, spanIntersects } from './paths.ts';
 import { type FilesComponentName, filesResultDetailsSchema } from './settings.ts';
-
-/** How far back along the chain of sets a backup looks for the last complete copy of a component. */
-const MAX_CHAIN_STEPS = 200;
 
 export interface PreviousIndex {
   readonly backupId: string;
