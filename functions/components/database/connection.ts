@@ -1,4 +1,5 @@
 import { ConfigError } from '#runtime/errors.ts';
+import { splitAtUserInfo } from '#runtime/redact.ts';
 
 /**
  * A self-managed database named by URL: `mysql://user:password@host:3306/lportal`,
@@ -39,14 +40,11 @@ const QUERY_KEYS: Record<DatabaseEngine, readonly string[]> = {
  * generated passwords) still ends there, even when the URL parser read it as a port and a path.
  */
 export function redactUrl(url: string): string {
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
-  if (!scheme) return url;
-  const rest = url.slice(scheme.length);
-  const at = rest.lastIndexOf('@');
-  if (at < 0) return url;
-  const userInfo = rest.slice(0, at);
+  const parts = splitAtUserInfo(url);
+  if (!parts?.scheme) return url;
+  const { scheme, userInfo, rest } = parts;
   const colon = userInfo.indexOf(':');
-  return `${scheme}${colon >= 0 ? `${userInfo.slice(0, colon)}:***` : userInfo}${rest.slice(at)}`;
+  return `${scheme}${colon >= 0 ? `${userInfo.slice(0, colon)}:***` : userInfo}${rest}`;
 }
 
 /** Removes every occurrence of the secrets from a text (tool stderr, error messages). */
