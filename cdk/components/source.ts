@@ -127,6 +127,15 @@ export function configuredParameters(source: SourceConfig): string[] {
   return [...new Set(names)].sort();
 }
 
+/** The ARN of an SSM parameter of this account and region, named with or without its leading '/'. */
+function ssmParameterArn(scope: Construct, name: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'ssm',
+    resource: 'parameter',
+    resourceName: name.replace(/^\//, ''),
+  });
+}
+
 /**
  * The SSM parameters a restore from a mirror reads: each repository's mirror credentials, or the
  * defaults where it names none (never the sources' credentials: a restore does not contact them).
@@ -212,9 +221,7 @@ class SourceComponent implements WorkflowComponent {
     context.store.grantRead(this.finishBackup, 'backups/*');
     context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*');
 
-    const stack = Stack.of(scope);
-    const parameterArn = (name: string) =>
-      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') });
+    const parameterArn = (name: string) => ssmParameterArn(scope, name);
     const configured = configuredParameters(config).map(parameterArn);
     if (configured.length > 0) {
       this.grantParameters(this.mirrorRepository, configured, config, 'GitCredentials');
@@ -246,10 +253,7 @@ class SourceComponent implements WorkflowComponent {
    */
   grantVerify(fn: lambda.Function): void {
     this.store.grantRead(fn, 'backups/*', 'objects/git/*');
-    const stack = Stack.of(fn);
-    const mirrors = mirrorParameters(this.config).map((name) =>
-      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') }),
-    );
+    const mirrors = mirrorParameters(this.config).map((name) => ssmParameterArn(fn, name));
     if (mirrors.length === 0) return;
     this.grantParameters(fn, mirrors, this.config, 'GitCredentials');
     acknowledgeWildcards(fn, [
