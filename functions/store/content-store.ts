@@ -13,6 +13,12 @@ export interface ContentStore {
   get(key: string): Promise<Readable>;
   /** Streams `length` bytes from `start` (a ranged GET). */
   getRange(key: string, start: number, length: number): Promise<Readable>;
+  /**
+   * Where `length` bytes from `start` can be read without this process's client: a URL signed for
+   * that one ranged GET (valid 15 minutes) with the headers to send, or a file. Restore worker
+   * threads read through it (see fetch-worker.ts); stores without it are read with getRange.
+   */
+  contentSource?(key: string, start: number, length: number): Promise<ContentSource>;
   /** Reads a small object whole (manifests, pointers); refuses objects over `maxBytes`. */
   read(key: string, maxBytes?: number): Promise<Buffer>;
   /** Size and version tag, or undefined when the object does not exist. */
@@ -26,6 +32,11 @@ export interface ContentStore {
   /** Replaces the object only if it still has version tag `etag`. Returns false when it changed. */
   replaceIfMatch(key: string, etag: string, body: string | Uint8Array): Promise<boolean>;
 }
+
+/** A presigned ranged GET, or a range of a local file. */
+export type ContentSource =
+  | { readonly url: string; readonly headers: Readonly<Record<string, string>> }
+  | { readonly path: string; readonly start: number };
 
 export interface PutOptions {
   /** Size of a stream body when known; lets the adapter choose between one PUT and multipart. */

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { ObjectNotFoundError } from '#runtime/errors.ts';
 import {
   assertStoreKey,
+  type ContentSource,
   type ContentStore,
   DEFAULT_READ_LIMIT,
   type ListedObject,
@@ -68,6 +69,11 @@ export class LocalFolderStore implements ContentStore {
       return Readable.from([]);
     }
     return createReadStream('', { fd: handle, start, end: start + length - 1 });
+  }
+
+  /** The object's file itself: a reader opens it (a missing object then fails as not found). */
+  async contentSource(key: string, start: number, _length: number): Promise<ContentSource> {
+    return { path: this.pathOf(key), start };
   }
 
   private async open(key: string, file: string): Promise<fs.FileHandle> {

@@ -10,9 +10,11 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ObjectNotFoundError } from '#runtime/errors.ts';
 import {
   assertStoreKey,
+  type ContentSource,
   type ContentStore,
   DEFAULT_READ_LIMIT,
   type ListedObject,
@@ -50,6 +52,9 @@ export function s3ClientConfig(options: { endpoint?: string; region?: string } =
     maxAttempts: 5,
   };
 }
+
+/** A presigned read is made at once; 15 minutes is the longest a request may wait in a worker's queue. */
+const PRESIGNED_SECONDS = 900;
 
 /** The store in an S3 bucket. */
 export class S3Store implements ContentStore {
@@ -113,6 +118,22 @@ export class S3Store implements ContentStore {
   async getRange(key: string, start: number, length: number): Promise<Readable> {
     if (length === 0) return Readable.from([]);
     return this.getObject(key, `bytes=${start}-${start + length - 1}`);
+  }
+
+  /**
+   * A URL signed by this client (its credentials, endpoint and region) for one ranged GET. The
+   * range is a signed header: the request must send exactly the headers returned.
+   */
+  async contentSource(key: string, start: number, length: number): Promise<ContentSource> {
+    assertStoreKey(key);
+    if (!(length > 0)) throw new Error(`a content source needs a positive length, got ${length}`);
+    const range = `bytes=${start}-${start + length - 1}`;
+    const url = await getSignedUrl(
+      this.client,
+      new GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: range }),
+      { expiresIn: PRESIGNED_SECONDS },
+    );
+    return { url, headers: { range } };
   }
 
   private async getObject(key: string, range?: string): Promise<Readable> {

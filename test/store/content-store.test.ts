@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -38,6 +38,25 @@ function contract(name: string, open: () => ContentStore) {
       expect(await text(await store.getRange('a/b/c.txt', 6, 5))).toBe('world');
       expect((await store.stat('a/b/c.txt'))?.size).toBe(11);
       expect(await store.stat('a/b/missing')).toBeUndefined();
+    });
+
+    it('hands out a content source for a range that a worker thread reads without the client', async () => {
+      const store = open();
+      await store.put('a/b/source.txt', 'hello world');
+      const source = await store.contentSource?.('a/b/source.txt', 6, 5);
+      if (!source) throw new Error('the store has no content sources');
+      let bytes: string;
+      if ('url' in source) {
+        // Exactly the headers returned: the range is part of the signature.
+        expect(Object.keys(source.headers)).toEqual(['range']);
+        expect(source.url).toMatch(/X-Amz-Signature=/);
+        const response = await fetch(source.url, { headers: source.headers });
+        expect(response.status).toBe(206);
+        bytes = await response.text();
+      } else {
+        bytes = readFileSync(source.path).subarray(source.start, source.start + 5).toString();
+      }
+      expect(bytes).toBe('world');
     });
 
     it('stores a streamed body byte for byte, multipart included (no aws-chunked framing)', async () => {

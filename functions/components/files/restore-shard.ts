@@ -1,20 +1,21 @@
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { z } from 'zod';
-import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import { CorruptBackupError, describeIssues, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { EMPTY_SHA256, ReadArena } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
+import { FetchError, type FetchTarget, FetchWorkers } from './fetch-worker.ts';
 import { FinishWorker } from './finish-worker.ts';
 import * as fsx from './fsx.ts';
 import { AdaptiveIo } from './fsx.ts';
 import { type DirEntry, type FileEntry, readPart } from './index-format.ts';
 import { filesKeys } from './keys.ts';
 import { Semaphore, TaskPool } from './limit.ts';
-import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
+import { comparePaths, isUnder, parentOf, unsafePathReason } from './paths.ts';
 import { applyDirMetadata, SafeTree, secondsOf } from './restore-fs.ts';
 import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
 import { readJsonIfPresent } from './rounds.ts';
@@ -186,6 +187,8 @@ class ShardRestorer {
   private readonly regions = new ReadArena(ASSEMBLY_BYTES, true);
   /** Writes, checks and closes assembled files while the file calls are synchronous (started on first use). */
   private worker: FinishWorker | undefined | false;
+  /** Read the store, write, check and close files while the file calls are synchronous (started on first use). */
+  private fetchWorkers: FetchWorkers | undefined | false;
 
   constructor(
     private readonly rt: Runtime,
@@ -203,6 +206,7 @@ class ShardRestorer {
       return await this.restore();
     } finally {
       if (this.worker) await this.worker.close();
+      if (this.fetchWorkers) await this.fetchWorkers.close();
     }
   }
 
@@ -325,6 +329,9 @@ class ShardRestorer {
   private async writeBlobs(entry: FileEntry): Promise<void> {
     const data = entry.data;
     if (!data || 'pack' in data) return;
+    const fetchers = 'blob' in data ? this.fetchers() : undefined;
+    if (fetchers && 'blob' in data)
+      return this.fetchRun({ key: data.blob, start: 0, end: entry.size, entries: [entry] }, fetchers);
     const parts: Array<{ key: string; sha256?: string; size?: number }> =
       'blob' in data
         ? [{ key: data.blob }]
@@ -378,6 +385,8 @@ class ShardRestorer {
    * A file is closed, with its mode and mtime, only once its hash matched.
    */
   private async writeRun(run: Run): Promise<void> {
+    const fetchers = this.fetchers();
+    if (fetchers) return this.fetchRun(run, fetchers);
     this.stats.contentRequests += 1;
     const body = await this.rt.store.getRange(run.key, run.start, run.end - run.start);
     const targets = run.entries;
@@ -457,6 +466,87 @@ class ShardRestorer {
         verifying.push(verified);
       } else {
         i += 1;
+      }
+    }
+  }
+
+  /**
+   * The fetch workers, while file calls are synchronous and the store can hand out sources
+   * (undefined otherwise: the run is read on this thread).
+   */
+  private fetchers(): FetchWorkers | undefined {
+    if (!this.io.isSynchronous || !this.rt.store.contentSource) return undefined;
+    if (this.fetchWorkers === undefined) {
+      try {
+        this.fetchWorkers = new FetchWorkers();
+      } catch (error) {
+        this.rt.logger.warn('files restore: no fetch worker threads, the store is read on the main thread', {
+          error: (error as Error).message,
+        });
+        this.fetchWorkers = false;
+      }
+    }
+    return this.fetchWorkers || undefined;
+  }
+
+  /**
+   * A run read, written and checked by a fetch worker: this thread makes the folders above the
+   * files real directories, the worker creates and closes the files, and this thread counts what
+   * matched.
+   */
+  private async fetchRun(run: Run, fetchers: FetchWorkers): Promise<void> {
+    const contentSource = this.rt.store.contentSource?.bind(this.rt.store);
+    if (!contentSource) throw new Error('the store cannot hand out content sources');
+    const length = run.end - run.start;
+    const targets: FetchTarget[] = [];
+    for (const entry of run.entries) {
+      await this.tree.ensureDir(parentOf(entry.path));
+      targets.push({
+        path: this.tree.absolute(entry.path),
+        offset: packOffset(entry) - run.start,
+        size: entry.size,
+        sha256: entry.sha256,
+        mode: entry.mode,
+        mtime: secondsOf(entry.mtimeNs),
+      });
+    }
+    this.stats.contentRequests += 1;
+    const source = await contentSource(run.key, run.start, length);
+    const files = await fetchers.fetch({ source, length, targets }).catch((error: unknown) => {
+      throw this.fetchFailure(run, error);
+    });
+    run.entries.forEach((entry, i) => {
+      const file = files[i];
+      if (!file) throw new Error(`the fetch worker reported ${files.length} of ${run.entries.length} files`);
+      this.io.note(file.ms, entry.size);
+      if (file.written !== entry.size || file.sha256 !== entry.sha256)
+        throw this.mismatch(entry, file.sha256, file.written);
+      this.countVerified(entry);
+    });
+  }
+
+  /** A fetch worker's failure as the error the rest of the engine knows (the signed URL never in it). */
+  private fetchFailure(run: Run, error: unknown): Error {
+    if (!(error instanceof FetchError)) return error as Error;
+    const what = `${run.key} (bytes ${run.start}-${run.end - 1})`;
+    switch (error.kind) {
+      case 'not-found':
+        return new ObjectNotFoundError(run.key);
+      case 'short':
+        return new VerificationError(`${what}: ${error.message}; the object is shorter than the index says`);
+      case 'unsafe':
+        return new UnsafeEntryError(`refused to restore ${JSON.stringify(error.path)}: ${error.message}`);
+      case 'io':
+        return Object.assign(new Error(`writing the files of ${what}: ${error.message}`), {
+          code: error.code,
+        });
+      default: {
+        const reason = error.status ? `HTTP ${error.status}` : (error.code ?? 'network error');
+        const message = `reading ${what} from the store failed after retries (${reason}): ${error.message}`;
+        const transient = error.kind === 'network' || (error.status ?? 0) >= 500 || error.status === 429;
+        return transient
+          ? new RetryableError(message, { cause: error })
+          : new Error(message, { cause: error });
       }
     }
   }

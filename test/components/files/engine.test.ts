@@ -75,9 +75,15 @@ function freshDir(name: string): string {
   return dir;
 }
 
-const stores: Array<[string, () => ContentStore]> = [
-  ['local folder', () => new LocalFolderStore(freshDir('store'))],
-  ['S3 (s3rver)', () => server.store()],
+/** The third reads on the restore's main thread (a store without content sources: the path taken over EFS too). */
+const stores: Array<[string, () => ContentStore, { contentSources?: boolean }]> = [
+  ['local folder', () => new LocalFolderStore(freshDir('store')), {}],
+  ['S3 (s3rver)', () => server.store(), {}],
+  [
+    'local folder, read on the main thread,',
+    () => new LocalFolderStore(freshDir('store')),
+    { contentSources: false },
+  ],
 ];
 
 describe('files engine: the Liferay Home as discovery finds it', () => {
@@ -127,13 +133,13 @@ describe('files engine: the Liferay Home as discovery finds it', () => {
   });
 });
 
-describe.each(stores)('files engine on the %s store', (_name, openStore) => {
+describe.each(stores)('files engine on the %s store', (_name, openStore, storeOptions) => {
   let store: CountingStore;
   let home: string;
   let first: { id: string; result: ComponentResult };
 
   beforeAll(async () => {
-    store = new CountingStore(openStore());
+    store = new CountingStore(openStore(), storeOptions);
     home = freshDir('home');
     makeTrickyHome(home);
     first = await backupAndCommit(runtime(store, home));

@@ -1,5 +1,11 @@
 import type { Readable } from 'node:stream';
-import type { ContentStore, ListedObject, ObjectInfo, PutOptions } from '#store/content-store.ts';
+import type {
+  ContentSource,
+  ContentStore,
+  ListedObject,
+  ObjectInfo,
+  PutOptions,
+} from '#store/content-store.ts';
 
 export interface StoreCall {
   readonly method:
@@ -24,7 +30,21 @@ export class CountingStore implements ContentStore {
   readonly calls: StoreCall[] = [];
   failWhen: ((call: StoreCall) => boolean) | undefined;
 
-  constructor(private readonly inner: ContentStore) {}
+  /** A source for a worker thread's read is one request, counted as a ranged GET (absent if the inner store has none). */
+  readonly contentSource?: (key: string, start: number, length: number) => Promise<ContentSource>;
+
+  /** `contentSources: false` hides the inner store's sources: a restore then reads on its main thread. */
+  constructor(
+    private readonly inner: ContentStore,
+    options: { readonly contentSources?: boolean } = {},
+  ) {
+    const source = options.contentSources === false ? undefined : inner.contentSource?.bind(inner);
+    if (source)
+      this.contentSource = async (key, start, length) => {
+        this.record('getRange', key);
+        return source(key, start, length);
+      };
+  }
 
   get location(): string {
     return this.inner.location;

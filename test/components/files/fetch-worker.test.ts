@@ -1,0 +1,253 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FetchError, type FetchTarget, FetchWorkers } from '#components/files/fetch-worker.ts';
+import type { ContentSource } from '#store/content-store.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'files-fetch-'));
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+let sequence = 0;
+const fresh = () => path.join(dir, `f${sequence++}`);
+
+/** The pack: three files side by side, the second also restored to a second path (one content, two paths). */
+const pack = randomBytes(300_000);
+const slices = [
+  { offset: 0, size: 100_000 },
+  { offset: 100_000, size: 150_000 },
+  { offset: 100_000, size: 150_000 },
+  { offset: 250_000, size: 50_000 },
+];
+const packFile = path.join(dir, 'pack');
+writeFileSync(packFile, pack);
+
+function targetsFor(start: number, expected = (bytes: Buffer) => sha256(bytes)) {
+  const files = slices.map(() => fresh());
+  const targets: FetchTarget[] = slices.map((slice, i) => ({
+    path: files[i] as string,
+    offset: slice.offset - start,
+    size: slice.size,
+    sha256: expected(pack.subarray(slice.offset, slice.offset + slice.size)),
+    mode: 0o640,
+    mtime: 1_000_000_000.25,
+  }));
+  return { files, targets };
+}
+
+/** An S3-like server of the pack: Range honoured, and a queue of misbehaviours for the next requests. */
+type Misbehaviour = 'reset-mid-body' | 503 | 404 | 403 | 'ignore-range' | 'short';
+let server: Server;
+let base: string;
+const misbehave: Misbehaviour[] = [];
+const seen: Array<{ url: string; range: string | undefined }> = [];
+
+function serve(request: IncomingMessage, response: ServerResponse): void {
+  seen.push({ url: request.url ?? '', range: request.headers.range });
+  const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '');
+  const start = Number(match?.[1] ?? 0);
+  const end = Number(match?.[2] ?? pack.length - 1);
+  const next = misbehave.shift();
+  if (typeof next === 'number') {
+    response.writeHead(next, { 'content-type': 'application/xml' });
+    response.end(
+      `<Error><Code>${next === 503 ? 'SlowDown' : next === 404 ? 'NoSuchKey' : 'AccessDenied'}</Code></Error>`,
+    );
+    return;
+  }
+  if (next === 'ignore-range') {
+    response.writeHead(200, { 'content-length': pack.length });
+    response.end(pack);
+    return;
+  }
+  const body = pack.subarray(start, next === 'short' ? end - 1000 : end + 1);
+  response.writeHead(206, {
+    'content-length': body.length,
+    'content-range': `bytes ${start}-${end}/${pack.length}`,
+  });
+  if (next === 'reset-mid-body') {
+    response.write(body.subarray(0, 120_000), () => request.socket.destroy());
+    return;
+  }
+  response.end(body);
+}
+
+beforeAll(async () => {
+  server = createServer(serve);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  rmSync(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  misbehave.length = 0;
+  seen.length = 0;
+});
+
+const httpSource = (start: number, length: number): ContentSource => ({
+  url: `${base}/bucket/objects/packs/p?X-Amz-Signature=secret`,
+  headers: { range: `bytes=${start}-${start + length - 1}` },
+});
+
+/** Files this process still has open (the worker must have closed every one it created). */
+function openFiles(files: readonly string[]): string[] {
+  const open = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      open.add(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // Closed while listing.
+    }
+  }
+  return files.filter((file) => open.has(file));
+}
+
+function expectRestored(files: string[]): void {
+  expect(openFiles(files)).toEqual([]);
+  files.forEach((file, i) => {
+    const slice = slices[i] as { offset: number; size: number };
+    expect(readFileSync(file).equals(pack.subarray(slice.offset, slice.offset + slice.size))).toBe(true);
+    expect(statSync(file).mode & 0o7777).toBe(0o640);
+    expect(statSync(file).mtimeMs).toBe(1_000_000_000_250);
+  });
+}
+
+describe('FetchWorkers', () => {
+  const workers = new FetchWorkers(2);
+  afterAll(() => workers.close());
+
+  it('reads a local file range into the files, overlapping ones included, and sets mode and mtime', async () => {
+    const { files, targets } = targetsFor(0);
+    const outcome = await workers.fetch({
+      source: { path: packFile, start: 0 },
+      length: pack.length,
+      targets,
+    });
+    expect(outcome.map((file) => file.written)).toEqual(slices.map((slice) => slice.size));
+    expect(outcome.map((file) => file.sha256)).toEqual(targets.map((target) => target.sha256));
+    expectRestored(files);
+  });
+
+  it('reads a signed ranged GET, sending exactly the signed headers', async () => {
+    const { files, targets } = targetsFor(0);
+    const outcome = await workers.fetch({ source: httpSource(0, pack.length), length: pack.length, targets });
+    expect(outcome.every((file, i) => file.sha256 === targets[i]?.sha256)).toBe(true);
+    expect(seen).toEqual([
+      { url: '/bucket/objects/packs/p?X-Amz-Signature=secret', range: 'bytes=0-299999' },
+    ]);
+    expectRestored(files);
+  });
+
+  it('repeats a request cut mid-body or refused with 503, rewriting the files it had begun', async () => {
+    misbehave.push('reset-mid-body', 503);
+    const { files, targets } = targetsFor(0);
+    const outcome = await workers.fetch({ source: httpSource(0, pack.length), length: pack.length, targets });
+    expect(seen).toHaveLength(3);
+    expect(outcome.map((file) => file.written)).toEqual(slices.map((slice) => slice.size));
+    expectRestored(files);
+  });
+
+  it('reports a mismatch without setting mode or mtime, and goes on with the other files', async () => {
+    const { files, targets } = targetsFor(0, (bytes) =>
+      bytes.length === 50_000 ? '0'.repeat(64) : sha256(bytes),
+    );
+    const outcome = await workers.fetch({
+      source: { path: packFile, start: 0 },
+      length: pack.length,
+      targets,
+    });
+    expect(outcome[3]?.sha256).toBe(sha256(pack.subarray(250_000)));
+    expect(statSync(files[3] as string).mode & 0o7777).toBe(0o600);
+    expect(statSync(files[0] as string).mode & 0o7777).toBe(0o640);
+    expect(openFiles(files)).toEqual([]);
+  });
+
+  it('replaces a file an earlier attempt left, and refuses to replace a folder', async () => {
+    const { files, targets } = targetsFor(0);
+    writeFileSync(files[0] as string, 'left by an attempt that crashed');
+    await workers.fetch({ source: { path: packFile, start: 0 }, length: pack.length, targets });
+    expectRestored(files);
+
+    const again = targetsFor(0);
+    mkdirSync(again.files[1] as string);
+    const error = await workers
+      .fetch({ source: { path: packFile, start: 0 }, length: pack.length, targets: again.targets })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'unsafe', path: again.files[1] });
+    expect(statSync(again.files[1] as string).isDirectory()).toBe(true);
+    expect(openFiles(again.files)).toEqual([]);
+  });
+
+  it.each([
+    [[404] as Misbehaviour[], { kind: 'not-found', status: 404, message: 'HTTP 404 NoSuchKey' }],
+    [[403] as Misbehaviour[], { kind: 'http', status: 403, message: 'HTTP 403 AccessDenied' }],
+    [[503, 503, 503, 503] as Misbehaviour[], { kind: 'http', status: 503, message: 'HTTP 503 SlowDown' }],
+    [['short'] as Misbehaviour[], { kind: 'short', message: 'the store returned 248999 of 250000 bytes' }],
+    [['ignore-range'] as Misbehaviour[], { kind: 'http', status: 200 }],
+  ])(
+    'fails on %j with a FetchError that never shows the signed URL, every file closed',
+    async (bad, expected) => {
+      misbehave.push(...bad);
+      // The first 250,000 bytes: the first three files.
+      const { files, targets } = targetsFor(0);
+      const error = await workers
+        .fetch({ source: httpSource(0, 250_000), length: 250_000, targets: targets.slice(0, 3) })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FetchError);
+      expect(error).toMatchObject(expected);
+      expect(String((error as Error).message)).not.toContain('Signature');
+      // 503 is retried (four attempts in all); the others are not.
+      expect(seen).toHaveLength(bad.length);
+      expect(openFiles(files)).toEqual([]);
+    },
+  );
+
+  it('fails on a missing local object as not found, and a file error keeps its code', async () => {
+    const missing = targetsFor(0);
+    await expect(
+      workers.fetch({
+        source: { path: path.join(dir, 'nope'), start: 0 },
+        length: pack.length,
+        targets: missing.targets,
+      }),
+    ).rejects.toMatchObject({ kind: 'not-found' });
+
+    const { files, targets } = targetsFor(0);
+    const noFolder = path.join(dir, 'no-such-folder', 'f');
+    const error = await workers
+      .fetch({
+        source: { path: packFile, start: 0 },
+        length: pack.length,
+        targets: [...targets.slice(0, 3), { ...(targets[3] as FetchTarget), path: noFolder }],
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'io', code: 'ENOENT' });
+    expect(openFiles(files)).toEqual([]);
+  });
+
+  it('reads a range that starts inside the object', async () => {
+    const start = 100_000;
+    const file = fresh();
+    const bytes = pack.subarray(start, 250_000);
+    const outcome = await workers.fetch({
+      source: { path: packFile, start },
+      length: bytes.length,
+      targets: [{ path: file, offset: 0, size: bytes.length, sha256: sha256(bytes), mode: 0o600, mtime: 1 }],
+    });
+    expect(outcome[0]?.sha256).toBe(sha256(bytes));
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+});
