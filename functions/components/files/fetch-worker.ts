@@ -83,7 +83,7 @@ function streamHttp(source, length, onChunk) {
         }
         if (position + chunk.length > length) chunk = chunk.subarray(0, length - position);
         try {
-          onChunk(chunk, position);
+          onChunk(chunk, position, false);
         } catch (error) {
           error.kind ??= 'io';
           request.destroy(error);
@@ -113,7 +113,7 @@ function streamFile(source, length, onChunk) {
       const read = fs.readSync(fd, readBuffer, 0, Math.min(readBuffer.length, length - position), source.start + position);
       if (read === 0) throw failure('short', 'the store returned ' + position + ' of ' + length + ' bytes', { received: position });
       try {
-        onChunk(readBuffer.subarray(0, read), position);
+        onChunk(readBuffer.subarray(0, read), position, true);
       } catch (error) {
         error.kind ??= 'io';
         throw error;
@@ -137,6 +137,23 @@ function create(path) {
   }
 }
 
+// A file's bytes are written when 1 MiB has arrived or the file is complete, with one writev of
+// the response's chunks (no copy): a write per 64 KiB socket read was 2.5 times as many calls.
+const FLUSH_BYTES = 1024 * 1024;
+function flush(target) {
+  if (target.pendingBytes === 0) return;
+  const started = performance.now();
+  const done = fs.writevSync(target.fd, target.pending, target.flushed);
+  if (done < target.pendingBytes) {
+    const rest = Buffer.concat(target.pending).subarray(done);
+    for (let k = 0; k < rest.length; ) k += fs.writeSync(target.fd, rest, k, rest.length - k, target.flushed + done + k);
+  }
+  target.flushed += target.pendingBytes;
+  target.pending = [];
+  target.pendingBytes = 0;
+  target.ms += performance.now() - started;
+}
+
 function closeQuietly(target) {
   if (target.fd === undefined) return;
   try { fs.closeSync(target.fd); } catch {}
@@ -152,11 +169,13 @@ async function run(job) {
     mtime: job.mtimes[i],
     sha256Expected: job.sha256.slice(i * 64, i * 64 + 64),
     fd: undefined, hash: undefined, written: 0, done: false, sha256: '', ms: 0,
+    pending: [], pendingBytes: 0, flushed: 0,
   }));
   // Each chunk goes to the files it overlaps: those begun (open) and those beginning in it (from next).
   let open = [];
   let next = 0;
-  const onChunk = (chunk, position) => {
+  // reused: the chunk's memory is read into again once this returns, so nothing of it is kept.
+  const onChunk = (chunk, position, reused) => {
     const end = position + chunk.length;
     while (next < targets.length && targets[next].offset < end) {
       const target = targets[next++];
@@ -168,6 +187,9 @@ async function run(job) {
       }
       target.hash = createHash('sha256');
       target.written = 0;
+      target.pending = [];
+      target.pendingBytes = 0;
+      target.flushed = 0;
       open.push(target);
     }
     let finished = false;
@@ -177,13 +199,13 @@ async function run(job) {
       if (to > from) {
         const bytes = chunk.subarray(from - position, to - position);
         target.hash.update(bytes);
-        const started = performance.now();
-        let done = 0;
-        while (done < bytes.length) done += fs.writeSync(target.fd, bytes, done, bytes.length - done, target.written + done);
-        target.ms += performance.now() - started;
+        target.pending.push(bytes);
+        target.pendingBytes += bytes.length;
         target.written += bytes.length;
+        if (reused || target.pendingBytes >= FLUSH_BYTES) flush(target);
       }
       if (target.written === target.size) {
+        flush(target);
         target.sha256 = target.hash.digest('hex');
         const started = performance.now();
         if (target.sha256 === target.sha256Expected) {
