@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { hooksSettingsSchema } from '#backup-set/hooks.ts';
 import { retentionPolicySchema } from '#backup-set/retention-policy.ts';
 import { COMPONENT_NAMES, componentNameSchema } from '#components/component.ts';

@@ -2,7 +2,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { ComponentName } from '#components/component.ts';
 import type { BackupStore } from '../backup-store.ts';
 import type { LiferayBackupConfig } from '../config.ts';

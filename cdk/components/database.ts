@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { snapshotPrefix } from '#components/database/naming.ts';
 import { accountIdSchema, rdsIdentifierSchema, regionSchema } from '#components/database/schemas.ts';
 import type { LiferayBackupConfig } from '../config.ts';

@@ -5,7 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { compileSelection } from '#components/files/liferay-rules.ts';
 import { FILES_COMPONENTS, type FilesComponentName, type FilesSettings } from '#components/files/settings.ts';
 import type { LiferayBackupConfig } from '../config.ts';

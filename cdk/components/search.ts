@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_REPOSITORY_NAME, SEARCH_HANDLER_IDS, SNAPSHOT_ROLE_ENV } from '#components/search/ids.ts';
 import { DEFAULT_INDEX_NAME_PREFIX } from '#components/search/liferay-indexes.ts';
 import {

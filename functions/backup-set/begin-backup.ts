@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
 import { InvalidInputError } from '#runtime/errors.ts';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { z } from 'zod';
+import * as z from 'zod';
 import { mapLimit } from '#components/files/limit.ts';
 import { componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';

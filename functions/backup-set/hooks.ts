@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Capture hooks (DESIGN.md, Consistency): optional commands run before and after the capture,

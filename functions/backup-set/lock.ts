@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BackupAlreadyRunningError, CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { RUN_ID_PATTERN } from './backup-id.ts';

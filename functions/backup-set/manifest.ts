@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { COMPONENT_NAMES, componentNameSchema, componentResultSchema } from '#components/component.ts';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';

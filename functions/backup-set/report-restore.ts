@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ComponentName } from '#components/component.ts';
 import { componentRestoreResultSchema } from '#components/component.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';

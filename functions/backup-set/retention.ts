@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { COMPONENT_MODULES, componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
 import { MetricUnit } from '#runtime/metrics.ts';

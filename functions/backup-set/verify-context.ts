@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { componentNameSchema } from '#components/component.ts';
 import { backupIdSchema } from './manifest.ts';
 

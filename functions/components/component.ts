@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 
 /** Liferay's backup areas (DESIGN.md). The order is the order of the workflow branches. */

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { readLatest, readManifest } from '#backup-set/manifest.ts';
 import { verificationReportSchema } from '#backup-set/verify.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';

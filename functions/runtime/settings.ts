@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { hooksSettingsSchema } from '#backup-set/hooks.ts';
 import { retentionSettingsSchema } from '#backup-set/retention-policy.ts';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { describeIssues, InvalidInputError } from './errors.ts';
 
 /** Validates input at the edge; the error names each bad key and what is allowed. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
 import type { ComponentResult } from '#components/component.ts';
 import type { Runtime } from '#runtime/runtime.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { componentRestoreResultSchema, componentResultSchema } from '#components/component.ts';
 import { clusterSourceSchema, instanceSourceSchema, regionSchema } from './schemas.ts';
 

@@ -1,5 +1,5 @@
 import type { DBInstance } from '@aws-sdk/client-rds';
-import { z } from 'zod';
+import * as z from 'zod';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
 import type { ComponentRestoreResult } from '#components/component.ts';
 import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isRdsIdentifier, MAX_SNAPSHOT_IDENTIFIER, SQL_DATABASE_NAME } from './naming.ts';
 
 /**

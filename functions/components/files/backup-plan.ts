@@ -1,5 +1,5 @@
 import * as fs from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';

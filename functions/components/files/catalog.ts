@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { locationKey } from './content.ts';

@@ -1,6 +1,6 @@
 import type { BigIntStats, Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { verifyContextSchema } from '#backup-set/verify-context.ts';
 import { ConfigError, InvalidInputError } from '#runtime/errors.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { backupIdSchema } from '#backup-set/manifest.ts';
 import { SHARD_ID_PATTERN } from './keys.ts';
 import { filesComponentSchema } from './settings.ts';

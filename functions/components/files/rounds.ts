@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { IncompleteShardsError } from './errors.ts';

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import picomatch from 'picomatch';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Runtime } from '#runtime/runtime.ts';
 import { componentSettings } from '#runtime/settings.ts';
 import { sourceSchema } from './index-format.ts';

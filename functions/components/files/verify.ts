@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 import { readManifest } from '#backup-set/manifest.ts';
 import { verifyContextSchema } from '#backup-set/verify-context.ts';
 import type { SetComponent, VerifyOutcome } from '#components/component.ts';

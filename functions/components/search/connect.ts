@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '#runtime/errors.ts';
 import type { ElasticsearchAuth } from './elasticsearch-engine.ts';
 import type { SearchEngine } from './engine.ts';

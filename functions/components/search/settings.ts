@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_INDEX_NAME_PREFIX } from './liferay-indexes.ts';
 
 /** Snapshot repository names: what both engines accept, kept conservative. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { errorFromCatch } from '#backup-set/branch-output.ts';
 import type { ComponentResult } from '#components/component.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';

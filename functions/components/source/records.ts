@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { storeKeys } from '#backup-set/keys.ts';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { componentSettings } from '#runtime/settings.ts';

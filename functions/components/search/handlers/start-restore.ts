@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { readManifest } from '#backup-set/manifest.ts';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
