@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // A local S3-compatible server for the tests and benchmarks: s3rver 3.7.1 in its own process
-// (so its CPU and memory never mix with the code under test), with two S3 behaviours it lacks
-// added in front of its routes:
+// (so its CPU and memory never mix with the code under test), with three S3 behaviours it lacks
+// added in front of its routes and store:
 // - conditional writes (If-None-Match: * and If-Match: ETag on PutObject -> 412), which S3 has
 //   offered since 2024 and the backup lock relies on;
-// - PUTs to the same key serialised, so a conditional check and its write cannot interleave.
+// - PUTs to the same key serialised, so a conditional check and its write cannot interleave;
+// - DeleteObjects that does not answer 500 when its keys share a folder (see below).
 //
 //   node s3rver-main.cjs --dir DIR [--port 0] [--bucket NAME]... [--cert FILE --key FILE]
 // Prints one line {"port": N} on stdout when ready.
@@ -86,6 +87,14 @@ server.middleware.unshift(async (ctx, next) => {
     return next();
   });
 });
+
+// DeleteObjects deletes its keys concurrently, and each deletion then removes its folders while
+// they are empty (readdirSync, rmdir): two keys in one folder race, the loser's readdir or rmdir
+// meets ENOENT and the whole request answers 500 (S3 never does). The SDK retries after its
+// backoff, so every backup's Commit (one DeleteObjects of the run's work area) waited 30-50 ms for
+// nothing. One deletion at a time per bucket keeps the folder clean-up whole.
+const deleteObject = server.store.deleteObject.bind(server.store);
+server.store.deleteObject = (bucket, key) => serialised(`delete ${bucket}`, () => deleteObject(bucket, key));
 
 // Once stopping, a request on a connection kept alive gets the connection cut, like one to a server
 // that is gone: server.close() would still serve it while in-flight requests finish.
