@@ -67,6 +67,10 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   const input = parseInput(commitInputSchema, event, 'commit input');
   const { backup } = input;
   rt.logger.appendKeys({ backupId: backup.backupId });
+  // The work area is listed beside the manifest's read, not after the manifest is final (one request
+  // less in a row): the steps before Commit wrote it. It is still deleted only once the set is final.
+  const workArea = listWorkArea(rt, backup.workPrefix);
+  workArea.catch(() => undefined);
   const manifest = await readManifest(rt.store, backup.backupId);
   const results = resultsFromBranches(input.results ?? [], manifest.components, manifest.startedAt);
   let status: Exclude<BackupStatus, 'running'> = overallStatus(results, manifest.components);
@@ -93,7 +97,7 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   };
   await writeManifest(rt.store, final);
   if (status === 'complete') await writeLatest(rt.store, backup.backupId, now);
-  await removeWorkArea(rt, backup.workPrefix);
+  await rt.store.delete(await workArea);
   await releaseBackupLock(rt.store, storeKeys.backupLock, backup.backupId);
 
   const problems = [...results.values()]
@@ -117,11 +121,15 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   };
 }
 
-/** The run's scratch objects (shard lists, shard results) are useless once the manifest is final. */
-async function removeWorkArea(rt: Runtime, prefix: string): Promise<void> {
+/**
+ * The run's scratch objects (shard lists, shard results), useless once the manifest is final. A
+ * shard still running when its Map failed may write after this listing: retention removes what it
+ * leaves (test/reliability/work-areas.test.ts).
+ */
+async function listWorkArea(rt: Runtime, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const object of rt.store.list(prefix)) keys.push(object.key);
-  await rt.store.delete(keys);
+  return keys;
 }
 
 export const handler = lambdaHandler(commitBackup);

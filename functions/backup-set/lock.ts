@@ -1,5 +1,10 @@
 import * as z from 'zod';
-import { BackupAlreadyRunningError, CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import {
+  BackupAlreadyRunningError,
+  CorruptBackupError,
+  describeIssues,
+  ObjectNotFoundError,
+} from '#runtime/errors.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { RUN_ID_PATTERN } from './backup-id.ts';
 
@@ -60,14 +65,23 @@ export async function acquireBackupLock(
   throw new BackupAlreadyRunningError(held.backupId);
 }
 
-/** Releases the lock if this backup holds it; a lock held by another run is left alone. */
+/**
+ * Releases the lock if this backup holds it; a lock held by another run is left alone. The lock is
+ * read without a stat first: a lock that is gone reads as ObjectNotFoundError, and every Commit
+ * makes one request less in a row.
+ */
 export async function releaseBackupLock(
   store: ContentStore,
   key: string,
   backupId: string,
 ): Promise<boolean> {
-  if (!(await store.stat(key))) return false;
-  const held = await readLock(store, key);
+  let held: LockBody;
+  try {
+    held = await readLock(store, key);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return false;
+    throw error;
+  }
   if (held.backupId !== backupId) return false;
   await store.delete([key]);
   return true;

@@ -46,6 +46,8 @@ describe('the backup lock', () => {
     expect(await releaseBackupLock(store, KEY, 'b20261127t020000z-aaaa')).toBe(false);
     expect(await releaseBackupLock(store, KEY, 'b20261127t030100z-cccc')).toBe(true);
     expect(await store.stat(KEY)).toBeUndefined();
+    // Released already (a retried Commit): nothing to do.
+    expect(await releaseBackupLock(store, KEY, 'b20261127t030100z-cccc')).toBe(false);
   });
 
   it('lets only one of two concurrent stale takeovers win', async () => {
