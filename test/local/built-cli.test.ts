@@ -99,6 +99,28 @@ describe('the built CLI', () => {
       ).toBe(true);
   });
 
+  it('bundles one build of each package (the ES modules of the AWS SDK), and every chunk loads', async () => {
+    // Prepare: the SDK's packages ship dist-cjs and dist-es; both in one bundle would be two copies
+    // of every class (an S3ServiceException of one is not an instance of the other).
+    const meta = JSON.parse(readFileSync(path.join(out, 'meta.json'), 'utf8')) as Metafile;
+    const builds = new Map<string, Set<string>>();
+    for (const output of Object.values(meta.outputs)) {
+      for (const input of Object.keys(output.inputs)) {
+        const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\/(dist-cjs|dist-es)\//.exec(input);
+        if (match?.[1] && match[2]) builds.set(match[1], (builds.get(match[1]) ?? new Set()).add(match[2]));
+      }
+    }
+
+    // Assess
+    expect([...builds].filter(([, kinds]) => kinds.size > 1).map(([name]) => name)).toEqual([]);
+    expect(builds.get('@aws-sdk/client-s3')).toEqual(new Set(['dist-es']));
+    // The chunks a run imports on demand (search engines, Git, RDS...) evaluate in Node.js.
+    for (const file of Object.keys(meta.outputs).filter(
+      (name) => name.includes('/chunks/') && name.endsWith('.mjs'),
+    ))
+      await import(path.join(out, 'chunks', path.basename(file)));
+  });
+
   it('backs up a Liferay Home and a database, and restores both', () => {
     const store = path.join(dir, 'store');
     const url = server.url('lportal');
