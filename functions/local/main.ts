@@ -1,3 +1,5 @@
+// First: the schemas built by the modules below read this setting.
+import './zod-jitless.ts';
 import { main } from './cli.ts';
 // Registers `demo` (what `npm start` runs) in the CLI's extra commands.
 import './demo.ts';
