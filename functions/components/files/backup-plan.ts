@@ -151,12 +151,18 @@ export async function planBackup(event: unknown, rt: Runtime): Promise<RoundStat
     throw new ConfigError(`${component}: ${settings.root} is not a directory this function can read`);
   }
   const started = Date.now();
+  // The previous set's manifest and index (two requests in a row) are read while the tree is
+  // discovered: neither needs the other. Their warnings still follow discovery's.
+  const previousWarnings: string[] = [];
+  const previousRead = findPreviousIndex(rt.store, component, backup.previousBackupId, (message) =>
+    previousWarnings.push(message),
+  );
+  previousRead.catch(() => undefined);
   const { sources, overrides, facts, warnings } = await discover(component, settings);
   const selection: CompiledSelection = compileSelection(component, overrides);
   const rootStats = await fs.stat(settings.root, { bigint: true });
-  const previous = await findPreviousIndex(rt.store, component, backup.previousBackupId, (message) =>
-    warnings.push(message),
-  );
+  const previous = await previousRead;
+  warnings.push(...previousWarnings);
   const samePlan =
     previous !== undefined &&
     previous.index.sources.length === sources.length &&

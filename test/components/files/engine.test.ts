@@ -86,22 +86,28 @@ const stores: Array<[string, () => ContentStore, { contentSources?: boolean }]> 
   ],
 ];
 
+/** A Liferay Home whose document library is configured outside it (discovery warns). */
+function homeWithOutsideLibrary(): { home: string; dl: string } {
+  const home = freshDir('home');
+  const dl = freshDir('dl-outside');
+  fs.mkdirSync(path.join(home, 'osgi/configs'), { recursive: true });
+  fs.writeFileSync(
+    path.join(
+      home,
+      'osgi/configs/com.liferay.portal.store.file.system.configuration.FileSystemStoreConfiguration.config',
+    ),
+    `rootDir="${dl}"\n`,
+  );
+  fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
+  fs.mkdirSync(path.join(dl, '20101/20125/1234/'), { recursive: true });
+  fs.writeFileSync(path.join(dl, '20101/20125/1234/1.0'), bytesFor('outside', 3000));
+  return { home, dl };
+}
+
 describe('files engine: the Liferay Home as discovery finds it', () => {
   it('backs up a document library kept outside the Liferay Home as .external/document_library, and says so', async () => {
     const store = new LocalFolderStore(freshDir('store'));
-    const home = freshDir('home');
-    const dl = freshDir('dl-outside');
-    fs.mkdirSync(path.join(home, 'osgi/configs'), { recursive: true });
-    fs.writeFileSync(
-      path.join(
-        home,
-        'osgi/configs/com.liferay.portal.store.file.system.configuration.FileSystemStoreConfiguration.config',
-      ),
-      `rootDir="${dl}"\n`,
-    );
-    fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
-    fs.mkdirSync(path.join(dl, '20101/20125/1234/'), { recursive: true });
-    fs.writeFileSync(path.join(dl, '20101/20125/1234/1.0'), bytesFor('outside', 3000));
+    const { home, dl } = homeWithOutsideLibrary();
     const { id, result } = await backupAndCommit(runtime(store, home));
     expect(result.warnings.join('\n')).toMatch(/outside the Liferay Home .*\.external\/document_library/);
     const details = filesResultDetailsSchema.parse(result.details);
@@ -110,6 +116,23 @@ describe('files engine: the Liferay Home as discovery finds it', () => {
     const restored = await driveRestore(runtime(store, target), restoreContext(id, {}));
     expect(restored.warnings.join('\n')).toMatch(/move it to its configured root/);
     expect(diffTrees(readTree(dl), readTree(path.join(target, '.external/document_library')))).toEqual([]);
+  });
+
+  it("warns of an earlier set that is gone after discovery's warnings (Plan reads it while discovering)", async () => {
+    // Prepare: the run names an earlier set whose manifest is not in the store.
+    const store = new LocalFolderStore(freshDir('store'));
+    const { home } = homeWithOutsideLibrary();
+
+    // Act
+    const { result } = await backupAndCommit(runtime(store, home), 'b20261126t020000z-dead');
+
+    // Assess
+    const outside = result.warnings.findIndex((warning) => /outside the Liferay Home/.test(warning));
+    const gone = result.warnings.findIndex((warning) =>
+      warning.startsWith('the earlier backup set b20261126t020000z-dead is gone'),
+    );
+    expect(outside).toBeGreaterThanOrEqual(0);
+    expect(gone).toBeGreaterThan(outside);
   });
 
   it('keeps mtimes before 1970 and in the far future', async () => {
