@@ -29,6 +29,8 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
+  accessSync,
+  constants,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -326,7 +328,26 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
       { files: 0, bytes: 0 },
     );
   };
-  const sync = () => spawnSync('sh', ['-c', 'sync']);
+  /**
+   * Before each timed run: dirty pages written out, then (as root) the page cache dropped and the
+   * run's input read once, so every tool starts with its input in cache and the same free memory.
+   * Without the drop, reclaiming the gigabytes the previous runs left in the cache fell on
+   * whichever run came next: the same restore took 6.6 s on one run and 16 s on the next.
+   */
+  const canDrop = (() => {
+    try {
+      accessSync('/proc/sys/vm/drop_caches', constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const settle = (input: string) => {
+    spawnSync('sh', ['-c', 'sync']);
+    if (!canDrop) return;
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    spawnSync('sh', ['-c', 'find "$1" -type f -exec cat {} + > /dev/null', 'settle', input]);
+  };
   const stored: Record<string, { full: number; incremental: number }> = {};
   const storedNow = () => ({
     ours: storedBytes(path.join(plainDir, 'ours0')),
@@ -337,7 +358,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     console.error(`run ${i + 1}/${RUNS}: full backups`);
     if (tools.has('ours')) {
-      sync();
+      settle(DATA);
       const json = path.join(W, `ours-full-${i}.json`);
       record(
         'ours full',
@@ -346,7 +367,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
       if (i === 0) check('this engine read (full)', oursRead(json), expectedFull);
     }
     if (tools.has('rclone')) {
-      sync();
+      settle(DATA);
       record(
         'rclone full',
         timed(
@@ -363,7 +384,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
         env: { ...process.env, ...resticEnv },
         stdio: 'ignore',
       });
-      sync();
+      settle(DATA);
       record(
         'restic full',
         timed(
@@ -380,7 +401,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
     const resticOut = path.join(W, `restore-restic-${i}`);
     const restoreOurs = () => {
       if (!tools.has('ours')) return;
-      sync();
+      settle(path.join(plainDir, `ours${i}`));
       // Both components: the Liferay Home and the app server, each to its own folder.
       record(
         'ours restore',
@@ -411,7 +432,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
     };
     const restoreRestic = () => {
       if (!tools.has('restic')) return;
-      sync();
+      settle(path.join(tlsDir, 'restic', `${SCALE}${i}`));
       record(
         'restic restore',
         timed(
@@ -444,7 +465,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     console.error(`run ${i + 1}/${RUNS}: incremental backups`);
     if (tools.has('ours')) {
-      sync();
+      settle(DATA);
       const json = path.join(W, `ours-incremental-${i}.json`);
       record(
         'ours incremental',
@@ -460,7 +481,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
       if (i === 0) check('this engine read (incremental)', oursRead(json), expectedIncremental);
     }
     if (tools.has('rclone')) {
-      sync();
+      settle(DATA);
       record(
         'rclone incremental',
         timed(
@@ -473,7 +494,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
       );
     }
     if (tools.has('restic')) {
-      sync();
+      settle(DATA);
       record(
         'restic incremental',
         timed(
@@ -564,6 +585,9 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
   out.push(
     '',
     'CPU is user+sys of the tool (GNU time); the S3 server (s3rver, one Node.js thread; TLS for restic) runs on the same 2 cores and its CPU is shown apart. Peak RSS is the largest of the runs.',
+    canDrop
+      ? 'Before each timed run the page cache was dropped and the run\'s input (the tree for a backup, the tool\'s store for a restore) read once: every run starts with its input in cache and the same free memory.'
+      : 'The page cache was not dropped between runs (not root): later runs may pay for reclaiming what earlier ones left, and vary more.',
   );
   console.log(`\n${out.join('\n')}`);
   writeFileSync(path.join(W, 'results.md'), `${out.join('\n')}\n`);
