@@ -1,4 +1,6 @@
-// First: the schemas built by the modules below read this setting.
+// First: for a restore, the CLI may start itself again with a malloc setting (and end here).
+import './malloc-arenas.ts';
+// Then: the schemas built by the modules below read this setting.
 import './zod-jitless.ts';
 import { main } from './cli.ts';
 // Registers `demo` (what `npm start` runs) in the CLI's extra commands.

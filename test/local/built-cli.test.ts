@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,12 +47,13 @@ describe('the built CLI', () => {
   let dir: string;
   let out: string;
   let server: DatabaseServer;
-  const cli = (...args: string[]) =>
+  const cliWith = (env: Record<string, string>, ...args: string[]) =>
     spawnSync(process.execPath, [path.join(out, 'cli.mjs'), ...args], {
       encoding: 'utf8',
-      env: { ...process.env, AWS_REGION: 'us-east-1' },
+      env: { ...process.env, AWS_REGION: 'us-east-1', ...env },
       timeout: 120_000,
     });
+  const cli = (...args: string[]) => cliWith({}, ...args);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'built-cli-'));
@@ -146,7 +147,15 @@ describe('the built CLI', () => {
     expect(manifest.results.database?.status).toBe('complete');
 
     server.admin('CREATE DATABASE restored CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
-    const restore = cli(
+    // Each node process the restore runs records its MALLOC_ARENA_MAX (functions/local/malloc-arenas.ts).
+    const arenas = path.join(dir, 'arenas.txt');
+    const record = path.join(dir, 'record-arenas.cjs');
+    writeFileSync(
+      record,
+      `require('node:fs').appendFileSync(${JSON.stringify(arenas)}, (process.env.MALLOC_ARENA_MAX ?? 'unset') + '\\n');`,
+    );
+    const restore = cliWith(
+      { NODE_OPTIONS: `--require ${record}` },
       'restore',
       'latest',
       '--to',
@@ -157,6 +166,16 @@ describe('the built CLI', () => {
       store,
     );
     expect(restore.status, restore.stdout + restore.stderr).toBe(0);
+    // Started once without the setting, then again with it (its output is this command's); the
+    // second process's worker threads load the recorder too.
+    const [first, ...then] = readFileSync(arenas, 'utf8').trim().split('\n');
+    expect(first).toBe('unset');
+    expect(then.length).toBeGreaterThan(0);
+    expect(new Set(then)).toEqual(new Set(['2']));
+    // A failure's exit code and message come through the second start too.
+    const refused = cli('restore', 'not-an-id', '--to', path.join(dir, 'refused'), '--store', store);
+    expect(refused.status).toBe(1);
+    expect(refused.stdout + refused.stderr).toMatch(/restore failed: .*not a backup id/);
     expect(restore.stdout).toMatch(/liferayHome: complete/);
     expect(restore.stdout).toMatch(/database: complete/);
     expect(tableChecksums(server, 'restored')).toEqual(tableChecksums(server, 'lportal'));
