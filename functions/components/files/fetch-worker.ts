@@ -230,8 +230,20 @@ async function run(job) {
       open = [];
       next = 0;
       try {
-        if (job.source.url !== undefined) await streamHttp(job.source, job.length, onChunk);
-        else streamFile(job.source, job.length, onChunk);
+        // The parts in order, as one range (a large file's chunks); a part with a sha256 is checked on its own.
+        let base = 0;
+        for (const part of job.parts) {
+          const partHash = part.sha256 === undefined ? undefined : createHash('sha256');
+          const onPartChunk = (chunk, position, reused) => {
+            partHash?.update(chunk);
+            onChunk(chunk, base + position, reused);
+          };
+          if (part.source.url !== undefined) await streamHttp(part.source, part.length, onPartChunk);
+          else streamFile(part.source, part.length, onPartChunk);
+          if (partHash && partHash.digest('hex') !== part.sha256)
+            throw failure('damaged', 'part ' + part.sha256 + ' does not match its name', { part: part.sha256 });
+          base += part.length;
+        }
         break;
       } catch (error) {
         if (attempt >= ATTEMPTS || !retryable(error)) throw error;
@@ -253,7 +265,7 @@ async function run(job) {
 parentPort.on('message', (job) => {
   run(job).then(
     (outcome) => parentPort.postMessage({ id: job.id, outcome }),
-    (error) => parentPort.postMessage({ id: job.id, error: { kind: error.kind, code: error.code, status: error.status, path: error.path, message: String(error.message) } }),
+    (error) => parentPort.postMessage({ id: job.id, error: { kind: error.kind, code: error.code, status: error.status, path: error.path, part: error.part, message: String(error.message) } }),
   );
 });
 `;
@@ -275,9 +287,16 @@ export interface FetchTarget {
   readonly mtime: number | Date;
 }
 
-export interface FetchJob {
+/** A range to read; `sha256`: what its bytes must hash to on their own (a large file's chunk). */
+export interface FetchPart {
   readonly source: ContentSource;
   readonly length: number;
+  readonly sha256?: string;
+}
+
+export interface FetchJob {
+  /** Read one after the other; the targets' offsets count from the start of the first. */
+  readonly parts: readonly FetchPart[];
   /** In order of offset; files may overlap (one content restored to two paths). */
   readonly targets: readonly FetchTarget[];
 }
@@ -296,12 +315,14 @@ export class FetchError extends Error {
     message: string,
     /**
      * not-found, http (status), short (the object is shorter than asked), io (a file call; see
-     * code), unsafe (a folder where the file goes: see path).
+     * code), unsafe (a folder where the file goes: see path), damaged (a part did not match its sha256).
      */
-    readonly kind: 'not-found' | 'http' | 'short' | 'io' | 'unsafe' | 'network',
+    readonly kind: 'not-found' | 'http' | 'short' | 'io' | 'unsafe' | 'damaged' | 'network',
     readonly code?: string,
     readonly status?: number,
     readonly path?: string,
+    /** The sha256 of the part that did not match (damaged). */
+    readonly part?: string,
   ) {
     super(message);
     this.name = 'FetchError';
@@ -311,7 +332,14 @@ export class FetchError extends Error {
 interface Reply {
   readonly id: number;
   readonly outcome?: { readonly sha256: string; readonly written: Float64Array; readonly ms: Float64Array };
-  readonly error?: { kind?: string; code?: string; status?: number; path?: string; message: string };
+  readonly error?: {
+    kind?: string;
+    code?: string;
+    status?: number;
+    path?: string;
+    part?: string;
+    message: string;
+  };
 }
 
 interface Pending {
@@ -360,8 +388,7 @@ export class FetchWorkers {
       this.load.set(worker, (this.load.get(worker) ?? 0) + 1);
       worker.postMessage({
         id,
-        source: job.source,
-        length: job.length,
+        parts: job.parts,
         paths: job.targets.map((target) => target.path),
         numbers,
         mtimes: job.targets.map((target) => target.mtime),
@@ -390,10 +417,10 @@ export class FetchWorkers {
     this.pending.delete(reply.id);
     this.load.set(waiting.worker, (this.load.get(waiting.worker) ?? 1) - 1);
     if (reply.error) {
-      const { kind, code, status, path, message } = reply.error;
-      const known = ['not-found', 'http', 'short', 'io', 'unsafe'].includes(kind ?? '');
+      const { kind, code, status, path, part, message } = reply.error;
+      const known = ['not-found', 'http', 'short', 'io', 'unsafe', 'damaged'].includes(kind ?? '');
       waiting.reject(
-        new FetchError(message, known ? (kind as FetchError['kind']) : 'network', code, status, path),
+        new FetchError(message, known ? (kind as FetchError['kind']) : 'network', code, status, path, part),
       );
     } else {
       const outcome = reply.outcome;

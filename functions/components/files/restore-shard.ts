@@ -4,11 +4,17 @@ import * as z from 'zod';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import { type ContentStore, jsonBody } from '#store/content-store.ts';
+import { type ContentSource, type ContentStore, jsonBody } from '#store/content-store.ts';
 import { EMPTY_SHA256, ReadArena } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
-import { FetchError, type FetchTarget, FetchWorkers } from './fetch-worker.ts';
+import {
+  FetchError,
+  type FetchedFile,
+  type FetchPart,
+  type FetchTarget,
+  FetchWorkers,
+} from './fetch-worker.ts';
 import { FinishWorker } from './finish-worker.ts';
 import * as fsx from './fsx.ts';
 import { AdaptiveIo } from './fsx.ts';
@@ -75,6 +81,12 @@ const BATCH_FILES = 4000;
 /** Ranges of one pack closer than this are read with one request (the gap is read and dropped). */
 const COALESCE_GAP = 1024 * 1024;
 const MAX_RUN_BYTES = 32 * 1024 * 1024;
+/**
+ * A large file read by a fetch worker has all its chunks' URLs signed before the first is read,
+ * and a signed URL lasts 15 minutes: files of more chunks than this (1 GiB in 16 MiB chunks) are
+ * read on the main thread, one chunk request at a time.
+ */
+const MAX_FETCHED_CHUNKS = 64;
 /** Memory for files of packs being assembled or hashed, per shard. */
 const ASSEMBLY_BYTES = 16 * 1024 * 1024;
 
@@ -329,9 +341,11 @@ class ShardRestorer {
   private async writeBlobs(entry: FileEntry): Promise<void> {
     const data = entry.data;
     if (!data || 'pack' in data) return;
-    const fetchers = 'blob' in data ? this.fetchers() : undefined;
+    const fetchers = this.fetchers();
     if (fetchers && 'blob' in data)
       return this.fetchRun({ key: data.blob, start: 0, end: entry.size, entries: [entry] }, fetchers);
+    if (fetchers && 'chunks' in data && data.chunks.length <= MAX_FETCHED_CHUNKS)
+      return this.fetchChunks(entry, data.chunks, fetchers);
     const parts: Array<{ key: string; sha256?: string; size?: number }> =
       'blob' in data
         ? [{ key: data.blob }]
@@ -495,29 +509,64 @@ class ShardRestorer {
    * matched.
    */
   private async fetchRun(run: Run, fetchers: FetchWorkers): Promise<void> {
-    const contentSource = this.rt.store.contentSource?.bind(this.rt.store);
-    if (!contentSource) throw new Error('the store cannot hand out content sources');
     const length = run.end - run.start;
     const targets: FetchTarget[] = [];
-    for (const entry of run.entries) {
-      await this.tree.ensureDir(parentOf(entry.path));
-      targets.push({
-        path: this.tree.absolute(entry.path),
-        offset: packOffset(entry) - run.start,
-        size: entry.size,
-        sha256: entry.sha256,
-        mode: entry.mode,
-        mtime: secondsOf(entry.mtimeNs),
-      });
-    }
-    this.stats.contentRequests += 1;
-    const source = await contentSource(run.key, run.start, length);
-    const files = await fetchers.fetch({ source, length, targets }).catch((error: unknown) => {
+    for (const entry of run.entries)
+      targets.push(await this.fetchTarget(entry, packOffset(entry) - run.start));
+    const parts = [{ source: await this.contentSource(run.key, run.start, length), length }];
+    const files = await fetchers.fetch({ parts, targets }).catch((error: unknown) => {
       throw this.fetchFailure(run, error);
     });
-    run.entries.forEach((entry, i) => {
+    this.countFetched(run.entries, files);
+  }
+
+  /** A large file, its chunks read one after the other by one fetch worker, each checked on its own. */
+  private async fetchChunks(
+    entry: FileEntry,
+    chunks: ReadonlyArray<readonly [string, number]>,
+    fetchers: FetchWorkers,
+  ): Promise<void> {
+    const parts: FetchPart[] = [];
+    for (const [sha256, size] of chunks)
+      parts.push({ source: await this.contentSource(filesKeys.blob(sha256), 0, size), length: size, sha256 });
+    const target = await this.fetchTarget(entry, 0);
+    const files = await fetchers.fetch({ parts, targets: [target] }).catch((error: unknown) => {
+      if (error instanceof FetchError && error.kind === 'damaged')
+        throw new VerificationError(
+          `${entry.path}: the chunk ${filesKeys.blob(error.part ?? '?')} does not match its name: the stored copy is damaged`,
+        );
+      throw this.fetchFailure(
+        { key: `${entry.path} (chunks)`, start: 0, end: entry.size, entries: [entry] },
+        error,
+      );
+    });
+    this.countFetched([entry], files);
+  }
+
+  private async contentSource(key: string, start: number, length: number): Promise<ContentSource> {
+    const contentSource = this.rt.store.contentSource?.bind(this.rt.store);
+    if (!contentSource) throw new Error('the store cannot hand out content sources');
+    this.stats.contentRequests += 1;
+    return contentSource(key, start, length);
+  }
+
+  /** Where a file goes, its folders made real directories first (the worker creates the file). */
+  private async fetchTarget(entry: FileEntry, offset: number): Promise<FetchTarget> {
+    await this.tree.ensureDir(parentOf(entry.path));
+    return {
+      path: this.tree.absolute(entry.path),
+      offset,
+      size: entry.size,
+      sha256: entry.sha256,
+      mode: entry.mode,
+      mtime: secondsOf(entry.mtimeNs),
+    };
+  }
+
+  private countFetched(entries: readonly FileEntry[], files: readonly FetchedFile[]): void {
+    entries.forEach((entry, i) => {
       const file = files[i];
-      if (!file) throw new Error(`the fetch worker reported ${files.length} of ${run.entries.length} files`);
+      if (!file) throw new Error(`the fetch worker reported ${files.length} of ${entries.length} files`);
       this.io.note(file.ms, entry.size);
       if (file.written !== entry.size || file.sha256 !== entry.sha256)
         throw this.mismatch(entry, file.sha256, file.written);

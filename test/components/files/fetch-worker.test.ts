@@ -132,8 +132,7 @@ describe('FetchWorkers', () => {
   it('reads a local file range into the files, overlapping ones included, and sets mode and mtime', async () => {
     const { files, targets } = targetsFor(0);
     const outcome = await workers.fetch({
-      source: { path: packFile, start: 0 },
-      length: pack.length,
+      parts: [{ source: { path: packFile, start: 0 }, length: pack.length }],
       targets,
     });
     expect(outcome.map((file) => file.written)).toEqual(slices.map((slice) => slice.size));
@@ -143,7 +142,10 @@ describe('FetchWorkers', () => {
 
   it('reads a signed ranged GET, sending exactly the signed headers', async () => {
     const { files, targets } = targetsFor(0);
-    const outcome = await workers.fetch({ source: httpSource(0, pack.length), length: pack.length, targets });
+    const outcome = await workers.fetch({
+      parts: [{ source: httpSource(0, pack.length), length: pack.length }],
+      targets,
+    });
     expect(outcome.every((file, i) => file.sha256 === targets[i]?.sha256)).toBe(true);
     expect(seen).toEqual([
       { url: '/bucket/objects/packs/p?X-Amz-Signature=secret', range: 'bytes=0-299999' },
@@ -154,7 +156,10 @@ describe('FetchWorkers', () => {
   it('repeats a request cut mid-body or refused with 503, rewriting the files it had begun', async () => {
     misbehave.push('reset-mid-body', 503);
     const { files, targets } = targetsFor(0);
-    const outcome = await workers.fetch({ source: httpSource(0, pack.length), length: pack.length, targets });
+    const outcome = await workers.fetch({
+      parts: [{ source: httpSource(0, pack.length), length: pack.length }],
+      targets,
+    });
     expect(seen).toHaveLength(3);
     expect(outcome.map((file) => file.written)).toEqual(slices.map((slice) => slice.size));
     expectRestored(files);
@@ -165,8 +170,7 @@ describe('FetchWorkers', () => {
       bytes.length === 50_000 ? '0'.repeat(64) : sha256(bytes),
     );
     const outcome = await workers.fetch({
-      source: { path: packFile, start: 0 },
-      length: pack.length,
+      parts: [{ source: { path: packFile, start: 0 }, length: pack.length }],
       targets,
     });
     expect(outcome[3]?.sha256).toBe(sha256(pack.subarray(250_000)));
@@ -178,13 +182,16 @@ describe('FetchWorkers', () => {
   it('replaces a file an earlier attempt left, and refuses to replace a folder', async () => {
     const { files, targets } = targetsFor(0);
     writeFileSync(files[0] as string, 'left by an attempt that crashed');
-    await workers.fetch({ source: { path: packFile, start: 0 }, length: pack.length, targets });
+    await workers.fetch({ parts: [{ source: { path: packFile, start: 0 }, length: pack.length }], targets });
     expectRestored(files);
 
     const again = targetsFor(0);
     mkdirSync(again.files[1] as string);
     const error = await workers
-      .fetch({ source: { path: packFile, start: 0 }, length: pack.length, targets: again.targets })
+      .fetch({
+        parts: [{ source: { path: packFile, start: 0 }, length: pack.length }],
+        targets: again.targets,
+      })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'unsafe', path: again.files[1] });
     expect(statSync(again.files[1] as string).isDirectory()).toBe(true);
@@ -204,7 +211,7 @@ describe('FetchWorkers', () => {
       // The first 250,000 bytes: the first three files.
       const { files, targets } = targetsFor(0);
       const error = await workers
-        .fetch({ source: httpSource(0, 250_000), length: 250_000, targets: targets.slice(0, 3) })
+        .fetch({ parts: [{ source: httpSource(0, 250_000), length: 250_000 }], targets: targets.slice(0, 3) })
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(FetchError);
       expect(error).toMatchObject(expected);
@@ -219,8 +226,7 @@ describe('FetchWorkers', () => {
     const missing = targetsFor(0);
     await expect(
       workers.fetch({
-        source: { path: path.join(dir, 'nope'), start: 0 },
-        length: pack.length,
+        parts: [{ source: { path: path.join(dir, 'nope'), start: 0 }, length: pack.length }],
         targets: missing.targets,
       }),
     ).rejects.toMatchObject({ kind: 'not-found' });
@@ -229,8 +235,7 @@ describe('FetchWorkers', () => {
     const noFolder = path.join(dir, 'no-such-folder', 'f');
     const error = await workers
       .fetch({
-        source: { path: packFile, start: 0 },
-        length: pack.length,
+        parts: [{ source: { path: packFile, start: 0 }, length: pack.length }],
         targets: [...targets.slice(0, 3), { ...(targets[3] as FetchTarget), path: noFolder }],
       })
       .catch((e: unknown) => e);
@@ -238,13 +243,42 @@ describe('FetchWorkers', () => {
     expect(openFiles(files)).toEqual([]);
   });
 
+  it('reads a large file from its chunks in order, each checked against its own sha256', async () => {
+    // The pack's three thirds as three chunk objects, one file made of them.
+    const chunks = [0, 100_000, 200_000].map((start) => {
+      const bytes = pack.subarray(start, start + 100_000);
+      const file = path.join(dir, `chunk-${sha256(bytes)}`);
+      writeFileSync(file, bytes);
+      return { source: { path: file, start: 0 }, length: bytes.length, sha256: sha256(bytes) };
+    });
+    const whole = {
+      path: fresh(),
+      offset: 0,
+      size: pack.length,
+      sha256: sha256(pack),
+      mode: 0o600,
+      mtime: 1,
+    };
+    const outcome = await workers.fetch({ parts: chunks, targets: [whole] });
+    expect(outcome[0]).toMatchObject({ sha256: sha256(pack), written: pack.length });
+    expect(readFileSync(whole.path).equals(pack)).toBe(true);
+
+    // One chunk's stored bytes no longer match its name.
+    const damaged = chunks.map((chunk, i) => (i === 1 ? { ...chunk, sha256: '1'.repeat(64) } : chunk));
+    const target = { ...whole, path: fresh() };
+    await expect(workers.fetch({ parts: damaged, targets: [target] })).rejects.toMatchObject({
+      kind: 'damaged',
+      part: '1'.repeat(64),
+    });
+    expect(openFiles([target.path])).toEqual([]);
+  });
+
   it('reads a range that starts inside the object', async () => {
     const start = 100_000;
     const file = fresh();
     const bytes = pack.subarray(start, 250_000);
     const outcome = await workers.fetch({
-      source: { path: packFile, start },
-      length: bytes.length,
+      parts: [{ source: { path: packFile, start }, length: bytes.length }],
       targets: [{ path: file, offset: 0, size: bytes.length, sha256: sha256(bytes), mode: 0o600, mtime: 1 }],
     });
     expect(outcome[0]?.sha256).toBe(sha256(bytes));
