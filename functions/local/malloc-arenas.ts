@@ -6,8 +6,7 @@ import { spawn } from 'node:child_process';
  * 64 KiB socket buffers, and their arenas held 20-50 MB each: the medium set's restore peaked at
  * 225-270 MB. With MALLOC_ARENA_MAX=2 it peaks at 210-217 MB, in the same time. glibc reads the
  * variable once, when the process starts, so for the commands that start those threads the CLI
- * starts itself again with it set (about 0.1 s: this file runs before the rest of the CLI is
- * evaluated). The Lambda functions have memory to spare and are left alone.
+ * starts itself again with it set (about 0.05 s: main.ts decides before loading the rest). The Lambda functions have memory to spare and are left alone.
  */
 const COMMANDS_WITH_FETCH_WORKERS = new Set(['restore', 'verify']);
 
@@ -24,8 +23,11 @@ export function needsArenaLimit(
   );
 }
 
-/** Runs this CLI again with MALLOC_ARENA_MAX=2 and ends with its exit code (or its signal). */
-async function rerunWithArenaLimit(): Promise<void> {
+/**
+ * Runs this CLI again with MALLOC_ARENA_MAX=2 and ends with its exit code (or its signal); false
+ * if it could not be started (the CLI then runs in this process).
+ */
+export async function rerunWithArenaLimit(): Promise<boolean> {
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, MALLOC_ARENA_MAX: '2' },
@@ -39,12 +41,10 @@ async function rerunWithArenaLimit(): Promise<void> {
       child.once('error', () => resolve(undefined));
     },
   );
-  if (!ended) return;
+  if (!ended) return false;
   if (ended.signal) {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, forward);
     process.kill(process.pid, ended.signal);
   }
   process.exit(ended.code ?? 1);
 }
-
-if (needsArenaLimit(process.argv, process.env, process.platform)) await rerunWithArenaLimit();

@@ -23,10 +23,6 @@ interface Metafile {
 
 /** Every input (source file) bundled into the outputs the entry loads statically, i.e. on every start. */
 function startPathInputs(meta: Metafile): string[] {
-  const entry = Object.keys(meta.outputs).find((file) =>
-    meta.outputs[file]?.entryPoint?.endsWith('functions/local/main.ts'),
-  );
-  if (!entry) throw new Error('no entry in the metafile');
   const seen = new Set<string>();
   const visit = (file: string) => {
     if (seen.has(file)) return;
@@ -34,7 +30,12 @@ function startPathInputs(meta: Metafile): string[] {
     for (const imported of meta.outputs[file]?.imports ?? [])
       if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
   };
-  visit(entry);
+  // main.ts loads cli-main.ts with import() on every start (unless it starts the CLI again).
+  for (const source of ['functions/local/main.ts', 'functions/local/cli-main.ts']) {
+    const entry = Object.keys(meta.outputs).find((file) => meta.outputs[file]?.entryPoint?.endsWith(source));
+    if (!entry) throw new Error(`no output for ${source} in the metafile`);
+    visit(entry);
+  }
   return [...seen].flatMap((file) => Object.keys(meta.outputs[file]?.inputs ?? {}));
 }
 

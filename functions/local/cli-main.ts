@@ -1,0 +1,15 @@
+// First: the schemas built by the modules below read this setting.
+import './zod-jitless.ts';
+import { main } from './cli.ts';
+// Registers `demo` (what `npm start` runs) in the CLI's extra commands.
+import './demo.ts';
+import { startHeapGovernor } from './heap-governor.ts';
+// Registers `retention`.
+import './retention-command.ts';
+// Registers `verify` (the restore drill).
+import './verify-command.ts';
+
+// The CLI itself, loaded by main.ts (the `liferay-backup` executable) unless it starts again.
+startHeapGovernor();
+const code = await main(process.argv.slice(2), { out: (line) => console.log(line), err: process.stderr });
+process.exitCode = code;
