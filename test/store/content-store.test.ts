@@ -54,7 +54,9 @@ function contract(name: string, open: () => ContentStore) {
         expect(response.status).toBe(206);
         bytes = await response.text();
       } else {
-        bytes = readFileSync(source.path).subarray(source.start, source.start + 5).toString();
+        bytes = readFileSync(source.path)
+          .subarray(source.start, source.start + 5)
+          .toString();
       }
       expect(bytes).toBe('world');
     });
