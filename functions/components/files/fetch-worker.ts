@@ -361,8 +361,8 @@ export class FetchWorkers {
       // A small young generation: what a worker allocates is socket chunks and a few objects per
       // file, and the default semi-spaces (16 MB each) cost about 30 MB of RSS per worker.
       const worker = new Worker(WORKER_CODE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-      // A restore never waits on the workers alone: they do not keep the process alive.
-      worker.unref();
+      // Not unref'd: while a job is in flight the process may wait on nothing else. The shard
+      // closes its workers when it ends (restore-shard.ts).
       worker.on('message', (reply: Reply) => this.settle(reply));
       worker.on('error', (error) => this.fail(error));
       worker.on('exit', (code) => this.fail(new Error(`a restore fetch worker exited (code ${code})`)));

@@ -285,3 +285,20 @@ describe('FetchWorkers', () => {
     expect(readFileSync(file).equals(bytes)).toBe(true);
   });
 });
+
+describe('FetchWorkers, stopped', () => {
+  it('refuses jobs without touching their files', async () => {
+    const workers = new FetchWorkers(1);
+    await workers.close();
+    const file = fresh();
+    await expect(
+      workers.fetch({
+        parts: [{ source: { path: packFile, start: 0 }, length: 10 }],
+        targets: [
+          { path: file, offset: 0, size: 10, sha256: sha256(pack.subarray(0, 10)), mode: 0o600, mtime: 1 },
+        ],
+      }),
+    ).rejects.toThrow(/stopped/);
+    expect(() => statSync(file)).toThrow(/ENOENT/);
+  });
+});
