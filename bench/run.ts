@@ -586,7 +586,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
     '',
     'CPU is user+sys of the tool (GNU time); the S3 server (s3rver, one Node.js thread; TLS for restic) runs on the same 2 cores and its CPU is shown apart. Peak RSS is the largest of the runs.',
     canDrop
-      ? 'Before each timed run the page cache was dropped and the run\'s input (the tree for a backup, the tool\'s store for a restore) read once: every run starts with its input in cache and the same free memory.'
+      ? "Before each timed run the page cache was dropped and the run's input (the tree for a backup, the tool's store for a restore) read once: every run starts with its input in cache and the same free memory."
       : 'The page cache was not dropped between runs (not root): later runs may pay for reclaiming what earlier ones left, and vary more.',
   );
   console.log(`\n${out.join('\n')}`);
