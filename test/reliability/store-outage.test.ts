@@ -46,7 +46,8 @@ afterAll(async () => {
   work.cleanup();
 });
 
-const CONTENT_CALLS = new Set(['put', 'get', 'getRange']);
+// contentSource: a restore's worker threads read what the store signed for them.
+const CONTENT_CALLS = new Set(['put', 'get', 'getRange', 'contentSource']);
 
 /**
  * A store that runs `onContent` once, right after the first content object (pack or blob) was

@@ -147,7 +147,7 @@ describe('a shard times out in the middle of its work', () => {
 
     // A restore shard cut off at its first content read (its folders made, files begun) runs again too.
     let restoreCalls = 0;
-    const restoreTimeout = new OneTimeout(0, ['get', 'getRange']);
+    const restoreTimeout = new OneTimeout(0, ['get', 'getRange', 'contentSource']);
     const restoreTimesOutOnce: Handler = (event, runtime) => {
       restoreCalls += 1;
       return restoreShard(event, restoreTimeout.wrap(runtime));

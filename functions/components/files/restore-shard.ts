@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as z from 'zod';
-import { CorruptBackupError, describeIssues, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
+import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentSource, type ContentStore, jsonBody } from '#store/content-store.ts';
@@ -582,7 +582,9 @@ class ShardRestorer {
       case 'not-found':
         return new ObjectNotFoundError(run.key);
       case 'short':
-        return new VerificationError(`${what}: ${error.message}; the object is shorter than the index says`);
+        return new VerificationError(
+          `${run.key}: ${error.message}; the ${run.key.startsWith('objects/packs/') ? 'pack' : 'object'} is shorter than the index says`,
+        );
       case 'unsafe':
         return new UnsafeEntryError(`refused to restore ${JSON.stringify(error.path)}: ${error.message}`);
       case 'io':
@@ -590,12 +592,11 @@ class ShardRestorer {
           code: error.code,
         });
       default: {
+        // As the SDK's own errors after its retries: the shard fails and the report says why.
         const reason = error.status ? `HTTP ${error.status}` : (error.code ?? 'network error');
-        const message = `reading ${what} from the store failed after retries (${reason}): ${error.message}`;
-        const transient = error.kind === 'network' || (error.status ?? 0) >= 500 || error.status === 429;
-        return transient
-          ? new RetryableError(message, { cause: error })
-          : new Error(message, { cause: error });
+        return new Error(`reading ${what} from the store failed (${reason}): ${error.message}`, {
+          cause: error,
+        });
       }
     }
   }
