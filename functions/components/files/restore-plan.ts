@@ -15,7 +15,7 @@ import {
   type PartRef,
   partRefSchema,
   readIndex,
-  readPart,
+  readPartBatches,
   SUPPORTED_ENCODINGS,
   sourceSchema,
 } from './index-format.ts';
@@ -100,35 +100,37 @@ async function validateParts(
   const ancestors: IndexEntry[] = [];
   let previous: string | undefined;
   for (const part of parts) {
-    for await (const entry of readPart(store, part)) {
-      const where = `${part.key}: ${JSON.stringify(entry.path)}`;
-      if (previous !== undefined && comparePaths(previous, entry.path) >= 0) {
-        throw new CorruptBackupError(
-          `${where} is not after ${JSON.stringify(previous)}: the index parts overlap`,
-        );
+    // In batches: an await per entry was a tenth of a second of a plan of 32,000 entries.
+    for await (const batch of readPartBatches(store, part))
+      for (const { entry } of batch) {
+        const where = () => `${part.key}: ${JSON.stringify(entry.path)}`;
+        if (previous !== undefined && comparePaths(previous, entry.path) >= 0) {
+          throw new CorruptBackupError(
+            `${where()} is not after ${JSON.stringify(previous)}: the index parts overlap`,
+          );
+        }
+        if (comparePaths(entry.path, part.firstPath) < 0 || comparePaths(entry.path, part.lastPath) > 0) {
+          throw new CorruptBackupError(`${where()} lies outside the part's recorded span`);
+        }
+        previous = entry.path;
+        while (
+          ancestors.length > 0 &&
+          !isUnder(entry.path, (ancestors[ancestors.length - 1] as IndexEntry).path)
+        )
+          ancestors.pop();
+        const reason = unsafeEntryReason(entry, ancestors[ancestors.length - 1]);
+        if (reason)
+          throw new UnsafeEntryError(
+            `the backup's index holds an entry that cannot be restored safely: ${where()}: ${reason}; nothing was written`,
+          );
+        ancestors.push(entry);
+        if (filter && !filter.matches(entry.path)) continue;
+        counts.entries += 1;
+        if (entry.type === 'file') {
+          counts.files += 1;
+          counts.bytes += entry.size;
+        }
       }
-      if (comparePaths(entry.path, part.firstPath) < 0 || comparePaths(entry.path, part.lastPath) > 0) {
-        throw new CorruptBackupError(`${where} lies outside the part's recorded span`);
-      }
-      previous = entry.path;
-      while (
-        ancestors.length > 0 &&
-        !isUnder(entry.path, (ancestors[ancestors.length - 1] as IndexEntry).path)
-      )
-        ancestors.pop();
-      const reason = unsafeEntryReason(entry, ancestors[ancestors.length - 1]);
-      if (reason)
-        throw new UnsafeEntryError(
-          `the backup's index holds an entry that cannot be restored safely: ${where}: ${reason}; nothing was written`,
-        );
-      ancestors.push(entry);
-      if (filter && !filter.matches(entry.path)) continue;
-      counts.entries += 1;
-      if (entry.type === 'file') {
-        counts.files += 1;
-        counts.bytes += entry.size;
-      }
-    }
   }
   return counts;
 }

@@ -18,7 +18,7 @@ import {
 import { FinishWorker } from './finish-worker.ts';
 import * as fsx from './fsx.ts';
 import { AdaptiveIo } from './fsx.ts';
-import { type DirEntry, type FileEntry, readPart } from './index-format.ts';
+import { type DirEntry, type FileEntry, readPartBatches } from './index-format.ts';
 import { filesKeys } from './keys.ts';
 import { Semaphore, TaskPool } from './limit.ts';
 import { comparePaths, isUnder, parentOf, unsafePathReason } from './paths.ts';
@@ -236,35 +236,38 @@ class ShardRestorer {
     let batchBytes = 0;
     let last: string | undefined;
     let resumeAfter: string | undefined;
-    for await (const entry of readPart(this.rt.store, part)) {
-      if (this.shard.after !== undefined && comparePaths(entry.path, this.shard.after) <= 0) continue;
-      if (resumeAfter !== undefined) break;
-      // The plan checked every entry; check the path again where it is used (cheap, and never trusted).
-      const problem = unsafePathReason(entry.path);
-      if (problem) throw new UnsafeEntryError(`refused to restore ${JSON.stringify(entry.path)}: ${problem}`);
-      last = entry.path;
-      if (filter && !filter.matches(entry.path)) continue;
-      this.stats.entries += 1;
-      if (entry.type === 'dir') {
-        await this.tree.ensureDir(entry.path);
-        dirs.push(entry);
-        this.stats.dirs += 1;
-      } else if (entry.type === 'symlink') {
-        await this.tree.createSymlink(entry.path, entry.target);
-        const seconds = secondsOf(entry.mtimeNs);
-        await fs.lutimes(this.tree.absolute(entry.path), seconds, seconds);
-        this.stats.symlinks += 1;
-      } else {
-        batch.push(entry);
-        batchBytes += entry.size;
-        if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_FILES) {
-          await this.writeFiles(batch);
-          batch = [];
-          batchBytes = 0;
-          if (Date.now() >= deadline) resumeAfter = last;
+    // In batches of lines: an await per entry costs more than most entries' own work.
+    entries: for await (const lines of readPartBatches(this.rt.store, part))
+      for (const { entry } of lines) {
+        if (this.shard.after !== undefined && comparePaths(entry.path, this.shard.after) <= 0) continue;
+        if (resumeAfter !== undefined) break entries;
+        // The plan checked every entry; check the path again where it is used (cheap, and never trusted).
+        const problem = unsafePathReason(entry.path);
+        if (problem)
+          throw new UnsafeEntryError(`refused to restore ${JSON.stringify(entry.path)}: ${problem}`);
+        last = entry.path;
+        if (filter && !filter.matches(entry.path)) continue;
+        this.stats.entries += 1;
+        if (entry.type === 'dir') {
+          await this.tree.ensureDir(entry.path);
+          dirs.push(entry);
+          this.stats.dirs += 1;
+        } else if (entry.type === 'symlink') {
+          await this.tree.createSymlink(entry.path, entry.target);
+          const seconds = secondsOf(entry.mtimeNs);
+          await fs.lutimes(this.tree.absolute(entry.path), seconds, seconds);
+          this.stats.symlinks += 1;
+        } else {
+          batch.push(entry);
+          batchBytes += entry.size;
+          if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_FILES) {
+            await this.writeFiles(batch);
+            batch = [];
+            batchBytes = 0;
+            if (Date.now() >= deadline) resumeAfter = last;
+          }
         }
       }
-    }
     await this.writeFiles(batch);
     // Every file job of every batch has finished (or the first failure is thrown).
     await this.jobs.drain();
