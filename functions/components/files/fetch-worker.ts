@@ -4,9 +4,9 @@ import type { ContentSource } from '#store/content-store.ts';
 
 /**
  * Restores files straight from the store on worker threads: each thread makes the GET, and as the
- * bytes arrive writes them into the files they belong to and hashes them, then sets each file's
- * mode and mtime (only once its sha256 matched) and closes it. The main thread only plans,
- * creates the folders and files, and counts.
+ * bytes arrive creates and writes the files they belong to and hashes them, then sets each file's
+ * mode and mtime (only once its sha256 matched) and closes it. The main thread only plans, makes
+ * the folders, signs the requests and counts.
  *
  * Why: on the medium set, a restore through the SDK on the main thread spent 1.5 s of its 8 s
  * collecting garbage (every socket read is a new 64 KiB buffer, and each collection walks the
@@ -37,7 +37,7 @@ const ATTEMPTS = 4;
 // received (the heap here is a few MB: a fraction of a millisecond) frees them sooner. More often
 // is worse: buffers still waiting to be written (FLUSH_BYTES) survive two collections, move to the
 // old generation and stay until a full one (every 512 KiB: 325 MB peak for the process, against
-// about 225 MB). What is left is glibc's memory per thread: see functions/local/main.ts.
+// about 225 MB). What is left is glibc's memory per thread: see functions/local/malloc-arenas.ts.
 require('node:v8').setFlagsFromString('--expose-gc');
 const collect = require('node:vm').runInNewContext('gc');
 const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
