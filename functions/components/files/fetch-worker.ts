@@ -127,7 +127,8 @@ function streamFile(source, length, onChunk) {
   }
 }
 
-// A new file (never through a link); one an earlier attempt left is replaced, a folder never.
+// A new file (never through a link); one an earlier attempt left is replaced, a folder never:
+// SafeTree.createFile's rule (restore-fs.ts), which this code cannot import.
 function create(path) {
   try {
     return fs.openSync(path, CREATE, 0o600);
@@ -166,9 +167,9 @@ function closeQuietly(target) {
 async function run(job) {
   const targets = job.paths.map((path, i) => ({
     path,
-    offset: job.numbers[i * 4],
-    size: job.numbers[i * 4 + 1],
-    mode: job.numbers[i * 4 + 2],
+    offset: job.numbers[i * 3],
+    size: job.numbers[i * 3 + 1],
+    mode: job.numbers[i * 3 + 2],
     mtime: job.mtimes[i],
     sha256Expected: job.sha256.slice(i * 64, i * 64 + 64),
     fd: undefined, hash: undefined, written: 0, done: false, sha256: '', ms: 0,
@@ -238,8 +239,14 @@ async function run(job) {
             partHash?.update(chunk);
             onChunk(chunk, base + position, reused);
           };
-          if (part.source.url !== undefined) await streamHttp(part.source, part.length, onPartChunk);
-          else streamFile(part.source, part.length, onPartChunk);
+          try {
+            if (part.source.url !== undefined) await streamHttp(part.source, part.length, onPartChunk);
+            else streamFile(part.source, part.length, onPartChunk);
+          } catch (error) {
+            // Which chunk failed (the caller names its object).
+            if (part.sha256 !== undefined) error.part ??= part.sha256;
+            throw error;
+          }
           if (partHash && partHash.digest('hex') !== part.sha256)
             throw failure('damaged', 'part ' + part.sha256 + ' does not match its name', { part: part.sha256 });
           base += part.length;
@@ -321,7 +328,7 @@ export class FetchError extends Error {
     readonly code?: string,
     readonly status?: number,
     readonly path?: string,
-    /** The sha256 of the part that did not match (damaged). */
+    /** The sha256 of the part (a large file's chunk) that failed or did not match (damaged). */
     readonly part?: string,
   ) {
     super(message);
@@ -379,9 +386,9 @@ export class FetchWorkers {
     if (this.failure) return Promise.reject(this.failure);
     const worker = this.leastLoaded();
     const id = this.nextId++;
-    const numbers = new Float64Array(job.targets.length * 4);
+    const numbers = new Float64Array(job.targets.length * 3);
     job.targets.forEach((target, i) => {
-      numbers.set([target.offset, target.size, target.mode, 0], i * 4);
+      numbers.set([target.offset, target.size, target.mode], i * 3);
     });
     return new Promise<FetchedFile[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker });

@@ -534,14 +534,16 @@ class ShardRestorer {
       parts.push({ source: await this.contentSource(filesKeys.blob(sha256), 0, size), length: size, sha256 });
     const target = await this.fetchTarget(entry, 0);
     const files = await fetchers.fetch({ parts, targets: [target] }).catch((error: unknown) => {
-      if (error instanceof FetchError && error.kind === 'damaged')
+      const chunk =
+        error instanceof FetchError ? chunks.find(([sha256]) => sha256 === error.part) : undefined;
+      if (!chunk)
+        throw this.fetchFailure({ key: `${entry.path} (chunks)`, start: 0, end: entry.size }, error);
+      const key = filesKeys.blob(chunk[0]);
+      if ((error as FetchError).kind === 'damaged')
         throw new VerificationError(
-          `${entry.path}: the chunk ${filesKeys.blob(error.part ?? '?')} does not match its name: the stored copy is damaged`,
+          `${entry.path}: the chunk ${key} does not match its name: the stored copy is damaged`,
         );
-      throw this.fetchFailure(
-        { key: `${entry.path} (chunks)`, start: 0, end: entry.size, entries: [entry] },
-        error,
-      );
+      throw this.fetchFailure({ key, start: 0, end: chunk[1] }, error);
     });
     this.countFetched([entry], files);
   }
@@ -578,7 +580,7 @@ class ShardRestorer {
   }
 
   /** A fetch worker's failure as the error the rest of the engine knows (the signed URL never in it). */
-  private fetchFailure(run: Run, error: unknown): Error {
+  private fetchFailure(run: Pick<Run, 'key' | 'start' | 'end'>, error: unknown): Error {
     if (!(error instanceof FetchError)) return error as Error;
     const what = `${run.key} (bytes ${run.start}-${run.end - 1})`;
     switch (error.kind) {

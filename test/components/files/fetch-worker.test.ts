@@ -271,6 +271,14 @@ describe('FetchWorkers', () => {
       part: '1'.repeat(64),
     });
     expect(openFiles([target.path])).toEqual([]);
+
+    // One chunk's object is missing: the failure names that chunk.
+    const missing = chunks.map((chunk, i) =>
+      i === 2 ? { ...chunk, source: { path: path.join(dir, 'no-such-chunk'), start: 0 } } : chunk,
+    );
+    await expect(
+      workers.fetch({ parts: missing, targets: [{ ...whole, path: fresh() }] }),
+    ).rejects.toMatchObject({ kind: 'not-found', part: chunks[2]?.sha256 });
   });
 
   it('reads a range that starts inside the object', async () => {
