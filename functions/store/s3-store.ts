@@ -117,7 +117,7 @@ export class S3Store implements ContentStore {
 
   async getRange(key: string, start: number, length: number): Promise<Readable> {
     if (length === 0) return Readable.from([]);
-    return this.getObject(key, `bytes=${start}-${start + length - 1}`);
+    return this.getObject(key, byteRange(start, length));
   }
 
   /**
@@ -127,7 +127,7 @@ export class S3Store implements ContentStore {
   async contentSource(key: string, start: number, length: number): Promise<ContentSource> {
     assertStoreKey(key);
     if (!(length > 0)) throw new Error(`a content source needs a positive length, got ${length}`);
-    const range = `bytes=${start}-${start + length - 1}`;
+    const range = byteRange(start, length);
     const url = await getSignedUrl(
       this.client,
       new GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: range }),
@@ -246,6 +246,11 @@ export class S3Store implements ContentStore {
       throw error;
     }
   }
+}
+
+/** The Range header of `length` bytes from `start` (inclusive end). */
+function byteRange(start: number, length: number): string {
+  return `bytes=${start}-${start + length - 1}`;
 }
 
 function isNotFound(error: unknown): boolean {
