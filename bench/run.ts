@@ -44,6 +44,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { makeSelfSignedCertificate } from '../test/support/self-signed.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const W = process.env.BENCH_DIR ?? '/tmp/liferay-backup-bench';
@@ -243,29 +244,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
   rmSync(tlsDir, { recursive: true, force: true });
   const cert = path.join(W, 'tls.crt');
   const key = path.join(W, 'tls.key');
-  if (!existsSync(cert)) {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '30',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-  }
+  if (!existsSync(cert)) makeSelfSignedCertificate({ key, cert }, '127.0.0.1');
   const buckets = Array.from({ length: RUNS }, (_, i) => [`ours${i}`, `rclone${i}`]).flat();
   const plain = await startServer(
     plainDir,

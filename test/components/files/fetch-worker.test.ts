@@ -10,12 +10,19 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FetchError, type FetchTarget, FetchWorkers } from '#components/files/fetch-worker.ts';
 import type { ContentSource } from '#store/content-store.ts';
+import { makeSelfSignedCertificate } from '../../support/self-signed.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'files-fetch-'));
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -308,5 +315,169 @@ describe('FetchWorkers, stopped', () => {
       }),
     ).rejects.toThrow(/stopped/);
     expect(() => statSync(file)).toThrow(/ENOENT/);
+  });
+});
+
+/**
+ * The workers speak HTTP/1.1 themselves (fetch-worker.ts, streamHttp): a server scripted at the
+ * byte level checks what Node's server never does (answers split anywhere, kept-alive connections
+ * dropped, bodies longer than announced, chunked answers), and a TLS server the https path.
+ */
+describe('FetchWorkers, their HTTP/1.1 client', () => {
+  type Step = 'ok' | 'split' | 'drop' | 'chunked' | 'longer';
+  const steps: Step[] = [];
+  let connections = 0;
+  let requests = 0;
+  let raw: NetServer;
+  let rawBase: string;
+  const workers = new FetchWorkers(1);
+
+  const answer = (socket: Socket, head: string): void => {
+    requests += 1;
+    const step = steps.shift() ?? 'ok';
+    const match = /range: bytes=(\d+)-(\d+)/i.exec(head);
+    const body = pack.subarray(Number(match?.[1]), Number(match?.[2]) + 1);
+    const start = `HTTP/1.1 206 Partial Content\r\ncontent-range: bytes ${match?.[1]}-${match?.[2]}/${pack.length}\r\n`;
+    if (step === 'drop') {
+      socket.destroy();
+    } else if (step === 'chunked') {
+      socket.write(`${start}transfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`);
+      socket.write(body);
+      socket.write('\r\n0\r\n\r\n');
+    } else if (step === 'longer') {
+      socket.write(`${start}content-length: ${body.length - 10}\r\n\r\n`);
+      socket.write(body);
+    } else if (step === 'split') {
+      // The head a byte at a time, its last bytes in one write with the body's first.
+      const bytes = Buffer.concat([Buffer.from(`${start}content-length: ${body.length}\r\n\r\n`), body]);
+      const headEnd = bytes.indexOf('\r\n\r\n') + 2;
+      let at = 0;
+      const next = (): void => {
+        if (at >= bytes.length || socket.destroyed) return;
+        const size = at < headEnd ? 1 : 70_001;
+        socket.write(bytes.subarray(at, at + size), () => setImmediate(next));
+        at += size;
+      };
+      next();
+    } else {
+      socket.write(`${start}content-length: ${body.length}\r\n\r\n`);
+      socket.write(body);
+    }
+  };
+
+  beforeAll(async () => {
+    raw = createNetServer((socket) => {
+      connections += 1;
+      let received = '';
+      socket.on('data', (data) => {
+        received += data.toString('latin1');
+        for (let end = received.indexOf('\r\n\r\n'); end >= 0; end = received.indexOf('\r\n\r\n')) {
+          const head = received.slice(0, end);
+          received = received.slice(end + 4);
+          answer(socket, head);
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    rawBase = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await workers.close();
+    await new Promise<void>((resolve) => raw.close(() => resolve()));
+  });
+  beforeEach(() => {
+    steps.length = 0;
+    connections = 0;
+    requests = 0;
+  });
+
+  const fetchFirstThree = () => {
+    const { files, targets } = targetsFor(0);
+    const source: ContentSource = {
+      url: `${rawBase}/bucket/objects/packs/p?X-Amz-Signature=secret`,
+      headers: { range: 'bytes=0-249999' },
+    };
+    const done = workers.fetch({ parts: [{ source, length: 250_000 }], targets: targets.slice(0, 3) });
+    return { files: files.slice(0, 3), done };
+  };
+
+  it('keeps one connection for requests in a row, and reads answers split anywhere', async () => {
+    steps.push('split', 'ok', 'split');
+    for (let i = 0; i < 3; i++) {
+      const { files, done } = fetchFirstThree();
+      await done;
+      expectRestored(files);
+    }
+    expect({ connections, requests }).toEqual({ connections: 1, requests: 3 });
+  });
+
+  it('asks again on a new connection, at once, when a kept-alive one was dropped', async () => {
+    await fetchFirstThree().done;
+    const opened = connections;
+    steps.push('drop');
+    const started = performance.now();
+    const { files, done } = fetchFirstThree();
+    await done;
+    expectRestored(files);
+    expect({ connections: connections - opened, requests }).toEqual({ connections: 1, requests: 3 });
+    // Not the retry's back-off (200 ms and more).
+    expect(performance.now() - started).toBeLessThan(150);
+  });
+
+  it('refuses a success without a Content-Length, and one longer than it announced', async () => {
+    steps.push('chunked');
+    const chunked = fetchFirstThree();
+    await expect(chunked.done).rejects.toMatchObject({
+      kind: 'http',
+      message: expect.stringContaining('without a Content-Length'),
+    });
+    expect(openFiles(chunked.files)).toEqual([]);
+
+    steps.push('longer', 'longer', 'longer', 'longer');
+    const longer = fetchFirstThree();
+    await expect(longer.done).rejects.toMatchObject({
+      kind: 'network',
+      message: expect.stringContaining('more bytes than its Content-Length'),
+    });
+    expect(requests).toBe(5);
+    expect(openFiles(longer.files)).toEqual([]);
+  });
+
+  it('reads over TLS', async () => {
+    const keys = mkdtempSync(path.join(tmpdir(), 'fetch-tls-'));
+    const key = path.join(keys, 'key.pem');
+    const cert = path.join(keys, 'cert.pem');
+    makeSelfSignedCertificate({ key, cert }, 'localhost');
+    const tlsServer = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, serve);
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    // The worker copies the environment when it starts: only it skips the check of this certificate.
+    const saved = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    const tlsWorkers = new FetchWorkers(1);
+    if (saved === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = saved;
+    try {
+      const { files, targets } = targetsFor(0);
+      const port = (tlsServer.address() as AddressInfo).port;
+      await tlsWorkers.fetch({
+        parts: [
+          {
+            source: {
+              url: `https://localhost:${port}/bucket/p`,
+              headers: { range: `bytes=0-${pack.length - 1}` },
+            },
+            length: pack.length,
+          },
+        ],
+        targets,
+      });
+      expectRestored(files);
+    } finally {
+      await tlsWorkers.close();
+      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+      tlsServer.closeAllConnections();
+      rmSync(keys, { recursive: true, force: true });
+    }
   });
 });
