@@ -1,4 +1,4 @@
-// Bundles the CLI (functions/local/main.ts, which imports cli-main.ts) into dist/cli.mjs with the local esbuild, so that a
+// Bundles the CLI (functions/local/main.ts) into dist/cli.mjs with the local esbuild, so that a
 // CLI run starts built JavaScript and never synthesizes the CDK app.
 //
 // Start-up counts (a 1 % incremental backup takes well under a second of work): the bundle is
@@ -89,9 +89,7 @@ if (process.argv.includes('--analyze')) {
     for (const imported of outputs[file].imports)
       if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
   };
-  // main.ts loads cli-main.ts with import() (unless it starts the CLI again): both are on it.
-  for (const entry of ['functions/local/main.ts', 'functions/local/cli-main.ts'])
-    visit(Object.keys(outputs).find((file) => outputs[file].entryPoint?.endsWith(entry)));
+  visit(Object.keys(outputs).find((file) => outputs[file].entryPoint?.endsWith('functions/local/main.ts')));
   const byPackage = new Map();
   let total = 0;
   for (const file of start) {

@@ -1,7 +1,15 @@
-// The `liferay-backup` executable (bundled to dist/cli.mjs by `npm run build`). For a restore it
-// may start itself again with a malloc setting (malloc-arenas.ts): decided here, before the rest
-// of the CLI is loaded, so that the first process costs a bare Node.js start.
-import { needsArenaLimit, rerunWithArenaLimit } from './malloc-arenas.ts';
+// The `liferay-backup` executable (bundled to dist/cli.mjs by `npm run build`).
+// First: the schemas built by the modules below read this setting.
+import './zod-jitless.ts';
+import { main } from './cli.ts';
+// Registers `demo` (what `npm start` runs) in the CLI's extra commands.
+import './demo.ts';
+import { startHeapGovernor } from './heap-governor.ts';
+// Registers `retention`.
+import './retention-command.ts';
+// Registers `verify` (the restore drill).
+import './verify-command.ts';
 
-if (!(needsArenaLimit(process.argv, process.env, process.platform) && (await rerunWithArenaLimit())))
-  await import('./cli-main.ts');
+startHeapGovernor();
+const code = await main(process.argv.slice(2), { out: (line) => console.log(line), err: process.stderr });
+process.exitCode = code;
