@@ -1,4 +1,11 @@
-import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3ClientConfig } from '#store/s3-store.ts';
 import { type LocalS3Server, startS3Server } from './s3-server.ts';
@@ -35,5 +42,33 @@ describe('the local S3 server', () => {
     // Assess
     const left = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: 'work/' }));
     expect(left.Contents ?? []).toEqual([]);
+  });
+
+  it('serves whole objects, ranges across its 1 MiB reads, and refuses what S3 refuses', async () => {
+    const client = new S3Client({
+      ...s3ClientConfig({ endpoint: server.endpoint, region: 'us-east-1' }),
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      maxAttempts: 1,
+    });
+    const body = randomBytes(3 * 1024 * 1024 + 17);
+    await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: 'objects/big', Body: body }));
+    const get = async (Range?: string) => {
+      const response = await client.send(
+        new GetObjectCommand({ Bucket: server.bucket, Key: 'objects/big', ...(Range ? { Range } : {}) }),
+      );
+      return Buffer.from(
+        await (response.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+      );
+    };
+
+    expect((await get()).equals(body)).toBe(true);
+    expect((await get('bytes=1048000-2097999')).equals(body.subarray(1_048_000, 2_098_000))).toBe(true);
+    expect((await get(`bytes=${body.length - 5}-${body.length + 100}`)).equals(body.subarray(-5))).toBe(true);
+    await expect(get(`bytes=${body.length + 10}-${body.length + 20}`)).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 416 },
+    });
+    await expect(
+      client.send(new GetObjectCommand({ Bucket: server.bucket, Key: 'objects/none' })),
+    ).rejects.toMatchObject({ name: 'NoSuchKey' });
   });
 });
