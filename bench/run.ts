@@ -10,6 +10,7 @@
  *   SCALE=small RUNS=1 npm run bench -- --files
  *   BENCH_DIR=/data/bench npm run bench
  *   KEEP=1 npm run bench                   # keep the S3 servers' data (about 20 GB) afterwards
+ *   S3RVER_ORIGINAL_GET=1 npm run bench -- --files  # the S3 server with s3rver's own GetObject
  *
  * Needs: rclone, restic, openssl and GNU time (`apt-get install -y rclone restic openssl time`),
  * git for the Git part, and the generator ../shared/bench/gen-liferay-home.mjs (or BENCH_GENERATOR).
@@ -564,6 +565,9 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
   out.push(
     '',
     'CPU is user+sys of the tool (GNU time); the S3 server (s3rver, one Node.js thread; TLS for restic) runs on the same 2 cores and its CPU is shown apart. Peak RSS is the largest of the runs.',
+    process.env.S3RVER_ORIGINAL_GET
+      ? "The S3 server answered GetObject with s3rver's own code (S3RVER_ORIGINAL_GET): 64 KiB reads, a new buffer each."
+      : "The S3 server sends GetObject bodies from reused 1 MiB buffers (test/support/s3rver-main.cjs); S3RVER_ORIGINAL_GET=1 measures with s3rver's own code.",
     canDrop
       ? "Before each timed run the page cache was dropped and the run's input (the tree for a backup, the tool's store for a restore) read once: every run starts with its input in cache and the same free memory."
       : 'The page cache was not dropped between runs (not root): later runs may pay for reclaiming what earlier ones left, and vary more.',

@@ -142,15 +142,17 @@ async function sendFileRange(res, file, start, end) {
   }
 }
 
-server.middleware.unshift(async (ctx, next) => {
-  await next();
-  const body = ctx.body;
-  if (ctx.method !== 'GET' || !(body instanceof fs.ReadStream) || typeof body.path !== 'string') return;
-  const { path: file, start = 0, end } = body;
-  body.destroy();
-  ctx.respond = false;
-  await sendFileRange(ctx.res, file, start, end ?? Number(ctx.length) - 1 + start);
-});
+// S3RVER_ORIGINAL_GET=1 keeps s3rver's own (to measure against it: README, Benchmarks).
+if (!process.env.S3RVER_ORIGINAL_GET)
+  server.middleware.unshift(async (ctx, next) => {
+    await next();
+    const body = ctx.body;
+    if (ctx.method !== 'GET' || !(body instanceof fs.ReadStream) || typeof body.path !== 'string') return;
+    const { path: file, start = 0, end } = body;
+    body.destroy();
+    ctx.respond = false;
+    await sendFileRange(ctx.res, file, start, end ?? Number(ctx.length) - 1 + start);
+  });
 
 // Once stopping, a request on a connection kept alive gets the connection cut, like one to a server
 // that is gone: server.close() would still serve it while in-flight requests finish.
