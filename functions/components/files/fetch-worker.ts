@@ -46,8 +46,8 @@ function retryable(error) {
 // HTTP/1.1 by hand, over sockets that read into one buffer per thread (net/tls "onread"): each
 // read is hashed and written before the callback returns, so nothing is allocated per read. Node's
 // http client made a new 64 KiB buffer per read, pushed it through a stream and left it to the
-// garbage collector: measured on 262 MiB of packs from the local S3 server, 0.29 s of CPU that
-// way against 0.17 s here, of which hashing is 0.14 s. A ranged GET of S3 always answers with a
+// garbage collector: reading 262 MiB of objects from the local S3 server took 0.29 s of CPU that
+// way against 0.17 s here, of which hashing is 0.14 s (0.6 s less for the medium restore). A ranged GET of S3 always answers with a
 // Content-Length; a success without one (or chunked) is refused rather than guessed at.
 const socketBuffer = Buffer.allocUnsafeSlow(1024 * 1024);
 const idleSockets = new Map();
@@ -185,8 +185,16 @@ function exchange(url, headers, length, onChunk, mayReuse) {
           return;
         }
         response = parseHead(all.toString('latin1', 0, end));
-        head = undefined;
         bytes = all.subarray(end + 4);
+        if (response.status < 200) {
+          // An interim answer (100 Continue): the real one follows.
+          response = undefined;
+          head = [];
+          headBytes = 0;
+          if (bytes.length > 0) receive(bytes);
+          return;
+        }
+        head = undefined;
         const success = response.status === 200 || response.status === 206;
         if (success && (response.contentLength === undefined || response.chunked))
           throw failure('http', 'the store answered HTTP ' + response.status + ' without a Content-Length', { status: response.status });

@@ -324,7 +324,7 @@ describe('FetchWorkers, stopped', () => {
  * dropped, bodies longer than announced, chunked answers), and a TLS server the https path.
  */
 describe('FetchWorkers, their HTTP/1.1 client', () => {
-  type Step = 'ok' | 'split' | 'drop' | 'chunked' | 'longer';
+  type Step = 'ok' | 'split' | 'drop' | 'chunked' | 'longer' | 'continue';
   const steps: Step[] = [];
   let connections = 0;
   let requests = 0;
@@ -344,6 +344,9 @@ describe('FetchWorkers, their HTTP/1.1 client', () => {
       socket.write(`${start}transfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`);
       socket.write(body);
       socket.write('\r\n0\r\n\r\n');
+    } else if (step === 'continue') {
+      socket.write(`HTTP/1.1 100 Continue\r\n\r\n${start}content-length: ${body.length}\r\n\r\n`);
+      socket.write(body);
     } else if (step === 'longer') {
       socket.write(`${start}content-length: ${body.length - 10}\r\n\r\n`);
       socket.write(body);
@@ -402,14 +405,14 @@ describe('FetchWorkers, their HTTP/1.1 client', () => {
     return { files: files.slice(0, 3), done };
   };
 
-  it('keeps one connection for requests in a row, and reads answers split anywhere', async () => {
-    steps.push('split', 'ok', 'split');
-    for (let i = 0; i < 3; i++) {
+  it('keeps one connection for requests in a row, reads answers split anywhere, skips an interim 100', async () => {
+    steps.push('split', 'ok', 'continue', 'split');
+    for (let i = 0; i < 4; i++) {
       const { files, done } = fetchFirstThree();
       await done;
       expectRestored(files);
     }
-    expect({ connections, requests }).toEqual({ connections: 1, requests: 3 });
+    expect({ connections, requests }).toEqual({ connections: 1, requests: 4 });
   });
 
   it('asks again on a new connection, at once, when a kept-alive one was dropped', async () => {
