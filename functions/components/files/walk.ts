@@ -1,6 +1,5 @@
 import type { Stats } from 'node:fs';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as fsx from './fsx.ts';
 import type { Selection } from './liferay-rules.ts';
 import { Semaphore } from './limit.ts';
@@ -83,6 +82,14 @@ export async function* walkTreeBatches(options: WalkOptions): AsyncGenerator<Wal
 function hasReplacementChar(names: readonly string[]): boolean {
   for (const name of names) if (name.includes('\uFFFD')) return true;
   return false;
+}
+
+/**
+ * A name (or a relative path of names) beneath a directory on this machine: names from listings
+ * hold no `/`, `.` or `..`, so joining them needs no normalising.
+ */
+function beneath(dir: string, name: string): string {
+  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
 }
 
 /** Entries the listings fetched ahead may hold before no more are started (memory). */
@@ -296,13 +303,9 @@ class Walker {
     return owner.mount === '' ? dir : dir === owner.mount ? '' : dir.slice(owner.mount.length + 1);
   }
 
-  /**
-   * The directory on this machine: the source's root, or the path beneath it (names from listings
-   * hold no `/`, `.` or `..`, so joining them needs no normalising).
-   */
+  /** The directory on this machine: the source's root, or the path beneath it. */
   private static absoluteDir(owner: WalkSource, rel: string): string {
-    if (rel === '') return owner.root;
-    return owner.root.endsWith('/') ? `${owner.root}${rel}` : `${owner.root}/${rel}`;
+    return rel === '' ? owner.root : beneath(owner.root, rel);
   }
 
   /** A directory's names in order (synchronously while calls are fast). */
@@ -373,8 +376,7 @@ class Walker {
     if (virtual) return virtual;
     const owner = listing.owner as WalkSource;
     const logical = joinPath(listing.dir, name);
-    const absDir = listing.absDir;
-    const absPath = absDir.endsWith('/') ? `${absDir}${name}` : `${absDir}/${name}`;
+    const absPath = beneath(listing.absDir, name);
     let stats: Stats | undefined;
     const started = performance.now();
     try {
@@ -427,13 +429,7 @@ class Walker {
       }
     }
     const owner = listing.owner as WalkSource;
-    return this.childOf(
-      owner,
-      listing.rel,
-      name,
-      joinPath(listing.dir, name),
-      path.join(listing.absDir, name),
-    );
+    return this.childOf(owner, listing.rel, name, joinPath(listing.dir, name), beneath(listing.absDir, name));
   }
 
   private hiddenByMount(logical: string, owner: WalkSource): void {
@@ -484,7 +480,7 @@ class Walker {
       this.warnFs(error, logical === '' ? '(the root)' : logical, 'list');
       return [];
     }
-    if (names.some((name) => name.includes('\uFFFD'))) names = await this.validNames(absDir, logical, names);
+    if (hasReplacementChar(names)) names = await this.validNames(absDir, logical, names);
     return names;
   }
 
