@@ -16,13 +16,13 @@ const isoTime = z.iso.datetime({ offset: true });
 export const backupStatusSchema = z.enum(['running', 'complete', 'partial', 'failed']);
 export type BackupStatus = z.infer<typeof backupStatusSchema>;
 
-/** backups/<id>/manifest.json. Validated on every read: a manifest is input like any other. */
 /**
  * How far back a backup follows the chain of sets (each manifest's previousBackupId) looking for a
  * component's previous copy; retention keeps the links within the same reach.
  */
 export const MAX_CHAIN_STEPS = 200;
 
+/** backups/<id>/manifest.json. Validated on every read: a manifest is input like any other. */
 export const manifestSchema = z.object({
   schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION, {
     error: (issue) =>
