@@ -221,8 +221,10 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   const items: ShardItem[] = parts.map((_, position) => ({ id: shardId(0, position), part: position }));
   const planKey = filesKeys.plan(restore.restoreId, component);
   const shardListKey = filesKeys.round(restore.restoreId, component, 0);
-  await rt.store.put(planKey, jsonBody(plan), { contentType: 'application/json' });
-  await rt.store.put(shardListKey, jsonBody(items), { contentType: 'application/json' });
+  await Promise.all([
+    rt.store.put(planKey, jsonBody(plan), { contentType: 'application/json' }),
+    rt.store.put(shardListKey, jsonBody(items), { contentType: 'application/json' }),
+  ]);
   rt.logger.info('files restore planned', { component, parts: parts.length, ...expected, staging });
   return { component, planKey, round: 0, shardListKey, shards: items.length, next: true };
 }
