@@ -148,10 +148,11 @@ if (!process.env.S3RVER_ORIGINAL_GET)
     await next();
     const body = ctx.body;
     if (ctx.method !== 'GET' || !(body instanceof fs.ReadStream) || typeof body.path !== 'string') return;
-    const { path: file, start = 0, end } = body;
+    // s3rver always opens the stream with the range it answers (start and inclusive end).
+    const { path: file, start, end } = body;
     body.destroy();
     ctx.respond = false;
-    await sendFileRange(ctx.res, file, start, end ?? Number(ctx.length) - 1 + start);
+    await sendFileRange(ctx.res, file, start, end);
   });
 
 // Once stopping, a request on a connection kept alive gets the connection cut, like one to a server
