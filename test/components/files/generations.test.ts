@@ -19,7 +19,8 @@ import { bytesFor, diffTrees, readTree, type TreeEntry } from './support/trees.t
  * Incremental forever, generation after generation: a seeded random tree is changed in every way
  * a Liferay Home (or an operator) changes one between two nights, backed up after each round of
  * changes, and then every generation, the oldest included, is restored and compared with the tree
- * as it was when that generation was taken (content, mode, mtime, link targets, folders).
+ * as it was when that generation was taken (content, mode, mtime, link targets, folders), whole
+ * and one folder of it by glob.
  *
  * Among the changes are the ones the quick check must not be fooled by: content rewritten with the
  * same size and the old mtime put back (only ctime says), two files swapping names (the inode
@@ -371,7 +372,32 @@ describe.each(stores)('files engine, %s: incremental forever over generations', 
       ).toEqual([]);
       fs.rmSync(path.dirname(target), { recursive: true, force: true });
     };
-    for (let g = 0; g < GENERATIONS; g += 1) await restoreAndCompare(g);
+    /** One folder of a generation by glob: exactly what was beneath it then. */
+    const restoreFolder = async (g: number, folder: string) => {
+      const generation = generations[g] as (typeof generations)[number];
+      const target = path.join(fs.mkdtempSync(path.join(work, 'restore-')), 'home');
+      const restored = await driveRestore(
+        runtime(store, target),
+        restoreContext(generation.id, { path: `${folder}/**` }),
+      );
+      expect(restored.status).toBe('complete');
+      const beneath = (tree: Map<string, TreeEntry>) =>
+        new Map([...tree].filter(([rel]) => rel.startsWith(`${folder}/`)));
+      expect(
+        diffTrees(beneath(generation.tree), beneath(readTree(target))),
+        `generation ${g}, ${folder}/**`,
+      ).toEqual([]);
+      fs.rmSync(path.dirname(target), { recursive: true, force: true });
+    };
+    const folders = random(`${SEED} ${name} folders`);
+    for (let g = 0; g < GENERATIONS; g += 1) {
+      await restoreAndCompare(g);
+      const generation = generations[g] as (typeof generations)[number];
+      const dirs = [...generation.tree].filter(
+        ([rel, entry]) => entry.type === 'dir' && rel.startsWith(`${GEN}/`),
+      );
+      await restoreFolder(g, folders.pick(dirs)[0]);
+    }
 
     // Retention keeps the newest generations; its clock is days ahead, so every object only the
     // older ones referenced is past the grace period and collected.
