@@ -36,7 +36,8 @@ const GENERATIONS = 6;
 /** Generations retention keeps: the newest. */
 const KEPT = 3;
 const DAY = 86_400_000;
-const SEED = 'generations-1';
+// Another seed explores other trees and changes: GENERATIONS_SEED=x npx vitest run generations.
+const SEED = process.env.GENERATIONS_SEED ?? 'generations-1';
 
 const work = fs.mkdtempSync(path.join(tmpdir(), 'files-generations-'));
 let server: LocalS3Server;
@@ -128,9 +129,27 @@ class TreeChanger {
     return path.join(this.root, rel);
   }
 
+  /**
+   * A new name. Some carry what makes path order subtle: a space, `.` and `-` (which sort before
+   * `/`'s children of a same-named folder), non-ASCII letters, and characters on both sides of the
+   * UTF-16 surrogates (U+E000 sorts before U+1F600 by code point, after it by UTF-16 unit).
+   */
   private fresh(prefix: string): string {
     this.counter += 1;
-    return `${prefix}-${this.counter}`;
+    const decoration = this.rng.pick([
+      '',
+      '',
+      '',
+      ' space',
+      '.x',
+      '-',
+      'é',
+      '日本',
+      '\u{1F600}',
+      '\uE000',
+      'Z',
+    ]);
+    return `${prefix}-${this.counter}${decoration}`;
   }
 
   private content(size: number): Buffer {
@@ -356,6 +375,13 @@ describe.each(stores)('files engine, %s: incremental forever over generations', 
       generations.push({ id, tree, changes });
       previous = id;
     }
+    // The names that make path order subtle are in the trees.
+    const paths = generations.flatMap((generation) => [...generation.tree.keys()]);
+    for (const mark of [' ', '.x', '日本', '\u{1F600}', '\uE000'])
+      expect(
+        paths.some((rel) => rel.includes(mark)),
+        mark,
+      ).toBe(true);
     // Every change kind ran at least once over the generations (the seed is fixed).
     const kinds = new Set(generations.flatMap((g) => g.changes.map((change) => change.split(' ')[0])));
     expect(kinds.size).toBeGreaterThanOrEqual(14);
