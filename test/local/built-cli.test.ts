@@ -7,6 +7,8 @@ import { generateSampleHome } from '#local/sample-home.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
 import { createLiferaySchema, tableChecksums } from '../components/database/fixtures.ts';
 import { type DatabaseServer, startMariaDb } from '../support/database-servers.ts';
+import { startS3Server } from '../support/s3-server.ts';
+import { makeSelfSignedCertificate } from '../support/self-signed.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -181,6 +183,82 @@ describe('the built CLI', () => {
         .map(([where, name]) => `Only in ${where}: ${name}`)
         .sort(),
     );
+  }, 180_000);
+
+  it('backs up to and restores from an S3 endpoint over HTTPS, its private CA named by NODE_EXTRA_CA_CERTS', async () => {
+    // Real S3 is always HTTPS: the SDK's requests and the restore's presigned GETs (the fetch
+    // workers' own TLS connections, kept alive) both go over TLS here, trusting one certificate.
+    const tls = { cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') };
+    makeSelfSignedCertificate(tls, '127.0.0.1');
+    const s3 = await startS3Server({ tls });
+    try {
+      const env = {
+        ...process.env,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        NODE_EXTRA_CA_CERTS: tls.cert,
+      };
+      const store = ['--bucket', s3.bucket, '--endpoint', s3.endpoint];
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, [path.join(out, 'cli.mjs'), ...args], {
+          encoding: 'utf8',
+          env,
+          timeout: 120_000,
+        });
+      expect(s3.endpoint).toMatch(/^https:/);
+      const home = path.join(dir, 'home');
+      const backup = run('backup', '--home', home, ...store, '--json');
+      expect(backup.status, backup.stdout + backup.stderr).toBe(0);
+      expect((JSON.parse(backup.stdout) as { status: string }).status).toBe('complete');
+      const target = path.join(dir, 'restored-over-https');
+      const restore = run('restore', 'latest', '--to', target, ...store, '--json');
+      expect(restore.status, restore.stdout + restore.stderr).toBe(0);
+      const report = JSON.parse(restore.stdout) as {
+        status: string;
+        results: Record<string, { status: string; summary: { files: number; verifiedFiles: number } }>;
+      };
+      expect(report.status).toBe('complete');
+      const files = report.results.liferayHome?.summary;
+      expect(files?.files).toBeGreaterThan(10);
+      expect(files?.verifiedFiles).toBe(files?.files);
+      const diff = spawnSync(
+        'diff',
+        [
+          '-rq',
+          '-x',
+          'elasticsearch7',
+          '-x',
+          'deploy',
+          '-x',
+          'elasticsearch-sidecar',
+          '-x',
+          'state',
+          '-x',
+          'wabs',
+          '-x',
+          'tomcat',
+          '-x',
+          'work',
+          home,
+          target,
+        ],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(diff.stdout + diff.stderr).toBe('');
+      // Without the CA the same endpoint is refused, and the error says why.
+      const untrusted = spawnSync(process.execPath, [path.join(out, 'cli.mjs'), 'list', ...store], {
+        encoding: 'utf8',
+        env: { ...env, NODE_EXTRA_CA_CERTS: '' },
+        timeout: 60_000,
+      });
+      expect(untrusted.status).not.toBe(0);
+      expect(untrusted.stdout + untrusted.stderr).toMatch(/self[- ]signed certificate/i);
+    } finally {
+      await s3.stop();
+    }
   }, 180_000);
 
   it('runs the definitions without validating them each time: they are validated here', async () => {

@@ -30,6 +30,7 @@ async function spawnS3rver(
   directory: string,
   bucket: string,
   port: number,
+  tls: ServerTls | undefined,
 ): Promise<{ child: ChildProcess; port: number }> {
   const child: ChildProcess = spawn(
     process.execPath,
@@ -42,6 +43,7 @@ async function spawnS3rver(
       bucket,
       '--port',
       String(port),
+      ...(tls ? ['--cert', tls.cert, '--key', tls.key] : []),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -68,17 +70,24 @@ async function end(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<
   await exited;
 }
 
+/** The certificate and key files of an HTTPS endpoint (the clients must trust the certificate). */
+export interface ServerTls {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /**
  * Starts s3rver (test/support/s3rver-main.cjs) in a child process on a free loopback port with
- * one bucket. The legacy OpenSSL provider is needed for s3rver's ListObjectsV2 continuation tokens.
+ * one bucket, over HTTPS when given a certificate. The legacy OpenSSL provider is needed for
+ * s3rver's ListObjectsV2 continuation tokens.
  */
 export async function startS3Server(
-  options: { bucket?: string; directory?: string } = {},
+  options: { bucket?: string; directory?: string; tls?: ServerTls } = {},
 ): Promise<LocalS3Server> {
   const bucket = options.bucket ?? 'liferay-backup-test';
   const directory = options.directory ?? mkdtempSync(path.join(tmpdir(), 's3rver-'));
-  let { child, port } = await spawnS3rver(directory, bucket, 0);
-  const endpoint = `http://127.0.0.1:${port}`;
+  let { child, port } = await spawnS3rver(directory, bucket, 0, options.tls);
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const client = () =>
     new S3Client({
       ...s3ClientConfig({ endpoint, region: 'us-east-1' }),
@@ -93,7 +102,7 @@ export async function startS3Server(
     pause: (signal = 'SIGTERM') => end(child, signal),
     restart: async () => {
       if (isRunning(child)) throw new Error('s3rver is running: pause it first');
-      ({ child } = await spawnS3rver(directory, bucket, port));
+      ({ child } = await spawnS3rver(directory, bucket, port, options.tls));
     },
     get running() {
       return isRunning(child);
