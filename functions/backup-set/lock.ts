@@ -59,8 +59,13 @@ export async function acquireBackupLock(
   if (executionId !== undefined && held.executionId === executionId) {
     return { resumed: { backupId: held.backupId, acquiredAt: held.acquiredAt } };
   }
-  const ageMinutes = (now.getTime() - Date.parse(held.acquiredAt)) / 60_000;
-  if (ageMinutes < timeoutMinutes) throw new BackupAlreadyRunningError(held.backupId);
+  const staleAt = new Date(Date.parse(held.acquiredAt) + timeoutMinutes * 60_000);
+  if (now < staleAt)
+    throw new BackupAlreadyRunningError(held.backupId, {
+      lockKey: key,
+      acquiredAt: held.acquiredAt,
+      staleAt,
+    });
   if (await store.replaceIfMatch(key, info.etag, body)) return { tookOverFrom: held.backupId };
   throw new BackupAlreadyRunningError(held.backupId);
 }

@@ -30,10 +30,24 @@ export class CorruptBackupError extends LiferayBackupError {
   }
 }
 
-/** A second backup of the same environment was started while one is running. */
+/**
+ * A second backup (or retention run) of the same environment was started while one holds the lock.
+ * The message says how to go on when the holder died without giving the lock back.
+ */
 export class BackupAlreadyRunningError extends LiferayBackupError {
-  constructor(readonly runningBackupId: string) {
-    super('BackupAlreadyRunningError', `a backup is already running: ${runningBackupId}`);
+  constructor(
+    readonly runningBackupId: string,
+    held?: { readonly lockKey: string; readonly acquiredAt: string; readonly staleAt: Date },
+  ) {
+    const what = runningBackupId.startsWith('g') ? 'a retention run' : 'a backup';
+    super(
+      'BackupAlreadyRunningError',
+      `${what} is already running: ${runningBackupId}${
+        held
+          ? ` (it took the lock ${held.lockKey} at ${held.acquiredAt}). If it is no longer running (its execution was stopped or timed out, or its process was killed), delete ${held.lockKey} from the backup store to start now; otherwise the lock counts as stale from ${held.staleAt.toISOString()}`
+          : ''
+      }`,
+    );
   }
 }
 

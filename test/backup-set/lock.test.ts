@@ -25,6 +25,21 @@ describe('the backup lock', () => {
     );
   });
 
+  it('refuses with what to do if the holder is dead: the lock to delete, or when it goes stale', async () => {
+    const store = new LocalFolderStore(tempDir('lock-message').dir);
+    await acquireBackupLock(store, KEY, 'b20261127t020000z-aaaa', T0, 60);
+    await expect(acquireBackupLock(store, KEY, 'b20261127t020500z-bbbb', minutes(5), 60)).rejects.toThrow(
+      'a backup is already running: b20261127t020000z-aaaa (it took the lock locks/backup.json at 2026-11-27T02:00:00.000Z). If it is no longer running (its execution was stopped or timed out, or its process was killed), delete locks/backup.json from the backup store to start now; otherwise the lock counts as stale from 2026-11-27T03:00:00.000Z',
+    );
+    const retentionKey = 'locks/retention.json';
+    await acquireBackupLock(store, retentionKey, 'g20261127t020000z-aaaa', T0, 60);
+    await expect(
+      acquireBackupLock(store, retentionKey, 'g20261127t020500z-bbbb', minutes(5), 60),
+    ).rejects.toThrow(
+      /^a retention run is already running: g20261127t020000z-aaaa \(it took the lock locks\/retention.json/,
+    );
+  });
+
   it('is taken once; a second run is refused naming the running backup', async () => {
     const store = new LocalFolderStore(tempDir('lock').dir);
     expect(await acquireBackupLock(store, KEY, 'b20261127t020000z-aaaa', T0, 60)).toEqual({});
