@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
-import { InvalidInputError } from '#runtime/errors.ts';
+import { InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
@@ -9,7 +9,7 @@ import { parseInput } from '#runtime/validate.ts';
 import { newBackupId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
-import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
+import { backupIdSchema, type Manifest, readLatest, readManifest, TOOL, writeManifest } from './manifest.ts';
 import { selectionFlags } from './selection.ts';
 
 /** The Backup execution input: what EventBridge Scheduler sends, or what someone types in the console. */
@@ -83,6 +83,7 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
   const backupId = lock.resumed?.backupId ?? fresh;
   const now = lock.resumed ? new Date(lock.resumed.acquiredAt) : started;
   if (lock.resumed) rt.logger.info('Begin retried: resuming the run it started', { backupId });
+  if (lock.tookOverFrom) await closeAbandonedSet(rt, lock.tookOverFrom, backupId, now);
   try {
     return await writeRunningManifest(rt, {
       backupId,
@@ -95,6 +96,41 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
     // Nothing may be left holding the lock: the retry (or the next run) takes it afresh.
     await releaseBackupLock(rt.store, storeKeys.backupLock, backupId).catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * The set of a run whose lock went stale never reached Commit, and its manifest still says
+ * `running`: it is recorded `failed`, so `list` and `show` stop calling it running and retention
+ * deletes it after `incompleteDays` like any failed set, instead of keeping it as "still running"
+ * for ever. A stale lock is older than the Backup workflow's timeout: nothing of that run goes on.
+ * Best effort: the new run does not wait on an old set it cannot read.
+ */
+async function closeAbandonedSet(
+  rt: Runtime,
+  abandoned: string,
+  takenOverBy: string,
+  now: Date,
+): Promise<void> {
+  try {
+    const manifest = await readManifest(rt.store, abandoned);
+    if (manifest.status !== 'running') return;
+    await writeManifest(rt.store, {
+      ...manifest,
+      status: 'failed',
+      finishedAt: now.toISOString(),
+      warnings: [
+        ...manifest.warnings,
+        `the run ended without committing: its lock went stale after ${rt.settings.lockTimeoutMinutes} minutes and ${takenOverBy} took it over`,
+      ],
+    });
+    rt.logger.warn('recorded an abandoned set as failed', { abandoned, takenOverBy });
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return;
+    rt.logger.warn('could not record the abandoned set as failed', {
+      abandoned,
+      error: (error as Error).message,
+    });
   }
 }
 

@@ -87,6 +87,38 @@ describe('Begin', () => {
     expect(await allKeys(rt.store)).toEqual(before);
   });
 
+  it('takes over a stale lock and records the set of the run that died failed, saying why', async () => {
+    const store = testRuntime({ components: HOME }).store;
+    const dead = await beginBackup({}, testRuntime({ store, components: HOME, now: clock() }));
+    // Ninety minutes later, with a one-hour timeout: the lock is stale.
+    const later = testRuntime({ store, components: HOME, now: clock(new Date(T0.getTime() + 90 * 60_000)) });
+    const next = await beginBackup({}, later);
+    expect((await readManifest(store, next.backupId)).warnings).toEqual([
+      `took over the lock of ${dead.backupId}, which ran longer than 60 minutes`,
+    ]);
+    const closed = await readManifest(store, dead.backupId);
+    expect(closed.status).toBe('failed');
+    expect(closed.finishedAt).toBeDefined();
+    expect(closed.warnings).toEqual([
+      `the run ended without committing: its lock went stale after 60 minutes and ${next.backupId} took it over`,
+    ]);
+    // A set that was committed meanwhile (or never got its manifest) is left as it is.
+    await commitBackup({ backup: next, results: [] }, later);
+    const committed = await readManifest(store, next.backupId);
+    await store.put(
+      'locks/backup.json',
+      JSON.stringify({ backupId: next.backupId, acquiredAt: T0.toISOString() }),
+    );
+    const third = await beginBackup({}, later);
+    expect(await readManifest(store, next.backupId)).toEqual(committed);
+    await store.put(
+      'locks/backup.json',
+      JSON.stringify({ backupId: 'b20261127t010000z-dead', acquiredAt: T0.toISOString() }),
+    );
+    await commitBackup({ backup: third, results: [] }, later);
+    await expect(beginBackup({}, later)).resolves.toMatchObject({ backupId: expect.any(String) });
+  });
+
   it.each([
     [
       { components: ['database'] },

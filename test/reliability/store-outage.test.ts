@@ -166,7 +166,7 @@ describe('the S3 store stops and comes back', () => {
     expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
   });
 
-  it('mid-backup, down until the run ends: the manifest stays "running" (never complete), latest is untouched, and a later run takes over the stale lock and completes', async () => {
+  it('mid-backup, down until the run ends: the manifest stays "running" (never complete), latest is untouched, and a later run takes over the stale lock, records the dead set failed and completes', async () => {
     const store = server.store();
     const home = path.join(work.dir, 'home-long-outage');
     makeHome(home, 20);
@@ -221,6 +221,11 @@ describe('the S3 store stops and comes back', () => {
     expect(converged.warnings).toContain(
       `took over the lock of ${cutShort}, which ran longer than 5 minutes`,
     );
+    // The set cut short is no longer "running": failed, saying why (retention handles it from here).
+    expect(await readManifest(store, cutShort)).toMatchObject({
+      status: 'failed',
+      warnings: [expect.stringContaining(`its lock went stale after 5 minutes and ${rerun} took it over`)],
+    });
     expect((await verifySet(rt, rerun)).status).toBe('verified');
   });
 
