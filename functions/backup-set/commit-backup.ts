@@ -2,12 +2,13 @@ import * as z from 'zod';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
+import { backupIdTime } from './backup-id.ts';
 import { backupContextSchema } from './begin-backup.ts';
 import { errorFromCatch, overallStatus, resultsFromBranches } from './branch-output.ts';
 import { type HookOutcome, type HookPhase, hookOutcomeSchema } from './hooks.ts';
 import { storeKeys } from './keys.ts';
 import { releaseBackupLock } from './lock.ts';
-import { type BackupStatus, readManifest, writeLatest, writeManifest } from './manifest.ts';
+import { type BackupStatus, readLatest, readManifest, writeLatest, writeManifest } from './manifest.ts';
 import { backupMetricPoints } from './metrics.ts';
 
 const commitInputSchema = z.object({
@@ -71,6 +72,9 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   // less in a row): the steps before Commit wrote it. It is still deleted only once the set is final.
   const workArea = listWorkArea(rt, backup.workPrefix);
   workArea.catch(() => undefined);
+  // `latest` is read beside the manifest for the same reason (below: it never moves back).
+  const latestNow = readLatest(rt.store);
+  latestNow.catch(() => undefined);
   const manifest = await readManifest(rt.store, backup.backupId);
   const results = resultsFromBranches(input.results ?? [], manifest.components, manifest.startedAt);
   let status: Exclude<BackupStatus, 'running'> = overallStatus(results, manifest.components);
@@ -80,6 +84,19 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
     const error = errorFromCatch(input.failure);
     warnings.push(`the workflow failed before all components finished: ${error.name}: ${error.message}`);
   }
+  // A run that finishes after a newer set was committed (an execution stopped or timed out and
+  // then redriven, a local run given up for dead) must not move `latest` back to older data: a
+  // restore of `latest` would silently bring back yesterday's database.
+  // (A pointer that cannot be read is written again, as before.)
+  const newer = status === 'complete' ? await latestNow.catch(() => undefined) : undefined;
+  // By the second in the ids: two runs of the same second (a fast local run) follow each other.
+  const movesLatest =
+    status === 'complete' &&
+    !(newer !== undefined && backupIdTime(newer).getTime() > backupIdTime(backup.backupId).getTime());
+  if (status === 'complete' && !movesLatest)
+    warnings.push(
+      `a newer set, ${newer}, was already the latest: this set is complete but does not replace it`,
+    );
   const now = rt.now();
   const pre = hookRecord('pre', backup.hookOutcomes.pre, now.toISOString());
   const post = hookRecord('post', backup.hookOutcomes.post, now.toISOString());
@@ -96,7 +113,7 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
     warnings,
   };
   await writeManifest(rt.store, final);
-  if (status === 'complete') await writeLatest(rt.store, backup.backupId, now);
+  if (movesLatest) await writeLatest(rt.store, backup.backupId, now);
   await rt.store.delete(await workArea);
   await releaseBackupLock(rt.store, storeKeys.backupLock, backup.backupId);
 

@@ -152,6 +152,36 @@ describe('Commit', () => {
     expect((await allKeys(rt.store)).filter((key) => key.startsWith('work/'))).toEqual([]);
   });
 
+  it('never moves latest back: a run that commits after a newer set (redriven, given up for dead) leaves it', async () => {
+    const rt = testRuntime({ components: HOME, now: clock() });
+    const older = await beginBackup({}, rt);
+    // The older run's lock is lost (taken over); a newer run starts and commits first.
+    await rt.store.delete(['locks/backup.json']);
+    const newer = await beginBackup({}, rt);
+    await commitBackup({ backup: newer, results: [complete('liferayHome')] }, rt);
+    expect(await readLatest(rt.store)).toBe(newer.backupId);
+    const late = await commitBackup({ backup: older, results: [complete('liferayHome')] }, rt);
+    expect(late.status).toBe('complete');
+    expect(await readLatest(rt.store)).toBe(newer.backupId);
+    expect((await readManifest(rt.store, older.backupId)).warnings).toEqual([
+      `a newer set, ${newer.backupId}, was already the latest: this set is complete but does not replace it`,
+    ]);
+    // Runs of the same second (a fast local run) follow each other, whatever their ids' random part.
+    for (let i = 0; i < 8; i += 1) {
+      const sameSecond = testRuntime({ components: HOME, now: () => T0 });
+      const first = await beginBackup({}, sameSecond);
+      await commitBackup({ backup: first, results: [complete('liferayHome')] }, sameSecond);
+      const second = await beginBackup({}, sameSecond);
+      await commitBackup({ backup: second, results: [complete('liferayHome')] }, sameSecond);
+      expect(await readLatest(sameSecond.store)).toBe(second.backupId);
+    }
+    // A pointer damaged while a run went on is written again when that run completes.
+    const next = await beginBackup({}, rt);
+    await rt.store.put('pointers/latest.json', 'not json');
+    await commitBackup({ backup: next, results: [complete('liferayHome')] }, rt);
+    expect(await readLatest(rt.store)).toBe(next.backupId);
+  });
+
   it('marks a set partial with each failed component and its reason; latest stays', async () => {
     const rt = testRuntime({ components: { ...HOME, appServer: { root: '/x' } }, now: clock() });
     const first = await beginBackup({ components: ['liferayHome'] }, rt);
