@@ -1,4 +1,5 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -203,6 +204,25 @@ export class LiferayBackupStack extends Stack {
       reportRestore,
       backupTimeout: Duration.hours(config.backupTimeoutHours),
       logRetentionDays,
+    });
+    // Begin asks whether the Backup execution holding the lock has ended, to take over the lock of
+    // an execution stopped in the console at once (functions/backup-set/executions.ts). A policy of
+    // its own: the function's default policy would make the state machine depend on itself.
+    new iam.Policy(backupSet, 'BeginBackupReadsBackupExecutions', {
+      roles: [beginBackup.role as iam.IRole],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'states',
+              resource: 'execution',
+              resourceName: `${this.workflows.backup.stateMachineName}:*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      ],
     });
     new Schedules(this, 'Schedules', {
       schedules: config.schedules,

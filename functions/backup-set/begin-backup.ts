@@ -7,6 +7,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { newBackupId } from './backup-id.ts';
+import { endedStatus, sameStateMachine } from './executions.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, type Manifest, readLatest, readManifest, TOOL, writeManifest } from './manifest.ts';
@@ -79,18 +80,28 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
     started,
     rt.settings.lockTimeoutMinutes,
     wrapped?.executionId,
+    wrapped ? (holder) => holderEnded(rt, wrapped.executionId, holder) : undefined,
   );
   const backupId = lock.resumed?.backupId ?? fresh;
   const now = lock.resumed ? new Date(lock.resumed.acquiredAt) : started;
   if (lock.resumed) rt.logger.info('Begin retried: resuming the run it started', { backupId });
-  if (lock.tookOverFrom) await closeAbandonedSet(rt, lock.tookOverFrom, backupId, now);
+  const takeover = lock.tookOverFrom
+    ? {
+        from: lock.tookOverFrom,
+        why:
+          lock.holderEnded !== undefined
+            ? `its execution had ended (${lock.holderEnded}) without giving the lock back`
+            : `it ran longer than ${rt.settings.lockTimeoutMinutes} minutes`,
+      }
+    : undefined;
+  if (takeover) await closeAbandonedSet(rt, takeover, backupId, now);
   try {
     return await writeRunningManifest(rt, {
       backupId,
       now,
       request,
       ordered,
-      tookOverFrom: lock.tookOverFrom,
+      takeover,
     });
   } catch (error) {
     // Nothing may be left holding the lock: the retry (or the next run) takes it afresh.
@@ -99,19 +110,44 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
   }
 }
 
+/** A lock taken over: from which run, and why that run counts as dead. */
+interface Takeover {
+  readonly from: string;
+  readonly why: string;
+}
+
 /**
- * The set of a run whose lock went stale never reached Commit, and its manifest still says
- * `running`: it is recorded `failed`, so `list` and `show` stop calling it running and retention
- * deletes it after `incompleteDays` like any failed set, instead of keeping it as "still running"
- * for ever. A stale lock is older than the Backup workflow's timeout: nothing of that run goes on.
- * Best effort: the new run does not wait on an old set it cannot read.
+ * Whether the execution holding the lock has ended (its final status), asked of Step Functions
+ * when both it and this run are executions of the Backup state machine on AWS. Anything else, or
+ * a question that gets no answer, counts as still running: the lock then waits to go stale.
+ */
+async function holderEnded(rt: Runtime, own: string, holder: string): Promise<string | undefined> {
+  if (!sameStateMachine(own, holder)) return undefined;
+  try {
+    return await endedStatus(holder);
+  } catch (error) {
+    rt.logger.warn('could not ask Step Functions whether the lock holder still runs', {
+      holder,
+      error: (error as Error).message,
+    });
+    return undefined;
+  }
+}
+
+/**
+ * The set of a run that died before Commit (its execution ended, or its lock went stale) still
+ * says `running`: it is recorded `failed`, so `list` and `show` stop calling it running and
+ * retention deletes it after `incompleteDays` like any failed set, instead of keeping it as
+ * "still running" for ever. Nothing of that run goes on: a stale lock is older than the Backup
+ * workflow's timeout. Best effort: the new run does not wait on an old set it cannot read.
  */
 async function closeAbandonedSet(
   rt: Runtime,
-  abandoned: string,
+  takeover: Takeover,
   takenOverBy: string,
   now: Date,
 ): Promise<void> {
+  const abandoned = takeover.from;
   try {
     const manifest = await readManifest(rt.store, abandoned);
     if (manifest.status !== 'running') return;
@@ -121,7 +157,7 @@ async function closeAbandonedSet(
       finishedAt: now.toISOString(),
       warnings: [
         ...manifest.warnings,
-        `the run ended without committing: its lock went stale after ${rt.settings.lockTimeoutMinutes} minutes and ${takenOverBy} took it over`,
+        `the run ended without committing: ${takeover.why}, and ${takenOverBy} took over its lock`,
       ],
     });
     rt.logger.warn('recorded an abandoned set as failed', { abandoned, takenOverBy });
@@ -141,10 +177,10 @@ async function writeRunningManifest(
     now: Date;
     request: BackupRequest;
     ordered: ComponentName[];
-    tookOverFrom: string | undefined;
+    takeover: Takeover | undefined;
   },
 ): Promise<BackupContext> {
-  const { backupId, now, request, ordered, tookOverFrom } = run;
+  const { backupId, now, request, ordered, takeover } = run;
   const previousBackupId = await readLatest(rt.store);
   const manifest: Manifest = {
     schemaVersion: 1,
@@ -160,11 +196,7 @@ async function writeRunningManifest(
     startedAt: now.toISOString(),
     tool: TOOL,
     results: {},
-    warnings: tookOverFrom
-      ? [
-          `took over the lock of ${tookOverFrom}, which ran longer than ${rt.settings.lockTimeoutMinutes} minutes`,
-        ]
-      : [],
+    warnings: takeover ? [`took over the lock of ${takeover.from}: ${takeover.why}`] : [],
   };
   await writeManifest(rt.store, manifest);
   rt.logger.appendKeys({ backupId });

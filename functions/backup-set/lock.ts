@@ -21,6 +21,8 @@ type LockBody = z.infer<typeof lockSchema>;
 export interface AcquiredLock {
   /** Set when the lock was taken over from a run that died without releasing it. */
   readonly tookOverFrom?: string;
+  /** How the holder's execution ended, when the lock was taken over because it had (not stale yet). */
+  readonly holderEnded?: string;
   /**
    * Set when this execution already holds the lock (its Begin was retried after taking it): the
    * run goes on under that id.
@@ -30,9 +32,9 @@ export interface AcquiredLock {
 
 /**
  * One backup at a time per environment, with an object created only if absent (S3 conditional
- * write, or link() locally). A lock older than the timeout belongs to a run that died; it is
- * replaced only if it is still the same object (conditional write on its ETag), so two runs cannot
- * both take it over.
+ * write, or link() locally). A lock older than the timeout belongs to a run that died, and so does
+ * one whose execution `holderEnded` reports ended (its final status); either is replaced only if it
+ * is still the same object (conditional write on its ETag), so two runs cannot both take it over.
  */
 export async function acquireBackupLock(
   store: ContentStore,
@@ -41,6 +43,7 @@ export async function acquireBackupLock(
   now: Date,
   timeoutMinutes: number,
   executionId?: string,
+  holderEnded?: (holderExecutionId: string) => Promise<string | undefined>,
 ): Promise<AcquiredLock> {
   const body = jsonBody({
     backupId,
@@ -60,13 +63,18 @@ export async function acquireBackupLock(
     return { resumed: { backupId: held.backupId, acquiredAt: held.acquiredAt } };
   }
   const staleAt = new Date(Date.parse(held.acquiredAt) + timeoutMinutes * 60_000);
-  if (now < staleAt)
-    throw new BackupAlreadyRunningError(held.backupId, {
-      lockKey: key,
-      acquiredAt: held.acquiredAt,
-      staleAt,
-    });
-  if (await store.replaceIfMatch(key, info.etag, body)) return { tookOverFrom: held.backupId };
+  let ended: string | undefined;
+  if (now < staleAt) {
+    ended = held.executionId !== undefined ? await holderEnded?.(held.executionId) : undefined;
+    if (ended === undefined)
+      throw new BackupAlreadyRunningError(held.backupId, {
+        lockKey: key,
+        acquiredAt: held.acquiredAt,
+        staleAt,
+      });
+  }
+  if (await store.replaceIfMatch(key, info.etag, body))
+    return { tookOverFrom: held.backupId, ...(ended !== undefined ? { holderEnded: ended } : {}) };
   throw new BackupAlreadyRunningError(held.backupId);
 }
 

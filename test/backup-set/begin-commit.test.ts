@@ -94,13 +94,13 @@ describe('Begin', () => {
     const later = testRuntime({ store, components: HOME, now: clock(new Date(T0.getTime() + 90 * 60_000)) });
     const next = await beginBackup({}, later);
     expect((await readManifest(store, next.backupId)).warnings).toEqual([
-      `took over the lock of ${dead.backupId}, which ran longer than 60 minutes`,
+      `took over the lock of ${dead.backupId}: it ran longer than 60 minutes`,
     ]);
     const closed = await readManifest(store, dead.backupId);
     expect(closed.status).toBe('failed');
     expect(closed.finishedAt).toBeDefined();
     expect(closed.warnings).toEqual([
-      `the run ended without committing: its lock went stale after 60 minutes and ${next.backupId} took it over`,
+      `the run ended without committing: it ran longer than 60 minutes, and ${next.backupId} took over its lock`,
     ]);
     // A set that was committed meanwhile (or never got its manifest) is left as it is.
     await commitBackup({ backup: next, results: [] }, later);

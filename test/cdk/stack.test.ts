@@ -360,6 +360,40 @@ describe('the stack', () => {
     expect(Object.keys(readBack.Resources).filter((id) => /DrillCleanup/.test(id))).toEqual([]);
   });
 
+  it("lets Begin describe the Backup state machine's executions only (the lock holder's end), in a policy of its own", () => {
+    const json = template.toJSON() as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const describing = Object.entries(json.Resources).filter(
+      ([, resource]) =>
+        resource.Type === 'AWS::IAM::Policy' &&
+        JSON.stringify(resource.Properties).includes('states:DescribeExecution'),
+    );
+    const begin = describing.filter(([id]) => id.startsWith('BackupSetBeginBackupReadsBackupExecutions'));
+    expect(begin).toHaveLength(1);
+    const [, policy] = begin[0] as [string, { Properties: Record<string, unknown> }];
+    const roleId = Object.entries(json.Resources).find(
+      ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && id.startsWith('BackupSetBeginBackup'),
+    )?.[1].Properties.Role as { 'Fn::GetAtt': [string, string] };
+    expect(policy.Properties.Roles).toEqual([{ Ref: roleId['Fn::GetAtt'][0] }]);
+    expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'states:DescribeExecution',
+        Resource: {
+          'Fn::Join': [
+            '',
+            [
+              'arn:aws:states:eu-west-1:111111111111:execution:',
+              { 'Fn::GetAtt': [expect.stringMatching(/^WorkflowsBackup[0-9A-F]{8}$/), 'Name'] },
+              ':*',
+            ],
+          ],
+        },
+      },
+    ]);
+  });
+
   it('refuses a drill scratch folder inside a folder that is backed up', () => {
     expect(() => build({ ...FULL_CONFIG, verify: { scratchPath: '/liferay-home/drills' } })).toThrow(
       /verify\.scratchPath: \/liferay-home\/drills overlaps liferayHome's folder \/liferay-home: the drill's scratch copy must lie outside what is backed up and restored/,

@@ -71,7 +71,7 @@ describe('the built CLI', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('loads neither the search, Git, RDS, SSM and Lambda clients nor the ASL validator on start', () => {
+  it('loads neither the search, Git, RDS, SSM, Lambda and Step Functions clients nor the ASL validator on start', () => {
     const meta = JSON.parse(readFileSync(path.join(out, 'meta.json'), 'utf8')) as Metafile;
     const inputs = startPathInputs(meta);
     expect(inputs.some((input) => input.includes('functions/components/files/'))).toBe(true);
@@ -83,6 +83,7 @@ describe('the built CLI', () => {
       '@aws-sdk/client-ssm',
       '@aws-sdk/client-lambda',
       '@aws-sdk/client-kms',
+      '@aws-sdk/client-sfn',
       'asl-validator',
       'ajv',
     ]) {

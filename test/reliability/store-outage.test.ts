@@ -218,13 +218,13 @@ describe('the S3 store stops and comes back', () => {
     const rerun = backupIdOf(await backup(later));
     const converged = await readManifest(store, rerun);
     expect(converged.status).toBe('complete');
-    expect(converged.warnings).toContain(
-      `took over the lock of ${cutShort}, which ran longer than 5 minutes`,
-    );
+    expect(converged.warnings).toContain(`took over the lock of ${cutShort}: it ran longer than 5 minutes`);
     // The set cut short is no longer "running": failed, saying why (retention handles it from here).
     expect(await readManifest(store, cutShort)).toMatchObject({
       status: 'failed',
-      warnings: [expect.stringContaining(`its lock went stale after 5 minutes and ${rerun} took it over`)],
+      warnings: [
+        `the run ended without committing: it ran longer than 5 minutes, and ${rerun} took over its lock`,
+      ],
     });
     expect((await verifySet(rt, rerun)).status).toBe('verified');
   });
