@@ -9,7 +9,7 @@
  *   FILES=20000000 TIB=8 npx tsx bench/scale-simulation.ts
  *
  * Every assumption is a named constant below with its source. "Measured" means measured here by
- * `npm run bench` (docs/readme/files-engine.md, "Benchmark"); AWS figures are from AWS's
+ * `npm run bench` (README, Benchmarks); AWS figures are from AWS's
  * documentation as of 2026; what AWS does not publish is marked as an assumption.
  */
 
