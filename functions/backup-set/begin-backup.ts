@@ -1,16 +1,17 @@
 import * as z from 'zod';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
-import { InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { InvalidInputError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
+import { recordAbandonedSet } from './abandoned-set.ts';
 import { newBackupId } from './backup-id.ts';
 import { endedStatus, sameStateMachine } from './executions.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
-import { backupIdSchema, type Manifest, readLatest, readManifest, TOOL, writeManifest } from './manifest.ts';
+import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
 import { selectionFlags } from './selection.ts';
 
 /** The Backup execution input: what EventBridge Scheduler sends, or what someone types in the console. */
@@ -94,7 +95,8 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
             : `it ran longer than ${rt.settings.lockTimeoutMinutes} minutes`,
       }
     : undefined;
-  if (takeover) await closeAbandonedSet(rt, takeover, backupId, now);
+  if (takeover)
+    await recordAbandonedSet(rt, takeover.from, `${takeover.why}, and ${backupId} took over its lock`, now);
   try {
     return await writeRunningManifest(rt, {
       backupId,
@@ -131,42 +133,6 @@ async function holderEnded(rt: Runtime, own: string, holder: string): Promise<st
       error: (error as Error).message,
     });
     return undefined;
-  }
-}
-
-/**
- * The set of a run that died before Commit (its execution ended, or its lock went stale) still
- * says `running`: it is recorded `failed`, so `list` and `show` stop calling it running and
- * retention deletes it after `incompleteDays` like any failed set, instead of keeping it as
- * "still running" for ever. Nothing of that run goes on: a stale lock is older than the Backup
- * workflow's timeout. Best effort: the new run does not wait on an old set it cannot read.
- */
-async function closeAbandonedSet(
-  rt: Runtime,
-  takeover: Takeover,
-  takenOverBy: string,
-  now: Date,
-): Promise<void> {
-  const abandoned = takeover.from;
-  try {
-    const manifest = await readManifest(rt.store, abandoned);
-    if (manifest.status !== 'running') return;
-    await writeManifest(rt.store, {
-      ...manifest,
-      status: 'failed',
-      finishedAt: now.toISOString(),
-      warnings: [
-        ...manifest.warnings,
-        `the run ended without committing: ${takeover.why}, and ${takenOverBy} took over its lock`,
-      ],
-    });
-    rt.logger.warn('recorded an abandoned set as failed', { abandoned, takenOverBy });
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return;
-    rt.logger.warn('could not record the abandoned set as failed', {
-      abandoned,
-      error: (error as Error).message,
-    });
   }
 }
 

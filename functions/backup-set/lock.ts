@@ -78,6 +78,19 @@ export async function acquireBackupLock(
   throw new BackupAlreadyRunningError(held.backupId);
 }
 
+/** The lock as it is now, or undefined when no run holds it. */
+export async function readBackupLock(
+  store: ContentStore,
+  key: string,
+): Promise<{ readonly backupId: string; readonly executionId?: string } | undefined> {
+  try {
+    return await readLock(store, key);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Releases the lock if this backup holds it; a lock held by another run is left alone. The lock is
  * read without a stat first: a lock that is gone reads as ObjectNotFoundError, and every Commit

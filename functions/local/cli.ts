@@ -11,9 +11,10 @@ import { COMPONENT_MODULES } from '#components/registry.ts';
 import { asError, InvalidInputError } from '#runtime/errors.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
 import { describeManifest, formatDuration, formatSummary } from './format.ts';
+import { BackupInterrupt } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { runWorkflow, type WorkflowOutcome } from './run-workflow.ts';
+import { localExecutionId, runWorkflow, type WorkflowOutcome } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import { WORKFLOWS } from './workflows.ts';
 
@@ -211,11 +212,30 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
     ...(typeof values.schedule === 'string' ? { schedule: values.schedule } : {}),
     ...(components ? { components } : {}),
   };
-  const outcome = await runWorkflow(WORKFLOWS.backup, input, rt, {
-    onStateEntered: (name) => progress.step(name),
-    waitMs: LOCAL_WAIT_MS,
-    validate: false,
+  const executionId = localExecutionId();
+  const interrupt = new BackupInterrupt(rt, executionId, (line) => {
+    progress.clear();
+    io.err.write(`${line}\n`);
   });
+  let outcome: WorkflowOutcome;
+  try {
+    outcome = await runWorkflow(WORKFLOWS.backup, input, rt, {
+      onStateEntered: (name) => {
+        interrupt.stateEntered(name);
+        progress.step(name);
+      },
+      waitMs: LOCAL_WAIT_MS,
+      validate: false,
+      executionId,
+      signal: interrupt.signal,
+    });
+  } catch (error) {
+    if (interrupt.exitCode) return interrupt.exitCode;
+    throw error;
+  } finally {
+    interrupt.dispose();
+  }
+  if (interrupt.exitCode) return interrupt.exitCode;
   progress.clear();
   const backupId = backupIdFromOutcome(outcome);
   if (!backupId) {

@@ -13,3 +13,6 @@ import './verify-command.ts';
 startHeapGovernor();
 const code = await main(process.argv.slice(2), { out: (line) => console.log(line), err: process.stderr });
 process.exitCode = code;
+// An interrupted backup (128 + the signal's number) gave its lock back: it exits now, not when the
+// tasks still in flight (a shard walking its range) would have finished (functions/local/interrupt.ts).
+if (code > 128) process.exit(code);

@@ -44,6 +44,10 @@ export interface WorkflowRunOptions {
    * (test/local/workflow-definitions.test.ts), so it turns this off. @default true
    */
   readonly validate?: boolean;
+  /** The execution's id (`$$.Execution.Id`). @default a new local execution ARN */
+  readonly executionId?: string;
+  /** Aborting it stops the execution: no further state starts (a task already running finishes). */
+  readonly signal?: AbortSignal;
 }
 
 export type WorkflowOutcome =
@@ -133,6 +137,11 @@ function startChildExecution(options: WorkflowRunOptions): Handler {
  * local runtime (store, settings). Values cross each Task as JSON, as they do between Lambda and
  * Step Functions.
  */
+/** An execution id for a local run: an ARN's shape, in no real region (nothing on AWS is asked about it). */
+export function localExecutionId(): string {
+  return `arn:aws:states:local:000000000000:execution:local:${randomUUID()}`;
+}
+
 export async function runWorkflow(
   definition: AslDefinition,
   input: unknown,
@@ -166,7 +175,7 @@ export async function runWorkflow(
     // Step Functions' context object as far as the definitions read it (Begin takes the execution id).
     context: {
       Execution: {
-        Id: `arn:aws:states:local:000000000000:execution:local:${randomUUID()}`,
+        Id: options.executionId ?? localExecutionId(),
         Input: input as never,
         StartTime: new Date().toISOString(),
       },
@@ -177,6 +186,8 @@ export async function runWorkflow(
       retryIntervalOverrides,
     },
   });
+  if (options.signal?.aborted) execution.abort();
+  options.signal?.addEventListener('abort', () => execution.abort(), { once: true });
   const statesEntered: string[] = [];
   const watching = (async () => {
     for await (const event of execution.eventLogs) {

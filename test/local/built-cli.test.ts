@@ -1,5 +1,13 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,6 +193,57 @@ describe('the built CLI', () => {
         .sort(),
     );
   }, 180_000);
+
+  it('gives the lock back and records the set failed when a backup is interrupted, so the next one runs at once', async () => {
+    // A tree large enough that the run is still going when the signal comes (a second or two).
+    const home = path.join(dir, 'interrupted-home');
+    for (let folder = 0; folder < 40; folder += 1) {
+      const at = path.join(home, `data/document_library/20101/${folder}`);
+      mkdirSync(at, { recursive: true });
+      for (let file = 0; file < 100; file += 1)
+        writeFileSync(path.join(at, `${file}.bin`), `${folder}/${file}`.repeat(200));
+    }
+    writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
+    const store = path.join(dir, 'interrupted-store');
+    const lock = path.join(store, 'locks/backup.json');
+    const child = spawn(
+      process.execPath,
+      [path.join(out, 'cli.mjs'), 'backup', '--home', home, '--store', store],
+      {
+        env: { ...process.env, AWS_REGION: 'us-east-1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // The moment Begin holds the lock: the rest of the run is still ahead.
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(lock) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(existsSync(lock), stderr).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toContain(
+      'SIGINT: stopping the backup, giving its lock back and recording the set as failed',
+    );
+    expect(existsSync(lock)).toBe(false);
+    const [backupId] = readdirSync(path.join(store, 'backups'));
+    const manifest = JSON.parse(
+      readFileSync(path.join(store, 'backups', backupId ?? '-', 'manifest.json'), 'utf8'),
+    ) as {
+      status: string;
+      warnings: string[];
+    };
+    expect(manifest.status).toBe('failed');
+    expect(manifest.warnings).toContain('the run ended without committing: it was interrupted (SIGINT)');
+    expect(stderr).toContain(`set ${backupId} recorded as failed; the lock is free`);
+
+    const next = cli('backup', '--home', home, '--store', store, '--json');
+    expect(next.status, next.stdout + next.stderr).toBe(0);
+    expect((JSON.parse(next.stdout) as { status: string }).status).toBe('complete');
+  }, 120_000);
 
   it('backs up to and restores from an S3 endpoint over HTTPS, its private CA named by NODE_EXTRA_CA_CERTS', async () => {
     // Real S3 is always HTTPS: the SDK's requests and the restore's presigned GETs (the fetch
