@@ -33,7 +33,12 @@ const sdk = () => import('@aws-sdk/client-sfn');
 /** The execution's final status once it has ended; undefined while it runs or is about to run again. */
 export async function endedStatus(executionArn: string): Promise<string | undefined> {
   const { SFNClient, DescribeExecutionCommand } = await sdk();
-  client ??= new SFNClient({});
+  // A question Begin can do without: it waits seconds for the answer (two tries of 5 s at most),
+  // never the task's time-out. Without throwOnRequestTimeout the SDK only logs a time-out and waits on.
+  client ??= new SFNClient({
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 3000, requestTimeout: 5000, throwOnRequestTimeout: true },
+  });
   const { status } = await client.send(new DescribeExecutionCommand({ executionArn }));
   return status !== undefined && ENDED.has(status) ? status : undefined;
 }
