@@ -8,13 +8,19 @@ import { copyShard } from '#components/files/copy-shard.ts';
 import { IncompleteShardsError } from '#components/files/errors.ts';
 import { readIndex, readPart } from '#components/files/index-format.ts';
 import { filesResultDetailsSchema } from '#components/files/settings.ts';
-import { localRuntime } from '#local/local-runtime.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { type LocalS3Server, startS3Server } from '../../support/s3-server.ts';
 import { CountingStore } from './support/counting-store.ts';
-import { backupContext, commitSet, driveBackup, driveRestore, restoreContext } from './support/drive.ts';
+import {
+  backupContext,
+  commitSet,
+  driveBackup,
+  driveRestore,
+  homeRuntime,
+  restoreContext,
+} from './support/drive.ts';
 import { bytesFor, diffTrees, makeTrickyHome, readTree } from './support/trees.ts';
 
 const work = fs.mkdtempSync(path.join(tmpdir(), 'files-engine-'));
@@ -46,16 +52,7 @@ function settingsFor(root: string, extra: Record<string, unknown> = {}) {
 }
 
 function runtime(store: ContentStore, root: string, extra: Record<string, unknown> = {}): Runtime {
-  return localRuntime({
-    store,
-    settings: {
-      environment: 'test',
-      lockTimeoutMinutes: 60,
-      configuredComponents: ['liferayHome'],
-      components: { liferayHome: settingsFor(root, extra) },
-    } as never,
-    scratchDir: path.join(work, 'scratch'),
-  });
+  return homeRuntime(store, settingsFor(root, extra), path.join(work, 'scratch'));
 }
 
 async function backupAndCommit(

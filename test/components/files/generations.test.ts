@@ -12,7 +12,14 @@ import { parseSettings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { type LocalS3Server, startS3Server } from '../../support/s3-server.ts';
-import { backupContext, commitSet, driveBackup, driveRestore, restoreContext } from './support/drive.ts';
+import {
+  backupContext,
+  commitSet,
+  driveBackup,
+  driveRestore,
+  homeRuntime,
+  restoreContext,
+} from './support/drive.ts';
 import { bytesFor, diffTrees, readTree, type TreeEntry } from './support/trees.ts';
 
 /**
@@ -94,16 +101,7 @@ function settingsFor(root: string) {
 }
 
 function runtime(store: ContentStore, root: string): Runtime {
-  return localRuntime({
-    store,
-    settings: {
-      environment: 'test',
-      lockTimeoutMinutes: 60,
-      configuredComponents: ['liferayHome'],
-      components: { liferayHome: settingsFor(root) },
-    } as never,
-    scratchDir: path.join(work, 'scratch'),
-  });
+  return homeRuntime(store, settingsFor(root), path.join(work, 'scratch'));
 }
 
 /** The generated part of the tree: everything under it is selected by the Liferay rules. */

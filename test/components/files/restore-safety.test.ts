@@ -9,9 +9,8 @@ import { INDEX_FORMAT, indexBody } from '#components/files/index-format.ts';
 import { JsonLinesFile } from '#components/files/jsonl.ts';
 import { SafeTree } from '#components/files/restore-fs.ts';
 import { planRestore } from '#components/files/restore-plan.ts';
-import { localRuntime } from '#local/local-runtime.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
-import { commitSet, restoreContext } from './support/drive.ts';
+import { commitSet, homeRuntime, restoreContext } from './support/drive.ts';
 
 const work = fs.mkdtempSync(path.join(tmpdir(), 'files-safety-'));
 const store = new LocalFolderStore(path.join(work, 'store'));
@@ -96,16 +95,7 @@ async function hostileSet(entries: Array<Record<string, unknown>>): Promise<stri
 }
 
 function runtimeFor(target: string) {
-  return localRuntime({
-    store,
-    settings: {
-      environment: 'test',
-      lockTimeoutMinutes: 60,
-      configuredComponents: ['liferayHome'],
-      components: { liferayHome: { root: target } },
-    } as never,
-    scratchDir: path.join(work, 'scratch'),
-  });
+  return homeRuntime(store, { root: target }, path.join(work, 'scratch'));
 }
 
 describe('a restore refuses hostile index entries before writing anything', () => {

@@ -6,7 +6,9 @@ import { copyShard } from '#components/files/copy-shard.ts';
 import type { RoundState, ShardItem } from '#components/files/events.ts';
 import { readRound } from '#components/files/rounds.ts';
 import type { FilesComponentName } from '#components/files/settings.ts';
+import { localRuntime } from '#local/local-runtime.ts';
 import type { Runtime } from '#runtime/runtime.ts';
+import type { ContentStore } from '#store/content-store.ts';
 
 /**
  * Runs a files backup the way the state machine does (Plan, then per round the Map over the
@@ -145,4 +147,22 @@ export function restoreContext(
     startedAt: new Date().toISOString(),
     workPrefix: `work/${restoreId}/`,
   };
+}
+
+/** A runtime of the Liferay Home component alone, over `store`, with these settings of it. */
+export function homeRuntime(
+  store: ContentStore,
+  home: Record<string, unknown>,
+  scratchDir?: string,
+): Runtime {
+  return localRuntime({
+    store,
+    settings: {
+      environment: 'test',
+      lockTimeoutMinutes: 60,
+      configuredComponents: ['liferayHome'],
+      components: { liferayHome: home },
+    } as never,
+    ...(scratchDir ? { scratchDir } : {}),
+  });
 }

@@ -9,11 +9,10 @@
  */
 import { parseArgs } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
-import { localRuntime } from '#local/local-runtime.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { S3Store, s3ClientConfig } from '#store/s3-store.ts';
-import { backupContext, commitSet, driveBackup, driveRestore, restoreContext } from './drive.ts';
+import { backupContext, commitSet, driveBackup, driveRestore, homeRuntime, restoreContext } from './drive.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -39,16 +38,7 @@ const store: ContentStore = values.endpoint
       { bucket: values.bucket ?? 'liferay-backup-test' },
     )
   : new LocalFolderStore(values.store ?? '');
-const rt = localRuntime({
-  store,
-  settings: {
-    environment: 'test',
-    lockTimeoutMinutes: 60,
-    configuredComponents: ['liferayHome'],
-    components: { liferayHome: { root: values.root } },
-  } as never,
-  ...(values.scratch ? { scratchDir: values.scratch } : {}),
-});
+const rt = homeRuntime(store, { root: values.root }, values.scratch);
 
 let result: unknown;
 if (command === 'backup') {
