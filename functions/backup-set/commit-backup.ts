@@ -88,15 +88,17 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   // then redriven, a local run given up for dead) must not move `latest` back to older data: a
   // restore of `latest` would silently bring back yesterday's database.
   // (A pointer that cannot be read is written again, as before.)
-  const newer = status === 'complete' ? await latestNow.catch(() => undefined) : undefined;
+  const latest = status === 'complete' ? await latestNow.catch(() => undefined) : undefined;
   // By the second in the ids: two runs of the same second (a fast local run) follow each other.
-  const movesLatest =
-    status === 'complete' &&
-    !(newer !== undefined && backupIdTime(newer).getTime() > backupIdTime(backup.backupId).getTime());
-  if (status === 'complete' && !movesLatest)
+  const newer =
+    latest !== undefined && backupIdTime(latest).getTime() > backupIdTime(backup.backupId).getTime()
+      ? latest
+      : undefined;
+  if (newer)
     warnings.push(
       `a newer set, ${newer}, was already the latest: this set is complete but does not replace it`,
     );
+  const movesLatest = status === 'complete' && newer === undefined;
   const now = rt.now();
   const pre = hookRecord('pre', backup.hookOutcomes.pre, now.toISOString());
   const post = hookRecord('post', backup.hookOutcomes.post, now.toISOString());

@@ -101,14 +101,8 @@ export async function releaseBackupLock(
   key: string,
   backupId: string,
 ): Promise<boolean> {
-  let held: LockBody;
-  try {
-    held = await readLock(store, key);
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return false;
-    throw error;
-  }
-  if (held.backupId !== backupId) return false;
+  const held = await readBackupLock(store, key);
+  if (held?.backupId !== backupId) return false;
   await store.delete([key]);
   return true;
 }
