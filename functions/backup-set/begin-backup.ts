@@ -8,9 +8,10 @@ import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { recordAbandonedSet } from './abandoned-set.ts';
 import { newBackupId } from './backup-id.ts';
-import { endedStatus, sameStateMachine } from './executions.ts';
+import { endedStatus, isLocalExecution, sameStateMachine } from './executions.ts';
+import { processEnded, thisProcess } from './host-process.ts';
 import { storeKeys } from './keys.ts';
-import { acquireBackupLock, releaseBackupLock } from './lock.ts';
+import { acquireBackupLock, type HeldLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -74,14 +75,18 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
   const started = rt.now();
   const fresh = newBackupId(started);
   // The lock comes first: a refused run must create nothing.
+  const ownProcess = wrapped && isLocalExecution(wrapped.executionId) ? thisProcess() : undefined;
   const lock = await acquireBackupLock(
     rt.store,
     storeKeys.backupLock,
     fresh,
     started,
     rt.settings.lockTimeoutMinutes,
-    wrapped?.executionId,
-    wrapped ? (holder) => holderEnded(rt, wrapped.executionId, holder) : undefined,
+    {
+      ...(wrapped ? { executionId: wrapped.executionId } : {}),
+      ...(ownProcess ? { process: ownProcess } : {}),
+      ...(wrapped ? { holderEnded: (held: HeldLock) => holderEnded(rt, wrapped.executionId, held) } : {}),
+    },
   );
   const backupId = lock.resumed?.backupId ?? fresh;
   const now = lock.resumed ? new Date(lock.resumed.acquiredAt) : started;
@@ -91,7 +96,7 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
         from: lock.tookOverFrom,
         why:
           lock.holderEnded !== undefined
-            ? `its execution had ended (${lock.holderEnded}) without giving the lock back`
+            ? `${lock.holderEnded} without giving the lock back`
             : `it ran longer than ${rt.settings.lockTimeoutMinutes} minutes`,
       }
     : undefined;
@@ -119,14 +124,21 @@ interface Takeover {
 }
 
 /**
- * Whether the execution holding the lock has ended (its final status), asked of Step Functions
- * when both it and this run are executions of the Backup state machine on AWS. Anything else, or
- * a question that gets no answer, counts as still running: the lock then waits to go stale.
+ * Why the run holding the lock has ended: a CLI run's process is gone (asked of this machine), or
+ * its execution of the Backup state machine on AWS ended (asked of Step Functions, when this run is
+ * one too). Anything else, or a question that gets no answer, counts as still running: the lock
+ * then waits to go stale.
  */
-async function holderEnded(rt: Runtime, own: string, holder: string): Promise<string | undefined> {
-  if (!sameStateMachine(own, holder)) return undefined;
+async function holderEnded(rt: Runtime, own: string, held: HeldLock): Promise<string | undefined> {
+  if (held.process) {
+    const ended = processEnded(held.process, new Date(held.acquiredAt));
+    if (ended !== undefined) return ended;
+  }
+  const holder = held.executionId;
+  if (holder === undefined || !sameStateMachine(own, holder)) return undefined;
   try {
-    return await endedStatus(holder);
+    const status = await endedStatus(holder);
+    return status === undefined ? undefined : `its execution had ended (${status})`;
   } catch (error) {
     rt.logger.warn('could not ask Step Functions whether the lock holder still runs', {
       holder,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 
 /**
@@ -24,6 +25,21 @@ const EXECUTION_ARN = /^(arn:aws[a-z-]*:states:[a-z]{2}(?:-[a-z]+)+-\d+:\d{12}:e
 export function sameStateMachine(own: string, holder: string): boolean {
   const mine = EXECUTION_ARN.exec(own)?.[1];
   return mine !== undefined && mine === EXECUTION_ARN.exec(holder)?.[1];
+}
+
+/**
+ * Executions the CLI runs in its own process (the local interpreter): an ARN's shape, in no real
+ * region, so nothing on AWS is ever asked about them.
+ */
+const LOCAL_EXECUTION_PREFIX = 'arn:aws:states:local:000000000000:execution:local:';
+
+export function localExecutionId(): string {
+  return `${LOCAL_EXECUTION_PREFIX}${randomUUID()}`;
+}
+
+/** A run of the CLI: the process that runs the execution is the run (see host-process.ts). */
+export function isLocalExecution(executionId: string): boolean {
+  return executionId.startsWith(LOCAL_EXECUTION_PREFIX);
 }
 
 // The SDK client is imported on first use: a local run never asks.

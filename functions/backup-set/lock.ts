@@ -7,6 +7,7 @@ import {
 } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { RUN_ID_PATTERN } from './backup-id.ts';
+import { type HostProcess, hostProcessSchema } from './host-process.ts';
 
 /** Holders are runs: backups (`b…`), retention runs (`g…`); the field keeps its first name. */
 const runIdSchema = z.string().regex(RUN_ID_PATTERN, 'a run id like b20261127t020000z-7f3a');
@@ -15,13 +16,27 @@ const lockSchema = z.object({
   acquiredAt: z.iso.datetime({ offset: true }),
   /** The Step Functions execution that took it: a retried Begin of that execution resumes its run. */
   executionId: z.string().min(1).max(2048).optional(),
+  /** The process of a CLI run (host-process.ts): a lock whose process has ended is taken over. */
+  process: hostProcessSchema.optional(),
 });
 type LockBody = z.infer<typeof lockSchema>;
+/** A lock as another run finds it. */
+export type HeldLock = Readonly<LockBody>;
+
+/** Who asks for the lock, and how it tells that the run holding it has ended. */
+export interface LockHolder {
+  /** The Step Functions execution taking it: a retried Begin of that execution resumes its run. */
+  readonly executionId?: string;
+  /** Recorded by a CLI run, whose process is the run. */
+  readonly process?: HostProcess;
+  /** Why the run holding the lock has certainly ended (it is then taken over), or undefined. */
+  readonly holderEnded?: (held: HeldLock) => Promise<string | undefined>;
+}
 
 export interface AcquiredLock {
   /** Set when the lock was taken over from a run that died without releasing it. */
   readonly tookOverFrom?: string;
-  /** How the holder's execution ended, when the lock was taken over because it had (not stale yet). */
+  /** Why the holder had ended, when the lock was taken over before it went stale. */
   readonly holderEnded?: string;
   /**
    * Set when this execution already holds the lock (its Begin was retried after taking it): the
@@ -33,8 +48,8 @@ export interface AcquiredLock {
 /**
  * One backup at a time per environment, with an object created only if absent (S3 conditional
  * write, or link() locally). A lock older than the timeout belongs to a run that died, and so does
- * one whose execution `holderEnded` reports ended (its final status); either is replaced only if it
- * is still the same object (conditional write on its ETag), so two runs cannot both take it over.
+ * one whose holder `holderEnded` says has ended; either is replaced only if it is still the same
+ * object (conditional write on its ETag), so two runs cannot both take it over.
  */
 export async function acquireBackupLock(
   store: ContentStore,
@@ -42,13 +57,14 @@ export async function acquireBackupLock(
   backupId: string,
   now: Date,
   timeoutMinutes: number,
-  executionId?: string,
-  holderEnded?: (holderExecutionId: string) => Promise<string | undefined>,
+  holder: LockHolder = {},
 ): Promise<AcquiredLock> {
+  const { executionId } = holder;
   const body = jsonBody({
     backupId,
     acquiredAt: now.toISOString(),
     ...(executionId ? { executionId } : {}),
+    ...(holder.process ? { process: holder.process } : {}),
   } satisfies LockBody);
   if (await store.createIfAbsent(key, body)) return {};
 
@@ -65,7 +81,7 @@ export async function acquireBackupLock(
   const staleAt = new Date(Date.parse(held.acquiredAt) + timeoutMinutes * 60_000);
   let ended: string | undefined;
   if (now < staleAt) {
-    ended = held.executionId !== undefined ? await holderEnded?.(held.executionId) : undefined;
+    ended = await holder.holderEnded?.(held);
     if (ended === undefined)
       throw new BackupAlreadyRunningError(held.backupId, {
         lockKey: key,

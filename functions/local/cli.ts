@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { localExecutionId } from '#backup-set/executions.ts';
 import { listBackupIds, readLatest, readManifest } from '#backup-set/manifest.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import {
@@ -14,7 +15,7 @@ import { describeManifest, formatDuration, formatSummary } from './format.ts';
 import { BackupInterrupt } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { localExecutionId, runWorkflow, type WorkflowOutcome } from './run-workflow.ts';
+import { runWorkflow, type WorkflowOutcome } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import { WORKFLOWS } from './workflows.ts';
 

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { localExecutionId } from '#backup-set/executions.ts';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 import { adaptForLocalInterpreter, LOCAL_START_EXECUTION_HANDLER } from './adapt-for-local-interpreter.ts';
 import { allHandlers } from './handlers.ts';
@@ -137,11 +137,6 @@ function startChildExecution(options: WorkflowRunOptions): Handler {
  * local runtime (store, settings). Values cross each Task as JSON, as they do between Lambda and
  * Step Functions.
  */
-/** An execution id for a local run: an ARN's shape, in no real region (nothing on AWS is asked about it). */
-export function localExecutionId(): string {
-  return `arn:aws:states:local:000000000000:execution:local:${randomUUID()}`;
-}
-
 export async function runWorkflow(
   definition: AslDefinition,
   input: unknown,

@@ -13,12 +13,20 @@ describe('the backup lock', () => {
     const { dir } = tempDir('lock-execution');
     const store = new LocalFolderStore(dir);
     const execution = 'arn:aws:states:eu-west-1:111111111111:execution:Backup:nightly-1';
-    expect(await acquireBackupLock(store, KEY, 'b20261127t020000z-aaaa', T0, 60, execution)).toEqual({});
-    expect(await acquireBackupLock(store, KEY, 'b20261127t020010z-bbbb', minutes(1), 60, execution)).toEqual({
+    expect(
+      await acquireBackupLock(store, KEY, 'b20261127t020000z-aaaa', T0, 60, { executionId: execution }),
+    ).toEqual({});
+    expect(
+      await acquireBackupLock(store, KEY, 'b20261127t020010z-bbbb', minutes(1), 60, {
+        executionId: execution,
+      }),
+    ).toEqual({
       resumed: { backupId: 'b20261127t020000z-aaaa', acquiredAt: T0.toISOString() },
     });
     await expect(
-      acquireBackupLock(store, KEY, 'b20261127t020500z-cccc', minutes(5), 60, `${execution}-other`),
+      acquireBackupLock(store, KEY, 'b20261127t020500z-cccc', minutes(5), 60, {
+        executionId: `${execution}-other`,
+      }),
     ).rejects.toThrow('a backup is already running: b20261127t020000z-aaaa');
     await expect(acquireBackupLock(store, KEY, 'b20261127t020500z-dddd', minutes(5), 60)).rejects.toThrow(
       BackupAlreadyRunningError,

@@ -8,7 +8,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSampleHome } from '#local/sample-home.ts';
@@ -199,9 +199,12 @@ describe('the built CLI', () => {
     );
   }, 180_000);
 
-  it('gives the lock back and records the set failed when a backup is interrupted, so the next one runs at once', async () => {
-    // A tree large enough that the run is still going when the signal comes (a second or two).
-    const home = path.join(dir, 'interrupted-home');
+  /**
+   * A CLI backup of a tree large enough that the run is still going when the test stops it (a
+   * second or two), returned the moment Begin holds the lock: the rest of the run is still ahead.
+   */
+  async function backupHoldingTheLock(name: string) {
+    const home = path.join(dir, `${name}-home`);
     for (let folder = 0; folder < 40; folder += 1) {
       const at = path.join(home, `data/document_library/20101/${folder}`);
       mkdirSync(at, { recursive: true });
@@ -209,7 +212,7 @@ describe('the built CLI', () => {
         writeFileSync(path.join(at, `${file}.bin`), `${folder}/${file}`.repeat(200));
     }
     writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
-    const store = path.join(dir, 'interrupted-store');
+    const store = path.join(dir, `${name}-store`);
     const lock = path.join(store, 'locks/backup.json');
     const child = spawn(
       process.execPath,
@@ -224,30 +227,65 @@ describe('the built CLI', () => {
       stderr += chunk.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    // The moment Begin holds the lock: the rest of the run is still ahead.
     const deadline = Date.now() + 30_000;
     while (!existsSync(lock) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(existsSync(lock), stderr).toBe(true);
+    return { home, store, lock, child, exited, stderr: () => stderr };
+  }
+
+  function onlyManifest(store: string): { backupId: string; status: string; warnings: string[] } {
+    const [backupId = '-'] = readdirSync(path.join(store, 'backups'));
+    const manifest = JSON.parse(readFileSync(path.join(store, 'backups', backupId, 'manifest.json'), 'utf8'));
+    return { backupId, ...manifest };
+  }
+
+  it('gives the lock back and records the set failed when a backup is interrupted, so the next one runs at once', async () => {
+    const { home, store, lock, child, exited, stderr } = await backupHoldingTheLock('interrupted');
     child.kill('SIGINT');
-    expect(await exited, stderr).toBe(130);
-    expect(stderr).toContain(
+    expect(await exited, stderr()).toBe(130);
+    expect(stderr()).toContain(
       'SIGINT: stopping the backup, giving its lock back and recording the set as failed',
     );
     expect(existsSync(lock)).toBe(false);
-    const [backupId] = readdirSync(path.join(store, 'backups'));
-    const manifest = JSON.parse(
-      readFileSync(path.join(store, 'backups', backupId ?? '-', 'manifest.json'), 'utf8'),
-    ) as {
-      status: string;
-      warnings: string[];
-    };
+    const manifest = onlyManifest(store);
     expect(manifest.status).toBe('failed');
     expect(manifest.warnings).toContain('the run ended without committing: it was interrupted (SIGINT)');
-    expect(stderr).toContain(`set ${backupId} recorded as failed; the lock is free`);
+    expect(stderr()).toContain(`set ${manifest.backupId} recorded as failed; the lock is free`);
 
     const next = cli('backup', '--home', home, '--store', store, '--json');
     expect(next.status, next.stdout + next.stderr).toBe(0);
     expect((JSON.parse(next.stdout) as { status: string }).status).toBe('complete');
+  }, 120_000);
+
+  it('takes over at once the lock of a backup killed with SIGKILL (the OOM killer), whose process is gone', async () => {
+    const { home, store, lock, child, exited } = await backupHoldingTheLock('killed');
+    // Killed mid-run, once Begin has written the set's manifest.
+    const backups = path.join(store, 'backups');
+    const deadline = Date.now() + 30_000;
+    const begun = () =>
+      existsSync(backups) &&
+      readdirSync(backups).some((id) => existsSync(path.join(backups, id, 'manifest.json')));
+    while (Date.now() < deadline && !begun()) await new Promise((resolve) => setTimeout(resolve, 5));
+    child.kill('SIGKILL');
+    await exited;
+    // Nothing could give it back: the lock and the running set stay, as after a crash.
+    expect(existsSync(lock)).toBe(true);
+    const killed = onlyManifest(store);
+    expect(killed.status).toBe('running');
+
+    const next = cli('backup', '--home', home, '--store', store, '--json');
+    expect(next.status, next.stdout + next.stderr).toBe(0);
+    const taker = JSON.parse(next.stdout) as { backupId: string; status: string; warnings: string[] };
+    expect(taker.status).toBe('complete');
+    const why = `its process (pid ${child.pid} on ${hostname()}) had ended without giving the lock back`;
+    expect(taker.warnings).toContain(`took over the lock of ${killed.backupId}: ${why}`);
+    const recorded = JSON.parse(
+      readFileSync(path.join(store, 'backups', killed.backupId, 'manifest.json'), 'utf8'),
+    ) as { status: string; warnings: string[] };
+    expect(recorded.status).toBe('failed');
+    expect(recorded.warnings).toContain(
+      `the run ended without committing: ${why}, and ${taker.backupId} took over its lock`,
+    );
   }, 120_000);
 
   it('backs up to and restores from an S3 endpoint over HTTPS, its private CA named by NODE_EXTRA_CA_CERTS', async () => {
