@@ -4,6 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { HOOK_POLL_SECONDS } from '#backup-set/hooks.ts';
+import { REPORT_RUN_HOURS } from '#backup-set/report-run.ts';
 import type { ComponentName } from '#components/component.ts';
 import { WORKFLOW_METADATA_KEY } from '#local/template-definitions.ts';
 import type { WorkflowComponent } from './components/component.ts';
@@ -318,7 +319,7 @@ export class Workflows extends Construct {
       comment: 'liferay-backup: restore a backup set (Validate, restore the chosen components, Report)',
       definitionBody: sfn.DefinitionBody.fromChainable(sfn.Chain.start(validate).next(restore).next(report)),
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: Duration.hours(24),
+      timeout: Duration.hours(REPORT_RUN_HOURS),
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'RestoreLogs', { retention: props.logRetentionDays }),
@@ -366,7 +367,7 @@ export class Workflows extends Construct {
         'liferay-backup: restore drill (every checksum, every snapshot, every Git ref) without restoring over anything',
       definitionBody: sfn.DefinitionBody.fromChainable(sfn.Chain.start(begin).next(verify).next(report)),
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: Duration.hours(24),
+      timeout: Duration.hours(REPORT_RUN_HOURS),
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'VerifyLogs', { retention: props.logRetentionDays }),

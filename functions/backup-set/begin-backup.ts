@@ -2,14 +2,14 @@ import * as z from 'zod';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
+import { processEnded } from '#runtime/host-process.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { recordAbandonedSet } from './abandoned-set.ts';
 import { newBackupId } from './backup-id.ts';
-import { endedStatus, isLocalExecution, sameStateMachine } from './executions.ts';
-import { processEnded, thisProcess } from './host-process.ts';
+import { endedStatus, sameStateMachine } from './executions.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, type HeldLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
@@ -75,7 +75,6 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
   const started = rt.now();
   const fresh = newBackupId(started);
   // The lock comes first: a refused run must create nothing.
-  const ownProcess = wrapped && isLocalExecution(wrapped.executionId) ? thisProcess() : undefined;
   const lock = await acquireBackupLock(
     rt.store,
     storeKeys.backupLock,
@@ -84,7 +83,7 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
     rt.settings.lockTimeoutMinutes,
     {
       ...(wrapped ? { executionId: wrapped.executionId } : {}),
-      ...(ownProcess ? { process: ownProcess } : {}),
+      ...(rt.process ? { process: rt.process } : {}),
       ...(wrapped ? { holderEnded: (held: HeldLock) => holderEnded(rt, wrapped.executionId, held) } : {}),
     },
   );

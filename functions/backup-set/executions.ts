@@ -37,11 +37,6 @@ export function localExecutionId(): string {
   return `${LOCAL_EXECUTION_PREFIX}${randomUUID()}`;
 }
 
-/** A run of the CLI: the process that runs the execution is the run (see host-process.ts). */
-export function isLocalExecution(executionId: string): boolean {
-  return executionId.startsWith(LOCAL_EXECUTION_PREFIX);
-}
-
 // The SDK client is imported on first use: a local run never asks.
 let client: SFNClient | undefined;
 const sdk = () => import('@aws-sdk/client-sfn');

@@ -5,9 +5,9 @@ import {
   describeIssues,
   ObjectNotFoundError,
 } from '#runtime/errors.ts';
+import { type HostProcess, hostProcessSchema } from '#runtime/host-process.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { RUN_ID_PATTERN } from './backup-id.ts';
-import { type HostProcess, hostProcessSchema } from './host-process.ts';
 
 /** Holders are runs: backups (`b…`), retention runs (`g…`); the field keeps its first name. */
 const runIdSchema = z.string().regex(RUN_ID_PATTERN, 'a run id like b20261127t020000z-7f3a');

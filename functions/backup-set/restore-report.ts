@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { componentNameSchema, componentRestoreResultSchema } from '#components/component.ts';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import { hostProcessSchema } from '#runtime/host-process.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema } from './manifest.ts';
@@ -16,6 +17,8 @@ export const restoreReportSchema = z.object({
   requests: z.partialRecord(componentNameSchema, z.unknown()),
   results: z.partialRecord(componentNameSchema, componentRestoreResultSchema),
   warnings: z.array(z.string()).optional(),
+  /** The CLI's process while it runs (report-run.ts). */
+  process: hostProcessSchema.optional(),
 });
 export type RestoreReport = z.infer<typeof restoreReportSchema>;
 

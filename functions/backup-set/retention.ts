@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { COMPONENT_MODULES, componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
+import { hostProcessSchema } from '#runtime/host-process.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -9,6 +10,7 @@ import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, listBackupIds, readLatest, readManifest } from './manifest.ts';
+import { reportRunEnded } from './report-run.ts';
 import {
   chainLinks,
   decideRetention,
@@ -32,8 +34,12 @@ export class RetentionRefusedError extends LiferayBackupError {
 }
 
 const RETENTION_LOCK_MINUTES = 6 * 60;
-/** A restore or drill started this recently and still `running` is reading its set. */
-const IN_USE_HOURS = 24;
+/** What retention reads of a restore's or drill's report: one still running is reading its set. */
+const runningReportSchema = z.object({
+  status: z.literal('running'),
+  startedAt: z.string(),
+  process: hostProcessSchema.optional().catch(undefined),
+});
 
 export const retentionRequestSchema = z.strictObject({
   dryRun: z.boolean().default(false),
@@ -76,12 +82,8 @@ async function inUse(store: ContentStore, backupId: string, now: Date): Promise<
   for (const folder of ['restores/', 'verifications/']) {
     for await (const object of store.list(`${storeKeys.backupPrefix(backupId)}${folder}`)) {
       try {
-        const report = (await readJson(store, object.key, 1024 * 1024)) as {
-          status?: unknown;
-          startedAt?: unknown;
-        };
-        const started = typeof report.startedAt === 'string' ? Date.parse(report.startedAt) : Number.NaN;
-        if (report.status === 'running' && now.getTime() - started < IN_USE_HOURS * 3_600_000) return true;
+        const report = runningReportSchema.safeParse(await readJson(store, object.key, 1024 * 1024));
+        if (report.success && reportRunEnded(report.data, now) === undefined) return true;
       } catch {
         // An unreadable report does not make a set in use.
       }

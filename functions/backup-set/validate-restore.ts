@@ -156,6 +156,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
     components,
     requests,
     results: {},
+    ...(rt.process ? { process: rt.process } : {}),
   };
   await writeRestoreReport(rt.store, report);
   // Retention writes its deletion marker and then looks for running reports; this side writes its

@@ -7,6 +7,7 @@ import {
 } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
 import { InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { hostProcessSchema } from '#runtime/host-process.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -57,6 +58,8 @@ export const verificationReportSchema = z.object({
   finishedAt: z.iso.datetime({ offset: true }).optional(),
   components: z.array(componentNameSchema),
   results: z.partialRecord(componentNameSchema, outcomeSchema),
+  /** The CLI's process while it runs (report-run.ts). */
+  process: hostProcessSchema.optional(),
 });
 export type VerificationReport = z.infer<typeof verificationReportSchema>;
 
@@ -105,6 +108,7 @@ export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyCo
     startedAt: context.startedAt,
     components,
     results: {},
+    ...(rt.process ? { process: rt.process } : {}),
   };
   await rt.store.put(storeKeys.verificationReport(backupId, verifyId), jsonBody(report));
   // Written first, then the marker looked for (retention does the reverse): see validate-restore.ts.

@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import { type HostProcess, thisProcess } from '#runtime/host-process.ts';
 import { createLogger } from '#runtime/logger.ts';
 import { discardMetrics, type MetricsSink } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -13,10 +14,13 @@ export interface LocalRuntimeOptions {
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   readonly now?: () => Date;
   readonly metrics?: MetricsSink;
+  /** @default this process, where Linux tells it */
+  readonly process?: HostProcess;
 }
 
 /** The runtime of the CLI and the tests: a store of their choosing and settings from flags. */
 export function localRuntime(options: LocalRuntimeOptions): Runtime {
+  const ownProcess = thisProcess();
   return {
     store: options.store,
     settings: options.settings,
@@ -25,5 +29,6 @@ export function localRuntime(options: LocalRuntimeOptions): Runtime {
     scratchDir: options.scratchDir ?? tmpdir(),
     progress: options.progress ?? (() => undefined),
     metrics: options.metrics ?? discardMetrics,
+    ...((options.process ?? ownProcess) ? { process: options.process ?? ownProcess } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ContentStore } from '#store/content-store.ts';
+import type { HostProcess } from './host-process.ts';
 import type { MetricsSink } from './metrics.ts';
 import type { Settings } from './settings.ts';
 
@@ -19,6 +20,12 @@ export interface Runtime {
   readonly progress: (message: string) => void;
   /** CloudWatch metrics on Lambda; discarded locally. */
   readonly metrics: MetricsSink;
+  /**
+   * The process the whole run lives in: the CLI's (host-process.ts). Locks and running reports
+   * record it so that another run can tell the run ended (killed, its machine restarted). A
+   * Lambda's process is not the run (the execution goes on in other functions): undefined there.
+   */
+  readonly process?: HostProcess;
 }
 
 /** A workflow task. The event is validated by the handler itself (it arrives from Step Functions). */

@@ -3,16 +3,17 @@ import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { beginBackup } from '#backup-set/begin-backup.ts';
 import { localExecutionId } from '#backup-set/executions.ts';
+import { storeKeys } from '#backup-set/keys.ts';
+import { readManifest } from '#backup-set/manifest.ts';
 import {
   type HostProcess,
   liveProcessTable,
   type ProcessTable,
   processEnded,
   thisProcess,
-} from '#backup-set/host-process.ts';
-import { storeKeys } from '#backup-set/keys.ts';
-import { readManifest } from '#backup-set/manifest.ts';
+} from '#runtime/host-process.ts';
 import { testRuntime } from '../support/local-runtime.ts';
+import { killedProcess } from '../support/processes.ts';
 
 /**
  * Whether the process of a CLI run that holds the lock has ended, judged on this machine: against
@@ -113,34 +114,26 @@ describe('a holder in another boot', () => {
   });
 });
 
-/** A real process that is gone: a child killed with SIGKILL, as the OOM killer ends a CLI backup. */
-async function killedProcess(): Promise<HostProcess> {
-  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const startTicks = liveProcessTable().startTicks(child.pid as number) as string;
-  child.kill('SIGKILL');
-  await exited;
-  return { ...(thisProcess() as HostProcess), pid: child.pid as number, startTicks };
-}
-
 describe('Begin of a CLI run, with the lock of another CLI run that is not stale yet', () => {
   const HOME = { liferayHome: { root: '/tmp/does-not-matter-here' } };
   const T0 = new Date('2026-11-27T02:00:00Z');
   const tenMinutesLater = () => new Date(T0.getTime() + 10 * 60_000);
 
-  it('records its process in the lock; an execution on AWS does not', async () => {
+  it('records its process in the lock; on Lambda, whose process is not the run, nothing', async () => {
     const store = testRuntime({ components: HOME }).store;
     await beginBackup(
       { request: {}, executionId: localExecutionId() },
       testRuntime({ store, components: HOME }),
     );
     expect(JSON.parse((await store.read(storeKeys.backupLock)).toString()).process).toEqual(thisProcess());
-    const aws = testRuntime({ components: HOME });
+    const { process: _, ...lambda } = testRuntime({ components: HOME });
     await beginBackup(
       { request: {}, executionId: 'arn:aws:states:eu-west-1:111111111111:execution:B:n' },
-      aws,
+      lambda,
     );
-    expect(JSON.parse((await aws.store.read(storeKeys.backupLock)).toString())).not.toHaveProperty('process');
+    expect(JSON.parse((await lambda.store.read(storeKeys.backupLock)).toString())).not.toHaveProperty(
+      'process',
+    );
   });
 
   it('takes it over at once when its process was killed, and records its set failed saying why', async () => {

@@ -8,12 +8,14 @@ import { filesRetention } from '#components/files/retention.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
+import { thisProcess } from '#runtime/host-process.ts';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { diffTrees, readTree } from '../components/files/support/trees.ts';
 import { allKeys, tempDir } from '../support/local-runtime.ts';
+import { killedProcess } from '../support/processes.ts';
 
 const DAY = 86_400_000;
 
@@ -363,8 +365,18 @@ describe('retention keeps what is in use or locked', () => {
     const reportKey = `backups/${first}/restores/r20261127t000000z-0001.json`;
     await store.put(reportKey, JSON.stringify({ status: 'running', startedAt: new Date().toISOString() }));
     expect(await decision()).toMatchObject({ keep: true, reasons: ['a restore or drill is reading it'] });
-    // A restore that ended (or died more than a day ago) no longer holds the set.
+    // A restore that ended, died more than a day ago, or whose CLI process is gone, no longer holds the set.
     await store.put(reportKey, JSON.stringify({ status: 'failed', startedAt: new Date().toISOString() }));
+    expect(await decision()).toMatchObject({ keep: false });
+    await store.put(
+      reportKey,
+      JSON.stringify({ status: 'running', startedAt: new Date(Date.now() - DAY).toISOString() }),
+    );
+    expect(await decision()).toMatchObject({ keep: false });
+    const running = { status: 'running', startedAt: new Date().toISOString() };
+    await store.put(reportKey, JSON.stringify({ ...running, process: thisProcess() }));
+    expect(await decision()).toMatchObject({ keep: true, reasons: ['a restore or drill is reading it'] });
+    await store.put(reportKey, JSON.stringify({ ...running, process: await killedProcess() }));
     expect(await decision()).toMatchObject({ keep: false });
   });
 });

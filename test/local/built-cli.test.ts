@@ -199,11 +199,8 @@ describe('the built CLI', () => {
     );
   }, 180_000);
 
-  /**
-   * A CLI backup of a tree large enough that the run is still going when the test stops it (a
-   * second or two), returned the moment Begin holds the lock: the rest of the run is still ahead.
-   */
-  async function backupHoldingTheLock(name: string) {
+  /** A Liferay Home of 4,000 small documents: a run over it lasts long enough to be stopped (a second or two). */
+  function documentTree(name: string): string {
     const home = path.join(dir, `${name}-home`);
     for (let folder = 0; folder < 40; folder += 1) {
       const at = path.join(home, `data/document_library/20101/${folder}`);
@@ -212,6 +209,15 @@ describe('the built CLI', () => {
         writeFileSync(path.join(at, `${file}.bin`), `${folder}/${file}`.repeat(200));
     }
     writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
+    return home;
+  }
+
+  /**
+   * A CLI backup of a tree large enough that the run is still going when the test stops it (a
+   * second or two), returned the moment Begin holds the lock: the rest of the run is still ahead.
+   */
+  async function backupHoldingTheLock(name: string) {
+    const home = documentTree(name);
     const store = path.join(dir, `${name}-store`);
     const lock = path.join(store, 'locks/backup.json');
     const child = spawn(
@@ -286,6 +292,49 @@ describe('the built CLI', () => {
     expect(recorded.warnings).toContain(
       `the run ended without committing: ${why}, and ${taker.backupId} took over its lock`,
     );
+  }, 120_000);
+
+  it('a restore killed with SIGKILL: the next restore into that target removes its partial staging tree', async () => {
+    const home = documentTree('restore-killed');
+    const store = path.join(dir, 'restore-killed-store');
+    const backed = cli('backup', '--home', home, '--store', store, '--quiet');
+    expect(backed.status, backed.stdout + backed.stderr).toBe(0);
+    const target = path.join(dir, 'restore-killed-target');
+    const child = spawn(
+      process.execPath,
+      [path.join(out, 'cli.mjs'), 'restore', 'latest', '--to', target, '--store', store],
+      {
+        env: { ...process.env, AWS_REGION: 'us-east-1' },
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Killed once its first files are in the staging folder beside the target.
+    const staging = () => readdirSync(dir).find((name) => name.startsWith('restore-killed-target.restore-'));
+    const deadline = Date.now() + 30_000;
+    const hasFiles = (name: string | undefined) =>
+      name !== undefined && existsSync(path.join(dir, name, 'data/document_library/20101/0'));
+    while (Date.now() < deadline && !hasFiles(staging()))
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    child.kill('SIGKILL');
+    await exited;
+    const leftover = staging() as string;
+    expect(leftover, 'the restore wrote its staging folder before it was killed').toBeDefined();
+    const killedRestoreId = leftover.slice('restore-killed-target.restore-'.length);
+
+    const again = cli('restore', 'latest', '--to', target, '--store', store, '--json');
+    expect(again.status, again.stdout + again.stderr).toBe(0);
+    const report = JSON.parse(again.stdout) as {
+      status: string;
+      results: { liferayHome: { warnings: string[] } };
+    };
+    expect(report.status).toBe('complete');
+    expect(report.results.liferayHome.warnings).toContain(
+      `removed ${path.join(dir, leftover)}, the partial tree of restore ${killedRestoreId} (still recorded running, but its process (pid ${child.pid} on ${hostname()}) had ended)`,
+    );
+    expect(existsSync(path.join(dir, leftover))).toBe(false);
+    const diff = spawnSync('diff', ['-r', home, target], { encoding: 'utf8' });
+    expect(diff.stdout + diff.stderr).toBe('');
   }, 120_000);
 
   it('backs up to and restores from an S3 endpoint over HTTPS, its private CA named by NODE_EXTRA_CA_CERTS', async () => {

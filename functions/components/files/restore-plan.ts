@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as z from 'zod';
 import { readManifest } from '#backup-set/manifest.ts';
+import { reportRunEnded } from '#backup-set/report-run.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -236,8 +237,9 @@ const STAGING_RESTORE_ID = /^r\d{8}t\d{6}z-[0-9a-f]{4}$/;
  * staging folder beside the target, and the space it holds would make the next attempt fail the
  * same way. Before staging anew, remove the staging folders of earlier restores of this component
  * into this target whose report says this component did not complete. A staging folder kept on
- * purpose (a complete restore beside a tree it did not replace), one of a restore still running,
- * or one this store knows nothing about is left alone.
+ * purpose (a complete restore beside a tree it did not replace), one of a restore still running
+ * (its report says so, and its run has not ended: report-run.ts), or one this store knows nothing
+ * about is left alone.
  */
 async function removeFailedStagings(
   rt: Runtime,
@@ -262,8 +264,12 @@ async function removeFailedStagings(
       const earlier = await readRestorePlan(rt.store, filesKeys.plan(restoreId, component));
       if (earlier.staging !== staging) continue;
       const report = await readRestoreReport(rt.store, earlier.backupId, restoreId);
-      if (report.status === 'running' || report.results[component]?.status === 'complete') continue;
-      status = report.status;
+      if (report.results[component]?.status === 'complete') continue;
+      if (report.status === 'running') {
+        const ended = reportRunEnded(report, rt.now());
+        if (ended === undefined) continue;
+        status = `still recorded running, but ${ended}`;
+      } else status = report.status;
     } catch {
       continue; // no plan or report for it here: not ours to judge
     }

@@ -1,0 +1,25 @@
+import { type HostProcess, processEnded } from '#runtime/host-process.ts';
+
+/**
+ * Whether the restore or drill behind a report still `running` has ended. A run that dies before
+ * its Report state (an execution stopped in the console, a CLI killed or interrupted) leaves its
+ * report `running`: retention would keep its set as in use, and the next restore into the same
+ * target would leave its partial staging tree in place, which a full disk makes fatal.
+ */
+
+/** The Restore and Verify state machines' time-out (cdk/workflows.ts): no run outlives it. */
+export const REPORT_RUN_HOURS = 24;
+
+/** Why the run of a report still `running` has ended, or undefined while it may run. */
+export function reportRunEnded(
+  report: { readonly startedAt: string; readonly process?: HostProcess | undefined },
+  now: Date,
+): string | undefined {
+  const started = new Date(report.startedAt);
+  const ended = report.process ? processEnded(report.process, started) : undefined;
+  if (ended !== undefined) return ended;
+  // An unreadable start counts as long ago: a report that cannot say when it began holds nothing.
+  if (!(now.getTime() - started.getTime() < REPORT_RUN_HOURS * 3_600_000))
+    return `it started more than ${REPORT_RUN_HOURS} hours ago (the workflows' time-out)`;
+  return undefined;
+}
