@@ -60,6 +60,8 @@ export const verificationReportSchema = z.object({
   results: z.partialRecord(componentNameSchema, outcomeSchema),
   /** The CLI's process while it runs (report-run.ts). */
   process: hostProcessSchema.optional(),
+  /** Why a drill ended early (an interrupted CLI drill). */
+  warnings: z.array(z.string()).optional(),
 });
 export type VerificationReport = z.infer<typeof verificationReportSchema>;
 

@@ -10,13 +10,15 @@ import {
 } from '#components/component.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import { asError, InvalidInputError } from '#runtime/errors.ts';
+import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
 import { describeManifest, formatDuration, formatSummary } from './format.ts';
-import { BackupInterrupt } from './interrupt.ts';
+import { backupStopPlan, RunInterrupt, restoreStopPlan, type StopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { runWorkflow, type WorkflowOutcome } from './run-workflow.ts';
+import { runWorkflow, type WorkflowOutcome, type WorkflowRunOptions } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
+import type { AslDefinition } from './template-definitions.ts';
 import { WORKFLOWS } from './workflows.ts';
 
 /**
@@ -195,6 +197,45 @@ export function runtimeFor(command: CliCommand, values: Record<string, unknown>,
   return localRuntime({ store, settings, progress: (message) => progress.update(message) });
 }
 
+/**
+ * Runs a workflow of a CLI command that a signal stops the way its plan says (interrupt.ts):
+ * the outcome, or the exit code (128 + the signal's number) once the plan has left things right.
+ */
+export async function runStoppable(
+  definition: AslDefinition,
+  input: unknown,
+  rt: Runtime,
+  plan: (say: (line: string) => void) => StopPlan,
+  io: { readonly progress: ProgressPrinter; readonly err: NodeJS.WriteStream },
+  options: Pick<WorkflowRunOptions, 'executionId'> = {},
+): Promise<{ readonly outcome: WorkflowOutcome } | { readonly exitCode: number }> {
+  const say = (line: string) => {
+    io.progress.clear();
+    io.err.write(`${line}\n`);
+  };
+  const interrupt = new RunInterrupt(plan(say), say);
+  try {
+    const outcome = await runWorkflow(definition, input, rt, {
+      ...options,
+      onStateEntered: (name) => {
+        interrupt.stateEntered(name);
+        io.progress.step(name);
+      },
+      onStateExited: (name, output) => interrupt.stateExited(name, output),
+      waitMs: LOCAL_WAIT_MS,
+      validate: false,
+      signal: interrupt.signal,
+    });
+    const stopped = interrupt.exitCode;
+    return stopped ? { exitCode: await stopped } : { outcome };
+  } catch (error) {
+    if (interrupt.exitCode) return { exitCode: await interrupt.exitCode };
+    throw error;
+  } finally {
+    interrupt.dispose();
+  }
+}
+
 async function backupCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals, options } = parseCommand('backup', args);
   if (values.help) return printHelp(io, helpText('backup', options));
@@ -214,29 +255,16 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
     ...(components ? { components } : {}),
   };
   const executionId = localExecutionId();
-  const interrupt = new BackupInterrupt(rt, executionId, (line) => {
-    progress.clear();
-    io.err.write(`${line}\n`);
-  });
-  let outcome: WorkflowOutcome;
-  try {
-    outcome = await runWorkflow(WORKFLOWS.backup, input, rt, {
-      onStateEntered: (name) => {
-        interrupt.stateEntered(name);
-        progress.step(name);
-      },
-      waitMs: LOCAL_WAIT_MS,
-      validate: false,
-      executionId,
-      signal: interrupt.signal,
-    });
-  } catch (error) {
-    if (interrupt.exitCode) return interrupt.exitCode;
-    throw error;
-  } finally {
-    interrupt.dispose();
-  }
-  if (interrupt.exitCode) return interrupt.exitCode;
+  const run = await runStoppable(
+    WORKFLOWS.backup,
+    input,
+    rt,
+    (say) => backupStopPlan(rt, executionId, say),
+    { progress, err: io.err },
+    { executionId },
+  );
+  if ('exitCode' in run) return run.exitCode;
+  const { outcome } = run;
   progress.clear();
   const backupId = backupIdFromOutcome(outcome);
   if (!backupId) {
@@ -278,11 +306,12 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
     const part = module.local?.restoreRequestFromOptions?.(values);
     if (part !== undefined) request[module.name] = part;
   }
-  const outcome = await runWorkflow(WORKFLOWS.restore, request, rt, {
-    onStateEntered: (name) => progress.step(name),
-    waitMs: LOCAL_WAIT_MS,
-    validate: false,
+  const run = await runStoppable(WORKFLOWS.restore, request, rt, (say) => restoreStopPlan(rt, say), {
+    progress,
+    err: io.err,
   });
+  if ('exitCode' in run) return run.exitCode;
+  const { outcome } = run;
   progress.clear();
   if (outcome.status === 'SUCCEEDED') {
     const report = (outcome.output as { report: { backupId: string; restoreId: string } }).report;

@@ -1,29 +1,47 @@
 import { recordAbandonedSet } from '#backup-set/abandoned-set.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { readBackupLock, releaseBackupLock } from '#backup-set/lock.ts';
+import { readRestoreReport, writeRestoreReport } from '#backup-set/restore-report.ts';
+import { verificationReportSchema } from '#backup-set/verify.ts';
 import type { Runtime } from '#runtime/runtime.ts';
+import { jsonBody, readJson } from '#store/content-store.ts';
 
-/** The signals a person or a service manager stops a CLI backup with, and the exit code each gives. */
+/** The signals a person or a service manager stops a CLI run with, and the exit code each gives. */
 const EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-type StopSignal = keyof typeof EXIT_CODES;
+export type StopSignal = keyof typeof EXIT_CODES;
+
+/** What a command does when a signal stops it. */
+export interface StopPlan {
+  /** Said at the first signal: what stopping does. */
+  readonly stopping: string;
+  /** From this state on, the run is left to finish: it writes its outcome itself, quickly. */
+  readonly finishesFrom: (state: string) => boolean;
+  /** Said when a signal comes once the run finishes by itself. */
+  readonly finishing: string;
+  /** Said at a second signal, which exits at once. */
+  readonly exitingNow: string;
+  /** Sees each state's output (the run's ids come from the first state). */
+  readonly observe?: (state: string, output: unknown) => void;
+  /** Leaves things right (the lock given back, the report recorded) and says what it did. */
+  readonly stop: (signal: StopSignal) => Promise<void>;
+}
 
 /**
- * Ctrl-C, a closed terminal or `kill` during a CLI backup. Left alone, the process died holding the
- * lock, its set stayed `running`, and every backup after it was refused ("a backup is already
- * running") until the lock went stale, a day later. Instead the run stops starting states, gives
- * its lock back, records its set `failed` with the signal, and the CLI exits 128 + the signal's
- * number. Once Commit has begun, the run is left to finish: it is quick and gives the lock back
- * itself. A second signal exits at once.
+ * Ctrl-C, a closed terminal (an SSH session that drops sends SIGHUP) or `kill` during a CLI run.
+ * Left alone, Node.js exits at once: a backup died holding the lock and its set stayed `running`;
+ * a restore's or drill's report stayed `running`, and a drill left its scratch copy behind.
+ * Instead the run starts no further state, the plan leaves things right, and the CLI exits
+ * 128 + the signal's number. Once the run is writing its own outcome, it is left to finish. A
+ * second signal exits at once.
  */
-export class BackupInterrupt {
+export class RunInterrupt {
   private readonly controller = new AbortController();
-  private committing = false;
+  private finishingAlone = false;
   private handled: Promise<number> | undefined;
   private readonly listeners = new Map<StopSignal, () => void>();
 
   constructor(
-    private readonly rt: Runtime,
-    private readonly executionId: string,
+    private readonly plan: StopPlan,
     private readonly say: (line: string) => void,
   ) {
     for (const name of Object.keys(EXIT_CODES) as StopSignal[]) {
@@ -33,19 +51,23 @@ export class BackupInterrupt {
     }
   }
 
-  /** Aborted when a signal came before Commit: the workflow starts no further state. */
+  /** Aborted when a signal came before the run's last states: the workflow starts no further state. */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
-  /** The exit code, once the interrupted run gave its lock back; undefined when no signal stopped it. */
+  /** The exit code, once the plan has left things right; undefined when no signal stopped the run. */
   get exitCode(): Promise<number> | undefined {
     return this.handled;
   }
 
-  /** Follows the workflow: from Commit on, a signal no longer stops the run. */
+  /** Follows the workflow: from the plan's last states on, a signal no longer stops the run. */
   stateEntered(name: string): void {
-    if (name.startsWith('Commit')) this.committing = true;
+    if (this.plan.finishesFrom(name)) this.finishingAlone = true;
+  }
+
+  stateExited(name: string, output: unknown): void {
+    this.plan.observe?.(name, output);
   }
 
   dispose(): void {
@@ -54,42 +76,155 @@ export class BackupInterrupt {
 
   private receive(name: StopSignal): void {
     if (this.handled) {
-      this.say(
-        `${name} again: exiting now (if the lock was not given back yet, delete ${storeKeys.backupLock} from the store once no backup runs)`,
-      );
+      this.say(`${name} again: exiting now (${this.plan.exitingNow})`);
       process.exit(EXIT_CODES[name]);
     }
-    if (this.committing) {
-      this.say(`${name}: the set is being committed, letting Commit finish`);
+    if (this.finishingAlone) {
+      this.say(`${name}: ${this.plan.finishing}`);
       return;
     }
-    this.say(`${name}: stopping the backup, giving its lock back and recording the set as failed`);
+    this.say(`${name}: ${this.plan.stopping}`);
     this.controller.abort();
-    this.handled = this.giveBack(name).then(() => EXIT_CODES[name]);
+    this.handled = this.plan.stop(name).then(
+      () => EXIT_CODES[name],
+      (error: unknown) => {
+        this.say(`${name}: could not leave things right: ${(error as Error).message}`);
+        return EXIT_CODES[name];
+      },
+    );
   }
+}
 
-  private async giveBack(name: StopSignal): Promise<void> {
-    try {
-      const held = await readBackupLock(this.rt.store, storeKeys.backupLock);
-      // Not ours: Begin had not taken it yet (nothing to give back), or another run holds it.
-      if (held?.executionId !== this.executionId) return;
-      // A signal during Begin itself: its manifest may be a moment away (Begin still runs).
-      for (let wait = 0; wait < 20; wait += 1) {
-        const recorded = await recordAbandonedSet(
-          this.rt,
-          held.backupId,
-          `it was interrupted (${name})`,
-          this.rt.now(),
+/**
+ * A backup: gives its lock back and records its set `failed`. Once Commit has begun, the run is
+ * left to finish: it is quick and gives the lock back itself.
+ */
+export function backupStopPlan(rt: Runtime, executionId: string, say: (line: string) => void): StopPlan {
+  return {
+    stopping: 'stopping the backup, giving its lock back and recording the set as failed',
+    finishesFrom: (state) => state.startsWith('Commit'),
+    finishing: 'the set is being committed, letting Commit finish',
+    exitingNow: `if the lock was not given back yet, delete ${storeKeys.backupLock} from the store once no backup runs`,
+    stop: async (name) => {
+      try {
+        const held = await readBackupLock(rt.store, storeKeys.backupLock);
+        // Not ours: Begin had not taken it yet (nothing to give back), or another run holds it.
+        if (held?.executionId !== executionId) return;
+        // A signal during Begin itself: its manifest may be a moment away (Begin still runs).
+        let recorded: Awaited<ReturnType<typeof recordAbandonedSet>> = 'no manifest';
+        for (let wait = 0; wait < 20; wait += 1) {
+          recorded = await recordAbandonedSet(rt, held.backupId, `it was interrupted (${name})`, rt.now());
+          if (recorded !== 'no manifest') break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        await releaseBackupLock(rt.store, storeKeys.backupLock, held.backupId);
+        say(`set ${held.backupId} ${RECORDED[recorded]}; the lock is free`);
+      } catch (error) {
+        say(
+          `could not give the lock back (${(error as Error).message}): if no backup runs, delete ${storeKeys.backupLock} from the store`,
         );
-        if (recorded !== 'no manifest') break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      await releaseBackupLock(this.rt.store, storeKeys.backupLock, held.backupId);
-      this.say(`set ${held.backupId} recorded as failed; the lock is free`);
-    } catch (error) {
-      this.say(
-        `could not give the lock back (${(error as Error).message}): if no backup runs, delete ${storeKeys.backupLock} from the store`,
+    },
+  };
+}
+
+/** What became of the interrupted backup's set (recordAbandonedSet's answer), said as such. */
+const RECORDED = {
+  recorded: 'recorded as failed',
+  'not running': 'had already ended (its manifest is final)',
+  'no manifest': 'had no manifest yet (nothing to record)',
+  unreadable: 'could not be recorded as failed (its manifest could not be read)',
+} as const;
+
+const RUN_ID = /^[rv]\d{8}t\d{6}z-[0-9a-f]{4}$/;
+const BACKUP_ID = /^b\d{8}t\d{6}z-[0-9a-f]{4}$/;
+
+/** The ids a workflow's first state put at `$.<at>` (the restore's or drill's context). */
+function idsAt(output: unknown, at: 'restore' | 'verify', idKey: 'restoreId' | 'verifyId') {
+  const context = (output as Record<string, Record<string, unknown> | undefined> | null)?.[at];
+  const id = context?.[idKey];
+  const backupId = context?.backupId;
+  return typeof id === 'string' && RUN_ID.test(id) && typeof backupId === 'string' && BACKUP_ID.test(backupId)
+    ? { id, backupId }
+    : undefined;
+}
+
+/** A running report as an interrupted run leaves it: failed, saying why, its process no longer running it. */
+function interrupted<T extends { readonly warnings?: string[] | undefined; readonly process?: unknown }>(
+  report: T,
+  warning: string,
+  now: Date,
+) {
+  const { process: _, ...rest } = report;
+  return {
+    ...rest,
+    status: 'failed' as const,
+    finishedAt: now.toISOString(),
+    warnings: [...(report.warnings ?? []), warning],
+  };
+}
+
+/**
+ * A restore: records its report `failed`, saying it was interrupted. What it wrote stays in its
+ * staging folder beside the target (the live tree is untouched unless the swap had begun); the next
+ * restore into that target removes it (restore-plan.ts).
+ */
+export function restoreStopPlan(rt: Runtime, say: (line: string) => void): StopPlan {
+  let ids: { id: string; backupId: string } | undefined;
+  return {
+    stopping: 'stopping the restore and recording it as failed',
+    finishesFrom: (state) => state.startsWith('Report'),
+    finishing: 'the restore is writing its report, letting it finish',
+    exitingNow: 'its report may still say running',
+    observe: (state, output) => {
+      if (state === 'Validate') ids = idsAt(output, 'restore', 'restoreId');
+    },
+    stop: async (name) => {
+      if (!ids) {
+        say('the restore had not begun: nothing was written');
+        return;
+      }
+      const report = await readRestoreReport(rt.store, ids.backupId, ids.id);
+      if (report.status !== 'running') return;
+      await writeRestoreReport(
+        rt.store,
+        interrupted(
+          report,
+          `interrupted (${name}): what it wrote stays in its staging folder beside each target, and the next restore into that target removes it`,
+          rt.now(),
+        ),
       );
-    }
-  }
+      say(
+        `restore ${ids.id} of ${ids.backupId} recorded as failed; run it again: it removes the partial tree first`,
+      );
+    },
+  };
+}
+
+/**
+ * A drill: records its verification `failed`, saying it was interrupted. The command removes its
+ * scratch folder as it does after any drill.
+ */
+export function drillStopPlan(rt: Runtime, say: (line: string) => void): StopPlan {
+  let ids: { id: string; backupId: string } | undefined;
+  return {
+    stopping: 'stopping the drill, recording it as failed and removing its scratch copy',
+    finishesFrom: (state) => state.startsWith('Report verify'),
+    finishing: 'the drill is writing its report, letting it finish',
+    exitingNow: 'its scratch folder may be left behind',
+    observe: (state, output) => {
+      if (state === 'Begin verify') ids = idsAt(output, 'verify', 'verifyId');
+    },
+    stop: async (name) => {
+      if (!ids) return;
+      const key = storeKeys.verificationReport(ids.backupId, ids.id);
+      const report = verificationReportSchema.parse(await readJson(rt.store, key));
+      if (report.status !== 'running') return;
+      await rt.store.put(
+        key,
+        jsonBody(interrupted(report, `interrupted (${name}) before it finished`, rt.now())),
+      );
+      say(`drill ${ids.id} of ${ids.backupId} recorded as failed`);
+    },
+  };
 }

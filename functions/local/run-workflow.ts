@@ -38,6 +38,8 @@ export interface WorkflowRunOptions {
   readonly retryDelayMs?: number;
   /** Called as states are entered, with the state's name. */
   readonly onStateEntered?: (stateName: string) => void;
+  /** Each state's output as it leaves (child executions' states included). */
+  readonly onStateExited?: (stateName: string, output: unknown) => void;
   /**
    * Validates the definition (asl-validator, compiled with ajv: about 0.6 s of every start) before
    * running it. The CLI runs the committed definitions, which the tests validate
@@ -189,6 +191,8 @@ export async function runWorkflow(
       if (event.type === 'StateEntered') {
         statesEntered.push(event.state.name);
         options.onStateEntered?.(event.state.name);
+      } else if (event.type === 'StateExited') {
+        options.onStateExited?.(event.state.name, event.state.output);
       }
     }
   })();

@@ -8,11 +8,11 @@ import { COMPONENT_MODULES } from '#components/registry.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
 import { type ContentStore, readJson } from '#store/content-store.ts';
-import { type CliIo, EXTRA_COMMANDS, helpText, LOCAL_WAIT_MS, parseCommand, runtimeFor } from './cli.ts';
+import { type CliIo, EXTRA_COMMANDS, helpText, parseCommand, runStoppable, runtimeFor } from './cli.ts';
 import { formatBytes } from './format.ts';
+import { drillStopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { runWorkflow } from './run-workflow.ts';
 import { WORKFLOWS } from './workflows.ts';
 
 /**
@@ -45,7 +45,7 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
           progress: (message) => progress.update(message),
         })
       : base;
-    const outcome = await runWorkflow(
+    const run = await runStoppable(
       WORKFLOWS.verify,
       {
         backupId,
@@ -54,8 +54,11 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
         ...(scratch.folder ? {} : { scratch: false }),
       },
       rt,
-      { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS, validate: false },
+      (said) => drillStopPlan(rt, said),
+      { progress, err: io.err },
     );
+    if ('exitCode' in run) return run.exitCode;
+    const { outcome } = run;
     progress.clear();
     const reportKey =
       outcome.status === 'SUCCEEDED'
@@ -81,7 +84,8 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
     }
     return z.literal('verified').safeParse(report.status).success && scratch.usable ? 0 : 1;
   } finally {
-    if (scratch.folder) await rm(scratch.folder, { recursive: true, force: true });
+    // Retries: after a signal, the drill's restore may still be writing into it for a moment.
+    if (scratch.folder) await rm(scratch.folder, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 

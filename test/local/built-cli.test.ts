@@ -216,27 +216,35 @@ describe('the built CLI', () => {
    * A CLI backup of a tree large enough that the run is still going when the test stops it (a
    * second or two), returned the moment Begin holds the lock: the rest of the run is still ahead.
    */
-  async function backupHoldingTheLock(name: string) {
-    const home = documentTree(name);
-    const store = path.join(dir, `${name}-store`);
-    const lock = path.join(store, 'locks/backup.json');
-    const child = spawn(
-      process.execPath,
-      [path.join(out, 'cli.mjs'), 'backup', '--home', home, '--store', store],
-      {
-        env: { ...process.env, AWS_REGION: 'us-east-1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+  /** The built CLI running in the background, to be stopped by a test. */
+  function startCli(args: string[], env: Record<string, string> = {}) {
+    const child = spawn(process.execPath, [path.join(out, 'cli.mjs'), ...args], {
+      env: { ...process.env, AWS_REGION: 'us-east-1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
+    child.stdout.resume();
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, exited, stderr: () => stderr };
+  }
+
+  async function waitUntil(done: () => boolean, what: string, stderr: () => string): Promise<void> {
     const deadline = Date.now() + 30_000;
-    while (!existsSync(lock) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(existsSync(lock), stderr).toBe(true);
-    return { home, store, lock, child, exited, stderr: () => stderr };
+    while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(done(), `${what}\n${stderr()}`).toBe(true);
+  }
+
+  /** A backup of a documentTree, returned the moment Begin holds the lock: the rest of the run is still ahead. */
+  async function backupHoldingTheLock(name: string) {
+    const home = documentTree(name);
+    const store = path.join(dir, `${name}-store`);
+    const lock = path.join(store, 'locks/backup.json');
+    const run = startCli(['backup', '--home', home, '--store', store]);
+    await waitUntil(() => existsSync(lock), 'the backup took the lock', run.stderr);
+    return { home, store, lock, ...run };
   }
 
   function onlyManifest(store: string): { backupId: string; status: string; warnings: string[] } {
@@ -264,14 +272,13 @@ describe('the built CLI', () => {
   }, 120_000);
 
   it('takes over at once the lock of a backup killed with SIGKILL (the OOM killer), whose process is gone', async () => {
-    const { home, store, lock, child, exited } = await backupHoldingTheLock('killed');
+    const { home, store, lock, child, exited, stderr } = await backupHoldingTheLock('killed');
     // Killed mid-run, once Begin has written the set's manifest.
     const backups = path.join(store, 'backups');
-    const deadline = Date.now() + 30_000;
     const begun = () =>
       existsSync(backups) &&
       readdirSync(backups).some((id) => existsSync(path.join(backups, id, 'manifest.json')));
-    while (Date.now() < deadline && !begun()) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil(begun, 'Begin wrote the manifest', stderr);
     child.kill('SIGKILL');
     await exited;
     // Nothing could give it back: the lock and the running set stay, as after a crash.
@@ -294,47 +301,98 @@ describe('the built CLI', () => {
     );
   }, 120_000);
 
-  it('a restore killed with SIGKILL: the next restore into that target removes its partial staging tree', async () => {
-    const home = documentTree('restore-killed');
-    const store = path.join(dir, 'restore-killed-store');
+  it.each([
+    ['SIGKILL', null],
+    ['SIGINT', 130],
+  ] as const)(
+    'a restore stopped by %s: the next restore into that target removes its partial staging tree',
+    async (signal, code) => {
+      const name = `restore-${signal.toLowerCase()}`;
+      const home = documentTree(name);
+      const store = path.join(dir, `${name}-store`);
+      const backed = cli('backup', '--home', home, '--store', store, '--quiet');
+      expect(backed.status, backed.stdout + backed.stderr).toBe(0);
+      const target = path.join(dir, `${name}-target`);
+      const run = startCli(['restore', 'latest', '--to', target, '--store', store]);
+      // Stopped once its first files are in the staging folder beside the target.
+      const staging = () => readdirSync(dir).find((entry) => entry.startsWith(`${name}-target.restore-`));
+      const written = () => {
+        const folder = staging();
+        return folder !== undefined && existsSync(path.join(dir, folder, 'data/document_library/20101/0'));
+      };
+      await waitUntil(written, 'the restore wrote into its staging folder', run.stderr);
+      run.child.kill(signal);
+      expect(await run.exited, run.stderr()).toBe(code);
+      const leftover = staging() as string;
+      const stopped = leftover.slice(`${name}-target.restore-`.length);
+      const [backupId] = readdirSync(path.join(store, 'backups'));
+      const stoppedReport = JSON.parse(
+        readFileSync(path.join(store, 'backups', backupId ?? '-', 'restores', `${stopped}.json`), 'utf8'),
+      ) as { status: string; warnings?: string[] };
+      let why: string;
+      if (signal === 'SIGINT') {
+        expect(run.stderr()).toContain('SIGINT: stopping the restore and recording it as failed');
+        expect(run.stderr()).toContain(
+          `restore ${stopped} of ${backupId} recorded as failed; run it again: it removes the partial tree first`,
+        );
+        expect(stoppedReport.status).toBe('failed');
+        expect(stoppedReport.warnings).toContain(
+          'interrupted (SIGINT): what it wrote stays in its staging folder beside each target, and the next restore into that target removes it',
+        );
+        why = 'failed';
+      } else {
+        // Nothing could record it: the report still says running, and its process is gone.
+        expect(stoppedReport.status).toBe('running');
+        why = `still recorded running, but its process (pid ${run.child.pid} on ${hostname()}) had ended`;
+      }
+
+      const again = cli('restore', 'latest', '--to', target, '--store', store, '--json');
+      expect(again.status, again.stdout + again.stderr).toBe(0);
+      const report = JSON.parse(again.stdout) as {
+        status: string;
+        results: { liferayHome: { warnings: string[] } };
+      };
+      expect(report.status).toBe('complete');
+      expect(report.results.liferayHome.warnings).toContain(
+        `removed ${path.join(dir, leftover)}, the partial tree of restore ${stopped} (${why})`,
+      );
+      expect(existsSync(path.join(dir, leftover))).toBe(false);
+      const diff = spawnSync('diff', ['-r', home, target], { encoding: 'utf8' });
+      expect(diff.stdout + diff.stderr).toBe('');
+    },
+    120_000,
+  );
+
+  it('a drill stopped by SIGINT records its verification failed and removes its scratch copy', async () => {
+    const home = documentTree('drill-stopped');
+    const store = path.join(dir, 'drill-stopped-store');
     const backed = cli('backup', '--home', home, '--store', store, '--quiet');
     expect(backed.status, backed.stdout + backed.stderr).toBe(0);
-    const target = path.join(dir, 'restore-killed-target');
-    const child = spawn(
-      process.execPath,
-      [path.join(out, 'cli.mjs'), 'restore', 'latest', '--to', target, '--store', store],
-      {
-        env: { ...process.env, AWS_REGION: 'us-east-1' },
-        stdio: 'ignore',
-      },
+    const scratch = path.join(dir, 'drill-stopped-tmp');
+    mkdirSync(scratch);
+    const run = startCli(['verify', 'latest', '--store', store], { TMPDIR: scratch });
+    const restoring = () =>
+      readdirSync(scratch).some((drill) => {
+        const copy = path.join(scratch, drill);
+        return readdirSync(copy).length > 0;
+      });
+    await waitUntil(restoring, 'the drill restored into its scratch folder', run.stderr);
+    run.child.kill('SIGINT');
+    expect(await run.exited, run.stderr()).toBe(130);
+    expect(run.stderr()).toContain(
+      'SIGINT: stopping the drill, recording it as failed and removing its scratch copy',
     );
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    // Killed once its first files are in the staging folder beside the target.
-    const staging = () => readdirSync(dir).find((name) => name.startsWith('restore-killed-target.restore-'));
-    const deadline = Date.now() + 30_000;
-    const hasFiles = (name: string | undefined) =>
-      name !== undefined && existsSync(path.join(dir, name, 'data/document_library/20101/0'));
-    while (Date.now() < deadline && !hasFiles(staging()))
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    child.kill('SIGKILL');
-    await exited;
-    const leftover = staging() as string;
-    expect(leftover, 'the restore wrote its staging folder before it was killed').toBeDefined();
-    const killedRestoreId = leftover.slice('restore-killed-target.restore-'.length);
+    expect(readdirSync(scratch)).toEqual([]);
+    const [backupId = '-'] = readdirSync(path.join(store, 'backups'));
+    const [reportFile = '-'] = readdirSync(path.join(store, 'backups', backupId, 'verifications'));
+    const verifyId = reportFile.replace(/\.json$/, '');
+    expect(run.stderr()).toContain(`drill ${verifyId} of ${backupId} recorded as failed`);
+    expect(
+      JSON.parse(readFileSync(path.join(store, 'backups', backupId, 'verifications', reportFile), 'utf8')),
+    ).toMatchObject({ status: 'failed', warnings: ['interrupted (SIGINT) before it finished'] });
 
-    const again = cli('restore', 'latest', '--to', target, '--store', store, '--json');
+    const again = cli('verify', 'latest', '--store', store, '--json');
     expect(again.status, again.stdout + again.stderr).toBe(0);
-    const report = JSON.parse(again.stdout) as {
-      status: string;
-      results: { liferayHome: { warnings: string[] } };
-    };
-    expect(report.status).toBe('complete');
-    expect(report.results.liferayHome.warnings).toContain(
-      `removed ${path.join(dir, leftover)}, the partial tree of restore ${killedRestoreId} (still recorded running, but its process (pid ${child.pid} on ${hostname()}) had ended)`,
-    );
-    expect(existsSync(path.join(dir, leftover))).toBe(false);
-    const diff = spawnSync('diff', ['-r', home, target], { encoding: 'utf8' });
-    expect(diff.stdout + diff.stderr).toBe('');
   }, 120_000);
 
   it('backs up to and restores from an S3 endpoint over HTTPS, its private CA named by NODE_EXTRA_CA_CERTS', async () => {
