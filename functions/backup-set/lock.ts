@@ -16,8 +16,11 @@ const lockSchema = z.object({
   acquiredAt: z.iso.datetime({ offset: true }),
   /** The Step Functions execution that took it: a retried Begin of that execution resumes its run. */
   executionId: z.string().min(1).max(2048).optional(),
-  /** The process of a CLI run (host-process.ts): a lock whose process has ended is taken over. */
-  process: hostProcessSchema.optional(),
+  /**
+   * The process of a CLI run (host-process.ts): a lock whose process has ended is taken over. One
+   * this version cannot read is left out (the lock then waits to go stale), never "corrupt".
+   */
+  process: hostProcessSchema.optional().catch(undefined),
 });
 type LockBody = z.infer<typeof lockSchema>;
 /** A lock as another run finds it. */

@@ -18,7 +18,7 @@ export const restoreReportSchema = z.object({
   results: z.partialRecord(componentNameSchema, componentRestoreResultSchema),
   warnings: z.array(z.string()).optional(),
   /** The CLI's process while it runs (report-run.ts). */
-  process: hostProcessSchema.optional(),
+  process: hostProcessSchema.optional().catch(undefined),
 });
 export type RestoreReport = z.infer<typeof restoreReportSchema>;
 

@@ -59,7 +59,7 @@ export const verificationReportSchema = z.object({
   components: z.array(componentNameSchema),
   results: z.partialRecord(componentNameSchema, outcomeSchema),
   /** The CLI's process while it runs (report-run.ts). */
-  process: hostProcessSchema.optional(),
+  process: hostProcessSchema.optional().catch(undefined),
   /** Why a drill ended early (an interrupted CLI drill). */
   warnings: z.array(z.string()).optional(),
 });

@@ -164,3 +164,18 @@ describe('Begin of a CLI run, with the lock of another CLI run that is not stale
     });
   });
 });
+
+describe('a recorded process this version cannot read', () => {
+  it('is left out: the lock is still read (and waits to go stale), not refused as corrupt', async () => {
+    const rt = testRuntime({ components: { liferayHome: { root: '/tmp/does-not-matter-here' } } });
+    const lock = {
+      backupId: 'b20261127t020000z-aaaa',
+      acquiredAt: new Date().toISOString(),
+      process: { host: 'x', pid: 'not a number' },
+    };
+    await rt.store.put(storeKeys.backupLock, JSON.stringify(lock));
+    await expect(beginBackup({ request: {}, executionId: localExecutionId() }, rt)).rejects.toThrow(
+      'a backup is already running: b20261127t020000z-aaaa',
+    );
+  });
+});
