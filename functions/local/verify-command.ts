@@ -1,8 +1,10 @@
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as z from 'zod';
+import { storeKeys } from '#backup-set/keys.ts';
 import { readLatest, readManifest } from '#backup-set/manifest.ts';
+import { reportRunEnded } from '#backup-set/report-run.ts';
 import { verificationReportSchema } from '#backup-set/verify.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
@@ -116,6 +118,7 @@ async function scratchFolder(
   );
   if (restored.length === 0) return { usable: true };
   const base = typeof values.scratch === 'string' ? path.resolve(values.scratch) : tmpdir();
+  await removeEndedDrillCopies(store, base, say);
   // A drill of a large set must not fill the disk it runs on (the system's temporary folder by default).
   const needed = restored.reduce((sum, name) => sum + Number(manifest.results[name]?.summary.bytes ?? 0), 0);
   const disk = await statfs(base);
@@ -130,6 +133,59 @@ async function scratchFolder(
     folder: await mkdtemp(path.join(base, `liferay-backup-drill-${manifest.backupId}-`)),
     usable: true,
   };
+}
+
+const DRILL_FOLDER = /^liferay-backup-drill-(b\d{8}t\d{6}z-[0-9a-f]{4})-[A-Za-z0-9]{6}$/;
+const VERIFY_ID = /^v\d{8}t\d{6}z-[0-9a-f]{4}$/;
+
+/**
+ * A drill killed before it could remove its scratch copy (SIGKILL, the OOM killer, a restart)
+ * leaves a whole restored tree under the scratch folder, and the next drill might then find too
+ * little space to restore. Before taking its own folder, a drill removes the folders of earlier
+ * drills of this store that have certainly ended (their reports say so, or say `running` of a run
+ * that ended: report-run.ts). Anything it cannot judge is left alone.
+ */
+async function removeEndedDrillCopies(store: ContentStore, base: string, say: (line: string) => void) {
+  let names: string[];
+  try {
+    names = await readdir(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const backupId = DRILL_FOLDER.exec(name)?.[1];
+    if (!backupId) continue;
+    const folder = path.join(base, name);
+    const ended = await drillsEnded(store, backupId, folder);
+    if (ended === undefined) continue;
+    await rm(folder, { recursive: true, force: true, maxRetries: 5 });
+    say(`  removed ${folder}, the scratch copy of ${ended}`);
+  }
+}
+
+/** How the drills that restored into a scratch folder ended, or undefined if one may still run. */
+async function drillsEnded(
+  store: ContentStore,
+  backupId: string,
+  folder: string,
+): Promise<string | undefined> {
+  const drills = (await readdir(folder).catch(() => [])).filter((name) => VERIFY_ID.test(name));
+  if (drills.length === 0) return undefined;
+  const how: string[] = [];
+  for (const verifyId of drills) {
+    const report = verificationReportSchema.safeParse(
+      await readJson(store, storeKeys.verificationReport(backupId, verifyId)).catch(() => undefined),
+    );
+    if (!report.success) return undefined;
+    if (report.data.status !== 'running') {
+      how.push(`drill ${verifyId} (${report.data.status})`);
+      continue;
+    }
+    const ended = reportRunEnded(report.data, new Date());
+    if (ended === undefined) return undefined;
+    how.push(`drill ${verifyId} (still recorded running, but ${ended})`);
+  }
+  return how.join(', ');
 }
 
 /**

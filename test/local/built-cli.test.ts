@@ -363,37 +363,61 @@ describe('the built CLI', () => {
     120_000,
   );
 
-  it('a drill stopped by SIGINT records its verification failed and removes its scratch copy', async () => {
-    const home = documentTree('drill-stopped');
-    const store = path.join(dir, 'drill-stopped-store');
-    const backed = cli('backup', '--home', home, '--store', store, '--quiet');
-    expect(backed.status, backed.stdout + backed.stderr).toBe(0);
-    const scratch = path.join(dir, 'drill-stopped-tmp');
-    mkdirSync(scratch);
-    const run = startCli(['verify', 'latest', '--store', store], { TMPDIR: scratch });
-    const restoring = () =>
-      readdirSync(scratch).some((drill) => {
-        const copy = path.join(scratch, drill);
-        return readdirSync(copy).length > 0;
-      });
-    await waitUntil(restoring, 'the drill restored into its scratch folder', run.stderr);
-    run.child.kill('SIGINT');
-    expect(await run.exited, run.stderr()).toBe(130);
-    expect(run.stderr()).toContain(
-      'SIGINT: stopping the drill, recording it as failed and removing its scratch copy',
-    );
-    expect(readdirSync(scratch)).toEqual([]);
-    const [backupId = '-'] = readdirSync(path.join(store, 'backups'));
-    const [reportFile = '-'] = readdirSync(path.join(store, 'backups', backupId, 'verifications'));
-    const verifyId = reportFile.replace(/\.json$/, '');
-    expect(run.stderr()).toContain(`drill ${verifyId} of ${backupId} recorded as failed`);
-    expect(
-      JSON.parse(readFileSync(path.join(store, 'backups', backupId, 'verifications', reportFile), 'utf8')),
-    ).toMatchObject({ status: 'failed', warnings: ['interrupted (SIGINT) before it finished'] });
+  it.each([
+    ['SIGINT', 130],
+    ['SIGKILL', null],
+  ] as const)(
+    'a drill stopped by %s: its scratch copy is removed, by itself or by the next drill',
+    async (signal, code) => {
+      const name = `drill-${signal.toLowerCase()}`;
+      const home = documentTree(name);
+      const store = path.join(dir, `${name}-store`);
+      const backed = cli('backup', '--home', home, '--store', store, '--quiet');
+      expect(backed.status, backed.stdout + backed.stderr).toBe(0);
+      const scratch = path.join(dir, `${name}-tmp`);
+      mkdirSync(scratch);
+      const run = startCli(['verify', 'latest', '--store', store], { TMPDIR: scratch });
+      const restoring = () =>
+        readdirSync(scratch).some((drill) => {
+          const copy = path.join(scratch, drill);
+          return readdirSync(copy).length > 0;
+        });
+      await waitUntil(restoring, 'the drill restored into its scratch folder', run.stderr);
+      run.child.kill(signal);
+      expect(await run.exited, run.stderr()).toBe(code);
+      const [backupId = '-'] = readdirSync(path.join(store, 'backups'));
+      const [reportFile = '-'] = readdirSync(path.join(store, 'backups', backupId, 'verifications'));
+      const verifyId = reportFile.replace(/\.json$/, '');
+      const stoppedReport = () =>
+        JSON.parse(readFileSync(path.join(store, 'backups', backupId, 'verifications', reportFile), 'utf8'));
+      const [leftover] = readdirSync(scratch);
+      if (signal === 'SIGINT') {
+        expect(run.stderr()).toContain(
+          'SIGINT: stopping the drill, recording it as failed and removing its scratch copy',
+        );
+        expect(leftover).toBeUndefined();
+        expect(run.stderr()).toContain(`drill ${verifyId} of ${backupId} recorded as failed`);
+        expect(stoppedReport()).toMatchObject({
+          status: 'failed',
+          warnings: ['interrupted (SIGINT) before it finished'],
+        });
+      } else {
+        // Nothing could remove it: a whole restored tree stays in the scratch folder.
+        expect(leftover).toMatch(new RegExp(`^liferay-backup-drill-${backupId}-`));
+        expect(stoppedReport().status).toBe('running');
+      }
 
-    const again = cli('verify', 'latest', '--store', store, '--json');
-    expect(again.status, again.stdout + again.stderr).toBe(0);
-  }, 120_000);
+      const again = cliWith({ TMPDIR: scratch })('verify', 'latest', '--store', store, '--json');
+      expect(again.status, again.stdout + again.stderr).toBe(0);
+      if (leftover !== undefined) {
+        expect(again.stderr).toContain(
+          `removed ${path.join(scratch, leftover)}, the scratch copy of drill ${verifyId} (still recorded running, but its process (pid ${run.child.pid} on ${hostname()}) had ended)`,
+        );
+      }
+      expect(readdirSync(scratch)).toEqual([]);
+    },
+    120_000,
+  );
 
   it('backs up to and restores from an S3 endpoint over HTTPS, its private CA named by NODE_EXTRA_CA_CERTS', async () => {
     // Real S3 is always HTTPS: the SDK's requests and the restore's presigned GETs (the fetch
