@@ -237,6 +237,15 @@ describe('the built CLI', () => {
     expect(done(), `${what}\n${stderr()}`).toBe(true);
   }
 
+  /** A documentTree and a store holding one complete backup of it. */
+  function backedUpTree(name: string) {
+    const home = documentTree(name);
+    const store = path.join(dir, `${name}-store`);
+    const backed = cli('backup', '--home', home, '--store', store, '--quiet');
+    expect(backed.status, backed.stdout + backed.stderr).toBe(0);
+    return { home, store };
+  }
+
   /** A backup of a documentTree, returned the moment Begin holds the lock: the rest of the run is still ahead. */
   async function backupHoldingTheLock(name: string) {
     const home = documentTree(name);
@@ -308,10 +317,7 @@ describe('the built CLI', () => {
     'a restore stopped by %s: the next restore into that target removes its partial staging tree',
     async (signal, code) => {
       const name = `restore-${signal.toLowerCase()}`;
-      const home = documentTree(name);
-      const store = path.join(dir, `${name}-store`);
-      const backed = cli('backup', '--home', home, '--store', store, '--quiet');
-      expect(backed.status, backed.stdout + backed.stderr).toBe(0);
+      const { home, store } = backedUpTree(name);
       const target = path.join(dir, `${name}-target`);
       const run = startCli(['restore', 'latest', '--to', target, '--store', store]);
       // Stopped once its first files are in the staging folder beside the target.
@@ -370,10 +376,7 @@ describe('the built CLI', () => {
     'a drill stopped by %s: its scratch copy is removed, by itself or by the next drill',
     async (signal, code) => {
       const name = `drill-${signal.toLowerCase()}`;
-      const home = documentTree(name);
-      const store = path.join(dir, `${name}-store`);
-      const backed = cli('backup', '--home', home, '--store', store, '--quiet');
-      expect(backed.status, backed.stdout + backed.stderr).toBe(0);
+      const { store } = backedUpTree(name);
       const scratch = path.join(dir, `${name}-tmp`);
       mkdirSync(scratch);
       const run = startCli(['verify', 'latest', '--store', store], { TMPDIR: scratch });
