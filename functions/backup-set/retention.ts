@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { COMPONENT_MODULES, componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
-import { hostProcessSchema } from '#runtime/host-process.ts';
+import { hostProcessSchema, processEnded } from '#runtime/host-process.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -149,8 +149,20 @@ export async function planRetention(event: unknown, rt: Runtime): Promise<Retent
   const settings = retentionSettings(rt);
   const now = rt.now();
   const runId = newRunId('g', now);
-  if (!request.dryRun)
-    await acquireBackupLock(rt.store, storeKeys.retentionLock, runId, now, RETENTION_LOCK_MINUTES);
+  // A CLI run records its process: the next run takes the lock over at once if that process died.
+  const lock = request.dryRun
+    ? undefined
+    : await acquireBackupLock(rt.store, storeKeys.retentionLock, runId, now, RETENTION_LOCK_MINUTES, {
+        ...(rt.process ? { process: rt.process } : {}),
+        holderEnded: async (held) =>
+          held.process ? processEnded(held.process, new Date(held.acquiredAt)) : undefined,
+      });
+  const warnings = lock?.tookOverFrom
+    ? [
+        `took over the lock of retention run ${lock.tookOverFrom}: ${lock.holderEnded ?? `it ran longer than ${RETENTION_LOCK_MINUTES} minutes`} without giving the lock back (this run finishes any deletion it began)`,
+      ]
+    : [];
+  for (const warning of warnings) rt.logger.warn(warning);
 
   const facts = await gatherFacts(rt, settings, now);
   const latest = await readLatest(rt.store);
@@ -215,6 +227,7 @@ export async function planRetention(event: unknown, rt: Runtime): Promise<Retent
         startedAt: byId.get(decision.backupId)?.startedAt.toISOString(),
       })),
       ...(gcBlocked ? { gcBlocked } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
     }),
     { contentType: 'application/json' },
   );

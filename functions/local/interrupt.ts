@@ -228,3 +228,48 @@ export function drillStopPlan(rt: Runtime, say: (line: string) => void): StopPla
     },
   };
 }
+
+/**
+ * A retention run: records its report `failed` and gives its lock back. A deletion it began is
+ * finished by the next run (its marker stays); content it was sweeping is swept again.
+ */
+export function retentionStopPlan(rt: Runtime, say: (line: string) => void): StopPlan {
+  let plan: { runId: string; reportKey: string } | undefined;
+  return {
+    stopping: 'stopping the retention run, recording it as failed and giving its lock back',
+    finishesFrom: (state) => state.startsWith('Finish retention'),
+    finishing: 'the retention run is writing its report, letting it finish',
+    exitingNow: `if the lock was not given back yet, delete ${storeKeys.retentionLock} from the store once no retention runs`,
+    observe: (state, output) => {
+      const planned = (output as { plan?: { runId?: unknown; reportKey?: unknown; dryRun?: unknown } } | null)
+        ?.plan;
+      if (
+        state === 'Plan retention' &&
+        planned?.dryRun === false &&
+        typeof planned.runId === 'string' &&
+        /^g\d{8}t\d{6}z-[0-9a-f]{4}$/.test(planned.runId) &&
+        planned.reportKey === storeKeys.retentionReport(planned.runId)
+      )
+        plan = { runId: planned.runId, reportKey: planned.reportKey };
+    },
+    stop: async (name) => {
+      if (!plan) return;
+      const report = (await readJson(rt.store, plan.reportKey)) as Record<string, unknown>;
+      if (report.status === 'running') {
+        await rt.store.put(
+          plan.reportKey,
+          jsonBody({
+            ...report,
+            status: 'failed',
+            finishedAt: rt.now().toISOString(),
+            failure: `interrupted (${name}): the next run finishes any deletion this one began`,
+          }),
+        );
+      }
+      await releaseBackupLock(rt.store, storeKeys.retentionLock, plan.runId);
+      say(
+        `retention run ${plan.runId} recorded as failed; the lock is free; the next run finishes what it began`,
+      );
+    },
+  };
+}

@@ -4,11 +4,11 @@ import { retentionSettingsSchema } from '#backup-set/retention-policy.ts';
 import { asError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import { readJson } from '#store/content-store.ts';
-import { type CliIo, EXTRA_COMMANDS, LOCAL_WAIT_MS } from './cli.ts';
+import { type CliIo, EXTRA_COMMANDS, runStoppable } from './cli.ts';
 import { formatBytes } from './format.ts';
+import { retentionStopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { runWorkflow } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import { WORKFLOWS } from './workflows.ts';
 
@@ -98,12 +98,15 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
     'the command line',
   );
   const rt = localRuntime({ store, settings, progress: (message) => progress.update(message) });
-  const outcome = await runWorkflow(
+  const run = await runStoppable(
     WORKFLOWS.retention,
     { dryRun: values['dry-run'] === true, requestedBy: 'cli' },
     rt,
-    { onStateEntered: (name) => progress.step(name), waitMs: LOCAL_WAIT_MS, validate: false },
+    (say) => retentionStopPlan(rt, say),
+    { progress, err: io.err },
   );
+  if ('exitCode' in run) return run.exitCode;
+  const { outcome } = run;
   progress.clear();
   const output =
     outcome.status === 'SUCCEEDED'
@@ -125,6 +128,7 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
     deletedSets?: string[];
     garbageCollection?: { sweptObjects?: number; sweptBytes?: number; skipped?: string };
     failure?: string;
+    warnings?: string[];
   };
   if (values.json) {
     io.out(JSON.stringify(report, null, 2));
@@ -139,6 +143,7 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
     if (gc?.skipped) io.out(`  content collection skipped: ${gc.skipped}`);
     else if (gc)
       io.out(`  collected ${gc.sweptObjects ?? 0} unreferenced objects (${formatBytes(gc.sweptBytes ?? 0)})`);
+    for (const warning of report.warnings ?? []) io.out(`  warning: ${warning}`);
     if (report.failure) io.out(`  failed: ${report.failure}`);
   }
   return outcome.status === 'SUCCEEDED' ? 0 : 1;

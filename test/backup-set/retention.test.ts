@@ -413,3 +413,42 @@ describe('the sweep', () => {
     expect(await inner.stat(keys[2])).toBeUndefined();
   });
 });
+
+describe('the retention lock', () => {
+  const lockOf = (runId: string, process: unknown) =>
+    JSON.stringify({ backupId: runId, acquiredAt: new Date().toISOString(), process });
+
+  it('is taken over at once from a CLI run whose process is gone, saying so in the report; refused while it runs', async () => {
+    const { dir } = tempDir('retention-lock-process');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const root = path.join(dir, 'home');
+    home(root, { 'portal-ext.properties': 'a' });
+    await backup(backupRuntime(store, root, () => new Date()));
+    const policy = { daily: 7, weekly: 0, monthly: 0, minComplete: 1 };
+    const run = () =>
+      runWorkflow(
+        WORKFLOWS.retention,
+        { dryRun: false },
+        retentionRuntime(store, () => new Date(), policy),
+      );
+
+    await store.put('locks/retention.json', lockOf('g20261127t010000z-aaaa', thisProcess()));
+    const refused = await run();
+    expect(refused.status === 'FAILED' && refused.cause).toMatch(
+      /^a retention run is already running: g20261127t010000z-aaaa/,
+    );
+
+    const dead = await killedProcess();
+    await store.put('locks/retention.json', lockOf('g20261127t010000z-aaaa', dead));
+    const output = succeeded(await run()) as { plan: { reportKey: string } };
+    const report = JSON.parse((await store.read(output.plan.reportKey)).toString()) as {
+      status: string;
+      warnings: string[];
+    };
+    expect(report.status).toBe('complete');
+    expect(report.warnings).toEqual([
+      `took over the lock of retention run g20261127t010000z-aaaa: its process (pid ${dead.pid} on ${dead.host}) had ended without giving the lock back (this run finishes any deletion it began)`,
+    ]);
+    expect(fs.existsSync(path.join(dir, 'store/locks/retention.json'))).toBe(false);
+  });
+});

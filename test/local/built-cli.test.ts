@@ -422,6 +422,49 @@ describe('the built CLI', () => {
     120_000,
   );
 
+  it('a retention run stopped by SIGINT records its report failed and gives its lock back', async () => {
+    // On an S3 server the sweep of a small store still makes a request per prefix: seconds to stop it in.
+    const s3 = await startS3Server();
+    try {
+      const run = cliWith({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
+      const store = ['--bucket', s3.bucket, '--endpoint', s3.endpoint];
+      const backed = run('backup', '--home', documentTree('retention-stopped'), ...store, '--quiet');
+      expect(backed.status, backed.stdout + backed.stderr).toBe(0);
+      const retention = startCli(['retention', ...store], {
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      });
+      await waitUntil(
+        () => retention.stderr().includes('Sweep unreferenced content'),
+        'the retention run was sweeping',
+        retention.stderr,
+      );
+      retention.child.kill('SIGINT');
+      expect(await retention.exited, retention.stderr()).toBe(130);
+      const runId = /retention run (g\d{8}t\d{6}z-[0-9a-f]{4}) recorded as failed; the lock is free/.exec(
+        retention.stderr(),
+      )?.[1];
+      expect(runId, retention.stderr()).toBeDefined();
+      const stopped = JSON.parse((await s3.store().read(`reports/retention/${runId}.json`)).toString()) as {
+        status: string;
+        failure: string;
+      };
+      expect(stopped).toMatchObject({
+        status: 'failed',
+        failure: 'interrupted (SIGINT): the next run finishes any deletion this one began',
+      });
+
+      // The lock was given back: the next run takes it without a takeover.
+      const again = run('retention', ...store, '--json');
+      expect(again.status, again.stdout + again.stderr).toBe(0);
+      const report = JSON.parse(again.stdout) as { status: string; warnings?: string[] };
+      expect(report.status).toBe('complete');
+      expect(report.warnings).toBeUndefined();
+    } finally {
+      await s3.stop();
+    }
+  }, 120_000);
+
   it('backs up to and restores from an S3 endpoint over HTTPS, its private CA named by NODE_EXTRA_CA_CERTS', async () => {
     // Real S3 is always HTTPS: the SDK's requests and the restore's presigned GETs (the fetch
     // workers' own TLS connections, kept alive) both go over TLS here, trusting one certificate.
