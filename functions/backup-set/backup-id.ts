@@ -35,8 +35,14 @@ export function isBackupId(value: string): boolean {
 
 /** The time encoded in a backup id (to the second). */
 export function backupIdTime(id: string): Date {
-  const match = BACKUP_ID_PATTERN.exec(id);
-  if (!match?.[1] || !match[2]) throw new Error(`not a backup id: ${id}`);
+  if (!isBackupId(id)) throw new Error(`not a backup id: ${id}`);
+  return runIdTime(id);
+}
+
+/** The time encoded in a run id: a backup's, a retention run's, a restore's or a drill's (to the second). */
+export function runIdTime(id: string): Date {
+  const match = /^[bgrv](\d{8})t(\d{6})z-[0-9a-f]{4}$/.exec(id);
+  if (!match?.[1] || !match[2]) throw new Error(`not a run id: ${id}`);
   const [d, t] = [match[1], match[2]];
   return new Date(
     `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}Z`,

@@ -1,5 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as z from 'zod';
+import { runIdTime } from '#backup-set/backup-id.ts';
+import { REPORT_RUN_HOURS } from '#backup-set/report-run.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { verifyContextSchema } from '#backup-set/verify-context.ts';
 import { ConfigError, InvalidInputError } from '#runtime/errors.ts';
@@ -141,6 +143,31 @@ async function removeComponentScratch(folder: string, component: string, budget:
   return true;
 }
 
+/** A drill this much older than its id cannot still run: the Verify workflow times out after 24 hours. */
+const ABANDONED_AFTER_MS = (REPORT_RUN_HOURS + 1) * 3_600_000;
+
+/**
+ * A drill whose Verify execution was stopped in the console, or timed out, never ran its cleanup:
+ * its whole restored copy would stay on EFS (and be billed) for ever. Each drill's cleanup also
+ * removes the scratch folders of other drills that cannot still run, judged by the time in their
+ * ids; anything else under the scratch root is left alone. True once none is left.
+ */
+async function removeAbandonedDrills(rt: Runtime, own: string, budget: Budget): Promise<boolean> {
+  const root = rt.settings.verify.scratchRoot as string;
+  const names = (await unless(['ENOENT'], fs.readdir(root))) ?? [];
+  const before = rt.now().getTime() - ABANDONED_AFTER_MS;
+  for (const name of names) {
+    if (name === own || !VERIFY_ID.test(name) || runIdTime(name).getTime() >= before) continue;
+    if (!(await unless(['ENOENT'], fs.lstat(`${root}/${name}`)))?.isDirectory()) continue;
+    if (!(await removeTree(`${root}/${name}`, budget))) return false;
+    rt.logger.warn('removed the scratch copy of a drill that ended without removing it', {
+      folder: `${root}/${name}`,
+      startedAt: runIdTime(name).toISOString(),
+    });
+  }
+  return true;
+}
+
 /** The child execution's own failure, out of the JSON that `.sync` puts in the Catch's Cause. */
 function childFailure(outcome: { Error?: string | undefined; Cause?: string | undefined }): string {
   const cause = outcome.Cause ?? '';
@@ -163,6 +190,10 @@ export async function drillCleanup(event: unknown, rt: Runtime): Promise<DrillCl
   const budget = new Budget(rt, rt.now().getTime() + CLEANUP_BUDGET_MS);
   if (!(await removeComponentScratch(folder, component, budget))) {
     rt.logger.info('drill scratch removal goes on in the next call', { component, removed: budget.removed });
+    return { done: false, removed: budget.removed };
+  }
+  if (!(await removeAbandonedDrills(rt, verify.verifyId, budget))) {
+    rt.logger.info('removal of abandoned drill copies goes on in the next call', { removed: budget.removed });
     return { done: false, removed: budget.removed };
   }
   const removedCheck = `the scratch copy ${target} was removed`;

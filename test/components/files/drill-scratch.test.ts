@@ -179,3 +179,31 @@ describe('files-drill-cleanup', () => {
     ).rejects.toThrow(/the restore drill has no scratch folder here \(verify\.scratchRoot\)/);
   });
 });
+
+describe('files-drill-cleanup, with the copies of drills that never cleaned up', () => {
+  it('removes the folders of drills that cannot still run (older than the 24-hour time-out and an hour), and nothing else', async () => {
+    const { dir, scratchRoot, folder, rt, verify } = setup({ now: () => new Date('2026-11-27T03:10:00Z') });
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'keep.txt'), 'keep');
+    // Stopped in the console two days ago: its whole copy is still there.
+    restoredTree(path.join(scratchRoot, 'v20261125t020000z-aaaa'), outside);
+    // Started 24 h 10 min ago: it may still be in its last hour.
+    fs.mkdirSync(path.join(scratchRoot, 'v20261126t030000z-bbbb/liferayHome'), { recursive: true });
+    // Not drills' folders, or not folders.
+    fs.mkdirSync(path.join(scratchRoot, 'kept-by-someone/data'), { recursive: true });
+    fs.writeFileSync(path.join(scratchRoot, 'v20261120t000000z-cccc'), 'a file');
+    fs.mkdirSync(path.join(folder, 'liferayHome'), { recursive: true });
+    const output = await drillCleanup(
+      { verify, component: 'liferayHome', restore: { Error: 'X', Cause: 'y' } },
+      rt,
+    );
+    expect(output.done).toBe(true);
+    expect(fs.readdirSync(scratchRoot).sort()).toEqual([
+      'kept-by-someone',
+      'v20261120t000000z-cccc',
+      'v20261126t030000z-bbbb',
+    ]);
+    expect(fs.readFileSync(path.join(outside, 'keep.txt'), 'utf8')).toBe('keep');
+  });
+});
