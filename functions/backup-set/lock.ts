@@ -98,10 +98,7 @@ export async function acquireBackupLock(
 }
 
 /** The lock as it is now, or undefined when no run holds it. */
-export async function readBackupLock(
-  store: ContentStore,
-  key: string,
-): Promise<{ readonly backupId: string; readonly executionId?: string } | undefined> {
+export async function readBackupLock(store: ContentStore, key: string): Promise<HeldLock | undefined> {
   try {
     return await readLock(store, key);
   } catch (error) {

@@ -1,5 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { localExecutionId } from '#backup-set/executions.ts';
+import { storeKeys } from '#backup-set/keys.ts';
+import { type HeldLock, readBackupLock } from '#backup-set/lock.ts';
 import { listBackupIds, readLatest, readManifest } from '#backup-set/manifest.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import {
@@ -8,10 +10,13 @@ import {
   COMPONENT_NAMES,
   type ComponentName,
 } from '#components/component.ts';
+import { mapLimit } from '#components/files/limit.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import { asError, InvalidInputError } from '#runtime/errors.ts';
+import { processEnded, processRunsHere } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
+import type { ContentStore } from '#store/content-store.ts';
 import { describeManifest, formatDuration, formatSummary } from './format.ts';
 import { backupStopPlan, RunInterrupt, restoreStopPlan, type StopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
@@ -376,34 +381,77 @@ function parseStoreCommand(command: string, args: string[]) {
   }
 }
 
+/**
+ * Who holds a lock, and what this machine can tell of that run: what an SRE asks when a backup was
+ * refused ("a backup is already running").
+ */
+async function lockState(
+  store: ContentStore,
+  key: string,
+): Promise<{ holder: string; since: string; state: string } | null> {
+  let held: HeldLock | undefined;
+  try {
+    held = await readBackupLock(store, key);
+  } catch (error) {
+    return { holder: '?', since: '?', state: `unreadable (${asError(error).message})` };
+  }
+  if (!held) return null;
+  const next = key === storeKeys.backupLock ? 'backup' : 'retention run';
+  let state: string;
+  if (held.process) {
+    const ended = processEnded(held.process, new Date(held.acquiredAt));
+    const where = `pid ${held.process.pid} on ${held.process.host}`;
+    state = ended
+      ? `${ended}: the next ${next} takes the lock over`
+      : processRunsHere(held.process)
+        ? `its process (${where}) is running`
+        : `its process (${where}) cannot be checked from here`;
+  } else if (held.executionId) {
+    state = `its execution is ${held.executionId}`;
+  } else {
+    state = 'its run cannot be checked';
+  }
+  return { holder: held.backupId, since: held.acquiredAt, state };
+}
+
 async function listCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseStoreCommand('list', args);
   const store = storeFromOptions(values);
-  const ids = await listBackupIds(store);
-  const latest = await readLatest(store);
-  const rows = [];
-  for (const id of ids) {
+  const [ids, latest, backupLock, retentionLock] = await Promise.all([
+    listBackupIds(store),
+    readLatest(store),
+    lockState(store, storeKeys.backupLock),
+    lockState(store, storeKeys.retentionLock),
+  ]);
+  // A store of a year of nightly and hourly sets holds hundreds of manifests: read side by side.
+  const rows = await mapLimit(ids, 16, async (id) => {
     try {
       const manifest = await readManifest(store, id);
-      rows.push({
+      return {
         id,
         status: manifest.status,
         startedAt: manifest.startedAt,
         took: formatDuration(manifest.startedAt, manifest.finishedAt),
         components: manifest.components.join(','),
-      });
+      };
     } catch (error) {
-      rows.push({
+      return {
         id,
         status: `unreadable (${asError(error).message})`,
         startedAt: '-',
         took: '-',
         components: '-',
-      });
+      };
     }
-  }
+  });
   if (values.json) {
-    io.out(JSON.stringify({ latest: latest ?? null, backups: rows }, null, 2));
+    io.out(
+      JSON.stringify(
+        { latest: latest ?? null, backups: rows, locks: { backup: backupLock, retention: retentionLock } },
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   if (rows.length === 0) io.out(`no backup sets in ${store.location}`);
@@ -411,6 +459,12 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
     io.out(
       `${row.id}${row.id === latest ? ' (latest)' : ''}  ${row.status}  ${row.startedAt}  ${row.took}  ${row.components}`,
     );
+  }
+  for (const [key, lock] of [
+    [storeKeys.backupLock, backupLock],
+    [storeKeys.retentionLock, retentionLock],
+  ] as const) {
+    if (lock) io.out(`${key}: held by ${lock.holder} since ${lock.since}; ${lock.state}`);
   }
   return 0;
 }

@@ -87,6 +87,17 @@ export function liveProcessTable(): ProcessTable {
   };
 }
 
+/** True when the process is certainly running: on this machine, in this boot, seen in /proc. */
+export function processRunsHere(holder: HostProcess, table: ProcessTable = liveProcessTable()): boolean {
+  const self = table.self;
+  return (
+    self !== undefined &&
+    holder.bootId === self.bootId &&
+    holder.pidNamespace === self.pidNamespace &&
+    table.startTicks(holder.pid) === holder.startTicks
+  );
+}
+
 /**
  * Why the process that took a lock at `acquiredAt` has certainly ended, or undefined when it may
  * still run (another machine, another container, or anything this machine cannot tell).
