@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
-import { InvalidInputError } from '#runtime/errors.ts';
+import { CorruptBackupError, InvalidInputError } from '#runtime/errors.ts';
 import { processEnded } from '#runtime/host-process.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -147,6 +147,23 @@ async function holderEnded(rt: Runtime, own: string, held: HeldLock): Promise<st
   }
 }
 
+/**
+ * The set this backup builds on: `latest`. A damaged pointer must not stop every backup after it:
+ * this one then builds on no set (its files are all read again) and its Commit writes the pointer
+ * anew. A store that cannot be read at all still fails Begin, which is retried.
+ */
+async function latestToBuildOn(rt: Runtime): Promise<{ previousBackupId?: string; unreadable?: string }> {
+  try {
+    const previousBackupId = await readLatest(rt.store);
+    return previousBackupId ? { previousBackupId } : {};
+  } catch (error) {
+    if (!(error instanceof CorruptBackupError || error instanceof SyntaxError)) throw error;
+    const unreadable = `${storeKeys.latest} cannot be read (${error.message}): this backup builds on no earlier set and reads every file again; its Commit writes the pointer anew`;
+    rt.logger.warn(unreadable);
+    return { unreadable };
+  }
+}
+
 async function writeRunningManifest(
   rt: Runtime,
   run: {
@@ -158,7 +175,7 @@ async function writeRunningManifest(
   },
 ): Promise<BackupContext> {
   const { backupId, now, request, ordered, takeover } = run;
-  const previousBackupId = await readLatest(rt.store);
+  const { previousBackupId, unreadable } = await latestToBuildOn(rt);
   const manifest: Manifest = {
     schemaVersion: 1,
     backupId,
@@ -173,7 +190,10 @@ async function writeRunningManifest(
     startedAt: now.toISOString(),
     tool: TOOL,
     results: {},
-    warnings: takeover ? [`took over the lock of ${takeover.from}: ${takeover.why}`] : [],
+    warnings: [
+      ...(takeover ? [`took over the lock of ${takeover.from}: ${takeover.why}`] : []),
+      ...(unreadable ? [unreadable] : []),
+    ],
   };
   await writeManifest(rt.store, manifest);
   rt.logger.appendKeys({ backupId });

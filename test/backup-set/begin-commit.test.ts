@@ -182,6 +182,29 @@ describe('Commit', () => {
     expect(await readLatest(rt.store)).toBe(next.backupId);
   });
 
+  it.each([
+    ['not JSON', 'not json', /is not valid JSON/],
+    ['not a pointer', '{"backupId": "../../x", "committedAt": "yesterday"}', /is not valid: backupId: /],
+  ])(
+    'a damaged latest pointer (%s) does not stop the backups: this one builds on no set, says so, and Commit writes it anew',
+    async (_, body, why) => {
+      const rt = testRuntime({ components: HOME, now: clock() });
+      const first = await beginBackup({}, rt);
+      await commitBackup({ backup: first, results: [complete('liferayHome')] }, rt);
+      await rt.store.put('pointers/latest.json', body);
+      const next = await beginBackup({}, rt);
+      expect(next.previousBackupId).toBeUndefined();
+      const [warning, ...others] = (await readManifest(rt.store, next.backupId)).warnings;
+      expect(others).toEqual([]);
+      expect(warning).toMatch(
+        /^pointers\/latest\.json cannot be read \(.*\): this backup builds on no earlier set and reads every file again; its Commit writes the pointer anew$/,
+      );
+      expect(warning).toMatch(why);
+      await commitBackup({ backup: next, results: [complete('liferayHome')] }, rt);
+      expect(await readLatest(rt.store)).toBe(next.backupId);
+    },
+  );
+
   it('marks a set partial with each failed component and its reason; latest stays', async () => {
     const rt = testRuntime({ components: { ...HOME, appServer: { root: '/x' } }, now: clock() });
     const first = await beginBackup({ components: ['liferayHome'] }, rt);

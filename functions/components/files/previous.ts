@@ -1,5 +1,5 @@
 import { MAX_CHAIN_STEPS, readManifest } from '#backup-set/manifest.ts';
-import { ObjectNotFoundError } from '#runtime/errors.ts';
+import { CorruptBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { type FileIndex, type PartLine, type PartRef, readIndex, readPartBatches } from './index-format.ts';
 import { comparePaths, type PathRange, spanIntersects } from './paths.ts';
@@ -32,6 +32,14 @@ export async function findPreviousIndex(
     } catch (error) {
       if (error instanceof ObjectNotFoundError) {
         onWarning(`the earlier backup set ${id} is gone; this backup reads every file again`);
+        return undefined;
+      }
+      // One damaged manifest must not fail every backup after it: this one reads everything, and
+      // the next one builds on it (the unreadable set is left for a person: retention reports it).
+      if (error instanceof CorruptBackupError) {
+        onWarning(
+          `the earlier backup set ${id} cannot be read (${error.message}); this backup reads every file again`,
+        );
         return undefined;
       }
       throw error;

@@ -1,0 +1,98 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { storeKeys } from '#backup-set/keys.ts';
+import type { ComponentResult } from '#components/component.ts';
+import { LocalFolderStore } from '#store/local-folder-store.ts';
+import { tempDir } from '../../support/local-runtime.ts';
+import {
+  backupContext,
+  commitSet,
+  driveBackup,
+  driveRestore,
+  homeRuntime,
+  restoreContext,
+} from './support/drive.ts';
+import { bytesFor, diffTrees, readTree } from './support/trees.ts';
+
+/**
+ * What a backup builds on: the previous complete copy. When that copy cannot be used (its set
+ * deleted, its manifest or its index damaged) the backup reads every file again and says why:
+ * it never fails, and the backup after it is incremental again.
+ */
+
+const A = 'b20261127t020000z-aaaa';
+const B = 'b20261127t030000z-bbbb';
+const C = 'b20261127t040000z-cccc';
+
+function setup(name: string) {
+  const { dir } = tempDir(`previous-${name}`);
+  const home = path.join(dir, 'home');
+  for (let i = 0; i < 12; i += 1) {
+    const file = path.join(home, `data/document_library/20101/${i}/1.0`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, bytesFor(`doc-${i}`, 10_000 + i));
+  }
+  fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'a=1\n');
+  const store = new LocalFolderStore(path.join(dir, 'store'));
+  const rt = homeRuntime(store, { root: home }, path.join(dir, 'scratch'));
+  return { dir, home, store, rt };
+}
+
+async function backup(
+  rt: ReturnType<typeof setup>['rt'],
+  id: string,
+  previous?: string,
+): Promise<ComponentResult> {
+  const result = await driveBackup(rt, backupContext(id, previous));
+  await commitSet(rt.store, id, [result], previous);
+  return result;
+}
+
+const summaryOf = (result: ComponentResult) => result.summary as { files: number; changedFiles: number };
+
+describe('a backup whose previous copy cannot be used', () => {
+  it.each([
+    [
+      'its manifest is damaged',
+      (dir: string) => fs.writeFileSync(path.join(dir, 'store', storeKeys.manifest(A)), '{"backupId": '),
+      new RegExp(
+        `^the earlier backup set ${A} cannot be read \\(the manifest backups/${A}/manifest.json cannot be read: .*is not valid JSON.*\\); this backup reads every file again$`,
+      ),
+    ],
+    [
+      'its set is gone',
+      (dir: string) => fs.rmSync(path.join(dir, 'store/backups', A), { recursive: true }),
+      new RegExp(`^the earlier backup set ${A} is gone; this backup reads every file again$`),
+    ],
+    [
+      'its index is damaged',
+      (dir: string) => {
+        const index = path.join(dir, 'store/backups', A, 'files/liferayHome/index.json');
+        fs.writeFileSync(index, `${fs.readFileSync(index, 'utf8')} `);
+      },
+      new RegExp(
+        `^the file index of the earlier set ${A} cannot be used \\(.*\\); this backup reads every file again$`,
+      ),
+    ],
+  ])(
+    'reads every file again when %s, says why, and the next backup is incremental again',
+    async (_, damage, why) => {
+      const { dir, home, rt } = setup(_.replace(/\W+/g, '-'));
+      const first = await backup(rt, A);
+      expect(summaryOf(first).changedFiles).toBe(13);
+      damage(dir);
+
+      const second = await backup(rt, B, A);
+      expect(second.status).toBe('complete');
+      expect(second.warnings.filter((warning) => warning.includes(A))).toEqual([expect.stringMatching(why)]);
+      expect(summaryOf(second)).toMatchObject({ files: 13, changedFiles: 13 });
+      const target = path.join(dir, 'restored');
+      const restored = await driveRestore(rt, restoreContext(B, { target }));
+      expect(restored.status).toBe('complete');
+      expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
+
+      expect(summaryOf(await backup(rt, C, B)).changedFiles).toBe(0);
+    },
+  );
+});
