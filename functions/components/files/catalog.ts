@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { locationKey } from './content.ts';
+import { asPreviousIndexError } from './errors.ts';
 import { type CatalogRef, type DataLocation, dataLocationSchema, isDataLocation } from './index-format.ts';
 import { JsonLinesFile, type ObjectDigest, readJsonLines } from './jsonl.ts';
 
@@ -408,6 +409,14 @@ export class CatalogLookup {
 
   /** Where the content with this hash is stored, if the catalog has it. */
   async find(sha256: string): Promise<DataLocation | undefined> {
+    try {
+      return await this.lookUp(sha256);
+    } catch (error) {
+      throw asPreviousIndexError(error);
+    }
+  }
+
+  private async lookUp(sha256: string): Promise<DataLocation | undefined> {
     const ref = this.ref;
     if (!ref) return undefined;
     this.stats.lookups += 1;

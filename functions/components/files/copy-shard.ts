@@ -19,7 +19,7 @@ import {
   storeChunk,
   UploadBuffers,
 } from './content.ts';
-import { ContentChangedError } from './errors.ts';
+import { asPreviousIndexError, ContentChangedError, PreviousIndexError } from './errors.ts';
 import { copyShardEventSchema, type ShardItem } from './events.ts';
 import * as fsx from './fsx.ts';
 import {
@@ -139,7 +139,19 @@ export async function copyShard(event: unknown, rt: Runtime): Promise<CopyShardO
   const settings = filesSettings(rt, component);
   return SHARDS_PER_PROCESS.run(async () => {
     const plan = await readBackupPlan(rt.store, filesKeys.plan(backup.backupId, component));
-    const result = await new ShardCopier(rt, settings, plan, component, shard).run();
+    let result: ShardResult;
+    try {
+      result = await new ShardCopier(rt, settings, plan, component, shard).run();
+    } catch (error) {
+      // One damaged object of the previous copy must not fail this backup, nor every one after it
+      // (`latest` would stay on that copy): the shard runs again without it. Its packs already
+      // stored are reused (their checkpoints); every file it covers is read and hashed again.
+      if (!(error instanceof PreviousIndexError) || !plan.previous) throw error;
+      const why = `the index of the earlier set ${plan.previous.backupId} could not be read for shard ${shard.id} (${error.message}); every file of that shard was read again`;
+      rt.logger.warn(why, { component });
+      const { previous: _, ...alone } = plan;
+      result = await new ShardCopier(rt, settings, alone, component, shard, [why]).run();
+    }
     return {
       shardId: result.shardId,
       entries: result.stats.entries,
@@ -224,7 +236,6 @@ class ShardCopier {
     catalogPartitionsFetched: 0,
     milliseconds: 0,
   };
-  private readonly warnings: string[] = [];
   private warningsDropped = 0;
   /** Content this shard stored (or is storing), by sha256. */
   private readonly stored = new Map<string, Promise<DataLocation>>();
@@ -247,6 +258,8 @@ class ShardCopier {
     private readonly plan: BackupPlan,
     private readonly component: FilesComponentName,
     private readonly shard: ShardItem,
+    /** Said before anything this shard finds (why it runs without the previous copy). */
+    private readonly warnings: string[] = [],
   ) {
     this.range = { after: shard.after, through: shard.through };
     this.backupId = plan.backupId;
@@ -270,7 +283,9 @@ class ShardCopier {
     // The previous index and this shard's earlier packs, if any, side by side (two requests).
     const [previousIndex] = await Promise.all([
       this.plan.previous
-        ? readIndex(store, this.plan.previous.index.key, this.plan.previous.index)
+        ? readIndex(store, this.plan.previous.index.key, this.plan.previous.index).catch((error: unknown) => {
+            throw asPreviousIndexError(error);
+          })
         : Promise.resolve(undefined),
       this.loadCheckpoints(),
     ]);

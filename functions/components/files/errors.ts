@@ -1,10 +1,27 @@
-import { LiferayBackupError } from '#runtime/errors.ts';
+import { CorruptBackupError, LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 
 /**
  * The files engine's named errors (Step Functions matches on `name`; retries belong to the state
  * machine). Kept beside the engine rather than appended to runtime/errors.ts, which several
  * people edit at once.
  */
+
+/**
+ * The previous copy's index (its index file, a part, the content catalog) is damaged or gone. The
+ * shard then runs again without it (copy-shard.ts): every file it covers is read again.
+ */
+export class PreviousIndexError extends LiferayBackupError {
+  constructor(message: string, options: { cause: unknown }) {
+    super('PreviousIndexError', message, options);
+  }
+}
+
+/** Wraps the damage of a previous copy's object (not a store that cannot be reached: that is retried). */
+export function asPreviousIndexError(error: unknown): unknown {
+  return error instanceof ObjectNotFoundError || error instanceof CorruptBackupError
+    ? new PreviousIndexError((error as Error).message, { cause: error })
+    : error;
+}
 
 /** Some shards of a run have no result: the set must not be complete. Not retried. */
 export class IncompleteShardsError extends LiferayBackupError {

@@ -1,6 +1,7 @@
 import { MAX_CHAIN_STEPS, readManifest } from '#backup-set/manifest.ts';
 import { CorruptBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
+import { asPreviousIndexError } from './errors.ts';
 import { type FileIndex, type PartLine, type PartRef, readIndex, readPartBatches } from './index-format.ts';
 import { comparePaths, type PathRange, spanIntersects } from './paths.ts';
 import { type FilesComponentName, filesResultDetailsSchema } from './settings.ts';
@@ -98,7 +99,12 @@ export class PreviousEntries {
   }
 
   private async advance(): Promise<void> {
-    const next = await this.batches.next();
+    let next: IteratorResult<PartLine[]>;
+    try {
+      next = await this.batches.next();
+    } catch (error) {
+      throw asPreviousIndexError(error);
+    }
     if (next.done) this.done = true;
     else {
       this.batch = next.value;
