@@ -21,6 +21,11 @@ export const backupRequestSchema = z.strictObject({
   components: z.array(componentNameSchema).min(1).max(5).optional(),
   /** Who started it (recorded in the manifest). Not `source`: that is a component's name. */
   requestedBy: z.enum(['schedule', 'console', 'cli']).optional(),
+  /**
+   * Build on no earlier set: every file is read, and content the store lost is stored again (after
+   * a drill found a damaged or missing object, which an incremental would go on referencing).
+   */
+  full: z.boolean().optional(),
 });
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
 
@@ -175,7 +180,7 @@ async function writeRunningManifest(
   },
 ): Promise<BackupContext> {
   const { backupId, now, request, ordered, takeover } = run;
-  const { previousBackupId, unreadable } = await latestToBuildOn(rt);
+  const { previousBackupId, unreadable } = request.full ? {} : await latestToBuildOn(rt);
   const manifest: Manifest = {
     schemaVersion: 1,
     backupId,
@@ -184,6 +189,7 @@ async function writeRunningManifest(
     trigger: {
       source: request.requestedBy ?? (request.schedule ? 'schedule' : 'console'),
       ...(request.schedule ? { schedule: request.schedule } : {}),
+      ...(request.full ? { full: true as const } : {}),
     },
     components: ordered,
     ...(previousBackupId ? { previousBackupId } : {}),

@@ -34,6 +34,8 @@ export const manifestSchema = z.object({
   trigger: z.object({
     source: z.enum(['schedule', 'console', 'cli']),
     schedule: z.string().max(64).optional(),
+    /** Asked to build on no earlier set (begin-backup.ts). */
+    full: z.literal(true).optional(),
   }),
   components: z.array(componentNameSchema).max(COMPONENT_NAMES.length),
   previousBackupId: backupIdSchema.optional(),

@@ -69,6 +69,12 @@ const COMMON_OPTIONS: Record<string, CliOption> = {
     commands: ['backup', 'restore', 'verify'],
   },
   schedule: { type: 'string', description: 'schedule name recorded in the manifest', commands: ['backup'] },
+  full: {
+    type: 'boolean',
+    description:
+      'build on no earlier set: read every file and store again what the store lost (after a drill found damage)',
+    commands: ['backup'],
+  },
   'allow-partial': { type: 'boolean', description: 'restore from a partial set', commands: ['restore'] },
   json: {
     type: 'boolean',
@@ -257,6 +263,7 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
   const input = {
     requestedBy: 'cli',
     ...(typeof values.schedule === 'string' ? { schedule: values.schedule } : {}),
+    ...(values.full === true ? { full: true } : {}),
     ...(components ? { components } : {}),
   };
   const executionId = localExecutionId();

@@ -138,17 +138,19 @@ describe('the restore drill (Verify workflow)', () => {
   });
 });
 
+/** The CLI in this process: its exit code and what it printed. */
+async function run(args: string[]) {
+  const lines: string[] = [];
+  const code = await main(args, { out: (line) => lines.push(line), err: process.stderr });
+  return { code, text: lines.join('\n') };
+}
+
 describe('liferay-backup verify', () => {
   it('restores the files into a new scratch folder with the Restore workflow, then removes it', async () => {
     const { dir, root } = sampleHome('verify-cli');
     const storeDir = path.join(dir, 'store');
     const scratch = path.join(dir, 'scratch');
     fs.mkdirSync(scratch);
-    const run = async (args: string[]) => {
-      const lines: string[] = [];
-      const code = await main(args, { out: (line) => lines.push(line), err: process.stderr });
-      return { code, text: lines.join('\n') };
-    };
     expect((await run(['backup', '--home', root, '--store', storeDir, '--quiet'])).code).toBe(0);
 
     const drill = await run(['verify', 'latest', '--store', storeDir, '--scratch', scratch, '--quiet']);
@@ -199,5 +201,37 @@ describe('liferay-backup verify', () => {
     expect(readOnly.text).toMatch(
       /PROBLEM: data\/document_library\/1\/2\/doc\/1\.0: read 300000 bytes with sha256/,
     );
+  });
+});
+
+describe('content the store lost, found by a drill', () => {
+  it('the drill says to run a full backup; after `backup --full` the drill passes', async () => {
+    const { dir, root } = sampleHome('verify-lost');
+    const storeDir = path.join(dir, 'store');
+    const scratch = path.join(dir, 'scratch');
+    fs.mkdirSync(scratch);
+    expect((await run(['backup', '--home', root, '--store', storeDir, '--quiet'])).code).toBe(0);
+    const store = new LocalFolderStore(storeDir);
+    const pack = (await allKeys(store)).find((key) => key.startsWith('objects/packs/'));
+    if (!pack) throw new Error('no pack stored');
+    fs.rmSync(path.join(storeDir, pack));
+    // The next night's incremental still references it: its files did not change.
+    expect((await run(['backup', '--home', root, '--store', storeDir, '--quiet'])).code).toBe(0);
+
+    const remedy =
+      'the store lost or damaged content this set references, and the sets after it reference it too: run a backup with {"full": true} (CLI: backup --full), which stores every file again';
+    for (const mode of [scratch, 'none']) {
+      const drill = await run(['verify', 'latest', '--store', storeDir, '--scratch', mode, '--quiet']);
+      expect(drill.code).toBe(1);
+      expect(drill.text).toContain(pack);
+      expect(drill.text).toContain(remedy);
+    }
+
+    expect((await run(['backup', '--home', root, '--store', storeDir, '--full', '--quiet'])).code).toBe(0);
+    for (const mode of [scratch, 'none']) {
+      const drill = await run(['verify', 'latest', '--store', storeDir, '--scratch', mode, '--quiet']);
+      expect(drill.text).not.toContain('PROBLEM');
+      expect(drill.code).toBe(0);
+    }
   });
 });

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listBackupIds, readLatest, readManifest } from '#backup-set/manifest.ts';
+import { main } from '#local/cli.ts';
 import { allHandlers } from '#local/handlers.ts';
 import { runWorkflow } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
@@ -118,5 +119,39 @@ describe('the Backup workflow', () => {
     expect(manifest.results.appServer).toMatchObject({ status: 'failed', error: { name: 'EACCES' } });
     expect(await readLatest(store)).toBe(complete);
     expect(await store.stat('locks/backup.json')).toBeUndefined();
+  });
+});
+
+describe('a backup asked to build on no earlier set', () => {
+  it('from the CLI (--full): reads every file, records it, and the next backup is incremental again', async () => {
+    const { dir } = tempDir('backup-full');
+    const home = path.join(dir, 'home');
+    fs.mkdirSync(path.join(home, 'data/document_library/20101/1'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'data/document_library/20101/1/1.0'), 'a document');
+    fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'company.default.web.id=liferay.com\n');
+    const store = path.join(dir, 'store');
+    const backup = async (...flags: string[]) => {
+      const lines: string[] = [];
+      const code = await main(['backup', '--home', home, '--store', store, '--json', '--quiet', ...flags], {
+        out: (line) => lines.push(line),
+        err: process.stderr,
+      });
+      expect(code).toBe(0);
+      return JSON.parse(lines.join('\n')) as {
+        backupId: string;
+        previousBackupId?: string;
+        trigger: Record<string, unknown>;
+        results: { liferayHome: { summary: { files: number; changedFiles: number } } };
+      };
+    };
+    const first = await backup();
+    const full = await backup('--full');
+    expect(full.previousBackupId).toBeUndefined();
+    expect(full.trigger).toEqual({ source: 'cli', full: true });
+    expect(full.results.liferayHome.summary).toMatchObject({ files: 2, changedFiles: 2 });
+    const next = await backup();
+    expect(next.previousBackupId).toBe(full.backupId);
+    expect(next.results.liferayHome.summary.changedFiles).toBe(0);
+    expect(first.trigger).toEqual({ source: 'cli' });
   });
 });

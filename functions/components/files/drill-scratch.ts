@@ -9,6 +9,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { mapLimit } from './limit.ts';
 import { filesComponentSchema } from './settings.ts';
+import { LOST_CONTENT_REMEDY } from './verify.ts';
 
 /**
  * The files part of a restore drill that restores for real (settings.verify.scratchRoot). The
@@ -143,6 +144,14 @@ async function removeComponentScratch(folder: string, component: string, budget:
   return true;
 }
 
+/** Restore failures that mean the store's copy is gone or damaged (not the disk, not the request). */
+const LOST_CONTENT = new Set(['ObjectNotFoundError', 'VerificationError']);
+
+/** The remedy, when the restore failed because the store's copy is gone or damaged. */
+function remedyFor(result: { readonly error?: { readonly name: string } | undefined } | undefined): string {
+  return result?.error && LOST_CONTENT.has(result.error.name) ? `; ${LOST_CONTENT_REMEDY}` : '';
+}
+
 /** A drill this much older than its id cannot still run: the Verify workflow times out after 24 hours. */
 const ABANDONED_AFTER_MS = (REPORT_RUN_HOURS + 1) * 3_600_000;
 
@@ -203,10 +212,16 @@ export async function drillCleanup(event: unknown, rt: Runtime): Promise<DrillCl
     verification: { component, status, checks, problems },
   });
   if (!('restoreId' in restore)) {
+    // A failed restore ends its execution red: its report (named in the failure) says what failed.
+    const failure = childFailure(restore);
+    const restoreId = /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of /.exec(failure)?.[1];
+    const failed = restoreId
+      ? await readRestoreReport(rt.store, verify.backupId, restoreId).catch(() => undefined)
+      : undefined;
     return verification(
       'failed',
       [removedCheck],
-      [`the restore into ${target} failed: ${childFailure(restore)}`],
+      [`the restore into ${target} failed: ${failure}${remedyFor(failed?.results[component])}`],
     );
   }
   const report = await readRestoreReport(rt.store, verify.backupId, restore.restoreId);
@@ -215,7 +230,11 @@ export async function drillCleanup(event: unknown, rt: Runtime): Promise<DrillCl
     const why = result?.error
       ? `${result.error.name}: ${result.error.message}`
       : (restore.message ?? report.status);
-    return verification('failed', [removedCheck], [`restore ${restore.restoreId} into ${target}: ${why}`]);
+    return verification(
+      'failed',
+      [removedCheck],
+      [`restore ${restore.restoreId} into ${target}: ${why}${remedyFor(result)}`],
+    );
   }
   const { files, bytes, verifiedFiles } = result.summary;
   return verification(

@@ -40,13 +40,23 @@ export interface PartVerification {
   readonly files: number;
   readonly bytes: number;
   readonly problems: string[];
+  /** Files whose stored content is gone or does not match the index. */
+  readonly lostContent?: number;
 }
+
+/**
+ * What to do when the store lost or damaged content: later sets reference unchanged files where
+ * they were stored, so only a backup that builds on no earlier set stores them again.
+ */
+export const LOST_CONTENT_REMEDY =
+  'the store lost or damaged content this set references, and the sets after it reference it too: run a backup with {"full": true} (CLI: backup --full), which stores every file again';
 
 /** Reads back every file of one index part and checks its size and sha256. */
 export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerification> {
   const problems: string[] = [];
   let files = 0;
   let bytes = 0;
+  let lostContent = 0;
   try {
     for await (const entry of readPart(rt.store, part)) {
       if (entry.type !== 'file') continue;
@@ -63,6 +73,7 @@ export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerifi
         }
       } catch (error) {
         problems.push(`${entry.path}: its content cannot be read: ${(error as Error).message}`);
+        lostContent += 1;
         continue;
       }
       bytes += size;
@@ -71,6 +82,7 @@ export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerifi
         problems.push(
           `${entry.path}: read ${size} bytes with sha256 ${sha256}, the index records ${entry.size} bytes, ${entry.sha256}`,
         );
+        lostContent += 1;
       }
       if (files % 1000 === 0) rt.progress(`verified ${files} files, ${bytes} bytes of ${part.key}`);
       if (problems.length >= MAX_PROBLEMS_PER_PART) break;
@@ -78,13 +90,14 @@ export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerifi
   } catch (error) {
     problems.push(`index part ${part.key} cannot be read: ${(error as Error).message}`);
   }
-  return { files, bytes, problems };
+  return { files, bytes, problems, ...(lostContent > 0 ? { lostContent } : {}) };
 }
 
 function summarise(parts: number, results: readonly PartVerification[]): VerifyOutcome {
   const files = results.reduce((sum, r) => sum + r.files, 0);
   const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
   const problems = results.flatMap((r) => r.problems).slice(0, 1000);
+  if (results.some((r) => (r.lostContent ?? 0) > 0)) problems.push(LOST_CONTENT_REMEDY);
   return {
     status: problems.length === 0 ? 'verified' : 'failed',
     checks: [
@@ -163,6 +176,7 @@ const partVerificationSchema = z.object({
   files: z.number(),
   bytes: z.number(),
   problems: z.array(z.string()),
+  lostContent: z.number().optional(),
 });
 
 /** `files-finish-verify`: every part checked? The component's verification. */

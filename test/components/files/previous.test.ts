@@ -147,3 +147,27 @@ describe('a backup whose previous copy cannot be used', () => {
     },
   );
 });
+
+describe('content the store lost', () => {
+  it('an incremental goes on referencing it; a backup on no earlier set ("full") stores it again', async () => {
+    const { dir, home, rt } = setup('lost-pack');
+    await backup(rt, A);
+    // A pack lost from the store (deleted by hand, a lifecycle rule): every file in it is gone.
+    const packs = path.join(dir, 'store/objects/packs');
+    const [prefix = '-'] = fs.readdirSync(packs);
+    const [pack = '-'] = fs.readdirSync(path.join(packs, prefix));
+    fs.rmSync(path.join(packs, prefix, pack));
+
+    // The files did not change: the incremental records them where they were.
+    expect(summaryOf(await backup(rt, B, A)).changedFiles).toBe(0);
+    await expect(
+      driveRestore(rt, restoreContext(B, { target: path.join(dir, 'from-incremental') })),
+    ).rejects.toThrow(`not found in the backup store: objects/packs/${prefix}/${pack}`);
+
+    // What Begin does for {"full": true}: no previous set.
+    expect(summaryOf(await backup(rt, C))).toMatchObject({ files: ALL, changedFiles: ALL });
+    const target = path.join(dir, 'from-full');
+    expect((await driveRestore(rt, restoreContext(C, { target }))).status).toBe('complete');
+    expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
+  });
+});
