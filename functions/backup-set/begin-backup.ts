@@ -40,6 +40,8 @@ export const backupContextSchema = z.object({
   workPrefix: z.string(),
   /** Which capture hooks run (the workflow's Choice states read these flags). */
   hooks: z.object({ pre: z.boolean(), post: z.boolean(), continueOnPreHookFailure: z.boolean() }),
+  /** Asked to build on no earlier set (the request's `full`). */
+  full: z.boolean().optional(),
   /** Filled by the hook states: `{pre, post}` outcomes (or a caught `{Error, Cause}`). */
   hookOutcomes: z.record(z.string(), z.unknown()).default({}),
 });
@@ -210,6 +212,7 @@ async function writeRunningManifest(
     components: ordered,
     selected: selectionFlags(ordered),
     ...(previousBackupId ? { previousBackupId } : {}),
+    ...(request.full ? { full: true } : {}),
     startedAt: now.toISOString(),
     workPrefix: storeKeys.workPrefix(backupId),
     hooks: {

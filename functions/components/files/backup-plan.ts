@@ -47,6 +47,8 @@ export const backupPlanSchema = z.strictObject({
   rules: z.strictObject({ include: z.array(z.string()), exclude: z.array(z.string()) }),
   root: z.strictObject({ mode: z.number().int(), mtimeNs: z.string() }),
   previous: z.strictObject({ backupId: z.string(), index: digestSchema }).optional(),
+  /** A full backup: large files' chunks are written again even where the store has them. */
+  full: z.boolean().optional(),
   facts: z.record(z.string(), z.unknown()),
   warnings: z.array(z.string()),
   planning: z.strictObject({
@@ -226,6 +228,7 @@ export async function planBackup(event: unknown, rt: Runtime): Promise<RoundStat
           },
         }
       : {}),
+    ...(backup.full ? { full: true } : {}),
     facts,
     warnings,
     planning: { method, entries, bytes, milliseconds: Date.now() - started },

@@ -427,9 +427,15 @@ export async function readChunks(
  * stored is exactly what the name promises; they are sent as a stream of known length (one PUT,
  * no second hash by the SDK).
  */
-export async function storeChunk(store: ContentStore, chunk: Chunk, bytes: Buffer): Promise<boolean> {
+export async function storeChunk(
+  store: ContentStore,
+  chunk: Chunk,
+  bytes: Buffer,
+  /** Write it even if the store has an object of that name and size: it may be damaged. */
+  overwrite = false,
+): Promise<boolean> {
   const key = filesKeys.blob(chunk.sha256);
-  const existing = await store.stat(key);
+  const existing = overwrite ? undefined : await store.stat(key);
   if (existing && existing.size === chunk.size && isReusable(existing)) return false;
   await putWithRetry(store, key, bytes);
   return true;

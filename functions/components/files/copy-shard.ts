@@ -696,7 +696,7 @@ class ShardCopier {
             release();
             return;
           }
-          const storing = storeChunk(this.rt.store, chunk, bytes)
+          const storing = storeChunk(this.rt.store, chunk, bytes, this.plan.full === true)
             .then((uploaded) => {
               if (this.chunks.size < STORED_MEMORY) this.chunks.add(chunk.sha256);
               if (uploaded) {

@@ -27,6 +27,8 @@ export type RoundState = z.infer<typeof roundStateSchema>;
 export const backupRefSchema = z.looseObject({
   backupId: backupIdSchema,
   previousBackupId: backupIdSchema.optional(),
+  /** Asked to build on no earlier set: content already in the store is written again too. */
+  full: z.boolean().optional(),
 });
 export const restoreRefSchema = z.looseObject({
   restoreId: z.string().regex(/^r\d{8}t\d{6}z-[0-9a-f]{4}$/),
