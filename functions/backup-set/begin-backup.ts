@@ -164,7 +164,7 @@ async function latestToBuildOn(rt: Runtime): Promise<{ previousBackupId?: string
     const previousBackupId = await readLatest(rt.store);
     return previousBackupId ? { previousBackupId } : {};
   } catch (error) {
-    if (!(error instanceof CorruptBackupError || error instanceof SyntaxError)) throw error;
+    if (!(error instanceof CorruptBackupError)) throw error;
     const unreadable = `${storeKeys.latest} cannot be read (${error.message}): this backup builds on no earlier set and reads every file again; its Commit writes the pointer anew`;
     rt.logger.warn(unreadable);
     return { unreadable };

@@ -95,6 +95,7 @@ export async function readLatest(store: ContentStore): Promise<string | undefine
     raw = await readJson(store, storeKeys.latest, 4096);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) return undefined;
+    if (error instanceof SyntaxError) throw new CorruptBackupError(error.message, { cause: error });
     throw error;
   }
   const parsed = latestPointerSchema.safeParse(raw);
@@ -102,6 +103,29 @@ export async function readLatest(store: ContentStore): Promise<string | undefine
     throw new CorruptBackupError(`${storeKeys.latest} is not valid: ${describeIssues(parsed.error.issues)}`);
   }
   return parsed.data.backupId;
+}
+
+/**
+ * What `latest` means to a restore or a drill: the pointer or, when it is damaged, the newest
+ * complete set among the manifests (what the pointer records: Commit never moves it back), with a
+ * warning that says so. Nobody restoring at night should have to repair the pointer first.
+ */
+export async function resolveLatest(store: ContentStore): Promise<{ backupId?: string; warning?: string }> {
+  try {
+    const backupId = await readLatest(store);
+    return backupId ? { backupId } : {};
+  } catch (error) {
+    if (!(error instanceof CorruptBackupError)) throw error;
+    for (const id of (await listBackupIds(store)).reverse()) {
+      const manifest = await readManifest(store, id).catch(() => undefined);
+      if (manifest?.status === 'complete')
+        return {
+          backupId: id,
+          warning: `${error.message}: "latest" is taken as the newest complete set, ${id}`,
+        };
+    }
+    return { warning: `${error.message}, and no set is complete` };
+  }
 }
 
 export async function writeLatest(store: ContentStore, backupId: string, now: Date): Promise<void> {

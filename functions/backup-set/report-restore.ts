@@ -80,7 +80,11 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
     status,
     finishedAt: rt.now().toISOString(),
     results: Object.fromEntries(results),
-    ...(failure ? { warnings: [`the workflow failed: ${errorFromCatch(failure).message}`] } : {}),
+    ...(failure
+      ? {
+          warnings: [...(previous.warnings ?? []), `the workflow failed: ${errorFromCatch(failure).message}`],
+        }
+      : {}),
   };
   const reportKey = await writeRestoreReport(rt.store, final);
   rt.metrics.publish(restoreMetricPoints(final, rt.settings.environment));

@@ -8,7 +8,7 @@ import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
-import { backupIdSchema, type Manifest, readLatest, readManifest } from './manifest.ts';
+import { backupIdSchema, type Manifest, readManifest, resolveLatest } from './manifest.ts';
 import { type RestoreReport, writeRestoreReport } from './restore-report.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -62,10 +62,11 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
     );
   }
 
-  const backupId = request.backupId === 'latest' ? await readLatest(rt.store) : request.backupId;
+  const latest = request.backupId === 'latest' ? await resolveLatest(rt.store) : undefined;
+  const backupId = latest ? latest.backupId : request.backupId;
   if (!backupId)
     throw new InvalidInputError(
-      'invalid restore request: backupId "latest": there is no complete backup set yet',
+      `invalid restore request: backupId "latest": ${latest?.warning ?? 'there is no complete backup set yet'}`,
     );
   let manifest: Manifest;
   try {
@@ -156,6 +157,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
     components,
     requests,
     results: {},
+    ...(latest?.warning ? { warnings: [latest.warning] } : {}),
     ...(rt.process ? { process: rt.process } : {}),
   };
   await writeRestoreReport(rt.store, report);

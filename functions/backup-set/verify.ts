@@ -15,7 +15,7 @@ import { jsonBody, readJson } from '#store/content-store.ts';
 import { newRunId } from './backup-id.ts';
 import { errorFromCatch } from './branch-output.ts';
 import { storeKeys } from './keys.ts';
-import { backupIdSchema, type Manifest, readLatest, readManifest } from './manifest.ts';
+import { backupIdSchema, type Manifest, readManifest, resolveLatest } from './manifest.ts';
 import { deletePrefix } from './retention.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -67,10 +67,11 @@ export type VerificationReport = z.infer<typeof verificationReportSchema>;
 
 export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyContext> {
   const request = parseInput(verifyRequestSchema, event ?? {}, 'verify request');
-  const backupId = request.backupId === 'latest' ? await readLatest(rt.store) : request.backupId;
+  const latest = request.backupId === 'latest' ? await resolveLatest(rt.store) : undefined;
+  const backupId = latest ? latest.backupId : request.backupId;
   if (!backupId)
     throw new InvalidInputError(
-      'invalid verify request: backupId "latest": there is no complete backup set yet',
+      `invalid verify request: backupId "latest": ${latest?.warning ?? 'there is no complete backup set yet'}`,
     );
   let manifest: Manifest;
   try {
@@ -110,6 +111,7 @@ export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyCo
     startedAt: context.startedAt,
     components,
     results: {},
+    ...(latest?.warning ? { warnings: [latest.warning] } : {}),
     ...(rt.process ? { process: rt.process } : {}),
   };
   await rt.store.put(storeKeys.verificationReport(backupId, verifyId), jsonBody(report));

@@ -2,7 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { localExecutionId } from '#backup-set/executions.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { type HeldLock, readBackupLock } from '#backup-set/lock.ts';
-import { listBackupIds, readLatest, readManifest } from '#backup-set/manifest.ts';
+import { listBackupIds, readManifest, resolveLatest } from '#backup-set/manifest.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import {
   type CliCommand,
@@ -424,9 +424,9 @@ async function lockState(
 async function listCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseStoreCommand('list', args);
   const store = storeFromOptions(values);
-  const [ids, latest, backupLock, retentionLock] = await Promise.all([
+  const [ids, { backupId: latest, warning }, backupLock, retentionLock] = await Promise.all([
     listBackupIds(store),
-    readLatest(store),
+    resolveLatest(store),
     lockState(store, storeKeys.backupLock),
     lockState(store, storeKeys.retentionLock),
   ]);
@@ -454,7 +454,12 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
   if (values.json) {
     io.out(
       JSON.stringify(
-        { latest: latest ?? null, backups: rows, locks: { backup: backupLock, retention: retentionLock } },
+        {
+          latest: latest ?? null,
+          ...(warning ? { warning } : {}),
+          backups: rows,
+          locks: { backup: backupLock, retention: retentionLock },
+        },
         null,
         2,
       ),
@@ -462,6 +467,7 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (rows.length === 0) io.out(`no backup sets in ${store.location}`);
+  if (warning) io.out(`warning: ${warning}`);
   for (const row of rows) {
     io.out(
       `${row.id}${row.id === latest ? ' (latest)' : ''}  ${row.status}  ${row.startedAt}  ${row.took}  ${row.components}`,
@@ -480,7 +486,7 @@ async function showCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseStoreCommand('show', args);
   if (positionals.length !== 1) throw new InvalidInputError('show needs one backup id or "latest"');
   const store = storeFromOptions(values);
-  const id = positionals[0] === 'latest' ? await readLatest(store) : positionals[0];
+  const id = positionals[0] === 'latest' ? (await resolveLatest(store)).backupId : positionals[0];
   if (!id) throw new InvalidInputError('"latest": there is no complete backup set yet');
   const manifest = await readManifest(store, id);
   if (values.json) io.out(JSON.stringify(manifest, null, 2));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as z from 'zod';
 import { storeKeys } from '#backup-set/keys.ts';
-import { readLatest, readManifest } from '#backup-set/manifest.ts';
+import { readManifest, resolveLatest } from '#backup-set/manifest.ts';
 import { reportRunEnded } from '#backup-set/report-run.ts';
 import { verificationReportSchema } from '#backup-set/verify.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
@@ -109,7 +109,7 @@ async function scratchFolder(
   say: (line: string) => void,
 ): Promise<{ folder?: string; usable: boolean }> {
   if (values.scratch === 'none') return { usable: true };
-  const backupId = requested === 'latest' ? await readLatest(store) : requested;
+  const backupId = requested === 'latest' ? (await resolveLatest(store)).backupId : requested;
   // A set that cannot be read is the workflow's to report, with its own message.
   const manifest = backupId ? await readManifest(store, backupId).catch(() => undefined) : undefined;
   if (!manifest) return { usable: true };

@@ -276,13 +276,19 @@ const manifestCases: StoreCase[] = [
     expected: () => /backupId b20200101t000000z-dead: no such backup set in /,
   },
   {
-    name: 'a latest pointer that is not one',
+    // A damaged pointer alone is not fatal (the newest complete set is taken: see below).
+    name: 'a latest pointer that is not one, and no complete set to take instead',
     phase: 'validate',
     request: { backupId: 'latest' },
-    mutate: async (c) =>
-      c.store.put(storeKeys.latest, JSON.stringify({ backupId: '../../etc', committedAt: 'yesterday' })),
+    mutate: async (c) => {
+      await c.store.put(
+        storeKeys.latest,
+        JSON.stringify({ backupId: '../../etc', committedAt: 'yesterday' }),
+      );
+      await editManifest(c, (m) => Object.assign(m, { status: 'failed' }));
+    },
     expected: () =>
-      /pointers\/latest\.json is not valid: backupId: not a backup id .*; committedAt: Invalid ISO datetime/,
+      /backupId "latest": pointers\/latest\.json is not valid: backupId: not a backup id .*; committedAt: Invalid ISO datetime, and no set is complete/,
   },
   {
     name: 'a set whose component record is not a files record',
@@ -533,6 +539,37 @@ describe('the drill and the CLI on a damaged set', () => {
     expect([...after.keys()].filter((key) => !before.has(key))).toEqual([
       expect.stringMatching(new RegExp(`^backups/${c.backupId}/verifications/v\\S+\\.json$`)),
     ]);
+  });
+
+  it('a damaged latest pointer: restore, drill, show and list take the newest complete set, and say so', async () => {
+    const c = freshCase();
+    await c.store.put(storeKeys.latest, '{"backupId": ');
+    // The JSON error's own words are Node.js's.
+    const warning = new RegExp(
+      `^pointers/latest\\.json is not valid JSON: .+: "latest" is taken as the newest complete set, ${c.backupId}$`,
+    );
+    const rt = runtimeWith(c.store, { liferayHome: homeSettings(home) });
+    const target = path.join(path.dirname(c.target), 'restored');
+    const outcome = await restore(rt, { backupId: 'latest', liferayHome: { target } });
+    expect(outcome.status).toBe('SUCCEEDED');
+    const report = await restoreReport(c.store, restoreIdsOf(outcome));
+    expect(report).toMatchObject({
+      backupId: c.backupId,
+      status: 'complete',
+      warnings: [expect.stringMatching(warning)],
+    });
+    expect(listTree(target)).toEqual(listTree(home));
+    const verified = await verifySet(runtimeWith(c.store, {}), 'latest');
+    expect(verified.status).toBe('verified');
+
+    const lines: string[] = [];
+    const io = { out: (line: string) => lines.push(line), err: process.stderr };
+    expect(await main(['list', '--store', c.dir], io)).toBe(0);
+    expect(lines.filter((line) => line.startsWith('warning: '))).toEqual([
+      expect.stringMatching(new RegExp(`^warning: ${warning.source.slice(1)}`)),
+    ]);
+    expect(await main(['show', 'latest', '--store', c.dir, '--json'], io)).toBe(0);
+    expect(lines.join('\n')).toContain(`"backupId": "${c.backupId}"`);
   });
 
   it('show refuses a manifest of the wrong shape and list marks it unreadable', async () => {
