@@ -4,7 +4,7 @@ import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
 import { backupIdTime } from './backup-id.ts';
-import { listBackupIds, readLatest, readManifest } from './manifest.ts';
+import { listBackupIds, readManifest, resolveLatest } from './manifest.ts';
 
 export interface BackupAge {
   readonly latestBackupId: string | null;
@@ -25,7 +25,9 @@ const MAX_MANIFESTS_READ = 500;
 export async function checkBackupAge(_event: unknown, rt: Runtime): Promise<BackupAge> {
   const hoursSince = (backupId: string) =>
     (rt.now().getTime() - backupIdTime(backupId).getTime()) / 3_600_000;
-  const latest = await readLatest(rt.store);
+  // A damaged pointer must not blind the RPO alarm: the newest complete set is what it records.
+  const { backupId: latest, warning } = await resolveLatest(rt.store);
+  if (warning) rt.logger.warn(warning);
   const environment = { Environment: rt.settings.environment };
   if (latest) {
     rt.metrics.publish([

@@ -89,6 +89,13 @@ describe('backup metrics', () => {
       value: 30,
       dimensions: { Environment: 'test-env' },
     });
+    // A damaged pointer does not blind the alarm: the newest complete set is what it records.
+    await writeManifest(rt.store, { ...manifest, status: 'complete' });
+    await rt.store.put('pointers/latest.json', 'not json');
+    expect(await checkBackupAge({}, withSink)).toMatchObject({
+      latestBackupId: 'b20261127t020000z-7f3a',
+      ageHours: 30,
+    });
   });
 });
 
