@@ -88,6 +88,12 @@ export const configSchema = z
             .default('UTC'),
           /** Components this schedule backs up. @default every configured component */
           components: z.array(componentNameSchema).min(1).optional(),
+          /**
+           * Backups that build on no earlier set (`{"full": true}`): every file read and stored again.
+           * A monthly one bounds what an object the store loses can take with it: every object the
+           * sets after it reference was written by it or later. @default false
+           */
+          full: z.boolean().default(false),
           enabled: z.boolean().default(true),
         }),
       )

@@ -29,6 +29,7 @@ export class Schedules extends Construct {
             input: scheduler.ScheduleTargetInput.fromObject({
               schedule: schedule.name,
               components: schedule.components ?? props.enabledComponents,
+              ...(schedule.full ? { full: true } : {}),
             }),
             retryAttempts: 3,
             maxEventAge: Duration.hours(1),

@@ -144,7 +144,9 @@ describe('the stack', () => {
   });
 
   it('starts Backup from one EventBridge Scheduler schedule per configured schedule, with its name and components', () => {
-    const schedules = (FULL_CONFIG.schedules as { name: string }[]) ?? [];
+    const schedules = (EXAMPLE_CONFIG as { schedules: { name: string }[] }).schedules;
+    expect(schedules.length).toBeGreaterThan(0);
+    const template = build({ ...FULL_CONFIG, schedules }).template;
     const created = template.findResources('AWS::Scheduler::Schedule');
     // One per configured schedule, plus the hourly age check and the daily retention.
     expect(Object.keys(created)).toHaveLength(schedules.length + 2);
@@ -287,6 +289,24 @@ describe('the stack', () => {
     ])
       expect(body, metric).toContain(metric);
     expect(body).toContain('\\"service\\",\\"liferay-backup\\"');
+  });
+
+  it('starts full backups (building on no earlier set) from the schedules that ask for them', () => {
+    const schedules = [
+      { name: 'nightly-full', expression: 'cron(0 2 2-31 * ? *)' },
+      { name: 'hourly-database', expression: 'cron(30 * * * ? *)', components: ['database'] },
+      { name: 'monthly-full', expression: 'cron(0 2 1 * ? *)', full: true },
+    ];
+    const t = build({ ...FULL_CONFIG, schedules }).template;
+    const inputs = Object.values(t.findResources('AWS::Scheduler::Schedule'))
+      .map((schedule) => (schedule as { Properties: { Target: { Input?: string } } }).Properties.Target.Input)
+      .map((input) => JSON.parse(input ?? '{}') as { schedule?: string; full?: boolean })
+      .filter((input) => input.schedule !== undefined);
+    expect(inputs.map(({ schedule, full }) => [schedule, full])).toEqual([
+      ['nightly-full', undefined],
+      ['hourly-database', undefined],
+      ['monthly-full', true],
+    ]);
   });
 
   it('schedules the restore drill of the latest set only when verify.schedule is set', () => {
