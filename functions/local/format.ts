@@ -36,6 +36,10 @@ export function describeManifest(manifest: Manifest): string[] {
   const lines = [
     `backup set ${manifest.backupId}: ${manifest.status}`,
     `  environment ${manifest.environment}, started ${manifest.startedAt}, took ${formatDuration(manifest.startedAt, manifest.finishedAt)}`,
+    // What a restore of it depends on: unchanged files are where the earlier sets stored them.
+    manifest.previousBackupId
+      ? `  builds on ${manifest.previousBackupId}`
+      : `  builds on no earlier set${manifest.trigger.full ? ' (a full backup, as asked)' : ''}`,
   ];
   for (const name of manifest.components) {
     const result = manifest.results[name];

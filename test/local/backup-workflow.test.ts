@@ -153,5 +153,15 @@ describe('a backup asked to build on no earlier set', () => {
     expect(next.previousBackupId).toBe(full.backupId);
     expect(next.results.liferayHome.summary.changedFiles).toBe(0);
     expect(first.trigger).toEqual({ source: 'cli' });
+    const show = async (id: string) => {
+      const lines: string[] = [];
+      expect(
+        await main(['show', id, '--store', store], { out: (line) => lines.push(line), err: process.stderr }),
+      ).toBe(0);
+      return lines[2];
+    };
+    expect(await show(first.backupId)).toBe('  builds on no earlier set');
+    expect(await show(full.backupId)).toBe('  builds on no earlier set (a full backup, as asked)');
+    expect(await show(next.backupId)).toBe(`  builds on ${full.backupId}`);
   });
 });
