@@ -10,7 +10,7 @@ import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
-import { backupIdSchema, listBackupIds, readLatest, readManifest } from './manifest.ts';
+import { backupIdSchema, listBackupIds, readManifest, resolveLatest } from './manifest.ts';
 import { reportRunEnded } from './report-run.ts';
 import {
   chainLinks,
@@ -167,7 +167,12 @@ export async function planRetention(event: unknown, rt: Runtime): Promise<Retent
   for (const warning of warnings) rt.logger.warn(warning);
 
   const facts = await gatherFacts(rt, settings, now);
-  const latest = await readLatest(rt.store);
+  // A damaged pointer: the newest complete set is what it records, and is kept as the latest.
+  const { backupId: latest, warning: latestWarning } = await resolveLatest(rt.store);
+  if (latestWarning) {
+    warnings.push(latestWarning);
+    rt.logger.warn(latestWarning);
+  }
   const interrupted = new Set(await interruptedDeletions(rt.store));
   const links = chainLinks(facts, latest);
   const decisions: RetentionDecision[] = decideRetention(facts, settings.policy, now).map((decision) => {
@@ -260,7 +265,7 @@ export async function deleteSet(
   rt: Runtime,
 ): Promise<{ backupId: string; deleted: string[]; objects: number }> {
   const { runId, backupId } = parseInput(deleteSetInputSchema, event, 'delete-set input');
-  if ((await readLatest(rt.store)) === backupId) {
+  if ((await resolveLatest(rt.store)).backupId === backupId) {
     throw new RetentionRefusedError(`refusing to delete ${backupId}: it is the latest complete set`);
   }
   rt.logger.appendKeys({ backupId });

@@ -452,3 +452,38 @@ describe('the retention lock', () => {
     expect(fs.existsSync(path.join(dir, 'store/locks/retention.json'))).toBe(false);
   });
 });
+
+describe('retention with a damaged latest pointer', () => {
+  it('keeps the newest complete set as the latest, says so, and deletes what the policy lets go', async () => {
+    const { dir } = tempDir('retention-damaged-latest');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const root = path.join(dir, 'home');
+    home(root, { 'portal-ext.properties': 'a' });
+    const start = Date.now() - 10 * DAY;
+    const old = await backup(backupRuntime(store, root, () => new Date(start)));
+    const newest = await backup(backupRuntime(store, root, () => new Date(start + DAY)));
+    await store.put('pointers/latest.json', 'not json');
+    const policy = { daily: 0, weekly: 0, monthly: 0, minComplete: 1 };
+    const output = succeeded(
+      await runWorkflow(
+        WORKFLOWS.retention,
+        { dryRun: false },
+        retentionRuntime(store, () => new Date(), policy),
+      ),
+    ) as { plan: { reportKey: string }; outcome: { deletedSets: string[] } };
+    expect(output.outcome.deletedSets).toEqual([old]);
+    const report = JSON.parse((await store.read(output.plan.reportKey)).toString()) as {
+      warnings: string[];
+      decisions: { backupId: string; keep: boolean; reasons: string[] }[];
+    };
+    expect(report.warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^pointers/latest\\.json is not valid JSON: .+: "latest" is taken as the newest complete set, ${newest}$`,
+        ),
+      ),
+    ]);
+    expect(report.decisions.find((d) => d.backupId === newest)).toMatchObject({ keep: true });
+    expect(await listBackupIds(store)).toEqual([newest]);
+  });
+});
