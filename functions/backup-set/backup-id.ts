@@ -10,10 +10,16 @@ import { randomBytes } from 'node:crypto';
 export const BACKUP_ID_PATTERN = /^b(\d{8})t(\d{6})z-([0-9a-f]{4})$/;
 
 /** Any run's id: `b…` backups, `r…` restores, `g…` retention runs, `v…` verifications. */
-export const RUN_ID_PATTERN = /^[bgrv]\d{8}t\d{6}z-[0-9a-f]{4}$/;
+export const RUN_ID_PATTERN = /^([bgrv])(\d{8})t(\d{6})z-[0-9a-f]{4}$/;
+export type RunKind = 'b' | 'g' | 'r' | 'v';
+
+/** A run id, of one kind (`r` a restore, `v` a drill, ...). */
+export function isRunId(value: string, kind: RunKind): boolean {
+  return value.startsWith(kind) && RUN_ID_PATTERN.test(value);
+}
 
 export function newRunId(
-  kind: 'b' | 'g' | 'r' | 'v',
+  kind: RunKind,
   now: Date,
   random: () => string = () => randomBytes(2).toString('hex'),
 ): string {
@@ -41,9 +47,8 @@ export function backupIdTime(id: string): Date {
 
 /** The time encoded in a run id: a backup's, a retention run's, a restore's or a drill's (to the second). */
 export function runIdTime(id: string): Date {
-  const match = /^[bgrv](\d{8})t(\d{6})z-[0-9a-f]{4}$/.exec(id);
-  if (!match?.[1] || !match[2]) throw new Error(`not a run id: ${id}`);
-  const [d, t] = [match[1], match[2]];
+  const [, , d, t] = RUN_ID_PATTERN.exec(id) ?? [];
+  if (!d || !t) throw new Error(`not a run id: ${id}`);
   return new Date(
     `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}Z`,
   );

@@ -22,6 +22,16 @@ export const restoreReportSchema = z.object({
 });
 export type RestoreReport = z.infer<typeof restoreReportSchema>;
 
+/**
+ * The restore a failure's message names: Report's message starts `restore <restoreId> of
+ * <backupId> is …` (report-restore.ts), and it reaches the CLI or the drill as the cause.
+ */
+export function restoreNamedIn(text: string): { restoreId: string; backupId: string } | undefined {
+  const [, restoreId, backupId] =
+    /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of (b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(text) ?? [];
+  return restoreId && backupId ? { restoreId, backupId } : undefined;
+}
+
 export async function writeRestoreReport(store: ContentStore, report: RestoreReport): Promise<string> {
   const key = storeKeys.restoreReport(report.backupId, report.restoreId);
   await store.put(key, jsonBody(report), { contentType: 'application/json' });

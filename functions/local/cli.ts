@@ -3,7 +3,7 @@ import { localExecutionId } from '#backup-set/executions.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { type HeldLock, readBackupLock } from '#backup-set/lock.ts';
 import { listBackupIds, readManifest, resolveLatest } from '#backup-set/manifest.ts';
-import { readRestoreReport } from '#backup-set/restore-report.ts';
+import { readRestoreReport, restoreNamedIn } from '#backup-set/restore-report.ts';
 import {
   type CliCommand,
   type CliOption,
@@ -329,9 +329,9 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
     const report = (outcome.output as { report: { backupId: string; restoreId: string } }).report;
     return printRestoreReport(io, rt.store, report.backupId, report.restoreId, values.json === true);
   }
-  const reportRef = /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of (b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(outcome.cause);
-  if (reportRef?.[1] && reportRef[2]) {
-    await printRestoreReport(io, rt.store, reportRef[2], reportRef[1], values.json === true);
+  const named = restoreNamedIn(outcome.cause);
+  if (named) {
+    await printRestoreReport(io, rt.store, named.backupId, named.restoreId, values.json === true);
     return 1;
   }
   io.out(`restore failed: ${outcome.error}: ${outcome.cause}`);

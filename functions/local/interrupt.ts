@@ -1,4 +1,5 @@
 import { recordAbandonedSet } from '#backup-set/abandoned-set.ts';
+import { isBackupId, isRunId } from '#backup-set/backup-id.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { readBackupLock, releaseBackupLock } from '#backup-set/lock.ts';
 import { readRestoreReport, writeRestoreReport } from '#backup-set/restore-report.ts';
@@ -136,15 +137,15 @@ const RECORDED = {
   unreadable: 'could not be recorded as failed (its manifest could not be read)',
 } as const;
 
-const RUN_ID = /^[rv]\d{8}t\d{6}z-[0-9a-f]{4}$/;
-const BACKUP_ID = /^b\d{8}t\d{6}z-[0-9a-f]{4}$/;
-
 /** The ids a workflow's first state put at `$.<at>` (the restore's or drill's context). */
 function idsAt(output: unknown, at: 'restore' | 'verify', idKey: 'restoreId' | 'verifyId') {
   const context = (output as Record<string, Record<string, unknown> | undefined> | null)?.[at];
   const id = context?.[idKey];
   const backupId = context?.backupId;
-  return typeof id === 'string' && RUN_ID.test(id) && typeof backupId === 'string' && BACKUP_ID.test(backupId)
+  return typeof id === 'string' &&
+    isRunId(id, at === 'restore' ? 'r' : 'v') &&
+    typeof backupId === 'string' &&
+    isBackupId(backupId)
     ? { id, backupId }
     : undefined;
 }
@@ -247,7 +248,7 @@ export function retentionStopPlan(rt: Runtime, say: (line: string) => void): Sto
         state === 'Plan retention' &&
         planned?.dryRun === false &&
         typeof planned.runId === 'string' &&
-        /^g\d{8}t\d{6}z-[0-9a-f]{4}$/.test(planned.runId) &&
+        isRunId(planned.runId, 'g') &&
         planned.reportKey === storeKeys.retentionReport(planned.runId)
       )
         plan = { runId: planned.runId, reportKey: planned.reportKey };

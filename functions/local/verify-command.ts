@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as z from 'zod';
+import { isBackupId, isRunId } from '#backup-set/backup-id.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { readManifest, resolveLatest } from '#backup-set/manifest.ts';
 import { reportRunEnded } from '#backup-set/report-run.ts';
@@ -135,8 +136,8 @@ async function scratchFolder(
   };
 }
 
-const DRILL_FOLDER = /^liferay-backup-drill-(b\d{8}t\d{6}z-[0-9a-f]{4})-[A-Za-z0-9]{6}$/;
-const VERIFY_ID = /^v\d{8}t\d{6}z-[0-9a-f]{4}$/;
+/** `liferay-backup-drill-<backupId>-XXXXXX` (mkdtemp's six characters). */
+const DRILL_FOLDER = /^liferay-backup-drill-(.+)-[A-Za-z0-9]{6}$/;
 
 /**
  * A drill killed before it could remove its scratch copy (SIGKILL, the OOM killer, a restart)
@@ -154,7 +155,7 @@ async function removeEndedDrillCopies(store: ContentStore, base: string, say: (l
   }
   for (const name of names) {
     const backupId = DRILL_FOLDER.exec(name)?.[1];
-    if (!backupId) continue;
+    if (!backupId || !isBackupId(backupId)) continue;
     const folder = path.join(base, name);
     const ended = await drillsEnded(store, backupId, folder);
     if (ended === undefined) continue;
@@ -169,7 +170,7 @@ async function drillsEnded(
   backupId: string,
   folder: string,
 ): Promise<string | undefined> {
-  const drills = (await readdir(folder).catch(() => [])).filter((name) => VERIFY_ID.test(name));
+  const drills = (await readdir(folder).catch(() => [])).filter((name) => isRunId(name, 'v'));
   if (drills.length === 0) return undefined;
   const how: string[] = [];
   for (const verifyId of drills) {

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs/promises';
 import * as z from 'zod';
-import { runIdTime } from '#backup-set/backup-id.ts';
+import { isRunId, runIdTime } from '#backup-set/backup-id.ts';
 import { REPORT_RUN_HOURS } from '#backup-set/report-run.ts';
-import { readRestoreReport } from '#backup-set/restore-report.ts';
+import { readRestoreReport, restoreNamedIn } from '#backup-set/restore-report.ts';
 import { verifyContextSchema } from '#backup-set/verify-context.ts';
 import { ConfigError, InvalidInputError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -24,7 +24,6 @@ import { LOST_CONTENT_REMEDY } from './verify.ts';
 export const CLEANUP_BUDGET_MS = 10 * 60 * 1000;
 /** Unlinks in flight: EFS answers each in a millisecond or more. */
 const REMOVE_CONCURRENCY = 64;
-const VERIFY_ID = /^v\d{8}t\d{6}z-[0-9a-f]{4}$/;
 
 /** What the Restore execution gave: its report's summary, or the Catch's `{Error, Cause}`. */
 const restoreOutcomeSchema = z.union([
@@ -62,7 +61,7 @@ export type DrillCleanupOutput =
 function scratchFolder(verify: z.infer<typeof verifyContextSchema>, rt: Runtime): string {
   const root = rt.settings.verify.scratchRoot;
   if (!root) throw new ConfigError('the restore drill has no scratch folder here (verify.scratchRoot)');
-  if (!VERIFY_ID.test(verify.verifyId))
+  if (!isRunId(verify.verifyId, 'v'))
     throw new InvalidInputError(`files drill-cleanup input: verifyId ${verify.verifyId} is not a drill id`);
   const folder = `${root}/${verify.verifyId}`;
   if (verify.scratch?.folder !== folder) {
@@ -166,7 +165,7 @@ async function removeAbandonedDrills(rt: Runtime, own: string, budget: Budget): 
   const names = (await unless(['ENOENT'], fs.readdir(root))) ?? [];
   const before = rt.now().getTime() - ABANDONED_AFTER_MS;
   for (const name of names) {
-    if (name === own || !VERIFY_ID.test(name) || runIdTime(name).getTime() >= before) continue;
+    if (name === own || !isRunId(name, 'v') || runIdTime(name).getTime() >= before) continue;
     if (!(await unless(['ENOENT'], fs.lstat(`${root}/${name}`)))?.isDirectory()) continue;
     if (!(await removeTree(`${root}/${name}`, budget))) return false;
     rt.logger.warn('removed the scratch copy of a drill that ended without removing it', {
@@ -214,9 +213,9 @@ export async function drillCleanup(event: unknown, rt: Runtime): Promise<DrillCl
   if (!('restoreId' in restore)) {
     // A failed restore ends its execution red: its report (named in the failure) says what failed.
     const failure = childFailure(restore);
-    const restoreId = /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of /.exec(failure)?.[1];
-    const failed = restoreId
-      ? await readRestoreReport(rt.store, verify.backupId, restoreId).catch(() => undefined)
+    const named = restoreNamedIn(failure);
+    const failed = named
+      ? await readRestoreReport(rt.store, verify.backupId, named.restoreId).catch(() => undefined)
       : undefined;
     return verification(
       'failed',
