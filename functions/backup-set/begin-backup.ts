@@ -2,7 +2,6 @@ import * as z from 'zod';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
 import { CorruptBackupError, InvalidInputError } from '#runtime/errors.ts';
-import { processEnded } from '#runtime/host-process.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
@@ -11,7 +10,7 @@ import { recordAbandonedSet } from './abandoned-set.ts';
 import { newBackupId } from './backup-id.ts';
 import { endedStatus, sameStateMachine } from './executions.ts';
 import { storeKeys } from './keys.ts';
-import { acquireBackupLock, type HeldLock, releaseBackupLock } from './lock.ts';
+import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -91,7 +90,9 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
     {
       ...(wrapped ? { executionId: wrapped.executionId } : {}),
       ...(rt.process ? { process: rt.process } : {}),
-      ...(wrapped ? { holderEnded: (held: HeldLock) => holderEnded(rt, wrapped.executionId, held) } : {}),
+      ...(wrapped
+        ? { executionEnded: (holder: string) => executionEnded(rt, wrapped.executionId, holder) }
+        : {}),
     },
   );
   const backupId = lock.resumed?.backupId ?? fresh;
@@ -130,18 +131,12 @@ interface Takeover {
 }
 
 /**
- * Why the run holding the lock has ended: a CLI run's process is gone (asked of this machine), or
- * its execution of the Backup state machine on AWS ended (asked of Step Functions, when this run is
- * one too). Anything else, or a question that gets no answer, counts as still running: the lock
- * then waits to go stale.
+ * Why the execution holding the lock has ended, asked of Step Functions when both it and this run
+ * are executions of the Backup state machine on AWS. Anything else, or a question that gets no
+ * answer, counts as still running: the lock then waits to go stale.
  */
-async function holderEnded(rt: Runtime, own: string, held: HeldLock): Promise<string | undefined> {
-  if (held.process) {
-    const ended = processEnded(held.process, new Date(held.acquiredAt));
-    if (ended !== undefined) return ended;
-  }
-  const holder = held.executionId;
-  if (holder === undefined || !sameStateMachine(own, holder)) return undefined;
+async function executionEnded(rt: Runtime, own: string, holder: string): Promise<string | undefined> {
+  if (!sameStateMachine(own, holder)) return undefined;
   try {
     const status = await endedStatus(holder);
     return status === undefined ? undefined : `its execution had ended (${status})`;

@@ -5,7 +5,7 @@ import {
   describeIssues,
   ObjectNotFoundError,
 } from '#runtime/errors.ts';
-import { type HostProcess, hostProcessSchema } from '#runtime/host-process.ts';
+import { type HostProcess, hostProcessSchema, processEnded } from '#runtime/host-process.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { RUN_ID_PATTERN } from './backup-id.ts';
 
@@ -26,14 +26,14 @@ type LockBody = z.infer<typeof lockSchema>;
 /** A lock as another run finds it. */
 export type HeldLock = Readonly<LockBody>;
 
-/** Who asks for the lock, and how it tells that the run holding it has ended. */
+/** Who asks for the lock, and how it tells that the execution holding it has ended. */
 export interface LockHolder {
   /** The Step Functions execution taking it: a retried Begin of that execution resumes its run. */
   readonly executionId?: string;
   /** Recorded by a CLI run, whose process is the run. */
   readonly process?: HostProcess;
-  /** Why the run holding the lock has certainly ended (it is then taken over), or undefined. */
-  readonly holderEnded?: (held: HeldLock) => Promise<string | undefined>;
+  /** Why the execution holding the lock has certainly ended (it is then taken over), or undefined. */
+  readonly executionEnded?: (holderExecutionId: string) => Promise<string | undefined>;
 }
 
 export interface AcquiredLock {
@@ -51,8 +51,9 @@ export interface AcquiredLock {
 /**
  * One backup at a time per environment, with an object created only if absent (S3 conditional
  * write, or link() locally). A lock older than the timeout belongs to a run that died, and so does
- * one whose holder `holderEnded` says has ended; either is replaced only if it is still the same
- * object (conditional write on its ETag), so two runs cannot both take it over.
+ * one whose recorded process has ended (host-process.ts) or whose execution `executionEnded` says
+ * has ended; either is replaced only if it is still the same object (conditional write on its
+ * ETag), so two runs cannot both take it over.
  */
 export async function acquireBackupLock(
   store: ContentStore,
@@ -84,7 +85,9 @@ export async function acquireBackupLock(
   const staleAt = new Date(Date.parse(held.acquiredAt) + timeoutMinutes * 60_000);
   let ended: string | undefined;
   if (now < staleAt) {
-    ended = await holder.holderEnded?.(held);
+    ended =
+      (held.process ? processEnded(held.process, new Date(held.acquiredAt)) : undefined) ??
+      (held.executionId !== undefined ? await holder.executionEnded?.(held.executionId) : undefined);
     if (ended === undefined)
       throw new BackupAlreadyRunningError(held.backupId, {
         lockKey: key,

@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { mapLimit } from '#components/files/limit.ts';
 import { COMPONENT_MODULES, componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
-import { hostProcessSchema, processEnded } from '#runtime/host-process.ts';
+import { hostProcessSchema } from '#runtime/host-process.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -154,11 +154,14 @@ export async function planRetention(event: unknown, rt: Runtime): Promise<Retent
   // A CLI run records its process: the next run takes the lock over at once if that process died.
   const lock = request.dryRun
     ? undefined
-    : await acquireBackupLock(rt.store, storeKeys.retentionLock, runId, now, RETENTION_LOCK_MINUTES, {
-        ...(rt.process ? { process: rt.process } : {}),
-        holderEnded: async (held) =>
-          held.process ? processEnded(held.process, new Date(held.acquiredAt)) : undefined,
-      });
+    : await acquireBackupLock(
+        rt.store,
+        storeKeys.retentionLock,
+        runId,
+        now,
+        RETENTION_LOCK_MINUTES,
+        rt.process ? { process: rt.process } : {},
+      );
   const warnings = lock?.tookOverFrom
     ? [
         `took over the lock of retention run ${lock.tookOverFrom}: ${lock.holderEnded ?? `it ran longer than ${RETENTION_LOCK_MINUTES} minutes`} without giving the lock back (this run finishes any deletion it began)`,
