@@ -10,8 +10,20 @@ import { type HostProcess, processEnded } from '#runtime/host-process.ts';
 /** The Restore and Verify state machines' time-out (cdk/workflows.ts): no run outlives it. */
 export const REPORT_RUN_HOURS = 24;
 
-/** Why the run of a report still `running` has ended, or undefined while it may run. */
-export function reportRunEnded(
+/**
+ * How the run of a restore's or drill's report ended (its final status, or why a report still
+ * `running` belongs to a run that has ended), or undefined while it may still run.
+ */
+export function howRunEnded(
+  report: { readonly status: string; readonly startedAt: string; readonly process?: HostProcess | undefined },
+  now: Date,
+): string | undefined {
+  if (report.status !== 'running') return report.status;
+  const ended = runningReportEnded(report, now);
+  return ended === undefined ? undefined : `still recorded running, but ${ended}`;
+}
+
+function runningReportEnded(
   report: { readonly startedAt: string; readonly process?: HostProcess | undefined },
   now: Date,
 ): string | undefined {

@@ -11,7 +11,7 @@ import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, listBackupIds, readManifest, resolveLatest } from './manifest.ts';
-import { reportRunEnded } from './report-run.ts';
+import { howRunEnded } from './report-run.ts';
 import {
   chainLinks,
   decideRetention,
@@ -35,9 +35,9 @@ export class RetentionRefusedError extends LiferayBackupError {
 }
 
 const RETENTION_LOCK_MINUTES = 6 * 60;
-/** What retention reads of a restore's or drill's report: one still running is reading its set. */
-const runningReportSchema = z.object({
-  status: z.literal('running'),
+/** What retention reads of a restore's or drill's report: one whose run goes on is reading its set. */
+const runReportSchema = z.object({
+  status: z.string(),
   startedAt: z.string(),
   process: hostProcessSchema.optional().catch(undefined),
 });
@@ -83,8 +83,8 @@ async function inUse(store: ContentStore, backupId: string, now: Date): Promise<
   for (const folder of ['restores/', 'verifications/']) {
     for await (const object of store.list(`${storeKeys.backupPrefix(backupId)}${folder}`)) {
       try {
-        const report = runningReportSchema.safeParse(await readJson(store, object.key, 1024 * 1024));
-        if (report.success && reportRunEnded(report.data, now) === undefined) return true;
+        const report = runReportSchema.safeParse(await readJson(store, object.key, 1024 * 1024));
+        if (report.success && howRunEnded(report.data, now) === undefined) return true;
       } catch {
         // An unreadable report does not make a set in use.
       }

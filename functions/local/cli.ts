@@ -13,7 +13,7 @@ import {
 import { mapLimit } from '#components/files/limit.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import { asError, InvalidInputError } from '#runtime/errors.ts';
-import { processEnded, processRunsHere } from '#runtime/host-process.ts';
+import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -406,13 +406,14 @@ async function lockState(
   const next = key === storeKeys.backupLock ? 'backup' : 'retention run';
   let state: string;
   if (held.process) {
-    const ended = processEnded(held.process, new Date(held.acquiredAt));
+    const judged = processState(held.process, new Date(held.acquiredAt));
     const where = `pid ${held.process.pid} on ${held.process.host}`;
-    state = ended
-      ? `${ended}: the next ${next} takes the lock over`
-      : processRunsHere(held.process)
-        ? `its process (${where}) is running`
-        : `its process (${where}) cannot be checked from here`;
+    state =
+      typeof judged === 'object'
+        ? `${judged.ended}: the next ${next} takes the lock over`
+        : judged === 'running'
+          ? `its process (${where}) is running`
+          : `its process (${where}) cannot be checked from here`;
   } else if (held.executionId) {
     state = `its execution is ${held.executionId}`;
   } else {

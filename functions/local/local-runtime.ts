@@ -20,7 +20,7 @@ export interface LocalRuntimeOptions {
 
 /** The runtime of the CLI and the tests: a store of their choosing and settings from flags. */
 export function localRuntime(options: LocalRuntimeOptions): Runtime {
-  const ownProcess = thisProcess();
+  const process = options.process ?? thisProcess();
   return {
     store: options.store,
     settings: options.settings,
@@ -29,6 +29,6 @@ export function localRuntime(options: LocalRuntimeOptions): Runtime {
     scratchDir: options.scratchDir ?? tmpdir(),
     progress: options.progress ?? (() => undefined),
     metrics: options.metrics ?? discardMetrics,
-    ...((options.process ?? ownProcess) ? { process: options.process ?? ownProcess } : {}),
+    ...(process ? { process } : {}),
   };
 }

@@ -5,7 +5,7 @@ import * as z from 'zod';
 import { isBackupId, isRunId } from '#backup-set/backup-id.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { readManifest, resolveLatest } from '#backup-set/manifest.ts';
-import { reportRunEnded } from '#backup-set/report-run.ts';
+import { howRunEnded } from '#backup-set/report-run.ts';
 import { verificationReportSchema } from '#backup-set/verify.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
@@ -178,13 +178,9 @@ async function drillsEnded(
       await readJson(store, storeKeys.verificationReport(backupId, verifyId)).catch(() => undefined),
     );
     if (!report.success) return undefined;
-    if (report.data.status !== 'running') {
-      how.push(`drill ${verifyId} (${report.data.status})`);
-      continue;
-    }
-    const ended = reportRunEnded(report.data, new Date());
+    const ended = howRunEnded(report.data, new Date());
     if (ended === undefined) return undefined;
-    how.push(`drill ${verifyId} (still recorded running, but ${ended})`);
+    how.push(`drill ${verifyId} (${ended})`);
   }
   return how.join(', ');
 }

@@ -87,35 +87,26 @@ export function liveProcessTable(): ProcessTable {
   };
 }
 
-/** True when the process is certainly running: on this machine, in this boot, seen in /proc. */
-export function processRunsHere(holder: HostProcess, table: ProcessTable = liveProcessTable()): boolean {
-  const self = table.self;
-  return (
-    self !== undefined &&
-    holder.bootId === self.bootId &&
-    holder.pidNamespace === self.pidNamespace &&
-    table.startTicks(holder.pid) === holder.startTicks
-  );
-}
-
 /**
- * Why the process that took a lock at `acquiredAt` has certainly ended, or undefined when it may
- * still run (another machine, another container, or anything this machine cannot tell).
+ * What this machine can tell of the process that took a lock at `acquiredAt`: it certainly runs
+ * (here, in this boot, seen in /proc), it has certainly ended (and why), or it cannot tell
+ * (another machine, another container, a process it may not read).
  */
-export function processEnded(
+export function processState(
   holder: HostProcess,
   acquiredAt: Date,
   table: ProcessTable = liveProcessTable(),
-): string | undefined {
+): 'running' | { readonly ended: string } | 'unknown' {
   const self = table.self;
-  if (!self) return undefined;
+  if (!self) return 'unknown';
   const where = `pid ${holder.pid} on ${holder.host}`;
   if (holder.bootId === self.bootId) {
-    if (holder.pidNamespace !== self.pidNamespace) return undefined;
+    if (holder.pidNamespace !== self.pidNamespace) return 'unknown';
     const ticks = table.startTicks(holder.pid);
-    if (ticks === null) return `its process (${where}) had ended`;
-    if (ticks === 'unreadable' || ticks === holder.startTicks) return undefined;
-    return `its process (${where}) had ended (that pid is now another process)`;
+    if (ticks === null) return { ended: `its process (${where}) had ended` };
+    if (ticks === 'unreadable') return 'unknown';
+    if (ticks === holder.startTicks) return 'running';
+    return { ended: `its process (${where}) had ended (that pid is now another process)` };
   }
   // Another boot: this machine restarted since, or another machine; only the machine id tells.
   if (
@@ -124,7 +115,19 @@ export function processEnded(
     holder.host === self.host &&
     acquiredAt < table.bootedAt
   ) {
-    return `its machine (${holder.host}) restarted at ${table.bootedAt.toISOString()}, ending its process (${where})`;
+    return {
+      ended: `its machine (${holder.host}) restarted at ${table.bootedAt.toISOString()}, ending its process (${where})`,
+    };
   }
-  return undefined;
+  return 'unknown';
+}
+
+/** Why that process has certainly ended, or undefined when it may still run. */
+export function processEnded(
+  holder: HostProcess,
+  acquiredAt: Date,
+  table: ProcessTable = liveProcessTable(),
+): string | undefined {
+  const state = processState(holder, acquiredAt, table);
+  return typeof state === 'object' ? state.ended : undefined;
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as z from 'zod';
 import { readManifest } from '#backup-set/manifest.ts';
-import { reportRunEnded } from '#backup-set/report-run.ts';
+import { howRunEnded } from '#backup-set/report-run.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -265,11 +265,8 @@ async function removeFailedStagings(
       if (earlier.staging !== staging) continue;
       const report = await readRestoreReport(rt.store, earlier.backupId, restoreId);
       if (report.results[component]?.status === 'complete') continue;
-      if (report.status === 'running') {
-        const ended = reportRunEnded(report, rt.now());
-        if (ended === undefined) continue;
-        status = `still recorded running, but ${ended}`;
-      } else status = report.status;
+      status = howRunEnded(report, rt.now());
+      if (status === undefined) continue;
     } catch {
       continue; // no plan or report for it here: not ours to judge
     }
