@@ -1,6 +1,11 @@
 import * as z from 'zod';
 import { COMPONENT_NAMES, componentNameSchema, componentResultSchema } from '#components/component.ts';
-import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
+import {
+  CorruptBackupError,
+  describeIssues,
+  InvalidInputError,
+  ObjectNotFoundError,
+} from '#runtime/errors.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { isBackupId } from './backup-id.ts';
 import { hookOutcomeSchema } from './hooks.ts';
@@ -126,6 +131,24 @@ export async function resolveLatest(store: ContentStore): Promise<{ backupId?: s
     }
     return { warning: `${error.message}, and no set is complete` };
   }
+}
+
+/**
+ * The set a restore or drill request names: its id, or `latest` resolved (resolveLatest, whose
+ * warning comes with it). No complete set to take for `latest` is the request's error.
+ */
+export async function requestedSet(
+  store: ContentStore,
+  requested: string,
+  invalid: string,
+): Promise<{ readonly backupId: string; readonly warning?: string }> {
+  if (requested !== 'latest') return { backupId: requested };
+  const { backupId, warning } = await resolveLatest(store);
+  if (!backupId)
+    throw new InvalidInputError(
+      `${invalid}: backupId "latest": ${warning ?? 'there is no complete backup set yet'}`,
+    );
+  return { backupId, ...(warning ? { warning } : {}) };
 }
 
 export async function writeLatest(store: ContentStore, backupId: string, now: Date): Promise<void> {

@@ -8,7 +8,7 @@ import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
-import { backupIdSchema, type Manifest, readManifest, resolveLatest } from './manifest.ts';
+import { backupIdSchema, type Manifest, readManifest, requestedSet } from './manifest.ts';
 import { type RestoreReport, writeRestoreReport } from './restore-report.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -62,12 +62,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
     );
   }
 
-  const latest = request.backupId === 'latest' ? await resolveLatest(rt.store) : undefined;
-  const backupId = latest ? latest.backupId : request.backupId;
-  if (!backupId)
-    throw new InvalidInputError(
-      `invalid restore request: backupId "latest": ${latest?.warning ?? 'there is no complete backup set yet'}`,
-    );
+  const { backupId, warning } = await requestedSet(rt.store, request.backupId, 'invalid restore request');
   let manifest: Manifest;
   try {
     manifest = await readManifest(rt.store, backupId);
@@ -157,7 +152,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
     components,
     requests,
     results: {},
-    ...(latest?.warning ? { warnings: [latest.warning] } : {}),
+    ...(warning ? { warnings: [warning] } : {}),
     ...(rt.process ? { process: rt.process } : {}),
   };
   await writeRestoreReport(rt.store, report);

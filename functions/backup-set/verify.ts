@@ -15,7 +15,7 @@ import { jsonBody, readJson } from '#store/content-store.ts';
 import { newRunId } from './backup-id.ts';
 import { errorFromCatch } from './branch-output.ts';
 import { storeKeys } from './keys.ts';
-import { backupIdSchema, type Manifest, readManifest, resolveLatest } from './manifest.ts';
+import { backupIdSchema, type Manifest, readManifest, requestedSet } from './manifest.ts';
 import { deletePrefix } from './retention.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -67,12 +67,7 @@ export type VerificationReport = z.infer<typeof verificationReportSchema>;
 
 export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyContext> {
   const request = parseInput(verifyRequestSchema, event ?? {}, 'verify request');
-  const latest = request.backupId === 'latest' ? await resolveLatest(rt.store) : undefined;
-  const backupId = latest ? latest.backupId : request.backupId;
-  if (!backupId)
-    throw new InvalidInputError(
-      `invalid verify request: backupId "latest": ${latest?.warning ?? 'there is no complete backup set yet'}`,
-    );
+  const { backupId, warning } = await requestedSet(rt.store, request.backupId, 'invalid verify request');
   let manifest: Manifest;
   try {
     manifest = await readManifest(rt.store, backupId);
@@ -111,7 +106,7 @@ export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyCo
     startedAt: context.startedAt,
     components,
     results: {},
-    ...(latest?.warning ? { warnings: [latest.warning] } : {}),
+    ...(warning ? { warnings: [warning] } : {}),
     ...(rt.process ? { process: rt.process } : {}),
   };
   await rt.store.put(storeKeys.verificationReport(backupId, verifyId), jsonBody(report));
