@@ -62,6 +62,18 @@ async function backup(rt: Runtime, overrides?: Record<string, Handler>): Promise
   return output.backup.backupId;
 }
 
+/** A store holding two complete sets, taken ten and nine days ago. */
+async function twoSetsTenDaysOld(name: string) {
+  const { dir } = tempDir(name);
+  const store = new LocalFolderStore(path.join(dir, 'store'));
+  const root = path.join(dir, 'home');
+  home(root, { 'portal-ext.properties': 'a' });
+  const start = Date.now() - 10 * DAY;
+  const older = await backup(backupRuntime(store, root, () => new Date(start)));
+  const newer = await backup(backupRuntime(store, root, () => new Date(start + DAY)));
+  return { dir, store, older, newer };
+}
+
 /** A retention run (not a dry run) at the real time; the sets it deleted. */
 async function collect(store: ContentStore, policy: Record<string, number>): Promise<string[]> {
   const outcome = succeeded(
@@ -339,13 +351,7 @@ describe('retention keeps what is in use or locked', () => {
   });
 
   it('a set a restore is reading, or younger than its Object Lock retention, is kept with that reason', async () => {
-    const { dir } = tempDir('retention-in-use');
-    const store = new LocalFolderStore(path.join(dir, 'store'));
-    const root = path.join(dir, 'home');
-    home(root, { 'portal-ext.properties': 'a' });
-    const start = Date.now() - 10 * DAY;
-    const first = await backup(backupRuntime(store, root, () => new Date(start)));
-    await backup(backupRuntime(store, root, () => new Date(start + DAY)));
+    const { store, older: first } = await twoSetsTenDaysOld('retention-in-use');
     const policy = { daily: 0, weekly: 0, monthly: 0, minComplete: 1 };
     const decision = async (settings: Record<string, unknown> = {}) => {
       const rt = runtimeFor(store, { retention: { policy, graceHours: 48, ...settings } }, () => new Date());
@@ -455,13 +461,7 @@ describe('the retention lock', () => {
 
 describe('retention with a damaged latest pointer', () => {
   it('keeps the newest complete set as the latest, says so, and deletes what the policy lets go', async () => {
-    const { dir } = tempDir('retention-damaged-latest');
-    const store = new LocalFolderStore(path.join(dir, 'store'));
-    const root = path.join(dir, 'home');
-    home(root, { 'portal-ext.properties': 'a' });
-    const start = Date.now() - 10 * DAY;
-    const old = await backup(backupRuntime(store, root, () => new Date(start)));
-    const newest = await backup(backupRuntime(store, root, () => new Date(start + DAY)));
+    const { store, older: old, newer: newest } = await twoSetsTenDaysOld('retention-damaged-latest');
     await store.put('pointers/latest.json', 'not json');
     const policy = { daily: 0, weekly: 0, monthly: 0, minComplete: 1 };
     const output = succeeded(
