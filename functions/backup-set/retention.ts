@@ -82,6 +82,8 @@ export function retentionSettings(rt: Runtime): RetentionSettings {
 async function inUse(store: ContentStore, backupId: string, now: Date): Promise<boolean> {
   for (const folder of ['restores/', 'verifications/']) {
     for await (const object of store.list(`${storeKeys.backupPrefix(backupId)}${folder}`)) {
+      // Beside the reports: lists of files a restore could not restore (files/keys.ts restoreLost).
+      if (!object.key.endsWith('.json')) continue;
       try {
         const report = runReportSchema.safeParse(await readJson(store, object.key, 1024 * 1024));
         if (report.success && howRunEnded(report.data, now) === undefined) return true;

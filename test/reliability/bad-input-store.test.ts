@@ -464,7 +464,23 @@ const indexCases: StoreCase[] = [
   },
 ];
 
-const contentCases: StoreCase[] = [
+/** A content case also says which files a restore with skipLost must go on without. */
+interface ContentCase extends StoreCase {
+  readonly lost: (entries: Entry[]) => string[];
+}
+
+const packOf = (entry: Entry) => (entry.data as { pack: string }).pack;
+const blobOf = (entry: Entry) => (entry.data as { blob: string }).blob;
+/** The paths of the files stored in the same object as the first file `where` picks. */
+const sharing =
+  (where: (entry: Entry) => boolean, object: (entry: Entry) => string) => (entries: Entry[]) => {
+    const key = object(firstWhere(entries, where));
+    return entries
+      .filter((entry) => where(entry) && object(entry) === key)
+      .map((entry) => String(entry.path));
+  };
+
+const contentCases: ContentCase[] = [
   {
     name: 'a checksum that does not match the content',
     phase: 'shard',
@@ -475,37 +491,45 @@ const contentCases: StoreCase[] = [
       }),
     expected: () =>
       /VerificationError: data\/document_library\/\S+: the restored bytes \(\d+ bytes, sha256 [0-9a-f]{64}\) do not match the index \(\d+ bytes, sha256 a{64}\): the stored copy is damaged/,
+    lost: (entries) => [String(firstWhere(entries, inPack).path)],
   },
   {
     name: 'a truncated pack',
     phase: 'shard',
     mutate: async (c) => {
-      const pack = firstWhere(await entriesOf(c), inPack).data as { pack: string };
-      const file = path.join(c.dir, ...pack.pack.split('/'));
+      const file = path.join(c.dir, ...packOf(firstWhere(await entriesOf(c), inPack)).split('/'));
       fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
     },
     expected: () =>
       /VerificationError: objects\/packs\/\S+: the store returned \d+ of \d+ bytes; the pack is shorter than the index says/,
+    // The pack is lost as a whole, with the files in its first half.
+    lost: sharing(inPack, packOf),
+  },
+  {
+    name: 'a pack that is gone',
+    phase: 'shard',
+    mutate: async (c) => c.store.delete([packOf(firstWhere(await entriesOf(c), inPack))]),
+    expected: () =>
+      /ObjectNotFoundError: not found in the backup store: objects\/packs\/\S+; a restore with "skipLost": true \(CLI: --skip-lost\) restores every other file and lists the lost ones/,
+    lost: sharing(inPack, packOf),
   },
   {
     name: 'a blob replaced by other bytes of the same length',
     phase: 'shard',
     mutate: async (c) => {
-      const blob = firstWhere(await entriesOf(c), inBlob).data as { blob: string };
-      const file = path.join(c.dir, ...blob.blob.split('/'));
+      const file = path.join(c.dir, ...blobOf(firstWhere(await entriesOf(c), inBlob)).split('/'));
       fs.writeFileSync(file, Buffer.alloc(fs.statSync(file).size, 0x41));
     },
     expected: () =>
       /VerificationError: data\/document_library\/\S+: the restored bytes .* do not match the index/,
+    lost: (entries) => [String(firstWhere(entries, inBlob).path)],
   },
   {
     name: 'a blob that is gone',
     phase: 'shard',
-    mutate: async (c) => {
-      const blob = firstWhere(await entriesOf(c), inBlob).data as { blob: string };
-      await c.store.delete([blob.blob]);
-    },
+    mutate: async (c) => c.store.delete([blobOf(firstWhere(await entriesOf(c), inBlob))]),
     expected: () => /ObjectNotFoundError: not found in the backup store: objects\/blobs\//,
+    lost: sharing(inBlob, blobOf),
   },
 ];
 
@@ -523,6 +547,95 @@ for (const [title, cases] of groups) {
     });
   });
 }
+
+describe('content the store lost or damaged, restored with skipLost (Restore workflow)', () => {
+  it.each(contentCases.map((c) => [c.name, c] as const))(
+    '%s: every other file is restored and checked, the lost ones are listed and absent',
+    async (_name, storeCase) => {
+      const c = freshCase();
+      const lost = storeCase.lost(await entriesOf(c)).sort(comparePaths);
+      expect(lost.length).toBeGreaterThan(0);
+      await storeCase.mutate(c);
+      const before = await storeSnapshot(c.store);
+      const rt = runtimeWith(c.store, { liferayHome: homeSettings(home) });
+      const outcome = await restore(rt, {
+        backupId: c.backupId,
+        liferayHome: { target: c.target, swap: true, skipLost: true },
+      });
+      expect(outcome.status).toBe('SUCCEEDED');
+      const ids = restoreIdsOf(outcome);
+      const report = await restoreReport(c.store, ids);
+      const result = report.results.liferayHome;
+      expect(report.status).toBe('complete');
+      expect(result?.summary).toMatchObject({ lostFiles: lost.length });
+      const listKey = `backups/${c.backupId}/restores/${ids.restoreId}-liferayHome-lost.jsonl.gz`;
+      expect(result?.warnings[0]).toMatch(
+        new RegExp(
+          `^${lost.length} files? \\(\\d+ bytes\\) w(as|ere) NOT restored: their content in the backup store is lost \\(.+\\)\\. Every other file was restored and checked\\. The list is ${esc(listKey)} .*; the first: ${esc(lost.slice(0, 10).join(', '))}\\.`,
+        ),
+      );
+      const listed = gunzipSync(await c.store.read(listKey))
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { path: string }).path);
+      expect(listed).toEqual(lost);
+
+      // The live tree was swapped for the restored one: the backed-up tree but for the lost files,
+      // each file byte for byte (a file begun before its content proved damaged is not left behind).
+      expect(listTree(c.target)).toEqual(listTree(home).filter((rel) => !lost.includes(rel)));
+      for (const rel of listTree(home).filter((rel) => !lost.includes(rel)))
+        if (fs.statSync(path.join(home, rel)).isFile())
+          expect(sha256(fs.readFileSync(path.join(c.target, rel))), rel).toBe(
+            sha256(fs.readFileSync(path.join(home, rel))),
+          );
+      expect(listTree(`${c.target}.before-${ids.restoreId}`)).toEqual(['live.txt']);
+
+      // The store: nothing changed; the report and the list added, beside the work area.
+      const after = await storeSnapshot(c.store);
+      for (const [key, digest] of before) expect(after.get(key), key).toBe(digest);
+      expect(
+        [...after.keys()]
+          .filter((key) => !before.has(key) && !key.startsWith(`work/${ids.restoreId}/`))
+          .sort(),
+      ).toEqual([storeKeys.restoreReport(c.backupId, ids.restoreId), listKey].sort());
+    },
+  );
+
+  it('with nothing lost, restores the whole tree and says nothing about lost files', async () => {
+    const c = freshCase();
+    const rt = runtimeWith(c.store, { liferayHome: homeSettings(home) });
+    const outcome = await restore(rt, {
+      backupId: c.backupId,
+      liferayHome: { target: c.target, swap: true, skipLost: true },
+    });
+    const report = await restoreReport(c.store, restoreIdsOf(outcome));
+    expect(report.status).toBe('complete');
+    expect(report.results.liferayHome?.summary).not.toHaveProperty('lostFiles');
+    expect(report.results.liferayHome?.warnings.join('\n')).not.toMatch(/NOT restored/);
+    expect(listTree(c.target)).toEqual(listTree(home));
+  });
+
+  it('the CLI: a restore that meets a lost pack names --skip-lost; with it, the rest is restored', async () => {
+    const c = freshCase();
+    const pack = contentCases.find((storeCase) => storeCase.name === 'a pack that is gone');
+    const lost = pack?.lost(await entriesOf(c)) ?? [];
+    await pack?.mutate(c);
+    const lines: string[] = [];
+    const io = { out: (line: string) => lines.push(line), err: process.stderr };
+    const to = path.join(path.dirname(c.target), 'restored');
+    expect(await main(['restore', 'latest', '--to', to, '--store', c.dir, '--quiet'], io)).toBe(1);
+    expect(lines.join('\n')).toContain('(CLI: --skip-lost)');
+    expect(listTree(to)).toEqual([]);
+    lines.length = 0;
+    const args = ['restore', 'latest', '--to', to, '--store', c.dir, '--skip-lost', '--quiet'];
+    expect(await main(args, io)).toBe(0);
+    expect(lines.join('\n')).toMatch(
+      new RegExp(`warning: ${lost.length} files \\(\\d+ bytes\\) were NOT restored`),
+    );
+    expect(listTree(to)).toEqual(listTree(home).filter((rel) => !lost.includes(rel)));
+  });
+});
 
 describe('the drill and the CLI on a damaged set', () => {
   it('verify names the file whose pack is truncated and fails; the store is unchanged but for its report', async () => {

@@ -37,9 +37,20 @@ export class UnsafeEntryError extends LiferayBackupError {
   }
 }
 
+/**
+ * What a restore could not read back: a stored object (gone, shorter than the index says, or a
+ * chunk that does not match its name: every file that uses it is lost), or one file whose restored
+ * bytes do not match its sha256 (the rest of its pack may be sound).
+ */
+export type LostContent = { readonly object: string } | { readonly path: string };
+
 /** Restored bytes do not have the sha256 the index recorded: the store's copy is damaged. */
 export class VerificationError extends LiferayBackupError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The damaged object or file, when the restore knows it (a restore with skipLost goes on without it). */
+    readonly lost?: LostContent,
+  ) {
     super('VerificationError', message);
   }
 }

@@ -39,6 +39,12 @@ export const filesKeys = {
     `${filesKeys.shardPrefix(runId, component, shardId)}content-bloom.bin`,
   shardContent: (runId: string, component: FilesComponentName, shardId: string) =>
     `${filesKeys.shardPrefix(runId, component, shardId)}content.jsonl.gz`,
+  /** A restore shard's files that were not restored (skipLost): their content is lost. */
+  shardLost: (runId: string, component: FilesComponentName, shardId: string) =>
+    `${filesKeys.shardPrefix(runId, component, shardId)}lost.jsonl.gz`,
+  /** The files a restore with skipLost did not restore, kept beside its report (work/ is removed). */
+  restoreLost: (backupId: string, restoreId: string, component: FilesComponentName) =>
+    `${storeKeys.backupPrefix(backupId)}restores/${restoreId}-${component}-lost.jsonl.gz`,
   /** One object per pack whose upload completed: what a re-run shard reuses instead of uploading again. */
   shardPackCheckpoint: (runId: string, component: FilesComponentName, shardId: string, packId: string) =>
     `${filesKeys.shardPrefix(runId, component, shardId)}packs/${packId}.json`,

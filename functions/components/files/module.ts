@@ -76,7 +76,11 @@ function localSettings(dir: string): Record<string, unknown> {
 
 function restoreRequest(values: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const glob = stringFlag(values, 'path');
-  return { swap: values.swap === true, ...(glob ? { path: glob } : {}) };
+  return {
+    swap: values.swap === true,
+    ...(glob ? { path: glob } : {}),
+    ...(values['skip-lost'] === true ? { skipLost: true } : {}),
+  };
 }
 
 const liferayHomeLocal: LocalOptions = {
@@ -96,6 +100,12 @@ const liferayHomeLocal: LocalOptions = {
     path: {
       type: 'string',
       description: "restore only this path or glob of the tree, e.g. 'data/document_library/20101/**'",
+      commands: ['restore'],
+    },
+    'skip-lost': {
+      type: 'boolean',
+      description:
+        'when the store lost or damaged some content, restore every other file and list the lost ones (instead of failing)',
       commands: ['restore'],
     },
   },

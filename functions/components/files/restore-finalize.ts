@@ -6,9 +6,10 @@ import { EXTERNAL_DL_MOUNT } from './backup-plan.ts';
 import { RestoreTargetError } from './errors.ts';
 import { finalizeRestoreEventSchema, type RoundState } from './events.ts';
 import { filesKeys } from './keys.ts';
+import { mergeLostLists } from './lost-content.ts';
 import { comparePaths } from './paths.ts';
 import { applyDirMetadata, SafeTree } from './restore-fs.ts';
-import { readRestorePlan } from './restore-plan.ts';
+import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
 import { type DirMetadata, type RestoreShardResult, readRestoreShardResult } from './restore-shard.ts';
 import { allRoundItems, nextRound, readRound, roundResults } from './rounds.ts';
 
@@ -75,12 +76,15 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
   const sum = (pick: (result: RestoreShardResult) => number) =>
     all.reduce((total, result) => total + pick(result), 0);
   const restoredFiles = sum((r) => r.stats.files);
-  if (restoredFiles !== plan.expected.files) {
+  const lostFiles = sum((r) => r.stats.lostFiles);
+  if (restoredFiles + lostFiles !== plan.expected.files) {
     throw new RestoreTargetError(
-      `${component}: restored ${restoredFiles} files but the index lists ${plan.expected.files}; the tree in ${plan.staging} is incomplete and was not put in place`,
+      `${component}: restored ${restoredFiles} files${lostFiles > 0 ? ` (and listed ${lostFiles} as lost)` : ''} but the index lists ${plan.expected.files}; the tree in ${plan.staging} is incomplete and was not put in place`,
     );
   }
   const warnings = [...plan.warnings];
+  const lost = lostFiles > 0 ? await recordLostFiles(rt, plan, all) : undefined;
+  if (lost) warnings.unshift(lost.warning);
   const state = await targetState(plan.target);
   let location = plan.staging;
   let previousTree: string | undefined;
@@ -113,6 +117,7 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
     bytes: sum((r) => r.stats.bytes),
     verifiedFiles: sum((r) => r.stats.verifiedFiles),
     verification: 'sha256 of every file',
+    ...(lost ? { lostFiles, lostBytes: sum((r) => r.stats.lostBytes) } : {}),
     contentRequests: sum((r) => r.stats.contentRequests),
     shards: all.length,
     seconds: Math.round((finishedAt.getTime() - Date.parse(plan.createdAt)) / 100) / 10,
@@ -132,8 +137,54 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
       ...(previousTree ? { previousTree } : {}),
       ...(plan.path ? { path: plan.path } : {}),
       expected: plan.expected,
+      ...(lost ? { lost: lost.details } : {}),
     },
   };
   rt.logger.info('files restore finalized', { component, ...summary });
   return { ...files, next: false, result };
 }
+
+/**
+ * A restore with skipLost that went on without some files: their lists become one list beside the
+ * report (the work area is removed), and the report's first warning says what is missing and where
+ * the list is.
+ */
+async function recordLostFiles(
+  rt: Runtime,
+  plan: RestorePlan,
+  results: readonly RestoreShardResult[],
+): Promise<{ warning: string; details: Record<string, unknown> }> {
+  const inOrder = [...results].sort((a, b) => a.part - b.part || a.shardId.localeCompare(b.shardId));
+  const key = filesKeys.restoreLost(plan.backupId, plan.restoreId, plan.component);
+  const lists = inOrder.flatMap((result) => (result.lost ? [result.lost.list] : []));
+  const { files, first } = await mergeLostLists(rt.store, rt.scratchDir, lists, key);
+  const objects = new Set(inOrder.flatMap((result) => result.lost?.objects ?? []));
+  const damagedFiles = new Set(inOrder.flatMap((result) => result.lost?.paths ?? []));
+  const bytes = results.reduce((total, result) => total + result.stats.lostBytes, 0);
+  const causes = [
+    ...(objects.size > 0
+      ? [`${plural(objects.size, 'stored object is', 'stored objects are')} gone or damaged`]
+      : []),
+    ...(damagedFiles.size > 0
+      ? [
+          `${plural(damagedFiles.size, 'file', 'files')} did not match ${damagedFiles.size === 1 ? 'its' : 'their'} sha256`,
+        ]
+      : []),
+  ];
+  const warning =
+    `${plural(files, 'file', 'files')} (${bytes} bytes) ${files === 1 ? 'was' : 'were'} NOT restored: their content in the backup store is lost (${causes.join('; ')}). ` +
+    `Every other file was restored and checked. The list is ${key} (gzip, one JSON line per file); the first: ${first.join(', ')}. ` +
+    'Every set that holds these files unchanged points to the same content: a backup with {"full": true} stores every file again (while a live tree still has them)';
+  return {
+    warning,
+    details: {
+      files,
+      bytes,
+      list: key,
+      objects: [...objects].sort().slice(0, 100),
+      damagedFiles: damagedFiles.size,
+    },
+  };
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;

@@ -76,6 +76,16 @@ export class SafeTree {
     }
   }
 
+  /** Removes a file or link an earlier attempt left at `rel` (a restore with skipLost leaves no partial file). */
+  async removeFile(rel: string): Promise<void> {
+    const abs = this.absolute(rel);
+    try {
+      await this.removeLeftover(rel, abs);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
   /** A re-run shard finds what its earlier attempt wrote: a file or a link is replaced, a folder is not. */
   private async removeLeftover(rel: string, abs: string): Promise<void> {
     const stats = await fs.lstat(abs);

@@ -46,6 +46,8 @@ export const restorePlanSchema = z.strictObject({
   target: z.string(),
   staging: z.string(),
   swap: z.boolean(),
+  /** Restore every file whose content can be read; list the others (restore-shard.ts). */
+  skipLost: z.boolean(),
   root: z.strictObject({ mode: z.number().int(), mtimeNs: z.string() }).optional(),
   sources: z.array(sourceSchema),
   expected: z.strictObject({ entries: count, files: count, bytes: count }),
@@ -214,6 +216,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
     target,
     staging,
     swap: request.swap,
+    skipLost: request.skipLost,
     ...(index.root ? { root: index.root } : {}),
     sources: index.sources,
     expected,

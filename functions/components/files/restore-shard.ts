@@ -5,7 +5,7 @@ import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtim
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentSource, type ContentStore, jsonBody } from '#store/content-store.ts';
-import { EMPTY_SHA256, ReadArena } from './content.ts';
+import { EMPTY_SHA256, objectKeysOf, ReadArena } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
 import {
@@ -18,9 +18,11 @@ import {
 import { FinishWorker } from './finish-worker.ts';
 import * as fsx from './fsx.ts';
 import { AdaptiveIo } from './fsx.ts';
-import { type DirEntry, type FileEntry, readPartBatches } from './index-format.ts';
+import { type DirEntry, type FileEntry, type PartRef, readPartBatches } from './index-format.ts';
+import { JsonLinesFile } from './jsonl.ts';
 import { filesKeys } from './keys.ts';
 import { Semaphore, TaskPool } from './limit.ts';
+import { LostContentSet, lostContentOf, missingObjects, SKIP_LOST_HINT } from './lost-content.ts';
 import { comparePaths, isUnder, parentOf, unsafePathReason } from './paths.ts';
 import { applyDirMetadata, SafeTree, secondsOf } from './restore-fs.ts';
 import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
@@ -45,8 +47,19 @@ export const restoreShardResultSchema = z.strictObject({
     verifiedFiles: count,
     /** GET requests to the store for content (ranged reads of packs, whole blobs). */
     contentRequests: count,
+    /** Files not restored because their content is lost (only with skipLost; listed in `lost.list`). */
+    lostFiles: count,
+    lostBytes: count,
     milliseconds: count,
   }),
+  /** With skipLost, when files were lost: their list, and the objects and files found lost. */
+  lost: z
+    .strictObject({
+      list: z.strictObject({ key: z.string(), size: count, sha256: z.string() }),
+      objects: z.array(z.string()),
+      paths: z.array(z.string()),
+    })
+    .optional(),
   /** Restored folders that later shards may write into: Finalize sets their metadata again. */
   openDirs: z.array(dirMetadataSchema),
   finishedAt: z.iso.datetime({ offset: true }),
@@ -147,6 +160,12 @@ function packOffset(entry: FileEntry): number {
   return entry.data && 'pack' in entry.data ? entry.data.offset : 0;
 }
 
+/**
+ * Attempts of one restore shard with skipLost: each attempt that finds more damaged content starts
+ * the shard again without it (files an attempt wrote are replaced, lost ones removed).
+ */
+const MAX_LOST_ATTEMPTS = 64;
+
 /** RestoreShard: writes the entries of one index part (from `after` on) into the staging folder. */
 export async function restoreShard(
   event: unknown,
@@ -160,14 +179,37 @@ export async function restoreShard(
   const settings = filesSettings(rt, component);
   return SHARDS_PER_PROCESS.run(async () => {
     const plan = await readRestorePlan(rt.store, filesKeys.plan(restore.restoreId, component));
-    const writer = new ShardRestorer(
-      rt,
-      plan,
-      shard,
-      settings.storeConcurrency,
-      settings.shard.timeBudgetSeconds,
-    );
-    const result = await writer.run();
+    const deadline = Date.now() + settings.shard.timeBudgetSeconds * 1000;
+    const lost = new LostContentSet();
+    if (plan.skipLost) {
+      const missing = await missingObjects(rt.store, await objectsOfShard(rt.store, plan, shard));
+      for (const object of missing) lost.add({ object });
+      if (missing.length > 0)
+        rt.logger.warn('files restore: objects the store no longer has', {
+          component,
+          missing: missing.length,
+        });
+    }
+    let result: RestoreShardResult;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        result = await new ShardRestorer(rt, plan, shard, settings.storeConcurrency, deadline, lost).run();
+        break;
+      } catch (error) {
+        const found = lostContentOf(error);
+        if (found && !plan.skipLost) (error as Error).message += `; ${SKIP_LOST_HINT}`;
+        if (!found || !plan.skipLost || lost.has(found) || attempt >= MAX_LOST_ATTEMPTS) throw error;
+        lost.add(found);
+        rt.logger.warn('files restore: damaged content, the shard starts again without it', {
+          component,
+          shard: shard.id,
+          error: (error as Error).message,
+        });
+        rt.progress(
+          `${component} restore shard ${shard.id}: ${(error as Error).message}; starting again without it`,
+        );
+      }
+    }
     await rt.store.put(filesKeys.shardResult(restore.restoreId, component, shard.id), jsonBody(result), {
       contentType: 'application/json',
     });
@@ -177,6 +219,34 @@ export async function restoreShard(
       ...(result.resumeAfter ? { resumeAfter: result.resumeAfter } : {}),
     };
   });
+}
+
+/** The objects the shard's files are stored in (what a restore with skipLost checks first). */
+async function objectsOfShard(
+  store: ContentStore,
+  plan: RestorePlan,
+  shard: ShardItem,
+): Promise<Set<string>> {
+  const part = partOf(plan, shard);
+  const filter = plan.path ? compilePathFilter(plan.path) : undefined;
+  const keys = new Set<string>();
+  for await (const lines of readPartBatches(store, part))
+    for (const { entry } of lines) {
+      if (entry.type !== 'file' || entry.size === 0 || !entry.data) continue;
+      if (shard.after !== undefined && comparePaths(entry.path, shard.after) <= 0) continue;
+      if (filter && !filter.matches(entry.path)) continue;
+      for (const key of objectKeysOf(entry.data)) keys.add(key);
+    }
+  return keys;
+}
+
+function partOf(plan: RestorePlan, shard: ShardItem): PartRef {
+  const part = plan.parts[shard.part ?? -1];
+  if (!part)
+    throw new CorruptBackupError(
+      `restore shard ${shard.id} names part ${shard.part}, which the plan does not have`,
+    );
+  return part;
 }
 
 class ShardRestorer {
@@ -189,8 +259,12 @@ class ShardRestorer {
     bytes: 0,
     verifiedFiles: 0,
     contentRequests: 0,
+    lostFiles: 0,
+    lostBytes: 0,
     milliseconds: 0,
   };
+  /** The files not restored because their content is lost (skipLost), one JSON line each. */
+  private lostList: JsonLinesFile | undefined;
   private lastProgress = 0;
   private readonly jobs: TaskPool;
   /** Synchronous file calls while they are fast (a local disk), asynchronous once not (EFS). */
@@ -207,7 +281,9 @@ class ShardRestorer {
     private readonly plan: RestorePlan,
     private readonly shard: ShardItem,
     concurrency: number,
-    private readonly budgetSeconds: number,
+    /** When the shard stops taking files and hands the rest of its part to the next round (ms). */
+    private readonly deadline: number,
+    private readonly lost: LostContentSet,
   ) {
     this.tree = new SafeTree(plan.staging, this.io);
     this.jobs = new TaskPool(concurrency);
@@ -216,6 +292,11 @@ class ShardRestorer {
   async run(): Promise<RestoreShardResult> {
     try {
       return await this.restore();
+    } catch (error) {
+      // The next attempt (skipLost) must not meet this one's writes still in flight.
+      await this.jobs.drain().catch(() => undefined);
+      await this.lostList?.discard();
+      throw error;
     } finally {
       if (this.worker) await this.worker.close();
       if (this.fetchWorkers) await this.fetchWorkers.close();
@@ -224,12 +305,8 @@ class ShardRestorer {
 
   private async restore(): Promise<RestoreShardResult> {
     const started = Date.now();
-    const deadline = started + this.budgetSeconds * 1000;
-    const part = this.plan.parts[this.shard.part ?? -1];
-    if (!part)
-      throw new CorruptBackupError(
-        `restore shard ${this.shard.id} names part ${this.shard.part}, which the plan does not have`,
-      );
+    const deadline = this.deadline;
+    const part = partOf(this.plan, this.shard);
     const filter = this.plan.path ? compilePathFilter(this.plan.path) : undefined;
     const dirs: DirEntry[] = [];
     let batch: FileEntry[] = [];
@@ -257,6 +334,8 @@ class ShardRestorer {
           const seconds = secondsOf(entry.mtimeNs);
           await fs.lutimes(this.tree.absolute(entry.path), seconds, seconds);
           this.stats.symlinks += 1;
+        } else if (this.lost.cause(entry) !== undefined) {
+          await this.skipLost(entry);
         } else {
           batch.push(entry);
           batchBytes += entry.size;
@@ -280,11 +359,18 @@ class ShardRestorer {
         ? []
         : dirs.filter((dir) => dir.path === boundary || isUnder(boundary, dir.path));
     this.stats.milliseconds = Date.now() - started;
+    let lost: RestoreShardResult['lost'];
+    if (this.lostList) {
+      const key = filesKeys.shardLost(this.plan.restoreId, this.plan.component, this.shard.id);
+      const list = { key, ...(await this.lostList.upload(this.rt.store, key)) };
+      lost = { list, objects: [...this.lost.objects].sort(), paths: [...this.lost.paths].sort() };
+    }
     return {
       shardId: this.shard.id,
       part: this.shard.part ?? 0,
       ...(resumeAfter !== undefined ? { resumeAfter } : {}),
       stats: this.stats,
+      ...(lost ? { lost } : {}),
       openDirs: openDirs.map((dir) => ({ path: dir.path, mode: dir.mode, mtimeNs: dir.mtimeNs })),
       finishedAt: this.rt.now().toISOString(),
     };
@@ -327,6 +413,16 @@ class ShardRestorer {
     this.countVerified(entry);
   }
 
+  /** A file whose content is lost: listed, and whatever an earlier attempt wrote at its path removed. */
+  private async skipLost(entry: FileEntry): Promise<void> {
+    const cause = this.lost.cause(entry) ?? 'lost';
+    await this.tree.removeFile(entry.path);
+    this.lostList ??= await JsonLinesFile.create(this.rt.scratchDir, `lost-${this.shard.id}`);
+    await this.lostList.write({ path: entry.path, size: entry.size, sha256: entry.sha256, cause });
+    this.stats.lostFiles += 1;
+    this.stats.lostBytes += entry.size;
+  }
+
   private countVerified(entry: FileEntry): void {
     this.stats.files += 1;
     this.stats.verifiedFiles += 1;
@@ -337,7 +433,9 @@ class ShardRestorer {
     const fd = await this.tree.createFile(entry.path);
     await this.finishFile(entry, fd, createHash('sha256'), 0);
     if (entry.sha256 !== EMPTY_SHA256)
-      throw new VerificationError(`${entry.path}: recorded as empty with the sha256 of non-empty content`);
+      throw new VerificationError(`${entry.path}: recorded as empty with the sha256 of non-empty content`, {
+        path: entry.path,
+      });
   }
 
   /** A file stored as one blob or as chunks: each GET streamed into the file, each chunk checked on its own. */
@@ -384,6 +482,7 @@ class ShardRestorer {
         ) {
           throw new VerificationError(
             `${entry.path}: the chunk ${part.key} does not match its name: the stored copy is damaged`,
+            { object: part.key },
           );
         }
       }
@@ -453,6 +552,7 @@ class ShardRestorer {
     if (open.length > 0 || next < targets.length) {
       throw new VerificationError(
         `${run.key}: the store returned ${position - run.start} of ${run.end - run.start} bytes; the pack is shorter than the index says`,
+        { object: run.key },
       );
     }
   }
@@ -542,6 +642,7 @@ class ShardRestorer {
       if ((error as FetchError).kind === 'damaged')
         throw new VerificationError(
           `${entry.path}: the chunk ${key} does not match its name: the stored copy is damaged`,
+          { object: key },
         );
       throw this.fetchFailure({ key, start: 0, end: chunk[1] }, error);
     });
@@ -589,6 +690,7 @@ class ShardRestorer {
       case 'short':
         return new VerificationError(
           `${run.key}: ${error.message}; the ${run.key.startsWith('objects/packs/') ? 'pack' : 'object'} is shorter than the index says`,
+          { object: run.key },
         );
       case 'unsafe':
         return new UnsafeEntryError(`refused to restore ${JSON.stringify(error.path)}: ${error.message}`);
@@ -666,6 +768,7 @@ class ShardRestorer {
   private mismatch(entry: FileEntry, sha256: string, written = entry.size): VerificationError {
     return new VerificationError(
       `${entry.path}: the restored bytes (${written} bytes, sha256 ${sha256}) do not match the index (${entry.size} bytes, sha256 ${entry.sha256}): the stored copy is damaged`,
+      { path: entry.path },
     );
   }
 }

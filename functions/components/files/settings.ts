@@ -121,6 +121,11 @@ export const filesRestoreRequestSchema = z.strictObject({
     .optional(),
   /** Restore onto a Liferay Home of another DXP build. */
   force: z.boolean().default(false),
+  /**
+   * When the store lost or damaged content this set references, restore every other file and
+   * list the lost ones (in the report and in a list beside it), instead of failing the restore.
+   */
+  skipLost: z.boolean().default(false),
 });
 export type FilesRestoreRequest = z.infer<typeof filesRestoreRequestSchema>;
 
