@@ -94,6 +94,16 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
       (result) =>
         `${result.component}: ${result.error?.name ?? 'Error'}: ${result.error?.message ?? 'failed'}`,
     );
+  // A restore asked to go on without lost content (files skipLost) says so in its one line too:
+  // the execution ends green, and a console user may read nothing else.
+  const lost = [...results.values()].flatMap((result) => {
+    const files = result.summary.lostFiles;
+    return typeof files === 'number' && files > 0 ? [`${result.component}: ${files}`] : [];
+  });
+  const lostNote =
+    lost.length > 0
+      ? `, without the files whose stored content is lost (${lost.join(', ')}; the report's warnings name them)`
+      : '';
   rt.logger.info('restore reported', { status, reportKey });
   return {
     restoreId: restore.restoreId,
@@ -103,7 +113,7 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
     problems,
     message:
       status === 'complete'
-        ? `restore ${restore.restoreId} of ${restore.backupId} is complete; report: ${reportKey}`
+        ? `restore ${restore.restoreId} of ${restore.backupId} is complete${lostNote}; report: ${reportKey}`
         : `restore ${restore.restoreId} of ${restore.backupId} is ${status}: ${[...problems, ...(failure ? [errorFromCatch(failure).message] : [])].join('; ')}; report: ${reportKey}`,
     components: Object.fromEntries(
       [...results].map(([name, result]) => [

@@ -16,6 +16,7 @@ import {
   homeSettings,
   listTree,
   makeHome,
+  outputOf,
   restore,
   restoreIdsOf,
   restoreReport,
@@ -564,6 +565,12 @@ describe('content the store lost or damaged, restored with skipLost (Restore wor
       });
       expect(outcome.status).toBe('SUCCEEDED');
       const ids = restoreIdsOf(outcome);
+      // The execution ends green; its one line says what is missing.
+      expect(outputOf<{ report: { message: string } }>(outcome).report.message).toMatch(
+        new RegExp(
+          `^restore ${ids.restoreId} of ${c.backupId} is complete, without the files whose stored content is lost \\(liferayHome: ${lost.length}; the report's warnings name them\\); report: `,
+        ),
+      );
       const report = await restoreReport(c.store, ids);
       const result = report.results.liferayHome;
       expect(report.status).toBe('complete');
@@ -611,6 +618,9 @@ describe('content the store lost or damaged, restored with skipLost (Restore wor
     });
     const report = await restoreReport(c.store, restoreIdsOf(outcome));
     expect(report.status).toBe('complete');
+    expect(outputOf<{ report: { message: string } }>(outcome).report.message).toMatch(
+      / is complete; report: /,
+    );
     expect(report.results.liferayHome?.summary).not.toHaveProperty('lostFiles');
     expect(report.results.liferayHome?.warnings.join('\n')).not.toMatch(/NOT restored/);
     expect(listTree(c.target)).toEqual(listTree(home));
