@@ -1,5 +1,4 @@
-import { ArnFormat, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -20,7 +19,7 @@ import { Network } from './network.ts';
 import { Notifications } from './notifications.ts';
 import { Retention } from './retention.ts';
 import { Schedules } from './schedules.ts';
-import { Workflows } from './workflows.ts';
+import { allowDescribeExecutions, Workflows } from './workflows.ts';
 
 export interface LiferayBackupStackProps extends StackProps {
   readonly config: LiferayBackupConfig;
@@ -206,24 +205,13 @@ export class LiferayBackupStack extends Stack {
       logRetentionDays,
     });
     // Begin asks whether the Backup execution holding the lock has ended, to take over the lock of
-    // an execution stopped in the console at once (functions/backup-set/executions.ts). A policy of
-    // its own: the function's default policy would make the state machine depend on itself.
-    new iam.Policy(backupSet, 'BeginBackupReadsBackupExecutions', {
-      roles: [beginBackup.role as iam.IRole],
-      statements: [
-        new iam.PolicyStatement({
-          actions: ['states:DescribeExecution'],
-          resources: [
-            Stack.of(this).formatArn({
-              service: 'states',
-              resource: 'execution',
-              resourceName: `${this.workflows.backup.stateMachineName}:*`,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          ],
-        }),
-      ],
-    });
+    // an execution stopped in the console at once.
+    allowDescribeExecutions(
+      backupSet,
+      'BeginBackupReadsBackupExecutions',
+      beginBackup,
+      this.workflows.backup,
+    );
     new Schedules(this, 'Schedules', {
       schedules: config.schedules,
       enabledComponents: enabled,

@@ -71,7 +71,7 @@ export const STACK_WIDE_REASONS: NagReasons = [
   ],
   [
     /^Resource::arn:<AWS::Partition>:states:[^:]+:[^:]+:execution:.*\*$/,
-    "the executions a state machine starts and watches (DescribeExecution/StopExecution): a Distributed Map's child executions, and the Restore executions the restore drill waits for; and the Backup executions whose end Begin checks before taking over their lock (DescribeExecution); Step Functions names them at run time",
+    "the executions a state machine starts and watches (DescribeExecution/StopExecution): a Distributed Map's child executions, and the Restore executions the restore drill waits for; the Backup executions whose end Begin checks before taking over their lock, and the Restore executions whose end PlanRestore checks before removing their partial staging tree (DescribeExecution); Step Functions names them at run time",
   ],
   [
     /^Resource::<[A-Za-z0-9]+\.Arn>:\*$/,

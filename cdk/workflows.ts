@@ -1,4 +1,5 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -18,6 +19,36 @@ const TITLES: Record<ComponentName, string> = {
   search: 'Search',
   source: 'Source',
 };
+
+/**
+ * Lets a function ask whether an execution of `machine` has ended (DescribeExecution on that state
+ * machine's executions only): Begin about the backup lock's holder, PlanRestore about an earlier
+ * restore (functions/backup-set/executions.ts). A policy of its own: the function's default policy
+ * would make the state machine that invokes the function depend on itself.
+ */
+export function allowDescribeExecutions(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  machine: sfn.StateMachine,
+): iam.Policy {
+  return new iam.Policy(scope, id, {
+    roles: [fn.role as iam.IRole],
+    statements: [
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution'],
+        resources: [
+          Stack.of(scope).formatArn({
+            service: 'states',
+            resource: 'execution',
+            resourceName: `${machine.stateMachineName}:*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    ],
+  });
+}
 
 export function componentTitle(name: ComponentName): string {
   return TITLES[name];

@@ -11,7 +11,7 @@ import { FILES_COMPONENTS, type FilesComponentName, type FilesSettings } from '#
 import type { LiferayBackupConfig } from '../config.ts';
 import { acknowledgeWildcards } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
-import { componentTitle } from '../workflows.ts';
+import { allowDescribeExecutions, componentTitle } from '../workflows.ts';
 import type { ComponentContext, ComponentDefinition, WorkflowComponent } from './component.ts';
 
 /**
@@ -405,7 +405,8 @@ class FilesComponent extends Construct implements WorkflowComponent {
 
   restoreBranch(): sfn.IChainable {
     const plan = invokeTask(this, `${this.title} plan restore`, this.planRestoreFn, {
-      payload: { 'restore.$': '$.restore', component: this.name },
+      // The execution's id goes into the plan: a later restore asks whether this one has ended.
+      payload: { 'restore.$': '$.restore', component: this.name, 'executionId.$': '$$.Execution.Id' },
       resultPath: '$.files',
       comment: 'Check every index entry, create the staging folder, write the shard list',
     });
@@ -502,7 +503,8 @@ class FilesComponent extends Construct implements WorkflowComponent {
   }
 
   /** The Distributed Map reads its item list under work/ (and decrypts it with the store key). */
-  grantStateMachine(role: iam.IGrantable): void {
+  grantStateMachine(role: iam.IGrantable, kind: 'backup' | 'restore' | 'verify'): void {
+    if (kind === 'restore' && role instanceof sfn.StateMachine) this.grantReadRestoreExecutions(role);
     const { bucket, key } = this.context.store;
     role.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('work/*')] }),
@@ -518,6 +520,15 @@ class FilesComponent extends Construct implements WorkflowComponent {
         ],
       ]);
     }
+  }
+
+  /**
+   * PlanRestore asks whether an earlier Restore execution, whose report still says running, has
+   * ended (a run stopped in the console) before it removes that run's partial staging tree
+   * (functions/components/files/restore-plan.ts).
+   */
+  private grantReadRestoreExecutions(restore: sfn.StateMachine): void {
+    allowDescribeExecutions(this, 'PlanRestoreReadsRestoreExecutions', this.planRestoreFn, restore);
   }
 }
 

@@ -380,39 +380,58 @@ describe('the stack', () => {
     expect(Object.keys(readBack.Resources).filter((id) => /DrillCleanup/.test(id))).toEqual([]);
   });
 
-  it("lets Begin describe the Backup state machine's executions only (the lock holder's end), in a policy of its own", () => {
-    const json = template.toJSON() as {
-      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
-    };
-    const describing = Object.entries(json.Resources).filter(
-      ([, resource]) =>
-        resource.Type === 'AWS::IAM::Policy' &&
-        JSON.stringify(resource.Properties).includes('states:DescribeExecution'),
-    );
-    const begin = describing.filter(([id]) => id.startsWith('BackupSetBeginBackupReadsBackupExecutions'));
-    expect(begin).toHaveLength(1);
-    const [, policy] = begin[0] as [string, { Properties: Record<string, unknown> }];
-    const roleId = Object.entries(json.Resources).find(
-      ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && id.startsWith('BackupSetBeginBackup'),
-    )?.[1].Properties.Role as { 'Fn::GetAtt': [string, string] };
-    expect(policy.Properties.Roles).toEqual([{ Ref: roleId['Fn::GetAtt'][0] }]);
-    expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toEqual([
-      {
-        Effect: 'Allow',
-        Action: 'states:DescribeExecution',
-        Resource: {
-          'Fn::Join': [
-            '',
-            [
-              'arn:aws:states:eu-west-1:111111111111:execution:',
-              { 'Fn::GetAtt': [expect.stringMatching(/^WorkflowsBackup[0-9A-F]{8}$/), 'Name'] },
-              ':*',
+  const describers: Array<[string, string, RegExp, RegExp, RegExp]> = [
+    [
+      'Begin',
+      'the Backup',
+      /^BackupSetBeginBackupReadsBackupExecutions/,
+      /^BackupSetBeginBackup/,
+      /^WorkflowsBackup[0-9A-F]{8}$/,
+    ],
+    ...(['LiferayHome', 'AppServer'] as const).map((component): [string, string, RegExp, RegExp, RegExp] => [
+      `${component} PlanRestore`,
+      'the Restore',
+      new RegExp(`^${component}FilesPlanRestoreReadsRestoreExecutions`),
+      new RegExp(`^${component}FilesPlanRestore(?!Reads)`),
+      /^WorkflowsRestore[0-9A-F]{8}$/,
+    ]),
+  ];
+  it.each(describers)(
+    "lets %s describe %s state machine's executions only (an execution stopped in the console), in a policy of its own",
+    (_who, _machine, policyId, functionId, machineId) => {
+      const json = template.toJSON() as {
+        Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+      };
+      const describing = Object.entries(json.Resources).filter(
+        ([, resource]) =>
+          resource.Type === 'AWS::IAM::Policy' &&
+          JSON.stringify(resource.Properties).includes('states:DescribeExecution'),
+      );
+      const own = describing.filter(([id]) => policyId.test(id));
+      expect(own, describing.map(([id]) => id).join(', ')).toHaveLength(1);
+      const [, policy] = own[0] as [string, { Properties: Record<string, unknown> }];
+      const roleId = Object.entries(json.Resources).find(
+        ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && functionId.test(id),
+      )?.[1].Properties.Role as { 'Fn::GetAtt': [string, string] };
+      expect(policy.Properties.Roles).toEqual([{ Ref: roleId['Fn::GetAtt'][0] }]);
+      expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'states:DescribeExecution',
+          Resource: {
+            'Fn::Join': [
+              '',
+              [
+                'arn:aws:states:eu-west-1:111111111111:execution:',
+                { 'Fn::GetAtt': [expect.stringMatching(machineId), 'Name'] },
+                ':*',
+              ],
             ],
-          ],
+          },
         },
-      },
-    ]);
-  });
+      ]);
+    },
+  );
 
   it('refuses a drill scratch folder inside a folder that is backed up', () => {
     expect(() => build({ ...FULL_CONFIG, verify: { scratchPath: '/liferay-home/drills' } })).toThrow(

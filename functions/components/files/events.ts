@@ -61,6 +61,8 @@ export const finalizeBackupEventSchema = z.object({
 export const planRestoreEventSchema = z.object({
   restore: restoreRefSchema,
   component: filesComponentSchema,
+  /** The Restore execution (`$$.Execution.Id`): a later restore asks whether it has ended. */
+  executionId: z.string().max(2048).optional(),
 });
 export const restoreShardEventSchema = z.object({
   restore: restoreRefSchema,

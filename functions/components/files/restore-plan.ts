@@ -1,6 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as z from 'zod';
+import { endedStatus, sameStateMachine } from '#backup-set/executions.ts';
 import { readManifest } from '#backup-set/manifest.ts';
 import { howRunEnded } from '#backup-set/report-run.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
@@ -38,6 +39,8 @@ const count = z.number().int().nonnegative();
 export const restorePlanSchema = z.strictObject({
   restoreId: z.string(),
   backupId: z.string(),
+  /** The Restore execution that made the plan (absent for plans of earlier versions). */
+  executionId: z.string().optional(),
   component: z.enum(['liferayHome', 'appServer']),
   createdAt: z.iso.datetime({ offset: true }),
   /** The parts to read, in path order; shard items name them by position. */
@@ -159,7 +162,11 @@ export function stagingDirFor(target: string, restoreId: string): string {
  * target, and writes one shard per index part that the request needs.
  */
 export async function planRestore(event: unknown, rt: Runtime): Promise<RoundState> {
-  const { restore, component } = parseInput(planRestoreEventSchema, event, 'files restore plan input');
+  const { restore, component, executionId } = parseInput(
+    planRestoreEventSchema,
+    event,
+    'files restore plan input',
+  );
   const request = parseInput(
     filesRestoreRequestSchema,
     restore.requests[component] ?? {},
@@ -201,7 +208,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   }
 
   await fs.mkdir(path.dirname(target), { recursive: true });
-  await removeFailedStagings(rt, component, target, warnings);
+  await removeFailedStagings(rt, component, target, executionId, warnings);
   if (await exists(staging))
     throw new RestoreTargetError(`${component}: the staging folder ${staging} exists already`);
   await fs.mkdir(staging, { mode: 0o700 });
@@ -209,6 +216,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   const plan: RestorePlan = {
     restoreId: restore.restoreId,
     backupId: restore.backupId,
+    ...(executionId ? { executionId } : {}),
     component,
     createdAt: rt.now().toISOString(),
     parts,
@@ -248,6 +256,7 @@ async function removeFailedStagings(
   rt: Runtime,
   component: FilesComponentName,
   target: string,
+  executionId: string | undefined,
   warnings: string[],
 ): Promise<void> {
   const prefix = `${path.basename(target)}.restore-`;
@@ -268,7 +277,7 @@ async function removeFailedStagings(
       if (earlier.staging !== staging) continue;
       const report = await readRestoreReport(rt.store, earlier.backupId, restoreId);
       if (report.results[component]?.status === 'complete') continue;
-      status = howRunEnded(report, rt.now());
+      status = howRunEnded(report, rt.now()) ?? (await executionEnded(rt, executionId, earlier.executionId));
       if (status === undefined) continue;
     } catch {
       continue; // no plan or report for it here: not ours to judge
@@ -281,6 +290,30 @@ async function removeFailedStagings(
         `could not remove ${staging}, the partial tree of restore ${restoreId} (${status}): ${(error as Error).message}`,
       );
     }
+  }
+}
+
+/**
+ * On AWS, a restore stopped in the console leaves its report `running` and never says so. When it
+ * and this restore are executions of the same Restore state machine, Step Functions is asked (as
+ * Begin asks about the backup lock's holder); without an answer it counts as running, and its
+ * staging folder waits for the workflow's 24-hour time-out.
+ */
+async function executionEnded(
+  rt: Runtime,
+  own: string | undefined,
+  earlier: string | undefined,
+): Promise<string | undefined> {
+  if (own === undefined || earlier === undefined || !sameStateMachine(own, earlier)) return undefined;
+  try {
+    const status = await endedStatus(earlier);
+    return status === undefined ? undefined : `still recorded running, but its execution ended (${status})`;
+  } catch (error) {
+    rt.logger.warn('could not ask Step Functions whether an earlier restore still runs', {
+      execution: earlier,
+      error: (error as Error).message,
+    });
+    return undefined;
   }
 }
 
