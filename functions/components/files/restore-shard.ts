@@ -27,7 +27,7 @@ import { comparePaths, isUnder, parentOf, unsafePathReason } from './paths.ts';
 import { applyDirMetadata, SafeTree, secondsOf } from './restore-fs.ts';
 import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
 import { readJsonIfPresent } from './rounds.ts';
-import { compilePathFilter, filesSettings } from './settings.ts';
+import { compilePathFilter, type FilesSettings, filesSettings } from './settings.ts';
 
 const count = z.number().int().nonnegative();
 const dirMetadataSchema = z.strictObject({ path: z.string(), mode: z.number().int(), mtimeNs: z.string() });
@@ -179,37 +179,7 @@ export async function restoreShard(
   const settings = filesSettings(rt, component);
   return SHARDS_PER_PROCESS.run(async () => {
     const plan = await readRestorePlan(rt.store, filesKeys.plan(restore.restoreId, component));
-    const deadline = Date.now() + settings.shard.timeBudgetSeconds * 1000;
-    const lost = new LostContentSet();
-    if (plan.skipLost) {
-      const missing = await missingObjects(rt.store, await objectsOfShard(rt.store, plan, shard));
-      for (const object of missing) lost.add({ object });
-      if (missing.length > 0)
-        rt.logger.warn('files restore: objects the store no longer has', {
-          component,
-          missing: missing.length,
-        });
-    }
-    let result: RestoreShardResult;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        result = await new ShardRestorer(rt, plan, shard, settings.storeConcurrency, deadline, lost).run();
-        break;
-      } catch (error) {
-        const found = lostContentOf(error);
-        if (found && !plan.skipLost) (error as Error).message += `; ${SKIP_LOST_HINT}`;
-        if (!found || !plan.skipLost || lost.has(found) || attempt >= MAX_LOST_ATTEMPTS) throw error;
-        lost.add(found);
-        rt.logger.warn('files restore: damaged content, the shard starts again without it', {
-          component,
-          shard: shard.id,
-          error: (error as Error).message,
-        });
-        rt.progress(
-          `${component} restore shard ${shard.id}: ${(error as Error).message}; starting again without it`,
-        );
-      }
-    }
+    const result = await restoreInAttempts(rt, plan, shard, settings);
     await rt.store.put(filesKeys.shardResult(restore.restoreId, component, shard.id), jsonBody(result), {
       contentType: 'application/json',
     });
@@ -219,6 +189,47 @@ export async function restoreShard(
       ...(result.resumeAfter ? { resumeAfter: result.resumeAfter } : {}),
     };
   });
+}
+
+/**
+ * The shard's restore. With skipLost: the objects the store no longer has are found first, and an
+ * attempt that meets damaged content is started again without it (after its writes in flight),
+ * within the same time budget. Without: the first such error fails the shard, naming skipLost.
+ */
+async function restoreInAttempts(
+  rt: Runtime,
+  plan: RestorePlan,
+  shard: ShardItem,
+  settings: FilesSettings,
+): Promise<RestoreShardResult> {
+  const deadline = Date.now() + settings.shard.timeBudgetSeconds * 1000;
+  const lost = new LostContentSet();
+  if (plan.skipLost) {
+    const missing = await missingObjects(rt.store, await objectsOfShard(rt.store, plan, shard));
+    for (const object of missing) lost.add({ object });
+    if (missing.length > 0)
+      rt.logger.warn('files restore: objects the store no longer has', {
+        component: plan.component,
+        missing: missing.length,
+      });
+  }
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await new ShardRestorer(rt, plan, shard, settings.storeConcurrency, deadline, lost).run();
+    } catch (error) {
+      const found = lostContentOf(error);
+      if (found && !plan.skipLost) (error as Error).message += `; ${SKIP_LOST_HINT}`;
+      if (!found || !plan.skipLost || lost.has(found) || attempt >= MAX_LOST_ATTEMPTS) throw error;
+      lost.add(found);
+      const message = (error as Error).message;
+      rt.logger.warn('files restore: damaged content, the shard starts again without it', {
+        component: plan.component,
+        shard: shard.id,
+        error: message,
+      });
+      rt.progress(`${plan.component} restore shard ${shard.id}: ${message}; starting again without it`);
+    }
+  }
 }
 
 /** The objects the shard's files are stored in (what a restore with skipLost checks first). */
