@@ -576,9 +576,10 @@ describe('content the store lost or damaged, restored with skipLost (Restore wor
       expect(report.status).toBe('complete');
       expect(result?.summary).toMatchObject({ lostFiles: lost.length });
       const listKey = `backups/${c.backupId}/restores/${ids.restoreId}-liferayHome-lost.jsonl.gz`;
+      const localList = `${c.target}.lost-${ids.restoreId}.jsonl`;
       expect(result?.warnings[0]).toMatch(
         new RegExp(
-          `^${lost.length} files? \\(\\d+ bytes\\) w(as|ere) NOT restored: their content in the backup store is lost \\(.+\\)\\. Every other file was restored and checked\\. The list is ${esc(listKey)} .*; the first: ${esc(lost.slice(0, 10).join(', '))}\\.`,
+          `^${lost.length} files? \\(\\d+ bytes\\) w(as|ere) NOT restored: their content in the backup store is lost \\(.+\\)\\. Every other file was restored and checked\\. They are listed beside the target in ${esc(localList)}, and in the store as ${esc(listKey)} \\(gzip\\); one JSON line per file; the first: ${esc(lost.slice(0, 10).join(', '))}\\.`,
         ),
       );
       const listed = gunzipSync(await c.store.read(listKey))
@@ -587,6 +588,12 @@ describe('content the store lost or damaged, restored with skipLost (Restore wor
         .split('\n')
         .map((line) => (JSON.parse(line) as { path: string }).path);
       expect(listed).toEqual(lost);
+      const listedBeside = fs
+        .readFileSync(localList, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { path: string }).path);
+      expect(listedBeside).toEqual(lost);
 
       // The live tree was swapped for the restored one: the backed-up tree but for the lost files,
       // each file byte for byte (a file begun before its content proved damaged is not left behind).

@@ -1,3 +1,4 @@
+import { type FileHandle, open, rm } from 'node:fs/promises';
 import * as z from 'zod';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -67,14 +68,20 @@ const lostLineSchema = z.strictObject({
   cause: z.string(),
 });
 
-/** The shards' lists of lost files, in path order, as one list under `key`; the first paths for the report. */
+/**
+ * The shards' lists of lost files, in path order, as one list under `key` and, for the person at
+ * the server, as a plain copy at `copyPath` (beside the restored tree); the first paths for the
+ * report. A copy that cannot be written is given up (its error returned), never the restore.
+ */
 export async function mergeLostLists(
   store: ContentStore,
   scratchDir: string,
   lists: ReadonlyArray<{ key: string; size: number; sha256: string }>,
   key: string,
-): Promise<{ files: number; first: string[] }> {
+  copyPath: string,
+): Promise<{ files: number; first: string[]; copyError?: string }> {
   const merged = await JsonLinesFile.create(scratchDir, 'lost');
+  const copy = new LocalCopy(copyPath);
   const first: string[] = [];
   let files = 0;
   try {
@@ -88,13 +95,69 @@ export async function mergeLostLists(
         if (first.length < LOST_PATHS_IN_REPORT) first.push(parsed.data.path);
         files += 1;
         await merged.write(parsed.data);
+        await copy.write(`${JSON.stringify(parsed.data)}\n`);
       }
     await merged.upload(store, key);
   } catch (error) {
     await merged.discard();
+    await copy.abandon();
     throw error;
   }
-  return { files, first };
+  const copyError = await copy.close();
+  return { files, first, ...(copyError ? { copyError } : {}) };
+}
+
+/** A new plain file written in 64 KiB pieces; its first error ends it (and removes what it wrote). */
+class LocalCopy {
+  private handle: FileHandle | undefined;
+  private buffered: string[] = [];
+  private bufferedChars = 0;
+  private error: string | undefined;
+
+  constructor(private readonly file: string) {}
+
+  async write(text: string): Promise<void> {
+    if (this.error !== undefined) return;
+    this.buffered.push(text);
+    this.bufferedChars += text.length;
+    if (this.bufferedChars >= 64 * 1024) await this.flush();
+  }
+
+  /** Finishes the file; the error that ended it, if any. */
+  async close(): Promise<string | undefined> {
+    if (this.error === undefined) await this.flush();
+    if (this.error === undefined) {
+      try {
+        await this.handle?.close();
+        this.handle = undefined;
+      } catch (error) {
+        await this.abandon((error as Error).message);
+      }
+    }
+    return this.error;
+  }
+
+  async abandon(reason = 'the restore failed'): Promise<void> {
+    this.error ??= reason;
+    this.buffered = [];
+    const created = this.handle !== undefined;
+    await this.handle?.close().catch(() => undefined);
+    this.handle = undefined;
+    // Only a file this copy created: a name that existed already is never touched.
+    if (created) await rm(this.file, { force: true }).catch(() => undefined);
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      // 'wx': a new file only (a name that exists is never overwritten, nor a link followed).
+      this.handle ??= await open(this.file, 'wx', 0o640);
+      await this.handle.write(this.buffered.join(''));
+      this.buffered = [];
+      this.bufferedChars = 0;
+    } catch (error) {
+      await this.abandon((error as Error).message);
+    }
+  }
 }
 
 /** Paths of lost files named in the report itself (all of them are in the list beside it). */

@@ -157,7 +157,8 @@ async function recordLostFiles(
   const inOrder = [...results].sort((a, b) => a.part - b.part || a.shardId.localeCompare(b.shardId));
   const key = filesKeys.restoreLost(plan.backupId, plan.restoreId, plan.component);
   const lists = inOrder.flatMap((result) => (result.lost ? [result.lost.list] : []));
-  const { files, first } = await mergeLostLists(rt.store, rt.scratchDir, lists, key);
+  const copyPath = `${plan.target}.lost-${plan.restoreId}.jsonl`;
+  const { files, first, copyError } = await mergeLostLists(rt.store, rt.scratchDir, lists, key, copyPath);
   const objects = new Set(inOrder.flatMap((result) => result.lost?.objects ?? []));
   const damagedFiles = new Set(inOrder.flatMap((result) => result.lost?.paths ?? []));
   const bytes = results.reduce((total, result) => total + result.stats.lostBytes, 0);
@@ -171,9 +172,13 @@ async function recordLostFiles(
         ]
       : []),
   ];
+  const where =
+    copyError === undefined
+      ? `They are listed beside the target in ${copyPath}, and in the store as ${key} (gzip); one JSON line per file`
+      : `They are listed in the store as ${key} (gzip, one JSON line per file; ${copyPath} could not be written: ${copyError})`;
   const warning =
     `${plural(files, 'file', 'files')} (${bytes} bytes) ${files === 1 ? 'was' : 'were'} NOT restored: their content in the backup store is lost (${causes.join('; ')}). ` +
-    `Every other file was restored and checked. The list is ${key} (gzip, one JSON line per file); the first: ${first.join(', ')}. ` +
+    `Every other file was restored and checked. ${where}; the first: ${first.join(', ')}. ` +
     'Every set that holds these files unchanged points to the same content: a backup with {"full": true} stores every file again (while a live tree still has them)';
   return {
     warning,
@@ -181,6 +186,7 @@ async function recordLostFiles(
       files,
       bytes,
       list: key,
+      ...(copyError === undefined ? { localList: copyPath } : {}),
       objects: [...objects].sort().slice(0, 100),
       damagedFiles: damagedFiles.size,
     },

@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { JsonLinesFile } from '#components/files/jsonl.ts';
 import { filesKeys } from '#components/files/keys.ts';
+import { mergeLostLists } from '#components/files/lost-content.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import {
   backup,
@@ -110,5 +112,44 @@ describe('a restore with skipLost', () => {
     expect(listed.map((line) => line.path)).toEqual(lost);
     expect(report.results.liferayHome?.summary).toMatchObject({ files: 11, lostFiles: 70, shards: 1 });
     expectRestoredBut(home, target, lost);
+  });
+});
+
+describe('the list of lost files', () => {
+  it('is kept in the store even when its copy beside the target cannot be written, and says why', async () => {
+    const dir = path.join(work.dir, 'lists');
+    const store = new LocalFolderStore(path.join(dir, 'store'));
+    const line = {
+      path: 'data/document_library/1/a/1.0',
+      size: 3,
+      sha256: 'a'.repeat(64),
+      cause: 'x is lost',
+    };
+    const shardList = await JsonLinesFile.create(dir, 'shard');
+    await shardList.write(line);
+    const digest = await shardList.upload(store, 'work/r/lost.jsonl.gz');
+    const lists = [{ key: 'work/r/lost.jsonl.gz', ...digest }];
+
+    const written = await mergeLostLists(
+      store,
+      dir,
+      lists,
+      'restores/one.jsonl.gz',
+      path.join(dir, 'beside.jsonl'),
+    );
+    expect(written).toEqual({ files: 1, first: [line.path] });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'beside.jsonl'), 'utf8'))).toEqual(line);
+
+    // A folder that does not exist, and a name that does (never overwritten).
+    for (const [copy, error] of [
+      [path.join(dir, 'missing', 'beside.jsonl'), /ENOENT/],
+      [path.join(dir, 'beside.jsonl'), /EEXIST/],
+    ] as const) {
+      const result = await mergeLostLists(store, dir, lists, 'restores/two.jsonl.gz', copy);
+      expect(result).toMatchObject({ files: 1, copyError: expect.stringMatching(error) });
+      const stored = gunzipSync(await store.read('restores/two.jsonl.gz')).toString('utf8');
+      expect(JSON.parse(stored)).toEqual(line);
+    }
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'beside.jsonl'), 'utf8'))).toEqual(line);
   });
 });
