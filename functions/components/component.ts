@@ -31,19 +31,11 @@ export const componentResultSchema = z.object({
 });
 export type ComponentResult = z.infer<typeof componentResultSchema>;
 
-/** The result of one component's restore, as the Report step writes it. */
-export const componentRestoreResultSchema = z.object({
-  component: componentNameSchema,
-  status: z.enum(['complete', 'failed', 'skipped']),
-  startedAt: isoTime.optional(),
-  finishedAt: isoTime.optional(),
-  error: z.object({ name: shortText, message: z.string().max(16_384) }).optional(),
-  warnings: z.array(shortText).max(1000).default([]),
-  summary: z
-    .record(z.string().max(128), z.union([z.number(), z.string().max(1024), z.boolean()]))
-    .default({}),
-  details: z.record(z.string().max(128), z.unknown()).default({}),
-});
+/**
+ * The result of one component's restore, as the Report step writes it: the same record as a
+ * backup's (status, times, error, warnings, summary, details), so the two cannot drift apart.
+ */
+export const componentRestoreResultSchema = componentResultSchema;
 export type ComponentRestoreResult = z.infer<typeof componentRestoreResultSchema>;
 
 /**
