@@ -1,4 +1,5 @@
-import { type FileHandle, open, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import * as z from 'zod';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -107,14 +108,21 @@ export async function mergeLostLists(
   return { files, first, ...(copyError ? { copyError } : {}) };
 }
 
-/** A new plain file written in 64 KiB pieces; its first error ends it (and removes what it wrote). */
+/**
+ * A plain file written in 64 KiB pieces under a new temporary name, renamed into place when
+ * complete: a retried Finalize replaces its own earlier copy, and nobody reads half a list. Its
+ * first error ends it (and removes what it wrote).
+ */
 class LocalCopy {
+  private readonly temporary: string;
   private handle: FileHandle | undefined;
   private buffered: string[] = [];
   private bufferedChars = 0;
   private error: string | undefined;
 
-  constructor(private readonly file: string) {}
+  constructor(private readonly file: string) {
+    this.temporary = `${file}.part-${randomBytes(6).toString('hex')}`;
+  }
 
   async write(text: string): Promise<void> {
     if (this.error !== undefined) return;
@@ -130,6 +138,8 @@ class LocalCopy {
       try {
         await this.handle?.close();
         this.handle = undefined;
+        // rename replaces a link at that name itself, never what it points to.
+        await rename(this.temporary, this.file);
       } catch (error) {
         await this.abandon((error as Error).message);
       }
@@ -140,17 +150,15 @@ class LocalCopy {
   async abandon(reason = 'the restore failed'): Promise<void> {
     this.error ??= reason;
     this.buffered = [];
-    const created = this.handle !== undefined;
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
-    // Only a file this copy created: a name that existed already is never touched.
-    if (created) await rm(this.file, { force: true }).catch(() => undefined);
+    await rm(this.temporary, { force: true }).catch(() => undefined);
   }
 
   private async flush(): Promise<void> {
     try {
-      // 'wx': a new file only (a name that exists is never overwritten, nor a link followed).
-      this.handle ??= await open(this.file, 'wx', 0o640);
+      // 'wx': a new file (a name that exists, or a link, is never written through).
+      this.handle ??= await open(this.temporary, 'wx', 0o640);
       await this.handle.write(this.buffered.join(''));
       this.buffered = [];
       this.bufferedChars = 0;

@@ -116,7 +116,7 @@ describe('a restore with skipLost', () => {
 });
 
 describe('the list of lost files', () => {
-  it('is kept in the store even when its copy beside the target cannot be written, and says why', async () => {
+  it('is written beside the target and in the store; a copy that cannot be written is given up, saying why', async () => {
     const dir = path.join(work.dir, 'lists');
     const store = new LocalFolderStore(path.join(dir, 'store'));
     const line = {
@@ -140,16 +140,26 @@ describe('the list of lost files', () => {
     expect(written).toEqual({ files: 1, first: [line.path] });
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'beside.jsonl'), 'utf8'))).toEqual(line);
 
-    // A folder that does not exist, and a name that does (never overwritten).
-    for (const [copy, error] of [
-      [path.join(dir, 'missing', 'beside.jsonl'), /ENOENT/],
-      [path.join(dir, 'beside.jsonl'), /EEXIST/],
-    ] as const) {
-      const result = await mergeLostLists(store, dir, lists, 'restores/two.jsonl.gz', copy);
-      expect(result).toMatchObject({ files: 1, copyError: expect.stringMatching(error) });
-      const stored = gunzipSync(await store.read('restores/two.jsonl.gz')).toString('utf8');
-      expect(JSON.parse(stored)).toEqual(line);
-    }
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'beside.jsonl'), 'utf8'))).toEqual(line);
+    // A retried Finalize replaces its own earlier copy (never half of one: written aside, then renamed).
+    const again = await mergeLostLists(
+      store,
+      dir,
+      lists,
+      'restores/one.jsonl.gz',
+      path.join(dir, 'beside.jsonl'),
+    );
+    expect(again).toEqual({ files: 1, first: [line.path] });
+    expect(fs.readdirSync(dir).filter((name) => name.startsWith('beside'))).toEqual(['beside.jsonl']);
+
+    // A folder that does not exist: the copy is given up and says why; the store's list is written.
+    const result = await mergeLostLists(
+      store,
+      dir,
+      lists,
+      'restores/two.jsonl.gz',
+      path.join(dir, 'missing', 'beside.jsonl'),
+    );
+    expect(result).toMatchObject({ files: 1, copyError: expect.stringMatching(/ENOENT/) });
+    expect(JSON.parse(gunzipSync(await store.read('restores/two.jsonl.gz')).toString('utf8'))).toEqual(line);
   });
 });
