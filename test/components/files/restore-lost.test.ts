@@ -129,36 +129,19 @@ describe('the list of lost files', () => {
     await shardList.write(line);
     const digest = await shardList.upload(store, 'work/r/lost.jsonl.gz');
     const lists = [{ key: 'work/r/lost.jsonl.gz', ...digest }];
+    const merge = (key: string, copy: string) => mergeLostLists(store, dir, lists, key, copy);
 
-    const written = await mergeLostLists(
-      store,
-      dir,
-      lists,
-      'restores/one.jsonl.gz',
-      path.join(dir, 'beside.jsonl'),
-    );
+    const written = await merge('restores/one.jsonl.gz', path.join(dir, 'beside.jsonl'));
     expect(written).toEqual({ files: 1, first: [line.path] });
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'beside.jsonl'), 'utf8'))).toEqual(line);
 
     // A retried Finalize replaces its own earlier copy (never half of one: written aside, then renamed).
-    const again = await mergeLostLists(
-      store,
-      dir,
-      lists,
-      'restores/one.jsonl.gz',
-      path.join(dir, 'beside.jsonl'),
-    );
+    const again = await merge('restores/one.jsonl.gz', path.join(dir, 'beside.jsonl'));
     expect(again).toEqual({ files: 1, first: [line.path] });
     expect(fs.readdirSync(dir).filter((name) => name.startsWith('beside'))).toEqual(['beside.jsonl']);
 
     // A folder that does not exist: the copy is given up and says why; the store's list is written.
-    const result = await mergeLostLists(
-      store,
-      dir,
-      lists,
-      'restores/two.jsonl.gz',
-      path.join(dir, 'missing', 'beside.jsonl'),
-    );
+    const result = await merge('restores/two.jsonl.gz', path.join(dir, 'missing', 'beside.jsonl'));
     expect(result).toMatchObject({ files: 1, copyError: expect.stringMatching(/ENOENT/) });
     expect(JSON.parse(gunzipSync(await store.read('restores/two.jsonl.gz')).toString('utf8'))).toEqual(line);
   });
