@@ -49,8 +49,8 @@ export const restorePlanSchema = z.strictObject({
   target: z.string(),
   staging: z.string(),
   swap: z.boolean(),
-  /** Restore every file whose content can be read; list the others (restore-shard.ts). */
-  skipLost: z.boolean(),
+  /** Restore every file whose content can be read; list the others (restore-shard.ts). Absent in plans of earlier versions. */
+  skipLost: z.boolean().default(false),
   root: z.strictObject({ mode: z.number().int(), mtimeNs: z.string() }).optional(),
   sources: z.array(sourceSchema),
   expected: z.strictObject({ entries: count, files: count, bytes: count }),
