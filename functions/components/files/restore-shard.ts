@@ -48,8 +48,8 @@ export const restoreShardResultSchema = z.strictObject({
     /** GET requests to the store for content (ranged reads of packs, whole blobs). */
     contentRequests: count,
     /** Files not restored because their content is lost (only with skipLost; listed in `lost.list`). */
-    lostFiles: count,
-    lostBytes: count,
+    lostFiles: count.default(0),
+    lostBytes: count.default(0),
     milliseconds: count,
   }),
   /** With skipLost, when files were lost: their list, and the objects and files found lost. */
