@@ -6,12 +6,17 @@ import {
   type VerifyOutcome,
 } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
-import { InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
+import {
+  CorruptBackupError,
+  describeIssues,
+  InvalidInputError,
+  ObjectNotFoundError,
+} from '#runtime/errors.ts';
 import { hostProcessSchema } from '#runtime/host-process.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import { jsonBody, readJson } from '#store/content-store.ts';
+import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { newRunId } from './backup-id.ts';
 import { errorFromCatch } from './branch-output.ts';
 import { storeKeys } from './keys.ts';
@@ -64,6 +69,18 @@ export const verificationReportSchema = z.object({
   warnings: z.array(z.string()).optional(),
 });
 export type VerificationReport = z.infer<typeof verificationReportSchema>;
+
+export async function readVerificationReport(
+  store: ContentStore,
+  backupId: string,
+  verifyId: string,
+): Promise<VerificationReport> {
+  const key = storeKeys.verificationReport(backupId, verifyId);
+  const parsed = verificationReportSchema.safeParse(await readJson(store, key));
+  if (!parsed.success)
+    throw new CorruptBackupError(`${key} is not valid: ${describeIssues(parsed.error.issues)}`);
+  return parsed.data;
+}
 
 export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyContext> {
   const request = parseInput(verifyRequestSchema, event ?? {}, 'verify request');

@@ -4,6 +4,7 @@ import { storeKeys } from '#backup-set/keys.ts';
 import { type HeldLock, readBackupLock } from '#backup-set/lock.ts';
 import { listBackupIds, readManifest, resolveLatest } from '#backup-set/manifest.ts';
 import { readRestoreReport, restoreNamedIn } from '#backup-set/restore-report.ts';
+import { setRuns } from '#backup-set/set-runs.ts';
 import {
   type CliCommand,
   type CliOption,
@@ -17,7 +18,7 @@ import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
-import { describeManifest, formatDuration, formatSummary } from './format.ts';
+import { describeManifest, describeSetRuns, formatDuration, formatSummary } from './format.ts';
 import { backupStopPlan, RunInterrupt, restoreStopPlan, type StopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
@@ -491,7 +492,10 @@ async function showCommand(args: string[], io: CliIo): Promise<number> {
   if (!id) throw new InvalidInputError('"latest": there is no complete backup set yet');
   const manifest = await readManifest(store, id);
   if (values.json) io.out(JSON.stringify(manifest, null, 2));
-  else for (const line of describeManifest(manifest)) io.out(line);
+  else {
+    for (const line of describeManifest(manifest)) io.out(line);
+    for (const line of describeSetRuns(await setRuns(store, id, new Date()))) io.out(line);
+  }
   return 0;
 }
 

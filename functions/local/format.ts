@@ -1,4 +1,5 @@
 import type { Manifest } from '#backup-set/manifest.ts';
+import type { SetRun } from '#backup-set/set-runs.ts';
 
 /** Human-readable sizes and durations for the CLI. */
 export function formatBytes(bytes: number): string {
@@ -56,5 +57,23 @@ export function describeManifest(manifest: Manifest): string[] {
     for (const warning of result.warnings) lines.push(`    warning: ${warning}`);
   }
   for (const warning of manifest.warnings) lines.push(`  warning: ${warning}`);
+  return lines;
+}
+
+/** Runs `show` lists in full; older ones are counted. */
+const RUNS_SHOWN = 10;
+
+/** The lines `show` prints for the restores and drills of a set, newest first. */
+export function describeSetRuns(runs: readonly SetRun[]): string[] {
+  if (runs.length === 0) return ['  no restore or drill of this set yet'];
+  const lines = ['  restores and drills of this set, newest first:'];
+  for (const run of runs.slice(0, RUNS_SHOWN)) {
+    const when = run.startedAt
+      ? `, started ${run.startedAt}, took ${formatDuration(run.startedAt, run.finishedAt)}`
+      : '';
+    lines.push(`    ${run.kind} ${run.id}: ${run.status}${when}`);
+    for (const note of run.notes) lines.push(`      ${note}`);
+  }
+  if (runs.length > RUNS_SHOWN) lines.push(`    and ${runs.length - RUNS_SHOWN} older`);
   return lines;
 }
