@@ -207,7 +207,7 @@ export async function reportVerify(event: unknown, rt: Runtime): Promise<VerifyO
   const failed = [...results.values()].filter((result) => result.status === 'failed');
   const status = failure || failed.length > 0 ? 'failed' : 'verified';
   const reportKey = storeKeys.verificationReport(verify.backupId, verify.verifyId);
-  const previous = verificationReportSchema.parse(await readJson(rt.store, reportKey));
+  const previous = await readVerificationReport(rt.store, verify.backupId, verify.verifyId);
   await rt.store.put(
     reportKey,
     jsonBody({

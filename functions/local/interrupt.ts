@@ -3,7 +3,7 @@ import { isBackupId, isRunId } from '#backup-set/backup-id.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { readBackupLock, releaseBackupLock } from '#backup-set/lock.ts';
 import { readRestoreReport, writeRestoreReport } from '#backup-set/restore-report.ts';
-import { verificationReportSchema } from '#backup-set/verify.ts';
+import { readVerificationReport } from '#backup-set/verify.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { jsonBody, readJson } from '#store/content-store.ts';
 
@@ -219,7 +219,7 @@ export function drillStopPlan(rt: Runtime, say: (line: string) => void): StopPla
     stop: async (name) => {
       if (!ids) return;
       const key = storeKeys.verificationReport(ids.backupId, ids.id);
-      const report = verificationReportSchema.parse(await readJson(rt.store, key));
+      const report = await readVerificationReport(rt.store, ids.backupId, ids.id);
       if (report.status !== 'running') return;
       await rt.store.put(
         key,
