@@ -77,13 +77,14 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
     all.reduce((total, result) => total + pick(result), 0);
   const restoredFiles = sum((r) => r.stats.files);
   const lostFiles = sum((r) => r.stats.lostFiles);
+  const lostBytes = sum((r) => r.stats.lostBytes);
   if (restoredFiles + lostFiles !== plan.expected.files) {
     throw new RestoreTargetError(
       `${component}: restored ${restoredFiles} files${lostFiles > 0 ? ` (and listed ${lostFiles} as lost)` : ''} but the index lists ${plan.expected.files}; the tree in ${plan.staging} is incomplete and was not put in place`,
     );
   }
   const warnings = [...plan.warnings];
-  const lost = lostFiles > 0 ? await recordLostFiles(rt, plan, all) : undefined;
+  const lost = lostFiles > 0 ? await recordLostFiles(rt, plan, all, lostBytes) : undefined;
   if (lost) warnings.unshift(lost.warning);
   const state = await targetState(plan.target);
   let location = plan.staging;
@@ -117,7 +118,7 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
     bytes: sum((r) => r.stats.bytes),
     verifiedFiles: sum((r) => r.stats.verifiedFiles),
     verification: 'sha256 of every file',
-    ...(lost ? { lostFiles, lostBytes: sum((r) => r.stats.lostBytes) } : {}),
+    ...(lost ? { lostFiles, lostBytes } : {}),
     contentRequests: sum((r) => r.stats.contentRequests),
     shards: all.length,
     seconds: Math.round((finishedAt.getTime() - Date.parse(plan.createdAt)) / 100) / 10,
@@ -153,6 +154,7 @@ async function recordLostFiles(
   rt: Runtime,
   plan: RestorePlan,
   results: readonly RestoreShardResult[],
+  bytes: number,
 ): Promise<{ warning: string; details: Record<string, unknown> }> {
   const inOrder = [...results].sort((a, b) => a.part - b.part || a.shardId.localeCompare(b.shardId));
   const key = filesKeys.restoreLost(plan.backupId, plan.restoreId, plan.component);
@@ -161,7 +163,6 @@ async function recordLostFiles(
   const { files, first, copyError } = await mergeLostLists(rt.store, rt.scratchDir, lists, key, copyPath);
   const objects = new Set(inOrder.flatMap((result) => result.lost?.objects ?? []));
   const damagedFiles = new Set(inOrder.flatMap((result) => result.lost?.paths ?? []));
-  const bytes = results.reduce((total, result) => total + result.stats.lostBytes, 0);
   const causes = [
     ...(objects.size > 0
       ? [`${plural(objects.size, 'stored object is', 'stored objects are')} gone or damaged`]

@@ -345,9 +345,7 @@ class ShardRestorer {
           const seconds = secondsOf(entry.mtimeNs);
           await fs.lutimes(this.tree.absolute(entry.path), seconds, seconds);
           this.stats.symlinks += 1;
-        } else if (this.lost.cause(entry) !== undefined) {
-          await this.skipLost(entry);
-        } else {
+        } else if (!(await this.skippedAsLost(entry))) {
           batch.push(entry);
           batchBytes += entry.size;
           if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_FILES) {
@@ -424,14 +422,19 @@ class ShardRestorer {
     this.countVerified(entry);
   }
 
-  /** A file whose content is lost: listed, and whatever an earlier attempt wrote at its path removed. */
-  private async skipLost(entry: FileEntry): Promise<void> {
-    const cause = this.lost.cause(entry) ?? 'lost';
+  /**
+   * Whether the file's content is lost (skipLost): then it is listed, and whatever an earlier
+   * attempt wrote at its path removed.
+   */
+  private async skippedAsLost(entry: FileEntry): Promise<boolean> {
+    const cause = this.lost.cause(entry);
+    if (cause === undefined) return false;
     await this.tree.removeFile(entry.path);
     this.lostList ??= await JsonLinesFile.create(this.rt.scratchDir, `lost-${this.shard.id}`);
     await this.lostList.write({ path: entry.path, size: entry.size, sha256: entry.sha256, cause });
     this.stats.lostFiles += 1;
     this.stats.lostBytes += entry.size;
+    return true;
   }
 
   private countVerified(entry: FileEntry): void {
