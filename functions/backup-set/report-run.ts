@@ -1,4 +1,7 @@
+import * as path from 'node:path';
 import { type HostProcess, processEnded } from '#runtime/host-process.ts';
+import type { ContentStore } from '#store/content-store.ts';
+import { storeKeys } from './keys.ts';
 
 /**
  * Whether the restore or drill behind a report still `running` has ended. A run that dies before
@@ -34,4 +37,22 @@ function runningReportEnded(
   if (!(now.getTime() - started.getTime() < REPORT_RUN_HOURS * 3_600_000))
     return `it started more than ${REPORT_RUN_HOURS} hours ago (the workflows' time-out)`;
   return undefined;
+}
+
+/**
+ * The restore and drill reports beside a set (`backups/<id>/restores/`, `verifications/`): every
+ * `.json` object there, with the run id its name gives. Beside the reports lie the lists of files
+ * a restore went on without (files/keys.ts restoreLost), which are not reports.
+ */
+export async function* runReportsOf(
+  store: ContentStore,
+  backupId: string,
+): AsyncGenerator<{ kind: 'restore' | 'drill'; id: string; key: string }> {
+  for (const [kind, folder] of [
+    ['restore', 'restores/'],
+    ['drill', 'verifications/'],
+  ] as const) {
+    for await (const { key } of store.list(`${storeKeys.backupPrefix(backupId)}${folder}`))
+      if (key.endsWith('.json')) yield { kind, id: path.posix.basename(key, '.json'), key };
+  }
 }

@@ -11,7 +11,7 @@ import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, listBackupIds, readManifest, resolveLatest } from './manifest.ts';
-import { howRunEnded } from './report-run.ts';
+import { howRunEnded, runReportsOf } from './report-run.ts';
 import {
   chainLinks,
   decideRetention,
@@ -80,16 +80,12 @@ export function retentionSettings(rt: Runtime): RetentionSettings {
 
 /** Reports under backups/<id>/restores/ and verifications/ that are still running and recent. */
 async function inUse(store: ContentStore, backupId: string, now: Date): Promise<boolean> {
-  for (const folder of ['restores/', 'verifications/']) {
-    for await (const object of store.list(`${storeKeys.backupPrefix(backupId)}${folder}`)) {
-      // Beside the reports: lists of files a restore could not restore (files/keys.ts restoreLost).
-      if (!object.key.endsWith('.json')) continue;
-      try {
-        const report = runReportSchema.safeParse(await readJson(store, object.key, 1024 * 1024));
-        if (report.success && howRunEnded(report.data, now) === undefined) return true;
-      } catch {
-        // An unreadable report does not make a set in use.
-      }
+  for await (const { key } of runReportsOf(store, backupId)) {
+    try {
+      const report = runReportSchema.safeParse(await readJson(store, key, 1024 * 1024));
+      if (report.success && howRunEnded(report.data, now) === undefined) return true;
+    } catch {
+      // An unreadable report does not make a set in use.
     }
   }
   return false;

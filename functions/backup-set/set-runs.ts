@@ -1,9 +1,7 @@
-import * as path from 'node:path';
 import { mapLimit } from '#components/files/limit.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { isRunId } from './backup-id.ts';
-import { storeKeys } from './keys.ts';
-import { howRunEnded } from './report-run.ts';
+import { howRunEnded, runReportsOf } from './report-run.ts';
 import { readRestoreReport } from './restore-report.ts';
 import { readVerificationReport } from './verify.ts';
 
@@ -27,18 +25,9 @@ const READ_CONCURRENCY = 16;
 
 /** Every restore and drill recorded beside the set, newest first. */
 export async function setRuns(store: ContentStore, backupId: string, now: Date): Promise<SetRun[]> {
-  const prefix = storeKeys.backupPrefix(backupId);
   const found: Array<{ kind: SetRun['kind']; id: string }> = [];
-  for (const [kind, folder, letter] of [
-    ['restore', 'restores/', 'r'],
-    ['drill', 'verifications/', 'v'],
-  ] as const) {
-    for await (const object of store.list(`${prefix}${folder}`)) {
-      const id = path.posix.basename(object.key, '.json');
-      // Beside the reports: the lists of files a restore went on without (files/keys.ts restoreLost).
-      if (object.key.endsWith('.json') && isRunId(id, letter)) found.push({ kind, id });
-    }
-  }
+  for await (const { kind, id } of runReportsOf(store, backupId))
+    if (isRunId(id, kind === 'restore' ? 'r' : 'v')) found.push({ kind, id });
   const runs = await mapLimit(found, READ_CONCURRENCY, async ({ kind, id }): Promise<SetRun> => {
     try {
       return kind === 'restore'
