@@ -6,7 +6,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { errorFromCatch, overallStatus } from './branch-output.ts';
 import { restoreMetricPoints } from './metrics.ts';
-import { readRestoreReport, writeRestoreReport } from './restore-report.ts';
+import { lostFilesOf, readRestoreReport, writeRestoreReport } from './restore-report.ts';
 import { restoreContextSchema } from './validate-restore.ts';
 
 const reportInputSchema = z.object({
@@ -97,8 +97,8 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
   // A restore asked to go on without lost content (files skipLost) says so in its one line too:
   // the execution ends green, and a console user may read nothing else.
   const lost = [...results.values()].flatMap((result) => {
-    const files = result.summary.lostFiles;
-    return typeof files === 'number' && files > 0 ? [`${result.component}: ${files}`] : [];
+    const files = lostFilesOf(result);
+    return files > 0 ? [`${result.component}: ${files}`] : [];
   });
   const lostNote =
     lost.length > 0

@@ -1,5 +1,9 @@
 import * as z from 'zod';
-import { componentNameSchema, componentRestoreResultSchema } from '#components/component.ts';
+import {
+  type ComponentRestoreResult,
+  componentNameSchema,
+  componentRestoreResultSchema,
+} from '#components/component.ts';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { hostProcessSchema } from '#runtime/host-process.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
@@ -21,6 +25,12 @@ export const restoreReportSchema = z.object({
   process: hostProcessSchema.optional().catch(undefined),
 });
 export type RestoreReport = z.infer<typeof restoreReportSchema>;
+
+/** Files a component's restore went on without because their stored content is lost (files skipLost). */
+export function lostFilesOf(result: ComponentRestoreResult): number {
+  const files = result.summary.lostFiles;
+  return typeof files === 'number' ? files : 0;
+}
 
 /**
  * The restore a failure's message names: Report's message starts `restore <restoreId> of

@@ -2,8 +2,8 @@ import { mapLimit } from '#components/files/limit.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { isRunId } from './backup-id.ts';
 import { howRunEnded, runReportsOf } from './report-run.ts';
-import { readRestoreReport } from './restore-report.ts';
-import { readVerificationReport } from './verify.ts';
+import { lostFilesOf, type RestoreReport, readRestoreReport } from './restore-report.ts';
+import { readVerificationReport, type VerificationReport } from './verify.ts';
 
 /**
  * The restores and drills of one set, from the reports beside it (`backups/<id>/restores/`,
@@ -42,12 +42,12 @@ export async function setRuns(store: ContentStore, backupId: string, now: Date):
   return runs.sort((a, b) => started(b).localeCompare(started(a)) || b.id.localeCompare(a.id));
 }
 
-function restoreRun(report: Awaited<ReturnType<typeof readRestoreReport>>, now: Date): SetRun {
+function restoreRun(report: RestoreReport, now: Date): SetRun {
   const notes: string[] = [];
   for (const result of Object.values(report.results)) {
-    if (result?.error) notes.push(`${result.component}: ${result.error.name}: ${result.error.message}`);
-    const lost = result?.summary.lostFiles;
-    if (typeof lost === 'number' && lost > 0)
+    if (result.error) notes.push(`${result.component}: ${result.error.name}: ${result.error.message}`);
+    const lost = lostFilesOf(result);
+    if (lost > 0)
       notes.push(
         `${result.component}: ${lost === 1 ? '1 file' : `${lost} files`} not restored, their stored content lost (skipLost)`,
       );
@@ -62,13 +62,13 @@ function restoreRun(report: Awaited<ReturnType<typeof readRestoreReport>>, now: 
   };
 }
 
-function drillRun(report: Awaited<ReturnType<typeof readVerificationReport>>, now: Date): SetRun {
+function drillRun(report: VerificationReport, now: Date): SetRun {
   const notes: string[] = [];
   for (const result of Object.values(report.results)) {
-    const problems = result?.problems ?? [];
+    const { problems } = result;
     if (problems.length > 0)
       notes.push(
-        `${result?.component}: ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}, first: ${problems[0]}`,
+        `${result.component}: ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}, first: ${problems[0]}`,
       );
   }
   return {
