@@ -8,7 +8,7 @@ import { configuredComponents } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { recordAbandonedSet } from './abandoned-set.ts';
 import { newBackupId } from './backup-id.ts';
-import { endedStatus, sameStateMachine } from './executions.ts';
+import { siblingEndedStatus } from './executions.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
@@ -131,22 +131,13 @@ interface Takeover {
 }
 
 /**
- * Why the execution holding the lock has ended, asked of Step Functions when both it and this run
- * are executions of the Backup state machine on AWS. Anything else, or a question that gets no
- * answer, counts as still running: the lock then waits to go stale.
+ * Why the execution holding the lock has ended, when Step Functions says so (both it and this run
+ * are executions of the Backup state machine on AWS). Anything else counts as still running: the
+ * lock then waits to go stale.
  */
 async function executionEnded(rt: Runtime, own: string, holder: string): Promise<string | undefined> {
-  if (!sameStateMachine(own, holder)) return undefined;
-  try {
-    const status = await endedStatus(holder);
-    return status === undefined ? undefined : `its execution had ended (${status})`;
-  } catch (error) {
-    rt.logger.warn('could not ask Step Functions whether the lock holder still runs', {
-      holder,
-      error: (error as Error).message,
-    });
-    return undefined;
-  }
+  const status = await siblingEndedStatus(rt.logger, own, holder, 'the lock holder');
+  return status === undefined ? undefined : `its execution had ended (${status})`;
 }
 
 /**

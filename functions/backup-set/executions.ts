@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 
 /**
@@ -52,4 +53,28 @@ export async function endedStatus(executionArn: string): Promise<string | undefi
   });
   const { status } = await client.send(new DescribeExecutionCommand({ executionArn }));
   return status !== undefined && ENDED.has(status) ? status : undefined;
+}
+
+/**
+ * The final status of `other`, asked of Step Functions only when it and `own` are executions of
+ * the same state machine on AWS (the only ones a function may describe). Undefined while it runs,
+ * for anything else, and when Step Functions gives no answer (logged): the caller then waits for
+ * its own time-out, as it would without asking.
+ */
+export async function siblingEndedStatus(
+  logger: Logger,
+  own: string | undefined,
+  other: string | undefined,
+  what: string,
+): Promise<string | undefined> {
+  if (own === undefined || other === undefined || !sameStateMachine(own, other)) return undefined;
+  try {
+    return await endedStatus(other);
+  } catch (error) {
+    logger.warn(`could not ask Step Functions whether ${what} still runs`, {
+      execution: other,
+      error: (error as Error).message,
+    });
+    return undefined;
+  }
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as z from 'zod';
-import { endedStatus, sameStateMachine } from '#backup-set/executions.ts';
+import { siblingEndedStatus } from '#backup-set/executions.ts';
 import { readManifest } from '#backup-set/manifest.ts';
 import { howRunEnded } from '#backup-set/report-run.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
@@ -304,17 +304,8 @@ async function executionEnded(
   own: string | undefined,
   earlier: string | undefined,
 ): Promise<string | undefined> {
-  if (own === undefined || earlier === undefined || !sameStateMachine(own, earlier)) return undefined;
-  try {
-    const status = await endedStatus(earlier);
-    return status === undefined ? undefined : `still recorded running, but its execution ended (${status})`;
-  } catch (error) {
-    rt.logger.warn('could not ask Step Functions whether an earlier restore still runs', {
-      execution: earlier,
-      error: (error as Error).message,
-    });
-    return undefined;
-  }
+  const status = await siblingEndedStatus(rt.logger, own, earlier, 'an earlier restore');
+  return status === undefined ? undefined : `still recorded running, but its execution ended (${status})`;
 }
 
 /**
