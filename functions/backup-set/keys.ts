@@ -4,12 +4,17 @@ export const storeKeys = {
   manifest: (backupId: string) => `backups/${backupId}/manifest.json`,
   /** Per-component objects of a set (file indexes, reports); nothing outside a set's prefix is set-specific. */
   backupPrefix: (backupId: string) => `backups/${backupId}/`,
-  restoreReport: (backupId: string, restoreId: string) => `backups/${backupId}/restores/${restoreId}.json`,
+  /** Restore reports, and beside them the lists of files a restore went on without (files/keys.ts). */
+  restoresPrefix: (backupId: string) => `backups/${backupId}/restores/`,
+  restoreReport: (backupId: string, restoreId: string) =>
+    `${storeKeys.restoresPrefix(backupId)}${restoreId}.json`,
   /** Written first when retention deletes a set: the set is no longer offered for restore. */
   deletionMarker: (backupId: string) => `backups/${backupId}/deleting.json`,
   dumpsPrefix: (backupId: string) => `dumps/${backupId}/`,
   retentionReport: (runId: string) => `reports/retention/${runId}.json`,
-  verificationReport: (backupId: string, runId: string) => `backups/${backupId}/verifications/${runId}.json`,
+  verificationsPrefix: (backupId: string) => `backups/${backupId}/verifications/`,
+  verificationReport: (backupId: string, runId: string) =>
+    `${storeKeys.verificationsPrefix(backupId)}${runId}.json`,
   latest: 'pointers/latest.json',
   retentionLock: 'locks/retention.json',
   backupLock: 'locks/backup.json',

@@ -48,11 +48,11 @@ export async function* runReportsOf(
   store: ContentStore,
   backupId: string,
 ): AsyncGenerator<{ kind: 'restore' | 'drill'; id: string; key: string }> {
-  for (const [kind, folder] of [
-    ['restore', 'restores/'],
-    ['drill', 'verifications/'],
+  for (const [kind, prefix] of [
+    ['restore', storeKeys.restoresPrefix(backupId)],
+    ['drill', storeKeys.verificationsPrefix(backupId)],
   ] as const) {
-    for await (const { key } of store.list(`${storeKeys.backupPrefix(backupId)}${folder}`))
+    for await (const { key } of store.list(prefix))
       if (key.endsWith('.json')) yield { kind, id: path.posix.basename(key, '.json'), key };
   }
 }

@@ -44,7 +44,7 @@ export const filesKeys = {
     `${filesKeys.shardPrefix(runId, component, shardId)}lost.jsonl.gz`,
   /** The files a restore with skipLost did not restore, kept beside its report (work/ is removed). */
   restoreLost: (backupId: string, restoreId: string, component: FilesComponentName) =>
-    `${storeKeys.backupPrefix(backupId)}restores/${restoreId}-${component}-lost.jsonl.gz`,
+    `${storeKeys.restoresPrefix(backupId)}${restoreId}-${component}-lost.jsonl.gz`,
   /** One object per pack whose upload completed: what a re-run shard reuses instead of uploading again. */
   shardPackCheckpoint: (runId: string, component: FilesComponentName, shardId: string, packId: string) =>
     `${filesKeys.shardPrefix(runId, component, shardId)}packs/${packId}.json`,
