@@ -64,7 +64,9 @@ function freshCase(): Case & { target: string } {
   fs.cpSync(pristine, path.join(dir, 'store'), { recursive: true });
   const target = path.join(dir, 'live');
   fs.mkdirSync(target);
-  fs.writeFileSync(path.join(target, 'live.txt'), 'the live tree');
+  // A file the rules select but the backup lacks: a swap leaves it in the previous tree (one no
+  // rule reaches, like the bundle's, would be carried into the restored tree: restore-swap.ts).
+  fs.writeFileSync(path.join(target, 'portal-live.properties'), 'the live tree');
   return {
     store: new LocalFolderStore(path.join(dir, 'store')),
     dir: path.join(dir, 'store'),
@@ -191,7 +193,7 @@ async function refused(
   // Nothing stored before changed; a restore refused after Validate adds only its report and work area.
   for (const [key, digest] of before) expect(after.get(key), key).toBe(digest);
   const added = [...after.keys()].filter((key) => !before.has(key));
-  expect(listTree(c.target)).toEqual(['live.txt']);
+  expect(listTree(c.target)).toEqual(['portal-live.properties']);
   const siblings = fs.readdirSync(path.dirname(c.target)).filter((name) => name !== 'store');
   if (phase === 'validate') {
     expect(added).toEqual([]);
@@ -609,7 +611,7 @@ describe('content the store lost or damaged, restored with skipLost (Restore wor
           expect(sha256(fs.readFileSync(path.join(c.target, rel))), rel).toBe(
             sha256(fs.readFileSync(path.join(home, rel))),
           );
-      expect(listTree(`${c.target}.before-${ids.restoreId}`)).toEqual(['live.txt']);
+      expect(listTree(`${c.target}.before-${ids.restoreId}`)).toEqual(['portal-live.properties']);
 
       // The store: nothing changed; the report and the list added, beside the work area.
       const after = await storeSnapshot(c.store);

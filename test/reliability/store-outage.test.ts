@@ -237,7 +237,9 @@ describe('the S3 store stops and comes back', () => {
     const backupId = backupIdOf(await backup(rt));
     const target = path.join(work.dir, 'restore-target');
     fs.mkdirSync(target);
-    fs.writeFileSync(path.join(target, 'keep-me.txt'), 'the live tree');
+    // A file the rules select but the backup lacks: a swap leaves it in the previous tree (one no
+    // rule reaches, like the bundle's, would be carried into the restored tree: restore-swap.ts).
+    fs.writeFileSync(path.join(target, 'portal-keep-me.properties'), 'the live tree');
     const before = await storeSnapshot(store);
 
     const down = outage();
@@ -258,7 +260,7 @@ describe('the S3 store stops and comes back', () => {
     const report = await restoreReport(store, restoreIdsOf(broken));
     expect(report.status).toBe('failed');
     expect(report.results.liferayHome?.error?.message).toMatch(/ECONNREFUSED/);
-    expect(listTree(target)).toEqual(['keep-me.txt']);
+    expect(listTree(target)).toEqual(['portal-keep-me.properties']);
     const staging = `${target}.restore-${restoreIdsOf(broken).restoreId}`;
     expect(fs.existsSync(staging)).toBe(true);
     expectNothingLost(before, await storeSnapshot(store));
@@ -269,7 +271,7 @@ describe('the S3 store stops and comes back', () => {
     expect(again.report.status).toBe('complete');
     expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
     // The live tree was kept beside it, and the failed attempt's partial tree is gone.
-    expect(listTree(`${target}.before-${again.report.restoreId}`)).toEqual(['keep-me.txt']);
+    expect(listTree(`${target}.before-${again.report.restoreId}`)).toEqual(['portal-keep-me.properties']);
     expect(fs.existsSync(staging)).toBe(false);
     expect(again.report.components.liferayHome?.warnings).toContain(
       `removed ${staging}, the partial tree of restore ${restoreIdsOf(broken).restoreId} (failed)`,

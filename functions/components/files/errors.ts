@@ -64,7 +64,7 @@ export class ContentChangedError extends LiferayBackupError {
 
 /** The restore target is not usable (exists where it must not, outside the writable root, ...). */
 export class RestoreTargetError extends LiferayBackupError {
-  constructor(message: string) {
-    super('RestoreTargetError', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RestoreTargetError', message, options);
   }
 }

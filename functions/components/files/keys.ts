@@ -28,6 +28,9 @@ export const filesKeys = {
 
   work: (runId: string, component: FilesComponentName) => `${storeKeys.workPrefix(runId)}files/${component}/`,
   plan: (runId: string, component: FilesComponentName) => `${filesKeys.work(runId, component)}plan.json`,
+  /** Written by a restore's Finalize before it renames the restored tree into place (restore-swap.ts). */
+  placement: (runId: string, component: FilesComponentName) =>
+    `${filesKeys.work(runId, component)}placement.json`,
   /** The Distributed Map's items for one round (round 0 from Plan, later rounds continue cut-off shards). */
   round: (runId: string, component: FilesComponentName, round: number) =>
     `${filesKeys.work(runId, component)}round-${String(round).padStart(3, '0')}.json`,

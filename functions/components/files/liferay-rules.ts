@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { ConfigError } from '#runtime/errors.ts';
+import { ConfigError, CorruptBackupError } from '#runtime/errors.ts';
 
 /**
  * Which files of a Liferay Home or an application server a backup selects.
@@ -39,10 +39,19 @@ export interface Selection {
   prunes(relDir: string): boolean;
 }
 
+/**
+ * What the rules make of an entry: `selected`; `excluded` by a rule (what Liferay or Tomcat
+ * regenerates); `outside` every include rule, and for a folder everything beneath it too (what
+ * the bundle brings, the app server folder inside a Liferay Home); or a folder `holding` selected
+ * entries without being selected itself (`osgi`, `patching-tool`).
+ */
+export type RuleVerdict = 'selected' | 'excluded' | 'outside' | 'holding';
+
 /** A compiled selection, with the effective rules (worth recording in the backup's result). */
 export interface CompiledSelection extends Selection {
   readonly kind: FilesKind;
   readonly rules: Readonly<Rules>;
+  verdict(relPath: string, isDirectory: boolean): RuleVerdict;
 }
 
 /** A default rule and the reason it is there (the README table is written from these). */
@@ -250,6 +259,17 @@ class RuleSelection implements CompiledSelection {
     return state.included && !state.excluded;
   }
 
+  verdict(relPath: string, isDirectory: boolean): RuleVerdict {
+    const path = normalise(relPath);
+    const state = isDirectory ? this.dirState(path) : this.ownState(path, false);
+    if (state.excluded) return 'excluded';
+    if (state.included) return 'selected';
+    const segments = path.split('/');
+    return isDirectory && this.includeRules.some((rule) => mayMatchBelow(rule, segments))
+      ? 'holding'
+      : 'outside';
+  }
+
   prunes(relDir: string): boolean {
     const path = normalise(relDir);
     if (path === '') return false;
@@ -328,6 +348,20 @@ function applyOverrides(
     if (!rules.includes(entry)) rules.push(entry);
   });
   return rules;
+}
+
+/**
+ * The selection a backup recorded (its effective rules, from the manifest): each rule is checked
+ * again, as anything read back from the store is.
+ */
+export function recordedSelection(kind: FilesKind, rules: Readonly<Rules>): CompiledSelection {
+  for (const [list, patterns] of [['include', rules.include] as const, ['exclude', rules.exclude] as const]) {
+    for (const pattern of patterns) {
+      const problem = checkPattern(pattern);
+      if (problem) throw new CorruptBackupError(`the backup's ${kind}.${list} rule "${pattern}" ${problem}`);
+    }
+  }
+  return new RuleSelection(kind, { include: [...rules.include], exclude: [...rules.exclude] });
 }
 
 /**

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs/promises';
 import type { ComponentRestoreResult } from '#components/component.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -6,30 +5,14 @@ import { EXTERNAL_DL_MOUNT } from './backup-plan.ts';
 import { RestoreTargetError } from './errors.ts';
 import { finalizeRestoreEventSchema, type RoundState } from './events.ts';
 import { filesKeys } from './keys.ts';
+import { recordedSelection } from './liferay-rules.ts';
 import { mergeLostLists } from './lost-content.ts';
 import { comparePaths } from './paths.ts';
 import { applyDirMetadata, SafeTree } from './restore-fs.ts';
 import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
 import { type DirMetadata, type RestoreShardResult, readRestoreShardResult } from './restore-shard.ts';
+import { lstatIfPresent, putInPlace } from './restore-swap.ts';
 import { allRoundItems, nextRound, readRound, roundResults } from './rounds.ts';
-
-type TargetState = 'missing' | 'empty' | 'tree';
-
-async function targetState(target: string): Promise<TargetState> {
-  let stats: import('node:fs').Stats;
-  try {
-    stats = await fs.lstat(target);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw error;
-  }
-  if (!stats.isDirectory()) {
-    throw new RestoreTargetError(
-      `the target ${target} is ${stats.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; restore into a directory`,
-    );
-  }
-  return (await fs.readdir(target)).length === 0 ? 'empty' : 'tree';
-}
 
 /**
  * Finalize restore: every shard finished (or the next round continues those that stopped at their
@@ -65,13 +48,16 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
           (item) => readResult(item.id),
           what,
         );
-  const tree = new SafeTree(plan.staging);
-  const open = new Map<string, DirMetadata>();
-  for (const result of all) for (const dir of result.openDirs) open.set(dir.path, dir);
-  // Deepest first: a folder's metadata is set after everything beneath it.
-  const dirs = [...open.values()].sort((a, b) => comparePaths(b.path, a.path));
-  for (const dir of dirs) await applyDirMetadata(tree.absolute(dir.path), dir.mode, dir.mtimeNs);
-  if (!plan.path && plan.root) await applyDirMetadata(plan.staging, plan.root.mode, plan.root.mtimeNs);
+  // An earlier attempt of this step that put the tree in place had set these already.
+  if ((await lstatIfPresent(plan.staging))?.isDirectory()) {
+    const tree = new SafeTree(plan.staging);
+    const open = new Map<string, DirMetadata>();
+    for (const result of all) for (const dir of result.openDirs) open.set(dir.path, dir);
+    // Deepest first: a folder's metadata is set after everything beneath it.
+    const dirs = [...open.values()].sort((a, b) => comparePaths(b.path, a.path));
+    for (const dir of dirs) await applyDirMetadata(tree.absolute(dir.path), dir.mode, dir.mtimeNs);
+    if (!plan.path && plan.root) await applyDirMetadata(plan.staging, plan.root.mode, plan.root.mtimeNs);
+  }
 
   const sum = (pick: (result: RestoreShardResult) => number) =>
     all.reduce((total, result) => total + pick(result), 0);
@@ -86,24 +72,17 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
   const warnings = [...plan.warnings];
   const lost = lostFiles > 0 ? await recordLostFiles(rt, plan, all, lostBytes) : undefined;
   if (lost) warnings.unshift(lost.warning);
-  const state = await targetState(plan.target);
-  let location = plan.staging;
-  let previousTree: string | undefined;
-  if (state === 'missing' || state === 'empty') {
-    if (state === 'empty') await fs.rmdir(plan.target);
-    await fs.rename(plan.staging, plan.target);
-    location = plan.target;
-  } else if (plan.swap) {
-    previousTree = `${plan.target}.before-${restore.restoreId}`;
-    await fs.rename(plan.target, previousTree);
-    await fs.rename(plan.staging, plan.target);
-    location = plan.target;
-    warnings.push(`the previous tree was kept as ${previousTree}`);
-  } else {
-    warnings.push(
-      `the restored tree is in ${plan.staging}; ${plan.target} was left as it was (restore with swap to replace it)`,
-    );
-  }
+  const placement = await putInPlace({
+    store,
+    restoreId: restore.restoreId,
+    component,
+    target: plan.target,
+    staging: plan.staging,
+    swap: plan.swap,
+    selection: plan.rules ? recordedSelection(component, plan.rules) : undefined,
+  });
+  warnings.push(...placement.warnings);
+  const { location, previousTree } = placement;
   if (plan.sources.some((source) => source.mount === EXTERNAL_DL_MOUNT)) {
     warnings.push(
       `the document library was kept outside the Liferay Home; it was restored into ${location}/${EXTERNAL_DL_MOUNT}: move it to its configured root before starting Liferay`,
@@ -136,6 +115,9 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
       staging: plan.staging,
       swapped: previousTree !== undefined,
       ...(previousTree ? { previousTree } : {}),
+      ...(placement.carried.length > 0
+        ? { carriedOver: { count: placement.carried.length, paths: placement.carried.slice(0, 100) } }
+        : {}),
       ...(plan.path ? { path: plan.path } : {}),
       expected: plan.expected,
       ...(lost ? { lost: lost.details } : {}),

@@ -24,6 +24,7 @@ import {
 import { filesKeys, shardId } from './keys.ts';
 import { discoverLiferayHome } from './liferay-discovery.ts';
 import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
+import { exists, targetState } from './restore-swap.ts';
 import {
   compilePathFilter,
   type FilesComponentName,
@@ -53,6 +54,8 @@ export const restorePlanSchema = z.strictObject({
   skipLost: z.boolean().default(false),
   root: z.strictObject({ mode: z.number().int(), mtimeNs: z.string() }).optional(),
   sources: z.array(sourceSchema),
+  /** The backup's rules: a swap keeps what they leave out (restore-swap.ts). Absent in plans of earlier versions. */
+  rules: z.strictObject({ include: z.array(z.string()), exclude: z.array(z.string()) }).optional(),
   expected: z.strictObject({ entries: count, files: count, bytes: count }),
   warnings: z.array(z.string()),
 });
@@ -141,16 +144,6 @@ async function validateParts(
   return counts;
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.lstat(file);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
-}
-
 /** The staging folder of a restore: beside the target, so that swapping is a rename on one file system. */
 export function stagingDirFor(target: string, restoreId: string): string {
   return `${target}.restore-${restoreId}`;
@@ -195,6 +188,8 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   }
   const staging = stagingDirFor(target, restore.restoreId);
   const warnings: string[] = [];
+  // Refused before anything is written: Finalize would refuse it after the whole tree was restored.
+  await targetState(target);
   await checkBuild(component, target, details.data.dxp, request.force, warnings);
 
   const filter = request.path ? compilePathFilter(request.path) : undefined;
@@ -208,10 +203,8 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   }
 
   await fs.mkdir(path.dirname(target), { recursive: true });
-  await removeFailedStagings(rt, component, target, executionId, warnings);
-  if (await exists(staging))
-    throw new RestoreTargetError(`${component}: the staging folder ${staging} exists already`);
-  await fs.mkdir(staging, { mode: 0o700 });
+  await removeFailedStagings(rt, component, target, restore.restoreId, executionId, warnings);
+  await makeStaging(component, staging);
 
   const plan: RestorePlan = {
     restoreId: restore.restoreId,
@@ -227,6 +220,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
     skipLost: request.skipLost,
     ...(index.root ? { root: index.root } : {}),
     sources: index.sources,
+    rules: details.data.rules,
     expected,
     warnings,
   };
@@ -239,6 +233,25 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   ]);
   rt.logger.info('files restore planned', { component, parts: parts.length, ...expected, staging });
   return { component, planKey, round: 0, shardListKey, shards: items.length, next: true };
+}
+
+/**
+ * A new staging folder. Step Functions runs Plan again when Lambda's answer is lost, possibly after
+ * the function ran: the empty folder an earlier attempt of this restore made (its name holds this
+ * restore's id) is used again. One that holds anything was not made by this step and is refused.
+ */
+async function makeStaging(component: FilesComponentName, staging: string): Promise<void> {
+  try {
+    await fs.mkdir(staging, { mode: 0o700 });
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const stats = await fs.lstat(staging);
+  if (!stats.isDirectory() || (await fs.readdir(staging)).length > 0)
+    throw new RestoreTargetError(
+      `${component}: the staging folder ${staging} exists already and is not empty`,
+    );
 }
 
 const STAGING_RESTORE_ID = /^r\d{8}t\d{6}z-[0-9a-f]{4}$/;
@@ -256,6 +269,7 @@ async function removeFailedStagings(
   rt: Runtime,
   component: FilesComponentName,
   target: string,
+  ownRestoreId: string,
   executionId: string | undefined,
   warnings: string[],
 ): Promise<void> {
@@ -269,7 +283,8 @@ async function removeFailedStagings(
   }
   for (const name of names) {
     const restoreId = name.slice(prefix.length);
-    if (!name.startsWith(prefix) || !STAGING_RESTORE_ID.test(restoreId)) continue;
+    if (!name.startsWith(prefix) || !STAGING_RESTORE_ID.test(restoreId) || restoreId === ownRestoreId)
+      continue;
     const staging = path.join(path.dirname(target), name);
     let status: string | undefined;
     try {

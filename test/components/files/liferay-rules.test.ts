@@ -7,6 +7,7 @@ import {
   compileSelection,
   defaultRules,
   describeDefaultRules,
+  recordedSelection,
   type Selection,
 } from '#components/files/liferay-rules.ts';
 import { generateSampleHome } from '#local/sample-home.ts';
@@ -261,5 +262,29 @@ describe('on a real tree (the bundled sample Liferay Home)', () => {
     expect(selected).toContain('webapps/ROOT/WEB-INF/shielded-container-lib/portal-impl.jar');
     expect(selected).toContain('temp/');
     expect(selected.filter((path) => /^(work|temp|logs)\/./.test(path))).toEqual([]);
+  });
+});
+
+describe('the verdict a swap reads (what the rules make of a live entry)', () => {
+  it('tells selected, excluded, outside and folders holding selected entries apart', () => {
+    const home = recordedSelection('liferayHome', defaultRules('liferayHome'));
+    expect(home.verdict('portal-ext.properties', false)).toBe('selected');
+    expect(home.verdict('data/document_library/20101/1/1.0', false)).toBe('selected');
+    expect(home.verdict('osgi/state', true)).toBe('excluded');
+    expect(home.verdict('osgi/state/org.eclipse.osgi/40', true)).toBe('excluded');
+    expect(home.verdict('work', true)).toBe('excluded');
+    expect(home.verdict('osgi', true)).toBe('holding');
+    expect(home.verdict('patching-tool', true)).toBe('holding');
+    expect(home.verdict('patching-tool/lib', true)).toBe('outside');
+    expect(home.verdict('osgi/core', true)).toBe('outside');
+    expect(home.verdict('tomcat-9.0.83', true)).toBe('outside');
+    expect(home.verdict('tools', true)).toBe('outside');
+    expect(home.verdict('nohup.out', false)).toBe('outside');
+  });
+
+  it('refuses a recorded rule that a backup could not have written', () => {
+    expect(() => recordedSelection('liferayHome', { include: ['../etc'], exclude: [] })).toThrow(
+      /the backup's liferayHome.include rule "..\/etc" contains . or .. \(rules name paths inside the root\)/,
+    );
   });
 });
