@@ -109,6 +109,12 @@ export class PackWriter {
 
   private async append(sha256: string, bytes: Buffer): Promise<DataLocation> {
     if (this.failure) throw this.failure.error;
+    // Buffer.copy stops silently at the buffer's end: a file that cannot fit even an empty pack
+    // would be recorded whole and stored cut short. Packs are for small files; refuse it instead.
+    if (bytes.length > this.options.buffers.bytes)
+      throw new Error(
+        `a file of ${bytes.length} bytes does not fit in a pack buffer of ${this.options.buffers.bytes} bytes`,
+      );
     // Never grow a pack past the target: a pack then fits one PUT at the store's part size.
     if (this.current && this.current.size > 0 && this.current.size + bytes.length > this.options.targetBytes)
       this.seal();
@@ -197,9 +203,22 @@ export async function putWithRetry(store: ContentStore, key: string, bytes: Buff
   }
 }
 
-/** Opens a file for reading without following a link that replaced it since it was listed. */
+/**
+ * Opens a file for reading without following a link that replaced it since it was listed, and
+ * without waiting on a named pipe that replaced it (an open for reading waits for a writer, for
+ * ever; the caller's fstat then skips it). O_NONBLOCK changes nothing for a regular file's reads.
+ */
 export async function openNoFollow(absPath: string, io: FileIo = fsx.ASYNC_IO): Promise<number> {
-  return io.open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  return io.open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+}
+
+/**
+ * Whether an open file is as it was when its read began. An in-place rewrite keeps the size and
+ * often the inode; only the times tell (to the kernel's clock tick: two writes within one tick
+ * look alike, as they do to the next backup's quick check).
+ */
+function unchangedSince(before: BigIntStats, after: BigIntStats): boolean {
+  return before.size === after.size && before.mtimeNs === after.mtimeNs && before.ctimeNs === after.ctimeNs;
 }
 
 function notAFile(absPath: string): Error {
@@ -342,9 +361,11 @@ export class ReadArena {
 }
 
 /**
- * Reads a small file whole (it is below the blob threshold) into `buffer` (taken for the size the
- * walk saw, plus one byte), with the stats of the open file. A file that grew since it was
- * listed is noticed (the buffer fills up) and read whole into memory of its own.
+ * Reads a small file whole into `buffer` (taken for the size the walk saw, plus one byte), with
+ * the stats of the open file, which describe exactly the bytes returned. It never reads more than
+ * the buffer holds: a file that no longer fits (it grew since it was listed, perhaps past the blob
+ * threshold, perhaps to gigabytes) or that changed while it was read is a ContentChangedError, and
+ * the caller looks at it again.
  */
 export async function readSmallFile(
   absPath: string,
@@ -355,17 +376,13 @@ export async function readSmallFile(
   try {
     const stats = await io.fstatBig(fd);
     if (!stats.isFile()) throw notAFile(absPath);
-    const length = await fsx.readFully(fd, buffer, 0, buffer.length, io);
-    if (length < buffer.length) return { bytes: buffer.subarray(0, length), stats };
-    const parts = [Buffer.from(buffer)];
-    const more = Buffer.allocUnsafe(1024 * 1024);
-    for (let position = length; ; ) {
-      const read = await fsx.readFully(fd, more, position, more.length, io);
-      if (read === 0) break;
-      parts.push(Buffer.from(more.subarray(0, read)));
-      position += read;
-    }
-    return { bytes: Buffer.concat(parts), stats };
+    const size = Number(stats.size);
+    if (size >= buffer.length) throw new ContentChangedError(`${absPath} grew since it was listed`);
+    // One byte more than its size: a file that grows while it is read reads longer.
+    const length = await fsx.readFully(fd, buffer, 0, size + 1, io);
+    if (length !== size || !unchangedSince(stats, await io.fstatBig(fd)))
+      throw new ContentChangedError(`${absPath} changed while it was read`);
+    return { bytes: buffer.subarray(0, length), stats };
   } finally {
     await io.close(fd);
   }
@@ -381,7 +398,9 @@ export interface Chunk {
 /**
  * Reads a large file once, chunk by chunk, each into one of the upload buffers; hands every chunk
  * (its sha256 and bytes) to `onChunk`, which stores it and calls `release` when the buffer may
- * be reused. Returns the whole file's sha256; the stats are those of the open file.
+ * be reused. Returns the whole file's sha256; the stats are those of the open file. A file that
+ * changed while it was read (its chunks would mix two versions) is a ContentChangedError: the
+ * chunks already stored are named by their content and harm nothing.
  */
 export async function readChunks(
   absPath: string,
@@ -414,6 +433,8 @@ export async function readChunks(
         if (!handedOver) buffers.give(buffer);
       }
     }
+    if (!unchangedSince(stats, await io.fstatBig(fd)))
+      throw new ContentChangedError(`${absPath} changed while it was read`);
     return { sha256: whole.digest('hex'), size, stats, chunks };
   } finally {
     await io.close(fd);

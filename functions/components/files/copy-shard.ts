@@ -563,13 +563,20 @@ class ShardCopier {
   private async changedSymlink(walked: WalkedEntry): Promise<IndexEntry | undefined> {
     const times = await this.exactTimesOf(walked);
     if (!times) return undefined;
-    let target: string;
+    let bytes: Buffer;
     try {
-      target = await this.fsSlots.run(() => fs.readlink(walked.absPath));
+      bytes = await this.fsSlots.run(() => fs.readlink(walked.absPath, { encoding: 'buffer' }));
     } catch (error) {
       if (errorCode(error) !== 'ENOENT') {
         this.warn(`could not read the link ${walked.path}: ${errorCode(error) ?? (error as Error).message}`);
       }
+      return undefined;
+    }
+    // The index holds text: a target that is not valid UTF-8 would be restored pointing elsewhere
+    // (its bytes replaced by U+FFFD). Skipped loudly, as the walk skips such names.
+    const target = bytes.toString('utf8');
+    if (!Buffer.from(target, 'utf8').equals(bytes)) {
+      this.warn(`skipped the link ${walked.path}: its target is not valid UTF-8 (${target})`);
       return undefined;
     }
     return this.symlinkEntry(walked, times, target);
@@ -638,39 +645,65 @@ class ShardCopier {
     if (this.stored.size < STORED_MEMORY) this.stored.set(sha256, location);
   }
 
+  /**
+   * A small file is read whole into the read ring. One that changed meanwhile is looked at again:
+   * it is read again at its new size, or, once it reached the blob threshold, chunked as a large
+   * file (a pack holds small files only, and the ring must not take a file of any size).
+   */
   private async smallFile(
     walked: WalkedEntry,
     before: FileEntry | undefined,
   ): Promise<FileEntry | undefined> {
-    // The size the walk saw, plus one byte: a file that grew since is noticed (readSmallFile).
-    const region = await this.readArena.take(walked.stats.size + 1);
-    try {
+    let size = walked.stats.size;
+    for (let attempt = 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
+      if (size >= this.settings.blobThresholdBytes) return this.largeFile(walked, before);
+      // Its size plus one byte: a file that grew since is noticed (readSmallFile).
+      const region = await this.readArena.take(size + 1);
       let read: Awaited<ReturnType<typeof readSmallFile>>;
       try {
         read = await this.fsSlots.run(() => readSmallFile(walked.absPath, region, this.io));
       } catch (error) {
-        return this.unreadable(walked, error);
+        this.readArena.give(region);
+        if (!(error instanceof ContentChangedError)) return this.unreadable(walked, error);
+        try {
+          size = (await this.fsSlots.run(() => fsx.lstat(walked.absPath))).size;
+        } catch (gone) {
+          return this.unreadable(walked, gone);
+        }
+        continue;
       }
-      const { bytes, stats } = read;
-      this.stats.hashedBytes += bytes.length;
-      if (bytes.length === 0)
-        return this.fileEntry(walked, stats, exactTimes(stats), 0, EMPTY_SHA256, undefined);
-      const sha256 = await sha256Hex(bytes);
-      let location = await this.locate(sha256, before);
-      if (location) {
-        this.stats.dedupedFiles += 1;
-      } else {
-        const adding = this.packs.add(sha256, bytes);
-        this.remember(sha256, adding);
-        location = await adding;
-        this.stats.uploadedFiles += 1;
-        this.stats.uploadedBytes += bytes.length;
+      try {
+        return await this.storeSmall(walked, before, read);
+      } finally {
+        // The bytes are in the pack buffer (or were not needed): the region can be reused.
+        this.readArena.give(region);
       }
-      return this.fileEntry(walked, stats, exactTimes(stats), bytes.length, sha256, location);
-    } finally {
-      // The bytes are in the pack buffer (or were not needed): the region can be reused.
-      this.readArena.give(region);
     }
+    return this.keptChanging(walked, before);
+  }
+
+  /** Hashes a small file's bytes and stores them in a pack unless they are stored already. */
+  private async storeSmall(
+    walked: WalkedEntry,
+    before: FileEntry | undefined,
+    read: Awaited<ReturnType<typeof readSmallFile>>,
+  ): Promise<FileEntry> {
+    const { bytes, stats } = read;
+    this.stats.hashedBytes += bytes.length;
+    if (bytes.length === 0)
+      return this.fileEntry(walked, stats, exactTimes(stats), 0, EMPTY_SHA256, undefined);
+    const sha256 = await sha256Hex(bytes);
+    let location = await this.locate(sha256, before);
+    if (location) {
+      this.stats.dedupedFiles += 1;
+    } else {
+      const adding = this.packs.add(sha256, bytes);
+      this.remember(sha256, adding);
+      location = await adding;
+      this.stats.uploadedFiles += 1;
+      this.stats.uploadedBytes += bytes.length;
+    }
+    return this.fileEntry(walked, stats, exactTimes(stats), bytes.length, sha256, location);
   }
 
   /**
@@ -747,17 +780,21 @@ class ShardCopier {
           chunkedLocation(read.chunks),
         );
       }
-      // Rewritten faster than it can be read: keep the last consistent copy, if there is one.
-      if (before?.data) {
-        this.warn(
-          `${walked.path} kept changing while it was read (${CHANGED_FILE_ATTEMPTS} times); the backup keeps its previous version`,
-        );
-        return before;
-      }
-      this.warn(
-        `${walked.path} kept changing while it was read (${CHANGED_FILE_ATTEMPTS} times); it is not in this backup`,
-      );
-      return undefined;
+      return this.keptChanging(walked, before);
     });
+  }
+
+  /** Rewritten faster than it can be read: keep the last consistent copy, if there is one. */
+  private keptChanging(walked: WalkedEntry, before: FileEntry | undefined): FileEntry | undefined {
+    if (before?.data) {
+      this.warn(
+        `${walked.path} kept changing while it was read (${CHANGED_FILE_ATTEMPTS} times); the backup keeps its previous version`,
+      );
+      return before;
+    }
+    this.warn(
+      `${walked.path} kept changing while it was read (${CHANGED_FILE_ATTEMPTS} times); it is not in this backup`,
+    );
+    return undefined;
   }
 }

@@ -31,66 +31,73 @@ const rule = z.string().min(1).max(1024);
  * Settings of one files component, as its Lambdas get them from the stack (cdk/components/files.ts)
  * and the CLI builds them from flags. Defaults are the tuned values; the README explains each.
  */
-export const filesSettingsSchema = z.strictObject({
-  /** The tree to back up, and where a restore puts it back by default (on AWS: below the EFS mount). */
-  root: absolutePath,
-  /** Restores write only inside this directory (on AWS: the EFS mount). @default no limit */
-  writableRoot: absolutePath.optional(),
-  /**
-   * Where this process sees a document library that lies outside the Liferay Home, when the path
-   * in Liferay's configuration is not valid here (the Lambdas mount EFS elsewhere than the server).
-   */
-  documentLibraryRoot: absolutePath.optional(),
-  /** Overrides of the default rules (liferay-rules.ts): extra rules, or `!rule` to drop a default. */
-  include: z.array(rule).max(1000).optional(),
-  exclude: z.array(rule).max(1000).optional(),
-  shard: z
-    .strictObject({
-      /** Entries per shard (files, directories, links). */
-      maxFiles: z.number().int().min(10).max(10_000_000).default(100_000),
-      /** Bytes of files per shard. */
-      maxBytes: z
-        .number()
-        .int()
-        .min(MiB)
-        .max(1024 * GiB)
-        .default(16 * GiB),
-      /**
-       * A shard stops taking new files after this long and hands the rest of its range to the next
-       * round, so one invocation always ends well inside Lambda's 15 minutes.
-       */
-      timeBudgetSeconds: z.number().int().min(0).max(840).default(600),
-    })
-    .default({ maxFiles: 100_000, maxBytes: 16 * GiB, timeBudgetSeconds: 600 }),
-  /** Files smaller than this go into packs; larger ones become blobs named by their sha256. */
-  blobThresholdBytes: z
-    .number()
-    .int()
-    .min(64 * 1024)
-    .max(512 * MiB)
-    .default(4 * MiB),
-  /**
-   * Large files are stored in chunks of this size, each a blob named by its sha256 and uploaded
-   * with one streamed PUT (keep it at most the S3 adapter's part size, 16 MiB).
-   */
-  chunkBytes: z
-    .number()
-    .int()
-    .min(64 * 1024)
-    .max(512 * MiB)
-    .default(16 * MiB),
-  /** A pack is closed and uploaded at this size (one PUT at the S3 adapter's part size). */
-  packBytes: z
-    .number()
-    .int()
-    .min(MiB)
-    .max(1024 * MiB)
-    .default(16 * MiB),
-  /** Filesystem operations in flight (stat, readdir, small reads): EFS rewards parallelism. */
-  fsConcurrency: z.number().int().min(1).max(512).default(32),
-  /** Store requests in flight per shard (pack and blob uploads, ranged reads). */
-  storeConcurrency: z.number().int().min(1).max(64).default(4),
-});
+export const filesSettingsSchema = z
+  .strictObject({
+    /** The tree to back up, and where a restore puts it back by default (on AWS: below the EFS mount). */
+    root: absolutePath,
+    /** Restores write only inside this directory (on AWS: the EFS mount). @default no limit */
+    writableRoot: absolutePath.optional(),
+    /**
+     * Where this process sees a document library that lies outside the Liferay Home, when the path
+     * in Liferay's configuration is not valid here (the Lambdas mount EFS elsewhere than the server).
+     */
+    documentLibraryRoot: absolutePath.optional(),
+    /** Overrides of the default rules (liferay-rules.ts): extra rules, or `!rule` to drop a default. */
+    include: z.array(rule).max(1000).optional(),
+    exclude: z.array(rule).max(1000).optional(),
+    shard: z
+      .strictObject({
+        /** Entries per shard (files, directories, links). */
+        maxFiles: z.number().int().min(10).max(10_000_000).default(100_000),
+        /** Bytes of files per shard. */
+        maxBytes: z
+          .number()
+          .int()
+          .min(MiB)
+          .max(1024 * GiB)
+          .default(16 * GiB),
+        /**
+         * A shard stops taking new files after this long and hands the rest of its range to the next
+         * round, so one invocation always ends well inside Lambda's 15 minutes.
+         */
+        timeBudgetSeconds: z.number().int().min(0).max(840).default(600),
+      })
+      .default({ maxFiles: 100_000, maxBytes: 16 * GiB, timeBudgetSeconds: 600 }),
+    /** Files smaller than this go into packs; larger ones become blobs named by their sha256. */
+    blobThresholdBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(512 * MiB)
+      .default(4 * MiB),
+    /**
+     * Large files are stored in chunks of this size, each a blob named by its sha256 and uploaded
+     * with one streamed PUT (keep it at most the S3 adapter's part size, 16 MiB).
+     */
+    chunkBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(512 * MiB)
+      .default(16 * MiB),
+    /** A pack is closed and uploaded at this size (one PUT at the S3 adapter's part size). */
+    packBytes: z
+      .number()
+      .int()
+      .min(MiB)
+      .max(1024 * MiB)
+      .default(16 * MiB),
+    /** Filesystem operations in flight (stat, readdir, small reads): EFS rewards parallelism. */
+    fsConcurrency: z.number().int().min(1).max(512).default(32),
+    /** Store requests in flight per shard (pack and blob uploads, ranged reads). */
+    storeConcurrency: z.number().int().min(1).max(64).default(4),
+  })
+  .refine((settings) => settings.blobThresholdBytes <= Math.max(settings.packBytes, settings.chunkBytes), {
+    // A file below the threshold is read whole into one upload buffer (the larger of the two sizes).
+    path: ['blobThresholdBytes'],
+    message:
+      'must be at most packBytes or chunkBytes (whichever is larger): a file below it is read whole into one upload buffer of that size',
+  });
 export type FilesSettings = z.infer<typeof filesSettingsSchema>;
 
 export function filesSettings(rt: Runtime, component: FilesComponentName): FilesSettings {

@@ -141,6 +141,28 @@ describe('files construct', () => {
     }
   });
 
+  it('refuses a blob threshold above the upload buffer (a smaller file is read whole into one)', () => {
+    const parsed = filesSettingsSchema.safeParse({
+      root: '/mnt/liferay/liferay-home',
+      blobThresholdBytes: 64 * 1024 * 1024,
+      packBytes: 16 * 1024 * 1024,
+      chunkBytes: 32 * 1024 * 1024,
+    });
+    expect(parsed.success ? [] : parsed.error.issues).toMatchObject([
+      {
+        path: ['blobThresholdBytes'],
+        message: expect.stringMatching(/^must be at most packBytes or chunkBytes/),
+      },
+    ]);
+    expect(
+      filesSettingsSchema.safeParse({
+        root: '/x',
+        blobThresholdBytes: 32 * 1024 * 1024,
+        chunkBytes: 32 * 1024 * 1024,
+      }).success,
+    ).toBe(true);
+  });
+
   it('fans out with a Distributed Map reading the shard list from the bucket, in a loop until no round is left', () => {
     const { backup, restore } = definitionsFromTemplate(template.toJSON() as never);
     const text = JSON.stringify(backup);
