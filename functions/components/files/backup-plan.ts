@@ -17,7 +17,7 @@ import { type CompiledSelection, compileSelection, type RuleOverrides } from './
 import { findPreviousIndex } from './previous.ts';
 import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
 import { ShardCutter } from './shard-plan.ts';
-import { type WalkSource, walkTree } from './walk.ts';
+import { checkSourceRoot, type WalkSource, walkTree } from './walk.ts';
 
 /**
  * Filesystem calls in flight during a first backup's walk. Plan only lists and stats, in one
@@ -81,14 +81,6 @@ export function walkSources(plan: {
   );
 }
 
-async function isDirectory(dir: string): Promise<boolean> {
-  try {
-    return (await fs.stat(dir)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 interface Discovered {
   readonly sources: Source[];
   readonly overrides: RuleOverrides;
@@ -128,9 +120,19 @@ async function discover(component: FilesComponentName, settings: FilesSettings):
     }
   } else if (onDisk && !dl.insideHome && dl.rootDir !== '') {
     const root = settings.documentLibraryRoot ?? dl.rootDir;
-    if (!(await isDirectory(root))) {
+    try {
+      await checkSourceRoot(root);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      // A path Liferay wrote is often the server's, not this function's mount: say where to set ours.
+      const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
+      const hint =
+        code === 'ENOENT' || code === 'ENOTDIR'
+          ? '; set documentLibraryRoot to where this function sees it'
+          : '';
       throw new ConfigError(
-        `the document library is outside the Liferay Home at ${dl.rootDir} (${dl.source}), and ${root} is not a readable directory here; set documentLibraryRoot to where this function sees it`,
+        `the document library is outside the Liferay Home at ${dl.rootDir} (${dl.source}), and ${error.message}${hint}`,
+        { cause: error },
       );
     }
     sources.push({ mount: EXTERNAL_DL_MOUNT, root, role: 'documentLibrary' });
@@ -149,8 +151,13 @@ async function discover(component: FilesComponentName, settings: FilesSettings):
 export async function planBackup(event: unknown, rt: Runtime): Promise<RoundState> {
   const { backup, component } = parseInput(planBackupEventSchema, event, 'files plan input');
   const settings = filesSettings(rt, component);
-  if (!(await isDirectory(settings.root))) {
-    throw new ConfigError(`${component}: ${settings.root} is not a directory this function can read`);
+  // Checked before discovery, which finds nothing in a tree it cannot read and says nothing of it;
+  // and with a previous index Plan walks nothing, so the walk's own error would come from every shard.
+  try {
+    await checkSourceRoot(settings.root);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(`${component}: ${error.message}`, { cause: error });
   }
   const started = Date.now();
   // The previous set's manifest and index (two requests in a row) are read while the tree is

@@ -79,6 +79,19 @@ export function unsafePathReason(path: unknown): string | undefined {
 }
 
 /**
+ * unsafePathReason for a path a backup's walk joined from the names of directory listings: those
+ * are never empty, `.` or `..` and hold no `/` or NUL, so only the length limits can refuse it.
+ * A UTF-16 unit is at most 3 bytes of UTF-8, so nearly every path passes without its bytes being
+ * counted (the whole rule took 10 ms per 32,000 paths here, where a bare walk of the medium tree's
+ * 33,900 entries takes 90 ms); any other path is judged by the restore's own rule, so a backup
+ * never records a path that its restore refuses.
+ */
+export function unrestorableWalkedPath(path: string, name: string): string | undefined {
+  if (path.length * 3 <= MAX_PATH_BYTES && name.length * 3 <= MAX_NAME_BYTES) return undefined;
+  return unsafePathReason(path);
+}
+
+/**
  * A half-open path range (after, through]: entries with after < path <= through. Undefined
  * bounds are open. Shards of a backup and of a restore are such ranges.
  */

@@ -1,9 +1,18 @@
 import type { Stats } from 'node:fs';
 import * as fs from 'node:fs';
+import { asError, ConfigError } from '#runtime/errors.ts';
 import * as fsx from './fsx.ts';
 import type { Selection } from './liferay-rules.ts';
 import { Semaphore } from './limit.ts';
-import { comparePaths, inRange, isUnder, joinPath, type PathRange, subtreeMayIntersect } from './paths.ts';
+import {
+  comparePaths,
+  inRange,
+  isUnder,
+  joinPath,
+  type PathRange,
+  subtreeMayIntersect,
+  unrestorableWalkedPath,
+} from './paths.ts';
 
 /**
  * A sorted, bounded-memory walk of one or more directory trees presented as one tree.
@@ -77,6 +86,49 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkedEntr
 export async function* walkTreeBatches(options: WalkOptions): AsyncGenerator<WalkedEntry[]> {
   const walker = new Walker(options);
   yield* walker.walk();
+}
+
+/**
+ * The error for a source root the walk cannot list (or whose children it cannot stat). A folder
+ * beneath the root that cannot be read is a warning, but a root that cannot be is a wrong path or
+ * an EFS access point whose POSIX user may not read the tree: as a warning it gave a complete,
+ * empty set, which became `latest` every night. Other errors (EIO, ...) are the file system's own.
+ */
+export function unreadableRootError(root: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const because =
+    code === 'ENOENT'
+      ? 'it does not exist (check the path, and that the file system is mounted)'
+      : code === 'ENOTDIR'
+        ? 'it is not a directory'
+        : code === 'EACCES' || code === 'EPERM'
+          ? `permission denied (${code}): give the user this function runs as (on EFS, the access point's POSIX uid/gid) read and search (r-x) permission on the folder, or change its owner or mode`
+          : undefined;
+  if (!because) return asError(error);
+  return new ConfigError(`${root} is not a directory this function can read: ${because}`, { cause: error });
+}
+
+/**
+ * Throws unreadableRootError unless this process can list `root` and stat what it holds: what
+ * Plan checks of every source before anything is walked. These are the calls the walk makes
+ * (opening the folder needs read permission, resolving `root/.` search permission), so the check
+ * cannot pass where the walk then fails; fs.access would answer for the real uid, not the effective one.
+ */
+export async function checkSourceRoot(root: string): Promise<void> {
+  try {
+    const dir = await fs.promises.opendir(root);
+    await dir.close();
+    await fs.promises.stat(`${root}/.`);
+  } catch (error) {
+    throw unreadableRootError(root, error);
+  }
+}
+
+/** A path for a warning: whole when short, else its start and its end (a result keeps 4,000 characters of a warning). */
+function shownPath(path: string): string {
+  if (path.length <= 600) return path;
+  const units = [...path];
+  return `${units.slice(0, 200).join('')}…${units.slice(-300).join('')}`;
 }
 
 function hasReplacementChar(names: readonly string[]): boolean {
@@ -321,7 +373,8 @@ class Walker {
       try {
         names = fs.readdirSync(absDir);
       } catch (error) {
-        this.warnFs(error, dir === '' ? '(the root)' : dir, 'list');
+        if (rel === '') throw unreadableRootError(absDir, error);
+        this.warnFs(error, dir, 'list');
         return this.listing(dir, owner, rel, absDir, [], virtual);
       } finally {
         this.timed(started);
@@ -329,7 +382,9 @@ class Walker {
       // Names that are not valid UTF-8: the asynchronous listing checks and reports them.
       if (!hasReplacementChar(names)) return this.listing(dir, owner, rel, absDir, names, virtual);
     }
-    return this.readNames(absDir, dir).then((names) => this.listing(dir, owner, rel, absDir, names, virtual));
+    return this.readNames(absDir, dir, rel === '').then((names) =>
+      this.listing(dir, owner, rel, absDir, names, virtual),
+    );
   }
 
   /** A listing from the names read: those that other sources hide are left out (with a warning), theirs added. */
@@ -382,7 +437,7 @@ class Walker {
     try {
       stats = fs.lstatSync(absPath, { throwIfNoEntry: false });
     } catch (error) {
-      this.warnFs(error, logical, 'read');
+      this.childError(error, listing.rel, listing.absDir, logical);
       return undefined;
     } finally {
       this.timed(started);
@@ -419,13 +474,12 @@ class Walker {
     if (virtual) {
       if (!virtual.absPath) return virtual;
       // Another source's root: its own stats (following a link to it), recorded like any folder.
+      const root = virtual.absPath;
       try {
-        const root = virtual.absPath;
         const stats = await this.semaphore.run(() => fsx.stat(root));
         return { ...virtual, stats };
       } catch (error) {
-        this.warnFs(error, virtual.path, 'read');
-        return undefined;
+        throw unreadableRootError(root, error);
       }
     }
     const owner = listing.owner as WalkSource;
@@ -472,12 +526,13 @@ class Walker {
     return out;
   }
 
-  private async readNames(absDir: string, logical: string): Promise<string[]> {
+  private async readNames(absDir: string, logical: string, sourceRoot: boolean): Promise<string[]> {
     let names: string[];
     try {
       names = await this.semaphore.run(() => fsx.readdir(absDir));
     } catch (error) {
-      this.warnFs(error, logical === '' ? '(the root)' : logical, 'list');
+      if (sourceRoot) throw unreadableRootError(absDir, error);
+      this.warnFs(error, logical, 'list');
       return [];
     }
     if (hasReplacementChar(names)) names = await this.validNames(absDir, logical, names);
@@ -510,7 +565,7 @@ class Walker {
     try {
       stats = await this.semaphore.run(() => fsx.lstat(absPath));
     } catch (error) {
-      this.warnFs(error, logical, 'read');
+      this.childError(error, relDir, Walker.absoluteDir(owner, relDir), logical);
       return undefined;
     }
     return this.select(owner, relDir, name, logical, absPath, stats);
@@ -529,6 +584,7 @@ class Walker {
     const selection = owner.selection;
     if (stats.isDirectory()) {
       if (selection?.prunes(rel)) return undefined;
+      if (this.refused(logical, name, 'dir')) return undefined;
       // Every folder the walk enters is recorded, selected or not (`osgi` leads to `osgi/configs`):
       // a restore then gives the folders above selected paths their own mode and mtime.
       return { name, path: logical, absPath, type: 'dir', stats, emit: true, descend: true };
@@ -545,7 +601,37 @@ class Walker {
       );
       return undefined;
     }
+    if (this.refused(logical, name, type)) return undefined;
     return { name, path: logical, absPath, type, stats, emit: true, descend: false };
+  }
+
+  /**
+   * Whether a restore would refuse this path (paths.ts, unsafePathReason): such a path is left
+   * out with a warning, as a name that is not valid UTF-8 is, since in the index it would make
+   * the whole restore of the set fail. A folder is left out with everything beneath it (longer
+   * paths still), in one warning. Only the walk whose range holds the path warns: the listing
+   * that finds it may belong to several shards.
+   */
+  private refused(logical: string, name: string, type: EntryType): boolean {
+    const reason = unrestorableWalkedPath(logical, name);
+    if (reason === undefined) return false;
+    if (inRange(logical, this.range)) {
+      const where = `${shownPath(logical)} (${Buffer.byteLength(logical)} bytes)`;
+      const what = type === 'dir' ? `the folder ${where} and everything beneath it` : where;
+      this.options.onWarning(`skipped ${what}: ${reason}, so a restore could not write it back`);
+    }
+    return true;
+  }
+
+  /**
+   * A child that could not be statted. Statting a child needs search permission on its folder and
+   * nothing of the child, so a child of a source root refused this way means the root itself
+   * cannot be walked: an error, as for a root that cannot be listed.
+   */
+  private childError(error: unknown, relDir: string, absDir: string, logical: string): void {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (relDir === '' && (code === 'EACCES' || code === 'EPERM')) throw unreadableRootError(absDir, error);
+    this.warnFs(error, logical, 'read');
   }
 
   private warnFs(error: unknown, what: string, verb: string): void {
