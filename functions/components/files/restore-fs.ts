@@ -28,7 +28,10 @@ export class SafeTree {
     return path.join(this.root, ...rel.split('/'));
   }
 
-  /** Creates `rel` and the folders above it as real directories (mode 0700 until the metadata pass). */
+  /**
+   * Creates `rel` and the folders above it as real directories (mode 0700 until the metadata
+   * pass), and makes one that exists writable by its owner again.
+   */
   async ensureDir(rel: string): Promise<void> {
     if (this.realDirs.has(rel)) return;
     for (const dir of [...ancestorsOf(rel), rel]) {
@@ -44,6 +47,11 @@ export class SafeTree {
             `refused to restore beneath ${JSON.stringify(dir)}: it is ${stats.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, and writing beneath it would write through it`,
           );
         }
+        // A shard run again (Step Functions retrying a Lambda that ended after its folder pass)
+        // finds the modes its earlier run gave its folders, 0555 say: as any user but root it could
+        // neither replace nor add a file there. The folder's mode is set again once its files are
+        // written (by the shard that restores its entry, or by Finalize for an open one).
+        if ((stats.mode & 0o700) !== 0o700) await this.io.chmod(abs, (stats.mode & 0o7777) | 0o700);
       }
       this.realDirs.add(dir);
     }
@@ -78,6 +86,8 @@ export class SafeTree {
 
   /** Removes a file or link an earlier attempt left at `rel` (a restore with skipLost leaves no partial file). */
   async removeFile(rel: string): Promise<void> {
+    // Its folder may have kept the read-only mode an earlier run gave it.
+    await this.ensureDir(parentOf(rel));
     const abs = this.absolute(rel);
     try {
       await this.removeLeftover(rel, abs);

@@ -60,7 +60,7 @@ export const restoreShardResultSchema = z.strictObject({
       paths: z.array(z.string()),
     })
     .optional(),
-  /** Restored folders that later shards may write into: Finalize sets their metadata again. */
+  /** Restored folders that later shards or rounds may write into: left writable, Finalize sets their metadata. */
   openDirs: z.array(dirMetadataSchema),
   finishedAt: z.iso.datetime({ offset: true }),
 });
@@ -359,14 +359,19 @@ class ShardRestorer {
     await this.writeFiles(batch);
     // Every file job of every batch has finished (or the first failure is thrown).
     await this.jobs.drain();
-    // Folders last, deepest first: writing into a folder changes its mtime, and a read-only mode would block it.
-    for (const dir of [...dirs].reverse())
-      await applyDirMetadata(this.tree.absolute(dir.path), dir.mode, dir.mtimeNs, this.io);
+    // The folders that hold the boundary may still be written into by the next shard or round.
     const boundary = resumeAfter ?? last;
     const openDirs =
       boundary === undefined
         ? []
         : dirs.filter((dir) => dir.path === boundary || isUnder(boundary, dir.path));
+    // Folders last, deepest first: writing into a folder changes its mtime, and a read-only mode
+    // blocks every user but root (EFS access points, a liferay user) from writing into it. The open
+    // ones stay writable: Finalize sets them once every shard and round has written into them.
+    const open = new Set(openDirs.map((dir) => dir.path));
+    for (const dir of [...dirs].reverse())
+      if (!open.has(dir.path))
+        await applyDirMetadata(this.tree.absolute(dir.path), dir.mode, dir.mtimeNs, this.io);
     this.stats.milliseconds = Date.now() - started;
     let lost: RestoreShardResult['lost'];
     if (this.lostList) {
