@@ -106,6 +106,48 @@ function componentBranch(
 }
 
 /**
+ * The restores that run one after the other, in this order, in one branch of the Restore Parallel
+ * (the other components each keep a branch of their own). In the DXP bundle the app server lives
+ * inside the Liferay Home (`<home>/tomcat-9.0.83`): a swap of the Liferay Home renames the live home
+ * with everything in it, the app server's staging folder `<target>.restore-<restoreId>` included.
+ * So the app server restore starts only once the Liferay Home restore has ended, whatever its
+ * outcome (complete, failed or not selected). Only when both components are deployed.
+ */
+const RESTORE_IN_SEQUENCE: readonly [ComponentName, ComponentName] = ['liferayHome', 'appServer'];
+
+/**
+ * Runs two components' branches (componentBranch chains, each with its own skip and Catch) one
+ * after the other. Each runs in a single-branch Parallel whose result lands at
+ * `$.sequence.<name>`, so the next one still sees `$.restore`; the last state outputs both results
+ * as one array, which the Restore Parallel puts into `$.results` as one (nested) item.
+ */
+function sequenceBranch(
+  scope: Construct,
+  first: { readonly name: ComponentName; readonly branch: sfn.IChainable },
+  second: { readonly name: ComponentName; readonly branch: sfn.IChainable },
+): sfn.IChainable {
+  const firstTitle = TITLES[first.name];
+  const secondTitle = TITLES[second.name];
+  const start = new sfn.Parallel(scope, `Restore ${firstTitle}, then ${secondTitle.toLowerCase()}`, {
+    stateName: `Restore ${firstTitle}, then ${secondTitle.toLowerCase()}`,
+    comment: `The ${secondTitle.toLowerCase()} restore starts once this one has ended, whatever its outcome`,
+    resultPath: `$.sequence.${first.name}`,
+  }).branch(first.branch);
+  const next = new sfn.Parallel(scope, `Restore ${secondTitle} after ${firstTitle}`, {
+    stateName: `Restore ${secondTitle} after ${firstTitle}`,
+    resultPath: `$.sequence.${second.name}`,
+  }).branch(second.branch);
+  const both = new sfn.Pass(scope, `${firstTitle} and ${secondTitle.toLowerCase()} results`, {
+    stateName: `${firstTitle} and ${secondTitle.toLowerCase()} results`,
+    parameters: {
+      'results.$': `States.Array($.sequence.${first.name}[0], $.sequence.${second.name}[0])`,
+    },
+    outputPath: '$.results',
+  });
+  return start.next(next).next(both);
+}
+
+/**
  * A component's prepare step, run before the capture branches. Its output lands at
  * `$.prepared.<name>.result`; on failure the Catch puts `{Error, Cause}` at `$.prepared.<name>`
  * and the run goes on (the component's capture branch turns it into a failed result).
@@ -320,9 +362,11 @@ export class Workflows extends Construct {
         'Resolve latest, load the manifest, check the request; a bad request stops here and changes nothing',
     });
     const restore = new sfn.Parallel(scope, 'Restore', { stateName: 'Restore', resultPath: '$.results' });
+    const branches = new Map<ComponentName, sfn.IChainable>();
     for (const component of props.components) {
       const branchScope = new Construct(scope, `${component.name}Restore`);
-      restore.branch(
+      branches.set(
+        component.name,
         componentBranch(
           branchScope,
           component.name,
@@ -331,6 +375,18 @@ export class Workflows extends Construct {
           'Restore',
         ),
       );
+    }
+    // Both components deployed: one branch restores them in sequence, where the first one's branch was.
+    const [first, second] = RESTORE_IN_SEQUENCE;
+    const firstBranch = branches.get(first);
+    const secondBranch = branches.get(second);
+    for (const [name, branch] of branches) {
+      if (!firstBranch || !secondBranch) restore.branch(branch);
+      else if (name === first)
+        restore.branch(
+          sequenceBranch(scope, { name: first, branch: firstBranch }, { name: second, branch: secondBranch }),
+        );
+      else if (name !== second) restore.branch(branch);
     }
     const report = invokeTask(scope, 'Report', props.reportRestore, {
       payload: { 'restore.$': '$.restore', 'results.$': '$.results' },

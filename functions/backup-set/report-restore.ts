@@ -11,6 +11,10 @@ import { restoreContextSchema } from './validate-restore.ts';
 
 const reportInputSchema = z.object({
   restore: restoreContextSchema,
+  /**
+   * One item per branch of the Restore Parallel: a component's result, or the results of the
+   * components restored in sequence in one branch (Liferay Home, then app server), as an array.
+   */
   results: z.array(z.unknown()).optional(),
   failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
 });
@@ -34,7 +38,7 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
   const { restore, results: outputs, failure } = parseInput(reportInputSchema, event, 'report input');
   rt.logger.appendKeys({ backupId: restore.backupId });
   const results = new Map<ComponentName, z.infer<typeof componentRestoreResultSchema>>();
-  for (const output of outputs ?? []) {
+  for (const output of (outputs ?? []).flat(1)) {
     const caught = z
       .object({
         component: z.string(),

@@ -175,4 +175,48 @@ describe('Report (restore)', () => {
     expect(report.results.appServer?.status).toBe('failed');
     expect(report.finishedAt).toBeDefined();
   });
+
+  it('reads the results of the branch that restores in sequence (Liferay Home, then app server) as one array among the others', async () => {
+    const rt = testRuntime({ components: COMPONENTS, now: clock() });
+    await backup(rt, [complete('liferayHome'), complete('appServer')]);
+    const context = await validateRestore({ backupId: 'latest' }, rt);
+
+    const output = await reportRestore(
+      {
+        restore: context,
+        results: [
+          [
+            {
+              component: 'liferayHome',
+              caught: { Error: 'DiskFullError', Cause: 'no space left on device' },
+            },
+            complete('appServer'),
+          ],
+        ],
+      },
+      rt,
+    );
+
+    expect(output.status).toBe('partial');
+    expect(output.problems).toEqual(['liferayHome: DiskFullError: no space left on device']);
+    const report = await readRestoreReport(rt.store, context.backupId, context.restoreId);
+    expect(report.results.liferayHome?.status).toBe('failed');
+    expect(report.results.appServer?.status).toBe('complete');
+  });
+
+  it('flattens one level only: a result nested deeper is not read, and its component is reported missing', async () => {
+    const rt = testRuntime({ components: COMPONENTS, now: clock() });
+    await backup(rt, [complete('liferayHome'), complete('appServer')]);
+    const context = await validateRestore({ backupId: 'latest' }, rt);
+
+    const output = await reportRestore(
+      { restore: context, results: [complete('liferayHome'), [[complete('appServer')]]] },
+      rt,
+    );
+
+    expect(output.status).toBe('partial');
+    expect(output.problems).toEqual([
+      'appServer: MissingResultError: the workflow ended without a result for this component',
+    ]);
+  });
 });

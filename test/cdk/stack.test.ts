@@ -440,6 +440,59 @@ describe('the stack', () => {
     expect(() => build({ ...FULL_CONFIG, verify: { scratchPath: '/' } })).toThrow(/verify\.scratchPath/);
   });
 
+  it('restores the Liferay Home, then the app server, in one branch of the Restore Parallel; every other component in a branch of its own', () => {
+    type Branch = { StartAt: string; States: Record<string, Record<string, unknown>> };
+    const branchesOf = (t: Template): Branch[] => {
+      const restore = definitionsFromTemplate(t.toJSON() as never).restore?.States.Restore;
+      return (restore as { Branches?: Branch[] } | undefined)?.Branches ?? [];
+    };
+
+    const branches = branchesOf(template);
+    expect(branches.map((branch) => branch.StartAt)).toEqual([
+      'Database selected? (restore)',
+      'Restore Liferay Home, then app server',
+      'Search selected? (restore)',
+      'Source selected? (restore)',
+    ]);
+    const sequence = branches[1]?.States ?? {};
+    // Each step is the component's usual branch (its own skip and Catch), its result kept beside
+    // the state so that the app server's branch still sees $.restore.
+    expect(sequence['Restore Liferay Home, then app server']).toMatchObject({
+      Type: 'Parallel',
+      ResultPath: '$.sequence.liferayHome',
+      Next: 'Restore App server after Liferay Home',
+      Branches: [{ StartAt: 'Liferay Home selected? (restore)' }],
+    });
+    expect(sequence['Restore App server after Liferay Home']).toMatchObject({
+      Type: 'Parallel',
+      ResultPath: '$.sequence.appServer',
+      Next: 'Liferay Home and app server results',
+      Branches: [{ StartAt: 'App server selected? (restore)' }],
+    });
+    expect(sequence['Liferay Home and app server results']).toEqual({
+      Type: 'Pass',
+      Parameters: {
+        'results.$': 'States.Array($.sequence.liferayHome[0], $.sequence.appServer[0])',
+      },
+      OutputPath: '$.results',
+      End: true,
+    });
+    expect(Object.keys(sequence)).toHaveLength(3);
+
+    // Without both components there is nothing to order: each has its branch, as before.
+    const components = FULL_CONFIG.components as Record<string, Record<string, unknown>>;
+    const homeOnly = build({
+      ...FULL_CONFIG,
+      components: { ...components, appServer: { ...components.appServer, enabled: false } },
+    }).template;
+    expect(branchesOf(homeOnly).map((branch) => branch.StartAt)).toEqual([
+      'Database selected? (restore)',
+      'Liferay Home selected? (restore)',
+      'Search selected? (restore)',
+      'Source selected? (restore)',
+    ]);
+  });
+
   it('emits valid Amazon States Language', () => {
     const definitions = definitionsFromTemplate(template.toJSON() as never);
     expect(Object.keys(definitions).sort()).toEqual(['backup', 'restore', 'retention', 'verify']);

@@ -160,6 +160,50 @@ describe('a swap keeps what the backup leaves out on purpose', () => {
   });
 });
 
+describe('the "Liferay is down" restore on a bundle layout (Tomcat inside the Liferay Home)', () => {
+  it('swaps both trees: the restored app server ends up inside the restored Liferay Home', async () => {
+    // Prepare: backup --home /opt/liferay --app-server /opt/liferay/tomcat-9.0.83, as in the README.
+    const home = path.join(work.dir, 'nested', 'liferay');
+    const tomcat = path.join(home, 'tomcat-9.0.83');
+    makeHome(home, 12);
+    writeTree(tomcat, {
+      'conf/server.xml': '<Server port="8005"/>\n',
+      'bin/setenv.sh': 'CATALINA_OPTS="-Xmx4g"\n',
+      'webapps/ROOT/WEB-INF/web.xml': '<web-app/>\n',
+    });
+    const store = new LocalFolderStore(path.join(work.dir, 'nested', 'store'));
+    const rt = runtimeWith(store, { liferayHome: homeSettings(home), appServer: homeSettings(tomcat) });
+    const backupId = backupIdOf(await backup(rt));
+    // The disaster: both live trees damaged, but present (so each needs a swap).
+    fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'damaged\n');
+    fs.writeFileSync(path.join(tomcat, 'conf', 'server.xml'), 'damaged\n');
+
+    // Act: the runbook's request.
+    const outcome = await restore(rt, {
+      backupId,
+      components: ['liferayHome', 'appServer'],
+      liferayHome: { swap: true },
+      appServer: { swap: true },
+    });
+
+    // Assess: both restored in place; the Liferay Home's swap carried the live Tomcat over, and the
+    // app server's swap (which starts after it) replaced it there.
+    expect(outcome.status === 'FAILED' ? outcome.cause : 'SUCCEEDED').toBe('SUCCEEDED');
+    const ids = restoreIdsOf(outcome);
+    expect(read(path.join(home, 'portal-ext.properties'))).toBe(
+      'jdbc.default.driverClassName=org.mariadb.jdbc.Driver\n',
+    );
+    expect(read(path.join(tomcat, 'conf/server.xml'))).toBe('<Server port="8005"/>\n');
+    const report = await restoreReport(store, ids);
+    const homeDetails = report.results.liferayHome?.details as unknown as HomeDetails;
+    const tomcatDetails = report.results.appServer?.details as unknown as HomeDetails;
+    expect(homeDetails.carriedOver?.paths).toEqual(['tomcat-9.0.83']);
+    expect(fs.existsSync(path.join(homeDetails.previousTree as string, 'tomcat-9.0.83'))).toBe(false);
+    expect(tomcatDetails.previousTree).toBe(`${tomcat}.before-${ids.restoreId}`);
+    expect(read(path.join(tomcatDetails.previousTree as string, 'conf/server.xml'))).toBe('damaged\n');
+  });
+});
+
 describe('a retried files restore step', () => {
   it('Plan retried after it ran (answer lost) uses the staging folder it made', async () => {
     const { rt, backupId } = await backedUpHome('plan');
