@@ -130,3 +130,30 @@ export async function applyDirMetadata(
   await io.chmod(abs, mode);
   await io.utimes(abs, secondsOf(mtimeNs));
 }
+
+/**
+ * Removes a restored tree whatever modes the restore gave its folders. A folder without write
+ * permission for its owner (a read-only `osgi/configs`, restored exactly) keeps every user but root
+ * from removing what it holds: the EFS access point's user, a `liferay` user. Its folders are made
+ * writable by their owner first, when a plain removal is refused.
+ */
+export async function removeRestoredTree(dir: string): Promise<void> {
+  try {
+    await fs.rm(dir, { recursive: true, force: true });
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw error;
+  }
+  await makeFoldersWritable(dir);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+async function makeFoldersWritable(dir: string): Promise<void> {
+  const stats = await fs.lstat(dir);
+  if (!stats.isDirectory()) return;
+  // Before the listing: a folder without read or search permission cannot be listed either.
+  if ((stats.mode & 0o700) !== 0o700) await fs.chmod(dir, (stats.mode & 0o7777) | 0o700);
+  for (const entry of await fs.readdir(dir, { withFileTypes: true }))
+    if (entry.isDirectory()) await makeFoldersWritable(path.join(dir, entry.name));
+}

@@ -24,6 +24,7 @@ import {
 import { filesKeys, shardId } from './keys.ts';
 import { discoverLiferayHome } from './liferay-discovery.ts';
 import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
+import { removeRestoredTree } from './restore-fs.ts';
 import { exists, targetState } from './restore-swap.ts';
 import {
   compilePathFilter,
@@ -298,7 +299,7 @@ async function removeFailedStagings(
       continue; // no plan or report for it here: not ours to judge
     }
     try {
-      await fs.rm(staging, { recursive: true, force: true });
+      await removeRestoredTree(staging);
       warnings.push(`removed ${staging}, the partial tree of restore ${restoreId} (${status})`);
     } catch (error) {
       warnings.push(

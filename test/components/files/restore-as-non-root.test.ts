@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeRestoredTree } from '#components/files/restore-fs.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { tempDir } from '../../support/local-runtime.ts';
 import { backupContext, commitSet, driveBackup, homeRuntime } from './support/drive.ts';
@@ -183,4 +184,42 @@ describe('files restore by a user that is not root', () => {
       expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
     },
   );
+});
+
+describe('a partial tree removed by a user that is not root', () => {
+  it('goes, read-only folders included (the next restore frees the disk a failed one filled)', async () => {
+    // Prepare: what a failed restore leaves, owned by nobody: a finished shard gave its folders their modes.
+    // Every user may reach the work folder (mkdtemp made it 0700).
+    fs.chmodSync(work.dir, 0o755);
+    const tree = path.join(work.dir, 'partial', 'live.restore-r20261127t020000z-0001');
+    fs.mkdirSync(path.join(tree, 'osgi/configs/locked'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'osgi/configs/a.config'), 'a');
+    fs.writeFileSync(path.join(tree, 'osgi/configs/locked/b.config'), 'b');
+    for (const rel of [
+      '',
+      'osgi',
+      'osgi/configs',
+      'osgi/configs/locked',
+      'osgi/configs/a.config',
+      'osgi/configs/locked/b.config',
+    ])
+      fs.chownSync(path.join(tree, rel), 65534, 65534);
+    fs.chownSync(path.dirname(tree), 65534, 65534);
+    fs.chmodSync(path.join(tree, 'osgi/configs/locked'), 0o500);
+    fs.chmodSync(path.join(tree, 'osgi/configs'), 0o555);
+    if (typeof process.seteuid !== 'function' || process.geteuid?.() !== 0)
+      throw new Error('this test needs root, to take the uid of nobody');
+    // Act: as nobody, first as fs.rm alone would, then as the restore does.
+    process.seteuid(65534);
+    let plain: unknown;
+    try {
+      plain = await fs.promises.rm(tree, { recursive: true, force: true }).catch((error: unknown) => error);
+      await removeRestoredTree(tree);
+    } finally {
+      process.seteuid(0);
+    }
+    // Assess
+    expect((plain as NodeJS.ErrnoException).code).toBe('EACCES');
+    expect(fs.existsSync(tree)).toBe(false);
+  });
 });
