@@ -22,7 +22,12 @@ import { describeManifest, describeSetRuns, formatDuration, formatSummary } from
 import { backupStopPlan, RunInterrupt, restoreStopPlan, type StopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { runWorkflow, type WorkflowOutcome, type WorkflowRunOptions } from './run-workflow.ts';
+import {
+  exitCodeOfFailure,
+  runWorkflow,
+  type WorkflowOutcome,
+  type WorkflowRunOptions,
+} from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import type { AslDefinition } from './template-definitions.ts';
 import { WORKFLOWS } from './workflows.ts';
@@ -284,7 +289,7 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
     io.out(
       `backup did not start: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no backup id'}`,
     );
-    return 1;
+    return exitCodeOfFailure(outcome);
   }
   const manifest = await readManifest(rt.store, backupId);
   if (values.json) io.out(JSON.stringify(manifest, null, 2));
@@ -336,7 +341,7 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
     return 1;
   }
   io.out(`restore failed: ${outcome.error}: ${outcome.cause}`);
-  return 1;
+  return exitCodeOfFailure(outcome);
 }
 
 async function printRestoreReport(

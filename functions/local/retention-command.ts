@@ -9,6 +9,7 @@ import { formatBytes } from './format.ts';
 import { retentionStopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
+import { exitCodeOfFailure } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import { WORKFLOWS } from './workflows.ts';
 
@@ -119,7 +120,7 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
     io.out(
       `retention failed: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no report'}`,
     );
-    return 1;
+    return exitCodeOfFailure(outcome);
   }
   const report = (await readJson(store, reportKey)) as {
     dryRun: boolean;

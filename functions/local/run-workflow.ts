@@ -61,6 +61,14 @@ export type WorkflowOutcome =
       readonly statesEntered: string[];
     };
 
+/**
+ * The CLI's exit code for a run that ended without a set, report or drill to show: 2 when the
+ * workflow refused the request itself (bad input, nothing was touched), as for a bad flag; else 1.
+ */
+export function exitCodeOfFailure(outcome: WorkflowOutcome): 1 | 2 {
+  return outcome.status === 'FAILED' && outcome.error === 'InvalidInputError' ? 2 : 1;
+}
+
 interface TaskBinding {
   readonly stateName: string;
   readonly handlerId: string;

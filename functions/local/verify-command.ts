@@ -16,6 +16,7 @@ import { formatBytes } from './format.ts';
 import { drillStopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
+import { exitCodeOfFailure } from './run-workflow.ts';
 import { WORKFLOWS } from './workflows.ts';
 
 /**
@@ -71,7 +72,7 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
       io.out(
         `verification failed: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no report'}`,
       );
-      return 1;
+      return exitCodeOfFailure(outcome);
     }
     const report = verificationReportSchema.parse(await readJson(rt.store, reportKey));
     if (values.json) {

@@ -183,7 +183,7 @@ describe('the built CLI', () => {
     );
     expect(restore.status, restore.stdout + restore.stderr).toBe(0);
     const refused = cli('restore', 'not-an-id', '--to', path.join(dir, 'refused'), '--store', store);
-    expect(refused.status).toBe(1);
+    expect(refused.status).toBe(2);
     expect(refused.stdout + refused.stderr).toMatch(/restore failed: .*not a backup id/);
     expect(restore.stdout).toMatch(/liferayHome: complete/);
     expect(restore.stdout).toMatch(/database: complete/);

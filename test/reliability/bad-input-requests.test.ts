@@ -450,7 +450,8 @@ describe('CLI flags (liferay-backup)', () => {
     const output = lines.join('\n');
     expect(output).toMatch(expected);
     expect(output).not.toContain('hunter2');
-    expect(code, output).not.toBe(0);
+    // Bad input, whether a flag or a request the workflow refused: 2, as the README says.
+    expect(code, output).toBe(2);
     expect(fs.readdirSync(work.dir).filter((name) => name.startsWith('cli-store-'))).toEqual([]);
     expect(await storeSnapshot(store)).toEqual(before);
     expect(listTree(target)).toEqual(['live.txt']);
