@@ -16,7 +16,11 @@
  *   DELETE /_snapshot/<repo>/<snap>
  *   POST /_snapshot/<repo>/<snap>/_restore  rename_pattern/_replacement; snapshot_restore_exception
  *                                           when an open index has the target name
- *   GET /<indices>/_recovery                SNAPSHOT recoveries, INDEX → DONE (scripted)
+ *   GET /<indices>/_recovery                SNAPSHOT recoveries, INDEX → DONE (scripted), with
+ *                                           start_time_in_millis and source.index/restoreUUID; an index
+ *                                           whose primaries are all unassigned is left out
+ *   GET /_cluster/state/routing_table/<indices>   shard copies: state, recovery_source,
+ *                                           unassigned_info (NEW_INDEX_RESTORED, at)
  *   POST /<indices>/_close, DELETE /<indices>
  *
  * Error bodies have the engines' shape: {"error": {"root_cause": [...], "type", "reason"}, "status"}.
@@ -81,7 +85,30 @@ interface StandInIndex {
   docs: number;
   pri: number;
   health: 'green' | 'yellow' | 'red';
-  restore?: { repository: string; snapshot: string; index: string; checksLeft: number; uuid: string };
+  /** When it was created: the start of its (EMPTY_STORE) recovery. */
+  createdMillis: number;
+  restore?: StandInRestore;
+}
+
+/** A restored index's recovery: unassigned (throttled), then INDEX, then DONE. */
+interface StandInRestore {
+  repository: string;
+  snapshot: string;
+  /** The index in the snapshot (before any rename). */
+  index: string;
+  /** GET _recovery calls still answered with the primaries unassigned (the index left out). */
+  unassignedLeft: number;
+  /** GET _recovery calls still answered with stage INDEX once allocated. */
+  checksLeft: number;
+  /** The restore request's UUID: one per request, shared by every index it restores. */
+  uuid: string;
+  /** When the engine accepted the restore (unassigned_info.at). */
+  acceptedMillis: number;
+  /** When the primaries' recovery began on the node (start_time_in_millis): set on allocation. */
+  startMillis?: number;
+  stopMillis?: number;
+  /** Restored over a closed index of the same name (EXISTING_INDEX_RESTORED). */
+  overExisting: boolean;
 }
 
 interface StandInSnapshot {
@@ -154,6 +181,12 @@ export class SearchEngineStandIn {
   busyCreates = 0;
   /** GET _recovery calls that report a restored index still recovering (stage INDEX). */
   recoveryChecks = 1;
+  /**
+   * GET _recovery calls before a restored index's primaries are allocated: until then they are
+   * UNASSIGNED (the engines throttle restores to a few primaries per node), `_recovery` leaves the
+   * index out and only the routing table tells where they will come from.
+   */
+  restoreUnassignedChecks = 0;
   /** Repositories whose _verify fails (repository_verification_exception). */
   readonly unverifiable = new Set<string>();
   private readonly clusterUuid = randomUUID();
@@ -189,6 +222,7 @@ export class SearchEngineStandIn {
       docs: seed.docs,
       pri: seed.pri ?? 1,
       health: 'green',
+      createdMillis: Date.now(),
     });
   }
 
@@ -358,6 +392,8 @@ export class SearchEngineStandIn {
     const [first, second, third, fourth] = segments;
     if (segments.length === 0 && method === 'GET') return this.info();
     if (first === '_cat' && second === 'indices' && method === 'GET') return this.catIndices(third, query);
+    if (first === '_cluster' && second === 'state' && method === 'GET')
+      return this.clusterState(third, fourth);
     if (first === '_snapshot' && second !== undefined) {
       if (third === undefined) {
         if (method === 'GET') return this.getRepository(second);
@@ -701,6 +737,8 @@ export class SearchEngineStandIn {
       }
     }
     this.lastRestore = { repository, snapshot: name, body };
+    const restoreUuid = randomUUID().replace(/-/g, '').slice(0, 22);
+    const acceptedMillis = Date.now();
     for (const { index, target } of targets) {
       const contents = snapshot.contents.get(index) ?? { docs: 0, pri: 1 };
       this.indices.set(target, {
@@ -710,7 +748,19 @@ export class SearchEngineStandIn {
         docs: contents.docs,
         pri: contents.pri,
         health: 'red',
-        restore: { repository, snapshot: name, index, checksLeft: this.recoveryChecks, uuid: randomUUID() },
+        createdMillis: acceptedMillis,
+        restore: {
+          repository,
+          snapshot: name,
+          index,
+          unassignedLeft: this.restoreUnassignedChecks,
+          checksLeft: this.recoveryChecks,
+          uuid: restoreUuid,
+          acceptedMillis,
+          // Allocated at once unless throttled: then its node begins recovering it later.
+          ...(this.restoreUnassignedChecks > 0 ? {} : { startMillis: acceptedMillis }),
+          overExisting: this.indices.has(target),
+        },
       });
     }
     return { accepted: true };
@@ -725,16 +775,30 @@ export class SearchEngineStandIn {
     const result: Record<string, unknown> = {};
     for (const index of indices) {
       const restore = index.restore;
+      if (restore && restore.unassignedLeft > 0) {
+        // No node is recovering its primaries yet: no recovery state, so the engines leave it out.
+        restore.unassignedLeft -= 1;
+        continue;
+      }
+      if (restore && restore.startMillis === undefined) restore.startMillis = Date.now();
       const stage = restore && restore.checksLeft > 0 ? 'INDEX' : 'DONE';
       if (restore && restore.checksLeft > 0) restore.checksLeft -= 1;
       if (stage === 'DONE') index.health = 'green';
+      if (restore && stage === 'DONE' && restore.stopMillis === undefined) restore.stopMillis = Date.now();
+      const startMillis = restore?.startMillis ?? index.createdMillis;
       result[index.name] = {
         shards: Array.from({ length: index.pri }, (_, id) => ({
           id,
           type: restore ? 'SNAPSHOT' : 'EMPTY_STORE',
           stage,
           primary: true,
-          start_time_in_millis: Date.now(),
+          start_time_in_millis: startMillis,
+          ...(restore?.stopMillis !== undefined
+            ? {
+                stop_time_in_millis: restore.stopMillis,
+                total_time_in_millis: restore.stopMillis - startMillis,
+              }
+            : {}),
           ...(restore
             ? {
                 source: {
@@ -758,6 +822,74 @@ export class SearchEngineStandIn {
       };
     }
     return result;
+  }
+
+  /**
+   * GET _cluster/state/<metrics>/<indices>, as far as `routing_table` goes: every copy of each
+   * primary shard as ShardRouting writes it. Missing names are ignored (the request is lenient).
+   * A restored primary carries `recovery_source` and `unassigned_info` until it has started.
+   */
+  private clusterState(metrics: string | undefined, expression: string | undefined): unknown {
+    const wanted = (metrics ?? '_all').split(',');
+    const names = (expression ?? '*').split(',');
+    const indices = names.flatMap((name) => {
+      try {
+        return this.resolveIndices(name, { includeClosed: false });
+      } catch (error) {
+        if (error instanceof HttpError && error.type === 'index_not_found_exception') return [];
+        throw error;
+      }
+    });
+    const state: Record<string, unknown> = {
+      cluster_name: this.options.clusterName ?? 'stand-in',
+      cluster_uuid: this.clusterUuid,
+    };
+    if (!wanted.includes('routing_table') && !wanted.includes('_all')) return state;
+    const routed: Record<string, unknown> = {};
+    for (const index of indices) {
+      const restore = index.restore;
+      const shardState = !restore
+        ? 'STARTED'
+        : restore.unassignedLeft > 0
+          ? 'UNASSIGNED'
+          : restore.checksLeft > 0
+            ? 'INITIALIZING'
+            : 'STARTED';
+      const shards: Record<string, unknown[]> = {};
+      for (let id = 0; id < index.pri; id += 1) {
+        shards[String(id)] = [
+          {
+            state: shardState,
+            primary: true,
+            node: shardState === 'UNASSIGNED' ? null : 'q5BvA1WvQ0y4q9a3X7Z1Bw',
+            relocating_node: null,
+            shard: id,
+            index: index.name,
+            ...(restore && shardState !== 'STARTED'
+              ? {
+                  recovery_source: {
+                    type: 'SNAPSHOT',
+                    repository: restore.repository,
+                    snapshot: restore.snapshot,
+                    version: this.options.version,
+                    index: restore.index,
+                    restoreUUID: restore.uuid,
+                  },
+                  unassigned_info: {
+                    reason: restore.overExisting ? 'EXISTING_INDEX_RESTORED' : 'NEW_INDEX_RESTORED',
+                    at: new Date(restore.acceptedMillis).toISOString(),
+                    delayed: false,
+                    details: `restore_source[${restore.repository}/${restore.snapshot}]`,
+                    allocation_status: shardState === 'UNASSIGNED' ? 'deciders_throttled' : 'no_attempt',
+                  },
+                }
+              : {}),
+          },
+        ];
+      }
+      routed[index.name] = { shards };
+    }
+    return { ...state, routing_table: { indices: routed } };
   }
 
   private closeIndices(expression: string): unknown {

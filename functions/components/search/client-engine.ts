@@ -11,7 +11,9 @@ import {
   type RepositoryDefinition,
   type RestoreOptions,
   recoveryFromBody,
+  routingFromClusterState,
   type SearchEngine,
+  type ShardCopy,
   type ShardRecovery,
   type SnapshotInfo,
   type SnapshotProgress,
@@ -65,6 +67,8 @@ export interface RawSearchApi {
   deleteSnapshot(repository: string, snapshot: string): Promise<unknown>;
   restore(repository: string, snapshot: string, body: RestoreBody): Promise<unknown>;
   recovery(indices: string[]): Promise<unknown>;
+  /** GET _cluster/state/routing_table/<indices>?ignore_unavailable=true */
+  routingTable(indices: string[]): Promise<unknown>;
   closeIndices(indices: string[]): Promise<unknown>;
   deleteIndices(indices: string[]): Promise<unknown>;
   shutdown(): Promise<void>;
@@ -268,6 +272,17 @@ export class ClientEngine implements SearchEngine {
         ['index_not_found_exception'],
       );
       for (const [index, shards] of recoveryFromBody(body ?? {})) result.set(index, shards);
+    }
+    return result;
+  }
+
+  async routing(indices: readonly string[]): Promise<Map<string, ShardCopy[]>> {
+    const result = new Map<string, ShardCopy[]>();
+    for (const chunk of chunkNames(indices)) {
+      const body = await this.call(`reading the routing table of ${chunk.join(',')}`, () =>
+        this.api.routingTable(chunk),
+      );
+      for (const [index, copies] of routingFromClusterState(body)) result.set(index, copies);
     }
     return result;
   }

@@ -73,6 +73,8 @@ export function elasticsearchEngine(options: ElasticsearchEngineOptions): Client
     restore: (repository, snapshot, body) =>
       client.snapshot.restore({ repository, snapshot, wait_for_completion: false, ...body }),
     recovery: (indices) => client.indices.recovery({ index: indices }),
+    routingTable: (indices) =>
+      client.cluster.state({ metric: 'routing_table', index: indices, ignore_unavailable: true }),
     closeIndices: (indices) => client.indices.close({ index: indices }),
     deleteIndices: (indices) => client.indices.delete({ index: indices }),
     shutdown: () => client.close(),

@@ -71,6 +71,42 @@ export interface ShardRecovery {
   readonly primary: boolean;
   readonly snapshot?: string;
   readonly repository?: string;
+  /** SNAPSHOT recoveries: the index in the snapshot (its name before any rename), `source.index`. */
+  readonly sourceIndex?: string;
+  /** SNAPSHOT recoveries: `source.restoreUUID`, one per restore request, shared by all its shards. */
+  readonly restoreUuid?: string;
+  /** When the shard's recovery began on its node (`start_time_in_millis`, the node's clock). */
+  readonly startTimeMillis?: number;
+}
+
+/**
+ * Where an unassigned or initializing shard copy gets its data (`recovery_source` in the routing
+ * table): `SNAPSHOT` (with the snapshot and the index in it), `EXISTING_STORE`, `EMPTY_STORE`,
+ * `PEER` (replicas), `LOCAL_SHARDS`.
+ */
+export interface RecoverySourceInfo {
+  readonly type: string;
+  readonly repository?: string;
+  readonly snapshot?: string;
+  readonly index?: string;
+  readonly restoreUuid?: string;
+}
+
+/**
+ * One shard copy of the routing table (`GET _cluster/state/routing_table/<indices>`). It knows
+ * what `_recovery` cannot tell yet: a copy still UNASSIGNED (its node has not started recovering
+ * it, e.g. throttled behind `cluster.routing.allocation.node_initial_primaries_recoveries`) has no
+ * recovery state, and `_recovery` leaves its index out.
+ */
+export interface ShardCopy {
+  readonly shard: number;
+  readonly primary: boolean;
+  /** UNASSIGNED | INITIALIZING | STARTED | RELOCATING */
+  readonly state: string;
+  /** Absent once the copy has started. */
+  readonly recoverySource?: RecoverySourceInfo;
+  /** Why and since when the copy was unassigned (`unassigned_info`), kept until it has started. */
+  readonly unassigned?: { readonly reason: string; readonly atMillis?: number };
 }
 
 export interface CreateSnapshotOptions {
@@ -106,6 +142,8 @@ export interface SearchEngine {
   restoreSnapshot(repository: string, snapshot: string, options: RestoreOptions): Promise<void>;
   /** Shard recoveries of these indexes, by index; an index the engine does not list is absent. */
   recovery(indices: readonly string[]): Promise<Map<string, ShardRecovery[]>>;
+  /** The routing table's shard copies of these indexes, by index; a name that does not exist is absent. */
+  routing(indices: readonly string[]): Promise<Map<string, ShardCopy[]>>;
   closeIndices(indices: readonly string[]): Promise<void>;
   deleteIndices(indices: readonly string[]): Promise<void>;
   close(): Promise<void>;
@@ -249,6 +287,7 @@ export function recoveryFromBody(body: unknown): Map<string, ShardRecovery[]> {
       shards.map((raw) => {
         const shard = raw as Record<string, unknown>;
         const source = (shard.source ?? {}) as Record<string, unknown>;
+        const startTimeMillis = parseNumber(shard.start_time_in_millis);
         return {
           shard: parseNumber(shard.id) ?? 0,
           type: String(shard.type ?? ''),
@@ -256,9 +295,62 @@ export function recoveryFromBody(body: unknown): Map<string, ShardRecovery[]> {
           primary: shard.primary === true,
           ...(typeof source.snapshot === 'string' ? { snapshot: source.snapshot } : {}),
           ...(typeof source.repository === 'string' ? { repository: source.repository } : {}),
+          ...(typeof source.index === 'string' ? { sourceIndex: source.index } : {}),
+          ...(typeof source.restoreUUID === 'string' ? { restoreUuid: source.restoreUUID } : {}),
+          ...(startTimeMillis !== undefined ? { startTimeMillis } : {}),
         };
       }),
     );
+  }
+  return result;
+}
+
+/**
+ * GET _cluster/state/routing_table/<indices>: `{routing_table: {indices: {<index>: {shards:
+ * {"<id>": [copy, ...]}}}}}`, each copy as ShardRouting writes it (`state`, `primary`, `shard`,
+ * `recovery_source` until started, `unassigned_info` with `reason` and `at`).
+ */
+export function routingFromClusterState(body: unknown): Map<string, ShardCopy[]> {
+  const result = new Map<string, ShardCopy[]>();
+  const indices = (body as { routing_table?: { indices?: unknown } } | null)?.routing_table?.indices;
+  if (!indices || typeof indices !== 'object') return result;
+  for (const [index, value] of Object.entries(indices as Record<string, unknown>)) {
+    const shards = (value as { shards?: unknown } | null)?.shards;
+    if (!shards || typeof shards !== 'object') continue;
+    const copies: ShardCopy[] = [];
+    for (const [id, list] of Object.entries(shards as Record<string, unknown>)) {
+      if (!Array.isArray(list)) continue;
+      for (const raw of list as Record<string, unknown>[]) {
+        const source = raw.recovery_source as Record<string, unknown> | undefined;
+        const unassigned = raw.unassigned_info as Record<string, unknown> | undefined;
+        const at = typeof unassigned?.at === 'string' ? Date.parse(unassigned.at) : Number.NaN;
+        copies.push({
+          shard: parseNumber(raw.shard) ?? parseNumber(id) ?? 0,
+          primary: raw.primary === true,
+          state: String(raw.state ?? ''),
+          ...(source && typeof source.type === 'string'
+            ? {
+                recoverySource: {
+                  type: source.type,
+                  ...(typeof source.repository === 'string' ? { repository: source.repository } : {}),
+                  ...(typeof source.snapshot === 'string' ? { snapshot: source.snapshot } : {}),
+                  ...(typeof source.index === 'string' ? { index: source.index } : {}),
+                  ...(typeof source.restoreUUID === 'string' ? { restoreUuid: source.restoreUUID } : {}),
+                },
+              }
+            : {}),
+          ...(unassigned && typeof unassigned.reason === 'string'
+            ? {
+                unassigned: {
+                  reason: unassigned.reason,
+                  ...(Number.isFinite(at) ? { atMillis: at } : {}),
+                },
+              }
+            : {}),
+        });
+      }
+    }
+    result.set(index, copies);
   }
   return result;
 }

@@ -71,6 +71,8 @@ export function openSearchEngine(options: OpenSearchEngineOptions): ClientEngine
     restore: (repository, snapshot, request) =>
       body(client.snapshot.restore({ repository, snapshot, wait_for_completion: false, body: request })),
     recovery: (indices) => body(client.indices.recovery({ index: indices })),
+    routingTable: (indices) =>
+      body(client.cluster.state({ metric: ['routing_table'], index: indices, ignore_unavailable: true })),
     closeIndices: (indices) => body(client.indices.close({ index: indices })),
     deleteIndices: (indices) => body(client.indices.delete({ index: indices })),
     shutdown: () => client.close(),

@@ -11,6 +11,7 @@ import type {
   SearchResultDetails,
 } from './records.ts';
 import { loopExhausted, searchResultDetailsSchema } from './records.ts';
+import { findOwnRestores } from './restore-ownership.ts';
 
 /**
  * Restore of a search snapshot: which indexes, what happens to existing ones of the same name,
@@ -76,6 +77,20 @@ export function exactNamesPattern(names: readonly string[]): string {
   return `^(${names.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
 }
 
+/** What the report needs of an index whatever happens to it: the documents the manifest recorded. */
+function restoreIndexBase(
+  index: IndexRecord,
+): Pick<RestoreIndex, 'name' | 'expectedDocs' | 'primaryStorage'> {
+  return {
+    name: index.name,
+    expectedDocs: {
+      min: Math.min(index.docCount, index.docCountAtEnd ?? index.docCount),
+      max: Math.max(index.docCount, index.docCountAtEnd ?? index.docCount),
+    },
+    primaryStorage: index.primaryStorage,
+  };
+}
+
 export interface RestorePlan {
   readonly indexes: RestoreIndex[];
   readonly close: string[];
@@ -99,11 +114,7 @@ export function planRestore(
   const remove: string[] = [];
   const renamed: string[] = [];
   const indexes = selected.map((index): RestoreIndex => {
-    const expectedDocs = {
-      min: Math.min(index.docCount, index.docCountAtEnd ?? index.docCount),
-      max: Math.max(index.docCount, index.docCountAtEnd ?? index.docCount),
-    };
-    const base = { name: index.name, expectedDocs, primaryStorage: index.primaryStorage };
+    const base = restoreIndexBase(index);
     const current = present.get(index.name);
     if (!current) return { ...base, target: index.name, conflict: 'none' };
     const state = current.status === 'close' ? 'closed' : 'open';
@@ -161,9 +172,20 @@ export interface StartRestoreInput {
   readonly maxChecks: number;
   readonly waitSeconds: number;
   readonly now: Date;
+  /**
+   * When this restore began (the Restore execution's `startedAt`). A restore of an index from this
+   * snapshot that began later is this restore's own, started by an earlier attempt of this task
+   * whose answer was lost: the attempt waits for it instead of taking it for a conflict.
+   * @default now (nothing already there is taken for this restore's)
+   */
+  readonly restoreStartedAt?: Date;
 }
 
-/** Checks the snapshot and the conflicts, applies close/delete, starts the restore without waiting. */
+/**
+ * Checks the snapshot and the conflicts, applies close/delete, starts the restore without waiting.
+ * A retried attempt (the state machine retries lost answers and Lambda's transient errors) first
+ * recognises the indexes the engine is already restoring for this restore and only waits for them.
+ */
 export async function startRestore(engine: SearchEngine, input: StartRestoreInput): Promise<RestoreState> {
   const { details, request, prepared } = input;
   const repository = prepared.repository;
@@ -202,19 +224,63 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
       ? selected.map((index) => `${request.renamePrefix}${index.name}`)
       : []),
   ]);
-  const plan = planRestore(selected, existing, request);
+  // Before any conflict is planned: an index this restore is already restoring is not one.
+  const own = await findOwnRestores(engine, {
+    selected,
+    existing,
+    request,
+    source: {
+      repository: repository.name,
+      snapshot: details.snapshot.name,
+      sinceMillis: (input.restoreStartedAt ?? input.now).getTime(),
+    },
+  });
+  if (own.problems.length > 0) {
+    throw new SearchRestoreConflictError(
+      [
+        ...own.problems,
+        'nothing was changed: check GET <index>/_recovery and start the restore again once the engine is done with those indexes',
+      ].join('; '),
+    );
+  }
+  const resumed = new Map(own.resumed.map((index) => [index.name, index.target]));
+  const ownTargets = new Set(resumed.values());
+  const plan = planRestore(
+    selected.filter((index) => !resumed.has(index.name)),
+    existing.filter((index) => !ownTargets.has(index.name)),
+    request,
+  );
   if (plan.problems.length > 0) throw new SearchRestoreConflictError(plan.problems.join('; '));
 
   if (plan.close.length > 0) await engine.closeIndices(plan.close);
   if (plan.delete.length > 0) await engine.deleteIndices(plan.delete);
-  await engine.restoreSnapshot(repository.name, details.snapshot.name, {
-    indices: plan.indexes.map((index) => index.name),
-    // Aliases would follow a renamed copy and then point at two indexes.
-    includeAliases: plan.rename === undefined,
-    ...(plan.rename ? { rename: plan.rename } : {}),
+  if (plan.indexes.length > 0) {
+    await engine.restoreSnapshot(repository.name, details.snapshot.name, {
+      indices: plan.indexes.map((index) => index.name),
+      // Aliases would follow a renamed copy and then point at two indexes.
+      includeAliases: plan.rename === undefined,
+      ...(plan.rename ? { rename: plan.rename } : {}),
+    });
+  }
+  const planned = new Map(plan.indexes.map((index) => [index.name, index]));
+  const indexes = selected.flatMap((index): RestoreIndex[] => {
+    const target = resumed.get(index.name);
+    if (target === undefined) {
+      const next = planned.get(index.name);
+      return next ? [next] : [];
+    }
+    // A renamed target says the name was taken when the first attempt planned it.
+    return [{ ...restoreIndexBase(index), target, conflict: target === index.name ? 'none' : 'renamed' }];
   });
   const warnings = [
     ...prepared.warnings,
+    ...(resumed.size > 0
+      ? [
+          `already being restored from ${details.snapshot.name} by an earlier attempt of this step (the engine accepted ` +
+            `its request, the answer was lost): ${[...ownTargets].join(', ')}; this attempt waits for them ` +
+            '(what that attempt closed or deleted first is not known here)',
+        ]
+      : []),
     ...(plan.close.length > 0 ? [`closed before restoring over them: ${plan.close.join(', ')}`] : []),
     ...(plan.delete.length > 0 ? [`deleted before restoring them: ${plan.delete.join(', ')}`] : []),
     ...plan.indexes
@@ -226,7 +292,7 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
     engine: prepared.engine,
     repository,
     snapshot: details.snapshot.name,
-    indexes: plan.indexes,
+    indexes,
     startedAt: input.now.toISOString(),
     checks: 0,
     maxChecks: input.maxChecks,

@@ -13,12 +13,17 @@ import {
 import { startRestore } from '../restore.ts';
 import { restoreRefSchema, searchRuntime } from './context.ts';
 
-const eventSchema = z.object({ restore: restoreRefSchema, search: preparedRepositorySchema });
+const eventSchema = z.object({
+  // When the Restore execution began: a retry tells the restores it began itself from older ones.
+  restore: restoreRefSchema.extend({ startedAt: z.iso.datetime({ offset: true }) }),
+  search: preparedRepositorySchema,
+});
 
 /**
  * `search-start-restore`: reads the set's search record from its manifest, checks the snapshot
  * and every conflict, then (only when nothing is in the way, or the request said how to deal with
- * it) closes/deletes/renames and starts the restore without waiting.
+ * it) closes/deletes/renames and starts the restore without waiting. A retry of this task goes on
+ * with the indexes the engine is already restoring for it (see restore-ownership.ts).
  * Event: `{restore, search: PreparedRepository}`. Returns the loop state (RestoreState).
  */
 export async function startSearchRestore(event: unknown, rt: Runtime): Promise<RestoreState> {
@@ -43,6 +48,7 @@ export async function startSearchRestore(event: unknown, rt: Runtime): Promise<R
     maxChecks: settings.maxChecks,
     waitSeconds: settings.waitSeconds,
     now: rt.now(),
+    restoreStartedAt: new Date(input.restore.startedAt),
   });
   rt.logger.info('search restore started', {
     snapshot: state.snapshot,
