@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import * as z from 'zod';
 import { snapshotPrefix } from '#components/database/naming.ts';
 import { accountIdSchema, rdsIdentifierSchema, regionSchema } from '#components/database/schemas.ts';
+import { kmsKeyArnSchema } from '../arns.ts';
 import type { LiferayBackupConfig } from '../config.ts';
 import { acknowledgeWildcards, type NagReasons } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
@@ -17,12 +18,7 @@ import type { ComponentContext, ComponentDefinition, WorkflowComponent } from '.
  * or takes the dump before any file is copied, and Wait + describe loops).
  */
 
-const kmsKeyArn = z
-  .string()
-  .regex(
-    /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
-    'a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias',
-  );
+const kmsKeyArn = kmsKeyArnSchema;
 
 export const databaseConfigSchema = z
   .strictObject({
@@ -396,16 +392,25 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
       checkBackup.addToRolePolicy(
         statement('TagCopy', ['rds:AddTagsToResource'], ourSnapshots([this.db.drRegion])),
       );
+      // kms:GrantIsForAWSResource is in the request context of grant operations only: DescribeKey,
+      // which RDS also needs on both keys, gets statements of its own.
       checkBackup.addToRolePolicy(
-        statement('EncryptCopy', ['kms:CreateGrant', 'kms:DescribeKey'], [this.db.drKmsKeyArn], {
+        statement('EncryptCopy', ['kms:CreateGrant'], [this.db.drKmsKeyArn], {
           Bool: { 'kms:GrantIsForAWSResource': 'true' },
         }),
       );
+      checkBackup.addToRolePolicy(statement('DescribeDrKey', ['kms:DescribeKey'], [this.db.drKmsKeyArn]));
       // The copy reads the source snapshot through its key, which is the database's own (unknown at synth).
+      const throughRds = { 'kms:ViaService': `rds.${stack.region}.amazonaws.com` };
       checkBackup.addToRolePolicy(
-        statement('ReadSourceKeyThroughRds', ['kms:CreateGrant', 'kms:DescribeKey'], kmsKeys.slice(0, 1), {
-          StringEquals: { 'kms:ViaService': `rds.${stack.region}.amazonaws.com` },
+        statement('ReadSourceKeyThroughRds', ['kms:CreateGrant'], kmsKeys.slice(0, 1), {
+          StringEquals: throughRds,
           Bool: { 'kms:GrantIsForAWSResource': 'true' },
+        }),
+      );
+      checkBackup.addToRolePolicy(
+        statement('DescribeSourceKeyThroughRds', ['kms:DescribeKey'], kmsKeys.slice(0, 1), {
+          StringEquals: throughRds,
         }),
       );
     }

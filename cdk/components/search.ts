@@ -11,6 +11,7 @@ import {
   repositoryNameSchema,
   type SearchSettings,
 } from '#components/search/settings.ts';
+import { kmsKeyArnSchema } from '../arns.ts';
 import type { LiferayBackupConfig } from '../config.ts';
 import { acknowledgeWildcards } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
@@ -74,10 +75,7 @@ export const searchConfigSchema = z
       )
       .optional(),
     /** The KMS key of those SecureStrings when it is not the account's aws/ssm key. */
-    credentialsKmsKeyArn: z
-      .string()
-      .regex(/^arn:aws[a-z-]*:kms:/, 'a KMS key ARN')
-      .optional(),
+    credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
     /** Amazon OpenSearch Service domain (engine opensearch). */
     domainArn: domainArnSchema.optional(),
     /** Seconds between status checks of a snapshot or restore. @default 60 */

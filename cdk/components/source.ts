@@ -11,6 +11,7 @@ import {
   type sourceSettingsSchema,
   ssmCredentialsSchema,
 } from '#components/source/settings.ts';
+import { kmsKeyArnSchema } from '../arns.ts';
 import type { LiferayBackupConfig } from '../config.ts';
 import { acknowledgeWildcards } from '../nag.ts';
 import { invokeTask } from '../workflow-tasks.ts';
@@ -57,10 +58,7 @@ export const sourceConfigSchema = z
     /** Credentials for repositories that name none. */
     defaultCredentials: ssmCredentialsSchema.optional(),
     /** The KMS key of the SecureStrings when it is not the account's aws/ssm key (e.g. in another account). */
-    credentialsKmsKeyArn: z
-      .string()
-      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'a KMS key ARN')
-      .optional(),
+    credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
     /** Repositories mirrored at once. @default 4 */
     concurrency: z.number().int().min(1).max(40).default(4),
     /**
@@ -217,7 +215,10 @@ class SourceComponent implements WorkflowComponent {
     });
 
     // Records of this set (and the previous set's manifest, for the store copy); the store copy's packs.
-    context.store.grantReadWrite(this.mirrorRepository, 'backups/*', 'objects/git/*');
+    // It writes only its own records (backups/<id>/source/) and the packs: the function that holds the
+    // Git hosts' credentials may not rewrite a set's manifest, file index or reports.
+    context.store.grantRead(this.mirrorRepository, 'backups/*', 'objects/git/*');
+    context.store.grantReadWrite(this.mirrorRepository, 'backups/*/source/*', 'objects/git/*');
     context.store.grantRead(this.finishBackup, 'backups/*');
     context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*');
 

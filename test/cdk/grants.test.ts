@@ -1,0 +1,101 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../cdk/config.ts';
+import {
+  asList,
+  CDK_JSON,
+  FULL_CONFIG,
+  type Statement,
+  statementsOfFunction,
+  synthesize,
+} from './support.ts';
+
+/**
+ * Grants that must hold on AWS, where nothing here can try them: each assertion cites the rule of
+ * the AWS documentation it relies on.
+ */
+
+const DR_KEY = 'arn:aws:kms:eu-central-1:111111111111:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9';
+
+function allowing(statements: Statement[], action: string, resource: (r: unknown) => boolean): Statement[] {
+  return statements.filter(
+    (s) => s.Effect === 'Allow' && asList(s.Action).includes(action) && asList(s.Resource).some(resource),
+  );
+}
+
+const mentionsGrantCondition = (s: Statement) =>
+  JSON.stringify(s.Condition ?? {}).includes('kms:GrantIsForAWSResource');
+
+describe('the database DR copy (the cdk.json example: drRegion and drKmsKeyArn)', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synthesize(CDK_JSON.context.liferayBackup);
+  });
+
+  // kms:GrantIsForAWSResource is in the request context of CreateGrant, ListGrants and RevokeGrant
+  // only (KMS developer guide, "Controlling access to grants"): under it, DescribeKey never matches;
+  // RDS needs both CreateGrant and DescribeKey on a customer managed key it encrypts with.
+  it('may describe the DR key, and create grants on it for RDS only', () => {
+    const statements = statementsOfFunction(template, 'DatabaseCheckBackup');
+    const describe = allowing(statements, 'kms:DescribeKey', (r) => r === DR_KEY);
+    expect(describe.length).toBeGreaterThan(0);
+    expect(describe.filter(mentionsGrantCondition)).toEqual([]);
+    const grants = allowing(statements, 'kms:CreateGrant', (r) => r === DR_KEY);
+    expect(grants.length).toBeGreaterThan(0);
+    expect(grants.every(mentionsGrantCondition)).toBe(true);
+  });
+
+  it('may describe the source snapshot key through RDS, without the grant-only condition', () => {
+    const statements = statementsOfFunction(template, 'DatabaseCheckBackup');
+    const sourceKey = (r: unknown) => typeof r === 'string' && r.startsWith('arn:aws:kms:eu-west-1:');
+    const describe = allowing(statements, 'kms:DescribeKey', sourceKey);
+    expect(describe.length).toBeGreaterThan(0);
+    expect(describe.filter(mentionsGrantCondition)).toEqual([]);
+    expect(describe.every((s) => JSON.stringify(s.Condition).includes('kms:ViaService'))).toBe(true);
+  });
+});
+
+describe('KMS keys named in the configuration', () => {
+  // In an IAM statement's Resource an alias ARN names the alias only, never the key behind it (KMS
+  // developer guide, "Specifying KMS keys in IAM policy statements"): kms:Decrypt would be denied.
+  it.each([
+    [
+      'components.search.credentialsKmsKeyArn',
+      (config: Record<string, Record<string, unknown>>, arn: string) => {
+        config.search = {
+          ...config.search,
+          credentialsParameter: '/liferay/search/credentials',
+          credentialsKmsKeyArn: arn,
+        };
+      },
+    ],
+    [
+      'components.source.credentialsKmsKeyArn',
+      (config: Record<string, Record<string, unknown>>, arn: string) => {
+        config.source = { ...config.source, credentialsKmsKeyArn: arn };
+      },
+    ],
+  ])('%s refuses an alias ARN at synth', (key, set) => {
+    const config = structuredClone(FULL_CONFIG) as { components: Record<string, Record<string, unknown>> };
+    set(config.components, 'arn:aws:kms:eu-west-1:111111111111:alias/liferay-search');
+    expect(() => parseConfig(config)).toThrow(
+      new RegExp(
+        `${key.split('.').slice(1).join('\\.')}.*a KMS key ARN \\(arn:aws:kms:REGION:ACCOUNT:key/ID\\), not an alias`,
+      ),
+    );
+  });
+});
+
+describe("the Git mirror function (it holds the Git hosts' credentials)", () => {
+  // It writes its records (backups/<id>/source/, functions/components/source/records.ts) and the
+  // store copy's packs (objects/git/, store-copy.ts): nothing else of a set.
+  it('may write only backups/*/source/* and objects/git/*', () => {
+    const template = synthesize(CDK_JSON.context.liferayBackup);
+    const writes = statementsOfFunction(template, 'SourceMirrorRepository')
+      .filter((s) => s.Effect === 'Allow' && asList(s.Action).includes('s3:PutObject'))
+      .flatMap((s) => asList(s.Resource))
+      .map((r) => JSON.stringify(r));
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.filter((r) => !/\/backups\/\*\/source\/\*"|\/objects\/git\/\*"/.test(r))).toEqual([]);
+  });
+});
