@@ -68,6 +68,8 @@ export class Retention extends Construct {
     const f = this.functions;
     store.grantRead(f.plan, 'backups/*', 'pointers/*', 'locks/*');
     store.grantReadWrite(f.plan, 'reports/*', 'work/*', 'locks/*');
+    // A Plan that fails after taking the lock gives it back (functions/backup-set/retention.ts).
+    store.grantDelete(f.plan, 'locks/*');
     store.grantRead(f.deleteSet, 'backups/*', 'pointers/*', 'dumps/*');
     store.grantReadWrite(f.deleteSet, 'backups/*/deleting.json', 'work/*');
     store.grantDelete(f.deleteSet, 'backups/*', 'dumps/*');
@@ -82,7 +84,11 @@ export class Retention extends Construct {
       component.grantRetention?.({ deleteSet: f.deleteSet, markSet: f.markSet });
 
     const states = new Construct(this, 'States');
-    const plan = invokeTask(states, 'Plan retention', f.plan, { resultPath: '$.plan' });
+    const plan = invokeTask(states, 'Plan retention', f.plan, {
+      // The execution's id lets a retried Plan resume the run it planned (functions/backup-set/retention.ts).
+      payload: { 'request.$': '$', 'executionId.$': '$$.Execution.Id' },
+      resultPath: '$.plan',
+    });
     const fanOut = (
       name: string,
       keyPath: string,

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
-import { CorruptBackupError, InvalidInputError } from '#runtime/errors.ts';
+import { CorruptBackupError, InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
@@ -11,7 +11,7 @@ import { newBackupId } from './backup-id.ts';
 import { siblingEndedStatus } from './executions.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
-import { backupIdSchema, type Manifest, readLatest, TOOL, writeManifest } from './manifest.ts';
+import { backupIdSchema, type Manifest, readLatest, readManifest, TOOL, writeManifest } from './manifest.ts';
 import { selectionFlags } from './selection.ts';
 
 /** The Backup execution input: what EventBridge Scheduler sends, or what someone types in the console. */
@@ -116,10 +116,24 @@ export async function beginBackup(event: unknown, rt: Runtime): Promise<BackupCo
       request,
       ordered,
       takeover,
+      // The first attempt's manifest may say what this one cannot know again: whose lock it took over.
+      earlierWarnings: lock.resumed ? await runningWarnings(rt, backupId) : [],
     });
   } catch (error) {
     // Nothing may be left holding the lock: the retry (or the next run) takes it afresh.
     await releaseBackupLock(rt.store, storeKeys.backupLock, backupId).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The warnings of the run's own running manifest, written by an earlier attempt of this Begin. */
+async function runningWarnings(rt: Runtime, backupId: string): Promise<string[]> {
+  try {
+    const manifest = await readManifest(rt.store, backupId);
+    return manifest.status === 'running' ? manifest.warnings : [];
+  } catch (error) {
+    // None written yet, or one this attempt rewrites whole anyway.
+    if (error instanceof ObjectNotFoundError || error instanceof CorruptBackupError) return [];
     throw error;
   }
 }
@@ -165,9 +179,10 @@ async function writeRunningManifest(
     request: BackupRequest;
     ordered: ComponentName[];
     takeover: Takeover | undefined;
+    earlierWarnings: readonly string[];
   },
 ): Promise<BackupContext> {
-  const { backupId, now, request, ordered, takeover } = run;
+  const { backupId, now, request, ordered, takeover, earlierWarnings } = run;
   const { previousBackupId, unreadable } = request.full ? {} : await latestToBuildOn(rt);
   const manifest: Manifest = {
     schemaVersion: 1,
@@ -184,9 +199,13 @@ async function writeRunningManifest(
     startedAt: now.toISOString(),
     tool: TOOL,
     results: {},
+    // A resumed Begin finds again what it can still see (an unreadable pointer): said once.
     warnings: [
-      ...(takeover ? [`took over the lock of ${takeover.from}: ${takeover.why}`] : []),
-      ...(unreadable ? [unreadable] : []),
+      ...new Set([
+        ...earlierWarnings,
+        ...(takeover ? [`took over the lock of ${takeover.from}: ${takeover.why}`] : []),
+        ...(unreadable ? [unreadable] : []),
+      ]),
     ],
   };
   await writeManifest(rt.store, manifest);

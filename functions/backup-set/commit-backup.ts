@@ -7,8 +7,15 @@ import { backupContextSchema } from './begin-backup.ts';
 import { errorFromCatch, overallStatus, resultsFromBranches } from './branch-output.ts';
 import { type HookOutcome, type HookPhase, hookOutcomeSchema } from './hooks.ts';
 import { storeKeys } from './keys.ts';
-import { releaseBackupLock } from './lock.ts';
-import { type BackupStatus, readLatest, readManifest, writeLatest, writeManifest } from './manifest.ts';
+import { readBackupLock, releaseBackupLock } from './lock.ts';
+import {
+  type BackupStatus,
+  type Manifest,
+  readLatest,
+  readManifest,
+  writeLatest,
+  writeManifest,
+} from './manifest.ts';
 import { backupMetricPoints } from './metrics.ts';
 
 const commitInputSchema = z.object({
@@ -76,24 +83,20 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   const latestNow = readLatest(rt.store);
   latestNow.catch(() => undefined);
   const manifest = await readManifest(rt.store, backup.backupId);
+  if (committedBefore(manifest)) return commitRetried(rt, input, manifest, { workArea, latestNow });
   const results = resultsFromBranches(input.results ?? [], manifest.components, manifest.startedAt);
   let status: Exclude<BackupStatus, 'running'> = overallStatus(results, manifest.components);
   const warnings = [...manifest.warnings];
   if (input.failure) {
     status = 'failed';
-    const error = errorFromCatch(input.failure);
-    warnings.push(`the workflow failed before all components finished: ${error.name}: ${error.message}`);
+    warnings.push(workflowFailed(input.failure));
   }
   // A run that finishes after a newer set was committed (an execution stopped or timed out and
   // then redriven, a local run given up for dead) must not move `latest` back to older data: a
   // restore of `latest` would silently bring back yesterday's database.
   // (A pointer that cannot be read is written again, as before.)
   const latest = status === 'complete' ? await latestNow.catch(() => undefined) : undefined;
-  // By the second in the ids: two runs of the same second (a fast local run) follow each other.
-  const newer =
-    latest !== undefined && backupIdTime(latest).getTime() > backupIdTime(backup.backupId).getTime()
-      ? latest
-      : undefined;
+  const newer = newerThan(latest, backup.backupId);
   if (newer)
     warnings.push(
       `a newer set, ${newer}, was already the latest: this set is complete but does not replace it`,
@@ -102,11 +105,8 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   const now = rt.now();
   const pre = hookRecord('pre', backup.hookOutcomes.pre, now.toISOString());
   const post = hookRecord('post', backup.hookOutcomes.post, now.toISOString());
-  const hookProblems = [pre, post]
-    .filter((hook): hook is HookOutcome => hook !== undefined && hook.status !== 'succeeded')
-    .map((hook) => `${hook.phase} hook (${hook.target}) ${hook.status}: ${hook.message ?? ''}`);
-  warnings.push(...hookProblems);
-  const final = {
+  warnings.push(...hookProblems({ pre, post }));
+  const final: FinalManifest = {
     ...manifest,
     status,
     finishedAt: now.toISOString(),
@@ -118,26 +118,102 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   if (movesLatest) await writeLatest(rt.store, backup.backupId, now);
   await rt.store.delete(await workArea);
   await releaseBackupLock(rt.store, storeKeys.backupLock, backup.backupId);
+  const output = commitOutput(final, input.failure);
+  rt.metrics.publish(backupMetricPoints(final));
+  rt.logger.info('backup committed', { status, problems: output.problems });
+  return output;
+}
 
-  const problems = [...results.values()]
+type FinalManifest = Manifest & { readonly status: Exclude<BackupStatus, 'running'> };
+
+/**
+ * This run's own Commit wrote the manifest already: only Commit records results, one for every
+ * component (Begin writes none, and a run given up for dead is recorded failed with none:
+ * abandoned-set.ts), and a set's id belongs to one run.
+ */
+function committedBefore(manifest: Manifest): manifest is FinalManifest {
+  return (
+    manifest.status !== 'running' && manifest.components.every((name) => manifest.results[name] !== undefined)
+  );
+}
+
+/**
+ * A Commit retried after it wrote the final manifest (Step Functions retries it also when it ran to
+ * its end and only its answer was lost): building the manifest again would list this Commit's
+ * warnings twice and publish the metrics twice. The manifest stands and the outcome is built from
+ * it. When the lock is still this run's, the earlier attempt stopped between the manifest and the
+ * lock: the rest is done from what it recorded (latest, the work area, the lock, then the metrics,
+ * which follow the lock and so were not published).
+ */
+async function commitRetried(
+  rt: Runtime,
+  input: z.infer<typeof commitInputSchema>,
+  manifest: FinalManifest,
+  pending: { workArea: Promise<string[]>; latestNow: Promise<string | undefined> },
+): Promise<CommitOutput> {
+  const { backupId } = input.backup;
+  const held = await readBackupLock(rt.store, storeKeys.backupLock);
+  const stoppedShort = held?.backupId === backupId;
+  if (stoppedShort) {
+    const latest =
+      manifest.status === 'complete' ? await pending.latestNow.catch(() => undefined) : undefined;
+    if (manifest.status === 'complete' && newerThan(latest, backupId) === undefined)
+      await writeLatest(rt.store, backupId, new Date(manifest.finishedAt ?? rt.now()));
+    await rt.store.delete(await pending.workArea);
+    await releaseBackupLock(rt.store, storeKeys.backupLock, backupId);
+    rt.metrics.publish(backupMetricPoints(manifest));
+  }
+  rt.logger.info('Commit retried: the set was already committed', { status: manifest.status, stoppedShort });
+  return commitOutput(manifest, input.failure);
+}
+
+/** The run's answer, from its final manifest: the same whether Commit wrote it now or earlier. */
+function commitOutput(
+  final: FinalManifest,
+  failure: { Error?: string; Cause?: string } | undefined,
+): CommitOutput {
+  const results = Object.values(final.results).flatMap((result) => (result ? [result] : []));
+  const problems = results
     .filter((result) => result.status === 'failed')
     .map(
       (result) =>
         `${result.component}: ${result.error?.name ?? 'Error'}: ${result.error?.message ?? 'failed'}`,
     );
-  rt.metrics.publish(backupMetricPoints(final));
-  rt.logger.info('backup committed', { status, problems });
+  const hooks = hookProblems(final.hooks ?? {});
+  // What Commit added to the warnings that says why the set is not complete.
+  const why = [...(failure ? [workflowFailed(failure)] : []), ...hooks];
   return {
-    backupId: backup.backupId,
-    status,
-    components: Object.fromEntries([...results].map(([name, result]) => [name, result.status])),
+    backupId: final.backupId,
+    status: final.status,
+    components: Object.fromEntries(results.map((result) => [result.component, result.status])),
     problems,
     message:
-      status === 'complete'
-        ? `backup set ${backup.backupId} is complete${hookProblems.length > 0 ? `, but ${hookProblems.join('; ')}` : ''}`
-        : `backup set ${backup.backupId} is ${status}: ${[...problems, ...warnings.slice(manifest.warnings.length)].join('; ')}`,
-    hooksFailed: hookProblems.length > 0,
+      final.status === 'complete'
+        ? `backup set ${final.backupId} is complete${hooks.length > 0 ? `, but ${hooks.join('; ')}` : ''}`
+        : `backup set ${final.backupId} is ${final.status}: ${[...problems, ...why].join('; ')}`,
+    hooksFailed: hooks.length > 0,
   };
+}
+
+function workflowFailed(failure: { Error?: string; Cause?: string }): string {
+  const error = errorFromCatch(failure);
+  return `the workflow failed before all components finished: ${error.name}: ${error.message}`;
+}
+
+function hookProblems(hooks: { pre?: HookOutcome | undefined; post?: HookOutcome | undefined }): string[] {
+  return [hooks.pre, hooks.post]
+    .filter((hook): hook is HookOutcome => hook !== undefined && hook.status !== 'succeeded')
+    .map((hook) => `${hook.phase} hook (${hook.target}) ${hook.status}: ${hook.message ?? ''}`);
+}
+
+/**
+ * `latest` when it is a newer set than this one. By the second in the ids: two runs of the same
+ * second (a fast local run) follow each other.
+ */
+function newerThan(latest: string | undefined, backupId: string): string | undefined {
+  return latest !== undefined && backupIdTime(latest).getTime() > backupIdTime(backupId).getTime()
+    ? latest
+    : undefined;
 }
 
 /**

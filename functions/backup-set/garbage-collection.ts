@@ -12,7 +12,13 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ListedObject, readJson } from '#store/content-store.ts';
 import { backupIdSchema, readManifest } from './manifest.ts';
-import { retentionKeys, retentionSettings, sweepPrefixes } from './retention.ts';
+import {
+  earlierOutcome,
+  retentionKeys,
+  retentionSettings,
+  sweepPrefixes,
+  sweptOutcomeSchema,
+} from './retention.ts';
 
 /**
  * Mark and sweep of the content shared by sets (`objects/`), with bounded memory and safe against
@@ -157,8 +163,18 @@ export async function sweepPrefix(
     if (batch.length === 1000) await deleteBatch();
   }
   await deleteBatch();
-  const outcome = { prefix, referenced: referenced.size, deleted, bytes };
-  await rt.store.put(retentionKeys.swept(runId, index), JSON.stringify(outcome));
-  if (deleted > 0) rt.logger.info('collected unreferenced content', outcome);
+  // A retry of an attempt that ran to its end finds nothing left to collect: what that attempt
+  // collected is added to, never replaced by zero. The two never count the same object (a deleted
+  // object is no longer listed), so the sum is what the run collected under this prefix.
+  const key = retentionKeys.swept(runId, index);
+  const earlier = await earlierOutcome(rt, key, sweptOutcomeSchema);
+  const outcome = {
+    prefix,
+    referenced: referenced.size,
+    deleted: (earlier?.deleted ?? 0) + deleted,
+    bytes: (earlier?.bytes ?? 0) + bytes,
+  };
+  await rt.store.put(key, JSON.stringify(outcome));
+  if (deleted > 0) rt.logger.info('collected unreferenced content', { ...outcome, thisAttempt: deleted });
   return outcome;
 }

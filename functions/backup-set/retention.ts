@@ -1,7 +1,14 @@
 import * as z from 'zod';
 import { mapLimit } from '#components/files/limit.ts';
 import { COMPONENT_MODULES, componentModule } from '#components/registry.ts';
-import { LiferayBackupError, ObjectNotFoundError, RetryableError } from '#runtime/errors.ts';
+import {
+  asError,
+  CorruptBackupError,
+  describeIssues,
+  LiferayBackupError,
+  ObjectNotFoundError,
+  RetryableError,
+} from '#runtime/errors.ts';
 import { hostProcessSchema } from '#runtime/host-process.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -45,6 +52,51 @@ const runReportSchema = z.object({
 export const retentionRequestSchema = z.strictObject({
   dryRun: z.boolean().default(false),
   requestedBy: z.enum(['schedule', 'console', 'cli']).optional(),
+});
+
+/**
+ * What the Retention state machine hands Plan: the execution input and the execution's id. Step
+ * Functions retries Plan on Lambda.ServiceException & co, which also arrive when Plan ran to its end
+ * and only its answer was lost: with the id in the lock, the retry goes on with the run it planned
+ * instead of refusing itself as "already running" (as Begin does). Called with a request alone
+ * (tests, tools), Plan behaves as an execution of its own.
+ */
+const planInputSchema = z.strictObject({
+  request: z.unknown(),
+  executionId: z.string().min(1).max(2048),
+});
+
+/**
+ * What is read back of a retention report: its earlier warnings (a resumed Plan) and its outcome (a
+ * retried Finish). Loose: a report is rewritten whole, with the fields this does not read.
+ */
+const retentionReportSchema = z.looseObject({
+  status: z.enum(['running', 'complete', 'failed']),
+  warnings: z.array(z.string()).optional(),
+  deletedSets: z.array(z.string()).optional(),
+  garbageCollection: z
+    .object({
+      sweptObjects: z.number().int().min(0).optional(),
+      sweptBytes: z.number().min(0).optional(),
+      skipped: z.string().optional(),
+    })
+    .optional(),
+  failure: z.string().optional(),
+});
+type RetentionReport = z.infer<typeof retentionReportSchema>;
+
+/** What DeleteSet records of one set (work/<run>/retention/deleted/<id>.json), for Finish. */
+const deletedOutcomeSchema = z.object({
+  backupId: backupIdSchema,
+  deleted: z.array(z.string()),
+  objects: z.number().int().min(0),
+});
+/** What Sweep records of one prefix (work/<run>/retention/swept/<index>.json), for Finish. */
+export const sweptOutcomeSchema = z.object({
+  prefix: z.string(),
+  referenced: z.number().int().min(0),
+  deleted: z.number().int().min(0),
+  bytes: z.number().min(0),
 });
 
 export const retentionPlanSchema = z.object({
@@ -145,33 +197,121 @@ export function sweepPrefixes(): string[] {
 }
 
 export async function planRetention(event: unknown, rt: Runtime): Promise<RetentionPlan> {
-  const request = parseInput(retentionRequestSchema, event ?? {}, 'retention request');
+  const wrapped =
+    typeof event === 'object' && event !== null && 'executionId' in event
+      ? parseInput(planInputSchema, event, 'Plan retention input')
+      : undefined;
+  const request = parseInput(
+    retentionRequestSchema,
+    (wrapped ? wrapped.request : event) ?? {},
+    'retention request',
+  );
   const settings = retentionSettings(rt);
-  const now = rt.now();
-  const runId = newRunId('g', now);
+  const started = rt.now();
+  const fresh = newRunId('g', started);
+  if (request.dryRun) return writePlan(rt, { request, settings, runId: fresh, now: started, warnings: [] });
   // A CLI run records its process: the next run takes the lock over at once if that process died.
-  const lock = request.dryRun
-    ? undefined
-    : await acquireBackupLock(
-        rt.store,
-        storeKeys.retentionLock,
-        runId,
-        now,
-        RETENTION_LOCK_MINUTES,
-        rt.process ? { process: rt.process } : {},
-      );
-  const warnings = lock?.tookOverFrom
-    ? [
-        `took over the lock of retention run ${lock.tookOverFrom}: ${lock.holderEnded ?? `it ran longer than ${RETENTION_LOCK_MINUTES} minutes`} without giving the lock back (this run finishes any deletion it began)`,
-      ]
-    : [];
-  for (const warning of warnings) rt.logger.warn(warning);
+  const lock = await acquireBackupLock(
+    rt.store,
+    storeKeys.retentionLock,
+    fresh,
+    started,
+    RETENTION_LOCK_MINUTES,
+    {
+      ...(wrapped ? { executionId: wrapped.executionId } : {}),
+      ...(rt.process ? { process: rt.process } : {}),
+    },
+  );
+  const runId = lock.resumed?.backupId ?? fresh;
+  // A resumed run keeps its first start: its id, its report and the ages the policy sees agree.
+  const now = lock.resumed ? new Date(lock.resumed.acquiredAt) : started;
+  const warnings: string[] = [];
+  try {
+    if (lock.resumed) {
+      rt.logger.info('Plan retention retried: resuming the run it planned', { runId });
+      // The first attempt's report may hold what this one cannot know again: whose lock it took over.
+      warnings.push(...(await earlierWarnings(rt.store, storeKeys.retentionReport(runId))));
+    }
+    if (lock.tookOverFrom) {
+      const warning = `took over the lock of retention run ${lock.tookOverFrom}: ${lock.holderEnded ?? `it ran longer than ${RETENTION_LOCK_MINUTES} minutes`} without giving the lock back (this run finishes any deletion it began)`;
+      warnings.push(warning);
+      rt.logger.warn(warning);
+    }
+    return await writePlan(rt, { request, settings, runId, now, warnings });
+  } catch (error) {
+    await givePlanUp(rt, runId, now, warnings, error);
+    throw error;
+  }
+}
 
+async function earlierWarnings(store: ContentStore, reportKey: string): Promise<string[]> {
+  try {
+    return (await readRetentionReport(store, reportKey)).warnings ?? [];
+  } catch (error) {
+    // None written yet, or one this attempt rewrites whole anyway.
+    if (error instanceof ObjectNotFoundError || error instanceof CorruptBackupError) return [];
+    throw error;
+  }
+}
+
+/**
+ * A Plan that failed after taking the lock gives it back: no set is touched before Plan answers, so
+ * the retry (or the next run) may start afresh at once instead of waiting six hours for the lock to
+ * go stale. Its report is recorded failed, keeping its warnings (a takeover is said nowhere else).
+ * Best effort: the store that failed Plan may fail these too, and Plan's own error is what counts.
+ */
+async function givePlanUp(
+  rt: Runtime,
+  runId: string,
+  startedAt: Date,
+  warnings: readonly string[],
+  error: unknown,
+): Promise<void> {
+  await releaseBackupLock(rt.store, storeKeys.retentionLock, runId).catch(() => undefined);
+  const reportKey = storeKeys.retentionReport(runId);
+  try {
+    const earlier = await readRetentionReport(rt.store, reportKey).catch(() => undefined);
+    const cause = asError(error);
+    await rt.store.put(
+      reportKey,
+      jsonBody({
+        ...(earlier ?? { runId, dryRun: false, startedAt: startedAt.toISOString(), decisions: [] }),
+        status: 'failed',
+        finishedAt: rt.now().toISOString(),
+        deletedSets: [],
+        ...(warnings.length > 0
+          ? { warnings: [...new Set([...(earlier?.warnings ?? []), ...warnings])] }
+          : {}),
+        failure: `planning failed: ${cause.name}: ${cause.message}`,
+      }),
+      { contentType: 'application/json' },
+    );
+  } catch (recordError) {
+    rt.logger.warn('could not record the failed retention plan', {
+      runId,
+      error: asError(recordError).message,
+    });
+  }
+}
+
+/** Decides, writes the report and the Map states' item lists, and returns the plan. */
+async function writePlan(
+  rt: Runtime,
+  run: {
+    request: z.infer<typeof retentionRequestSchema>;
+    settings: RetentionSettings;
+    runId: string;
+    now: Date;
+    warnings: string[];
+  },
+): Promise<RetentionPlan> {
+  const { request, settings, runId, now, warnings } = run;
   const facts = await gatherFacts(rt, settings, now);
   // A damaged pointer: the newest complete set is what it records, and is kept as the latest.
   const { backupId: latest, warning: latestWarning } = await resolveLatest(rt.store);
   if (latestWarning) {
-    warnings.push(latestWarning);
+    // A resumed Plan finds it again in the first attempt's warnings.
+    if (!warnings.includes(latestWarning)) warnings.push(latestWarning);
     rt.logger.warn(latestWarning);
   }
   const interrupted = new Set(await interruptedDeletions(rt.store));
@@ -281,8 +421,10 @@ export async function deleteSet(
     );
   }
   const deleted: string[] = [];
+  let manifestFound = false;
   try {
     const manifest = await readManifest(rt.store, backupId);
+    manifestFound = true;
     for (const result of Object.values(manifest.results)) {
       const hooks = componentModule(result.component)?.retention;
       if (hooks?.deleteArtifacts) deleted.push(...(await hooks.deleteArtifacts({ backupId, result }, rt)));
@@ -296,10 +438,43 @@ export async function deleteSet(
   objects += await deletePrefix(rt.store, storeKeys.backupPrefix(backupId), (key) => !keepForLast.has(key));
   await rt.store.delete([storeKeys.manifest(backupId)]);
   await rt.store.delete([storeKeys.deletionMarker(backupId)]);
-  const outcome = { backupId, deleted, objects: objects + 1 };
-  await rt.store.put(retentionKeys.deleted(runId, backupId), JSON.stringify(outcome));
+  // A retry of an attempt that ran to its end finds the set gone: what it deleted (the names of the
+  // snapshots above all, which nothing else records) is added to, never replaced by "nothing".
+  const key = retentionKeys.deleted(runId, backupId);
+  const earlier = await earlierOutcome(rt, key, deletedOutcomeSchema);
+  const outcome = {
+    backupId,
+    deleted: [...new Set([...(earlier?.deleted ?? []), ...deleted])],
+    // The manifest counts when this attempt found it (a retry finds it gone).
+    objects: (earlier?.objects ?? 0) + objects + (manifestFound ? 1 : 0),
+  };
+  await rt.store.put(key, JSON.stringify(outcome));
   rt.logger.info('backup set deleted', outcome);
   return outcome;
+}
+
+/**
+ * The outcome an earlier attempt of the same Map item recorded, if any: Step Functions retries an
+ * item also when it ran to its end and only its answer was lost, and the retry finds done what that
+ * attempt did. One that cannot be read is replaced (Finish could not read it either), and said so.
+ */
+export async function earlierOutcome<T>(
+  rt: Runtime,
+  key: string,
+  schema: z.ZodType<T>,
+): Promise<T | undefined> {
+  let raw: unknown;
+  try {
+    raw = await readJson(rt.store, key, 1024 * 1024);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    if (!(error instanceof SyntaxError)) throw error;
+    raw = undefined;
+  }
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  rt.logger.warn('an earlier attempt left an outcome that cannot be read: it is replaced', { key });
+  return undefined;
 }
 
 export async function deletePrefix(
@@ -373,31 +548,57 @@ async function removeStaleWorkAreas(rt: Runtime, currentRunId: string): Promise<
   return stale.length;
 }
 
+/** A Map item's outcome, as Finish counts it. */
+async function recordedOutcome<T>(store: ContentStore, key: string, schema: z.ZodType<T>): Promise<T> {
+  const parsed = schema.safeParse(await readJson(store, key, 1024 * 1024));
+  if (!parsed.success)
+    throw new CorruptBackupError(`${key} is not a valid outcome: ${describeIssues(parsed.error.issues)}`);
+  return parsed.data;
+}
+
+/** Reads a retention report back, validated; ObjectNotFoundError when there is none. */
+async function readRetentionReport(store: ContentStore, key: string): Promise<RetentionReport> {
+  let raw: unknown;
+  try {
+    raw = await readJson(store, key);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new CorruptBackupError(error.message, { cause: error });
+  }
+  const parsed = retentionReportSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new CorruptBackupError(
+      `the retention report ${key} is not valid: ${describeIssues(parsed.error.issues)}`,
+    );
+  return parsed.data;
+}
+
 /** Writes the final retention report, publishes metrics, releases the lock, clears the work area. */
 export async function finishRetention(event: unknown, rt: Runtime): Promise<RetentionOutcome> {
   const { plan, failure } = parseInput(finishInputSchema, event, 'finish-retention input');
+  const recorded = await readRetentionReport(rt.store, plan.reportKey);
+  if (recorded.status !== 'running') return finishedBefore(rt, plan, recorded, recorded.status);
   const deletedSets: string[] = [];
   const artifacts: string[] = [];
   for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}deleted/`)) {
-    const outcome = (await readJson(rt.store, object.key)) as { backupId: string; deleted: string[] };
+    const outcome = await recordedOutcome(rt.store, object.key, deletedOutcomeSchema);
     deletedSets.push(outcome.backupId);
     artifacts.push(...outcome.deleted);
   }
   let sweptObjects = 0;
   let sweptBytes = 0;
   for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}swept/`)) {
-    const outcome = (await readJson(rt.store, object.key)) as { deleted: number; bytes: number };
+    const outcome = await recordedOutcome(rt.store, object.key, sweptOutcomeSchema);
     sweptObjects += outcome.deleted;
     sweptBytes += outcome.bytes;
   }
   const status = failure ? 'failed' : 'complete';
   const staleWorkObjects = failure ? 0 : await removeStaleWorkAreas(rt, plan.runId);
-  const report = (await readJson(rt.store, plan.reportKey)) as Record<string, unknown>;
   const reason = failure ? `${failure.Error ?? 'Error'}: ${failure.Cause ?? ''}` : undefined;
   await rt.store.put(
     plan.reportKey,
     jsonBody({
-      ...report,
+      ...recorded,
       status,
       finishedAt: rt.now().toISOString(),
       deletedSets,
@@ -410,26 +611,49 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
   );
   await deletePrefix(rt.store, storeKeys.workPrefix(plan.runId), () => true);
   await releaseBackupLock(rt.store, storeKeys.retentionLock, plan.runId);
-  rt.metrics.publish([
-    {
-      name: 'RetentionDeletedSets',
-      unit: MetricUnit.Count,
-      value: deletedSets.length,
-      dimensions: { Environment: rt.settings.environment },
-    },
-    {
-      name: 'RetentionSweptBytes',
-      unit: MetricUnit.Bytes,
-      value: sweptBytes,
-      dimensions: { Environment: rt.settings.environment },
-    },
-    {
-      name: 'RetentionFailed',
-      unit: MetricUnit.Count,
-      value: failure ? 1 : 0,
-      dimensions: { Environment: rt.settings.environment },
-    },
-  ]);
+  const outcome = retentionOutcome(plan, { status, deletedSets, sweptObjects, sweptBytes, reason });
+  publishRetentionMetrics(rt, outcome);
+  return outcome;
+}
+
+/**
+ * Finish retried after it wrote the final report (Step Functions retries it also when it ran to its
+ * end and only its answer was lost): the work area it counted is gone, and counting again would
+ * rewrite the report as "deleted nothing". The report stands and its outcome is returned. Only what
+ * the earlier attempt may have stopped short of is done: its work area, its lock, and then (they
+ * follow the lock) its metrics, published only when it still held the lock, never twice.
+ */
+async function finishedBefore(
+  rt: Runtime,
+  plan: RetentionPlan,
+  report: RetentionReport,
+  status: RetentionOutcome['status'],
+): Promise<RetentionOutcome> {
+  await deletePrefix(rt.store, storeKeys.workPrefix(plan.runId), () => true);
+  const released = await releaseBackupLock(rt.store, storeKeys.retentionLock, plan.runId);
+  const outcome = retentionOutcome(plan, {
+    status,
+    deletedSets: report.deletedSets ?? [],
+    sweptObjects: report.garbageCollection?.sweptObjects ?? 0,
+    sweptBytes: report.garbageCollection?.sweptBytes ?? 0,
+    reason: report.failure,
+  });
+  if (released) publishRetentionMetrics(rt, outcome);
+  rt.logger.info('Finish retention retried: the run was already finished', { runId: plan.runId, released });
+  return outcome;
+}
+
+function retentionOutcome(
+  plan: RetentionPlan,
+  run: {
+    status: RetentionOutcome['status'];
+    deletedSets: string[];
+    sweptObjects: number;
+    sweptBytes: number;
+    reason: string | undefined;
+  },
+): RetentionOutcome {
+  const { status, deletedSets, sweptObjects, sweptBytes, reason } = run;
   return {
     runId: plan.runId,
     status,
@@ -439,4 +663,27 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
     reportKey: plan.reportKey,
     message: `retention ${plan.runId} ${status}: deleted ${deletedSets.length} sets, collected ${sweptObjects} objects (${sweptBytes} bytes)${reason ? `; ${reason}` : ''}; report ${plan.reportKey}`,
   };
+}
+
+function publishRetentionMetrics(rt: Runtime, outcome: RetentionOutcome): void {
+  rt.metrics.publish([
+    {
+      name: 'RetentionDeletedSets',
+      unit: MetricUnit.Count,
+      value: outcome.deletedSets.length,
+      dimensions: { Environment: rt.settings.environment },
+    },
+    {
+      name: 'RetentionSweptBytes',
+      unit: MetricUnit.Bytes,
+      value: outcome.sweptBytes,
+      dimensions: { Environment: rt.settings.environment },
+    },
+    {
+      name: 'RetentionFailed',
+      unit: MetricUnit.Count,
+      value: outcome.status === 'failed' ? 1 : 0,
+      dimensions: { Environment: rt.settings.environment },
+    },
+  ]);
 }

@@ -139,6 +139,16 @@ describe.each([
     }
   });
 
+  it('lets Plan retention delete the lock alone (it gives the lock back when it fails after taking it)', () => {
+    const statements = statementsByRole(template).get(roleOf(template, 'RetentionPlanRetention')) ?? [];
+    const deletes = statements.filter(
+      (s) => s.Effect === 'Allow' && asList(s.Action).includes('s3:DeleteObject'),
+    );
+    expect(deletes.map((s) => JSON.stringify(s.Resource))).toEqual([
+      expect.stringMatching(/\/locks\/\*"\]\]\}$/),
+    ]);
+  });
+
   it('keeps the restore side from deleting and the backup side from restoring', () => {
     const byRole = statementsByRole(template);
     const functions = Object.keys(template.findResources('AWS::Lambda::Function'));
