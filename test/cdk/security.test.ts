@@ -1,29 +1,14 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../cdk/config.ts';
-import { InlineFunctionFactory } from '../../cdk/lambda-function.ts';
-import { LiferayBackupStack } from '../../cdk/liferay-backup-stack.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const FULL_CONFIG = JSON.parse(
-  readFileSync(path.join(ROOT, 'functions/local/workflows/config.json'), 'utf8'),
-) as Record<string, unknown>;
-const CDK_JSON = JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as {
-  context: Record<string, unknown> & { liferayBackup: unknown };
-};
-const FEATURE_FLAGS = Object.fromEntries(
-  Object.entries(CDK_JSON.context).filter(([key]) => key.startsWith('@aws-cdk/')),
-);
-
-interface Statement {
-  Effect: 'Allow' | 'Deny';
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: unknown;
-}
+import {
+  asList,
+  CDK_JSON,
+  FULL_CONFIG,
+  roleOf,
+  type Statement,
+  statementsByRole,
+  synthesize,
+} from './support.ts';
 
 /** Actions AWS offers no resource-level permission for; only these may be granted on "*". */
 const NO_RESOURCE_LEVEL = new Set([
@@ -56,30 +41,6 @@ const RESTORE_SIDE = /Restore|Recovery/;
 const BACKUP_SIDE =
   /BeginBackup|CommitBackup|PlanBackup|CopyShard|FinalizeBackup|StartBackup|CheckBackup(?!Age)|PrepareRepository|StartSnapshot|CheckSnapshot|MirrorRepository|FinishBackup/;
 
-const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-
-/** Every policy statement of every role, with the role's logical id. */
-function statementsByRole(template: Template): Map<string, Statement[]> {
-  const byRole = new Map<string, Statement[]>();
-  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
-    const props = (
-      policy as { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: Statement[] } } }
-    ).Properties;
-    for (const role of props.Roles)
-      byRole.set(role.Ref, [...(byRole.get(role.Ref) ?? []), ...props.PolicyDocument.Statement]);
-  }
-  return byRole;
-}
-
-function roleOf(template: Template, functionPrefix: string): string {
-  const functions = template.findResources('AWS::Lambda::Function');
-  const entry = Object.entries(functions).find(([id]) => id.startsWith(functionPrefix));
-  if (!entry) throw new Error(`no function ${functionPrefix}`);
-  return (entry[1] as { Properties: { Role: { 'Fn::GetAtt': [string, string] } } }).Properties.Role[
-    'Fn::GetAtt'
-  ][0];
-}
-
 function actionsOf(statements: Statement[] | undefined): string[] {
   return (statements ?? []).filter((s) => s.Effect === 'Allow').flatMap((s) => asList(s.Action));
 }
@@ -90,13 +51,7 @@ describe.each([
 ])('least privilege, proven on the synthesized template: %s', (_name, config) => {
   let template: Template;
   beforeAll(() => {
-    const app = new App({ context: FEATURE_FLAGS });
-    const stack = new LiferayBackupStack(app, 'LiferayBackup', {
-      config: parseConfig(config),
-      env: { account: '111111111111', region: 'eu-west-1' },
-      functionFactory: (options) => new InlineFunctionFactory(options),
-    });
-    template = Template.fromStack(stack);
+    template = synthesize(config);
   });
 
   it('grants no wildcard action anywhere', () => {
@@ -205,13 +160,7 @@ describe('search on Amazon OpenSearch Service (the cdk.json example)', () => {
   // of es:ESHttpPost on `<domain>/_snapshot/*/_restore` for the backup side and of es:ESHttpDelete
   // on `<domain>/_snapshot/*` for the restore side keeps each side from the other's operation.
   it('the backup side cannot restore a snapshot and the restore side cannot delete one', () => {
-    const app = new App({ context: FEATURE_FLAGS });
-    const stack = new LiferayBackupStack(app, 'LiferayBackup', {
-      config: parseConfig(CDK_JSON.context.liferayBackup),
-      env: { account: '111111111111', region: 'eu-west-1' },
-      functionFactory: (options) => new InlineFunctionFactory(options),
-    });
-    const template = Template.fromStack(stack);
+    const template = synthesize(CDK_JSON.context.liferayBackup);
     const byRole = statementsByRole(template);
     const functions = Object.keys(template.findResources('AWS::Lambda::Function'));
     const denied = (fn: string, action: string, path: RegExp) =>
