@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { clientMessages } from './client-messages.ts';
 import { type DatabaseConnection, type DatabaseEngine, redactSecrets } from './connection.ts';
 import { DatabaseToolMissingError } from './errors.ts';
 
@@ -129,15 +130,20 @@ export function clientAccess(connection: DatabaseConnection, scratchDir: string)
   }
 }
 
-/** A running client program whose stderr is kept (bounded, redacted) for the error message. */
+/**
+ * A running client program. Its stderr is filtered as it arrives (client-messages.ts: the
+ * program's own and the server's error lines, never the statements or rows it may echo), bounded
+ * and redacted, for the error message.
+ */
 export interface RunningTool {
   readonly child: ChildProcess;
   /** Resolves when the program has exited and its streams are closed. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What may be shown of its stderr. */
   stderr(): string;
+  /** How many lines of its stderr, shown or not, contain the word "error". */
+  errorLines(): number;
 }
-
-const STDERR_LIMIT = 64 * 1024;
 
 export function startTool(
   tool: string,
@@ -149,19 +155,22 @@ export function startTool(
     env: access.env,
     stdio: [stdin, 'pipe', 'pipe'],
   });
-  let stderr = '';
+  const messages = clientMessages(tool);
   child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_LIMIT);
-  });
+  child.stderr?.on('data', (chunk: string) => messages.write(chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('error', (error) => {
-      stderr += `\n${error.message}`;
+      messages.add(error.message);
       resolve({ code: -1, signal: null });
     });
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
-  return { child, exited, stderr: () => redactSecrets(stderr.trim(), access.secrets) };
+  return {
+    child,
+    exited,
+    stderr: () => redactSecrets(messages.text(), access.secrets),
+    errorLines: () => messages.errorLines(),
+  };
 }
 
 /** Runs a client program to its end and returns its stdout; a failure throws with its stderr. */

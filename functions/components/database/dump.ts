@@ -16,8 +16,13 @@ import {
   startTool,
   toolVersion,
 } from './dump-adapter.ts';
-import { DumpFailedError, DumpRestoreFailedError, RestoreTargetNotEmptyError } from './errors.ts';
-import { dumpKey } from './naming.ts';
+import {
+  DumpFailedError,
+  DumpRestoreFailedError,
+  RestoreTargetBusyError,
+  RestoreTargetNotEmptyError,
+} from './errors.ts';
+import { dumpKey, SQL_DATABASE_NAME } from './naming.ts';
 import type { DumpDetails } from './schemas.ts';
 
 /**
@@ -68,6 +73,9 @@ function dumpArgs(connection: DatabaseConnection, database: string, compressionL
     '--default-character-set=utf8mb4',
     // Tablespace statements need the PROCESS privilege (missing on RDS) and are not wanted on restore.
     '--no-tablespaces',
+    // A restore's marker on MySQL (restoreMarker): a database restored there and backed up later
+    // must not carry it into the next restore, where it would claim that database for the wrong restore.
+    `--ignore-table=${database}.${RESTORE_MARKER_TABLE}`,
     // The database name alone (not --databases): no CREATE DATABASE / USE, so it can be restored under another name.
     database,
   ];
@@ -124,9 +132,14 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
             );
             return;
           }
-          const errorLines = stderr.split('\n').filter((line) => /\berror\b/i.test(line));
-          if (errorLines.length > 0) {
-            callback(fail(`${path.basename(tool)} reported errors: ${errorLines.join(' | ')}`));
+          // Counted over every line it wrote, shown or not: a dump that printed an error is not complete.
+          if (running.errorLines() > 0) {
+            const shown = stderr.split('\n').filter((line) => /\berror\b/i.test(line));
+            callback(
+              fail(
+                `${path.basename(tool)} reported errors: ${shown.length > 0 ? shown.join(' | ') : stderr}`,
+              ),
+            );
             return;
           }
           if (format === 'sql-gzip' && !tail.includes(SQL_DUMP_TRAILER)) {
@@ -233,6 +246,9 @@ export interface RestoreDumpOptions {
   readonly connection: DatabaseConnection;
   readonly targetDatabase: string;
   readonly overwrite: boolean;
+  /** This restore (and the set it reads): recorded on a database it creates, looked for on a retry. */
+  readonly restoreId: string;
+  readonly backupId: string;
   readonly scratchDir: string;
   readonly toolsDir?: string;
   readonly maintenanceDatabase: string;
@@ -240,48 +256,191 @@ export interface RestoreDumpOptions {
 }
 
 export interface RestoreDumpOutcome {
+  /** The database was created by this restore (by this run, or by an earlier run of a retried step). */
   readonly created: boolean;
   readonly tablesBefore: number;
   readonly bytes: number;
   readonly warnings: string[];
 }
 
-/** Tables (and views, sequences) in the target; -1 when the database does not exist. */
-async function countObjects(
+/**
+ * How a restore marks a database it created, so that a retried step (Step Functions retries the
+ * task on Lambda's transient errors even when it ran to its end and only its answer was lost) can
+ * tell its own database from anyone else's: PostgreSQL and MariaDB (10.5+) keep it as the
+ * database's comment, which no dump carries (pg_dump writes it only with --create; mysqldump
+ * without --databases writes no CREATE DATABASE). MySQL has no database comments: there it is a
+ * one-row table, which dumps leave out (`--ignore-table`) so that a restored database backed up
+ * later does not carry an old restore's marker.
+ */
+export type RestoreMarkerKind = 'comment' | 'table';
+export const RESTORE_MARKER_TABLE = 'liferay_backup_restore';
+
+export function restoreMarker(restoreId: string, backupId: string): string {
+  return `liferay-backup restore ${restoreId} of ${backupId}`;
+}
+
+/** The engine's client, one statement (or a few) in `database`, failures as `makeError`. */
+type RunSql = (sql: string, database: string) => Promise<string[][]>;
+
+function sqlRunner(
   connection: DatabaseConnection,
   access: ClientAccess,
+  toolsDir: string | undefined,
+  makeError: (message: string) => Error,
+): RunSql {
+  return (sql, database) =>
+    query(connection, access, sql, { ...(toolsDir ? { toolsDir } : {}), database, makeError });
+}
+
+interface TargetState {
+  readonly exists: boolean;
+  /** Tables, views, sequences and routines in it (0 when it does not exist). */
+  readonly objects: number;
+  /** How this server marks a database a restore created. */
+  readonly markerKind: RestoreMarkerKind;
+  /** The marker found on it, if any. */
+  readonly marker: string | undefined;
+}
+
+/** Reads the marker of `database` (which exists); undefined when it has none. */
+export async function readRestoreMarker(
+  engine: DatabaseConnection['engine'],
+  run: RunSql,
   database: string,
-  options: RestoreDumpOptions,
-  fail: (message: string) => Error,
-): Promise<number> {
-  if (connection.engine === 'postgresql') {
-    const exists = await query(
-      connection,
-      access,
-      `SELECT 1 FROM pg_database WHERE datname = ${sqlStringPg(database)}`,
-      {
-        toolsDir: options.toolsDir,
-        database: options.maintenanceDatabase,
-        makeError: fail,
-      },
+  kind: RestoreMarkerKind,
+  maintenanceDatabase: string,
+): Promise<string | undefined> {
+  if (engine === 'postgresql') {
+    // The leading 1 keeps the row when the comment is NULL (the client drops empty lines).
+    const rows = await run(
+      `SELECT 1, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = ${sqlStringPg(database)}`,
+      maintenanceDatabase,
     );
-    if (exists.length === 0) return -1;
-    const rows = await query(
-      connection,
-      access,
-      "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'v', 'm', 'S', 'p', 'f')",
-      { toolsDir: options.toolsDir, database, makeError: fail },
-    );
-    return Number(rows[0]?.[0] ?? 0);
+    return rows[0]?.[1] || undefined;
   }
-  const rows = await query(
-    connection,
-    access,
-    `SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}), (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${sqlString(database)}) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${sqlString(database)})`,
-    { toolsDir: options.toolsDir, database: '', makeError: fail },
+  if (kind === 'comment') {
+    const rows = await run(
+      `SELECT 1, SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`,
+      '',
+    );
+    return rows[0]?.[1] || undefined;
+  }
+  const tables = await run(
+    `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${sqlString(database)} AND TABLE_NAME = ${sqlString(RESTORE_MARKER_TABLE)}`,
+    '',
   );
-  const [schemas, objects] = rows[0] ?? [];
-  return Number(schemas) === 0 ? -1 : Number(objects);
+  if (Number(tables[0]?.[0] ?? 0) === 0) return undefined;
+  const rows = await run(`SELECT marker FROM \`${database}\`.\`${RESTORE_MARKER_TABLE}\``, '');
+  // More than one row is not what a restore writes: not a marker.
+  return rows.length === 1 ? rows[0]?.[0] : undefined;
+}
+
+/**
+ * Creates `database` with `marker` on it (the name was checked against SQL_DATABASE_NAME).
+ * `onCreated` runs as soon as the database exists, before its marker is written where that takes a
+ * second statement: a database this restore made is dropped again if anything after fails.
+ */
+export async function createMarkedDatabase(
+  connection: DatabaseConnection,
+  run: RunSql,
+  database: string,
+  details: DumpDetails,
+  marker: { readonly text: string; readonly kind: RestoreMarkerKind },
+  maintenanceDatabase: string,
+  onCreated: () => void = () => undefined,
+): Promise<void> {
+  if (connection.engine === 'postgresql') {
+    await run(createDatabaseSql(connection, database, details), maintenanceDatabase);
+    onCreated();
+    await run(`COMMENT ON DATABASE "${database}" IS ${sqlStringPg(marker.text)}`, maintenanceDatabase);
+    return;
+  }
+  if (marker.kind === 'comment') {
+    // One statement: the database never exists without its marker.
+    await run(`${createDatabaseSql(connection, database, details)} COMMENT ${sqlString(marker.text)}`, '');
+    onCreated();
+    return;
+  }
+  await run(createDatabaseSql(connection, database, details), '');
+  onCreated();
+  await run(
+    `CREATE TABLE \`${database}\`.\`${RESTORE_MARKER_TABLE}\` (marker VARCHAR(255) NOT NULL); INSERT INTO \`${database}\`.\`${RESTORE_MARKER_TABLE}\` VALUES (${sqlString(marker.text)})`,
+    '',
+  );
+}
+
+/** Whether the target exists, what it holds and what marks it. */
+async function inspectTarget(
+  connection: DatabaseConnection,
+  run: RunSql,
+  database: string,
+  maintenanceDatabase: string,
+): Promise<TargetState> {
+  if (connection.engine === 'postgresql') {
+    const exists = await run(
+      `SELECT 1 FROM pg_database WHERE datname = ${sqlStringPg(database)}`,
+      maintenanceDatabase,
+    );
+    if (exists.length === 0) return { exists: false, objects: 0, markerKind: 'comment', marker: undefined };
+    const rows = await run(
+      "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'v', 'm', 'S', 'p', 'f')",
+      database,
+    );
+    const marker = await readRestoreMarker('postgresql', run, database, 'comment', maintenanceDatabase);
+    return { exists: true, objects: Number(rows[0]?.[0] ?? 0), markerKind: 'comment', marker };
+  }
+  const rows = await run(
+    `SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}), (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${sqlString(database)}) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${sqlString(database)}), (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'SCHEMATA' AND COLUMN_NAME = 'SCHEMA_COMMENT')`,
+    '',
+  );
+  const [schemas, objects, comments] = rows[0] ?? [];
+  const markerKind: RestoreMarkerKind = Number(comments) > 0 ? 'comment' : 'table';
+  if (Number(schemas) === 0) return { exists: false, objects: 0, markerKind, marker: undefined };
+  const marker = await readRestoreMarker(connection.engine, run, database, markerKind, maintenanceDatabase);
+  return { exists: true, objects: Number(objects), markerKind, marker };
+}
+
+const SESSION_WAIT_MS = 5000;
+const SESSION_POLL_MS = 250;
+
+/**
+ * Drops the database an earlier run of this restore created, unless a session still uses it: a
+ * loader still running (that run's answer was lost while it ran) must not see its database
+ * dropped and created again under it. A loader that just ended leaves its session for a moment,
+ * hence the short wait; PostgreSQL's DROP DATABASE also refuses while anyone is connected.
+ */
+async function dropOwnDatabase(
+  connection: DatabaseConnection,
+  run: RunSql,
+  database: string,
+  maintenanceDatabase: string,
+  busy: (sessions: number) => Error,
+): Promise<void> {
+  const postgres = connection.engine === 'postgresql';
+  const sessionsSql = postgres
+    ? // Client sessions only: autovacuum works in a freshly loaded database, and DROP DATABASE stops it.
+      `SELECT count(*) FROM pg_stat_activity WHERE datname = ${sqlStringPg(database)} AND backend_type = 'client backend' AND pid <> pg_backend_pid()`
+    : `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ${sqlString(database)} AND ID <> CONNECTION_ID()`;
+  const deadline = Date.now() + SESSION_WAIT_MS;
+  for (;;) {
+    const sessions = Number((await run(sessionsSql, postgres ? maintenanceDatabase : ''))[0]?.[0] ?? 0);
+    if (sessions === 0) break;
+    if (Date.now() >= deadline) throw busy(sessions);
+    await new Promise((resolve) => setTimeout(resolve, SESSION_POLL_MS));
+  }
+  await dropDatabase(connection, run, database, maintenanceDatabase);
+}
+
+function dropDatabase(
+  connection: DatabaseConnection,
+  run: RunSql,
+  database: string,
+  maintenanceDatabase: string,
+): Promise<string[][]> {
+  return connection.engine === 'postgresql'
+    ? run(`DROP DATABASE "${database}"`, maintenanceDatabase)
+    : // A session holding a table lock would make DROP DATABASE wait for a year (the default).
+      run(`SET SESSION lock_wait_timeout = 30; DROP DATABASE \`${database}\``, '');
 }
 
 function createDatabaseSql(connection: DatabaseConnection, database: string, details: DumpDetails): string {
@@ -303,8 +462,16 @@ function createDatabaseSql(connection: DatabaseConnection, database: string, det
 }
 
 /**
- * Streams a stored dump into `targetDatabase` (created when absent). A target that holds tables
- * is refused unless `overwrite`. The dump's sha256 is checked first, so a corrupt object loads nothing.
+ * Streams a stored dump into `targetDatabase`. The dump's sha256 is checked first, so a corrupt
+ * object loads nothing.
+ *
+ * - Absent: created, marked as this restore's (restoreMarker), loaded; if the load fails it is
+ *   dropped again (a half-loaded database is worse than none) and the error says so.
+ * - Marked as this restore's (a retried step after its first run created it): dropped, created
+ *   and loaded again from the start, unless a session still uses it (RestoreTargetBusyError).
+ * - Anyone else's: refused when it holds tables unless `overwrite`. A load that fails there
+ *   leaves it partially loaded on MySQL/MariaDB (the client runs statement by statement), and the
+ *   error says so; pg_restore runs in one transaction, which leaves it as it was.
  */
 export async function restoreDumpFromStore(options: RestoreDumpOptions): Promise<RestoreDumpOutcome> {
   const { details, targetDatabase } = options;
@@ -314,76 +481,179 @@ export async function restoreDumpFromStore(options: RestoreDumpOptions): Promise
   if ((connection.engine === 'postgresql') !== (details.engine === 'postgresql')) {
     throw fail(`the dump is a ${details.engine} dump; it cannot be restored into ${connection.engine}`);
   }
+  // This function creates and drops databases by this name: it is quoted, never escaped.
+  if (!SQL_DATABASE_NAME.test(targetDatabase)) {
+    throw fail(
+      `${JSON.stringify(targetDatabase)} is not a database name this tool loads (letters, digits, _)`,
+    );
+  }
   await verifyStoredDump(options.store, details);
   const access = clientAccess(connection, options.scratchDir);
+  const run = sqlRunner(connection, access, options.toolsDir, fail);
+  const maintenance = options.maintenanceDatabase;
   try {
-    const before = await countObjects(connection, access, targetDatabase, options, fail);
-    if (before > 0 && !options.overwrite) {
+    const target = await inspectTarget(connection, run, targetDatabase, maintenance);
+    const marker = restoreMarker(options.restoreId, options.backupId);
+    const ours = target.exists && target.marker === marker;
+    if (target.objects > 0 && !ours && !options.overwrite) {
       throw new RestoreTargetNotEmptyError(
-        `${where} holds ${before} tables, views or routines; restore into another database, or allow overwriting it (request "overwrite": true, CLI --database-overwrite)`,
+        `${where} holds ${target.objects} tables, views or routines and was not created by restore ${options.restoreId}; restore into another database, or allow overwriting it (request "overwrite": true, CLI --database-overwrite)`,
       );
-    }
-    if (before < 0) {
-      await query(connection, access, createDatabaseSql(connection, targetDatabase, details), {
-        toolsDir: options.toolsDir,
-        database: connection.engine === 'postgresql' ? options.maintenanceDatabase : '',
-        makeError: fail,
-      });
     }
     const tool = findTool(connection.engine, 'restore', options.toolsDir);
-    const args =
-      connection.engine === 'postgresql'
-        ? [
-            '--no-owner',
-            '--no-privileges',
-            '--exit-on-error',
-            '--single-transaction',
-            ...(options.overwrite && before > 0 ? ['--clean', '--if-exists'] : []),
-            '--dbname',
-            targetDatabase,
-          ]
-        : ['--batch', '--default-character-set=utf8mb4', targetDatabase];
-    const running = startTool(tool, args, access, 'pipe');
-    const stdin = running.child.stdin;
-    if (!stdin) throw fail('the restore program has no stdin');
-    running.child.stdout?.resume();
-    let bytes = 0;
-    let nextProgress = PROGRESS_EVERY;
-    const count = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        bytes += chunk.length;
-        if (bytes >= nextProgress) {
-          nextProgress += PROGRESS_EVERY;
-          options.onProgress?.(bytes);
-        }
-        callback(null, chunk);
-      },
-    });
-    const stages: NodeJS.ReadWriteStream[] =
-      details.format === 'sql-gzip' ? [createGunzip(), count] : [new PassThrough(), count];
-    let streamError: Error | undefined;
-    try {
-      await pipelineAsync([await options.store.get(details.key), ...stages, stdin] as never);
-    } catch (error) {
-      // The program may have stopped reading because it failed: its exit status says more.
-      streamError = error as Error;
-    }
-    const { code, signal } = await running.exited;
-    if (signal || code !== 0) {
-      throw fail(
-        `${path.basename(tool)} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}: ${running.stderr() || '(no message)'}`,
+    const warnings: string[] = [];
+    if (ours) {
+      await dropOwnDatabase(
+        connection,
+        run,
+        targetDatabase,
+        maintenance,
+        (sessions) =>
+          new RestoreTargetBusyError(
+            `${where} was created by an earlier run of restore ${options.restoreId} (the step was retried) and ${sessions} other session${sessions === 1 ? '' : 's'} still use${sessions === 1 ? 's' : ''} it: that run may still be loading it, so nothing was changed; once it has ended, check the database or run a new restore`,
+          ),
+      );
+      warnings.push(
+        `${where} was created by an earlier run of restore ${options.restoreId} (the step was retried): it was dropped, created and loaded again`,
       );
     }
-    if (streamError)
-      throw fail(`streaming ${details.key} failed: ${redactSecrets(streamError.message, access.secrets)}`);
-    const stderr = running.stderr();
-    return {
-      created: before < 0,
-      tablesBefore: Math.max(before, 0),
-      bytes,
-      warnings: stderr ? [`${path.basename(tool)}: ${stderr.slice(0, 2000)}`] : [],
-    };
+    const create = !target.exists || ours;
+    const tablesBefore = ours ? 0 : target.objects;
+    let created = false;
+    let loadStarted = false;
+    try {
+      if (create) {
+        await createMarkedDatabase(
+          connection,
+          run,
+          targetDatabase,
+          details,
+          { text: marker, kind: target.markerKind },
+          maintenance,
+          () => {
+            created = true;
+          },
+        );
+      }
+      loadStarted = true;
+      const loaded = await loadDump(options, connection, access, tool, tablesBefore > 0, fail);
+      return {
+        created: create,
+        tablesBefore,
+        bytes: loaded.bytes,
+        warnings: [...warnings, ...loaded.warnings],
+      };
+    } catch (error) {
+      const note = await whatWasLeft(connection, run, {
+        database: targetDatabase,
+        maintenance,
+        created,
+        droppedOwn: ours,
+        loadStarted,
+        tool,
+      });
+      if (error instanceof DumpRestoreFailedError)
+        throw new DumpRestoreFailedError(`${error.message}; ${note}`);
+      const message = redactSecrets(error instanceof Error ? error.message : String(error), access.secrets);
+      throw new DumpRestoreFailedError(`${where}: ${message}; ${note}`, { cause: error });
+    }
   } finally {
     access.cleanup();
   }
+}
+
+/**
+ * After a failed load, what became of the target, for the error: a database this restore created
+ * is dropped (a half-loaded database is worse than none); anyone else's is left, and on
+ * MySQL/MariaDB, whose client is not transactional, it may be half-loaded.
+ */
+async function whatWasLeft(
+  connection: DatabaseConnection,
+  run: RunSql,
+  state: {
+    readonly database: string;
+    readonly maintenance: string;
+    readonly created: boolean;
+    /** The database of an earlier run of this restore was dropped, to be created and loaded again. */
+    readonly droppedOwn: boolean;
+    readonly loadStarted: boolean;
+    readonly tool: string;
+  },
+): Promise<string> {
+  const { database } = state;
+  if (state.created) {
+    try {
+      await dropDatabase(connection, run, database, state.maintenance);
+      return `${database} was created by this restore and has been dropped again`;
+    } catch (error) {
+      return `${database} was created by this restore and may be partially loaded; dropping it failed too (${(error as Error).message}): drop it by hand`;
+    }
+  }
+  if (state.droppedOwn) {
+    return `${database}, created by an earlier run of this restore, was dropped to be loaded again and is gone`;
+  }
+  if (!state.loadStarted) return `${database} was not changed`;
+  if (connection.engine === 'postgresql') {
+    return `${database} is as it was before (${path.basename(state.tool)} ran in one transaction)`;
+  }
+  return `${database} was left partially loaded (${path.basename(state.tool)} loads statement by statement, not in one transaction): drop it, or load it again with "overwrite": true (CLI --database-overwrite)`;
+}
+
+/** Streams the stored dump through the engine's loader into the target database. */
+async function loadDump(
+  options: RestoreDumpOptions,
+  connection: DatabaseConnection,
+  access: ClientAccess,
+  tool: string,
+  overwriting: boolean,
+  fail: (message: string) => Error,
+): Promise<{ bytes: number; warnings: string[] }> {
+  const { details, targetDatabase } = options;
+  const args =
+    connection.engine === 'postgresql'
+      ? [
+          '--no-owner',
+          '--no-privileges',
+          '--exit-on-error',
+          '--single-transaction',
+          ...(overwriting ? ['--clean', '--if-exists'] : []),
+          '--dbname',
+          targetDatabase,
+        ]
+      : ['--batch', '--default-character-set=utf8mb4', targetDatabase];
+  const running = startTool(tool, args, access, 'pipe');
+  const stdin = running.child.stdin;
+  if (!stdin) throw fail('the restore program has no stdin');
+  running.child.stdout?.resume();
+  let bytes = 0;
+  let nextProgress = PROGRESS_EVERY;
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      if (bytes >= nextProgress) {
+        nextProgress += PROGRESS_EVERY;
+        options.onProgress?.(bytes);
+      }
+      callback(null, chunk);
+    },
+  });
+  const stages: NodeJS.ReadWriteStream[] =
+    details.format === 'sql-gzip' ? [createGunzip(), count] : [new PassThrough(), count];
+  let streamError: Error | undefined;
+  try {
+    await pipelineAsync([await options.store.get(details.key), ...stages, stdin] as never);
+  } catch (error) {
+    // The program may have stopped reading because it failed: its exit status says more.
+    streamError = error as Error;
+  }
+  const { code, signal } = await running.exited;
+  if (signal || code !== 0) {
+    throw fail(
+      `${path.basename(tool)} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}: ${running.stderr() || '(no message)'}`,
+    );
+  }
+  if (streamError)
+    throw fail(`streaming ${details.key} failed: ${redactSecrets(streamError.message, access.secrets)}`);
+  const stderr = running.stderr();
+  return { bytes, warnings: stderr ? [`${path.basename(tool)}: ${stderr.slice(0, 2000)}`] : [] };
 }

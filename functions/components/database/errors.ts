@@ -48,10 +48,21 @@ export class DumpFailedError extends LiferayBackupError {
   }
 }
 
-/** Loading a dump into the target database failed. */
+/** Loading a dump into the target database failed; the message says what was left of the target. */
 export class DumpRestoreFailedError extends LiferayBackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DumpRestoreFailedError', message, options);
+  }
+}
+
+/**
+ * A retried dump restore found the database its earlier run created still in use by other sessions
+ * (that run may still be loading it: Step Functions retries on a lost answer, not only on a run
+ * that ended). Nothing was changed.
+ */
+export class RestoreTargetBusyError extends LiferayBackupError {
   constructor(message: string) {
-    super('DumpRestoreFailedError', message);
+    super('RestoreTargetBusyError', message);
   }
 }
 

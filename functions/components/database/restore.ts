@@ -117,6 +117,8 @@ export async function startRestore(event: unknown, rt: Runtime): Promise<Restore
       connection,
       targetDatabase,
       overwrite: request.overwrite,
+      restoreId: restore.restoreId,
+      backupId: restore.backupId,
       scratchDir: rt.scratchDir,
       maintenanceDatabase: settings.maintenanceDatabase,
       ...(settings.toolsDir ? { toolsDir: settings.toolsDir } : {}),

@@ -77,6 +77,8 @@ describe.each([
         connection: parseDatabaseUrl(server.url('ignored')),
         targetDatabase: target,
         overwrite: false,
+        restoreId: 'r20261127t060000z-aaaa',
+        backupId,
         scratchDir: scratch,
         maintenanceDatabase: 'postgres',
       });
@@ -123,6 +125,8 @@ describe.each([
       details: dumped.details,
       connection: parseDatabaseUrl(server.url('x')),
       targetDatabase: 'lportal',
+      restoreId: 'r20261127t060000z-cccc',
+      backupId: 'b20261127t030000z-cccc',
       scratchDir: scratch,
       maintenanceDatabase: 'postgres',
     };
