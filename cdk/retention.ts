@@ -6,6 +6,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { RETENTION_WORKFLOW_HOURS } from '#backup-set/retention.ts';
 import { WORKFLOW_METADATA_KEY } from '#local/template-definitions.ts';
 import type { BackupStore } from './backup-store.ts';
 import type { WorkflowComponent } from './components/component.ts';
@@ -169,7 +170,7 @@ export class Retention extends Construct {
         'liferay-backup: delete expired backup sets (grandfather-father-son) and collect unreferenced content',
       definitionBody: sfn.DefinitionBody.fromChainable(sfn.Chain.start(plan).next(dryRun)),
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: Duration.hours(12),
+      timeout: Duration.hours(RETENTION_WORKFLOW_HOURS),
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'Logs', { retention: props.logRetentionDays }),

@@ -41,7 +41,13 @@ export class RetentionRefusedError extends LiferayBackupError {
   }
 }
 
-const RETENTION_LOCK_MINUTES = 6 * 60;
+/** The Retention state machine's time-out (cdk/retention.ts): a run never lasts longer. */
+export const RETENTION_WORKFLOW_HOURS = 12;
+/**
+ * A retention lock older than this is taken over. Longer than a run may last, so that a slow run
+ * (a large sweep) is never joined by the next one while it still deletes.
+ */
+const RETENTION_LOCK_MINUTES = (RETENTION_WORKFLOW_HOURS + 1) * 60;
 /** What retention reads of a restore's or drill's report: one whose run goes on is reading its set. */
 const runReportSchema = z.object({
   status: z.string(),
@@ -256,7 +262,7 @@ async function earlierWarnings(store: ContentStore, reportKey: string): Promise<
 
 /**
  * A Plan that failed after taking the lock gives it back: no set is touched before Plan answers, so
- * the retry (or the next run) may start afresh at once instead of waiting six hours for the lock to
+ * the retry (or the next run) may start afresh at once instead of waiting thirteen hours for the lock to
  * go stale. Its report is recorded failed, keeping its warnings (a takeover is said nowhere else).
  * Best effort: the store that failed Plan may fail these too, and Plan's own error is what counts.
  */

@@ -235,8 +235,27 @@ describe('Plan retention retried after it ran (answer lost)', () => {
     expect(report.warnings).toBeUndefined();
   });
 
+  it('does not take over the lock of a run younger than the workflow may last (12 hours)', async () => {
+    // Prepare: a run that took the lock 12.5 hours ago may still be sweeping (the time-out is 12 h).
+    const { store } = await twoOldSets('plan-lock-young');
+    const running = 'g20261127t010000z-beef';
+    await store.put(
+      'locks/retention.json',
+      JSON.stringify({
+        backupId: running,
+        acquiredAt: new Date(later().getTime() - 12.5 * 3_600_000).toISOString(),
+      }),
+    );
+    // Act
+    const outcome = await runWorkflow(WORKFLOWS.retention, { dryRun: false }, retentionRuntime(store));
+    // Assess
+    expect(outcome.status === 'FAILED' ? outcome.cause : 'SUCCEEDED').toMatch(
+      new RegExp(`a retention run is already running: ${running}`),
+    );
+  });
+
   it('keeps the warning that it took over a stale lock, once', async () => {
-    // Prepare: a run that died an hour ago, three days before this one (six hours make it stale)
+    // Prepare: a run that died an hour ago, three days before this one (thirteen hours make it stale)
     const { store, older } = await twoOldSets('plan-retry-takeover');
     const dead = 'g20261127t010000z-dead';
     await store.put(
@@ -254,7 +273,7 @@ describe('Plan retention retried after it ran (answer lost)', () => {
     expect(plan.calls()).toBe(2);
     const report = await expectControlOutcome(store, older, output);
     expect(report.warnings).toEqual([
-      `took over the lock of retention run ${dead}: it ran longer than 360 minutes without giving the lock back (this run finishes any deletion it began)`,
+      `took over the lock of retention run ${dead}: it ran longer than 780 minutes without giving the lock back (this run finishes any deletion it began)`,
     ]);
   });
 
