@@ -23,6 +23,7 @@ import { backupStopPlan, RunInterrupt, restoreStopPlan, type StopPlan } from './
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
 import {
+  describeFailure,
   exitCodeOfFailure,
   runWorkflow,
   type WorkflowOutcome,
@@ -286,9 +287,7 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
   progress.clear();
   const backupId = backupIdFromOutcome(outcome);
   if (!backupId) {
-    io.out(
-      `backup did not start: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no backup id'}`,
-    );
+    io.out(describeFailure('backup did not start', outcome, values.json === true));
     return exitCodeOfFailure(outcome);
   }
   const manifest = await readManifest(rt.store, backupId);
@@ -340,7 +339,7 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
     await printRestoreReport(io, rt.store, named.backupId, named.restoreId, values.json === true);
     return 1;
   }
-  io.out(`restore failed: ${outcome.error}: ${outcome.cause}`);
+  io.out(describeFailure('restore failed', outcome, values.json === true));
   return exitCodeOfFailure(outcome);
 }
 

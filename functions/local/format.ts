@@ -18,7 +18,9 @@ export function formatDuration(startIso?: string, endIso?: string): string {
   const ms = Date.parse(endIso) - Date.parse(startIso);
   if (ms < 1000) return `${ms} ms`;
   if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+  // Whole seconds first: 2 min 59.6 s is 3 min 0 s, never "2 min 60 s".
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }
 
 function formatSummaryValue(key: string, value: unknown): string {

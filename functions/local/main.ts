@@ -11,6 +11,11 @@ import './retention-command.ts';
 import './verify-command.ts';
 
 startHeapGovernor();
+// `liferay-backup show latest | head` closes the pipe before the output ends: the rest has no reader,
+// which is no failure of the command (Node.js would throw EPIPE from the next console.log).
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
 // The AWS SDK prints nine lines on every run under Node.js 20 (its releases from January 2027 need
 // Node.js 22; the versions in package-lock.json run on 20). The README says so once; an SRE
 // restoring at night should not read it on every command. Set it to "false" to see it.

@@ -9,7 +9,7 @@ import { formatBytes } from './format.ts';
 import { retentionStopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { exitCodeOfFailure } from './run-workflow.ts';
+import { describeFailure, exitCodeOfFailure } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import { WORKFLOWS } from './workflows.ts';
 
@@ -117,9 +117,7 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
     output?.plan.reportKey ??
     /report (reports\/retention\/\S+\.json)/.exec(outcome.status === 'FAILED' ? outcome.cause : '')?.[1];
   if (!reportKey) {
-    io.out(
-      `retention failed: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no report'}`,
-    );
+    io.out(describeFailure('retention failed', outcome, values.json === true));
     return exitCodeOfFailure(outcome);
   }
   const report = (await readJson(store, reportKey)) as {

@@ -69,6 +69,18 @@ export function exitCodeOfFailure(outcome: WorkflowOutcome): 1 | 2 {
   return outcome.status === 'FAILED' && outcome.error === 'InvalidInputError' ? 2 : 1;
 }
 
+/**
+ * What the CLI prints for a run that ended without a set, report or drill to show: one line for
+ * people, or with --json one JSON object, so that stdout stays JSON for a script reading it.
+ */
+export function describeFailure(what: string, outcome: WorkflowOutcome, json: boolean): string {
+  const error = outcome.status === 'FAILED' ? outcome.error : 'NoResult';
+  const cause = outcome.status === 'FAILED' ? outcome.cause : 'the run ended without a result';
+  return json
+    ? JSON.stringify({ status: 'failed', what, error, cause }, null, 2)
+    : `${what}: ${error}: ${cause}`;
+}
+
 interface TaskBinding {
   readonly stateName: string;
   readonly handlerId: string;

@@ -16,7 +16,7 @@ import { formatBytes } from './format.ts';
 import { drillStopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
-import { exitCodeOfFailure } from './run-workflow.ts';
+import { describeFailure, exitCodeOfFailure } from './run-workflow.ts';
 import { WORKFLOWS } from './workflows.ts';
 
 /**
@@ -69,9 +69,7 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
         ? (outcome.output as { report: { reportKey: string } }).report.reportKey
         : /report (backups\/\S+\/verifications\/\S+\.json)/.exec(outcome.cause)?.[1];
     if (!reportKey) {
-      io.out(
-        `verification failed: ${outcome.status === 'FAILED' ? `${outcome.error}: ${outcome.cause}` : 'no report'}`,
-      );
+      io.out(describeFailure('verification failed', outcome, values.json === true));
       return exitCodeOfFailure(outcome);
     }
     const report = verificationReportSchema.parse(await readJson(rt.store, reportKey));

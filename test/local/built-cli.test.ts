@@ -199,6 +199,26 @@ describe('the built CLI', () => {
     );
   }, 180_000);
 
+  it('ends quietly, exit 0, when the reader of its output goes away (`show latest | head -1`)', async () => {
+    const store = path.join(dir, 'store');
+    expect(existsSync(store), 'the store of the backup test above').toBe(true);
+    // Five times: whether lines are still to be written when the reader goes is a matter of timing.
+    for (let run = 0; run < 5; run += 1) {
+      const child = spawn(process.execPath, [path.join(out, 'cli.mjs'), 'show', 'latest', '--store', store], {
+        env: { ...process.env, AWS_REGION: 'us-east-1' },
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      // The reader takes the first chunk and closes its end, as `head -1` does.
+      child.stdout.once('data', () => child.stdout.destroy());
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).not.toMatch(/EPIPE/);
+      expect(code).toBe(0);
+    }
+  });
+
   /** A Liferay Home of 4,000 small documents: a run over it lasts long enough to be stopped (a second or two). */
   function documentTree(name: string): string {
     const home = path.join(dir, `${name}-home`);
