@@ -10,6 +10,7 @@ import { CaptureHooks } from './capture-hooks.ts';
 import type { WorkflowComponent } from './components/component.ts';
 import { drillScratchRoot } from './components/files.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
+import { sourceValidateSettings } from './components/source.ts';
 import { enabledComponents, type LiferayBackupConfig } from './config.ts';
 import { BundledFunctionFactory, type FunctionFactory } from './lambda-function.ts';
 import { Monitoring } from './monitoring.ts';
@@ -77,12 +78,13 @@ export class LiferayBackupStack extends Stack {
       fnId: string,
       handlerId: string,
       description: string,
+      settings: Settings = baseSettings,
     ): lambda.Function => {
       const fn = factory.create(backupSet, fnId, {
         handlerId,
         entry: `functions/backup-set/${handlerId}.ts`,
         description,
-        environment: settingsEnvironment(baseSettings),
+        environment: settingsEnvironment(settings),
       });
       this.store.bind(fn);
       return fn;
@@ -101,10 +103,15 @@ export class LiferayBackupStack extends Stack {
     );
     this.store.grantReadWrite(commitBackup, 'backups/*', 'pointers/*', 'locks/*', 'work/*');
     this.store.grantDelete(commitBackup, 'locks/*', 'work/*');
+    // Validate refuses a source target's credentials outside restoreCredentialsPath before anything
+    // is pushed: it gets that path (names only; no other source setting, no SSM grant).
     const validateRestore = createBackupSetFunction(
       'ValidateRestore',
       'validate-restore',
       'Validate a restore request against its manifest',
+      enabled.includes('source')
+        ? { ...baseSettings, components: { source: sourceValidateSettings(config) } }
+        : baseSettings,
     );
     this.store.grantRead(validateRestore, 'backups/*', 'pointers/*');
     this.store.grantReadWrite(validateRestore, 'backups/*/restores/*');

@@ -113,6 +113,16 @@ export function sourceSettings(config: LiferayBackupConfig): z.input<typeof sour
   };
 }
 
+/**
+ * What the Restore workflow's Validate gets of the source settings: only restoreCredentialsPath, so
+ * that it refuses a target's credentials outside it before any target is pushed. It compares names
+ * and reads no parameter (it has no SSM grant); the restore function checks again and reads them.
+ */
+export function sourceValidateSettings(config: LiferayBackupConfig): z.input<typeof sourceSettingsSchema> {
+  const { restoreCredentialsPath } = sourceConfig(config);
+  return restoreCredentialsPath ? { restoreCredentialsPath } : {};
+}
+
 /** Every SSM parameter the configuration names (the mirror function reads only these). */
 export function configuredParameters(source: SourceConfig): string[] {
   const names = [

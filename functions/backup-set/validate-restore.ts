@@ -117,7 +117,8 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
       continue;
     }
     requests[name] = parsed.data;
-    for (const problem of module.checkRestore?.({ backup: result, request: parsed.data }) ?? []) {
+    const check = { backup: result, request: parsed.data, settings: rt.settings.components[name] };
+    for (const problem of module.checkRestore?.(check) ?? []) {
       problems.push(`${name}: ${problem}`);
     }
   }

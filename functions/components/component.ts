@@ -51,8 +51,10 @@ export interface ComponentModule {
   /**
    * Checks, with no side effect, that this component can be restored from this backup set with
    * this request; returns the problems (empty when it can). Runs in the Restore workflow's Validate.
+   * `settings` is the component's part of the settings as Validate has it (on AWS only what the
+   * checks need, e.g. source's restoreCredentialsPath; undefined when it has none).
    */
-  checkRestore?(input: { backup: ComponentResult; request: unknown }): string[];
+  checkRestore?(input: { backup: ComponentResult; request: unknown; settings?: unknown }): string[];
   /** Every Lambda handler of the component, keyed by a handler id unique across components. */
   readonly handlers: Readonly<Record<string, Handler>>;
   /** How the local CLI configures the component from its flags. */

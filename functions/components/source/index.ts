@@ -5,23 +5,31 @@ import { sourceLocalOptions } from './local-options.ts';
 import { mirrorSourceRepository } from './mirror-repository.ts';
 import { planSourceBackup } from './plan-backup.ts';
 import { selectRefs } from './refs.ts';
-import { envNames, RESTORE_ENV_PREFIX, restoreSourceRepository } from './restore-repository.ts';
+import { restoreSourceRepository, targetCredentialProblems } from './restore-repository.ts';
 import { sourceRetention, verifySource } from './retention.ts';
 import { sourceDetailsSchema, sourceRestoreRequestSchema, sourceSettingsSchema } from './settings.ts';
 
 /**
  * Checks a source restore request against what the backup recorded, with no side effect (it runs
  * in the Restore workflow's Validate): every target names a recorded repository, its patterns
- * match recorded refs, a store restore has a store copy, and nothing is pushed twice to one URL.
+ * match recorded refs, a store restore has a store copy, nothing is pushed twice to one URL, and
+ * its credentials name only what a restore may read (SSM parameters under the deployment's
+ * `restoreCredentialsPath`, LIFERAY_BACKUP_GIT_* variables). Names only: Validate reads no secret.
  */
 export function checkSourceRestore(input: {
   backup: { details: Record<string, unknown> };
   request: unknown;
+  settings?: unknown;
 }): string[] {
   const request = sourceRestoreRequestSchema.safeParse(input.request);
   if (!request.success) return ['the request is not a source restore request'];
   const details = sourceDetailsSchema.safeParse(input.backup.details);
   if (!details.success) return ["the backup set's source record is unreadable"];
+  // Without source settings (none given to this function) no SSM parameter is allowed, as in the
+  // restore function when restoreCredentialsPath is not configured.
+  const settings = sourceSettingsSchema.safeParse(input.settings ?? {});
+  if (!settings.success) return ["this deployment's source settings are unreadable"];
+  const { restoreCredentialsPath } = settings.data;
   const repositories = details.data.repositories;
   const names = repositories.map((repository) => repository.name);
   const problems: string[] = [];
@@ -35,6 +43,9 @@ export function checkSourceRestore(input: {
     const where = `targets.${index}`;
     if (seen.has(target.url)) problems.push(`${where}.url: ${target.url} is a target twice`);
     seen.add(target.url);
+    for (const problem of targetCredentialProblems(target.credentials, restoreCredentialsPath)) {
+      problems.push(`${where}.credentials: ${problem}`);
+    }
     const entry =
       target.repository === undefined
         ? repositories.length === 1
@@ -56,13 +67,6 @@ export function checkSourceRestore(input: {
     }
     if (target.refs && entry.refs && Object.keys(selectRefs(entry.refs, target.refs)).length === 0) {
       problems.push(`${where}.refs: no recorded ref of ${entry.name} matches ${target.refs.join(', ')}`);
-    }
-    for (const name of target.credentials ? envNames(target.credentials) : []) {
-      if (!name.startsWith(RESTORE_ENV_PREFIX)) {
-        problems.push(
-          `${where}.credentials: environment variable ${name} must start with ${RESTORE_ENV_PREFIX}`,
-        );
-      }
     }
   });
   return problems;

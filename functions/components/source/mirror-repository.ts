@@ -37,6 +37,7 @@ export async function mirrorSourceRepository(event: unknown, rt: Runtime): Promi
       scratchDir: rt.scratchDir,
       now: rt.now,
       progress: rt.progress,
+      backupId: backup.backupId,
     },
     sourceDeps(),
   );

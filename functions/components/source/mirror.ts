@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContentStore } from '#store/content-store.ts';
 import { type Remote, resolveRemote, type SecretReader } from './credentials.ts';
+import { deletionsJournalKey, readDeletions, writeDeletions } from './deletions-journal.ts';
 import { MirrorVerificationError } from './errors.ts';
 import type { PackInfo } from './pack-stream.ts';
 import { changedRefs, headTarget, mirroredRefs, planMirror, refMatcher, verifyMirror } from './refs.ts';
@@ -27,6 +28,12 @@ export interface MirrorInput {
   readonly scratchDir: string;
   readonly now: () => Date;
   readonly progress?: (message: string) => void;
+  /**
+   * The set this run writes (its id). With `prune`, the refs to delete are noted in that set
+   * before they are deleted, so a retried attempt still records them (deletions-journal.ts).
+   * @default none: a caller outside a workflow run; the note is kept per repository instead
+   */
+  readonly backupId?: string;
 }
 
 /** At most this many "have" lines: more only shrinks the pack a little and grows the request. */
@@ -65,6 +72,14 @@ export async function mirrorRepository(input: MirrorInput, deps: SourceDeps): Pr
   const sourceRefs = mirroredRefs(sourceAd.refs, excluded);
   const mirrorRefs = mirroredRefs(mirrorAd.refs, excluded);
   const plan = planMirror(sourceRefs, mirrorRefs, repository.prune);
+  const journalKey = deletionsJournalKey(repository.name, input.backupId);
+  // What an earlier attempt of this run deleted (gone from the mirror now, so not in the plan):
+  // still this run's deletions, unless the ref is back at the source (then it is created again).
+  const noted = repository.prune ? await readDeletions(input.store, journalKey) : [];
+  const deletedEarlier = noted.filter(
+    (ref) => !excluded(ref) && sourceRefs[ref] === undefined && mirrorRefs[ref] === undefined,
+  );
+  const deleted = [...new Set([...deletedEarlier, ...plan.deleted])].sort();
   const mirrorHaves = haves(mirrorAd);
   input.progress?.(
     `${repository.name}: ${Object.keys(sourceRefs).length} refs, ${plan.created} to create, ${plan.updated} to update, ${plan.deleted.length} to delete`,
@@ -84,6 +99,7 @@ export async function mirrorRepository(input: MirrorInput, deps: SourceDeps): Pr
       mirrorPack = { file, info };
     }
     if (plan.commands.length > 0) {
+      if (plan.deleted.length > 0) await writeDeletions(input.store, journalKey, deleted);
       await deps.transport.push(
         mirror,
         mirrorAd,
@@ -142,6 +158,12 @@ export async function mirrorRepository(input: MirrorInput, deps: SourceDeps): Pr
       storedBytes = result.storedBytes;
     }
 
+    // A journal outside any set would otherwise lend this run's deletions to the next run. One inside
+    // the set stays: only this run reads it, and its record is written after this returns.
+    if (!input.backupId && (noted.length > 0 || plan.deleted.length > 0)) {
+      await writeDeletions(input.store, journalKey, []);
+    }
+
     return {
       name: repository.name,
       sourceUrl: source.url,
@@ -152,12 +174,12 @@ export async function mirrorRepository(input: MirrorInput, deps: SourceDeps): Pr
       exclude: [...repository.exclude],
       prune: repository.prune,
       keptOnMirror: verification.kept,
-      deletedOnMirror: plan.deleted,
+      deletedOnMirror: deleted,
       ...(storeCopy ? { storeCopy } : {}),
       stats: {
         created: plan.created,
         updated: plan.updated,
-        deleted: plan.deleted.length,
+        deleted: deleted.length,
         packBytes: mirrorPack?.info.bytes ?? 0,
         packObjects: mirrorPack?.info.objects ?? 0,
         storedBytes,

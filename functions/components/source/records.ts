@@ -88,10 +88,13 @@ export function parseDetails(details: unknown, where: string): SourceDetails {
   return parsed.data;
 }
 
-/** A repository's full record from its manifest entry: inline refs, or the record in the store. */
+/**
+ * A repository's full record from its manifest entry: the entry itself when nothing of it was left
+ * out, or the record in the store.
+ */
 export async function recordOf(store: ContentStore, entry: RepositoryDetails): Promise<RepositoryRecord> {
-  if (entry.refs) {
-    const { refCount: _count, recordKey: _key, ...record } = entry;
+  if (entry.refs && !entry.fullLengths) {
+    const { refCount: _count, recordKey: _key, fullLengths: _lengths, ...record } = entry;
     return { ...record, refs: entry.refs };
   }
   const record = await readRecord(store, entry.recordKey);

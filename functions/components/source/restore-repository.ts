@@ -72,24 +72,34 @@ export function pickRepository(details: SourceDetails, name: string | undefined)
  * A restore request comes from whoever may start the Restore workflow; it must not make the
  * function send its own secrets to a URL of the requester's choosing. So a target may use only
  * SSM parameters under `restoreCredentialsPath`, or environment variables named
- * LIFERAY_BACKUP_GIT_* (the CLI's).
+ * LIFERAY_BACKUP_GIT_* (the CLI's). Validate runs the same check (on names only) before anything
+ * is pushed; this one stays because the function is what reads the secrets.
  */
 export function checkTargetCredentials(credentials: Credentials | undefined, settings: SourceSettings): void {
-  if (!credentials) return;
+  const problems = targetCredentialProblems(credentials, settings.restoreCredentialsPath);
+  if (problems.length > 0) throw new InvalidInputError(`restore target credentials: ${problems.join('; ')}`);
+}
+
+/** Every name in a target's credentials that a restore may not read (empty when all are allowed). */
+export function targetCredentialProblems(
+  credentials: Credentials | undefined,
+  restoreCredentialsPath: string | undefined,
+): string[] {
+  if (!credentials) return [];
+  const problems: string[] = [];
   for (const name of parameterNames(credentials)) {
-    if (!settings.restoreCredentialsPath || !name.startsWith(settings.restoreCredentialsPath)) {
-      throw new InvalidInputError(
-        `restore target credentials: SSM parameter ${name} is not under the configured restoreCredentialsPath (${settings.restoreCredentialsPath ?? 'none configured'})`,
+    if (!restoreCredentialsPath || !name.startsWith(restoreCredentialsPath)) {
+      problems.push(
+        `SSM parameter ${name} is not under the configured restoreCredentialsPath (${restoreCredentialsPath ?? 'none configured'})`,
       );
     }
   }
   for (const name of envNames(credentials)) {
     if (!name.startsWith(RESTORE_ENV_PREFIX)) {
-      throw new InvalidInputError(
-        `restore target credentials: environment variable ${name} must start with ${RESTORE_ENV_PREFIX}`,
-      );
+      problems.push(`environment variable ${name} must start with ${RESTORE_ENV_PREFIX}`);
     }
   }
+  return problems;
 }
 
 export function envNames(credentials: Credentials): string[] {

@@ -36,7 +36,9 @@ export interface RestoreOutcome {
  * Pushes the recorded refs (all, or those matching the request's patterns) to the target, with
  * their objects from the mirror or from the store copy, in one receive-pack request; then lists
  * the target and checks every restored ref. A target that already has refs is refused unless the
- * request says `overwrite` (then recorded refs are force-updated and other refs left alone).
+ * request says `overwrite` (then recorded refs are force-updated and other refs left alone), or
+ * unless every ref it has is one of the selected recorded refs at its recorded object id (what a
+ * retried attempt finds after its first attempt pushed).
  */
 export async function restoreRepository(input: RestoreInput, deps: SourceDeps): Promise<RestoreOutcome> {
   const started = Date.now();
@@ -58,13 +60,25 @@ export async function restoreRepository(input: RestoreInput, deps: SourceDeps): 
   const targetAd = await deps.transport.discover(remote, 'git-receive-pack');
   const existing = mirroredRefs(targetAd.refs, () => false);
   const existingCount = Object.keys(existing).length;
+  const warnings: string[] = [];
   if (existingCount > 0 && !target.overwrite) {
-    throw new RestoreTargetNotEmptyError(
-      `${record.name}: the target ${remote.url} already has ${existingCount} ref(s) (${Object.keys(existing).slice(0, 5).join(', ')}${existingCount > 5 ? ', ...' : ''}); restore into an empty repository, or set "overwrite": true`,
+    // Step Functions runs this task again after a transient error (RetryableError), also one
+    // raised after the push went through. A target that holds only refs of this request, each
+    // at its recorded object id, is then this restore's own earlier push: it goes on with the
+    // refs still missing (creates only). Anything else on the target is refused as before.
+    const foreign = Object.entries(existing)
+      .filter(([ref, oid]) => refs[ref] !== oid)
+      .map(([ref]) => ref);
+    if (foreign.length > 0) {
+      throw new RestoreTargetNotEmptyError(
+        `${record.name}: the target ${remote.url} already has ${existingCount} ref(s), ${foreign.length} of them not as this backup recorded them (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}); restore into an empty repository, or set "overwrite": true`,
+      );
+    }
+    warnings.push(
+      `${record.name}: the target ${remote.url} already held ${existingCount} of the ${Object.keys(refs).length} ref(s) to restore, each at its recorded object id (what an earlier attempt of this restore leaves behind); only the others were pushed`,
     );
   }
   const commands = restoreCommands(refs, existing);
-  const warnings: string[] = [];
   const scratch = await mkdtemp(path.join(input.scratchDir, 'liferay-backup-git-restore-'));
   let packBytes = 0;
   try {

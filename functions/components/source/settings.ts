@@ -194,14 +194,26 @@ export const repositoryRecordSchema = z.strictObject({
 export type RepositoryRecord = z.infer<typeof repositoryRecordSchema>;
 
 /**
- * A repository in the manifest: the record, with its refs inline unless the whole component
- * would outgrow the budget a Step Functions state can carry (then they are read from `recordKey`).
+ * A repository in the manifest: the record, with its refs and lists inline unless the whole
+ * component would outgrow the budget a Step Functions state can carry (then the lists are cut to
+ * their first names or to counts, and the refs left out when they still do not fit; the full
+ * record is read from `recordKey`).
  */
 export const repositoryDetailsSchema = repositoryRecordSchema
   .extend({
     refs: repositoryRecordSchema.shape.refs.optional(),
     refCount: z.number().int().min(0),
     recordKey: z.string().max(1024),
+    /** The full length of each list cut short here (keptOnMirror, deletedOnMirror, exclude, warnings). */
+    fullLengths: z
+      .strictObject({
+        keptOnMirror: z.number().int().min(0),
+        deletedOnMirror: z.number().int().min(0),
+        exclude: z.number().int().min(0),
+        warnings: z.number().int().min(0),
+      })
+      .partial()
+      .optional(),
   })
   .strict();
 export type RepositoryDetails = z.infer<typeof repositoryDetailsSchema>;
