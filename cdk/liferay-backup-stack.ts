@@ -95,6 +95,8 @@ export class LiferayBackupStack extends Stack {
       'Begin a backup set: id, lock, running manifest',
     );
     this.store.grantReadWrite(beginBackup, 'backups/*', 'locks/*');
+    // Begin gives the lock back when it fails after taking it (writing the running manifest).
+    this.store.grantDelete(beginBackup, 'locks/*');
     this.store.grantRead(beginBackup, 'pointers/*');
     const commitBackup = createBackupSetFunction(
       'CommitBackup',

@@ -94,8 +94,11 @@ describe.each([
     }
   });
 
-  it('lets Plan retention delete the lock alone (it gives the lock back when it fails after taking it)', () => {
-    const statements = statementsByRole(template).get(roleOf(template, 'RetentionPlanRetention')) ?? [];
+  it.each([
+    ['Plan retention', 'RetentionPlanRetention'],
+    ['Begin', 'BackupSetBeginBackup'],
+  ])('lets %s delete the lock alone (it gives the lock back when it fails after taking it)', (_name, fn) => {
+    const statements = statementsByRole(template).get(roleOf(template, fn)) ?? [];
     const deletes = statements.filter(
       (s) => s.Effect === 'Allow' && asList(s.Action).includes('s3:DeleteObject'),
     );
