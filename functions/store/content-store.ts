@@ -11,7 +11,10 @@ export interface ContentStore {
   put(key: string, body: string | Uint8Array | Readable, options?: PutOptions): Promise<void>;
   /** Streams an object. Throws ObjectNotFoundError when it does not exist. */
   get(key: string): Promise<Readable>;
-  /** Streams `length` bytes from `start` (a ranged GET). */
+  /**
+   * Streams `length` bytes from `start` (a ranged GET); fewer when the object ends inside the range,
+   * none when it ends before `start` (the caller counts them). Never bytes from elsewhere.
+   */
   getRange(key: string, start: number, length: number): Promise<Readable>;
   /**
    * Where `length` bytes from `start` can be read without this process's client: a URL signed for

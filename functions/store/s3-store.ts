@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -11,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { ObjectNotFoundError } from '#runtime/errors.ts';
+import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import {
   assertStoreKey,
   type ContentSource,
@@ -55,6 +56,27 @@ export function s3ClientConfig(options: { endpoint?: string; region?: string } =
 
 /** A presigned read is made at once; 15 minutes is the longest a request may wait in a worker's queue. */
 const PRESIGNED_SECONDS = 900;
+
+/**
+ * Sends of a conditional write answered 409 (a conditional write to the same key in flight) after
+ * one of its own sends may have been applied: S3 asks for the request again, and its next answer
+ * (success or 412) says who won. The pauses double from 100 ms.
+ */
+const CONFLICT_ROUNDS = 4;
+
+/** An answer to a ranged read that is not that range: the server ignored Range, or answered another. */
+export class RangeNotHonouredError extends LiferayBackupError {
+  constructor(message: string) {
+    super('RangeNotHonouredError', message);
+  }
+}
+
+/** A conditional write whose outcome S3 would not settle (409 after every round): neither won nor lost. */
+export class ConditionalWriteUnsettledError extends LiferayBackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ConditionalWriteUnsettledError', message, options);
+  }
+}
 
 /** The store in an S3 bucket. */
 export class S3Store implements ContentStore {
@@ -115,9 +137,38 @@ export class S3Store implements ContentStore {
     return this.getObject(key);
   }
 
+  /**
+   * Only the bytes of the range, or fewer when the object ends inside it (the caller counts them:
+   * a restore then names the object shorter than the index says). An object that ends before
+   * `start` answers 416 InvalidRange: that is no byte at all, as a local file that short reads, and
+   * never an error of its own (a restore with skipLost goes on without the object's files). An
+   * answer that is not the range (a server that ignores Range sends 200 and the whole object) is
+   * refused with RangeNotHonouredError.
+   */
   async getRange(key: string, start: number, length: number): Promise<Readable> {
     if (length === 0) return Readable.from([]);
-    return this.getObject(key, byteRange(start, length));
+    assertStoreKey(key);
+    const range = byteRange(start, length);
+    let response: GetObjectCommandOutput;
+    try {
+      response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: range }),
+      );
+    } catch (error) {
+      if (isNotFound(error)) throw new ObjectNotFoundError(key);
+      if (isInvalidRange(error)) return Readable.from([]);
+      throw error;
+    }
+    const body = response.Body;
+    if (!(body instanceof Readable)) throw new Error(`GetObject ${key} returned no stream body`);
+    const wrong = notTheRange(response, start, length);
+    if (wrong !== undefined) {
+      body.destroy();
+      throw new RangeNotHonouredError(
+        `the store answered a ranged read of ${key} (${range}) with ${wrong}: it does not honour Range, and a restore cannot trust what it reads from it`,
+      );
+    }
+    return body;
   }
 
   /**
@@ -136,11 +187,11 @@ export class S3Store implements ContentStore {
     return { url, headers: { range } };
   }
 
-  private async getObject(key: string, range?: string): Promise<Readable> {
+  private async getObject(key: string): Promise<Readable> {
     assertStoreKey(key);
     try {
       const response = await this.client.send(
-        new GetObjectCommand({ Bucket: this.options.bucket, Key: key, ...(range ? { Range: range } : {}) }),
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
       );
       if (!(response.Body instanceof Readable)) throw new Error(`GetObject ${key} returned no stream body`);
       return response.Body;
@@ -222,35 +273,120 @@ export class S3Store implements ContentStore {
     return this.conditionalPut(key, body, { IfMatch: etag });
   }
 
+  /**
+   * A conditional PUT: true when this call wrote the object. 412 (the condition failed) and 409 (a
+   * conditional write to the same key was in flight) mean another writer won, unless the SDK sent
+   * the request more than once: a send that S3 applied but whose answer was lost (a reset
+   * connection) is sent again, and that send meets this call's own object. Then the object is read
+   * back, and this call won exactly when it holds this call's bytes (the lock's bodies carry a
+   * unique run id and time). A 412 on the first and only send is never read back: a second writer
+   * of the same bytes did not write them. A 409 after a repeated send may be this call's own
+   * earlier send still in flight, so the request is sent again until S3 settles it.
+   */
   private async conditionalPut(
     key: string,
     body: string | Uint8Array,
     condition: { IfNoneMatch: string } | { IfMatch: string },
   ): Promise<boolean> {
     assertStoreKey(key);
-    try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.options.bucket,
-          Key: key,
-          Body: body,
-          ...condition,
-          ...this.encryption,
-        }),
-      );
-      return true;
-    } catch (error) {
-      // 412: the condition failed; 409: a concurrent conditional write to the same key won.
-      const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
-      if (status === 412 || status === 409) return false;
-      throw error;
+    let sentMoreThanOnce = false;
+    for (let round = 1; ; round++) {
+      try {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.options.bucket,
+            Key: key,
+            Body: body,
+            ...condition,
+            ...this.encryption,
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (!(error instanceof S3ServiceException)) throw error;
+        const status = error.$metadata.httpStatusCode;
+        if (status !== 412 && status !== 409) throw error;
+        // attempts is set by the SDK's retry middleware; without it, a repeated send cannot be ruled out.
+        if (error.$metadata.attempts !== 1) sentMoreThanOnce = true;
+        if (!sentMoreThanOnce) return false;
+        if (status === 409) {
+          if (round < CONFLICT_ROUNDS) {
+            await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (round - 1)));
+            continue;
+          }
+          if (await this.holds(key, body)) return true;
+          throw new ConditionalWriteUnsettledError(
+            `the conditional write of ${key} met a conflicting write ${CONFLICT_ROUNDS} times after a send whose answer was lost: whether it was applied is unknown`,
+            { cause: error },
+          );
+        }
+        return this.holds(key, body);
+      }
     }
   }
+
+  /** Whether the object holds exactly these bytes (read back; a larger object is not read whole). */
+  private async holds(key: string, body: string | Uint8Array): Promise<boolean> {
+    const expected = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
+    let stream: Readable;
+    try {
+      stream = await this.getObject(key);
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) return false;
+      throw error;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of stream) {
+        total += (chunk as Buffer).length;
+        if (total > expected.length) return false;
+        chunks.push(chunk as Buffer);
+      }
+    } finally {
+      stream.destroy();
+    }
+    return Buffer.concat(chunks).equals(expected);
+  }
+}
+
+/**
+ * Why a successful answer to a ranged GET is not the range from `start`, or undefined when it is:
+ * 206 with a Content-Range that starts at `start` and ends inside the range (earlier when the
+ * object does); 200 only with no bytes, or from offset 0 with no more bytes than asked (the whole
+ * object is then the range's start).
+ */
+function notTheRange(
+  response: Pick<GetObjectCommandOutput, '$metadata' | 'ContentRange' | 'ContentLength'>,
+  start: number,
+  length: number,
+): string | undefined {
+  const status = response.$metadata.httpStatusCode;
+  const size = response.ContentLength;
+  if (status === 206) {
+    const answered = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.ContentRange ?? '');
+    const first = Number(answered?.[1]);
+    const last = Number(answered?.[2]);
+    if (!answered || first !== start || last < first || last > start + length - 1)
+      return `HTTP 206 and Content-Range ${JSON.stringify(response.ContentRange ?? null)}`;
+    if (size !== undefined && size !== last - first + 1)
+      return `HTTP 206, Content-Range ${response.ContentRange} and ${size} bytes`;
+    return undefined;
+  }
+  if (status === 200 && size !== undefined && (size === 0 || (start === 0 && size <= length)))
+    return undefined;
+  return `HTTP ${status ?? '(no status)'} and ${size ?? 'an unknown number of'} bytes (the whole object?)`;
 }
 
 /** The Range header of `length` bytes from `start` (inclusive end). */
 function byteRange(start: number, length: number): string {
   return `bytes=${start}-${start + length - 1}`;
+}
+
+/** 416: the object ends before the range starts (S3's InvalidRange). */
+function isInvalidRange(error: unknown): boolean {
+  if (!(error instanceof S3ServiceException)) return false;
+  return error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416;
 }
 
 function isNotFound(error: unknown): boolean {

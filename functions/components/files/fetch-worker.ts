@@ -169,7 +169,11 @@ function exchange(url, headers, length, onChunk, mayReuse) {
       if (!error) {
         const code = /<Code>([^<]*)<\\/Code>/.exec(errorText);
         const status = response.status;
-        error = failure(status === 404 ? 'not-found' : 'http', 'HTTP ' + status + (code ? ' ' + code[1] : ''), { status });
+        const answer = 'HTTP ' + status + (code ? ' ' + code[1] : '');
+        // 416 (S3's InvalidRange): the object ends before the range starts, a pack cut short
+        // before these files. No byte of them exists: short, as the same pack read from a folder.
+        if (status === 416) error = failure('short', 'the store returned 0 of ' + length + ' bytes (' + answer + ': the object ends before the range)', { received: 0 });
+        else error = failure(status === 404 ? 'not-found' : 'http', answer, { status });
       } else if (reused && received === 0 && error.kind === undefined) {
         error.stale = true;
       }
@@ -456,7 +460,8 @@ export class FetchError extends Error {
   constructor(
     message: string,
     /**
-     * not-found, http (status), short (the object is shorter than asked), io (a file call; see
+     * not-found, http (status), short (the object is shorter than asked, or ends before the range:
+     * HTTP 416), io (a file call; see
      * code), unsafe (a folder where the file goes: see path), damaged (a part did not match its sha256).
      */
     readonly kind: 'not-found' | 'http' | 'short' | 'io' | 'unsafe' | 'damaged' | 'network',
