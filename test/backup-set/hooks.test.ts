@@ -210,4 +210,20 @@ describe('capture hooks in the Backup workflow', () => {
     });
     expect(manifest.hooks?.post).toMatchObject({ status: 'succeeded' });
   });
+  it('with onPreHookFailure "continue", capture and complete the set after a failed pre hook, and still end red', async () => {
+    const { dir } = tempDir('hook-pre-continue');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(`${dir}/home`);
+    writeFileSync(`${dir}/home/portal-ext.properties`, 'x=1\n');
+    const { outcome, manifest } = await run(`${dir}/home`, {
+      pre: { type: 'command', command: 'exit 3' },
+      onPreHookFailure: 'continue',
+    });
+    // The set is usable (it becomes latest), the failure is in it, and the alarm still fires.
+    expect(outcome.statesEntered).toContain('Capture');
+    expect(manifest.status).toBe('complete');
+    expect(manifest.warnings.join('\n')).toMatch(/pre hook/);
+    expect(outcome.status === 'FAILED' ? outcome.error : outcome.status).toBe('BackupHookFailed');
+    expect(outcome.status === 'FAILED' ? outcome.cause : '').toMatch(/is complete, but pre hook .* failed/);
+  });
 });

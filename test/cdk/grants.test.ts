@@ -99,3 +99,35 @@ describe("the Git mirror function (it holds the Git hosts' credentials)", () => 
     expect(writes.filter((r) => !/\/backups\/\*\/source\/\*"|\/objects\/git\/\*"/.test(r))).toEqual([]);
   });
 });
+
+describe('the notification topic', () => {
+  // The topic has a policy of its own (enforceSSL, the EventBridge target), which replaces SNS's
+  // default one: CloudWatch alarms may publish only if it says so (SNS developer guide, "Amazon SNS
+  // access control"; alarms publish as cloudwatch.amazonaws.com).
+  it('lets CloudWatch alarms of this account publish, and only them besides EventBridge', () => {
+    const template = synthesize(CDK_JSON.context.liferayBackup);
+    const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy')) as Array<{
+      Properties: { PolicyDocument: { Statement: Array<Statement & { Principal?: unknown }> } };
+    }>;
+    expect(policies).toHaveLength(1);
+    const statements = policies[0]?.Properties.PolicyDocument.Statement ?? [];
+    const fromAlarms = statements.filter(
+      (s) =>
+        s.Effect === 'Allow' &&
+        JSON.stringify(s.Principal) === JSON.stringify({ Service: 'cloudwatch.amazonaws.com' }) &&
+        asList(s.Action).includes('sns:Publish'),
+    );
+    expect(fromAlarms).toHaveLength(1);
+    expect(JSON.stringify(fromAlarms[0]?.Condition)).toMatch(/aws:SourceAccount/);
+    expect(JSON.stringify(fromAlarms[0]?.Condition)).toMatch(/:alarm:\*/);
+    const allowedServices = statements
+      .filter((s) => s.Effect === 'Allow')
+      .map((s) => JSON.stringify(s.Principal))
+      .sort();
+    expect(allowedServices).toEqual(
+      [{ Service: 'cloudwatch.amazonaws.com' }, { Service: 'events.amazonaws.com' }].map((p) =>
+        JSON.stringify(p),
+      ),
+    );
+  });
+});
