@@ -169,13 +169,22 @@ export function compilePathFilter(glob: string): PathFilter {
   const scan = picomatch.scan(normalised);
   const options = { dot: true, windows: false } as const;
   if (!scan.isGlob) {
+    // `data/a\[1\]` names the folder `data/a[1]`: the escapes are the glob's, not the path's.
+    const literal = unescapeGlob(normalised);
     return {
       glob,
-      base: normalised,
-      matches: (relPath) => relPath === normalised || relPath.startsWith(`${normalised}/`),
+      base: literal,
+      matches: (relPath) => relPath === literal || relPath.startsWith(`${literal}/`),
     };
   }
   const matcher = picomatch(normalised, options);
-  const base = scan.base;
+  // The base picks the index parts to read, by comparing paths: with its escapes left in
+  // (`data/x\*y`), it sorted after the folder it names and the parts inside it were skipped.
+  const base = unescapeGlob(scan.base);
   return { glob, base, matches: (relPath) => matcher(relPath) };
+}
+
+/** A glob's literal text without its escapes (`\*` is `*`, `\\` is one backslash). */
+function unescapeGlob(text: string): string {
+  return text.replace(/\\(.)/g, '$1');
 }
