@@ -176,12 +176,7 @@ export class LocalFolderStore implements ContentStore {
     const temp = this.tempPathFor(file);
     try {
       await writeDurably(temp, body);
-      try {
-        await fs.link(temp, file);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-        throw error;
-      }
+      if (!(await linkIfAbsent(temp, file))) return false;
     } finally {
       await fs.rm(temp, { force: true });
     }

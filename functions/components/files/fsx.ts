@@ -14,6 +14,19 @@ function call<T>(start: (done: (error: NodeJS.ErrnoException | null, value: T) =
 
 export const lstat = (path: string) => call<fs.Stats>((done) => fs.lstat(path, done));
 export const stat = (path: string) => call<fs.Stats>((done) => fs.stat(path, done));
+/** The entry's own stats (a link is not followed), or undefined when nothing has that name. */
+export async function lstatIfPresent(path: string): Promise<fs.Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+/** Whether something (a link included, not followed) has that name; other errors are thrown. */
+export async function exists(path: string): Promise<boolean> {
+  return (await lstatIfPresent(path)) !== undefined;
+}
 export const lstatBig = (path: string) =>
   call<fs.BigIntStats>((done) =>
     fs.lstat(path, { bigint: true }, done as (e: NodeJS.ErrnoException | null, s: fs.BigIntStats) => void),

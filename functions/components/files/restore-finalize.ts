@@ -4,6 +4,7 @@ import { parseInput } from '#runtime/validate.ts';
 import { EXTERNAL_DL_MOUNT } from './backup-plan.ts';
 import { RestoreTargetError } from './errors.ts';
 import { finalizeRestoreEventSchema, type RoundState } from './events.ts';
+import { lstatIfPresent } from './fsx.ts';
 import { filesKeys } from './keys.ts';
 import { recordedSelection } from './liferay-rules.ts';
 import { mergeLostLists } from './lost-content.ts';
@@ -11,7 +12,7 @@ import { comparePaths } from './paths.ts';
 import { applyDirMetadata, SafeTree } from './restore-fs.ts';
 import { type RestorePlan, readRestorePlan } from './restore-plan.ts';
 import { type DirMetadata, type RestoreShardResult, readRestoreShardResult } from './restore-shard.ts';
-import { lstatIfPresent, putInPlace } from './restore-swap.ts';
+import { putInPlace } from './restore-swap.ts';
 import { allRoundItems, nextRound, readRound, roundResults } from './rounds.ts';
 
 /**

@@ -11,6 +11,7 @@ import { parseInput } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { RestoreTargetError, UnsafeEntryError } from './errors.ts';
 import { planRestoreEventSchema, type RoundState, type ShardItem } from './events.ts';
+import { exists } from './fsx.ts';
 import {
   type FileIndex,
   type IndexEntry,
@@ -25,7 +26,7 @@ import { filesKeys, shardId } from './keys.ts';
 import { discoverLiferayHome } from './liferay-discovery.ts';
 import { comparePaths, isUnder, unsafePathReason } from './paths.ts';
 import { removeRestoredTree } from './restore-fs.ts';
-import { exists, targetState } from './restore-swap.ts';
+import { targetState } from './restore-swap.ts';
 import {
   compilePathFilter,
   type FilesComponentName,

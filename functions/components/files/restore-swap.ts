@@ -1,9 +1,11 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import * as z from 'zod';
 import type { ContentStore } from '#store/content-store.ts';
 import { jsonBody } from '#store/content-store.ts';
 import { RestoreTargetError } from './errors.ts';
+import { exists, lstatIfPresent } from './fsx.ts';
 import { filesKeys } from './keys.ts';
 import type { CompiledSelection } from './liferay-rules.ts';
 import { joinPath } from './paths.ts';
@@ -82,23 +84,11 @@ export async function targetState(target: string): Promise<TargetState> {
   return (await fs.readdir(target)).length === 0 ? 'empty' : 'tree';
 }
 
-export async function exists(p: string): Promise<boolean> {
-  return (await lstatIfPresent(p)) !== undefined;
-}
-
-interface PlacementRecord {
-  readonly location: string;
-  readonly previousTree?: string;
-}
-
-function isPlacementRecord(value: unknown): value is PlacementRecord {
-  if (typeof value !== 'object' || value === null) return false;
-  const record = value as Record<string, unknown>;
-  return (
-    typeof record.location === 'string' &&
-    (record.previousTree === undefined || typeof record.previousTree === 'string')
-  );
-}
+/** What Finalize records before it renames (work/<rid>/files/<component>/placement.json). */
+const placementRecordSchema = z.strictObject({
+  location: z.string(),
+  previousTree: z.string().optional(),
+});
 
 export async function putInPlace(request: PlacementRequest): Promise<Placement> {
   const { store, restoreId, component, target, staging } = request;
@@ -107,13 +97,13 @@ export async function putInPlace(request: PlacementRequest): Promise<Placement> 
 
   if (!(await exists(staging))) {
     // An earlier attempt renamed the staging folder into place; the store says where to.
-    const raw = await readJsonIfPresent(store, recordKey);
-    if (!isPlacementRecord(raw) || raw.location !== target || !(await exists(target))) {
+    const record = placementRecordSchema.safeParse(await readJsonIfPresent(store, recordKey));
+    if (!record.success || record.data.location !== target || !(await exists(target))) {
       throw new RestoreTargetError(
         `the staging folder ${staging} is gone and no earlier attempt of this restore put it in place: the restored tree is lost; run the restore again`,
       );
     }
-    if (raw.previousTree === undefined) return { location: target, carried: [], warnings: [] };
+    if (record.data.previousTree === undefined) return { location: target, carried: [], warnings: [] };
     return finishSwap(request, previousTree, []);
   }
 
@@ -247,15 +237,6 @@ async function carryOver(from: string, into: string, selection: CompiledSelectio
     await fs.utimes(dir, secondsOf(stats.atimeNs.toString()), secondsOf(stats.mtimeNs.toString()));
   }
   return carried;
-}
-
-export async function lstatIfPresent(p: string): Promise<import('node:fs').Stats | undefined> {
-  try {
-    return await fs.lstat(p);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }
 
 /** A restored folder's times, taken before the first entry is moved into it. */
