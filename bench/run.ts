@@ -19,7 +19,7 @@
  * What is measured, per tool and operation: wall time and CPU (user+sys of the tool's process
  * tree, from GNU time; the S3 server's CPU is shown apart), peak RSS of the tool's largest
  * process, bytes stored, and the files and bytes each tool read and restored. The engine runs as
- * built JavaScript (dist/cli.mjs), start-up included; a run with another engine build is
+ * built JavaScript (dist/liferay-backup, as npm installs it), start-up included; a run with another engine build is
  * `npm run build` first (npm run bench does it).
  *
  * Like for like: this engine selects files by Liferay's rules (docs/readme/liferay-rules.md),
@@ -228,8 +228,8 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
     if (command !== 'rclone' || tools.has('rclone')) need(command, pkg);
   if (!existsSync(GENERATOR))
     throw new Error(`benchmark generator not found at ${GENERATOR}: set BENCH_GENERATOR`);
-  if (!existsSync(path.join(ROOT, 'dist/cli.mjs')))
-    throw new Error('dist/cli.mjs missing: run `npm run build` (npm run bench does)');
+  if (!existsSync(path.join(ROOT, 'dist/liferay-backup')))
+    throw new Error('dist/liferay-backup missing: run `npm run build` (npm run bench does)');
   const loadBefore = loadavg();
   const started = new Date();
   mkdirSync(W, { recursive: true });
@@ -270,9 +270,9 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
     ...EXCLUDED_CONTENTS.map((rule) => path.join(DATA, rule, '*')),
   ].flatMap((rule) => ['--exclude', rule]);
   const resticEnv = { ...CREDS, RESTIC_PASSWORD: 'bench' };
-  const cli = path.join(ROOT, 'dist/cli.mjs');
+  // The executable as npm installs it (the launcher of cli.mjs, scripts/build-cli.mjs).
+  const cli = path.join(ROOT, 'dist/liferay-backup');
   const ours = (i: number, ...args: string[]) => [
-    cli,
     ...args,
     '--bucket',
     `ours${i}`,
@@ -343,7 +343,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
       const json = path.join(W, `ours-full-${i}.json`);
       record(
         'ours full',
-        timed('liferay-backup backup', plain, process.execPath, ours(i, 'backup', ...homeArgs), CREDS, json),
+        timed('liferay-backup backup', plain, cli, ours(i, 'backup', ...homeArgs), CREDS, json),
       );
       if (i === 0) check('this engine read (full)', oursRead(json), expectedFull);
     }
@@ -389,7 +389,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
         timed(
           'liferay-backup restore',
           plain,
-          process.execPath,
+          cli,
           ours(
             i,
             'restore',
@@ -450,14 +450,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
       const json = path.join(W, `ours-incremental-${i}.json`);
       record(
         'ours incremental',
-        timed(
-          'liferay-backup backup (incremental)',
-          plain,
-          process.execPath,
-          ours(i, 'backup', ...homeArgs),
-          CREDS,
-          json,
-        ),
+        timed('liferay-backup backup (incremental)', plain, cli, ours(i, 'backup', ...homeArgs), CREDS, json),
       );
       if (i === 0) check('this engine read (incremental)', oursRead(json), expectedIncremental);
     }

@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -77,6 +78,33 @@ describe('the built CLI', () => {
         timeout: 120_000,
       });
   const cli = cliWith({});
+  /**
+   * The executable as npm installs it (a link to dist/liferay-backup in a bin folder), run with a
+   * preloaded script that records, for each Node.js thread it starts, the malloc setting it got.
+   */
+  const installed = (env: NodeJS.ProcessEnv, ...args: string[]) => {
+    const record = path.join(dir, 'record-malloc.cjs');
+    const recorded = path.join(dir, `malloc-${Math.random().toString(36).slice(2)}.txt`);
+    writeFileSync(
+      record,
+      "require('node:fs').appendFileSync(process.env.RECORD_MALLOC, (process.env.MALLOC_MMAP_THRESHOLD_ ?? 'unset') + '\\n');",
+    );
+    const run = spawnSync(path.join(dir, 'bin', 'liferay-backup'), args, {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        AWS_REGION: 'us-east-1',
+        NODE_OPTIONS: `--require ${record}`,
+        RECORD_MALLOC: recorded,
+        ...env,
+      },
+      timeout: 120_000,
+    });
+    const settings = existsSync(recorded)
+      ? new Set(readFileSync(recorded, 'utf8').trim().split('\n'))
+      : new Set();
+    return { ...run, settings };
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'built-cli-'));
@@ -88,6 +116,8 @@ describe('the built CLI', () => {
     server = await startMariaDb();
     createLiferaySchema(server, 'lportal', 200);
     await generateSampleHome(path.join(dir, 'home'));
+    mkdirSync(path.join(dir, 'bin'));
+    symlinkSync(path.join(out, 'liferay-backup'), path.join(dir, 'bin', 'liferay-backup'));
   }, 180_000);
   afterAll(async () => {
     await server?.stop();
@@ -151,7 +181,8 @@ describe('the built CLI', () => {
   it('backs up a Liferay Home and a database, and restores both', () => {
     const store = path.join(dir, 'store');
     const url = server.url('lportal');
-    const backup = cli(
+    const backup = installed(
+      {},
       'backup',
       '--home',
       path.join(dir, 'home'),
@@ -162,6 +193,8 @@ describe('the built CLI', () => {
       '--json',
     );
     expect(backup.status, backup.stdout + backup.stderr).toBe(0);
+    // The launcher fixed glibc's mmap threshold for the CLI (scripts/build-cli.mjs says why).
+    expect(backup.settings).toEqual(new Set(['131072']));
     const manifest = JSON.parse(backup.stdout) as {
       status: string;
       results: Record<string, { status: string; summary: Record<string, unknown> }>;
@@ -171,7 +204,8 @@ describe('the built CLI', () => {
     expect(manifest.results.database?.status).toBe('complete');
 
     server.admin('CREATE DATABASE restored CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
-    const restore = cli(
+    const restore = installed(
+      {},
       'restore',
       'latest',
       '--to',
@@ -182,7 +216,19 @@ describe('the built CLI', () => {
       store,
     );
     expect(restore.status, restore.stdout + restore.stderr).toBe(0);
-    const refused = cli('restore', 'not-an-id', '--to', path.join(dir, 'refused'), '--store', store);
+    // The main thread and the restore's worker threads.
+    expect(restore.settings).toEqual(new Set(['131072']));
+    // A setting of the caller's own is kept; the exit code is the CLI's (exec: no second process).
+    const refused = installed(
+      { MALLOC_MMAP_THRESHOLD_: '262144' },
+      'restore',
+      'not-an-id',
+      '--to',
+      path.join(dir, 'refused'),
+      '--store',
+      store,
+    );
+    expect(refused.settings).toEqual(new Set(['262144']));
     expect(refused.status).toBe(2);
     expect(refused.stdout + refused.stderr).toMatch(/restore failed: .*not a backup id/);
     expect(restore.stdout).toMatch(/liferayHome: complete/);
