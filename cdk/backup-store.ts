@@ -152,6 +152,21 @@ export class BackupStore extends Construct {
     );
   }
 
+  /**
+   * What garbage collection needs to delete an object as it saw it (deleteAsSeen): the version its
+   * HEAD named, and HEAD's Object Lock headers (S3 returns them only with these two permissions),
+   * so that it leaves alone a version the lock still holds.
+   */
+  grantDeleteSeenVersions(fn: lambda.Function, ...patterns: string[]): void {
+    this.grantDelete(fn, ...patterns);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:DeleteObjectVersion', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
+        resources: patterns.map((p) => this.bucket.arnForObjects(p)),
+      }),
+    );
+  }
+
   private grantList(fn: lambda.Function): void {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),

@@ -78,7 +78,7 @@ export class Retention extends Construct {
     store.grantReadWrite(f.markSet, 'work/*');
     store.grantRead(f.sweep, 'work/*');
     store.grantReadWrite(f.sweep, 'work/*');
-    store.grantDelete(f.sweep, 'objects/*');
+    store.grantDeleteSeenVersions(f.sweep, 'objects/*');
     store.grantReadWrite(f.finish, 'reports/*', 'work/*', 'locks/*');
     store.grantDelete(f.finish, 'work/*', 'locks/*');
     for (const component of props.components)

@@ -139,22 +139,29 @@ export async function sweepPrefix(
       if (line) referenced.add(line);
     }
   }
-  const cutoff = rt.now().getTime() - retentionSettings(rt).graceHours * 3_600_000;
+  const now = rt.now().getTime();
+  const cutoff = now - retentionSettings(rt).graceHours * 3_600_000;
   let deleted = 0;
   let bytes = 0;
+  let locked = 0;
   let batch: ListedObject[] = [];
   const deleteBatch = async () => {
     // A backup may have written an old object again since it was listed (it refreshes content it
-    // found in the store rather than trusting it: isReusable), so each is looked at once more just
-    // before it goes.
+    // found in the store rather than trusting it: isReusable), so each is looked at once more, and
+    // what is deleted is the object as seen then: one written again between that look and the
+    // delete stays (deleteAsSeen). A version Object Lock still holds is left for a later run.
     const stale = await mapLimit(batch, RECHECK_CONCURRENCY, async (object) => {
-      const now = await rt.store.stat(object.key);
-      return now && now.lastModified.getTime() < cutoff ? object : undefined;
+      const seen = await rt.store.stat(object.key);
+      if (!seen || seen.lastModified.getTime() >= cutoff) return undefined;
+      if (seen.lockedUntil && seen.lockedUntil.getTime() > now) {
+        locked += 1;
+        return undefined;
+      }
+      return { key: object.key, seen };
     });
-    const keys = stale.flatMap((object) => (object ? [object] : []));
-    await rt.store.delete(keys.map((object) => object.key));
-    deleted += keys.length;
-    for (const object of keys) bytes += object.size;
+    const gone = await rt.store.deleteAsSeen(stale.flatMap((object) => (object ? [object] : [])));
+    deleted += gone.length;
+    for (const object of gone) bytes += object.seen.size;
     batch = [];
   };
   for await (const object of rt.store.list(prefix)) {
@@ -173,6 +180,8 @@ export async function sweepPrefix(
     referenced: referenced.size,
     deleted: (earlier?.deleted ?? 0) + deleted,
     bytes: (earlier?.bytes ?? 0) + bytes,
+    // Counted again by a retry (they are still there): the last attempt's count is the run's.
+    heldByObjectLock: locked,
   };
   await rt.store.put(key, JSON.stringify(outcome));
   if (deleted > 0) rt.logger.info('collected unreferenced content', { ...outcome, thisAttempt: deleted });

@@ -84,6 +84,7 @@ const retentionReportSchema = z.looseObject({
     .object({
       sweptObjects: z.number().int().min(0).optional(),
       sweptBytes: z.number().min(0).optional(),
+      heldByObjectLock: z.number().int().min(0).optional(),
       skipped: z.string().optional(),
     })
     .optional(),
@@ -103,6 +104,8 @@ export const sweptOutcomeSchema = z.object({
   referenced: z.number().int().min(0),
   deleted: z.number().int().min(0),
   bytes: z.number().min(0),
+  /** Unreferenced objects left because Object Lock still holds them (a later run collects them). */
+  heldByObjectLock: z.number().int().min(0).default(0),
 });
 
 export const retentionPlanSchema = z.object({
@@ -593,10 +596,12 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
   }
   let sweptObjects = 0;
   let sweptBytes = 0;
+  let heldByObjectLock = 0;
   for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}swept/`)) {
     const outcome = await recordedOutcome(rt.store, object.key, sweptOutcomeSchema);
     sweptObjects += outcome.deleted;
     sweptBytes += outcome.bytes;
+    heldByObjectLock += outcome.heldByObjectLock;
   }
   const status = failure ? 'failed' : 'complete';
   const staleWorkObjects = failure ? 0 : await removeStaleWorkAreas(rt, plan.runId);
@@ -609,7 +614,9 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
       finishedAt: rt.now().toISOString(),
       deletedSets,
       deletedArtifacts: artifacts,
-      garbageCollection: plan.gcBlocked ? { skipped: plan.gcBlocked } : { sweptObjects, sweptBytes },
+      garbageCollection: plan.gcBlocked
+        ? { skipped: plan.gcBlocked }
+        : { sweptObjects, sweptBytes, ...(heldByObjectLock > 0 ? { heldByObjectLock } : {}) },
       staleWorkObjects,
       ...(reason ? { failure: reason } : {}),
     }),

@@ -30,6 +30,13 @@ export interface ContentStore {
   list(prefix: string): AsyncIterable<ListedObject>;
   /** Deletes objects; a missing object is not an error. */
   delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Deletes each object as `stat` saw it: one written again since keeps its new content (a
+   * versioned bucket deletes the version seen; a folder moves the file aside and puts it back if it
+   * is not the file seen). On an S3 bucket without versioning it deletes by key. A missing object is
+   * not an error. Returns what it deleted.
+   */
+  deleteAsSeen(objects: readonly SeenObject[]): Promise<readonly SeenObject[]>;
   /** Creates the object only if no object has that key. Returns false when one already exists. */
   createIfAbsent(key: string, body: string | Uint8Array): Promise<boolean>;
   /** Replaces the object only if it still has version tag `etag`. Returns false when it changed. */
@@ -52,6 +59,19 @@ export interface ObjectInfo {
   readonly etag: string;
   /** When the object was last written. */
   readonly lastModified: Date;
+  /** The version seen, on a bucket that keeps versions (S3's VersionId). */
+  readonly version?: string;
+  /**
+   * Until when S3 Object Lock keeps this version (its retention, or for ever under a legal hold),
+   * when the caller may read that (s3:GetObjectRetention, s3:GetObjectLegalHold).
+   */
+  readonly lockedUntil?: Date;
+}
+
+/** An object as `stat` saw it. */
+export interface SeenObject {
+  readonly key: string;
+  readonly seen: ObjectInfo;
 }
 
 /**

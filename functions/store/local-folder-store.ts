@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { type BigIntStats, createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,6 +14,7 @@ import {
   type ListedObject,
   type ObjectInfo,
   type PutOptions,
+  type SeenObject,
 } from './content-store.ts';
 
 const TEMP_MARKER = '.partial-';
@@ -121,7 +122,7 @@ export class LocalFolderStore implements ContentStore {
       if (!stats.isFile()) return undefined;
       return {
         size: Number(stats.size),
-        etag: `${stats.ino}-${stats.mtimeNs}-${stats.size}`,
+        etag: etagOf(stats),
         lastModified: stats.mtime,
       };
     } catch (error) {
@@ -166,6 +167,34 @@ export class LocalFolderStore implements ContentStore {
 
   async delete(keys: readonly string[]): Promise<void> {
     for (const key of keys) await fs.rm(this.pathOf(key), { force: true });
+  }
+
+  /**
+   * The file is renamed aside first (one atomic step), and only then looked at: if it is not the
+   * file seen (a writer replaced it before the rename), it goes back unless a still newer one took
+   * its name meanwhile. A file written after the rename is never touched.
+   */
+  async deleteAsSeen(objects: readonly SeenObject[]): Promise<readonly SeenObject[]> {
+    const deleted: SeenObject[] = [];
+    for (const object of objects) {
+      const { key, seen } = object;
+      const file = this.pathOf(key);
+      const aside = this.tempPathFor(file);
+      try {
+        await fs.rename(file, aside);
+      } catch (error) {
+        if (isNotFound(error)) continue;
+        throw error;
+      }
+      try {
+        const stats = await fs.stat(aside, { bigint: true });
+        if (etagOf(stats) === seen.etag) deleted.push(object);
+        else await linkIfAbsent(aside, file);
+      } finally {
+        await fs.rm(aside, { force: true });
+      }
+    }
+    return deleted;
   }
 
   async createIfAbsent(key: string, body: string | Uint8Array): Promise<boolean> {
@@ -291,6 +320,11 @@ function holderBody(): Buffer {
 }
 
 /** Links `temp` under `name` unless a file has that name (link(2) never replaces one). */
+/** A file's version tag: a rewrite (a new file renamed into place) changes its inode, an edit its mtime. */
+function etagOf(stats: BigIntStats): string {
+  return `${stats.ino}-${stats.mtimeNs}-${stats.size}`;
+}
+
 async function linkIfAbsent(temp: string, name: string): Promise<boolean> {
   try {
     await fs.link(temp, name);

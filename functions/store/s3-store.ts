@@ -5,6 +5,7 @@ import {
   type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ObjectIdentifier,
   PutObjectCommand,
   type S3Client,
   type S3ClientConfig,
@@ -21,7 +22,11 @@ import {
   type ListedObject,
   type ObjectInfo,
   type PutOptions,
+  type SeenObject,
 } from './content-store.ts';
+
+/** A legal hold has no end date: it holds until someone lifts it. */
+const FOREVER = new Date(8_640_000_000_000_000);
 
 export interface S3StoreOptions {
   readonly bucket: string;
@@ -220,10 +225,14 @@ export class S3Store implements ContentStore {
     assertStoreKey(key);
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }));
+      const lockedUntil =
+        head.ObjectLockLegalHoldStatus === 'ON' ? FOREVER : (head.ObjectLockRetainUntilDate ?? undefined);
       return {
         size: head.ContentLength ?? 0,
         etag: head.ETag ?? '',
         lastModified: head.LastModified ?? new Date(0),
+        ...(head.VersionId ? { version: head.VersionId } : {}),
+        ...(lockedUntil ? { lockedUntil } : {}),
       };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -246,13 +255,29 @@ export class S3Store implements ContentStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
-      batch.forEach(assertStoreKey);
+    await this.deleteIdentified(keys.map((Key) => ({ Key })));
+  }
+
+  /**
+   * A versioned bucket deletes the version seen, for good: one written since stays current (a
+   * delete by key would have put a delete marker over it). Without versioning HEAD names no version
+   * and the object goes by key.
+   */
+  async deleteAsSeen(objects: readonly SeenObject[]): Promise<readonly SeenObject[]> {
+    await this.deleteIdentified(
+      objects.map(({ key, seen }) => ({ Key: key, ...(seen.version ? { VersionId: seen.version } : {}) })),
+    );
+    return objects;
+  }
+
+  private async deleteIdentified(objects: readonly ObjectIdentifier[]): Promise<void> {
+    for (let i = 0; i < objects.length; i += 1000) {
+      const batch = objects.slice(i, i + 1000);
+      for (const object of batch) assertStoreKey(object.Key ?? '');
       const result = await this.client.send(
         new DeleteObjectsCommand({
           Bucket: this.options.bucket,
-          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          Delete: { Objects: [...batch], Quiet: true },
         }),
       );
       const failed = result.Errors ?? [];

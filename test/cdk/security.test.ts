@@ -107,6 +107,28 @@ describe.each([
     ]);
   });
 
+  it('lets the sweep alone delete versions, of content only, and read the Object Lock of what it deletes', () => {
+    const byRole = statementsByRole(template);
+    const sweepRole = roleOf(template, 'RetentionSweepPrefix');
+    const versionDeletes = [...byRole].flatMap(([role, statements]) =>
+      statements
+        .filter((s) => s.Effect === 'Allow' && asList(s.Action).includes('s3:DeleteObjectVersion'))
+        .map((s) => ({ role, resource: JSON.stringify(s.Resource), actions: asList(s.Action).sort() })),
+    );
+    expect(versionDeletes).toEqual([
+      {
+        role: sweepRole,
+        resource: expect.stringMatching(/\/objects\/\*"\]\]\}$/),
+        actions: [
+          's3:DeleteObject',
+          's3:DeleteObjectVersion',
+          's3:GetObjectLegalHold',
+          's3:GetObjectRetention',
+        ],
+      },
+    ]);
+  });
+
   it('keeps the restore side from deleting and the backup side from restoring', () => {
     const byRole = statementsByRole(template);
     const functions = Object.keys(template.findResources('AWS::Lambda::Function'));

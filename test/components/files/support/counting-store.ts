@@ -5,6 +5,7 @@ import type {
   ListedObject,
   ObjectInfo,
   PutOptions,
+  SeenObject,
 } from '#store/content-store.ts';
 
 export interface StoreCall {
@@ -16,6 +17,7 @@ export interface StoreCall {
     | 'stat'
     | 'list'
     | 'delete'
+    | 'deleteAsSeen'
     | 'createIfAbsent'
     | 'replaceIfMatch';
   readonly key: string;
@@ -98,6 +100,10 @@ export class CountingStore implements ContentStore {
   async delete(keys: readonly string[]): Promise<void> {
     for (const key of keys) this.record('delete', key);
     return this.inner.delete(keys);
+  }
+  async deleteAsSeen(objects: readonly SeenObject[]): Promise<readonly SeenObject[]> {
+    for (const { key } of objects) this.record('deleteAsSeen', key);
+    return this.inner.deleteAsSeen(objects);
   }
   async createIfAbsent(key: string, body: string | Uint8Array): Promise<boolean> {
     this.record('createIfAbsent', key);
