@@ -170,6 +170,54 @@ describe('retention', () => {
     expect(diffTrees(readTree(root), readTree(target))).toEqual([]);
   });
 
+  it('leaves content Object Lock still holds, and says how much in the report', async () => {
+    const { dir } = tempDir('retention-locked');
+    const inner = new LocalFolderStore(path.join(dir, 'store'));
+    const root = path.join(dir, 'home');
+    const start = Date.now() - 10 * DAY;
+    const ids: string[] = [];
+    for (const day of [0, 1]) {
+      home(root, {
+        'data/document_library/1/2/doc/1.0': randomBytes(200_000),
+        'portal-ext.properties': `v${day}`,
+      });
+      ids.push(await backup(backupRuntime(inner, root, () => new Date(start + day * DAY))));
+    }
+    const oldOnly = await referencedKeys(inner, ids[0] ?? '');
+    for (const key of await referencedKeys(inner, ids[1] ?? '')) oldOnly.delete(key);
+    expect(oldOnly.size).toBeGreaterThan(0);
+    const later = new Date(Date.now() + 3 * DAY);
+    // Every content object answers HEAD as a version under retention until after the run.
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property !== 'stat') return Reflect.get(target, property, receiver);
+        return async (key: string) => {
+          const info = await target.stat(key);
+          return info && key.startsWith('objects/')
+            ? { ...info, lockedUntil: new Date(later.getTime() + DAY) }
+            : info;
+        };
+      },
+    }) as ContentStore;
+
+    const run = succeeded(
+      await runWorkflow(
+        WORKFLOWS.retention,
+        { dryRun: false },
+        retentionRuntime(store, () => later, { daily: 1, weekly: 0, monthly: 0, minComplete: 1 }),
+      ),
+    ) as { outcome: { deletedSets: string[]; sweptObjects: number }; plan: { reportKey: string } };
+
+    expect(run.outcome.deletedSets).toEqual([ids[0]]);
+    expect(run.outcome.sweptObjects).toBe(0);
+    const report = JSON.parse((await inner.read(run.plan.reportKey)).toString()) as {
+      garbageCollection: { sweptObjects: number; heldByObjectLock: number };
+    };
+    expect(report.garbageCollection).toMatchObject({ sweptObjects: 0, heldByObjectLock: oldOnly.size });
+    const remaining = new Set(await allKeys(inner));
+    for (const key of oldOnly) expect(remaining.has(key), key).toBe(true);
+  });
+
   it('collects garbage during a running backup without losing anything that backup references', async () => {
     const { dir } = tempDir('retention-race');
     const store = new LocalFolderStore(path.join(dir, 'store'));
