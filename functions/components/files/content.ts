@@ -221,6 +221,30 @@ function unchangedSince(before: BigIntStats, after: BigIntStats): boolean {
   return before.size === after.size && before.mtimeNs === after.mtimeNs && before.ctimeNs === after.ctimeNs;
 }
 
+/** Bytes compared again at the start of a file that grew while it was read (see onlyAppended). */
+const HEAD_CHECK_BYTES = 4096;
+
+/**
+ * Whether a file that changed while it was read was only appended to: the same file (device and
+ * inode), longer, and its first bytes as they were read. A file truncated and written again
+ * (copytruncate, a restart that does not append) differs there, unless it was rewritten before
+ * its first bytes were read, and then every byte read is of the new file. The `before.size` bytes
+ * read are then the file as it was when the read began. Only for files that are only ever
+ * appended to (liferay-rules.ts `isAppendOnly`).
+ */
+async function onlyAppended(
+  fd: number,
+  before: BigIntStats,
+  after: BigIntStats,
+  head: Buffer,
+  io: FileIo,
+): Promise<boolean> {
+  if (after.dev !== before.dev || after.ino !== before.ino || after.size <= before.size) return false;
+  const again = Buffer.allocUnsafe(head.length);
+  const read = await fsx.readFully(fd, again, 0, head.length, io);
+  return read === head.length && again.equals(head);
+}
+
 function notAFile(absPath: string): Error {
   return Object.assign(new Error(`${absPath} is no longer a regular file`), { code: 'ENOTFILE' });
 }
@@ -371,6 +395,8 @@ export async function readSmallFile(
   absPath: string,
   buffer: Buffer,
   io: FileIo = fsx.ASYNC_IO,
+  /** The file is only ever appended to: growth while it is read is accepted (onlyAppended). */
+  appendOnly = false,
 ): Promise<{ bytes: Buffer; stats: BigIntStats }> {
   const fd = await openNoFollow(absPath, io);
   try {
@@ -380,9 +406,13 @@ export async function readSmallFile(
     if (size >= buffer.length) throw new ContentChangedError(`${absPath} grew since it was listed`);
     // One byte more than its size: a file that grows while it is read reads longer.
     const length = await fsx.readFully(fd, buffer, 0, size + 1, io);
-    if (length !== size || !unchangedSince(stats, await io.fstatBig(fd)))
-      throw new ContentChangedError(`${absPath} changed while it was read`);
-    return { bytes: buffer.subarray(0, length), stats };
+    const bytes = buffer.subarray(0, size);
+    const after = await io.fstatBig(fd);
+    if (length === size && unchangedSince(stats, after)) return { bytes, stats };
+    const head = bytes.subarray(0, HEAD_CHECK_BYTES);
+    if (appendOnly && length >= size && (await onlyAppended(fd, stats, after, head, io)))
+      return { bytes, stats };
+    throw new ContentChangedError(`${absPath} changed while it was read`);
   } finally {
     await io.close(fd);
   }
@@ -408,6 +438,8 @@ export async function readChunks(
   buffers: UploadBuffers,
   onChunk: (chunk: Chunk, bytes: Buffer, release: () => void) => Promise<void>,
   io: FileIo = fsx.ASYNC_IO,
+  /** The file is only ever appended to: growth while it is read is accepted (onlyAppended). */
+  appendOnly = false,
 ): Promise<{ sha256: string; size: number; stats: BigIntStats; chunks: Chunk[] }> {
   const fd = await openNoFollow(absPath, io);
   try {
@@ -416,6 +448,8 @@ export async function readChunks(
     const size = Number(stats.size);
     const whole = createHash('sha256');
     const chunks: Chunk[] = [];
+    // The first bytes read, copied (their buffer goes on to the upload): compared again if the file grew.
+    let head = Buffer.alloc(0);
     for (let start = 0; start < size; start += chunkBytes) {
       const length = Math.min(chunkBytes, size - start);
       const buffer = await buffers.take();
@@ -424,6 +458,7 @@ export async function readChunks(
         const read = await fsx.readFully(fd, buffer, start, length, io);
         if (read < length) throw new ContentChangedError(`${absPath} shrank while it was read`);
         const bytes = buffer.subarray(0, length);
+        if (appendOnly && start === 0) head = Buffer.from(bytes.subarray(0, HEAD_CHECK_BYTES));
         whole.update(bytes);
         const chunk = { start, size: length, sha256: createHash('sha256').update(bytes).digest('hex') };
         chunks.push(chunk);
@@ -433,7 +468,8 @@ export async function readChunks(
         if (!handedOver) buffers.give(buffer);
       }
     }
-    if (!unchangedSince(stats, await io.fstatBig(fd)))
+    const after = await io.fstatBig(fd);
+    if (!unchangedSince(stats, after) && !(appendOnly && (await onlyAppended(fd, stats, after, head, io))))
       throw new ContentChangedError(`${absPath} changed while it was read`);
     return { sha256: whole.digest('hex'), size, stats, chunks };
   } finally {

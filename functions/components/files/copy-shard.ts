@@ -33,6 +33,7 @@ import {
 } from './index-format.ts';
 import { JsonLinesFile } from './jsonl.ts';
 import { filesKeys, OBJECT_KEY_PATTERN } from './keys.ts';
+import { isAppendOnly } from './liferay-rules.ts';
 import { Semaphore } from './limit.ts';
 import type { PathRange } from './paths.ts';
 import { NOT_READ_YET, PreviousEntries, partsInRange } from './previous.ts';
@@ -661,7 +662,9 @@ class ShardCopier {
       const region = await this.readArena.take(size + 1);
       let read: Awaited<ReturnType<typeof readSmallFile>>;
       try {
-        read = await this.fsSlots.run(() => readSmallFile(walked.absPath, region, this.io));
+        read = await this.fsSlots.run(() =>
+          readSmallFile(walked.absPath, region, this.io, isAppendOnly(this.component, walked.path)),
+        );
       } catch (error) {
         this.readArena.give(region);
         if (!(error instanceof ContentChangedError)) return this.unreadable(walked, error);
@@ -749,6 +752,7 @@ class ShardCopier {
             this.uploadBuffers,
             upload,
             this.io,
+            isAppendOnly(this.component, walked.path),
           );
           const failed = (await Promise.allSettled(uploads)).find((outcome) => outcome.status === 'rejected');
           if (failed) throw failed.reason;

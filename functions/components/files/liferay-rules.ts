@@ -95,6 +95,19 @@ const LIFERAY_HOME_INCLUDE: readonly DefaultRule[] = [
   { pattern: 'logs', why: "Liferay's logs: what went wrong before a restore" },
 ];
 
+/**
+ * Folders whose files are only ever appended to while Liferay runs: its logs (log4j appends to the
+ * day's file; a new day, or a rotation, is a new file). A file there that grew while it was read
+ * is stored as it was when the read began, instead of being read again and, on a busy site, kept
+ * at last night's version with a warning every night (content.ts `onlyAppended`).
+ */
+const APPEND_ONLY: Record<FilesKind, readonly string[]> = { liferayHome: ['logs/'], appServer: [] };
+
+/** Whether the file at `relPath` (relative to the tree's root) is only ever appended to. */
+export function isAppendOnly(kind: FilesKind, relPath: string): boolean {
+  return APPEND_ONLY[kind].some((folder) => relPath.startsWith(folder));
+}
+
 const LIFERAY_HOME_EXCLUDE: readonly DefaultRule[] = [
   { pattern: 'osgi/state', why: 'OSGi framework state: rebuilt at startup' },
   { pattern: 'osgi/wabs', why: 'generated copies of WABs: regenerated from osgi/war and deploy' },

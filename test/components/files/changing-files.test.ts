@@ -61,12 +61,21 @@ vi.mock('#components/files/content.ts', async (importOriginal) => {
   };
   return {
     ...original,
-    readSmallFile: async (...[absPath, buffer, io]: Parameters<typeof original.readSmallFile>) => {
+    readSmallFile: async (
+      ...[absPath, buffer, io, appendOnly]: Parameters<typeof original.readSmallFile>
+    ) => {
       writers.beforeSmallRead.get(absPath)?.();
       const writer = writers.duringSmallRead.get(absPath);
-      return original.readSmallFile(absPath, buffer, writer ? shortReads(io ?? fsx.ASYNC_IO, writer) : io);
+      return original.readSmallFile(
+        absPath,
+        buffer,
+        writer ? shortReads(io ?? fsx.ASYNC_IO, writer) : io,
+        appendOnly,
+      );
     },
-    readChunks: (...[absPath, chunkBytes, buffers, onChunk, io]: Parameters<typeof original.readChunks>) =>
+    readChunks: (
+      ...[absPath, chunkBytes, buffers, onChunk, io, appendOnly]: Parameters<typeof original.readChunks>
+    ) =>
       original.readChunks(
         absPath,
         chunkBytes,
@@ -76,6 +85,7 @@ vi.mock('#components/files/content.ts', async (importOriginal) => {
           return onChunk(chunk, bytes, release);
         },
         io,
+        appendOnly,
       ),
   };
 });
@@ -355,6 +365,81 @@ describe('a file rewritten in place (same size) while it is read', () => {
       `${rel} kept changing while it was read (3 times); the backup keeps its previous version`,
     );
     expect((await restoredBytes(rt, secondId, rel))?.equals(first)).toBe(true);
+  });
+});
+
+describe("Liferay's log, appended to while it is read (a busy site writes it all night)", () => {
+  it.each([
+    { kind: 'small', size: 64 * 1024, during: writers.duringSmallRead, id: 'b20261127t030000z-c101' },
+    { kind: 'large', size: 1024 * 1024, during: writers.afterFirstChunk, id: 'b20261127t030000z-c102' },
+  ])(
+    '$kind: it is stored as it was when the read began, without a warning; the next backup takes the rest',
+    async ({ kind, size, during, id }) => {
+      // Prepare: every read of the log is followed by an appended line, as log4j writes them.
+      const rel = 'logs/liferay.2026-11-27.log';
+      const begun = bytesFor(`${kind}-log`, size);
+      const { file, store, rt, home } = setUp(rel, begun);
+      const openedAt = fs.statSync(file, { bigint: true });
+      let appended = 0;
+      during.set(file, () => {
+        appended += 1;
+        fs.appendFileSync(file, `line ${appended}\n`);
+      });
+      // Act
+      const result = await driveBackup(rt(home), backupContext(id));
+      during.delete(file);
+      await commitSet(store, id, [result]);
+      // Assess: read once; the entry is the file as it was opened (its bytes, size and times).
+      expect(appended).toBe(1);
+      expect(result.status).toBe('complete');
+      expect(result.warnings.filter((warning) => warning.includes(rel))).toEqual([]);
+      const entries = await entriesOf(store, result);
+      expect(entries.get(rel)).toMatchObject({
+        type: 'file',
+        size: begun.length,
+        sha256: sha(begun),
+        mtimeNs: `${openedAt.mtimeNs}`,
+      });
+      await expectStoredWhole(store, entries);
+      expect((await restoredBytes(rt, id, rel))?.equals(begun)).toBe(true);
+      // The next backup sees a longer file than recorded and reads it whole.
+      const nextId = id.replace('t030000z', 't040000z');
+      const next = await driveBackup(rt(home), backupContext(nextId, id));
+      expect((await entriesOf(store, next)).get(rel)).toMatchObject({ sha256: sha(fs.readFileSync(file)) });
+    },
+  );
+
+  it('truncated and written again, longer, while it is read: not an append, so it is read again', async () => {
+    // Prepare: the first read is torn by a rewrite that leaves the file longer (not an append).
+    const rel = 'logs/liferay.2026-11-28.log';
+    const { file, store, rt, home } = setUp(rel, bytesFor('log-v1', 64 * 1024));
+    const rewritten = bytesFor('log-v2', 80 * 1024);
+    writers.duringSmallRead.set(file, () => {
+      writers.duringSmallRead.delete(file);
+      writeVersion(file, rewritten, 1);
+    });
+    const id = 'b20261127t030000z-c103';
+    // Act
+    const result = await driveBackup(rt(home), backupContext(id));
+    // Assess: the torn read was refused; the second read recorded the rewritten file whole.
+    expect(writers.duringSmallRead.has(file)).toBe(false);
+    expect((await entriesOf(store, result)).get(rel)).toMatchObject({
+      size: rewritten.length,
+      sha256: sha(rewritten),
+    });
+  });
+
+  it('outside the logs folder, a file that grows while it is read is read again (no part of it is stored)', async () => {
+    const rel = 'data/document_library/20101/20000/1005.txt/1.0';
+    const { file, store, rt, home } = setUp(rel, bytesFor('doc-grows', 64 * 1024));
+    writers.duringSmallRead.set(file, () => {
+      writers.duringSmallRead.delete(file);
+      fs.appendFileSync(file, 'more\n');
+    });
+    const id = 'b20261127t030000z-c104';
+    const result = await driveBackup(rt(home), backupContext(id));
+    expect(writers.duringSmallRead.has(file)).toBe(false);
+    expect((await entriesOf(store, result)).get(rel)).toMatchObject({ sha256: sha(fs.readFileSync(file)) });
   });
 });
 
