@@ -283,8 +283,14 @@ export class S3Store implements ContentStore {
       const failed = result.Errors ?? [];
       if (failed.length > 0) {
         const first = failed[0];
+        // A version delete refused: the role lacks the permission, or Object Lock holds the version
+        // and HEAD did not say so (it tells only a caller that may read the retention and legal hold).
+        const hint =
+          first?.VersionId && first.Code === 'AccessDenied'
+            ? ` (version ${first.VersionId}: deleting a version needs s3:DeleteObjectVersion, and skipping one Object Lock holds needs s3:GetObjectRetention and s3:GetObjectLegalHold; redeploy the stack if its role lacks them)`
+            : '';
         throw new Error(
-          `could not delete ${failed.length} objects, first ${first?.Key}: ${first?.Code} ${first?.Message}`,
+          `could not delete ${failed.length} objects, first ${first?.Key}: ${first?.Code} ${first?.Message}${hint}`,
         );
       }
     }

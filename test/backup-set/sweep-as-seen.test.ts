@@ -191,7 +191,7 @@ describe('deleteAsSeen on S3 (the SDK client; s3rver keeps no versions)', () => 
     });
     const seen = { size: 1, etag: '"e"', lastModified: new Date(0), version: 'v1' };
     await expect(store.deleteAsSeen([{ key: 'objects/blobs/aa/aa01', seen }])).rejects.toThrow(
-      /could not delete 1 objects, first objects\/blobs\/aa\/aa01: AccessDenied/,
+      /could not delete 1 objects, first objects\/blobs\/aa\/aa01: AccessDenied Access Denied \(version v1: deleting a version needs s3:DeleteObjectVersion, and skipping one Object Lock holds needs s3:GetObjectRetention and s3:GetObjectLegalHold; redeploy the stack/,
     );
   });
 });
