@@ -153,15 +153,16 @@ export class BackupStore extends Construct {
   }
 
   /**
-   * What garbage collection needs to delete an object as it saw it (deleteAsSeen): the version its
-   * HEAD named, and HEAD's Object Lock headers (S3 returns them only with these two permissions),
-   * so that it leaves alone a version the lock still holds.
+   * What garbage collection needs to delete an object as it saw it (deleteAsSeen): a HEAD just
+   * before (S3 authorises HEAD as s3:GetObject; without it the answer is 403 and the sweep fails),
+   * the version that HEAD named, and HEAD's Object Lock headers (S3 returns them only with the
+   * last two permissions), so that it leaves alone a version the lock still holds.
    */
   grantDeleteSeenVersions(fn: lambda.Function, ...patterns: string[]): void {
     this.grantDelete(fn, ...patterns);
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['s3:DeleteObjectVersion', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
+        actions: ['s3:GetObject', 's3:DeleteObjectVersion', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
         resources: patterns.map((p) => this.bucket.arnForObjects(p)),
       }),
     );

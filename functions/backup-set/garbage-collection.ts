@@ -10,7 +10,7 @@ import { componentModule } from '#components/registry.ts';
 import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import { type ListedObject, readJson } from '#store/content-store.ts';
+import { type ListedObject, readJson, type SeenObject } from '#store/content-store.ts';
 import { backupIdSchema, readManifest } from './manifest.ts';
 import {
   earlierOutcome,
@@ -33,6 +33,9 @@ import {
 
 /** HEAD requests in flight when a batch of candidates is checked again before deletion. */
 const RECHECK_CONCURRENCY = 16;
+
+/** Older versions of one object deleted in one run (the lifecycle expires noncurrent ones anyway). */
+const MAX_VERSION_ROUNDS = 10;
 
 export class GarbageCollectionError extends LiferayBackupError {
   constructor(message: string) {
@@ -162,6 +165,21 @@ export async function sweepPrefix(
     const gone = await rt.store.deleteAsSeen(stale.flatMap((object) => (object ? [object] : [])));
     deleted += gone.length;
     for (const object of gone) bytes += object.seen.size;
+    // On a versioned bucket, deleting the current version makes the one before it current again
+    // (a backup that found the object old wrote it again: two versions). Versions no younger than
+    // the one deleted go too; a younger one was written since, and stays.
+    let resurfaced: readonly SeenObject[] = gone.filter((object) => object.seen.version !== undefined);
+    for (let round = 0; resurfaced.length > 0 && round < MAX_VERSION_ROUNDS; round += 1) {
+      const older = await mapLimit(resurfaced, RECHECK_CONCURRENCY, async ({ key, seen: deletedVersion }) => {
+        const seen = await rt.store.stat(key);
+        if (!seen?.version || seen.lastModified.getTime() > deletedVersion.lastModified.getTime())
+          return undefined;
+        if (seen.lockedUntil && seen.lockedUntil.getTime() > now) return undefined;
+        return { key, seen };
+      });
+      resurfaced = await rt.store.deleteAsSeen(older.flatMap((object) => (object ? [object] : [])));
+      for (const object of resurfaced) bytes += object.seen.size;
+    }
     batch = [];
   };
   for await (const object of rt.store.list(prefix)) {

@@ -231,7 +231,8 @@ export class S3Store implements ContentStore {
         size: head.ContentLength ?? 0,
         etag: head.ETag ?? '',
         lastModified: head.LastModified ?? new Date(0),
-        ...(head.VersionId ? { version: head.VersionId } : {}),
+        // "null": versioning is suspended, and a write replaces that version in place (no version to keep apart).
+        ...(head.VersionId && head.VersionId !== 'null' ? { version: head.VersionId } : {}),
         ...(lockedUntil ? { lockedUntil } : {}),
       };
     } catch (error) {
@@ -260,8 +261,8 @@ export class S3Store implements ContentStore {
 
   /**
    * A versioned bucket deletes the version seen, for good: one written since stays current (a
-   * delete by key would have put a delete marker over it). Without versioning HEAD names no version
-   * and the object goes by key.
+   * delete by key would have put a delete marker over it). Without versioning (or with it
+   * suspended) HEAD names no version to keep apart, and the object goes by key.
    */
   async deleteAsSeen(objects: readonly SeenObject[]): Promise<readonly SeenObject[]> {
     await this.deleteIdentified(

@@ -122,6 +122,8 @@ describe.each([
         actions: [
           's3:DeleteObject',
           's3:DeleteObjectVersion',
+          // HEAD is authorised as s3:GetObject: without it the sweep's look at each object is a 403.
+          's3:GetObject',
           's3:GetObjectLegalHold',
           's3:GetObjectRetention',
         ],
