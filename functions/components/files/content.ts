@@ -221,28 +221,33 @@ function unchangedSince(before: BigIntStats, after: BigIntStats): boolean {
   return before.size === after.size && before.mtimeNs === after.mtimeNs && before.ctimeNs === after.ctimeNs;
 }
 
-/** Bytes compared again at the start of a file that grew while it was read (see onlyAppended). */
-const HEAD_CHECK_BYTES = 4096;
-
 /**
- * Whether a file that changed while it was read was only appended to: the same file (device and
- * inode), longer, and its first bytes as they were read. A file truncated and written again
- * (copytruncate, a restart that does not append) differs there, unless it was rewritten before
- * its first bytes were read, and then every byte read is of the new file. The `before.size` bytes
- * read are then the file as it was when the read began. Only for files that are only ever
- * appended to (liferay-rules.ts `isAppendOnly`).
+ * Whether a file that changed while it was read was only appended to: longer than when the read
+ * began, and its first `before.size` bytes on disk still the bytes that were read (`sha256`: their
+ * hash). They are read and hashed once more, in 1 MiB pieces: a file truncated and written again
+ * (copytruncate, a restart that does not append), or rewritten in place, differs there, whatever
+ * part of it changed. The bytes read are then the file as it was when the read began (unless it
+ * was rewritten before its first byte was read: then every byte read is of the new file). Only for
+ * files that are only ever appended to (liferay-rules.ts `isAppendOnly`); what it costs is a second
+ * read of such a file, only when it grew during the first.
  */
 async function onlyAppended(
   fd: number,
   before: BigIntStats,
   after: BigIntStats,
-  head: Buffer,
+  sha256: string,
   io: FileIo,
 ): Promise<boolean> {
-  if (after.dev !== before.dev || after.ino !== before.ino || after.size <= before.size) return false;
-  const again = Buffer.allocUnsafe(head.length);
-  const read = await fsx.readFully(fd, again, 0, head.length, io);
-  return read === head.length && again.equals(head);
+  if (after.size <= before.size) return false;
+  const size = Number(before.size);
+  const again = createHash('sha256');
+  const piece = Buffer.allocUnsafe(Math.min(size, 1024 * 1024));
+  for (let start = 0; start < size; start += piece.length) {
+    const length = Math.min(piece.length, size - start);
+    if ((await fsx.readFully(fd, piece, start, length, io)) < length) return false;
+    again.update(piece.subarray(0, length));
+  }
+  return again.digest('hex') === sha256;
 }
 
 function notAFile(absPath: string): Error {
@@ -409,8 +414,11 @@ export async function readSmallFile(
     const bytes = buffer.subarray(0, size);
     const after = await io.fstatBig(fd);
     if (length === size && unchangedSince(stats, after)) return { bytes, stats };
-    const head = bytes.subarray(0, HEAD_CHECK_BYTES);
-    if (appendOnly && length >= size && (await onlyAppended(fd, stats, after, head, io)))
+    if (
+      appendOnly &&
+      length >= size &&
+      (await onlyAppended(fd, stats, after, createHash('sha256').update(bytes).digest('hex'), io))
+    )
       return { bytes, stats };
     throw new ContentChangedError(`${absPath} changed while it was read`);
   } finally {
@@ -448,8 +456,6 @@ export async function readChunks(
     const size = Number(stats.size);
     const whole = createHash('sha256');
     const chunks: Chunk[] = [];
-    // The first bytes read, copied (their buffer goes on to the upload): compared again if the file grew.
-    let head = Buffer.alloc(0);
     for (let start = 0; start < size; start += chunkBytes) {
       const length = Math.min(chunkBytes, size - start);
       const buffer = await buffers.take();
@@ -458,7 +464,6 @@ export async function readChunks(
         const read = await fsx.readFully(fd, buffer, start, length, io);
         if (read < length) throw new ContentChangedError(`${absPath} shrank while it was read`);
         const bytes = buffer.subarray(0, length);
-        if (appendOnly && start === 0) head = Buffer.from(bytes.subarray(0, HEAD_CHECK_BYTES));
         whole.update(bytes);
         const chunk = { start, size: length, sha256: createHash('sha256').update(bytes).digest('hex') };
         chunks.push(chunk);
@@ -468,10 +473,11 @@ export async function readChunks(
         if (!handedOver) buffers.give(buffer);
       }
     }
+    const sha256 = whole.digest('hex');
     const after = await io.fstatBig(fd);
-    if (!unchangedSince(stats, after) && !(appendOnly && (await onlyAppended(fd, stats, after, head, io))))
+    if (!unchangedSince(stats, after) && !(appendOnly && (await onlyAppended(fd, stats, after, sha256, io))))
       throw new ContentChangedError(`${absPath} changed while it was read`);
-    return { sha256: whole.digest('hex'), size, stats, chunks };
+    return { sha256, size, stats, chunks };
   } finally {
     await io.close(fd);
   }
