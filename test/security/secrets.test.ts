@@ -13,6 +13,7 @@ import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Handler } from '#runtime/runtime.ts';
+import { FULL_CONFIG } from '../cdk/support.ts';
 import { WorkRepo } from '../components/source/git-fixtures.ts';
 import { makeHome } from '../reliability/support.ts';
 import { type DatabaseServer, startMariaDb } from '../support/database-servers.ts';
@@ -20,6 +21,7 @@ import { type GitHttpServer, startGitHttpServer } from '../support/git-http-serv
 import { tempDir } from '../support/local-runtime.ts';
 import { type LocalS3Server, startS3Server } from '../support/s3-server.ts';
 import { SearchEngineStandIn } from '../support/search-engine-server.ts';
+import { deniedStoreCalls, recordingHandlers, type StoreCall } from './support/store-calls.ts';
 
 /**
  * Secrets never appear in anything the product writes. Three full runs — files, a real MariaDB
@@ -463,8 +465,13 @@ describe('secrets never appear in anything written', () => {
       vi.stubEnv('SCRATCH_DIR', dirs.scratchLambda);
       // Each task runs in the Lambda wrapper its entry point exports (lambdaHandler): runtime from
       // the environment, logger at the Lambda's level, errors logged before they propagate.
+      // Their store calls are recorded: each must be allowed by the stack's roles (checked below).
+      const storeCalls: StoreCall[] = [];
       const lambdas = new Map<string, Handler>(
-        [...allHandlers()].map(([id, handler]) => [id, lambdaHandler(handler)]),
+        [...recordingHandlers(allHandlers(), storeCalls)].map(([id, handler]) => [
+          id,
+          lambdaHandler(handler),
+        ]),
       );
       const run = (definition: keyof typeof WORKFLOWS, input: unknown) =>
         runWorkflow(WORKFLOWS[definition], input, undefined as never, { handlers: lambdas, validate: false });
@@ -497,6 +504,40 @@ describe('secrets never appear in anything written', () => {
         outcome: { deletedSets: string[] };
       };
       expect(retention.outcome.deletedSets).toHaveLength(1);
+      // Every store request of that run (every component, the S3 store) is one its function's role allows.
+      expect(new Set(storeCalls.map((call) => call.handlerId.split('-')[0]))).toEqual(
+        new Set([
+          'begin',
+          'database',
+          'files',
+          'search',
+          'source',
+          'commit',
+          'validate',
+          'report',
+          'verify',
+          'plan',
+          'delete',
+          'mark',
+          'sweep',
+          'finish',
+          'local',
+        ]),
+      );
+      // The stack of this run: every component on, the database in dump mode.
+      const dumpStack = {
+        ...FULL_CONFIG,
+        components: {
+          ...(FULL_CONFIG.components as Record<string, unknown>),
+          database: {
+            enabled: true,
+            mode: 'dump',
+            urlParameterName: '/liferay/db-url',
+            toolsLayerArn: 'arn:aws:lambda:eu-west-1:111111111111:layer:db-clients:1',
+          },
+        },
+      };
+      expect(deniedStoreCalls(storeCalls, dumpStack)).toEqual([]);
 
       // E: the Lambda handlers with wrong passwords in SSM: the set fails, the errors are logged.
       // (Other parameter names: Powertools caches a parameter's value for five minutes.)
