@@ -42,9 +42,50 @@ const VALUE_PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/Failing row contains \(.*\)/g, `Failing row contains (${WITHHELD})`],
 ];
 
-export function withholdValues(line: string): string {
+/** The word before a quoted name that makes it an identifier (a table, a key…), shown as is. */
+const IDENTIFIER_BEFORE =
+  /\b(?:table|column|database|relation|schema|role|user|key|index|constraint|function|sequence|view|trigger|procedure|extension|collation|charset|character set|engine|variable)\s*:?\s*$/i;
+/** What an identifier may hold: a value with `@`, spaces or punctuation is never taken for one. */
+const IDENTIFIER = /^[\p{L}\p{N}_$.-]{1,128}$/u;
+const WORD_CHARACTER = /[\p{L}\p{N}_]/u;
+
+/**
+ * Replaces every quoted part of a kept line that is not an identifier named as one: the patterns
+ * above know the messages seen, and this covers the ones not foreseen (a server message quotes the
+ * value it tripped on in many forms: `value "…" is out of range`, `Incorrect datetime value: '…'
+ * for function`, `malformed array literal: "…"`). A quote opens after a non-word character (so
+ * "doesn't" opens none) and closes before one; a value with a line break has no closing quote on
+ * its line, and the rest of the line goes. `quote` is the engine's: MySQL quotes values with `'`
+ * (its client puts a server message in `"`), PostgreSQL names and values with `"`.
+ */
+function withholdQuoted(line: string, quote: "'" | '"'): string {
+  let out = '';
+  let at = 0;
+  while (at < line.length) {
+    const open = line.indexOf(quote, at);
+    if (open < 0) break;
+    if (open > 0 && WORD_CHARACTER.test(line.charAt(open - 1))) {
+      out += line.slice(at, open + 1);
+      at = open + 1;
+      continue;
+    }
+    out += line.slice(at, open);
+    let close = line.indexOf(quote, open + 1);
+    while (close >= 0 && close + 1 < line.length && WORD_CHARACTER.test(line.charAt(close + 1)))
+      close = line.indexOf(quote, close + 1);
+    if (close < 0) return `${out}${quote}${WITHHELD}…`;
+    const inner = line.slice(open + 1, close);
+    const named = IDENTIFIER_BEFORE.test(out) && IDENTIFIER.test(inner);
+    out += named || inner === WITHHELD ? line.slice(open, close + 1) : `${quote}${WITHHELD}${quote}`;
+    at = close + 1;
+  }
+  return out + line.slice(at);
+}
+
+export function withholdValues(line: string, quote: "'" | '"'): string {
   let out = line;
   for (const [pattern, replacement] of VALUE_PATTERNS) out = out.replace(pattern, replacement);
+  out = withholdQuoted(out, quote);
   return out.length > SHOWN_LINE_LIMIT ? `${out.slice(0, SHOWN_LINE_LIMIT)}…` : out;
 }
 
@@ -73,7 +114,7 @@ export function clientMessages(tool: string): ClientMessages {
   let inEcho = false;
 
   const keep = (line: string) => {
-    shown = `${shown}${withholdValues(line)}\n`.slice(-SHOWN_LIMIT);
+    shown = `${shown}${withholdValues(line, postgres ? '"' : "'")}\n`.slice(-SHOWN_LIMIT);
   };
 
   const mysqlLine = (line: string) => {

@@ -340,6 +340,27 @@ describe('a dump load that fails on a real MariaDB server', () => {
     expect(databaseExists(server, target)).toBe(false);
   });
 
+  it('never shows a duplicate value that holds a line break (the error line ends inside the quotes)', async () => {
+    // A unique key over a text column (a title unique per group) whose values hold a line break; the
+    // load fails on a duplicate under the case-insensitive collation.
+    const secret = 'Secret Title Of A Confidential Document';
+    const sql = [
+      '-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB',
+      'DROP TABLE IF EXISTS `Doc`;',
+      'CREATE TABLE `Doc` (`id` bigint NOT NULL, `groupId` bigint, `title` varchar(200), PRIMARY KEY (`id`), UNIQUE KEY `IX_TITLE` (`groupId`,`title`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;',
+      `INSERT INTO \`Doc\` VALUES (1,20,'${secret}\\nsecond line'),(2,20,'${secret.toUpperCase()}\\nSECOND LINE');`,
+      '-- Dump completed on 2026-11-27  2:00:01',
+      '',
+    ].join('\n');
+    const rt = databaseRuntime({ mode: 'dump', url: server.url('lportal') });
+    const backupId = 'b20261127t020000z-aa01';
+    await craftedSqlSet(rt, backupId, sql);
+    const failed = await failure(startRestore(restoreEvent(backupId), rt));
+    expect(failed).toBeInstanceOf(DumpRestoreFailedError);
+    expect(failed.message).toMatch(/Duplicate entry '<value not shown>…/);
+    expect(failed.message.toLowerCase()).not.toContain('confidential');
+  });
+
   it('says that a database it did not create was left partially loaded, and what to do', async () => {
     // Prepare: an existing database the request allows to overwrite
     const rt = databaseRuntime({ mode: 'dump', url: server.url('lportal') });
@@ -628,6 +649,56 @@ describe('client messages: what of a client program stderr may be shown', () => 
     expect(messages.text()).toBe(
       "ERROR 2006 (HY000) at line 9: Server has gone away (1 more line of mariadb's output not shown: statements and details may quote table rows)",
     );
+  });
+
+  it.each([
+    // Server messages that quote the value in forms no specific pattern knows (found in review).
+    [
+      'pg_restore',
+      `pg_restore: error: COPY failed for table "user_": ERROR:  value "${EMAIL}" is out of range for type integer`,
+    ],
+    [
+      'pg_restore',
+      `pg_restore: error: COPY failed for table "user_": ERROR:  date/time field value out of range: "${EMAIL}"`,
+    ],
+    [
+      'pg_restore',
+      `pg_restore: error: COPY failed for table "user_": ERROR:  malformed array literal: "{${EMAIL}}"`,
+    ],
+    // A value with a line break: its closing quote is on the next line, which is not kept.
+    [
+      'pg_restore',
+      `pg_restore: error: COPY failed for table "user_": ERROR:  invalid input syntax for type integer: "${EMAIL}\nsecond line"`,
+    ],
+    ['mariadb', `ERROR 1062 (23000) at line 4: Duplicate entry '20-${EMAIL}\nsecond line' for key 'IX_X'`],
+    [
+      'mariadb',
+      `ERROR 1411 (HY000) at line 9: Incorrect datetime value: '${EMAIL}' for function str_to_date`,
+    ],
+  ])('any quoted value goes, whatever the message: %s %s', (tool, stderr) => {
+    const messages = clientMessages(tool);
+    messages.write(`${stderr}\n`);
+    expect(messages.text()).not.toContain(EMAIL);
+    expect(messages.text()).toContain('<value not shown>');
+  });
+
+  it.each([
+    ['mariadb', "ERROR 1146 (42S02) at line 3: Table 'lportal.User_' doesn't exist"],
+    ['mariadb', "ERROR 1049 (42000): Unknown database 'lportal_r'"],
+    ['mariadb', "ERROR 1273 (HY000) at line 25: Unknown collation: 'utf8mb4_0900_ai_ci'"],
+    [
+      'mysqldump',
+      "mysqldump: Got error: 1045: \"Access denied for user 'liferay'@'<value not shown>' (using password: YES)\" when trying to connect",
+    ],
+    ['psql', 'ERROR:  relation "user_" does not exist'],
+    [
+      'pg_restore',
+      'pg_restore: error: could not execute query: ERROR:  duplicate key value violates unique constraint "ix_email"',
+    ],
+  ])('names of tables, keys, users and collations stay: %s %s', (tool, line) => {
+    const messages = clientMessages(tool);
+    messages.write(`${line}\n`);
+    expect(messages.text()).toBe(line);
   });
 
   it('counts the error lines it does not show: a dump that printed one is not complete', () => {
