@@ -358,3 +358,62 @@ describe('a target that is a symbolic link', () => {
     );
   });
 });
+
+describe('swap and finalize (found in review)', () => {
+  it('a Finalize retried after its answer was lost still reports what the swap carried over', async () => {
+    const home = path.join(work.dir, 'retry', 'liferay');
+    makeHome(home, 4);
+    writeTree(home, {
+      'tomcat-9.0.83/conf/server.xml': '<Server/>\n',
+      'osgi/core/kernel.jar': 'core',
+    });
+    const store = new LocalFolderStore(path.join(work.dir, 'retry', 'store'));
+    const rt = runtimeWith(store, { liferayHome: homeSettings(home) });
+    const backupId = backupIdOf(await backup(rt));
+    const finalize = losesFirstAnswer(finalizeRestore);
+    const outcome = await restore(
+      rt,
+      { backupId, liferayHome: { swap: true } },
+      { taskOverrides: { 'Liferay Home restore finalize': finalize.handler } },
+    );
+    expect(finalize.calls()).toBe(2);
+    expect(outcome.status).toBe('SUCCEEDED');
+    // The swap did carry Tomcat and osgi/core over...
+    expect(fs.existsSync(path.join(home, 'tomcat-9.0.83/conf/server.xml'))).toBe(true);
+    const result = (await restoreReport(store, restoreIdsOf(outcome))).results.liferayHome;
+    const details = result?.details as unknown as HomeDetails;
+    // ...but the report (from the retry) says nothing about it.
+    expect(details.carriedOver?.paths.sort()).toEqual(['osgi/core', 'tomcat-9.0.83']);
+    expect(result?.warnings.join('\n')).toContain('kept from the live tree');
+  });
+
+  it('a swap keeps the empty folders of the live Tomcat (temp, logs) when an include rule uses **', async () => {
+    const home = path.join(work.dir, 'globstar', 'liferay');
+    makeHome(home, 4);
+    writeTree(home, {
+      'tomcat-9.0.83/conf/server.xml': '<Server/>\n',
+      'data/keystore.jks': 'jks',
+    });
+    fs.mkdirSync(path.join(home, 'tomcat-9.0.83', 'temp'));
+    fs.mkdirSync(path.join(home, 'tomcat-9.0.83', 'logs'));
+    fs.chmodSync(path.join(home, 'tomcat-9.0.83', 'conf'), 0o750);
+    const store = new LocalFolderStore(path.join(work.dir, 'globstar', 'store'));
+    const rt = runtimeWith(store, { liferayHome: homeSettings(home, { include: ['**/*.jks'] }) });
+    const backupId = backupIdOf(await backup(rt));
+    const outcome = await restore(rt, { backupId, liferayHome: { swap: true } });
+    expect(outcome.status).toBe('SUCCEEDED');
+    const details = (await restoreReport(store, restoreIdsOf(outcome))).results.liferayHome
+      ?.details as unknown as HomeDetails;
+    expect(fs.readFileSync(path.join(home, 'tomcat-9.0.83/conf/server.xml'), 'utf8')).toBe('<Server/>\n');
+    const where = (rel: string) =>
+      fs.existsSync(path.join(home, rel))
+        ? 'restored tree'
+        : fs.existsSync(path.join(details.previousTree as string, rel))
+          ? 'previous tree'
+          : 'nowhere';
+    expect({ temp: where('tomcat-9.0.83/temp'), logs: where('tomcat-9.0.83/logs') }).toEqual({
+      temp: 'restored tree',
+      logs: 'restored tree',
+    });
+  });
+});

@@ -126,6 +126,7 @@ export async function putInPlace(request: PlacementRequest): Promise<Placement> 
     };
   }
   const swapping = state === 'tree';
+  if (swapping && request.selection) await checkCarriable(target, staging, request.selection);
   await store.put(recordKey, jsonBody({ location: target, ...(swapping ? { previousTree } : {}) }), {
     contentType: 'application/json',
   });
@@ -169,7 +170,10 @@ async function finishSwap(
   previousTree: string,
   warnings: string[],
 ): Promise<Placement> {
-  const carried = request.selection ? await carryOver(previousTree, request.target, request.selection) : [];
+  if (request.selection) await carryOver(previousTree, request.target, request.selection);
+  // What the restored tree holds that the backup did not: what this attempt, or an earlier one
+  // whose answer was lost, carried over (the restore writes only what the rules select).
+  const carried = request.selection ? await carriedEntries(request.target, request.selection) : [];
   const kept = [...warnings, `the previous tree was kept as ${previousTree}`];
   if (!request.selection)
     kept.push(
@@ -186,14 +190,68 @@ async function finishSwap(
 }
 
 /**
+ * The entries of the live tree the swap will carry over that this process cannot move: a folder
+ * moves to another parent only when its mover may write to it (its `..` entry changes), and
+ * carryOver makes writable, for the move, only folders this process owns. Refused before
+ * anything is renamed: after the swap, the live tree would be in place without its app server.
+ */
+async function checkCarriable(target: string, staging: string, selection: CompiledSelection): Promise<void> {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return;
+  const blocked: string[] = [];
+  await walkCarried(target, staging, selection, async (source, rel) => {
+    const stats = await fs.lstat(source);
+    if (stats.isDirectory() && stats.uid !== uid && !(await writable(source))) blocked.push(rel);
+  });
+  if (blocked.length > 0)
+    throw new RestoreTargetError(
+      `the swap must carry ${blocked.slice(0, CARRIED_NAMED).join(', ')} from ${target} into the restored tree (the backup leaves them out on purpose), and this process (uid ${uid}) may not move them: a folder moves only when its mover may write to it. Make them writable for uid ${uid}, or restore as their owner. Nothing was changed; the restored tree is in ${staging}`,
+    );
+}
+
+async function writable(dir: string): Promise<boolean> {
+  try {
+    await fs.access(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Calls `carry` for every entry of `from` that carryOver would move into `into` (entries no
+ * include rule reaches, which `into` does not hold), without moving anything.
+ */
+async function walkCarried(
+  from: string,
+  into: string,
+  selection: CompiledSelection,
+  carry: (source: string, rel: string) => Promise<void>,
+): Promise<void> {
+  const visit = async (rel: string, intoExists: boolean): Promise<void> => {
+    const source = rel === '' ? from : path.join(from, ...rel.split('/'));
+    for (const entry of await fs.readdir(source, { withFileTypes: true })) {
+      const child = joinPath(rel, entry.name);
+      const verdict = selection.verdict(child, entry.isDirectory());
+      if (verdict === 'selected' || verdict === 'excluded') continue;
+      const restored = intoExists ? await lstatIfPresent(path.join(into, ...child.split('/'))) : undefined;
+      if (verdict === 'holding') await visit(child, restored?.isDirectory() === true);
+      else if (!restored) await carry(path.join(source, entry.name), child);
+    }
+  };
+  await visit('', true);
+}
+
+/**
  * Moves into the restored tree the entries of the previous tree that no include rule reaches
  * and that the restored tree does not hold. A folder that holds selected entries (`osgi`) is
  * entered; one the restored tree lacks is created with the previous one's mode. The restored
  * folders' mtimes are set back after the moves (a rename into a folder changes its mtime).
- * Run again after an interruption, it moves what is left.
+ * Run again after an interruption, it moves what is left, and reports what it finds carried
+ * already (the restore writes only selected entries: any other one in the restored tree was
+ * carried). A read-only folder this process owns is made writable for its move, then set back.
  */
-async function carryOver(from: string, into: string, selection: CompiledSelection): Promise<string[]> {
-  const carried: string[] = [];
+async function carryOver(from: string, into: string, selection: CompiledSelection): Promise<void> {
   const touched = new Map<string, BigIntStats>();
   const visit = async (rel: string): Promise<void> => {
     const source = rel === '' ? from : path.join(from, ...rel.split('/'));
@@ -206,37 +264,76 @@ async function carryOver(from: string, into: string, selection: CompiledSelectio
       if (verdict === 'selected' || verdict === 'excluded') continue;
       const there = path.join(destination, entry.name);
       const restored = await lstatIfPresent(there);
-      if (verdict === 'holding') {
+      if (
+        verdict === 'holding' &&
+        isDirectory &&
+        (await fs.readdir(path.join(source, entry.name))).length > 0
+      ) {
         if (restored?.isDirectory()) await visit(child);
         else if (!restored) await carryInto(child, path.join(source, entry.name), there);
         continue;
       }
-      // A retried step finds what it carried already.
+      // A retried step finds what it carried already. An empty folder a rule could reach
+      // (Tomcat's temp with an include rule starting with **) is moved whole.
       if (restored) continue;
       await remember(destination, touched);
-      await fs.rename(path.join(source, entry.name), there);
-      carried.push(child);
+      await moveEntry(path.join(source, entry.name), there, isDirectory);
     }
   };
-  /** A folder holding selected entries that the backup did not hold: made, entered, dropped if nothing was carried. */
+  /**
+   * A folder holding selected entries that the backup did not hold: made, entered, dropped if
+   * nothing was carried. Until it is done it has the previous folder's mode plus the owner's
+   * rwx, which is what a retry that finds it half filled leaves it with.
+   */
   const carryInto = async (rel: string, source: string, there: string): Promise<void> => {
-    const before = carried.length;
     await remember(path.dirname(there), touched);
     const stats = await fs.lstat(source);
     await fs.mkdir(there, { mode: 0o700 });
+    await fs.chmod(there, (Number(stats.mode) & 0o7777) | 0o700);
     await visit(rel);
-    if (carried.length === before) {
+    if ((await fs.readdir(there)).length === 0) {
       await fs.rmdir(there);
+      touched.delete(there);
       return;
     }
     await fs.chmod(there, Number(stats.mode) & 0o7777);
     await fs.utimes(there, stats.atime, stats.mtime);
+    // Its times are the previous folder's, not those it had when entries were first moved into it.
+    touched.delete(there);
   };
   await visit('');
   for (const [dir, stats] of touched) {
     await fs.utimes(dir, secondsOf(stats.atimeNs.toString()), secondsOf(stats.mtimeNs.toString()));
   }
-  return carried;
+}
+
+/** The entries of a restored tree that no include rule reaches (carried over), deepest named last. */
+async function carriedEntries(tree: string, selection: CompiledSelection): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (rel: string): Promise<void> => {
+    const dir = rel === '' ? tree : path.join(tree, ...rel.split('/'));
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      const child = joinPath(rel, entry.name);
+      const verdict = selection.verdict(child, entry.isDirectory());
+      if (verdict === 'selected' || verdict === 'excluded') continue;
+      if (verdict === 'holding' && entry.isDirectory()) await visit(child);
+      else found.push(child);
+    }
+  };
+  await visit('');
+  return found.sort();
+}
+
+/** A rename; a folder its mover may not write to is made writable for the move (checkCarriable), then set back. */
+async function moveEntry(source: string, destination: string, isDirectory: boolean): Promise<void> {
+  if (!isDirectory || process.getuid?.() === 0 || (await writable(source))) {
+    await fs.rename(source, destination);
+    return;
+  }
+  const { mode } = await fs.lstat(source);
+  await fs.chmod(source, (mode & 0o7777) | 0o200);
+  await fs.rename(source, destination);
+  await fs.chmod(destination, mode & 0o7777);
 }
 
 /** A restored folder's times, taken before the first entry is moved into it. */
