@@ -342,6 +342,24 @@ describe('a swap whose second rename fails', () => {
   });
 });
 
+describe('a target that is a mount point (a volume of its own)', () => {
+  it('is refused before anything is written, saying where to restore instead', async () => {
+    // /dev/shm is a mount point on Linux; a test cannot mount one of its own without privileges.
+    const target = '/dev/shm';
+    expect(fs.statSync(target).dev, `${target} is no mount point on this machine`).not.toBe(
+      fs.statSync('/dev').dev,
+    );
+    const { rt, backupId } = await backedUpHome('mount');
+    const before = fs.readdirSync('/dev');
+    const outcome = await restore(rt, { backupId, liferayHome: { target, swap: true } });
+    expect(causeOf(outcome)).toContain(
+      `the target ${target} is a mount point (a file system of its own): the restore stages the tree beside it on /dev's file system and cannot rename a mount point. Restore into a folder inside it (for example /dev/shm/restored)`,
+    );
+    // No staging folder beside it.
+    expect(fs.readdirSync('/dev')).toEqual(before);
+  });
+});
+
 describe('a target that is a symbolic link', () => {
   it('is refused before anything is written, naming the folder it points to', async () => {
     const { rt, backupId } = await backedUpHome('link');

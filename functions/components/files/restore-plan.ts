@@ -11,7 +11,7 @@ import { parseInput } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { RestoreTargetError, UnsafeEntryError } from './errors.ts';
 import { planRestoreEventSchema, type RoundState, type ShardItem } from './events.ts';
-import { exists } from './fsx.ts';
+import { exists, lstatIfPresent } from './fsx.ts';
 import {
   type FileIndex,
   type IndexEntry,
@@ -146,6 +146,21 @@ async function validateParts(
   return counts;
 }
 
+/**
+ * A target that is a mount point (its own volume) cannot be renamed aside or replaced, and the
+ * staging folder beside it would be on the parent's file system: Finalize would fail after the
+ * whole tree was restored (EBUSY, EXDEV). Refused here, before anything is written.
+ */
+async function refuseMountPoint(component: FilesComponentName, target: string): Promise<void> {
+  const stats = await lstatIfPresent(target);
+  if (!stats) return;
+  const parent = path.dirname(target);
+  if (stats.dev === (await fs.stat(parent)).dev) return;
+  throw new RestoreTargetError(
+    `${component}: the target ${target} is a mount point (a file system of its own): the restore stages the tree beside it on ${parent}'s file system and cannot rename a mount point. Restore into a folder inside it (for example ${path.join(target, 'restored')}) and move what you need, or into a new folder you then mount`,
+  );
+}
+
 /** The staging folder of a restore: beside the target, so that swapping is a rename on one file system. */
 export function stagingDirFor(target: string, restoreId: string): string {
   return `${target}.restore-${restoreId}`;
@@ -192,6 +207,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   const warnings: string[] = [];
   // Refused before anything is written: Finalize would refuse it after the whole tree was restored.
   await targetState(target);
+  await refuseMountPoint(component, target);
   await checkBuild(component, target, details.data.dxp, request.force, warnings);
 
   const filter = request.path ? compilePathFilter(request.path) : undefined;
