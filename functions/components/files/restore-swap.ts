@@ -1,4 +1,4 @@
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as z from 'zod';
@@ -219,89 +219,76 @@ async function writable(dir: string): Promise<boolean> {
 }
 
 /**
- * Calls `carry` for every entry of `from` that carryOver would move into `into` (entries no
- * include rule reaches, which `into` does not hold), without moving anything.
+ * Calls `carry` for every entry of `from` the swap carries into `into`: the entries no include
+ * rule reaches that `into` does not hold. A folder holding selected entries (`osgi`) is entered
+ * where `into` has it or lacks it (never where `into` has something else there); an empty one a
+ * rule could reach (Tomcat's `temp` with an include rule starting with `**`) is carried whole.
+ * Beneath a selected or excluded folder everything is selected or excluded: never entered. The
+ * one walk of what moves, for the check before the swap and for the moves.
  */
 async function walkCarried(
   from: string,
   into: string,
   selection: CompiledSelection,
-  carry: (source: string, rel: string) => Promise<void>,
+  carry: (source: string, rel: string, isDirectory: boolean) => Promise<void>,
 ): Promise<void> {
   const visit = async (rel: string, intoExists: boolean): Promise<void> => {
     const source = rel === '' ? from : path.join(from, ...rel.split('/'));
     for (const entry of await fs.readdir(source, { withFileTypes: true })) {
+      const isDirectory = entry.isDirectory();
       const child = joinPath(rel, entry.name);
-      const verdict = selection.verdict(child, entry.isDirectory());
+      const verdict = selection.verdict(child, isDirectory);
       if (verdict === 'selected' || verdict === 'excluded') continue;
+      const entrySource = path.join(source, entry.name);
       const restored = intoExists ? await lstatIfPresent(path.join(into, ...child.split('/'))) : undefined;
-      if (verdict === 'holding') await visit(child, restored?.isDirectory() === true);
-      else if (!restored) await carry(path.join(source, entry.name), child);
+      if (verdict === 'holding' && isDirectory && (await fs.readdir(entrySource)).length > 0) {
+        if (!restored || restored.isDirectory()) await visit(child, restored !== undefined);
+        continue;
+      }
+      // A retried step finds what it carried already.
+      if (!restored) await carry(entrySource, child, isDirectory);
     }
   };
   await visit('', true);
 }
 
 /**
- * Moves into the restored tree the entries of the previous tree that no include rule reaches
- * and that the restored tree does not hold. A folder that holds selected entries (`osgi`) is
- * entered; one the restored tree lacks is created with the previous one's mode. The restored
- * folders' mtimes are set back after the moves (a rename into a folder changes its mtime).
- * Run again after an interruption, it moves what is left, and reports what it finds carried
- * already (the restore writes only selected entries: any other one in the restored tree was
- * carried). A read-only folder this process owns is made writable for its move, then set back.
+ * Moves into the restored tree the entries walkCarried names. A folder on the way that the
+ * restored tree lacks is made when the first entry moves into it, with the previous folder's
+ * mode plus the owner's rwx until the end (what a retry that finds it half filled leaves it
+ * with), then its mode and times. The restored folders' times are set back after the moves (a
+ * rename into a folder changes its mtime). Run again after an interruption, it moves what is
+ * left. A read-only folder this process owns is made writable for its move, then set back.
  */
 async function carryOver(from: string, into: string, selection: CompiledSelection): Promise<void> {
   const touched = new Map<string, BigIntStats>();
-  const visit = async (rel: string): Promise<void> => {
-    const source = rel === '' ? from : path.join(from, ...rel.split('/'));
-    const destination = rel === '' ? into : path.join(into, ...rel.split('/'));
-    for (const entry of await fs.readdir(source, { withFileTypes: true })) {
-      const isDirectory = entry.isDirectory();
-      const child = joinPath(rel, entry.name);
-      // Beneath a selected or excluded folder everything is selected or excluded: never entered.
-      const verdict = selection.verdict(child, isDirectory);
-      if (verdict === 'selected' || verdict === 'excluded') continue;
-      const there = path.join(destination, entry.name);
-      const restored = await lstatIfPresent(there);
-      if (
-        verdict === 'holding' &&
-        isDirectory &&
-        (await fs.readdir(path.join(source, entry.name))).length > 0
-      ) {
-        if (restored?.isDirectory()) await visit(child);
-        else if (!restored) await carryInto(child, path.join(source, entry.name), there);
-        continue;
-      }
-      // A retried step finds what it carried already. An empty folder a rule could reach
-      // (Tomcat's temp with an include rule starting with **) is moved whole.
-      if (restored) continue;
-      await remember(destination, touched);
-      await moveEntry(path.join(source, entry.name), there, isDirectory);
+  /** Folders made here, by their path relative to the tree, with the previous folders' stats. */
+  const made = new Map<string, Stats>();
+  const folderFor = async (rel: string): Promise<string> => {
+    const there = rel === '' ? into : path.join(into, ...rel.split('/'));
+    if (made.has(rel)) return there;
+    const stats = await lstatIfPresent(there);
+    if (stats) {
+      if (!touched.has(there)) touched.set(there, await fs.lstat(there, { bigint: true }));
+      return there;
     }
-  };
-  /**
-   * A folder holding selected entries that the backup did not hold: made, entered, dropped if
-   * nothing was carried. Until it is done it has the previous folder's mode plus the owner's
-   * rwx, which is what a retry that finds it half filled leaves it with.
-   */
-  const carryInto = async (rel: string, source: string, there: string): Promise<void> => {
-    await remember(path.dirname(there), touched);
-    const stats = await fs.lstat(source);
+    await folderFor(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
+    const previous = await fs.lstat(path.join(from, ...rel.split('/')));
     await fs.mkdir(there, { mode: 0o700 });
-    await fs.chmod(there, (Number(stats.mode) & 0o7777) | 0o700);
-    await visit(rel);
-    if ((await fs.readdir(there)).length === 0) {
-      await fs.rmdir(there);
-      touched.delete(there);
-      return;
-    }
-    await fs.chmod(there, Number(stats.mode) & 0o7777);
-    await fs.utimes(there, stats.atime, stats.mtime);
-    // Its times are the previous folder's, not those it had when entries were first moved into it.
-    touched.delete(there);
+    await fs.chmod(there, (previous.mode & 0o7777) | 0o700);
+    made.set(rel, previous);
+    return there;
   };
-  await visit('');
+  await walkCarried(from, into, selection, async (source, rel, isDirectory) => {
+    const parent = await folderFor(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
+    await moveEntry(source, path.join(parent, path.posix.basename(rel)), isDirectory);
+  });
+  // Deepest first: setting a folder's times after those of the folders in it.
+  for (const [rel, previous] of [...made].reverse()) {
+    const there = path.join(into, ...rel.split('/'));
+    await fs.chmod(there, previous.mode & 0o7777);
+    await fs.utimes(there, previous.atime, previous.mtime);
+  }
   for (const [dir, stats] of touched) {
     await fs.utimes(dir, secondsOf(stats.atimeNs.toString()), secondsOf(stats.mtimeNs.toString()));
   }
@@ -334,9 +321,4 @@ async function moveEntry(source: string, destination: string, isDirectory: boole
   await fs.chmod(source, (mode & 0o7777) | 0o200);
   await fs.rename(source, destination);
   await fs.chmod(destination, mode & 0o7777);
-}
-
-/** A restored folder's times, taken before the first entry is moved into it. */
-async function remember(dir: string, touched: Map<string, BigIntStats>): Promise<void> {
-  if (!touched.has(dir)) touched.set(dir, await fs.lstat(dir, { bigint: true }));
 }
