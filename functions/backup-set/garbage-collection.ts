@@ -148,21 +148,23 @@ export async function sweepPrefix(
   let bytes = 0;
   let locked = 0;
   let batch: ListedObject[] = [];
+  /** The object as it is now if it may go: written before `writtenBefore`, and no Object Lock holds it. */
+  const lookAgain = async (
+    key: string,
+    writtenBefore: number,
+  ): Promise<SeenObject | 'locked' | undefined> => {
+    const seen = await rt.store.stat(key);
+    if (!seen || seen.lastModified.getTime() >= writtenBefore) return undefined;
+    return seen.lockedUntil && seen.lockedUntil.getTime() > now ? 'locked' : { key, seen };
+  };
   const deleteBatch = async () => {
     // A backup may have written an old object again since it was listed (it refreshes content it
     // found in the store rather than trusting it: isReusable), so each is looked at once more, and
     // what is deleted is the object as seen then: one written again between that look and the
     // delete stays (deleteAsSeen). A version Object Lock still holds is left for a later run.
-    const stale = await mapLimit(batch, RECHECK_CONCURRENCY, async (object) => {
-      const seen = await rt.store.stat(object.key);
-      if (!seen || seen.lastModified.getTime() >= cutoff) return undefined;
-      if (seen.lockedUntil && seen.lockedUntil.getTime() > now) {
-        locked += 1;
-        return undefined;
-      }
-      return { key: object.key, seen };
-    });
-    const gone = await rt.store.deleteAsSeen(stale.flatMap((object) => (object ? [object] : [])));
+    const looks = await mapLimit(batch, RECHECK_CONCURRENCY, (object) => lookAgain(object.key, cutoff));
+    locked += looks.filter((look) => look === 'locked').length;
+    const gone = await rt.store.deleteAsSeen(looks.filter((look) => typeof look === 'object'));
     deleted += gone.length;
     for (const object of gone) bytes += object.seen.size;
     // On a versioned bucket, deleting the current version makes the one before it current again
@@ -170,14 +172,14 @@ export async function sweepPrefix(
     // the one deleted go too; a younger one was written since, and stays.
     let resurfaced: readonly SeenObject[] = gone.filter((object) => object.seen.version !== undefined);
     for (let round = 0; resurfaced.length > 0 && round < MAX_VERSION_ROUNDS; round += 1) {
-      const older = await mapLimit(resurfaced, RECHECK_CONCURRENCY, async ({ key, seen: deletedVersion }) => {
-        const seen = await rt.store.stat(key);
-        if (!seen?.version || seen.lastModified.getTime() > deletedVersion.lastModified.getTime())
-          return undefined;
-        if (seen.lockedUntil && seen.lockedUntil.getTime() > now) return undefined;
-        return { key, seen };
-      });
-      resurfaced = await rt.store.deleteAsSeen(older.flatMap((object) => (object ? [object] : [])));
+      const older = await mapLimit(resurfaced, RECHECK_CONCURRENCY, ({ key, seen }) =>
+        lookAgain(key, seen.lastModified.getTime() + 1),
+      );
+      resurfaced = await rt.store.deleteAsSeen(
+        older.filter(
+          (look): look is SeenObject => typeof look === 'object' && look.seen.version !== undefined,
+        ),
+      );
       for (const object of resurfaced) bytes += object.seen.size;
     }
     batch = [];
