@@ -400,7 +400,7 @@ describe('swap and finalize (found in review)', () => {
     expect(fs.existsSync(path.join(home, 'tomcat-9.0.83/conf/server.xml'))).toBe(true);
     const result = (await restoreReport(store, restoreIdsOf(outcome))).results.liferayHome;
     const details = result?.details as unknown as HomeDetails;
-    // ...but the report (from the retry) says nothing about it.
+    // ...and the report, written by the retry, says so (it used to list nothing).
     expect(details.carriedOver?.paths.sort()).toEqual(['osgi/core', 'tomcat-9.0.83']);
     expect(result?.warnings.join('\n')).toContain('kept from the live tree');
   });
