@@ -44,9 +44,16 @@ const SLA_RESULTS_APPS = new Set([
   'workflow-metrics-sla-instance-results',
   'workflow-metrics-sla-task-results',
 ]);
-/** 7.2 before SP3/FP8: app indexes without the company id (fixed names, not the configured prefix). */
+/**
+ * 7.2 before SP3/FP8: app indexes with fixed names, not the configured prefix. Result rankings had
+ * one index (`liferay-search-tuning-rankings`); synonym sets one per company, named after the
+ * company index (`liferay-search-tuning-synonyms-liferay-20101`); workflow metrics
+ * `workflow-metrics-<app>`, listed on some 7.2 pages with the company id appended
+ * (`workflow-metrics-sla-instance-results-20101`).
+ */
 const LEGACY_SEARCH_TUNING = new Set(['liferay-search-tuning-rankings', 'liferay-search-tuning-synonyms']);
-const LEGACY_WORKFLOW_METRICS = /^workflow-metrics-[a-z-]+$/;
+const LEGACY_SYNONYMS_PREFIX = 'liferay-search-tuning-synonyms-';
+const LEGACY_WORKFLOW_METRICS = /^(workflow-metrics-[a-z]+(?:-[a-z]+)*)(?:-\d+)?$/;
 /** `*` patterns that cover the 7.2 pre-SP3 app indexes, whatever the prefix. */
 export const LEGACY_INDEX_PATTERNS = ['liferay-search-tuning-*', 'workflow-metrics-*'] as const;
 
@@ -79,8 +86,15 @@ export function classifyLiferayIndex(
     return { kind: appKind(app), companyId };
   }
   if (LEGACY_SEARCH_TUNING.has(name)) return { kind: 'search-tuning', legacy: true };
-  if (LEGACY_WORKFLOW_METRICS.test(name)) {
-    return { kind: appKind(name), legacy: true };
+  if (name.startsWith(LEGACY_SYNONYMS_PREFIX)) {
+    const company = new RegExp(`^${escapeRegExp(prefix)}(\\d+)$`).exec(
+      name.slice(LEGACY_SYNONYMS_PREFIX.length),
+    );
+    if (company?.[1] !== undefined) return { kind: 'search-tuning', companyId: company[1], legacy: true };
+  }
+  const workflowMetrics = LEGACY_WORKFLOW_METRICS.exec(name);
+  if (workflowMetrics?.[1] !== undefined) {
+    return { kind: appKind(workflowMetrics[1]), legacy: true };
   }
   return undefined;
 }

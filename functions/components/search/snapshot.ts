@@ -61,6 +61,12 @@ export function listingPattern(settings: {
   return [`${settings.indexNamePrefix}*`, ...LEGACY_INDEX_PATTERNS].join(',');
 }
 
+/**
+ * What a create says when the name is taken (by a finished or a running snapshot): OpenSearch
+ * `invalid_snapshot_name_exception`; Elasticsearch its subclass SnapshotNameAlreadyInUseException.
+ */
+const NAME_TAKEN = new Set(['invalid_snapshot_name_exception', 'snapshot_name_already_in_use_exception']);
+
 export interface StartSnapshotInput {
   readonly backupId: string;
   readonly environment: string;
@@ -129,8 +135,7 @@ export async function startSnapshot(engine: SearchEngine, input: StartSnapshotIn
       },
     });
   } catch (error) {
-    if (!(error instanceof SearchEngineError && error.type === 'invalid_snapshot_name_exception'))
-      throw error;
+    if (!(error instanceof SearchEngineError && NAME_TAKEN.has(error.type ?? ''))) throw error;
     const existing = await engine.getSnapshot(repository, snapshot);
     if (existing?.metadata?.backup_id !== input.backupId) throw error;
     // Our own snapshot: an earlier attempt of this task started it.

@@ -44,7 +44,9 @@ export async function restoreRepository(input: RestoreInput, deps: SourceDeps): 
   const started = Date.now();
   const { record, target } = input;
   const refs = selectRefs(record.refs, target.refs);
-  if (Object.keys(refs).length === 0) {
+  // A repository empty at backup time (nothing pushed to it yet) is restored as nothing to push.
+  const recordedEmpty = Object.keys(record.refs).length === 0 && target.refs === undefined;
+  if (Object.keys(refs).length === 0 && !recordedEmpty) {
     throw new InvalidInputError(
       `${record.name}: no recorded ref matches ${(target.refs ?? []).join(', ')} (the backup has ${Object.keys(record.refs).length} refs)`,
     );
@@ -60,7 +62,9 @@ export async function restoreRepository(input: RestoreInput, deps: SourceDeps): 
   const targetAd = await deps.transport.discover(remote, 'git-receive-pack');
   const existing = mirroredRefs(targetAd.refs, () => false);
   const existingCount = Object.keys(existing).length;
-  const warnings: string[] = [];
+  const warnings: string[] = recordedEmpty
+    ? [`${record.name}: the repository was empty when it was backed up (no refs): nothing to push`]
+    : [];
   if (existingCount > 0 && !target.overwrite) {
     // Step Functions runs this task again after a transient error (RetryableError), also one
     // raised after the push went through. A target that holds only refs of this request, each
