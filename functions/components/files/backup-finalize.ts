@@ -97,12 +97,19 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
     symlinks: sum((r) => r.stats.symlinks),
     bytes: sum((r) => r.stats.bytes),
   };
+  // The index's bytes depend only on what the shards wrote: a Finalize run twice (an invocation
+  // reported failed that went on running) writes the same object, so whichever answer the
+  // workflow keeps, the digest it records matches the store. Its time is the last shard's end.
+  const createdAt = all.reduce(
+    (latest, result) => (Date.parse(result.finishedAt) > Date.parse(latest) ? result.finishedAt : latest),
+    plan.createdAt,
+  );
   const index: FileIndex = {
     format: INDEX_FORMAT,
     version: 1,
     backupId: backup.backupId,
     component,
-    createdAt: rt.now().toISOString(),
+    createdAt,
     sources: plan.sources,
     root: plan.root,
     parts,

@@ -125,7 +125,15 @@ const MAX_WARNINGS = 200;
 const CHANGED_FILE_ATTEMPTS = 3;
 
 /** A processed entry: a new one, or the previous line when nothing about the entry changed. */
-type Processed = IndexEntry | PartLine | undefined;
+type Processed = IndexEntry | PartLine | undefined | typeof DEFERRED;
+
+/**
+ * A large file whose read would have begun after the shard's time budget: left, with everything
+ * after it, to the next round. The window holds up to WINDOW entries queued at once, large files
+ * among them, read one at a time: reading them all after the budget (gigabytes, over an EFS short
+ * of throughput) could take the invocation past Lambda's 15 minutes, and every retry with it.
+ */
+const DEFERRED = Symbol('deferred to the next round');
 
 export interface CopyShardOutput {
   readonly shardId: string;
@@ -139,6 +147,12 @@ export async function copyShard(event: unknown, rt: Runtime): Promise<CopyShardO
   const { backup, component, shard } = parseInput(copyShardEventSchema, event, 'files copy-shard input');
   const settings = filesSettings(rt, component);
   return SHARDS_PER_PROCESS.run(async () => {
+    // Run again after it finished (its answer lost): the result written is the shard's answer. A
+    // second walk would write its part over the one that result records (a tree that changed
+    // meanwhile gives other bytes), and if it then died before its own result, Finalize would
+    // build the index from the first result and a part that no longer matches its digest.
+    const done = await finishedResult(rt, backup.backupId, component, shard);
+    if (done) return summaryOf(done);
     const plan = await readBackupPlan(rt.store, filesKeys.plan(backup.backupId, component));
     let result: ShardResult;
     try {
@@ -153,13 +167,41 @@ export async function copyShard(event: unknown, rt: Runtime): Promise<CopyShardO
       const { previous: _, ...alone } = plan;
       result = await new ShardCopier(rt, settings, alone, component, shard, [why]).run();
     }
-    return {
-      shardId: result.shardId,
-      entries: result.stats.entries,
-      uploadedBytes: result.stats.uploadedBytes,
-      ...(result.resumeAfter !== undefined ? { resumeAfter: result.resumeAfter } : {}),
-    };
+    return summaryOf(result);
   });
+}
+
+function summaryOf(result: ShardResult): CopyShardOutput {
+  return {
+    shardId: result.shardId,
+    entries: result.stats.entries,
+    uploadedBytes: result.stats.uploadedBytes,
+    ...(result.resumeAfter !== undefined ? { resumeAfter: result.resumeAfter } : {}),
+  };
+}
+
+/** The result an earlier attempt of this shard wrote for the same range, if any (one that cannot be read is done again). */
+async function finishedResult(
+  rt: Runtime,
+  backupId: string,
+  component: FilesComponentName,
+  shard: ShardItem,
+): Promise<ShardResult | undefined> {
+  let result: ShardResult | undefined;
+  try {
+    result = await readShardResult(rt.store, filesKeys.shardResult(backupId, component, shard.id));
+  } catch (error) {
+    if (error instanceof CorruptBackupError) return undefined;
+    throw error;
+  }
+  if (
+    !result ||
+    result.shardId !== shard.id ||
+    result.after !== shard.after ||
+    result.through !== shard.through
+  )
+    return undefined;
+  return result;
 }
 
 /** Exact times and inode of an entry, as the index records them (nanoseconds as decimal text). */
@@ -252,6 +294,10 @@ class ShardCopier {
   private readonly io = new fsx.AdaptiveIo();
   private packs!: PackWriter;
   private lastProgress = 0;
+  /** When this invocation stops taking new work (its time budget). */
+  private deadline = Number.POSITIVE_INFINITY;
+  /** The first entry this invocation queued: never deferred, so that every round makes progress. */
+  private firstQueued: string | undefined;
 
   constructor(
     private readonly rt: Runtime,
@@ -280,6 +326,7 @@ class ShardCopier {
   async run(): Promise<ShardResult> {
     const started = Date.now();
     const deadline = started + this.settings.shard.timeBudgetSeconds * 1000;
+    this.deadline = deadline;
     const { store } = this.rt;
     // The previous index and this shard's earlier packs, if any, side by side (two requests).
     const [previousIndex] = await Promise.all([
@@ -311,9 +358,28 @@ class ShardCopier {
     // Entries in walk order: an unchanged one is ready at once (often its previous line, as it
     // was), a changed one is a promise while its content is read and stored.
     const window: Array<Processed | Promise<Processed>> = [];
+    /** The paths of the window's entries, in the same order. */
+    const windowPaths: string[] = [];
+    /** The path of the last entry taken from the window (written, or gone since the walk). */
+    let lastTaken: string | undefined;
+    /** Set once an entry was deferred: it and everything after it belong to the next round. */
+    let deferred = false;
     const writeHead = async () => {
       const head = window.shift();
+      const path = windowPaths.shift();
+      if (deferred) {
+        // Beyond the cut: waited for (nothing left running), never written.
+        if (head instanceof Promise) await head.catch(() => undefined);
+        return;
+      }
       const item = head instanceof Promise ? await head : head;
+      if (item === DEFERRED) {
+        deferred = true;
+        resumeAfter = lastTaken;
+        walkedToEnd = false;
+        return;
+      }
+      lastTaken = path;
       if (!item) return;
       let entry: IndexEntry;
       let full: boolean;
@@ -350,11 +416,14 @@ class ShardCopier {
           }
           let before = previous.findSync(walked.path);
           if (before === NOT_READ_YET) before = await previous.find(walked.path);
+          this.firstQueued ??= walked.path;
           const processing = this.process(walked, before);
           if (processing instanceof Promise) processing.catch(() => undefined);
           window.push(processing);
+          windowPaths.push(walked.path);
           lastQueued = walked.path;
           while (window.length >= WINDOW) await writeHead();
+          if (deferred) break outer;
         }
         this.reportProgress();
       }
@@ -617,7 +686,10 @@ class ShardCopier {
       code === 'ENOTFILE' ||
       code === 'EACCES' ||
       code === 'EPERM' ||
-      code === 'EISDIR'
+      code === 'EISDIR' ||
+      // Opening a Unix socket (or a device without a driver) that replaced the file since the walk.
+      code === 'ENXIO' ||
+      code === 'ENODEV'
     ) {
       this.warn(
         `could not read ${walked.path} (${code === 'ELOOP' ? 'replaced by a link' : code}); it is not in this backup`,
@@ -654,7 +726,7 @@ class ShardCopier {
   private async smallFile(
     walked: WalkedEntry,
     before: FileEntry | undefined,
-  ): Promise<FileEntry | undefined> {
+  ): Promise<FileEntry | undefined | typeof DEFERRED> {
     let size = walked.stats.size;
     for (let attempt = 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
       if (size >= this.settings.blobThresholdBytes) return this.largeFile(walked, before);
@@ -717,8 +789,13 @@ class ShardCopier {
   private async largeFile(
     walked: WalkedEntry,
     before: FileEntry | undefined,
-  ): Promise<FileEntry | undefined> {
+  ): Promise<FileEntry | undefined | typeof DEFERRED> {
     return this.largeSlot.run(async () => {
+      // Its turn came after the budget: the next round reads it (the first entry is always read).
+      if (walked.path !== this.firstQueued && Date.now() >= this.deadline) {
+        this.stats.changedFiles -= 1;
+        return DEFERRED;
+      }
       const known = new Set<string>();
       if (before?.data && 'chunks' in before.data)
         for (const [sha256] of before.data.chunks) known.add(sha256);
