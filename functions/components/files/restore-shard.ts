@@ -156,6 +156,22 @@ function sha256Sync(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/**
+ * The mode a restored file is given. Owner and group are not restored (the file belongs to whoever
+ * restores it), and a set-user-ID or set-group-ID bit means "run as the file's owner (group)": kept
+ * on a file whose owner changed, it changes meaning (a tool of `nobody`, restored by root, would run
+ * as root). As cp -p and tar do, the bit is kept only when the restoring process has the recorded
+ * owner (group); otherwise it is cleared. Over an EFS access point, whose user differs from the
+ * function's, such bits are cleared too: lost rather than given to another user.
+ */
+export function restoredFileMode(entry: Pick<FileEntry, 'mode' | 'uid' | 'gid'>): number {
+  if ((entry.mode & 0o6000) === 0) return entry.mode;
+  let mode = entry.mode;
+  if (process.geteuid?.() !== entry.uid) mode &= ~0o4000;
+  if (process.getegid?.() !== entry.gid) mode &= ~0o2000;
+  return mode;
+}
+
 function packOffset(entry: FileEntry): number {
   return entry.data && 'pack' in entry.data ? entry.data.offset : 0;
 }
@@ -419,7 +435,7 @@ class ShardRestorer {
   /** A file whose bytes matched: its mode and mtime set, closed, counted. */
   private async closeVerified(entry: FileEntry, fd: number): Promise<void> {
     try {
-      await this.io.fchmod(fd, entry.mode);
+      await this.io.fchmod(fd, restoredFileMode(entry));
       await this.io.futimes(fd, secondsOf(entry.mtimeNs));
     } finally {
       await this.io.close(fd);
@@ -683,7 +699,7 @@ class ShardRestorer {
       offset,
       size: entry.size,
       sha256: entry.sha256,
-      mode: entry.mode,
+      mode: restoredFileMode(entry),
       mtime: secondsOf(entry.mtimeNs),
     };
   }
@@ -752,7 +768,7 @@ class ShardRestorer {
         const outcome = await worker.finish({
           fd,
           bytes: region,
-          mode: entry.mode,
+          mode: restoredFileMode(entry),
           mtime: secondsOf(entry.mtimeNs),
           sha256: entry.sha256,
         });

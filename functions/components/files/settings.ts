@@ -168,7 +168,7 @@ export function compilePathFilter(glob: string): PathFilter {
   const normalised = glob.replace(/\/+$/, '');
   const scan = picomatch.scan(normalised);
   const options = { dot: true, windows: false } as const;
-  if (!scan.isGlob) {
+  if (!scan.isGlob && !scan.negated) {
     // `data/a\[1\]` names the folder `data/a[1]`: the escapes are the glob's, not the path's.
     const literal = unescapeGlob(normalised);
     return {
@@ -180,7 +180,9 @@ export function compilePathFilter(glob: string): PathFilter {
   const matcher = picomatch(normalised, options);
   // The base picks the index parts to read, by comparing paths: with its escapes left in
   // (`data/x\*y`), it sorted after the folder it names and the parts inside it were skipped.
-  const base = unescapeGlob(scan.base);
+  // A negated glob (`!data/a/**`) selects everything but what its base names: every part is read
+  // (reading only the parts near `data/a` restored a few files and called itself complete).
+  const base = scan.negated ? '' : unescapeGlob(scan.base);
   return { glob, base, matches: (relPath) => matcher(relPath) };
 }
 

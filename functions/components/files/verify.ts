@@ -28,12 +28,15 @@ export async function setIndex({ result }: Pick<SetComponent, 'result'>, rt: Run
   return readIndex(rt.store, details.index.key, details.index);
 }
 
-async function streamsOf(location: DataLocation, rt: Runtime): Promise<Readable[]> {
-  if ('blob' in location) return [await rt.store.get(location.blob)];
-  if ('pack' in location) return [await rt.store.getRange(location.pack, location.offset, location.length)];
-  const streams: Readable[] = [];
-  for (const [sha256] of location.chunks) streams.push(await rt.store.get(filesKeys.blob(sha256)));
-  return streams;
+/**
+ * The stored parts of a file's content, each opened only when the one before it was read (and
+ * closed): a GET holds its connection until its body is read or destroyed, and the S3 SDK keeps
+ * at most 50 per host, so opening the GETs of a file of more chunks first waited for ever.
+ */
+async function* streamsOf(location: DataLocation, rt: Runtime): AsyncGenerator<Readable> {
+  if ('blob' in location) yield await rt.store.get(location.blob);
+  else if ('pack' in location) yield await rt.store.getRange(location.pack, location.offset, location.length);
+  else for (const [sha256] of location.chunks) yield await rt.store.get(filesKeys.blob(sha256));
 }
 
 export interface PartVerification {
@@ -65,12 +68,17 @@ export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerifi
       let size = 0;
       try {
         // Streams are opened one after another, so a chunked file holds one response at a time.
-        for (const stream of entry.data ? await streamsOf(entry.data, rt) : []) {
-          for await (const chunk of stream) {
-            hash.update(chunk as Buffer);
-            size += (chunk as Buffer).length;
+        if (entry.data)
+          for await (const stream of streamsOf(entry.data, rt)) {
+            try {
+              for await (const chunk of stream) {
+                hash.update(chunk as Buffer);
+                size += (chunk as Buffer).length;
+              }
+            } finally {
+              stream.destroy();
+            }
           }
-        }
       } catch (error) {
         problems.push(`${entry.path}: its content cannot be read: ${(error as Error).message}`);
         lostContent += 1;
