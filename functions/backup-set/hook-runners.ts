@@ -75,6 +75,13 @@ export async function pollSsmHook(commandId: string, deadlinePassed: boolean): P
   const listed = await (await ssmClient()).send(new ListCommandsCommand({ CommandId: commandId }));
   const command = listed.Commands?.[0];
   const status = command?.Status;
+  // Run Command ends a command whose targets match no managed instance `Success` (StatusDetails
+  // NoInstancesInTag, zero targets): the hook ran nowhere, so writes were never paused.
+  if (status === 'Success' && (command?.StatusDetails === 'NoInstancesInTag' || command?.TargetCount === 0))
+    return {
+      state: 'failed',
+      message: `Run Command ${commandId} ran on no host: no instance matched its targets (${command?.StatusDetails ?? 'TargetCount 0'})`,
+    };
   if (status === 'Success') return { state: 'succeeded' };
   if (status === 'Failed' || status === 'Cancelled' || status === 'TimedOut') {
     return {

@@ -111,26 +111,30 @@ export async function readLatest(store: ContentStore): Promise<string | undefine
 }
 
 /**
- * What `latest` means to a restore or a drill: the pointer or, when it is damaged, the newest
+ * What `latest` means to a restore or a drill: the pointer or, when it is damaged or missing, the newest
  * complete set among the manifests (what the pointer records: Commit never moves it back), with a
  * warning that says so. Nobody restoring at night should have to repair the pointer first.
  */
 export async function resolveLatest(store: ContentStore): Promise<{ backupId?: string; warning?: string }> {
+  // Unreadable: why. Missing: none yet, or a Commit that wrote its complete manifest and then could
+  // not write the pointer (its run failed there): a complete set is still the latest one.
+  let damaged: string | undefined;
   try {
     const backupId = await readLatest(store);
-    return backupId ? { backupId } : {};
+    if (backupId) return { backupId };
   } catch (error) {
     if (!(error instanceof CorruptBackupError)) throw error;
-    for (const id of (await listBackupIds(store)).reverse()) {
-      const manifest = await readManifest(store, id).catch(() => undefined);
-      if (manifest?.status === 'complete')
-        return {
-          backupId: id,
-          warning: `${error.message}: "latest" is taken as the newest complete set, ${id}`,
-        };
-    }
-    return { warning: `${error.message}, and no set is complete` };
+    damaged = error.message;
   }
+  for (const id of (await listBackupIds(store)).reverse()) {
+    const manifest = await readManifest(store, id).catch(() => undefined);
+    if (manifest?.status === 'complete')
+      return {
+        backupId: id,
+        warning: `${damaged ?? `${storeKeys.latest} is missing`}: "latest" is taken as the newest complete set, ${id}`,
+      };
+  }
+  return damaged ? { warning: `${damaged}, and no set is complete` } : {};
 }
 
 /**

@@ -325,7 +325,28 @@ async function writePlan(
   }
   const interrupted = new Set(await interruptedDeletions(rt.store));
   const links = chainLinks(facts, latest);
-  const decisions: RetentionDecision[] = decideRetention(facts, settings.policy, now).map((decision) => {
+  // A set whose deletion an earlier run started has lost what it deleted first (its snapshots, its
+  // index) and every restore refuses it: it is no copy to keep, whatever the policy says now (raised
+  // since, or a newer set unreadable), and marking its content would fail every run from now on. Its
+  // deletion is finished, and it takes no place among the sets the policy keeps.
+  // (One whose manifest cannot be read is left for a person, as any unreadable set.)
+  const unfinished = (fact: SetFacts) =>
+    interrupted.has(fact.backupId) && fact.backupId !== latest && fact.status !== 'unreadable';
+  const decided = new Map(
+    decideRetention(
+      facts.filter((fact) => !unfinished(fact)),
+      settings.policy,
+      now,
+    ).map((decision) => [decision.backupId, decision]),
+  );
+  const decisions: RetentionDecision[] = facts.map((fact) => {
+    const decision = decided.get(fact.backupId);
+    if (!decision)
+      return {
+        backupId: fact.backupId,
+        keep: false,
+        reasons: ['its deletion was started by an earlier run'],
+      };
     const link = links.get(decision.backupId);
     if (link && decision.backupId !== latest) {
       return { ...decision, keep: true, reasons: [...(decision.keep ? decision.reasons : []), link] };
@@ -336,9 +357,6 @@ async function writePlan(
         keep: true,
         reasons: [...(decision.keep ? decision.reasons : []), 'the latest complete set'],
       };
-    }
-    if (interrupted.has(decision.backupId) && !decision.keep) {
-      return { ...decision, reasons: [...decision.reasons, 'its deletion was started by an earlier run'] };
     }
     return decision;
   });

@@ -94,6 +94,12 @@ export async function beginVerify(event: unknown, rt: Runtime): Promise<VerifyCo
     throw error;
   }
   const held = manifest.components.filter((name) => manifest.results[name]?.status === 'complete');
+  // A failed or still running set holds nothing to check: every branch would be skipped and the
+  // drill reported `verified` having read nothing.
+  if (held.length === 0)
+    throw new InvalidInputError(
+      `invalid verify request: set ${backupId} is ${manifest.status} and holds no complete component: nothing to verify`,
+    );
   const components = request.components ?? held;
   const missing = components.filter((name) => !held.includes(name));
   if (missing.length > 0) {

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { storeKeys } from '#backup-set/keys.ts';
-import { readManifest } from '#backup-set/manifest.ts';
+import { readManifest, writeLatest } from '#backup-set/manifest.ts';
 import { deleteSet } from '#backup-set/retention.ts';
 import type { ComponentResult } from '#components/component.ts';
 import { SnapshotNotDeletableYetError, SnapshotOwnershipError } from '#components/database/errors.ts';
@@ -316,6 +316,10 @@ describe('retention deletes the set snapshot and its DR copy', () => {
     const copy = world.snapshots.get(`eu-central-1/${SNAPSHOT}`);
     if (copy) copy.status = 'copying';
     await committedSet(rt, BACKUP_ID, snapshotResult('rds-instance', BACKUP_ID, { drCopy: true }));
+    // A newer set is the latest (DeleteSet refuses the latest, pointer or not)
+    const newer = 'b20261126t020000z-1b2c';
+    await committedSet(rt, newer, snapshotResult('rds-instance', newer));
+    await writeLatest(rt.store, newer, new Date('2026-11-26T02:30:00Z'));
     // Act: the first attempt cannot delete yet
     const error = await failure(deleteSet({ runId: 'g20261127t050000z-0001', backupId: BACKUP_ID }, rt));
     // Assess: retryable, and the set is still there, marked as being deleted
