@@ -5,7 +5,7 @@ import {
   describeIssues,
   ObjectNotFoundError,
 } from '#runtime/errors.ts';
-import { type HostProcess, hostProcessSchema, processEnded } from '#runtime/host-process.ts';
+import { type HostProcess, hostProcessSchema, processState } from '#runtime/host-process.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { RUN_ID_PATTERN } from './backup-id.ts';
 
@@ -83,18 +83,25 @@ export async function acquireBackupLock(
     return { resumed: { backupId: held.backupId, acquiredAt: held.acquiredAt } };
   }
   const staleAt = new Date(Date.parse(held.acquiredAt) + timeoutMinutes * 60_000);
-  let ended: string | undefined;
-  if (now < staleAt) {
-    ended =
-      (held.process ? processEnded(held.process, new Date(held.acquiredAt)) : undefined) ??
-      (held.executionId !== undefined ? await holder.executionEnded?.(held.executionId) : undefined);
-    if (ended === undefined)
-      throw new BackupAlreadyRunningError(held.backupId, {
-        lockKey: key,
-        acquiredAt: held.acquiredAt,
-        staleAt,
-      });
-  }
+  const seen = held.process ? processState(held.process, new Date(held.acquiredAt)) : 'unknown';
+  let ended = typeof seen === 'object' ? seen.ended : undefined;
+  if (ended === undefined && held.executionId !== undefined && (now < staleAt || seen === 'running'))
+    ended = await holder.executionEnded?.(held.executionId);
+  if (ended === undefined && seen === 'running' && held.process)
+    // A process seen running here is alive, however long it runs (a first full backup over a slow
+    // link): taken over once stale, it would run beside the next backup with its set marked failed.
+    throw new BackupAlreadyRunningError(held.backupId, {
+      lockKey: key,
+      acquiredAt: held.acquiredAt,
+      staleAt,
+      runsHere: `pid ${held.process.pid} on ${held.process.host}`,
+    });
+  if (ended === undefined && now < staleAt)
+    throw new BackupAlreadyRunningError(held.backupId, {
+      lockKey: key,
+      acquiredAt: held.acquiredAt,
+      staleAt,
+    });
   if (await store.replaceIfMatch(key, info.etag, body))
     return { tookOverFrom: held.backupId, ...(ended !== undefined ? { holderEnded: ended } : {}) };
   throw new BackupAlreadyRunningError(held.backupId);

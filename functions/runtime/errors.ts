@@ -37,17 +37,22 @@ export class CorruptBackupError extends LiferayBackupError {
 export class BackupAlreadyRunningError extends LiferayBackupError {
   constructor(
     readonly runningBackupId: string,
-    held?: { readonly lockKey: string; readonly acquiredAt: string; readonly staleAt: Date },
+    held?: {
+      readonly lockKey: string;
+      readonly acquiredAt: string;
+      readonly staleAt: Date;
+      /** The holder's process, seen running on this machine: never taken over. */
+      readonly runsHere?: string;
+    },
   ) {
     const what = runningBackupId.startsWith('g') ? 'a retention run' : 'a backup';
-    super(
-      'BackupAlreadyRunningError',
-      `${what} is already running: ${runningBackupId}${
-        held
-          ? ` (it took the lock ${held.lockKey} at ${held.acquiredAt}). If it is no longer running (its execution was stopped or timed out, or its process was killed), delete ${held.lockKey} from the backup store to start now; otherwise the lock counts as stale from ${held.staleAt.toISOString()}`
-          : ''
-      }`,
-    );
+    const since = held ? ` (it took the lock ${held.lockKey} at ${held.acquiredAt})` : '';
+    const then = !held
+      ? ''
+      : held.runsHere
+        ? `: its process (${held.runsHere}) still runs on this machine, so its lock is not taken over however long it runs. If it hangs, stop it; the next run then takes the lock over`
+        : `. If it is no longer running (its execution was stopped or timed out, or its process was killed), delete ${held.lockKey} from the backup store to start now; otherwise the lock counts as stale from ${held.staleAt.toISOString()}`;
+    super('BackupAlreadyRunningError', `${what} is already running: ${runningBackupId}${since}${then}`);
   }
 }
 

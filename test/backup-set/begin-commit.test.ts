@@ -4,6 +4,7 @@ import { commitBackup } from '#backup-set/commit-backup.ts';
 import { readLatest, readManifest } from '#backup-set/manifest.ts';
 import { BackupAlreadyRunningError, InvalidInputError } from '#runtime/errors.ts';
 import { allKeys, testRuntime } from '../support/local-runtime.ts';
+import { processElsewhere } from '../support/processes.ts';
 
 const HOME = { liferayHome: { root: '/tmp/does-not-matter-here' } };
 const T0 = new Date('2026-11-27T02:00:00Z');
@@ -89,7 +90,11 @@ describe('Begin', () => {
 
   it('takes over a stale lock and records the set of the run that died failed, saying why', async () => {
     const store = testRuntime({ components: HOME }).store;
-    const dead = await beginBackup({}, testRuntime({ store, components: HOME, now: clock() }));
+    // A run on another machine: nothing here can tell it ended, so its lock waits to go stale.
+    const dead = await beginBackup(
+      {},
+      testRuntime({ store, components: HOME, now: clock(), process: processElsewhere() }),
+    );
     // Ninety minutes later, with a one-hour timeout: the lock is stale.
     const later = testRuntime({ store, components: HOME, now: clock(new Date(T0.getTime() + 90 * 60_000)) });
     const next = await beginBackup({}, later);

@@ -15,6 +15,7 @@ import { parseSettings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { allKeys, tempDir, testRuntime } from '../support/local-runtime.ts';
+import { processElsewhere } from '../support/processes.ts';
 
 /**
  * Step Functions retries Plan retention, Finish retention, the Map items (DeleteSet, Sweep), Begin
@@ -482,7 +483,10 @@ describe('Begin retried after it took over a stale lock (answer lost)', () => {
     const T0 = new Date('2026-11-27T02:00:00Z').getTime();
     const store = new LocalFolderStore(path.join(work.dir, 'begin-retry', 'store'));
     const components = { liferayHome: { root: '/tmp/not-read-here' } };
-    const dead = await beginBackup({}, testRuntime({ store, components, now: () => new Date(T0) }));
+    const dead = await beginBackup(
+      {},
+      testRuntime({ store, components, now: () => new Date(T0), process: processElsewhere() }),
+    );
     const rt = testRuntime({ store, components, now: () => new Date(T0 + 90 * 60_000) });
     const execution = 'arn:aws:states:eu-west-1:111111111111:execution:Backup:nightly-2';
     // Act

@@ -10,6 +10,7 @@ import type { Handler, Runtime } from '#runtime/runtime.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { diffTrees, readTree } from '../components/files/support/trees.ts';
 import { tempDir } from '../support/local-runtime.ts';
+import { processElsewhere } from '../support/processes.ts';
 import { type LocalS3Server, startS3Server } from '../support/s3-server.ts';
 import {
   backup,
@@ -184,7 +185,15 @@ describe('the S3 store stops and comes back', () => {
       }
       return copyShard(event, runtime);
     };
-    const broken = await backup(rt, { taskOverrides: { 'Liferay Home copy shard': stopAndStayDown } });
+    // A run on another machine (a CLI run here would be seen running, and never taken over).
+    const elsewhere = runtimeWith(
+      store,
+      { liferayHome: homeSettings(home) },
+      { lockTimeoutMinutes: 5, process: processElsewhere() },
+    );
+    const broken = await backup(elsewhere, {
+      taskOverrides: { 'Liferay Home copy shard': stopAndStayDown },
+    });
     expect(broken.status).toBe('FAILED');
     expect(causeOf(broken)).toMatch(/ECONNREFUSED/);
     // The run can end (another shard refused) before the server process has exited.

@@ -7,6 +7,7 @@ import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import { runWorkflow, type WorkflowOutcome, type WorkflowRunOptions } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
+import type { HostProcess } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -34,7 +35,13 @@ export function homeSettings(root: string, extra: Record<string, unknown> = {}):
 export function runtimeWith(
   store: ContentStore,
   components: Record<string, unknown>,
-  options: { now?: () => Date; scratchDir?: string; lockTimeoutMinutes?: number } = {},
+  options: {
+    now?: () => Date;
+    scratchDir?: string;
+    lockTimeoutMinutes?: number;
+    /** The process a lock or a report records (default: this one). */
+    process?: HostProcess;
+  } = {},
 ): Runtime {
   return localRuntime({
     store,
@@ -49,6 +56,7 @@ export function runtimeWith(
     ),
     ...(options.now ? { now: options.now } : {}),
     ...(options.scratchDir ? { scratchDir: options.scratchDir } : {}),
+    ...(options.process ? { process: options.process } : {}),
   });
 }
 

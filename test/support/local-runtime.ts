@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { localRuntime } from '#local/local-runtime.ts';
+import type { HostProcess } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -19,6 +20,8 @@ export function testRuntime(options: {
   components?: Record<string, unknown>;
   now?: () => Date;
   lockTimeoutMinutes?: number;
+  /** The process a lock or a report records (default: this one). */
+  process?: HostProcess;
 }): Runtime {
   const components = options.components ?? {};
   const settings = parseSettings(
@@ -34,6 +37,7 @@ export function testRuntime(options: {
     store: options.store ?? new LocalFolderStore(tempDir('store').dir),
     settings,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.process ? { process: options.process } : {}),
   });
 }
 

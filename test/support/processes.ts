@@ -18,3 +18,13 @@ export async function killedProcess(): Promise<HostProcess> {
     );
   return { ...self, pid: child.pid as number, startTicks };
 }
+
+/**
+ * A process on another machine, as a lock records it: this machine can tell nothing of it (neither
+ * running nor ended), so its lock waits to go stale. What a run that died elsewhere leaves.
+ */
+export function processElsewhere(): HostProcess {
+  const self = thisProcess();
+  if (!self) throw new Error('this test needs Linux /proc to tell processes (boot id, PID namespace)');
+  return { ...self, host: 'another-host', bootId: 'another-boot', machineId: 'another-machine' };
+}
