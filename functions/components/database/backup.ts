@@ -116,28 +116,47 @@ export async function startBackup(event: unknown, rt: Runtime): Promise<BackupPr
   }
 
   const region = sourceRegion(settings);
-  const source = await describeSource(settings, region);
-  const manifest = await readManifest(rt.store, backup.backupId);
   const identifier = snapshotIdentifier(rt.settings.environment, backup.backupId);
-  const tags = backupTags(rt.settings.environment, backup.backupId, manifest.trigger.schedule);
-  let snapshot: ObservedSnapshot;
-  try {
-    snapshot = await api(settings.mode).create(region, settings.identifier, identifier, tags);
-  } catch (error) {
-    if (!isErrorNamed(error, api(settings.mode).alreadyExists))
-      translateRdsError(error, `creating snapshot ${identifier} of ${settings.identifier}`);
-    // A retried start: the snapshot is ours when it carries this backup id and comes from this source.
+  // A retried start: the snapshot is ours when it carries this backup id and comes from this source.
+  const ownSnapshot = async (): Promise<ObservedSnapshot | undefined> => {
     const existing = await api(settings.mode).describe(region, identifier);
-    if (
-      !existing ||
-      tagValue(existing.tags, TAG_BACKUP_ID) !== backup.backupId ||
-      (existing.sourceIdentifier && existing.sourceIdentifier !== settings.identifier)
-    ) {
-      throw new DatabaseNameConflictError(
-        `a snapshot named ${identifier} already exists in ${region} and was not made by backup ${backup.backupId}`,
-      );
+    return existing &&
+      tagValue(existing.tags, TAG_BACKUP_ID) === backup.backupId &&
+      (!existing.sourceIdentifier || existing.sourceIdentifier === settings.identifier)
+      ? existing
+      : undefined;
+  };
+  let source: InstanceSource | ClusterSource;
+  let adopted: ObservedSnapshot | undefined;
+  try {
+    source = await describeSource(settings, region);
+  } catch (error) {
+    // The first run's snapshot (its answer lost) keeps the source `backing-up` while it is taken:
+    // adopt it rather than wait for the source, which may outlast the not-available retries.
+    if (!(error instanceof DatabaseNotAvailableError)) throw error;
+    adopted = await ownSnapshot();
+    if (!adopted) throw error;
+    source = await describeSource(settings, region, { anyState: true });
+  }
+  let snapshot: ObservedSnapshot;
+  if (adopted) {
+    snapshot = adopted;
+  } else {
+    const manifest = await readManifest(rt.store, backup.backupId);
+    const tags = backupTags(rt.settings.environment, backup.backupId, manifest.trigger.schedule);
+    try {
+      snapshot = await api(settings.mode).create(region, settings.identifier, identifier, tags);
+    } catch (error) {
+      if (!isErrorNamed(error, api(settings.mode).alreadyExists))
+        translateRdsError(error, `creating snapshot ${identifier} of ${settings.identifier}`);
+      const existing = await ownSnapshot();
+      if (!existing) {
+        throw new DatabaseNameConflictError(
+          `a snapshot named ${identifier} already exists in ${region} and was not made by backup ${backup.backupId}`,
+        );
+      }
+      snapshot = existing;
     }
-    snapshot = existing;
   }
   rt.logger.info('database snapshot started', { snapshot: identifier, source: settings.identifier });
   return {
@@ -154,15 +173,17 @@ export async function startBackup(event: unknown, rt: Runtime): Promise<BackupPr
   };
 }
 
+/** The source's settings; it must be in a state a snapshot can be taken in, unless `anyState`. */
 async function describeSource(
   settings: RdsSettings,
   region: string,
+  { anyState = false }: { anyState?: boolean } = {},
 ): Promise<InstanceSource | ClusterSource> {
   if (settings.mode === 'aurora-cluster') {
     const cluster = await describeCluster(region, settings.identifier);
     if (!cluster)
       throw new DatabaseOperationFailedError(`DB cluster ${settings.identifier} does not exist in ${region}`);
-    if (!SNAPSHOTTABLE_CLUSTER_STATES.includes(cluster.Status ?? '')) {
+    if (!anyState && !SNAPSHOTTABLE_CLUSTER_STATES.includes(cluster.Status ?? '')) {
       throw new DatabaseNotAvailableError(
         `DB cluster ${settings.identifier} is ${cluster.Status}; a snapshot needs it available`,
       );
@@ -172,7 +193,7 @@ async function describeSource(
   const instance = await describeInstance(region, settings.identifier);
   if (!instance)
     throw new DatabaseOperationFailedError(`DB instance ${settings.identifier} does not exist in ${region}`);
-  if (!SNAPSHOTTABLE_INSTANCE_STATES.includes(instance.DBInstanceStatus ?? '')) {
+  if (!anyState && !SNAPSHOTTABLE_INSTANCE_STATES.includes(instance.DBInstanceStatus ?? '')) {
     throw new DatabaseNotAvailableError(
       `DB instance ${settings.identifier} is ${instance.DBInstanceStatus}; a snapshot needs it available${instance.DBInstanceStatus === 'stopped' ? ' (start it, or the backup waits until the retry window ends)' : ''}`,
     );
@@ -251,6 +272,11 @@ export async function checkBackup(event: unknown, rt: Runtime): Promise<BackupPr
         copy = existing;
       }
       progress.drCopy = tracked(copy);
+      if (source.encrypted === false && !snapshots.encryptsCopy) {
+        progress.warnings.push(
+          `${snapshots.kind} ${source.identifier} is not encrypted, and Aurora cannot encrypt a copy of it: its DR copy in ${settings.drRegion} is not encrypted either (drKmsKeyArn is not used); encrypt the cluster to get encrypted copies`,
+        );
+      }
       return progress;
     }
     const observed = await snapshots.describe(settings.drRegion, progress.drCopy.identifier);

@@ -86,7 +86,13 @@ export function parseDatabaseUrl(url: string, what = 'database URL'): DatabaseCo
       );
     }
     if (key === 'sslmode' || key === 'ssl-mode') tls.mode = value;
-    else if (key === 'ssl') tls.mode = value === 'true' || value === '1' ? 'required' : value;
+    else if (key === 'ssl')
+      tls.mode =
+        value === 'true' || value === '1'
+          ? 'required'
+          : value === 'false' || value === '0'
+            ? 'disabled'
+            : value;
     else tls.ca = value;
   }
   return {

@@ -117,8 +117,16 @@ export function clientAccess(connection: DatabaseConnection, scratchDir: string)
     ];
     if (connection.password !== undefined) lines.push(`password=${optionValue(connection.password)}`);
     if (connection.tls.ca) lines.push(`ssl-ca=${optionValue(connection.tls.ca)}`);
-    if (connection.tls.mode && connection.tls.mode !== 'disabled') {
-      lines.push(connection.engine === 'mysql' ? `ssl-mode=${connection.tls.mode.toUpperCase()}` : 'ssl');
+    // Whichever URL scheme, the programs found may be MySQL's (ssl-mode) or MariaDB's (ssl,
+    // ssl-verify-server-cert; Debian's mysql and mysqldump are MariaDB's), and each stops at an
+    // option it does not know: `loose-` makes each skip the other's (MariaDB's print a warning).
+    // MariaDB's programs with `ssl` alone fall back to a plain connection when the server offers
+    // no TLS, password included: for anything above `preferred` they verify the server's
+    // certificate (give ssl-ca when its CA is not in the system's store), never fall back.
+    const mode = connection.tls.mode?.toLowerCase();
+    if (mode && mode !== 'disabled') {
+      lines.push(`loose-ssl-mode=${mode.toUpperCase()}`);
+      if (mode !== 'preferred') lines.push('loose-ssl', 'loose-ssl-verify-server-cert');
     }
     const file = path.join(dir, 'client.cnf');
     writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });

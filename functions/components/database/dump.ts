@@ -68,8 +68,11 @@ function dumpArgs(connection: DatabaseConnection, database: string, compressionL
     '--routines',
     '--triggers',
     '--events',
-    // BLOB columns as hex: the SQL stays ASCII whatever the client character set.
-    '--hex-blob',
+    // No --hex-blob: hex doubles a BLOB's INSERT, and a statement longer than the server's
+    // max_allowed_packet (16 MiB by default) cannot be loaded: an 8 MiB document stored by Liferay
+    // would make the dump unrestorable into the very server it came from (ERROR 1153). Binary
+    // strings are escaped instead (\0 \n \r \Z \' \" \\), read back byte for byte with the
+    // same --default-character-set.
     '--default-character-set=utf8mb4',
     // Tablespace statements need the PROCESS privilege (missing on RDS) and are not wanted on restore.
     '--no-tablespaces',

@@ -179,6 +179,8 @@ export interface SnapshotApi {
   /**
    * Copies into `targetRegion`: called there with the source ARN; the SDK's RDS middleware sees the
    * other region in the ARN and adds the presigned source-region request (PreSignedUrl) itself.
+   * The copy is encrypted with `kmsKeyId`, except a cluster snapshot that is not encrypted (Aurora
+   * cannot encrypt a copy): see `encryptsCopy`.
    */
   copy(targetRegion: string, source: SnapshotRef, kmsKeyId: string, tags: Tag[]): Promise<ObservedSnapshot>;
   share(region: string, snapshotIdentifier: string, account: string): Promise<void>;
@@ -190,6 +192,8 @@ export interface SnapshotApi {
    */
   delete(region: string, snapshotIdentifier: string): Promise<'deleted' | 'gone'>;
   readonly alreadyExists: string;
+  /** Whether a copy of an unencrypted snapshot is encrypted with the given key (instances) or stays unencrypted (clusters). */
+  readonly encryptsCopy: boolean;
   /** `snapshot` or `cluster snapshot`, for messages. */
   readonly kind: string;
 }
@@ -230,6 +234,7 @@ function restoreAttribute(
 
 export const instanceSnapshots: SnapshotApi = {
   alreadyExists: 'DBSnapshotAlreadyExistsFault',
+  encryptsCopy: true,
   kind: 'snapshot',
   async create(region, sourceIdentifier, snapshotIdentifier, tags) {
     const out = await (await rdsClient(region)).send(
@@ -246,7 +251,7 @@ export const instanceSnapshots: SnapshotApi = {
       const out = await (await rdsClient(region)).send(
         new (await rdsSdk()).DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotIdentifier }),
       );
-      const found = out.DBSnapshots?.[0];
+      const found = out?.DBSnapshots?.[0];
       return found ? instanceSnapshotRef(found, region) : undefined;
     } catch (error) {
       if (isErrorNamed(error, ...SNAPSHOT_NOT_FOUND)) return undefined;
@@ -304,6 +309,7 @@ export const instanceSnapshots: SnapshotApi = {
 
 export const clusterSnapshots: SnapshotApi = {
   alreadyExists: 'DBClusterSnapshotAlreadyExistsFault',
+  encryptsCopy: false,
   kind: 'cluster snapshot',
   async create(region, sourceIdentifier, snapshotIdentifier, tags) {
     const out = await (await rdsClient(region)).send(
@@ -325,7 +331,7 @@ export const clusterSnapshots: SnapshotApi = {
           DBClusterSnapshotIdentifier: snapshotIdentifier,
         }),
       );
-      const found = out.DBClusterSnapshots?.[0];
+      const found = out?.DBClusterSnapshots?.[0];
       return found ? clusterSnapshotRef(found, region) : undefined;
     } catch (error) {
       if (isErrorNamed(error, ...CLUSTER_SNAPSHOT_NOT_FOUND)) return undefined;
@@ -337,7 +343,9 @@ export const clusterSnapshots: SnapshotApi = {
       new (await rdsSdk()).CopyDBClusterSnapshotCommand({
         SourceDBClusterSnapshotIdentifier: source.arn,
         TargetDBClusterSnapshotIdentifier: source.identifier,
-        KmsKeyId: kmsKeyId,
+        // Unlike CopyDBSnapshot, RDS refuses a KmsKeyId for an unencrypted cluster snapshot: its
+        // copy stays unencrypted (RDS API reference, CopyDBClusterSnapshot).
+        ...(source.encrypted === false ? {} : { KmsKeyId: kmsKeyId }),
         Tags: tags,
       }),
     );

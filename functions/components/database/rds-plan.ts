@@ -173,6 +173,39 @@ function restoreSource(details: SnapshotDetails, request: DatabaseRestoreRequest
   return { region, fromCopy, snapshot };
 }
 
+/**
+ * gp3 volumes below this size (GiB) have a fixed baseline (3,000 IOPS, 125 MiB/s) that
+ * DescribeDBInstances reports as Iops/StorageThroughput but that CreateDBInstance and
+ * RestoreDBInstanceFromDBSnapshot refuse ("You can't specify IOPS or storage throughput for engine
+ * mysql and a storage size less than 400": RDS User Guide, gp3 storage). SQL Server has none.
+ */
+function gp3BaselineThreshold(engine: string): number {
+  if (engine.startsWith('sqlserver')) return 0;
+  return engine.startsWith('oracle') ? 200 : 400;
+}
+
+/**
+ * The storage of the restored instance: the request's, else the source's. The source's IOPS and
+ * throughput go along only for the same storage type, and for gp3 only when they were provisioned
+ * (source and target at or above the baseline threshold); RDS applies its baseline otherwise.
+ */
+function restoredStorage(source: InstanceSource, request: DatabaseRestoreRequest) {
+  const storageType = request.storageType ?? source.storageType;
+  const allocatedStorage = request.allocatedStorage ?? source.allocatedStorage;
+  let carry = storageType === source.storageType;
+  if (carry && storageType === 'gp3') {
+    const threshold = gp3BaselineThreshold(source.engine);
+    const below = (size: number | undefined) => size !== undefined && size < threshold;
+    if (below(source.allocatedStorage) || below(allocatedStorage)) carry = false;
+  }
+  return {
+    storageType,
+    allocatedStorage,
+    iops: request.iops ?? (carry ? source.iops : undefined),
+    storageThroughput: carry && request.iops === undefined ? source.storageThroughput : undefined,
+  };
+}
+
 export interface InstanceRestorePlan {
   readonly region: string;
   readonly input: RestoreDBInstanceFromDBSnapshotCommandInput;
@@ -201,6 +234,7 @@ export function planInstanceRestore(
       `restored in ${region} with the engine's default option group (the source used ${source.optionGroupName} in ${source.region})`,
     );
   }
+  const storage = restoredStorage(source, request);
   const input: RestoreDBInstanceFromDBSnapshotCommandInput = defined({
     DBInstanceIdentifier:
       request.targetIdentifier ?? restoredIdentifier(source.identifier, context.restoreId),
@@ -212,10 +246,10 @@ export function planInstanceRestore(
     VpcSecurityGroupIds: request.securityGroupIds ?? (fromCopy ? undefined : source.securityGroupIds),
     DBParameterGroupName: parameterGroupName,
     OptionGroupName: optionGroupName,
-    StorageType: request.storageType ?? source.storageType,
-    AllocatedStorage: request.allocatedStorage ?? source.allocatedStorage,
-    Iops: request.iops ?? source.iops,
-    StorageThroughput: request.storageType || request.iops ? undefined : source.storageThroughput,
+    StorageType: storage.storageType,
+    AllocatedStorage: storage.allocatedStorage,
+    Iops: storage.iops,
+    StorageThroughput: storage.storageThroughput,
     PubliclyAccessible: request.publiclyAccessible ?? source.publiclyAccessible,
     DeletionProtection: request.deletionProtection ?? source.deletionProtection,
     EnableIAMDatabaseAuthentication: source.iamDatabaseAuthentication,

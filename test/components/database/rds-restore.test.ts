@@ -153,8 +153,7 @@ describe('RDS instance restore', () => {
         OptionGroupName: 'default:mysql-8-0',
         StorageType: 'gp3',
         AllocatedStorage: 100,
-        Iops: 3000,
-        StorageThroughput: 125,
+        // gp3 below 400 GiB: its baseline IOPS and throughput are not sent (RDS refuses them)
         PubliclyAccessible: false,
         DeletionProtection: false,
         EnableIAMDatabaseAuthentication: false,
