@@ -3,6 +3,7 @@ import { isBackupId, isRunId } from '#backup-set/backup-id.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { readBackupLock, releaseBackupLock } from '#backup-set/lock.ts';
 import { readRestoreReport, writeRestoreReport } from '#backup-set/restore-report.ts';
+import { runHook } from '#backup-set/run-hook.ts';
 import { readVerificationReport } from '#backup-set/verify.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { jsonBody, readJson } from '#store/content-store.ts';
@@ -21,6 +22,11 @@ export interface StopPlan {
   readonly finishing: string;
   /** Said at a second signal, which exits at once. */
   readonly exitingNow: string;
+  /**
+   * While such a state runs, a signal waits for it to end before it stops the run: a pre hook
+   * pausing writes is let finish, so that the post hook that `stop` runs comes after it.
+   */
+  readonly settlesIn?: (state: string) => boolean;
   /** Sees each state's output (the run's ids come from the first state). */
   readonly observe?: (state: string, output: unknown) => void;
   /** Leaves things right (the lock given back, the report recorded) and says what it did. */
@@ -39,6 +45,9 @@ export class RunInterrupt {
   private readonly controller = new AbortController();
   private finishingAlone = false;
   private handled: Promise<number> | undefined;
+  /** States running that a signal waits for (settlesIn), and the signal that waits. */
+  private readonly settling = new Set<string>();
+  private pending: StopSignal | undefined;
   private readonly listeners = new Map<StopSignal, () => void>();
 
   constructor(
@@ -65,10 +74,16 @@ export class RunInterrupt {
   /** Follows the workflow: from the plan's last states on, a signal no longer stops the run. */
   stateEntered(name: string): void {
     if (this.plan.finishesFrom(name)) this.finishingAlone = true;
+    if (this.plan.settlesIn?.(name)) this.settling.add(name);
   }
 
   stateExited(name: string, output: unknown): void {
     this.plan.observe?.(name, output);
+    if (this.settling.delete(name) && this.settling.size === 0 && this.pending) {
+      const signal = this.pending;
+      this.pending = undefined;
+      this.stop(signal);
+    }
   }
 
   dispose(): void {
@@ -76,7 +91,7 @@ export class RunInterrupt {
   }
 
   private receive(name: StopSignal): void {
-    if (this.handled) {
+    if (this.handled || this.pending) {
       this.say(`${name} again: exiting now (${this.plan.exitingNow})`);
       process.exit(EXIT_CODES[name]);
     }
@@ -84,7 +99,16 @@ export class RunInterrupt {
       this.say(`${name}: ${this.plan.finishing}`);
       return;
     }
+    if (this.settling.size > 0) {
+      this.pending = name;
+      this.say(`${name}: ${this.plan.stopping}, once ${[...this.settling].join(', ')} has ended`);
+      return;
+    }
     this.say(`${name}: ${this.plan.stopping}`);
+    this.stop(name);
+  }
+
+  private stop(name: StopSignal): void {
     this.controller.abort();
     this.handled = this.plan.stop(name).then(
       () => EXIT_CODES[name],
@@ -97,16 +121,42 @@ export class RunInterrupt {
 }
 
 /**
- * A backup: gives its lock back and records its set `failed`. Once Commit has begun, the run is
- * left to finish: it is quick and gives the lock back itself.
+ * Begin (it takes the lock and writes the running manifest: stopped under it, the lock would stay
+ * taken) and the pre hook's states: a signal waits for them. Then the first of the post hook's.
+ */
+const SETTLING_BACKUP_STATES = new Set(['Begin', 'Run pre hook', 'Check pre hook']);
+const POST_HOOK_FIRST_STATE = 'Post hook configured?';
+
+/**
+ * A backup: runs the post hook, gives its lock back and records its set `failed`. The post hook
+ * runs on every path past Begin (hooks.ts): it undoes what the pre hook did (writes paused, a node
+ * drained), so a pre hook running when the signal comes is let finish first. Once the post hook
+ * or Commit has begun, the run is left to finish: it gives the lock back itself.
  */
 export function backupStopPlan(rt: Runtime, executionId: string, say: (line: string) => void): StopPlan {
+  let backup: unknown;
   return {
     stopping: 'stopping the backup, giving its lock back and recording the set as failed',
-    finishesFrom: (state) => state.startsWith('Commit'),
-    finishing: 'the set is being committed, letting Commit finish',
-    exitingNow: `if the lock was not given back yet, delete ${storeKeys.backupLock} from the store once no backup runs`,
+    finishesFrom: (state) => state.startsWith('Commit') || state === POST_HOOK_FIRST_STATE,
+    finishing: 'the capture is over, letting the post hook and Commit finish',
+    exitingNow: `if the lock was not given back yet, delete ${storeKeys.backupLock} from the store once no backup runs${
+      rt.settings.hooks?.post ? ', and undo what the pre hook did if the post hook did not run' : ''
+    }`,
+    settlesIn: (state) => SETTLING_BACKUP_STATES.has(state),
+    observe: (state, output) => {
+      if (state === 'Begin') backup = (output as { backup?: unknown } | null)?.backup;
+    },
     stop: async (name) => {
+      let postHook: string | undefined;
+      if (backup !== undefined && rt.settings.hooks?.post) {
+        try {
+          const outcome = await runHook({ backup, phase: 'post' }, rt);
+          postHook = `the post hook ${outcome.status}${outcome.message ? ` (${outcome.message})` : ''}`;
+        } catch (error) {
+          postHook = `the post hook could not run (${(error as Error).message})`;
+        }
+        say(postHook);
+      }
       try {
         const held = await readBackupLock(rt.store, storeKeys.backupLock);
         // Not ours: Begin had not taken it yet (nothing to give back), or another run holds it.
@@ -114,7 +164,12 @@ export function backupStopPlan(rt: Runtime, executionId: string, say: (line: str
         // A signal during Begin itself: its manifest may be a moment away (Begin still runs).
         let recorded: Awaited<ReturnType<typeof recordAbandonedSet>> = 'no manifest';
         for (let wait = 0; wait < 20; wait += 1) {
-          recorded = await recordAbandonedSet(rt, held.backupId, `it was interrupted (${name})`, rt.now());
+          recorded = await recordAbandonedSet(
+            rt,
+            held.backupId,
+            `it was interrupted (${name})${postHook ? `; ${postHook}` : ''}`,
+            rt.now(),
+          );
           if (recorded !== 'no manifest') break;
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
@@ -177,6 +232,8 @@ export function restoreStopPlan(rt: Runtime, say: (line: string) => void): StopP
     finishesFrom: (state) => state.startsWith('Report'),
     finishing: 'the restore is writing its report, letting it finish',
     exitingNow: 'its report may still say running',
+    // Validate writes the running report: a signal waits for it, so that the report is known.
+    settlesIn: (state) => state === 'Validate',
     observe: (state, output) => {
       if (state === 'Validate') ids = idsAt(output, 'restore', 'restoreId');
     },
@@ -213,6 +270,8 @@ export function drillStopPlan(rt: Runtime, say: (line: string) => void): StopPla
     finishesFrom: (state) => state.startsWith('Report verify'),
     finishing: 'the drill is writing its report, letting it finish',
     exitingNow: 'its scratch folder may be left behind',
+    // Begin verify writes the running report: a signal waits for it, so that the report is known.
+    settlesIn: (state) => state === 'Begin verify',
     observe: (state, output) => {
       if (state === 'Begin verify') ids = idsAt(output, 'verify', 'verifyId');
     },
@@ -241,6 +300,8 @@ export function retentionStopPlan(rt: Runtime, say: (line: string) => void): Sto
     finishesFrom: (state) => state.startsWith('Finish retention'),
     finishing: 'the retention run is writing its report, letting it finish',
     exitingNow: `if the lock was not given back yet, delete ${storeKeys.retentionLock} from the store once no retention runs`,
+    // Plan retention takes the lock and writes the running report: a signal waits for it.
+    settlesIn: (state) => state === 'Plan retention',
     observe: (state, output) => {
       const planned = (output as { plan?: { runId?: unknown; reportKey?: unknown; dryRun?: unknown } } | null)
         ?.plan;

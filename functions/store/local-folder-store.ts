@@ -159,7 +159,15 @@ export class LocalFolderStore implements ContentStore {
           yield* this.walk(path.join(dir, entry.name), key, wanted);
         }
       } else if (entry.isFile() && key.startsWith(wanted) && !isInternal(entry.name)) {
-        const stats = await fs.stat(path.join(dir, entry.name));
+        let stats: import('node:fs').Stats;
+        try {
+          stats = await fs.stat(path.join(dir, entry.name));
+        } catch (error) {
+          // Deleted (or moved aside by deleteAsSeen) since the folder was read: as on S3, an object
+          // deleted during a listing is left out, and the listing goes on.
+          if (isNotFound(error)) continue;
+          throw error;
+        }
         yield { key, size: stats.size, lastModified: stats.mtime };
       }
     }
