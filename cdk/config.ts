@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { hooksSettingsSchema } from '#backup-set/hooks.ts';
+import { REPORT_RUN_HOURS } from '#backup-set/report-run.ts';
 import { retentionPolicySchema } from '#backup-set/retention-policy.ts';
 import { COMPONENT_NAMES, componentNameSchema } from '#components/component.ts';
 import { FILES_COMPONENTS } from '#components/files/settings.ts';
@@ -223,7 +224,89 @@ export const configSchema = z
     if (configured.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['components'], message: 'enable at least one component' });
     }
+    for (const bound of waitBounds(config)) {
+      const hooksSeconds =
+        (config.hooks?.pre?.timeoutSeconds ?? 0) + (config.hooks?.post?.timeoutSeconds ?? 0);
+      const limits = [
+        {
+          seconds: bound.backupSeconds + hooksSeconds,
+          limit: config.backupTimeoutHours * 3600,
+          what: `backupTimeoutHours (${config.backupTimeoutHours})${hooksSeconds > 0 ? ' with the capture hooks' : ''}`,
+        },
+        {
+          seconds: bound.restoreSeconds,
+          limit: REPORT_RUN_HOURS * 3600,
+          what: `the Restore workflow's time-out (${REPORT_RUN_HOURS} h)`,
+        },
+      ];
+      const over = limits.find(({ seconds, limit }) => seconds >= limit);
+      if (!over) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['components', bound.component, bound.key],
+        message: `${bound.describe} may wait ${hoursText(over.seconds)}, not less than ${over.what}: Step Functions would end the whole execution (TIMED_OUT) before the component gives up, so no Commit or Report records the other components and the post hook does not run; lower it or raise the time-out`,
+      });
+    }
   });
+
+/** How long a component's Wait + check loops may run before they give up and fail the component. */
+interface WaitBound {
+  readonly component: string;
+  /** The key that sets the number of checks. */
+  readonly key: string;
+  readonly describe: string;
+  readonly backupSeconds: number;
+  readonly restoreSeconds: number;
+}
+
+function waitBounds(config: { components: Record<string, unknown> }): WaitBound[] {
+  const bounds: WaitBound[] = [];
+  const database = config.components.database as
+    | {
+        enabled?: boolean;
+        mode?: string;
+        waitIntervalSeconds?: number;
+        maxWaitAttempts?: number;
+        notAvailableRetry?: { intervalSeconds?: number; maxAttempts?: number };
+      }
+    | undefined;
+  if (database?.enabled === true && database.mode !== 'dump') {
+    const interval = database.waitIntervalSeconds ?? 0;
+    const checks = database.maxWaitAttempts ?? 0;
+    const waits = interval * checks;
+    const notAvailable =
+      (database.notAvailableRetry?.intervalSeconds ?? 0) * (database.notAvailableRetry?.maxAttempts ?? 0);
+    bounds.push({
+      component: 'database',
+      key: 'maxWaitAttempts',
+      describe: `${checks} checks ${interval} s apart${notAvailable > 0 ? ` (and the not-available retries before them)` : ''}`,
+      backupSeconds: waits + notAvailable,
+      restoreSeconds: waits,
+    });
+  }
+  const search = config.components.search as
+    | { enabled?: boolean; waitSeconds?: number; maxChecks?: number }
+    | undefined;
+  if (search?.enabled === true) {
+    const waits = (search.waitSeconds ?? 0) * (search.maxChecks ?? 0);
+    bounds.push({
+      component: 'search',
+      key: 'maxChecks',
+      describe: `${search.maxChecks} checks ${search.waitSeconds} s apart (and the retries of a busy repository before them)`,
+      backupSeconds: waits + SEARCH_BUSY_RETRY_SECONDS,
+      restoreSeconds: waits + SEARCH_BUSY_RETRY_SECONDS,
+    });
+  }
+  return bounds;
+}
+
+/** The start of a search snapshot or restore retried while the repository is busy: 60 s doubling, 6 times (cdk/components/search.ts). */
+const SEARCH_BUSY_RETRY_SECONDS = 60 * (2 ** 6 - 1);
+
+function hoursText(seconds: number): string {
+  const hours = seconds / 3600;
+  return `${Number.isInteger(hours) ? hours : hours.toFixed(1)} h`;
+}
 
 export type LiferayBackupConfig = z.infer<typeof configSchema>;
 

@@ -1,10 +1,11 @@
-import { Duration, TimeZone } from 'aws-cdk-lib';
+import { Annotations, Duration, TimeZone } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { ComponentName } from '#components/component.ts';
 import type { LiferayBackupConfig } from './config.ts';
+import { daylightSavingGap } from './schedule-conflicts.ts';
 
 export interface SchedulesProps {
   readonly schedules: LiferayBackupConfig['schedules'];
@@ -19,6 +20,15 @@ export class Schedules extends Construct {
 
   constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
+    for (const schedule of props.schedules) {
+      const gap = schedule.enabled ? daylightSavingGap(schedule.expression, schedule.timezone) : undefined;
+      if (gap) {
+        Annotations.of(this).addWarningV2(
+          `liferay-backup:daylightSavingGap:${schedule.name}`,
+          `schedule ${schedule.name}: ${gap}`,
+        );
+      }
+    }
     this.schedules = props.schedules.map(
       (schedule) =>
         new scheduler.Schedule(this, schedule.name, {
