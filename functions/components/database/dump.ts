@@ -558,7 +558,9 @@ export async function restoreDumpFromStore(options: RestoreDumpOptions): Promise
       if (error instanceof DumpRestoreFailedError)
         throw new DumpRestoreFailedError(`${error.message}; ${note}`);
       const message = redactSecrets(error instanceof Error ? error.message : String(error), access.secrets);
-      throw new DumpRestoreFailedError(`${where}: ${message}; ${note}`, { cause: error });
+      // No `cause`: its message is the unredacted one, and the Lambda wrapper logs an error with
+      // its causes (Powertools), so the password would reach the logs.
+      throw new DumpRestoreFailedError(`${where}: ${message}; ${note}`);
     }
   } finally {
     access.cleanup();
