@@ -8,6 +8,7 @@ import { describeIssues } from '#runtime/errors.ts';
 import { efsPath } from './components/files.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
 import { isTimeZone, scheduleConflicts } from './schedule-conflicts.ts';
+import { scheduleExpressionProblem } from './schedule-expressions.ts';
 
 /**
  * The deployment's configuration: `cdk.json` → context → `liferayBackup`. Validated once, at
@@ -18,7 +19,15 @@ const scheduleExpression = z
   .regex(
     /^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$/,
     'an EventBridge Scheduler expression: cron(min hour day-of-month month day-of-week year), rate(N unit) or at(yyyy-mm-ddThh:mm:ss)',
-  );
+  )
+  .superRefine((expression, ctx) => {
+    const problem = scheduleExpressionProblem(expression);
+    if (problem)
+      ctx.addIssue({
+        code: 'custom',
+        message: `EventBridge Scheduler would refuse ${expression}: ${problem}`,
+      });
+  });
 
 const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
