@@ -59,6 +59,15 @@ function sourceFacts(connection: DatabaseConnection, database: string) {
     : `SELECT VERSION(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`;
 }
 
+/**
+ * A statement over the server's max_allowed_packet: the client prints ER_NET_PACKET_TOO_LARGE
+ * (1153), or, when the server closed the connection first, "server has gone away" (2006) or "lost
+ * connection" (2013), which other causes give too: the hint says what to check.
+ */
+const PACKET_TOO_LARGE = /\bERROR (1153|2006|2013)\b/;
+const PACKET_TOO_LARGE_HINT =
+  "if a statement of the dump is larger than the target server's max_allowed_packet (ERROR 1153, or the server's log says so; BLOBs are dumped as hex, twice their size), raise it on the target server (SET GLOBAL max_allowed_packet = 1073741824, or max_allowed_packet in its configuration or DB parameter group), then run the restore again";
+
 function dumpArgs(connection: DatabaseConnection, database: string, compressionLevel: number): string[] {
   if (connection.engine === 'postgresql') {
     return ['--format=custom', `--compress=${compressionLevel}`, '--dbname', database];
@@ -68,11 +77,13 @@ function dumpArgs(connection: DatabaseConnection, database: string, compressionL
     '--routines',
     '--triggers',
     '--events',
-    // No --hex-blob: hex doubles a BLOB's INSERT, and a statement longer than the server's
-    // max_allowed_packet (16 MiB by default) cannot be loaded: an 8 MiB document stored by Liferay
-    // would make the dump unrestorable into the very server it came from (ERROR 1153). Binary
-    // strings are escaped instead (\0 \n \r \Z \' \" \\), read back byte for byte with the
-    // same --default-character-set.
+    // BLOB columns as hex: the SQL stays ASCII whatever the client character set. Without it,
+    // MariaDB's dump programs (Debian's mysqldump is MariaDB's) write binary as utf8mb4 string
+    // literals with no `_binary` introducer, which MySQL 8 does not load back byte for byte. The
+    // price: hex doubles a BLOB's INSERT, so a BLOB over half the target server's
+    // max_allowed_packet (16 MiB by default on MariaDB) needs that setting raised: the restore's
+    // error then says so (PACKET_TOO_LARGE_HINT).
+    '--hex-blob',
     '--default-character-set=utf8mb4',
     // Tablespace statements need the PROCESS privilege (missing on RDS) and are not wanted on restore.
     '--no-tablespaces',
@@ -653,8 +664,9 @@ async function loadDump(
   }
   const { code, signal } = await running.exited;
   if (signal || code !== 0) {
+    const said = running.stderr();
     throw fail(
-      `${path.basename(tool)} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}: ${running.stderr() || '(no message)'}`,
+      `${path.basename(tool)} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}: ${said || '(no message)'}${PACKET_TOO_LARGE.test(said) ? `; ${PACKET_TOO_LARGE_HINT}` : ''}`,
     );
   }
   if (streamError)
