@@ -331,6 +331,14 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
   if (values.json) io.out(JSON.stringify(manifest, null, 2));
   else for (const line of describeManifest(manifest)) io.out(line);
   if (!values.json) io.out(`store: ${rt.store.location}`);
+  // A complete set whose execution still ended failed: a capture hook failed (BackupHookFailed,
+  // with --continue-on-pre-hook-failure or in the post hook). On AWS the execution ends red and
+  // alarms; here the exit code is that alarm. stdout stays the manifest alone under --json.
+  if (manifest.status === 'complete' && outcome.status === 'FAILED') {
+    if (!values.json)
+      io.out(`error: the run failed although the set is complete: ${outcome.error}: ${outcome.cause}`);
+    return 1;
+  }
   return manifest.status === 'complete' ? 0 : 1;
 }
 
@@ -349,6 +357,13 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
     throw new InvalidInputError('restore needs one backup id or "latest" (run \'liferay-backup list\')');
   const progress = new ProgressPrinter(io.err, values.quiet === true);
   const rt = runtimeFor('restore', values, progress);
+  if (rt.settings.configuredComponents.length === 0) {
+    throw new InvalidInputError(
+      `nothing to restore into: give one or more of ${restoreTargetFlags()
+        .map(([, flag]) => flag)
+        .join(', ')} (see --help)`,
+    );
+  }
   const components = parseComponents(values.components);
   const request: Record<string, unknown> = {
     backupId: positionals[0],
@@ -369,15 +384,60 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
   progress.clear();
   if (outcome.status === 'SUCCEEDED') {
     const report = (outcome.output as { report: { backupId: string; restoreId: string } }).report;
-    return printRestoreReport(io, rt.store, report.backupId, report.restoreId, values.json === true);
+    const code = await printRestoreReport(
+      io,
+      rt.store,
+      report.backupId,
+      report.restoreId,
+      values.json === true,
+    );
+    if (!components && !values.json) await noteLeftOut(io, rt, report.backupId);
+    return code;
   }
   const named = restoreNamedIn(outcome.cause);
   if (named) {
     await printRestoreReport(io, rt.store, named.backupId, named.restoreId, values.json === true);
+    if (!components && !values.json) await noteLeftOut(io, rt, named.backupId);
     return 1;
   }
   io.out(describeFailure('restore failed', outcome, values.json === true));
   return exitCodeOfFailure(outcome);
+}
+
+/**
+ * Each component's restore target flag (the first string flag of the restore command it owns):
+ * `--to DIR`, `--app-server DIR`, `--database-url URL`, `--search-url URL`, `--git-target URL`.
+ */
+function restoreTargetFlags(): [ComponentName, string][] {
+  const flags: [ComponentName, string][] = [];
+  for (const module of COMPONENT_MODULES) {
+    const entry = Object.entries(module.local?.options ?? {}).find(
+      ([, option]) => option.type === 'string' && option.commands.includes('restore'),
+    );
+    if (entry) flags.push([module.name, `--${entry[0]} ${/(url|target)$/.test(entry[0]) ? 'URL' : 'DIR'}`]);
+  }
+  return flags;
+}
+
+/**
+ * A restore without --components restores what the set holds and the flags give a target for;
+ * it names the rest, so that "complete" is not read as "everything the set holds".
+ */
+async function noteLeftOut(io: CliIo, rt: Runtime, backupId: string): Promise<void> {
+  let manifest: Awaited<ReturnType<typeof readManifest>>;
+  try {
+    manifest = await readManifest(rt.store, backupId);
+  } catch {
+    return;
+  }
+  const configured = new Set<string>(rt.settings.configuredComponents);
+  const flags = new Map(restoreTargetFlags());
+  for (const name of manifest.components) {
+    if (manifest.results[name]?.status !== 'complete' || configured.has(name)) continue;
+    io.out(
+      `  note: the set also holds ${name}, not restored: give ${flags.get(name) ?? 'its target flag'} to restore it`,
+    );
+  }
 }
 
 async function printRestoreReport(
@@ -408,8 +468,26 @@ async function printRestoreReport(
   return report.status === 'complete' ? 0 : 1;
 }
 
-/** `list` and `show` take only the store flags and --json. */
-function parseStoreCommand(command: string, args: string[]) {
+/** `list` and `show` take only the store flags and --json (and --help, as every command does). */
+const STORE_COMMAND_USAGE: Readonly<Record<'list' | 'show', string>> = {
+  list: 'usage: liferay-backup list [--store DIR | --bucket NAME [--endpoint URL] [--region R]] [--json]',
+  show: 'usage: liferay-backup show ID|latest [--store DIR | --bucket NAME [--endpoint URL] [--region R]] [--json]',
+};
+
+function storeCommandHelp(command: 'list' | 'show'): string {
+  return [
+    STORE_COMMAND_USAGE[command],
+    '',
+    'options:',
+    ...(['store', 'bucket', 'endpoint', 'region', 'json'] as const).map(
+      (name) =>
+        `  --${name}${COMMON_OPTIONS[name]?.type === 'string' ? ' VALUE' : ''}`.padEnd(34) +
+        (COMMON_OPTIONS[name]?.description ?? ''),
+    ),
+  ].join('\n');
+}
+
+function parseStoreCommand(command: 'list' | 'show', args: string[]) {
   try {
     return parseArgs({
       args,
@@ -421,12 +499,11 @@ function parseStoreCommand(command: string, args: string[]) {
         endpoint: { type: 'string' },
         region: { type: 'string' },
         json: { type: 'boolean' },
+        help: { type: 'boolean' },
       },
     });
   } catch (error) {
-    throw new InvalidInputError(
-      `${asError(error).message} (usage: liferay-backup ${command} [--store DIR | --bucket NAME [--endpoint URL]] [--json])`,
-    );
+    throw new InvalidInputError(`${asError(error).message} (${STORE_COMMAND_USAGE[command]})`);
   }
 }
 
@@ -466,6 +543,7 @@ async function lockState(
 
 async function listCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseStoreCommand('list', args);
+  if (values.help) return printHelp(io, storeCommandHelp('list'));
   const store = storeFromOptions(values);
   const [ids, { backupId: latest, warning }, backupLock, retentionLock] = await Promise.all([
     listBackupIds(store),
@@ -527,6 +605,7 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
 
 async function showCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseStoreCommand('show', args);
+  if (values.help) return printHelp(io, storeCommandHelp('show'));
   if (positionals.length !== 1) throw new InvalidInputError('show needs one backup id or "latest"');
   const store = storeFromOptions(values);
   const id = positionals[0] === 'latest' ? (await resolveLatest(store)).backupId : positionals[0];
