@@ -111,10 +111,11 @@ function runLocalCommand(
     });
   }
   return new Promise((resolve) => {
-    // Output goes to this process's stderr for the person running it; it is never stored.
+    // Output goes to this process's stderr for the person running it (its stdout too: the CLI's
+    // stdout may be one JSON object, `--json`); it is never stored.
     // Its own process group, so that a timeout kills what the command started, not only the shell.
     const child = spawn('/bin/sh', ['-c', command], {
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 2, 2],
       env: { ...process.env, LIFERAY_BACKUP_PHASE: context.phase, LIFERAY_BACKUP_ID: context.backupId },
       detached: true,
     });

@@ -245,6 +245,25 @@ describe('the built CLI', () => {
     );
   }, 180_000);
 
+  it("shows a capture hook's output on stderr: with --json, stdout stays the manifest alone", () => {
+    const run = cli(
+      'backup',
+      '--home',
+      path.join(dir, 'home'),
+      '--store',
+      path.join(dir, 'store-hooks'),
+      '--pre-hook',
+      'echo pre-hook-says-hi',
+      '--post-hook',
+      'echo post-hook-says-bye',
+      '--json',
+    );
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    expect((JSON.parse(run.stdout) as { status: string }).status).toBe('complete');
+    expect(run.stderr).toContain('pre-hook-says-hi');
+    expect(run.stderr).toContain('post-hook-says-bye');
+  });
+
   it('ends quietly, exit 0, when the reader of its output goes away (`show latest | head -1`)', async () => {
     const store = path.join(dir, 'store');
     expect(existsSync(store), 'the store of the backup test above').toBe(true);
