@@ -122,3 +122,23 @@ describe('restore without a target', () => {
     expect(result.stdout).toMatch(/appServer.*not restored.*--app-server DIR/);
   }, 60_000);
 });
+
+describe('README: "A Liferay Home of another DXP build is refused unless force"', () => {
+  it('is refused with the flag to give, and restored over with --force, saying so', async () => {
+    const { home, store } = setUp('force');
+    fs.writeFileSync(path.join(home, '.liferay-version'), '2024.q1.1');
+    expect((await run(['backup', '--home', home, '--store', store])).code).toBe(0);
+    // The live tree was upgraded since
+    fs.writeFileSync(path.join(home, '.liferay-version'), '2025.q1.0');
+
+    const refused = await run(['restore', 'latest', '--to', home, '--swap', '--store', store]);
+    expect(refused.code, refused.stdout).toBe(1);
+    expect(refused.stdout).toContain('set "force": true (CLI --force) to restore it anyway');
+    expect(fs.readFileSync(path.join(home, '.liferay-version'), 'utf8')).toBe('2025.q1.0');
+
+    const forced = await run(['restore', 'latest', '--to', home, '--swap', '--force', '--store', store]);
+    expect(forced.code, forced.stdout).toBe(0);
+    expect(forced.stdout).toContain('restored DXP 2024.q1.1 over a tree of DXP 2025.q1.0 (forced)');
+    expect(fs.readFileSync(path.join(home, '.liferay-version'), 'utf8')).toBe('2024.q1.1');
+  });
+});

@@ -80,6 +80,7 @@ function restoreRequest(values: Readonly<Record<string, unknown>>): Record<strin
     swap: values.swap === true,
     ...(glob ? { path: glob } : {}),
     ...(values['skip-lost'] === true ? { skipLost: true } : {}),
+    ...(values.force === true ? { force: true } : {}),
   };
 }
 
@@ -100,6 +101,12 @@ const liferayHomeLocal: LocalOptions = {
     path: {
       type: 'string',
       description: "restore only this path or glob of the tree, e.g. 'data/document_library/20101/**'",
+      commands: ['restore'],
+    },
+    force: {
+      type: 'boolean',
+      description:
+        'restore onto a Liferay Home of another DXP build (.liferay-version), which is refused otherwise',
       commands: ['restore'],
     },
     'skip-lost': {

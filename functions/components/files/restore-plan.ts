@@ -363,7 +363,7 @@ async function checkBuild(
     `${build.version}${build.build ? ` build ${build.build}` : ''}`;
   if (!force) {
     throw new InvalidInputError(
-      `${component}: the backup holds DXP ${describe(dxp)} but ${target} has DXP ${describe(current)}; set "force": true to restore it anyway`,
+      `${component}: the backup holds DXP ${describe(dxp)} but ${target} has DXP ${describe(current)}; set "force": true (CLI --force) to restore it anyway`,
     );
   }
   warnings.push(`restored DXP ${describe(dxp)} over a tree of DXP ${describe(current)} (forced)`);
