@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { ComponentName } from '#components/component.ts';
 import { componentRestoreResultSchema } from '#components/component.ts';
+import { describeIssues } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -60,7 +61,30 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
       continue;
     }
     const parsed = componentRestoreResultSchema.safeParse(output);
-    if (parsed.success) results.set(parsed.data.component, parsed.data);
+    if (parsed.success) {
+      results.set(parsed.data.component, parsed.data);
+      continue;
+    }
+    // A result that did restore but says more than a report keeps (a warning naming a hundred
+    // indexes, thousands of warnings) is kept, shortened, not dropped as if the branch had
+    // ended without one; anything else from a named component is a failure that says why.
+    const shortened = componentRestoreResultSchema.safeParse(shortenedResult(output));
+    const component = restore.components.find(
+      (name) => name === (output as { component?: unknown } | null)?.component,
+    );
+    if (shortened.success) results.set(shortened.data.component, shortened.data);
+    else if (component)
+      results.set(component, {
+        component,
+        status: 'failed',
+        error: {
+          name: 'InvalidResultError',
+          message: `the branch returned a result the report cannot read: ${describeIssues(parsed.error.issues)}`,
+        },
+        warnings: [],
+        summary: {},
+        details: {},
+      });
   }
   for (const name of restore.components) {
     if (!results.has(name)) {
@@ -108,6 +132,13 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
     lost.length > 0
       ? `, without the files whose stored content is lost (${lost.join(', ')}; the report's warnings name them)`
       : '';
+  // A red execution has no output, only this message: what did restore, and where it went, is in
+  // it too (the new database's endpoint, the trees' folders), so the person can go on from it.
+  const restored = [...results.values()]
+    .filter((result) => result.status === 'complete')
+    .map((result) => `${result.component} → ${whereItWent(result)}`);
+  const restoredNote =
+    status === 'partial' && restored.length > 0 ? `; restored: ${restored.join(', ')}` : '';
   rt.logger.info('restore reported', { status, reportKey });
   return {
     restoreId: restore.restoreId,
@@ -118,7 +149,7 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
     message:
       status === 'complete'
         ? `restore ${restore.restoreId} of ${restore.backupId} is complete${lostNote}; report: ${reportKey}`
-        : `restore ${restore.restoreId} of ${restore.backupId} is ${status}: ${[...problems, ...(failure ? [errorFromCatch(failure).message] : [])].join('; ')}; report: ${reportKey}`,
+        : `restore ${restore.restoreId} of ${restore.backupId} is ${status}: ${[...problems, ...(failure ? [errorFromCatch(failure).message] : [])].join('; ')}${restoredNote}; report: ${reportKey}`,
     components: Object.fromEntries(
       [...results].map(([name, result]) => [
         name,
@@ -126,6 +157,53 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
       ]),
     ),
   };
+}
+
+const MAX_WARNINGS = 1000;
+const MAX_WARNING_CHARS = 4096;
+const MAX_SUMMARY_CHARS = 1024;
+
+/** A branch's result cut to what componentRestoreResultSchema keeps: warnings and summary texts. */
+function shortenedResult(output: unknown): unknown {
+  if (output === null || typeof output !== 'object' || Array.isArray(output)) return output;
+  const result = { ...(output as Record<string, unknown>) };
+  const cut = (text: string, max: number) =>
+    text.length > max ? `${text.slice(0, max - 40)}… (${text.length - max + 40} characters more)` : text;
+  if (Array.isArray(result.warnings)) {
+    const warnings = result.warnings.map((warning) =>
+      typeof warning === 'string' ? cut(warning, MAX_WARNING_CHARS) : warning,
+    );
+    result.warnings =
+      warnings.length > MAX_WARNINGS
+        ? [
+            ...warnings.slice(0, MAX_WARNINGS - 1),
+            `and ${warnings.length - MAX_WARNINGS + 1} more warnings (not kept in the report)`,
+          ]
+        : warnings;
+  }
+  if (result.summary !== null && typeof result.summary === 'object' && !Array.isArray(result.summary)) {
+    result.summary = Object.fromEntries(
+      Object.entries(result.summary).map(([key, value]) => [
+        key,
+        typeof value === 'string' ? cut(value, MAX_SUMMARY_CHARS) : value,
+      ]),
+    );
+  }
+  return result;
+}
+
+/** Where a component's restore put what it restored, from its summary (the report has the rest). */
+function whereItWent(result: z.infer<typeof componentRestoreResultSchema>): string {
+  const { summary } = result;
+  if (typeof summary.endpoint === 'string' && summary.endpoint !== '')
+    return `${summary.endpoint}${typeof summary.port === 'number' ? `:${summary.port}` : ''}`;
+  for (const key of ['target', 'location'] as const) {
+    const value = summary[key];
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  if (typeof summary.indexes === 'number') return `${summary.indexes} index(es)`;
+  if (typeof summary.targets === 'number') return `${summary.targets} Git target(s)`;
+  return 'see the report';
 }
 
 export const handler = lambdaHandler(reportRestore);

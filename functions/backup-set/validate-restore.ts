@@ -1,14 +1,13 @@
 import * as z from 'zod';
 import { COMPONENT_NAMES, type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
-import { InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { describeIssues, InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
-import { parseInput } from '#runtime/validate.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
-import { backupIdSchema, type Manifest, readManifest, requestedSet } from './manifest.ts';
+import { backupIdSchema, listBackupIds, type Manifest, readManifest, requestedSet } from './manifest.ts';
 import { type RestoreReport, writeRestoreReport } from './restore-report.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -54,29 +53,52 @@ const KNOWN_KEYS = new Set([
  * is written, with every problem named.
  */
 export async function validateRestore(event: unknown, rt: Runtime): Promise<RestoreContext> {
-  const request = parseInput(restoreRequestSchema, event, 'restore request');
-  const unknownKeys = Object.keys(request).filter((key) => !KNOWN_KEYS.has(key));
-  if (unknownKeys.length > 0) {
+  // Every mistake of the request in one message: a misspelt key beside a bad value, or beside a
+  // bad option of a component (checked below), is named at once, not one per attempt.
+  const unknownKeys =
+    event !== null && typeof event === 'object' && !Array.isArray(event)
+      ? Object.keys(event).filter((key) => !KNOWN_KEYS.has(key))
+      : [];
+  const unknownKeysProblem =
+    unknownKeys.length > 0
+      ? `unknown key(s) ${unknownKeys.join(', ')}; allowed: ${[...KNOWN_KEYS].filter((key) => !key.startsWith('AWS_')).join(', ')}`
+      : undefined;
+  const parsedRequest = restoreRequestSchema.safeParse(event);
+  if (!parsedRequest.success) {
+    const issues = describeIssues(parsedRequest.error.issues);
     throw new InvalidInputError(
-      `invalid restore request: unknown key(s) ${unknownKeys.join(', ')}; allowed: ${[...KNOWN_KEYS].filter((key) => !key.startsWith('AWS_')).join(', ')}`,
+      `invalid restore request: ${unknownKeysProblem ? `${unknownKeysProblem}; ${issues}` : issues}`,
     );
   }
+  const request = parsedRequest.data;
 
-  const { backupId, warning } = await requestedSet(rt.store, request.backupId, 'invalid restore request');
+  const INVALID = 'invalid restore request: ';
+  /** The set's own refusal, with the misspelt keys named too. */
+  const withUnknownKeys = (error: unknown): unknown =>
+    error instanceof InvalidInputError && unknownKeysProblem && error.message.startsWith(INVALID)
+      ? new InvalidInputError(`${INVALID}${unknownKeysProblem}; ${error.message.slice(INVALID.length)}`)
+      : error;
+  let resolved: Awaited<ReturnType<typeof requestedSet>>;
+  try {
+    resolved = await requestedSet(rt.store, request.backupId, 'invalid restore request');
+  } catch (error) {
+    throw withUnknownKeys(error);
+  }
+  const { backupId, warning } = resolved;
   let manifest: Manifest;
   try {
     manifest = await readManifest(rt.store, backupId);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) {
-      throw new InvalidInputError(
-        `invalid restore request: backupId ${backupId}: no such backup set in ${rt.store.location}`,
+      throw withUnknownKeys(
+        new InvalidInputError(`${INVALID}backupId ${backupId}: no such backup set in ${rt.store.location}`),
       );
     }
     throw error;
   }
   rt.logger.appendKeys({ backupId });
 
-  const problems: string[] = [];
+  const problems: string[] = unknownKeysProblem ? [unknownKeysProblem] : [];
   if (await rt.store.stat(storeKeys.deletionMarker(backupId))) {
     problems.push(`backup set ${backupId} is being deleted by retention`);
   }
@@ -94,6 +116,8 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
   const inSet = manifest.components.filter((name) => manifest.results[name]?.status === 'complete');
   const components: ComponentName[] = request.components ?? inSet.filter((name) => restorable.includes(name));
   const requests: Partial<Record<ComponentName, unknown>> = {};
+  /** Components asked for that this set holds no complete copy of. */
+  const lacking: ComponentName[] = [];
   for (const name of components) {
     const module = componentModule(name);
     const result = manifest.results[name];
@@ -107,6 +131,7 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
       problems.push(
         `${name}: backup set ${backupId} holds no complete copy of it (${result ? result.status : 'not backed up'})`,
       );
+      lacking.push(name);
       continue;
     }
     const parsed = module.restoreRequest.safeParse((request as Record<string, unknown>)[name] ?? {});
@@ -131,6 +156,13 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
   }
   if (components.length === 0)
     problems.push('nothing to restore: the set holds no complete component this deployment can restore');
+  if (request.backupId === 'latest' && request.components && lacking.length > 0) {
+    // Sets of different schedules hold different components (hourly database-only sets beside the
+    // nightly full one): "latest" is the newest complete set, which may lack what was asked for.
+    // Which set to take instead (older data, or components from two points in time) is the
+    // person's choice; the message names the newest set that holds everything asked for.
+    problems.push(await newestHolding(rt, backupId, request.components));
+  }
   if (problems.length > 0) throw new InvalidInputError(`invalid restore request: ${problems.join('; ')}`);
 
   const now = rt.now();
@@ -171,6 +203,26 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
   }
   rt.logger.info('restore validated', { restoreId, components });
   return context;
+}
+
+/** Where the newest complete set holding every one of `components` is, for a "latest" that lacks some. */
+async function newestHolding(
+  rt: Runtime,
+  latest: string,
+  components: readonly ComponentName[],
+): Promise<string> {
+  const asked = components.join(', ');
+  for (const id of (await listBackupIds(rt.store)).reverse()) {
+    if (id >= latest) continue;
+    const manifest = await readManifest(rt.store, id).catch(() => undefined);
+    if (
+      manifest?.status === 'complete' &&
+      components.every((name) => manifest.results[name]?.status === 'complete')
+    ) {
+      return `"latest" is ${latest}; the newest complete set holding ${asked} is ${id}: give "backupId": "${id}" (or restore from ${latest} only what it holds)`;
+    }
+  }
+  return `"latest" is ${latest}; no older complete set holds all of ${asked} (restore each from a set that holds it)`;
 }
 
 export const handler = lambdaHandler(validateRestore);
