@@ -277,12 +277,12 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
     ...(resumed.size > 0
       ? [
           `already being restored from ${details.snapshot.name} by an earlier attempt of this step (the engine accepted ` +
-            `its request, the answer was lost): ${[...ownTargets].join(', ')}; this attempt waits for them ` +
+            `its request, the answer was lost): ${namedFirst([...ownTargets])}; this attempt waits for them ` +
             '(what that attempt closed or deleted first is not known here)',
         ]
       : []),
-    ...(plan.close.length > 0 ? [`closed before restoring over them: ${plan.close.join(', ')}`] : []),
-    ...(plan.delete.length > 0 ? [`deleted before restoring them: ${plan.delete.join(', ')}`] : []),
+    ...(plan.close.length > 0 ? [`closed before restoring over them: ${namedFirst(plan.close)}`] : []),
+    ...(plan.delete.length > 0 ? [`deleted before restoring them: ${namedFirst(plan.delete)}`] : []),
     ...plan.indexes
       .filter((index) => index.conflict === 'renamed')
       .map((index) => `${index.name} exists: restored beside it as ${index.target}`),
@@ -397,4 +397,13 @@ export async function checkRecovery(
   };
   // The index list travels once, in the result: Step Functions passes at most 256 KB between states.
   return { ...state, checks, indexes: [], done: true, result };
+}
+
+/** Indexes named in a warning, at most: a warning keeps 4,096 characters (the report lists every index). */
+const NAMED_INDEXES = 20;
+
+/** The first names, and how many more: twenty virtual instances make over a hundred indexes. */
+function namedFirst(names: readonly string[]): string {
+  const more = names.length - NAMED_INDEXES;
+  return `${names.slice(0, NAMED_INDEXES).join(', ')}${more > 0 ? `, and ${more} more (${names.length} in all)` : ''}`;
 }
