@@ -201,6 +201,11 @@ describe('liferay-backup verify', () => {
     expect(readOnly.text).toMatch(
       /PROBLEM: data\/document_library\/1\/2\/doc\/1\.0: read 300000 bytes with sha256/,
     );
+    // What was checked counts only the files that matched (it said every file matched, above the problems).
+    expect(readOnly.text).toMatch(
+      /ok: \d+ of \d+ files read back matched the index by size and sha256; [1-9]\d* lost or damaged/,
+    );
+    expect(readOnly.text).not.toMatch(/bytes read back and their sha256 matched/);
   });
 });
 

@@ -104,12 +104,16 @@ export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerifi
 function summarise(parts: number, results: readonly PartVerification[]): VerifyOutcome {
   const files = results.reduce((sum, r) => sum + r.files, 0);
   const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
+  const lost = results.reduce((sum, r) => sum + (r.lostContent ?? 0), 0);
   const problems = results.flatMap((r) => r.problems).slice(0, 1000);
-  if (results.some((r) => (r.lostContent ?? 0) > 0)) problems.push(LOST_CONTENT_REMEDY);
+  if (lost > 0) problems.push(LOST_CONTENT_REMEDY);
   return {
     status: problems.length === 0 ? 'verified' : 'failed',
+    // Only the files whose bytes matched are said to match (a lost one was counted as read).
     checks: [
-      `${files} files, ${bytes} bytes read back and their sha256 matched the index (${parts} index parts)`,
+      lost === 0
+        ? `${files} files, ${bytes} bytes read back and their sha256 matched the index (${parts} index parts)`
+        : `${files - lost} of ${files} files read back matched the index by size and sha256; ${lost} lost or damaged (${parts} index parts)`,
     ],
     problems,
   };
