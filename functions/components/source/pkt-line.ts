@@ -67,7 +67,7 @@ export class ByteReader {
 export async function readPkt(reader: ByteReader): Promise<Pkt> {
   const head = await reader.read(4);
   if (head.length === 0) return { kind: 'end' };
-  if (head.length < 4) throw new Error('truncated pkt-line length');
+  if (head.length < 4) throw new TruncatedStreamError('truncated pkt-line length');
   const text = head.toString('ascii');
   if (!/^[0-9a-f]{4}$/i.test(text)) throw new Error(`not a pkt-line: ${JSON.stringify(text)}`);
   const length = Number.parseInt(text, 16);
@@ -75,7 +75,7 @@ export async function readPkt(reader: ByteReader): Promise<Pkt> {
   if (length === 1) return { kind: 'delim' };
   if (length < 4) throw new Error(`invalid pkt-line length ${length}`);
   const data = await reader.read(length - 4);
-  if (data.length < length - 4) throw new Error('truncated pkt-line');
+  if (data.length < length - 4) throw new TruncatedStreamError('truncated pkt-line');
   return { kind: 'data', data };
 }
 
@@ -93,8 +93,15 @@ export interface SideBandHandlers {
 }
 
 /**
+ * The response ended in the middle of what it was sending (a connection a proxy or the server
+ * closed early): worth another attempt, unlike an answer that is wrong.
+ */
+export class TruncatedStreamError extends Error {}
+
+/**
  * Demultiplexes side-band-64k packets until the flush that ends them. Band 3 is a fatal error
- * from the remote: it is thrown with the remote's text.
+ * from the remote: it is thrown with the remote's text. A stream that ends before that flush was
+ * cut short: TruncatedStreamError.
  */
 export async function demuxSideBand(
   reader: ByteReader,
@@ -109,7 +116,9 @@ export async function demuxSideBand(
       pending = undefined;
     } else {
       const pkt = await readPkt(reader);
-      if (pkt.kind === 'flush' || pkt.kind === 'end') return;
+      if (pkt.kind === 'flush') return;
+      if (pkt.kind === 'end')
+        throw new TruncatedStreamError('the response ended before its side-band data did');
       if (pkt.kind !== 'data') continue;
       data = pkt.data;
     }

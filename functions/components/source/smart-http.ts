@@ -13,6 +13,7 @@ import {
   pktText,
   readPkt,
   SideBandError,
+  TruncatedStreamError,
 } from './pkt-line.ts';
 import { type AdvertisedRef, type RefCommand, ZERO_OID } from './refs.ts';
 
@@ -364,6 +365,10 @@ export function remoteError(error: unknown, remote: Remote, what: string): Error
       cause: error,
     });
   }
+  if (error instanceof TruncatedStreamError)
+    return new RetryableError(`could not ${what}: ${error.message} (the connection was cut short)`, {
+      cause: error,
+    });
   const failure = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (failure?.name === 'TimeoutError' || failure?.name === 'AbortError') {
     return new RetryableError(`could not ${what}: no answer in time`, { cause: error });
