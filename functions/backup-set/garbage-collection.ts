@@ -11,9 +11,11 @@ import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ListedObject, readJson, type SeenObject } from '#store/content-store.ts';
+import { isRunId, runIdTime } from './backup-id.ts';
 import { backupIdSchema, readManifest } from './manifest.ts';
 import {
   earlierOutcome,
+  RETENTION_WORKFLOW_HOURS,
   retentionKeys,
   retentionSettings,
   sweepPrefixes,
@@ -26,9 +28,10 @@ import {
  * - mark (one task per kept set): every key the set's components reference is written, grouped by
  *   sweep prefix, to `work/<run>/retention/marks/<set>/<index>.txt.gz`, then a `done` marker;
  * - sweep (one task per prefix): refuses to run unless every kept set is marked; deletes only
- *   objects no kept set references AND older than the grace period, so objects a running backup
- *   has just written (and no set references yet) are never taken. A running backup references
- *   older content only through its previous set, the latest complete one, which is always kept.
+ *   objects no kept set references AND older than the grace period (counted from the plan), so
+ *   objects a running backup has just written (and no set references yet) are never taken. A
+ *   running backup references older content only through its previous set, the latest complete
+ *   one, which is always kept.
  */
 
 /** HEAD requests in flight when a batch of candidates is checked again before deletion. */
@@ -61,6 +64,26 @@ export function prefixIndexer(prefixes: readonly string[]): (key: string) => num
     }
     return undefined;
   };
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * When the run was planned, from its id (newRunId: the plan's start, to the second). The grace
+ * period is counted from then, not from the sweep: the sweep comes after Delete and Mark, hours
+ * later, and content that no kept set references may belong to a backup that was running when the
+ * plan was made (kept "still running", not marked) or that began since (in no list at all), and
+ * that may have committed meanwhile. Such content was written or found young (isReusable) no
+ * earlier than `backupTimeoutHours` + 1 before the plan, which the configuration keeps within
+ * `graceHours`; counted from the sweep, the margin shrank by however long Delete and Mark took.
+ * An id whose time is not within the workflow's time-out before now (a tool's or a test's, or a
+ * clock that moved) says nothing of when the run was planned: then the sweep's own time counts.
+ */
+function plannedAt(runId: string, now: number): number {
+  if (!isRunId(runId, 'g')) return now;
+  const at = runIdTime(runId).getTime();
+  if (Number.isNaN(at) || at > now || at < now - (RETENTION_WORKFLOW_HOURS + 1) * HOUR) return now;
+  return at;
 }
 
 const markInputSchema = z.object({ runId: z.string(), backupId: backupIdSchema });
@@ -143,7 +166,7 @@ export async function sweepPrefix(
     }
   }
   const now = rt.now().getTime();
-  const cutoff = now - retentionSettings(rt).graceHours * 3_600_000;
+  const cutoff = plannedAt(runId, now) - retentionSettings(rt).graceHours * HOUR;
   let deleted = 0;
   let bytes = 0;
   let locked = 0;
