@@ -2,7 +2,8 @@ import * as z from 'zod';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import { backupIdTime } from './backup-id.ts';
+import { REUSE_MAX_AGE_MS, readJson } from '#store/content-store.ts';
+import { backupIdTime, isRunId, runIdTime } from './backup-id.ts';
 import { backupContextSchema } from './begin-backup.ts';
 import { errorFromCatch, overallStatus, resultsFromBranches } from './branch-output.ts';
 import { type HookOutcome, type HookPhase, hookOutcomeSchema } from './hooks.ts';
@@ -91,6 +92,13 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
     status = 'failed';
     warnings.push(workflowFailed(input.failure));
   }
+  if (status === 'complete') {
+    const collected = await collectedSinceStart(rt, manifest.startedAt);
+    if (collected) {
+      status = 'failed';
+      warnings.push(collected);
+    }
+  }
   // A run that finishes after a newer set was committed (an execution stopped or timed out and
   // then redriven, a local run given up for dead) must not move `latest` back to older data: a
   // restore of `latest` would silently bring back yesterday's database.
@@ -123,6 +131,38 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   rt.logger.info('backup committed', { status, problems: output.problems });
   return output;
 }
+
+/**
+ * Why content this run wrote may be gone, if a retention run collected, while this run was open,
+ * unreferenced content written after it began (or reused by it: found in the store within the
+ * hour, isReusable). Garbage collection spares what a running backup writes only for graceHours
+ * from the plan: a run open longer than that (an execution redriven days after it timed out, a CLI
+ * run of more than a day) cannot vouch for its content, and a set recorded complete whose objects
+ * were collected fails its restore. Only retention runs planned after this run began can have done
+ * it, so only their reports are read (usually none).
+ */
+async function collectedSinceStart(rt: Runtime, startedAt: string): Promise<string | undefined> {
+  const started = Date.parse(startedAt);
+  const exposedFrom = started - REUSE_MAX_AGE_MS;
+  for await (const object of rt.store.list(RETENTION_REPORTS)) {
+    const runId = object.key.slice(RETENTION_REPORTS.length).replace(/\.json$/, '');
+    if (!isRunId(runId, 'g')) continue;
+    const planned = runIdTime(runId).getTime();
+    if (planned <= started) continue;
+    const report = await readJson(rt.store, object.key).catch(() => undefined);
+    const parsed = retentionReportFacts.safeParse(report);
+    // A report it cannot read: that run may have collected anything younger than its plan.
+    const graceHours = parsed.success ? parsed.data.graceHours : 0;
+    if (parsed.success && parsed.data.dryRun) continue;
+    const cutoff = planned - graceHours * 3_600_000;
+    if (cutoff > exposedFrom)
+      return `retention run ${runId} collected unreferenced content older than ${new Date(cutoff).toISOString()} (graceHours ${graceHours}) while this run, begun ${startedAt}, was still open: content it stored may be gone, so the set is not recorded complete; run the backup again`;
+  }
+  return undefined;
+}
+
+const RETENTION_REPORTS = 'reports/retention/';
+const retentionReportFacts = z.object({ dryRun: z.boolean(), graceHours: z.number() });
 
 type FinalManifest = Manifest & { readonly status: Exclude<BackupStatus, 'running'> };
 

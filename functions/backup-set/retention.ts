@@ -360,6 +360,16 @@ async function writePlan(
     }
     return decision;
   });
+  // A deletion cut off after it removed the manifest (or a report written under a set being
+  // deleted): no manifest, so no facts, but objects and the marker are left; DeleteSet removes them.
+  const known = new Set(facts.map((fact) => fact.backupId));
+  for (const backupId of [...interrupted].sort())
+    if (!known.has(backupId) && backupId !== latest)
+      decisions.push({
+        backupId,
+        keep: false,
+        reasons: ['its deletion was started by an earlier run, which removed its manifest already'],
+      });
   const byId = new Map(facts.map((fact) => [fact.backupId, fact]));
   const toDelete = decisions.filter((d) => !d.keep).map((d) => d.backupId);
   const kept = decisions.filter((d) => d.keep).map((d) => d.backupId);
