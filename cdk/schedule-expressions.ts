@@ -29,7 +29,7 @@ const FIELDS: readonly FieldRule[] = [
   { name: 'year', min: 1970, max: 2199, step: true },
 ];
 
-function valueOf(text: string, rule: FieldRule): number | undefined {
+function fieldValue(text: string, rule: FieldRule): number | undefined {
   if (/^\d+$/.test(text)) {
     const value = Number(text);
     return value >= rule.min && value <= rule.max ? value : undefined;
@@ -57,8 +57,8 @@ function fieldProblem(field: string, rule: FieldRule): string | undefined {
       if (match[2] !== undefined) return `${rule.name} "${field}": * takes no range`;
       continue;
     }
-    const start = valueOf(match[1], rule);
-    const end = match[2] === undefined ? start : valueOf(match[2], rule);
+    const start = fieldValue(match[1], rule);
+    const end = match[2] === undefined ? start : fieldValue(match[2], rule);
     if (start === undefined || end === undefined) return `${rule.name} "${field}": values are ${allowed}`;
   }
   return undefined;
