@@ -162,7 +162,9 @@ export interface PathFilter {
 
 /**
  * `data/document_library/20101/**` selects the folder and everything beneath it; a plain path
- * (`portal-ext.properties`, `osgi/configs`) selects that path and, for a folder, all it holds.
+ * (`portal-ext.properties`, `osgi/configs`) selects that path and, for a folder, all it holds, and
+ * so does a glob for each folder it matches (`data/document_library/*`). A negated glob
+ * (`!data/a/**`) selects what it does not match.
  */
 export function compilePathFilter(glob: string): PathFilter {
   const normalised = glob.replace(/\/+$/, '');
@@ -183,7 +185,19 @@ export function compilePathFilter(glob: string): PathFilter {
   // A negated glob (`!data/a/**`) selects everything but what its base names: every part is read
   // (reading only the parts near `data/a` restored a few files and called itself complete).
   const base = scan.negated ? '' : unescapeGlob(scan.base);
-  return { glob, base, matches: (relPath) => matcher(relPath) };
+  if (scan.negated) return { glob, base, matches: (relPath) => matcher(relPath) };
+  // A folder the glob matches comes with everything it holds, as a plain path's does: `data/*`
+  // restored the folders empty, and reported complete.
+  return {
+    glob,
+    base,
+    matches: (relPath) => {
+      if (matcher(relPath)) return true;
+      for (let slash = relPath.indexOf('/'); slash > 0; slash = relPath.indexOf('/', slash + 1))
+        if (matcher(relPath.slice(0, slash))) return true;
+      return false;
+    },
+  };
 }
 
 /** A glob's literal text without its escapes (`\*` is `*`, `\\` is one backslash). */

@@ -58,3 +58,18 @@ describe('review: a negated path glob', () => {
     expect(files.filter((p) => p.startsWith('data/z/'))).toHaveLength(25);
   }, 60_000);
 });
+
+describe('a path glob that matches folders', () => {
+  it('restores each folder it matches with everything the folder holds (as a plain path does), not the folders empty', async () => {
+    const { store, id } = await backedUp();
+    const target = path.join(fresh('restore'), 'home');
+    const restored = await driveRestore(
+      homeRuntime(store, settings(target)),
+      restoreContext(id, { path: 'data/*' }),
+    );
+    expect(restored.status).toBe('complete');
+    const files = [...readTree(target)].filter(([, e]) => e.type === 'file').map(([p]) => p);
+    expect(files.filter((p) => p.startsWith('data/a/'))).toHaveLength(25);
+    expect(files.filter((p) => p.startsWith('data/z/'))).toHaveLength(25);
+  }, 60_000);
+});
