@@ -8,12 +8,21 @@ import { copySingleListCatalog, mergeCatalogSources, readCatalogLines, writeCata
 import { readShardResult, type ShardResult } from './copy-shard.ts';
 import { finalizeBackupEventSchema, type RoundState } from './events.ts';
 import { type FileIndex, INDEX_FORMAT, indexBody, type PartRef } from './index-format.ts';
+import { JsonLinesFile } from './jsonl.ts';
 import { filesKeys } from './keys.ts';
 import { comparePaths } from './paths.ts';
 import { allRoundItems, nextRound, readRound, roundResults } from './rounds.ts';
 import type { FilesResultDetails } from './settings.ts';
 
 const MAX_RESULT_WARNINGS = 200;
+/**
+ * The result travels in the Step Functions state, whose every input and output is limited to
+ * 256 KiB with both files components, the database, search and source results in it: 200
+ * warnings of up to 4,000 characters (names deep in a tree of long names) made 670 KB. The result
+ * shows warnings cut at 1,000 characters, 16 KiB of them; all of them, whole, are kept in the store.
+ */
+const MAX_RESULT_WARNING_CHARS = 1000;
+const MAX_RESULT_WARNINGS_CHARS = 16 * 1024;
 
 /**
  * Finalize: checks that every shard of the round finished; if some stopped at their time budget,
@@ -121,8 +130,7 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
   await store.put(indexKey, body, { contentType: 'application/json' });
 
   const warnings = [...plan.warnings, ...all.flatMap((result) => result.warnings)];
-  const shown = warnings.slice(0, MAX_RESULT_WARNINGS).map((warning) => warning.slice(0, 4000));
-  if (warnings.length > shown.length) shown.push(`... and ${warnings.length - shown.length} more warnings`);
+  const shown = await shownWarnings(rt, warnings, filesKeys.warnings(backup.backupId, component));
   const dxp = (plan.facts as { dxp?: { version?: unknown; build?: unknown; source?: unknown } }).dxp;
   const details: FilesResultDetails = {
     engine: 'files',
@@ -170,7 +178,8 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
     },
     details: {
       ...details,
-      discovery: plan.facts,
+      // Discovery's warnings are among the result's (and the stored list): not carried twice.
+      discovery: { ...plan.facts, warnings: undefined },
       planning: plan.planning,
       ...(plan.previous ? { previousBackupId: plan.previous.backupId } : {}),
       catalog: { entries: catalog.entries, partitions: catalog.partitions.length },
@@ -178,4 +187,41 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
   };
   rt.logger.info('files backup finalized', { component, ...result.summary });
   return { ...files, next: false, result };
+}
+
+/**
+ * The warnings the result shows: the first ones, each cut at MAX_RESULT_WARNING_CHARS, within
+ * MAX_RESULT_WARNINGS_CHARS. When any is left out or cut, all of them are stored whole under
+ * `listKey` (the same bytes when Finalize runs again) and the last line says how many and where.
+ */
+async function shownWarnings(rt: Runtime, warnings: readonly string[], listKey: string): Promise<string[]> {
+  const shown: string[] = [];
+  let chars = 0;
+  let cut = false;
+  for (const warning of warnings) {
+    const clipped =
+      warning.length > MAX_RESULT_WARNING_CHARS
+        ? `${warning.slice(0, MAX_RESULT_WARNING_CHARS - 1)}…`
+        : warning;
+    if (shown.length >= MAX_RESULT_WARNINGS || chars + clipped.length > MAX_RESULT_WARNINGS_CHARS) break;
+    cut ||= clipped !== warning;
+    shown.push(clipped);
+    chars += clipped.length;
+  }
+  if (shown.length === warnings.length && !cut) return shown;
+  const list = await JsonLinesFile.create(rt.scratchDir, 'warnings');
+  try {
+    for (const warning of warnings) await list.write(warning);
+  } catch (error) {
+    await list.discard();
+    throw error;
+  }
+  await list.upload(rt.store, listKey);
+  const where = `all ${warnings.length}, whole, are in ${listKey} (gzip, one JSON string a line)`;
+  shown.push(
+    shown.length < warnings.length
+      ? `... and ${warnings.length - shown.length} more warnings; ${where}`
+      : `... the warnings above are cut at ${MAX_RESULT_WARNING_CHARS} characters; ${where}`,
+  );
+  return shown;
 }

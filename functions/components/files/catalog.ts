@@ -428,7 +428,9 @@ export class CatalogLookup {
     }
     const prefix = sha256.slice(0, ref.prefixLength);
     const partition = ref.partitions.find((candidate) => candidate.prefix === prefix);
-    if (!partition) return undefined;
+    // A partition is loaded whole: one larger than the budget (a catalog of over a billion
+    // entries, or a damaged one) is not, and its content is stored again (dedup is only a saving).
+    if (!partition || partition.entries > this.cacheBudget) return undefined;
     let loaded = this.cache.get(prefix);
     if (!loaded) {
       if (this.cachedEntries + partition.entries > this.cacheBudget) {
@@ -446,7 +448,14 @@ export class CatalogLookup {
 
   private async load(partition: CatalogRef['partitions'][number]): Promise<Map<string, DataLocation>> {
     const map = new Map<string, DataLocation>();
+    let lines = 0;
     for await (const [sha256, location] of readCatalogLines(this.store, partition.key, partition)) {
+      // Its recorded count is what the budget counted: a partition longer than that is damaged.
+      lines += 1;
+      if (lines > partition.entries)
+        throw new CorruptBackupError(
+          `${partition.key} holds more than the ${partition.entries} lines its catalog records: it was changed or damaged`,
+        );
       if (!map.has(sha256)) map.set(sha256, location);
     }
     return map;

@@ -14,6 +14,16 @@ import type { ContentStore } from '#store/content-store.ts';
  * size and sha256, and read back as a stream that checks both.
  */
 
+/**
+ * The longest line a JSON Lines object may hold, in characters (UTF-16 units). The longest real
+ * line is a large file's entry (or catalog line) with its chunk list, about 81 characters a chunk:
+ * this admits 200,000 chunks (3 TiB in 16 MiB chunks, more than one Lambda reads in 15 minutes),
+ * and bounds what a damaged or hostile object costs to read (a line without an end, 64 MiB of it
+ * in 64 KB of gzip, took 5 s and 530 MB, and four times as much would have exhausted a Lambda).
+ * Writers refuse a longer line, so nothing is stored that cannot be read back.
+ */
+export const MAX_LINE_CHARS = 16 * 1024 * 1024;
+
 /** Size and sha256 of a stored object, recorded by whoever references it. */
 export interface ObjectDigest {
   readonly size: number;
@@ -81,6 +91,10 @@ export class JsonLinesFile {
 
   /** Adds one line of JSON text, as it is (a line copied from an earlier part); see add(). */
   addLine(json: string): boolean {
+    if (json.length > MAX_LINE_CHARS)
+      throw new LineTooLongError(
+        `a line of ${json.length} characters is longer than a stored line may be (${MAX_LINE_CHARS}; a file of more than 200,000 chunks: raise chunkBytes): ${json.slice(0, 300)}`,
+      );
     this.buffered.push(json);
     this.bufferedChars += json.length + 1;
     this.lines += 1;
@@ -128,6 +142,11 @@ export class JsonLinesFile {
     this.gzip.destroy();
     await fs.rm(this.file, { force: true });
   }
+}
+
+/** A line longer than MAX_LINE_CHARS was written: a reader would refuse it. */
+export class LineTooLongError extends Error {
+  override readonly name = 'LineTooLongError';
 }
 
 /** Passes bytes through while counting and hashing them. */
@@ -183,22 +202,40 @@ export async function* readJsonLineBatches(
   body.on('error', (error) => gunzip.destroy(error));
   body.pipe(tap).pipe(gunzip);
   const decoder = new StringDecoder('utf8');
-  let rest = '';
+  // The start of a line not yet ended, in pieces: joined once its end comes, and never searched
+  // again for a line end (text added to it and searched whole, chunk after chunk, was quadratic).
+  let rest: string[] = [];
+  let restChars = 0;
   let line = 0;
+  const tooLong = () =>
+    new CorruptBackupError(
+      `${key} line ${line + 1} is longer than ${MAX_LINE_CHARS} characters (no line of this tool's is): it was changed or damaged`,
+    );
   try {
     for await (const chunk of gunzip) {
-      const text = rest + decoder.write(chunk as Buffer);
+      const text = decoder.write(chunk as Buffer);
       const batch: JsonLine[] = [];
       let start = 0;
       let newline = text.indexOf('\n', start);
       while (newline >= 0) {
+        let lineText = text.slice(start, newline);
+        if (rest.length > 0) {
+          if (restChars + lineText.length > MAX_LINE_CHARS) throw tooLong();
+          rest.push(lineText);
+          lineText = rest.join('');
+          rest = [];
+          restChars = 0;
+        } else if (lineText.length > MAX_LINE_CHARS) throw tooLong();
         line += 1;
-        const lineText = text.slice(start, newline);
         batch.push({ value: parseLine(lineText, key, line), line, text: lineText });
         start = newline + 1;
         newline = text.indexOf('\n', start);
       }
-      rest = text.slice(start);
+      if (start < text.length) {
+        restChars += text.length - start;
+        if (restChars > MAX_LINE_CHARS) throw tooLong();
+        rest.push(start === 0 ? text : text.slice(start));
+      }
       if (batch.length > 0) yield batch;
     }
   } catch (error) {
@@ -210,8 +247,8 @@ export async function* readJsonLineBatches(
   } finally {
     body.destroy();
   }
-  rest += decoder.end();
-  if (rest.length > 0) throw new CorruptBackupError(`${key} ends in the middle of a line (line ${line + 1})`);
+  if (restChars + decoder.end().length > 0)
+    throw new CorruptBackupError(`${key} ends in the middle of a line (line ${line + 1})`);
   if (expected && (tap.bytes !== expected.size || tap.digest() !== expected.sha256)) {
     throw new CorruptBackupError(
       `${key} does not match its recorded size and sha256 (${tap.bytes} bytes read, ${expected.size} recorded): it was changed or damaged`,

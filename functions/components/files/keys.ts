@@ -20,6 +20,9 @@ export const filesKeys = {
     `${filesKeys.setPrefix(backupId, component)}catalog/${prefix === '' ? 'all' : prefix}.jsonl.gz`,
   catalogBloom: (backupId: string, component: FilesComponentName) =>
     `${filesKeys.setPrefix(backupId, component)}catalog/bloom.bin`,
+  /** Every warning of the set's backup, when its result shows only the first (backup-finalize.ts). */
+  warnings: (backupId: string, component: FilesComponentName) =>
+    `${filesKeys.setPrefix(backupId, component)}warnings.jsonl.gz`,
 
   /** Large files, content-addressed: the same bytes anywhere, in any set, are one object. */
   blob: (sha256: string) => `objects/blobs/${sha256.slice(0, 2)}/${sha256}`,

@@ -33,6 +33,7 @@ import {
   filesRestoreRequestSchema,
   filesResultDetailsSchema,
   filesSettings,
+  MAX_PACK_BYTES,
   type PathFilter,
 } from './settings.ts';
 
@@ -93,6 +94,12 @@ export function unsafeEntryReason(entry: IndexEntry, parent: IndexEntry | undefi
   if (entry.type === 'file' && entry.size > 0 && !entry.data) return 'it has content but no location for it';
   if (entry.type === 'file' && entry.data && 'pack' in entry.data && entry.data.length !== entry.size) {
     return `its stored length (${entry.data.length}) differs from its size (${entry.size})`;
+  }
+  // A restore without fetch workers (over EFS) assembles a packed file in memory of its size.
+  if (entry.type === 'file' && entry.data && 'pack' in entry.data) {
+    const { pack, offset, length } = entry.data;
+    if (offset + length > MAX_PACK_BYTES)
+      return `its stored range (${length} bytes at ${offset} in ${pack}) lies beyond the largest pack a backup writes (${MAX_PACK_BYTES} bytes)`;
   }
   return undefined;
 }

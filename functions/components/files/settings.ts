@@ -27,6 +27,9 @@ const absolutePath = z
 
 const rule = z.string().min(1).max(1024);
 
+/** The largest pack a backup writes (packBytes at most): a restore refuses an index entry beyond it. */
+export const MAX_PACK_BYTES = 1024 * MiB;
+
 /**
  * Settings of one files component, as its Lambdas get them from the stack (cdk/components/files.ts)
  * and the CLI builds them from flags. Defaults are the tuned values; the README explains each.
@@ -85,7 +88,7 @@ export const filesSettingsSchema = z
       .number()
       .int()
       .min(MiB)
-      .max(1024 * MiB)
+      .max(MAX_PACK_BYTES)
       .default(16 * MiB),
     /** Filesystem operations in flight (stat, readdir, small reads): EFS rewards parallelism. */
     fsConcurrency: z.number().int().min(1).max(512).default(32),
