@@ -11,6 +11,7 @@ import {
   repositoryNameSchema,
   type SearchSettings,
 } from '#components/search/settings.ts';
+import { cleartextToNetwork } from '#runtime/transport.ts';
 import { kmsKeyArnSchema } from '../arns.ts';
 import type { LiferayBackupConfig } from '../config.ts';
 import { acknowledgeWildcards } from '../nag.ts';
@@ -86,6 +87,17 @@ export const searchConfigSchema = z
     vpc: z.boolean().default(true),
   })
   .superRefine((config, ctx) => {
+    if (
+      (config.credentialsParameter || config.restoreCredentialsParameter) &&
+      cleartextToNetwork(config.endpoint)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoint'],
+        message:
+          'an https:// URL: the credentials from SSM travel in a header on every request, and plain http:// would carry them in clear text (the functions refuse it)',
+      });
+    }
     if (config.engine === 'opensearch' && !config.domainArn) {
       ctx.addIssue({ code: 'custom', path: ['domainArn'], message: 'required with engine "opensearch"' });
     }

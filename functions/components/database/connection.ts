@@ -34,15 +34,27 @@ const QUERY_KEYS: Record<DatabaseEngine, readonly string[]> = {
   postgresql: ['sslmode', 'sslrootcert'],
 };
 
+/** Query parameters shown as given; every other parameter's value may be a password (libpq's and JDBC's `?password=`). */
+const SHOWN_QUERY_KEYS = new Set(Object.values(QUERY_KEYS).flat());
+
 /**
  * The URL with its password replaced by `***` (and never an error that quotes the original). The
  * user part runs to the LAST `@`: a password with an unencoded `/`, `?`, `#` or `@` (base64-style
  * generated passwords) still ends there, even when the URL parser read it as a port and a path.
+ * A query parameter's value is masked unless it is one of the TLS settings (`?password=...`), and
+ * without `//` after the scheme (`mysql:/user:pw@host`, a typo) all before the last `@` is masked.
  */
 export function redactUrl(url: string): string {
-  const parts = splitAtUserInfo(url);
-  if (!parts?.scheme) return url;
+  // A value runs to the next `&` (a `#` may be part of the password).
+  const masked = url.replace(
+    /([?&])([^=&#]*)=([^&]*)/g,
+    (whole, separator: string, key: string, value: string) =>
+      SHOWN_QUERY_KEYS.has(key) && !/[?=@]/.test(value) ? whole : `${separator}${key}=***`,
+  );
+  const parts = splitAtUserInfo(masked);
+  if (!parts) return masked;
   const { scheme, userInfo, rest } = parts;
+  if (!scheme) return `${/^[a-z][a-z0-9+.-]*:/i.exec(masked)?.[0] ?? ''}***${rest}`;
   const colon = userInfo.indexOf(':');
   return `${scheme}${colon >= 0 ? `${userInfo.slice(0, colon)}:***` : userInfo}${rest}`;
 }

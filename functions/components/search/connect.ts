@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { ConfigError } from '#runtime/errors.ts';
+import { cleartextToNetwork } from '#runtime/transport.ts';
 import type { ElasticsearchAuth } from './elasticsearch-engine.ts';
 import type { SearchEngine } from './engine.ts';
 import { redactEndpoint } from './engine-errors.ts';
@@ -64,6 +65,12 @@ async function readSecret(credentials: SearchCredentials): Promise<Secret> {
 /** Builds the adapter for the configured engine with its credentials. */
 export async function createEngine(settings: SearchSettings): Promise<SearchEngine> {
   const requestTimeoutMs = settings.requestTimeoutSeconds * 1000;
+  if (settings.credentials.type === 'ssm' && cleartextToNetwork(settings.endpoint)) {
+    // Basic auth and API keys travel in a header on every request: never in clear text.
+    throw new ConfigError(
+      `${redactEndpoint(settings.endpoint)}: credentials from SSM are sent over https:// only (plain http:// would carry them in clear text)`,
+    );
+  }
   const secret = await readSecret(settings.credentials);
   if (settings.engine === 'elasticsearch') {
     if (settings.credentials.type === 'sigv4') {

@@ -1,5 +1,6 @@
 import { ConfigError } from '#runtime/errors.ts';
 import { maskBeforeLastAt } from '#runtime/redact.ts';
+import { cleartextToNetwork } from '#runtime/transport.ts';
 import type { Credentials } from './settings.ts';
 
 /** Reads secrets by name: SSM SecureString parameters on AWS (decrypted), tests' fakes elsewhere. */
@@ -65,10 +66,23 @@ export async function resolveRemote(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Remote> {
   const { url, username, password } = splitUserInfo(rawUrl);
+  if (username === undefined && rawUrl.includes('@')) {
+    // `https://bot:2024/S3cret@host/repo.git`: the parser reads `bot:2024` as host and port, and
+    // the password as the path, where nothing strips it. Refused, without repeating it.
+    throw new ConfigError(
+      `the Git URL ${maskBeforeLastAt(rawUrl)} has an "@" outside its user info: percent-encode "/", "?", "#" and "@" in the user name and password (%2F, %3F, %23, %40)`,
+    );
+  }
   if (username !== undefined && (username !== '' || password !== '')) {
     return { url, authorization: basic(username, password ?? ''), credentialsLabel: "the URL's user info" };
   }
   if (!credentials) return { url, authorization: undefined, credentialsLabel: 'no credentials' };
+  if (parameterNames(credentials).length > 0 && cleartextToNetwork(url)) {
+    // cdk.json takes https:// Git URLs only; a restore request's target may be any http(s) URL.
+    throw new ConfigError(
+      `${url}: credentials from SSM are sent over https:// only (plain http:// would carry them in clear text)`,
+    );
+  }
   if ('tokenParameter' in credentials) {
     return {
       url,

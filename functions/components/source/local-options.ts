@@ -1,5 +1,6 @@
 import type { CliCommand, LocalOptions } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
+import { maskBeforeLastAt } from '#runtime/redact.ts';
 import { splitUserInfo } from './credentials.ts';
 import type { Credentials } from './settings.ts';
 
@@ -176,6 +177,10 @@ export function sourceLocalOptions(env: NodeJS.ProcessEnv = process.env): LocalO
           } catch {
             // not a URL: the request schema says so
           }
+          // An "@" the parser did not read as user info (a password holding an unencoded "/":
+          // `https://bot:2024/S3cret@host`) would carry the password into the request and the
+          // restore report: all before the last "@" is masked, and the request check refuses it.
+          url = maskBeforeLastAt(url);
           credentials ??= envCredentials(env, GIT_ENV);
           return {
             ...(match?.[1] ? { repository: match[1] } : {}),

@@ -388,6 +388,10 @@ describe('search configuration', () => {
       /components\.search\.endpoint: no credentials in the URL/,
     ],
     [
+      { ...ELASTICSEARCH, endpoint: 'http://10.0.1.5:9200' },
+      /components\.search\.endpoint: an https:\/\/ URL: the credentials from SSM travel in a header/,
+    ],
+    [
       { ...OPENSEARCH, domainArn: 'arn:aws:es:eu-west-1:111111111111:domain/Bad_Name' },
       /components\.search\.domainArn: an Amazon OpenSearch Service domain ARN/,
     ],
