@@ -43,8 +43,10 @@ async function expected(range: PathRange): Promise<string[]> {
 
 async function walkCountingLstat(range: PathRange): Promise<{ paths: string[]; lstats: number }> {
   const original = fs.lstatSync;
+  // The module's own exports object (what syncBuiltinESMExports copies into the ESM bindings).
+  const mutable = fs as unknown as { lstatSync: typeof original };
   let lstats = 0;
-  fs.lstatSync = ((...args: Parameters<typeof original>) => {
+  mutable.lstatSync = ((...args: Parameters<typeof original>) => {
     lstats += 1;
     return original(...args);
   }) as typeof original;
@@ -60,7 +62,7 @@ async function walkCountingLstat(range: PathRange): Promise<{ paths: string[]; l
       paths.push(entry.path);
     return { paths, lstats };
   } finally {
-    fs.lstatSync = original;
+    mutable.lstatSync = original;
     syncBuiltinESMExports();
   }
 }
