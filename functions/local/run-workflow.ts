@@ -27,6 +27,31 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
   });
 }
 
+/**
+ * Step Functions' payload quota: 262,144 bytes of UTF-8 JSON for a state's input (as it enters
+ * the state, and after Parameters), a state's output, a task's result (a Lambda answer, a child
+ * execution's output) and a Map's or Parallel's gathered results, which count even when ResultPath
+ * discards them (a Distributed Map without ResultWriter). Exceeding it fails the execution with
+ * States.DataLimitExceeded, a terminal error that no Retry and no Catch (States.ALL included)
+ * matches: on AWS a Backup that exceeds it never reaches Commit.
+ */
+export const STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES = 262_144;
+
+/** The size Step Functions measures: the value as UTF-8 JSON. */
+export function payloadBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value ?? null), 'utf8');
+}
+
+/**
+ * States.DataLimitExceeded as the local interpreter sees it: `isRetryable`/`isCatchable` false
+ * make its Retry and Catch pass it by (aws-local-stepfunctions reads them), as Step Functions does.
+ */
+export class StatesDataLimitExceededError extends Error {
+  override readonly name = 'States.DataLimitExceeded';
+  readonly isRetryable = false;
+  readonly isCatchable = false;
+}
+
 export interface WorkflowRunOptions {
   /** Handlers by id. @default every handler of this build (handlers.ts) */
   readonly handlers?: ReadonlyMap<string, Handler>;
@@ -50,6 +75,11 @@ export interface WorkflowRunOptions {
   readonly executionId?: string;
   /** Aborting it stops the execution: no further state starts (a task already running finishes). */
   readonly signal?: AbortSignal;
+  /**
+   * The payload quota enforced on every state (enforcePayloadLimit below). Only a test of the
+   * enforcement itself changes it. @default STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
+   */
+  readonly payloadLimitBytes?: number;
 }
 
 export type WorkflowOutcome =
@@ -166,6 +196,7 @@ export async function runWorkflow(
   options: WorkflowRunOptions = {},
 ): Promise<WorkflowOutcome> {
   const adapted = adaptForLocalInterpreter(definition);
+  const limit = options.payloadLimitBytes ?? STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES;
   const handlers = options.handlers ?? allHandlers();
   const taskResourceLocalHandlers: Record<string, (input: unknown) => Promise<never>> = {};
   for (const { stateName, handlerId } of lambdaTasks(adapted)) {
@@ -174,8 +205,12 @@ export async function runWorkflow(
       (handlerId === LOCAL_START_EXECUTION_HANDLER ? startChildExecution(options) : handlers.get(handlerId));
     if (!handler) throw new Error(`no handler ${handlerId} for state "${stateName}" in this build`);
     taskResourceLocalHandlers[stateName] = async (taskInput) => {
-      const result = await handler(JSON.parse(JSON.stringify(taskInput ?? null)), runtime);
-      return JSON.parse(JSON.stringify(result ?? null)) as never;
+      const sent = JSON.stringify(taskInput ?? null);
+      checkPayload(limit, sent, () => `the input of state '${stateName}' (after Parameters)`);
+      const result = await handler(JSON.parse(sent), runtime);
+      const answered = JSON.stringify(result ?? null);
+      checkPayload(limit, answered, () => `the result of task '${stateName}'`);
+      return JSON.parse(answered) as never;
     };
   }
   const waitTimeOverrides: Record<string, number> = {};
@@ -188,21 +223,26 @@ export async function runWorkflow(
   const machine = new StateMachine(adapted as unknown as StateMachineDefinition, {
     validationOptions: options.validate === false ? { noValidate: true } : { checkArn: false },
   });
-  const execution = machine.run(input as never, {
-    // Step Functions' context object as far as the definitions read it (Begin takes the execution id).
-    context: {
-      Execution: {
-        Id: options.executionId ?? localExecutionId(),
-        Input: input as never,
-        StartTime: new Date().toISOString(),
+  const execution = machine.run(
+    input as never,
+    {
+      // Step Functions' context object as far as the definitions read it (Begin takes the execution id).
+      context: {
+        Execution: {
+          Id: options.executionId ?? localExecutionId(),
+          Input: input as never,
+          StartTime: new Date().toISOString(),
+        },
       },
-    },
-    overrides: {
-      taskResourceLocalHandlers: taskResourceLocalHandlers as never,
-      waitTimeOverrides,
-      retryIntervalOverrides,
-    },
-  });
+      overrides: {
+        taskResourceLocalHandlers: taskResourceLocalHandlers as never,
+        waitTimeOverrides,
+        retryIntervalOverrides,
+      },
+      // Read by enforcePayloadLimit; the interpreter hands these options on to every branch and iteration.
+      [PAYLOAD_LIMIT_OPTION]: limit,
+    } as never,
+  );
   if (options.signal?.aborted) execution.abort();
   options.signal?.addEventListener('abort', () => execution.abort(), { once: true });
   const statesEntered: string[] = [];
@@ -234,3 +274,94 @@ export async function runWorkflow(
     throw error;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// enforcePayloadLimit: Step Functions' 256 KiB payload quota, checked on every state of every
+// local run (and so by every workflow test). The interpreter does not enforce it; these hooks do:
+// - a state's input as it enters (the execution's input, a branch's or an iteration's input) and
+//   its output as it leaves (after ResultSelector, ResultPath, OutputPath; a caught error's too),
+//   through the interpreter's per-execution event logger, whose calls sit inside its state loop,
+//   so a throw there fails the state;
+// - a Map's or Parallel's gathered results, summed as each branch or iteration ends (run below),
+//   since ResultPath null does not exempt them;
+// - a Task's input after Parameters and its result, in the task handlers (runWorkflow).
+// The error is StatesDataLimitExceededError, which no Retry or Catch matches.
+// ---------------------------------------------------------------------------------------------
+
+const PAYLOAD_LIMIT_OPTION = 'liferayBackupPayloadLimitBytes';
+
+function checkPayload(limit: number, json: string, what: () => string): void {
+  // A UTF-8 byte is at least one UTF-16 unit and at most three: only measure when it may matter.
+  if (json.length * 3 <= limit) return;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > limit) {
+    throw new StatesDataLimitExceededError(
+      `${what()} has ${bytes} bytes, more than Step Functions' payload quota of ${limit} bytes`,
+    );
+  }
+}
+
+interface EventLoggerHooks {
+  dispatchStateEnteredEvent(stateName: string, stateType: string, input: unknown): void;
+  dispatchStateExitedEvent(stateName: string, stateType: string, input: unknown, output: unknown): void;
+}
+interface InterpreterExecuteOptions {
+  readonly runOptions?: Record<string, unknown>;
+  readonly eventLogger: EventLoggerHooks;
+}
+interface InterpreterExecution {
+  readonly abort: () => void;
+  readonly eventLogs: unknown;
+  readonly result: Promise<unknown>;
+}
+interface InterpreterInternals {
+  execute(input: unknown, options: InterpreterExecuteOptions, cleanup: () => void): Promise<unknown>;
+  run(input: unknown, options?: Record<string, unknown>): InterpreterExecution;
+}
+
+/** The state each execution (by its run options) is in, and the bytes its branches or iterations returned. */
+const runningStates = new WeakMap<object, { name: string; type: string; gatheredBytes: number }>();
+
+function enforcePayloadLimit(): void {
+  const prototype = StateMachine.prototype as unknown as InterpreterInternals;
+  const execute = prototype.execute;
+  const run = prototype.run;
+  prototype.execute = function (input, options, cleanup) {
+    const limit = options.runOptions?.[PAYLOAD_LIMIT_OPTION];
+    const runOptions = options.runOptions;
+    if (typeof limit !== 'number' || !runOptions) return execute.call(this, input, options, cleanup);
+    const logger = options.eventLogger;
+    const entered = logger.dispatchStateEnteredEvent.bind(logger);
+    const exited = logger.dispatchStateExitedEvent.bind(logger);
+    logger.dispatchStateEnteredEvent = (name, type, stateInput) => {
+      checkPayload(limit, JSON.stringify(stateInput ?? null), () => `the input of state '${name}'`);
+      runningStates.set(runOptions, { name, type, gatheredBytes: 1 });
+      entered(name, type, stateInput);
+    };
+    logger.dispatchStateExitedEvent = (name, type, stateInput, output) => {
+      checkPayload(limit, JSON.stringify(output ?? null), () => `the output of state '${name}'`);
+      exited(name, type, stateInput, output);
+    };
+    return execute.call(this, input, options, cleanup);
+  };
+  prototype.run = function (input, options) {
+    const execution = run.call(this, input, options);
+    const limit = options?.[PAYLOAD_LIMIT_OPTION];
+    // A branch or an iteration: the options are those of the execution running the Parallel or Map.
+    const parent = options ? runningStates.get(options) : undefined;
+    if (typeof limit !== 'number' || !parent) return execution;
+    return {
+      ...execution,
+      result: execution.result.then((output) => {
+        parent.gatheredBytes += payloadBytes(output) + 1;
+        if (parent.gatheredBytes > limit) {
+          throw new StatesDataLimitExceededError(
+            `the results gathered by state '${parent.name}' have more than ${parent.gatheredBytes - 1} bytes, more than Step Functions' payload quota of ${limit} bytes${parent.type === 'Map' ? ' (ResultPath null does not exempt them: a Distributed Map needs a ResultWriter)' : ''}`,
+          );
+        }
+        return output;
+      }),
+    };
+  };
+}
+enforcePayloadLimit();

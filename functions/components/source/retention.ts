@@ -7,7 +7,7 @@ import { resolveRemote } from './credentials.ts';
 import type { SourceDeps } from './mirror.ts';
 import { parseDetails, recordOf, sourceDeps } from './records.ts';
 import { mirroredRefs } from './refs.ts';
-import { type Credentials, sourceSettingsSchema } from './settings.ts';
+import { type Credentials, type StoredPack, sourceSettingsSchema } from './settings.ts';
 import { idxObjectIds, indexKeyOf } from './store-copy.ts';
 
 /**
@@ -18,10 +18,13 @@ import { idxObjectIds, indexKeyOf } from './store-copy.ts';
 export const sourceRetention: RetentionHooks = {
   sweepPrefixes: () => ['objects/git/'],
 
-  async *references({ result, backupId }) {
+  async *references({ result, backupId }, rt) {
     const details = parseDetails(result.details, `backup set ${backupId}`);
     for (const repository of details.repositories) {
-      for (const pack of repository.storeCopy?.packs ?? []) {
+      if (!repository.storeCopy) continue;
+      // The manifest may keep only the first packs of a long chain inline: recordOf reads the
+      // record then (an unreadable one fails the mark, and the run collects nothing).
+      for (const pack of (await recordOf(rt.store, repository)).storeCopy?.packs ?? []) {
         yield pack.key;
         yield indexKeyOf(pack);
       }
@@ -53,14 +56,16 @@ export async function verifySource(
   }
   for (const entry of details.repositories) {
     let refs: Readonly<Record<string, string>>;
+    let packs: readonly StoredPack[];
     try {
-      refs = (await recordOf(rt.store, entry)).refs;
+      const record = await recordOf(rt.store, entry);
+      refs = record.refs;
+      packs = record.storeCopy?.packs ?? [];
       checks.push(`${entry.name}: ${Object.keys(refs).length} refs recorded`);
     } catch (error) {
       problems.push(`${entry.name}: ${asError(error).message}`);
       continue;
     }
-    const packs = entry.storeCopy?.packs ?? [];
     const mirror = await checkMirror(
       entry.name,
       entry.mirrorUrl,

@@ -202,6 +202,8 @@ export type RepositoryRecord = z.infer<typeof repositoryRecordSchema>;
 export const repositoryDetailsSchema = repositoryRecordSchema
   .extend({
     refs: repositoryRecordSchema.shape.refs.optional(),
+    /** The chain's packs, or its first ones (none) when fullLengths.packs gives their number. */
+    storeCopy: z.strictObject({ packs: z.array(storedPackSchema) }).optional(),
     refCount: z.number().int().min(0),
     recordKey: z.string().max(1024),
     /** The full length of each list cut short here (keptOnMirror, deletedOnMirror, exclude, warnings). */
@@ -211,6 +213,8 @@ export const repositoryDetailsSchema = repositoryRecordSchema
         deletedOnMirror: z.number().int().min(0),
         exclude: z.number().int().min(0),
         warnings: z.number().int().min(0),
+        /** The store copy's packs (the full chain is in the record: read it, never this list). */
+        packs: z.number().int().min(1),
       })
       .partial()
       .optional(),
