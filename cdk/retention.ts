@@ -106,7 +106,7 @@ export class Retention extends Construct {
         toleratedFailurePercentage: 0,
         resultPath: sfn.JsonPath.DISCARD,
       });
-      map.itemProcessor(invokeTask(states, `${name} item`, fn, retry));
+      map.itemProcessor(invokeTask(states, `${name} item`, fn, { ...retry, mapItem: true }));
       return map;
     };
     const deleteSets = fanOut(

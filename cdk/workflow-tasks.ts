@@ -24,6 +24,12 @@ export interface InvokeOptions {
   /** Seconds before the first retry (doubling after). @default 2 */
   readonly retryIntervalSeconds?: number;
   readonly comment?: string;
+  /**
+   * The item of a Distributed Map: its output is `{}`. A Distributed Map gathers every item's
+   * output before its ResultPath discards them (aws-cdk#24799: States.DataLimitExceeded with
+   * ResultPath null), so items whose answers are read from the store answer nothing.
+   */
+  readonly mapItem?: boolean;
 }
 
 /**
@@ -44,6 +50,7 @@ export function invokeTask(
     ...(options.payload ? { payload: sfn.TaskInput.fromObject(options.payload) } : {}),
     ...(options.resultPath ? { resultPath: options.resultPath } : {}),
     ...(options.comment ? { comment: options.comment } : {}),
+    ...(options.mapItem ? { outputPath: sfn.JsonPath.DISCARD } : {}),
   });
   task.addRetry({
     errors: TRANSIENT_ERRORS,

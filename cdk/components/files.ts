@@ -361,7 +361,7 @@ class FilesComponent extends Construct implements WorkflowComponent {
       // Shard results go to the store; the Map's own output is dropped (it could exceed 256 KB).
       resultPath: sfn.JsonPath.DISCARD,
     });
-    const shard = invokeTask(this, `${stateBase} shard`, shardFn);
+    const shard = invokeTask(this, `${stateBase} shard`, shardFn, { mapItem: true });
     // A shard cut off by Lambda's timeout (slow EFS, one huge file) runs again: a copy shard reuses
     // the packs it checkpointed and a restore shard replaces what it had written, so the re-run
     // converges instead of failing the component. Lambda reports a timeout as Sandbox.Timedout
@@ -495,7 +495,7 @@ class FilesComponent extends Construct implements WorkflowComponent {
       maxConcurrency: this.files.map.maxConcurrency,
       resultPath: sfn.JsonPath.DISCARD,
     });
-    map.itemProcessor(invokeTask(this, `${this.title} verify part`, this.verifyPartFn));
+    map.itemProcessor(invokeTask(this, `${this.title} verify part`, this.verifyPartFn, { mapItem: true }));
     const finish = invokeTask(this, `${this.title} finish verify`, this.finishVerifyFn, {
       payload: { 'verify.$': '$.verify', component: this.name },
     });

@@ -245,13 +245,16 @@ describe('retention', () => {
         collectedDuringBackup = outcome.outcome.sweptObjects;
         return finalize(event, runtime);
       };
+      const before = new Set(await listBackupIds(store));
       const outcome = await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt, {
         taskOverrides: { 'Liferay Home copy finalize': interleaved },
       });
       if (!allowFailure) succeeded(outcome);
       expect(collectedDuringBackup).toBeGreaterThanOrEqual(0);
-      const ids = await listBackupIds(store);
-      return ids[ids.length - 1] as string;
+      // The set this run made (not the last id: two sets of one second sort by their random suffix).
+      const made = (await listBackupIds(store)).filter((id) => !before.has(id));
+      expect(made).toHaveLength(1);
+      return made[0] as string;
     };
 
     // With the grace period, the running backup's fresh content survives the collection.

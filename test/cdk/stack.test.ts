@@ -506,6 +506,38 @@ describe('the stack', () => {
   });
 });
 
+describe('Distributed Map outputs', () => {
+  // A Distributed Map gathers every item's output before its ResultPath discards them
+  // (aws-cdk#24799: States.DataLimitExceeded with ResultPath null): a retention run deleting
+  // 1,000 expired hourly sets (250 bytes each) went over the 256 KiB quota. Items answer {}.
+  it('makes every item of every Distributed Map answer nothing (OutputPath null)', () => {
+    const { template } = build(FULL_CONFIG);
+    const definitions = definitionsFromTemplate(template.toJSON() as never);
+    const items: string[] = [];
+    const visit = (states: Record<string, Record<string, unknown>>) => {
+      for (const [name, state] of Object.entries(states)) {
+        const processor = state.ItemProcessor as
+          | { ProcessorConfig?: { Mode?: string }; States: Record<string, Record<string, unknown>> }
+          | undefined;
+        if (processor?.ProcessorConfig?.Mode === 'DISTRIBUTED') {
+          for (const [item, inner] of Object.entries(processor.States)) {
+            if (inner.End !== true) continue;
+            items.push(item);
+            expect(inner, `${name} → ${item}`).toHaveProperty('OutputPath', null);
+          }
+        }
+        if (processor) visit(processor.States);
+        for (const branch of (state.Branches as Array<{ States: Record<string, Record<string, unknown>> }>) ??
+          [])
+          visit(branch.States);
+      }
+    };
+    for (const definition of Object.values(definitions))
+      visit((definition as { States: Record<string, Record<string, unknown>> }).States);
+    expect(items.length).toBeGreaterThanOrEqual(7);
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   it('finds nothing unacknowledged, in the full and in the example configuration', () => {
     for (const config of [FULL_CONFIG, EXAMPLE_CONFIG]) {
