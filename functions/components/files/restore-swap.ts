@@ -2,6 +2,7 @@ import type { BigIntStats, Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as z from 'zod';
+import { isRunId } from '#backup-set/backup-id.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { jsonBody } from '#store/content-store.ts';
 import { RestoreTargetError } from './errors.ts';
@@ -235,6 +236,7 @@ async function walkCarried(
   const visit = async (rel: string, intoExists: boolean): Promise<void> => {
     const source = rel === '' ? from : path.join(from, ...rel.split('/'));
     for (const entry of await fs.readdir(source, { withFileTypes: true })) {
+      if (isRestoreArtefact(entry.name)) continue;
       const isDirectory = entry.isDirectory();
       const child = joinPath(rel, entry.name);
       const verdict = selection.verdict(child, isDirectory);
@@ -300,6 +302,7 @@ async function carriedEntries(tree: string, selection: CompiledSelection): Promi
   const visit = async (rel: string): Promise<void> => {
     const dir = rel === '' ? tree : path.join(tree, ...rel.split('/'));
     for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      if (isRestoreArtefact(entry.name)) continue;
       const child = joinPath(rel, entry.name);
       const verdict = selection.verdict(child, entry.isDirectory());
       if (verdict === 'selected' || verdict === 'excluded') continue;
@@ -309,6 +312,18 @@ async function carriedEntries(tree: string, selection: CompiledSelection): Promi
   };
   await visit('');
   return found.sort();
+}
+
+/**
+ * What an earlier restore left inside the live tree: the app server's previous tree
+ * (`tomcat-….before-<restoreId>`) or a failed attempt's staging folder (`….restore-<restoreId>`),
+ * when the app server lives inside the Liferay Home. Outside every include rule, each swap of the
+ * home carried them into the new one, a whole Tomcat more each time; they stay in the previous
+ * tree with the rest of what the live tree held.
+ */
+function isRestoreArtefact(name: string): boolean {
+  const match = /\.(?:before|restore)-(r[0-9a-z-]+)$/.exec(name);
+  return match?.[1] !== undefined && isRunId(match[1], 'r');
 }
 
 /** A rename; a folder its mover may not write to is made writable for the move (checkCarriable), then set back. */
