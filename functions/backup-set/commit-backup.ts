@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { CorruptBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -149,9 +150,16 @@ async function collectedSinceStart(rt: Runtime, startedAt: string): Promise<stri
     if (!isRunId(runId, 'g')) continue;
     const planned = runIdTime(runId).getTime();
     if (planned <= started) continue;
-    const report = await readJson(rt.store, object.key).catch(() => undefined);
+    let report: unknown;
+    try {
+      report = await readJson(rt.store, object.key);
+    } catch (error) {
+      // Gone since the listing: nothing to judge. A store that fails the read: Commit is retried.
+      if (error instanceof ObjectNotFoundError) continue;
+      if (!(error instanceof CorruptBackupError || error instanceof SyntaxError)) throw error;
+    }
     const parsed = retentionReportFacts.safeParse(report);
-    // A report it cannot read: that run may have collected anything younger than its plan.
+    // A report that is not JSON or lacks these: that run may have collected anything younger than its plan.
     const graceHours = parsed.success ? parsed.data.graceHours : 0;
     if (parsed.success && parsed.data.dryRun) continue;
     const cutoff = planned - graceHours * 3_600_000;
