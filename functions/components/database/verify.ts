@@ -6,6 +6,7 @@ import type { SetComponent, VerifyOutcome } from '#components/component.ts';
 import { describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import type { ContentStore } from '#store/content-store.ts';
+import { parseDatabaseUrl } from './connection.ts';
 import { SQL_DUMP_TRAILER } from './dump.ts';
 import { TAG_BACKUP_ID } from './naming.ts';
 import { keyState, tagValue } from './rds-adapter.ts';
@@ -13,6 +14,7 @@ import { snapshotsOf } from './retention.ts';
 import {
   type DumpDetails,
   databaseDetailsSchema,
+  databaseSettingsSchema,
   type SnapshotDetails,
   type SnapshotRef,
 } from './schemas.ts';
@@ -43,9 +45,67 @@ export async function verifyDatabase(
     return outcome([], [`the database record cannot be read: ${describeIssues(parsed.error.issues)}`]);
   }
   const details = parsed.data;
-  return details.mode === 'dump'
-    ? verifyDump(rt.store, backupId, details)
-    : verifySnapshots(backupId, details);
+  if (details.mode !== 'dump') return verifySnapshots(backupId, details);
+  const verified = await verifyDump(rt.store, backupId, details);
+  // No dump to read (not in the store, or not in this set): that alone decides the drill.
+  if (verified.checks.length === 0) return verified;
+  const target = dumpTarget(details, rt);
+  return outcome([...verified.checks, ...target.checks], [...verified.problems, ...target.problems]);
+}
+
+/**
+ * What a restore of the dump into the configured database would refuse before loading anything
+ * (restore.ts, dump.ts), checked from the configuration alone (never connecting, never reading the
+ * URL's SSM parameter); and, said plainly, what only loading the SQL would prove.
+ */
+function dumpTarget(details: DumpDetails, rt: Runtime): { checks: string[]; problems: string[] } {
+  const notLoaded = `not checked: that the SQL loads (the drill does not restore the dump into a database), nor that the target server takes a dump of ${details.engine} ${details.serverVersion}`;
+  const raw = rt.settings.components.database;
+  if (raw === undefined)
+    return {
+      checks: [notLoaded, 'not checked: the restore target (no database is configured here)'],
+      problems: [],
+    };
+  const settings = databaseSettingsSchema.safeParse(raw);
+  if (!settings.success)
+    return {
+      checks: [notLoaded],
+      problems: [`the database settings are not valid: ${describeIssues(settings.error.issues)}`],
+    };
+  if (settings.data.mode !== 'dump') {
+    return {
+      checks: [notLoaded],
+      problems: [
+        `the set holds a ${details.engine} dump, and the database is configured in ${settings.data.mode} mode: a restore refuses it (restore it with a dump-mode configuration)`,
+      ],
+    };
+  }
+  if (settings.data.url === undefined)
+    return {
+      checks: [
+        notLoaded,
+        'not checked: the target engine (its URL is in an SSM parameter the drill does not read)',
+      ],
+      problems: [],
+    };
+  let engine: string;
+  try {
+    engine = parseDatabaseUrl(settings.data.url, 'components.database.url').engine;
+  } catch (error) {
+    return { checks: [notLoaded], problems: [(error as Error).message] };
+  }
+  if ((engine === 'postgresql') !== (details.engine === 'postgresql')) {
+    return {
+      checks: [notLoaded],
+      problems: [
+        `a ${details.engine} dump cannot be restored into the configured ${engine} database: a restore refuses it`,
+      ],
+    };
+  }
+  return {
+    checks: [`the configured database is ${engine}: a restore takes a ${details.engine} dump`, notLoaded],
+    problems: [],
+  };
 }
 
 async function verifySnapshots(backupId: string, details: SnapshotDetails): Promise<VerifyOutcome> {

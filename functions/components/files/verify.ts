@@ -8,9 +8,11 @@ import { CorruptBackupError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { jsonBody, readJson } from '#store/content-store.ts';
-import type { DataLocation, FileIndex, PartRef } from './index-format.ts';
+import type { DataLocation, FileIndex, IndexEntry, PartRef } from './index-format.ts';
 import { readIndex, readPart } from './index-format.ts';
 import { filesKeys } from './keys.ts';
+import { comparePaths, isUnder } from './paths.ts';
+import { unsafeEntryReason } from './restore-plan.ts';
 import { filesResultDetailsSchema } from './settings.ts';
 
 /**
@@ -61,7 +63,27 @@ export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerifi
   let bytes = 0;
   let lostContent = 0;
   try {
+    // The restore's own checks of each entry (restore-plan.ts): a set whose index a restore
+    // refuses is no restorable set, however well its bytes hash. Parents are known within the part.
+    const ancestors: IndexEntry[] = [];
     for await (const entry of readPart(rt.store, part)) {
+      while (
+        ancestors.length > 0 &&
+        !isUnder(entry.path, (ancestors[ancestors.length - 1] as IndexEntry).path)
+      )
+        ancestors.pop();
+      const unsafe =
+        comparePaths(entry.path, part.firstPath) < 0 || comparePaths(entry.path, part.lastPath) > 0
+          ? "it lies outside the part's recorded span"
+          : unsafeEntryReason(entry, ancestors[ancestors.length - 1]);
+      ancestors.push(entry);
+      if (unsafe) {
+        problems.push(
+          `${part.key}: ${JSON.stringify(entry.path)}: ${unsafe}: a restore refuses this index and writes nothing`,
+        );
+        if (problems.length >= MAX_PROBLEMS_PER_PART) break;
+        continue;
+      }
       if (entry.type !== 'file') continue;
       files += 1;
       const hash = createHash('sha256');

@@ -160,6 +160,17 @@ async function checkMirror(
       moved.length > 0 ? `, ${moved.length} of them moved on since the backup` : ''
     }`,
   ];
+  // Listing refs proves nothing about a moved ref's recorded object: only a fetch would (the
+  // restore's), and a mirror force-pushed and collected since has lost it.
+  if (moved.length > 0)
+    checks.push(
+      `not checked: that the mirror still holds the recorded objects of ${moved.length} moved ref(s) (${moved
+        .slice(0, 10)
+        .map(([ref]) => ref)
+        .join(
+          ', ',
+        )}${moved.length > 10 ? ', ...' : ''}): the drill does not fetch them, and a restore from the mirror fails if a force-push and a gc there removed them`,
+    );
   if (missing.length === 0) return { checks };
   return {
     checks,
