@@ -96,9 +96,14 @@ export class Monitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    // The age check runs hourly, but CloudWatch evaluates every minute over a window ending at that
+    // minute: a one-hour window would be empty (breaching) whenever one run is a little later than the
+    // one before, or one run failed. Three hours tolerate that; Maximum still pages at the first
+    // check that sees the set too old, and three hours without a check page too.
+    const agePeriod = Duration.hours(3);
     alarm('RecoveryPointObjective', {
       alarmDescription: `liferay-backup ${props.environment}: no complete backup set in the last ${props.rpoHours} hours (no data counts as breaching)`,
-      metric: custom('LatestCompleteBackupAge', env, 'Maximum', Duration.hours(1)),
+      metric: custom('LatestCompleteBackupAge', env, 'Maximum', agePeriod),
       threshold: props.rpoHours,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -110,12 +115,7 @@ export class Monitoring extends Construct {
       const hours = props.componentRpoHours?.[component] ?? props.rpoHours;
       alarm(`RecoveryPointObjective${pascalCase(component)}`, {
         alarmDescription: `liferay-backup ${props.environment}: no complete copy of ${componentTitle(component)} (${component}) in the last ${hours} hours (no data counts as breaching)`,
-        metric: custom(
-          'ComponentCompleteBackupAge',
-          { ...env, Component: component },
-          'Maximum',
-          Duration.hours(1),
-        ),
+        metric: custom('ComponentCompleteBackupAge', { ...env, Component: component }, 'Maximum', agePeriod),
         threshold: hours,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
