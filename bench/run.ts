@@ -45,6 +45,7 @@ import {
 import { cpus, loadavg, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeSelfSignedCertificate } from '../test/support/self-signed.ts';
 
@@ -68,7 +69,7 @@ export const TARGETS = {
   peakRssMiB: 256,
 } as const;
 
-interface Measure {
+export interface Measure {
   readonly wall: number;
   readonly cpu: number;
   readonly rssMiB: number;
@@ -163,18 +164,24 @@ function startServer(dir: string, extra: string[] = []): Promise<Server> {
   });
 }
 
-function storedBytes(dir: string): number {
-  let total = 0;
+/** Objects s3rver holds under a folder of its store, and their bytes. */
+function storedObjects(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
   const walk = (d: string) => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) walk(p);
-      else if (entry.isFile() && entry.name.endsWith('._S3rver_object')) total += statSync(p).size;
+      else if (entry.isFile() && entry.name.endsWith('._S3rver_object')) {
+        files += 1;
+        bytes += statSync(p).size;
+      }
     }
   };
   if (existsSync(dir)) walk(dir);
-  return total;
+  return { files, bytes };
 }
+const storedBytes = (dir: string) => storedObjects(dir).bytes;
 
 /** Regular files and their bytes under a folder (links and folders not counted). */
 function treeSize(
@@ -204,10 +211,43 @@ const excludedRel = (rel: string) =>
   EXCLUDED.includes(rel) ||
   EXCLUDED_CONTENTS.some((glob) => globToRegExp(glob).test(rel.split('/').slice(0, -1).join('/')));
 
-const median = (values: number[]) => {
+/** The median: the middle value, or the mean of the two middle ones for an even count. */
+export const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 };
+
+/**
+ * A target row: the ratio of the medians of two tools' wall times. A run that failed (non-zero
+ * exit) measures nothing but how fast it failed: the ratio is then no verdict at all.
+ */
+export function ratioVerdict(
+  ours: readonly Measure[],
+  theirs: readonly Measure[],
+  limit: number,
+): { value: number; verdict: string } {
+  const value = median(ours.map((m) => m.wall)) / median(theirs.map((m) => m.wall));
+  if (ours.length === 0 || theirs.length === 0 || ![...ours, ...theirs].every((m) => m.ok))
+    return { value, verdict: '**no verdict: a run failed**' };
+  return { value, verdict: value <= limit ? 'met' : '**NOT met**' };
+}
+
+/** Why a benchmark's results cannot be trusted (failed runs, wrong file counts), or nothing. */
+export function invalidResults(
+  results: Record<string, readonly Measure[]>,
+  checks: readonly string[],
+): string[] {
+  return [
+    ...Object.entries(results)
+      .filter(([, runs]) => runs.some((m) => !m.ok))
+      .map(([name, runs]) => `${name}: ${runs.filter((m) => !m.ok).length} of ${runs.length} run(s) failed`),
+    ...checks.filter((line) => !line.startsWith('same:')),
+  ];
+}
 
 function machine(): string {
   const version = (command: string, args: string[]) =>
@@ -345,7 +385,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
         'ours full',
         timed('liferay-backup backup', plain, cli, ours(i, 'backup', ...homeArgs), CREDS, json),
       );
-      if (i === 0) check('this engine read (full)', oursRead(json), expectedFull);
+      check(`this engine read (full, run ${i + 1})`, oursRead(json), expectedFull);
     }
     if (tools.has('rclone')) {
       settle(DATA);
@@ -358,6 +398,12 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
           ['copy', DATA, `s3:rclone${i}/full`, ...rcloneExcludes],
           rcloneEnv,
         ),
+      );
+      // rclone stores each file as one object: what it stored is what it read.
+      check(
+        `rclone stored (full, run ${i + 1})`,
+        storedObjects(path.join(plainDir, `rclone${i}`, 'full')),
+        expectedFull,
       );
     }
     if (tools.has('restic')) {
@@ -401,15 +447,13 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
           CREDS,
         ),
       );
-      if (i === 0) {
-        const home = treeSize(path.join(oursOut, 'home'));
-        const app = treeSize(path.join(oursOut, 'tomcat'));
-        check(
-          'this engine restored',
-          { files: home.files + app.files, bytes: home.bytes + app.bytes },
-          expectedFull,
-        );
-      }
+      const home = treeSize(path.join(oursOut, 'home'));
+      const app = treeSize(path.join(oursOut, 'tomcat'));
+      check(
+        `this engine restored (run ${i + 1})`,
+        { files: home.files + app.files, bytes: home.bytes + app.bytes },
+        expectedFull,
+      );
     };
     const restoreRestic = () => {
       if (!tools.has('restic')) return;
@@ -424,7 +468,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
           resticEnv,
         ),
       );
-      if (i === 0) check('restic restored', treeSize(resticOut), expectedFull);
+      check(`restic restored (run ${i + 1})`, treeSize(resticOut), expectedFull);
     };
     // Alternating order: on ext4, creating files soon after many were deleted (the previous
     // run's restores) is slower for whoever comes first (the allocator skips recently freed inodes).
@@ -452,7 +496,7 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
         'ours incremental',
         timed('liferay-backup backup (incremental)', plain, cli, ours(i, 'backup', ...homeArgs), CREDS, json),
       );
-      if (i === 0) check('this engine read (incremental)', oursRead(json), expectedIncremental);
+      check(`this engine read (incremental, run ${i + 1})`, oursRead(json), expectedIncremental);
     }
     if (tools.has('rclone')) {
       settle(DATA);
@@ -517,7 +561,6 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
     'restic restore',
   ].filter((name) => results[name]);
   const rows = names.map(row);
-  const get = (name: string) => rows.find((r) => r.name === name)?.wall ?? Number.NaN;
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
   const storedCell = (name: string) => {
     const [tool, operation] = name.split(' ') as [keyof typeof stored, string];
@@ -542,8 +585,8 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
   out.push('', ...checks.map((line) => `- ${line}`), '', '| target | value | limit | |', '|---|---|---|---|');
   const ratio = (label: string, a: string, b: string, limit: number) => {
     if (!results[a] || !results[b]) return;
-    const value = get(a) / get(b);
-    out.push(`| ${label} | ${value.toFixed(2)} | ≤ ${limit} | ${value <= limit ? 'met' : '**NOT met**'} |`);
+    const { value, verdict } = ratioVerdict(results[a], results[b], limit);
+    out.push(`| ${label} | ${value.toFixed(2)} | ≤ ${limit} | ${verdict} |`);
   };
   ratio('full backup / restic', 'ours full', 'restic full', TARGETS.fullVsRestic);
   ratio('full backup / rclone', 'ours full', 'rclone full', TARGETS.fullVsRclone);
@@ -573,6 +616,11 @@ async function filesBenchmark(tools: Set<string>): Promise<void> {
     JSON.stringify({ started, scale: SCALE, runs: RUNS, rows, stored, checks, raw: results }, null, 2),
   );
   console.error(`results written to ${path.join(W, 'results.md')} and results.json`);
+  const invalid = invalidResults(results, checks);
+  if (invalid.length > 0)
+    throw new Error(
+      `the benchmark's results are not valid:\n${invalid.map((line) => `  ${line}`).join('\n')}`,
+    );
 }
 
 function runScript(script: string, args: string[] = []): void {
@@ -604,7 +652,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+// Run as a script (npm run bench); imported by tests for its helpers.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href)
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });

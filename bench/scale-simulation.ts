@@ -73,6 +73,12 @@ const CALLS_PER_FILE_READ = 4;
  * here at about 8 µs per line (19,000 lines in 0.15 s), plus the index.
  */
 const FINALIZE_US_PER_FILE = 8;
+/**
+ * Finalize runs with 1,024 MB (cdk/components/files.ts, FinalizeBackup): 1024/1769 of a vCPU
+ * (Lambda allocates CPU in proportion to memory, 1,769 MB being one vCPU), where the 8 µs above
+ * were measured on a whole core.
+ */
+const FINALIZE_VCPUS = 1024 / 1769;
 /** Fixed cost of one shard invocation: Lambda start, plan and index reads, result writes (assumption, seconds). */
 const SHARD_OVERHEAD_S = 3;
 /** Bytes and files a 1 % nightly incremental changes, after the generator's `--mutate 1` (BASELINE.md: 150 of 19,000 files, ~28 MB of 2 GB). */
@@ -300,7 +306,7 @@ function project(listing: Listing, mode: EfsMode, kind: 'full' | 'incremental'):
   const getsPerSecond = gets / copySeconds;
   if (getsPerSecond > S3_GET_PER_PREFIX * KEY_PREFIXES) binding = 'S3 GET rate';
   // Finalize: merges every shard's content list into the catalog (a line per file) and writes the index.
-  const finalizeSeconds = 10 + (listing.files * FINALIZE_US_PER_FILE) / 1e6;
+  const finalizeSeconds = 10 + (listing.files * FINALIZE_US_PER_FILE) / 1e6 / FINALIZE_VCPUS;
   const rounds = Math.max(1, Math.ceil(shardSeconds / SHARD_BUDGET_S));
   return {
     mode,
@@ -377,7 +383,7 @@ function main(): void {
     '',
     `S3 limits: ${S3_PUT_PER_PREFIX.toLocaleString('en')} PUT and ${S3_GET_PER_PREFIX.toLocaleString('en')} GET/HEAD per second per partitioned prefix; packs and blobs spread over ${KEY_PREFIXES} prefixes each, so even one unpartitioned prefix would carry these rates. Bursting assumes a full burst-credit balance (with none, its throughput is half).`,
     '',
-    '| EFS throughput mode | largest tree for a 4-hour first backup (Plan and Finalize within 15 min) | for a 4-hour 1 % incremental (once a first backup exists) | files one Plan lists in 15 min |',
+    '| EFS throughput mode | largest tree for a 4-hour first backup (Plan and Finalize within 15 min) | for a 4-hour 1 % incremental (Finalize within 15 min; once a first backup exists) | files one Plan lists in 15 min |',
     '|---|---|---|---|',
   );
   for (const mode of Object.keys(EFS_MODES) as EfsMode[]) {
@@ -391,7 +397,7 @@ function main(): void {
   out.push(
     '',
     capacity < listing.files
-      ? `**The first backup's Plan is the binding limit:** one function walks the whole tree before any shard starts, and at ${EFS_CALL_LATENCY_S * 1000} ms per call it lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes; this tree has ${(listing.files / 1e6).toFixed(1)} M. Plan fails with a Lambda timeout (no set is committed); see docs/readme/files-engine.md for what to do.`
+      ? `**The first backup's Plan is the binding limit:** one function walks the whole tree before any shard starts, and at ${EFS_CALL_LATENCY_S * 1000} ms per call it lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes; this tree has ${(listing.files / 1e6).toFixed(1)} M. Plan fails with a Lambda timeout (no set is committed): such a tree needs faster listing (lower EFS latency, provisioned throughput) than this model assumes.`
       : `The first backup's Plan (one function walking the whole tree) lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes at ${EFS_CALL_LATENCY_S * 1000} ms per call: ${(listing.files / 1e6).toFixed(1)} M fit, with ${(((capacity - listing.files) / capacity) * 100).toFixed(0)} % to spare; at ${(EFS_CALL_LATENCY_S * 1000 * (capacity / listing.files)).toFixed(1)} ms per call it would not. Incremental backups cut their shards from the previous index and never walk in Plan.`,
   );
   console.log(out.join('\n'));
