@@ -183,7 +183,14 @@ describe('the stack', () => {
       );
       return found;
     };
-    for (const workflow of ['Backup', 'Restore', 'Verify', 'Retention']) byId(`${workflow}DidNotSucceed`);
+    for (const workflow of ['Backup', 'Restore', 'Verify', 'Retention']) {
+      // A failed execution publishes ExecutionsFailed alone: each series is filled with 0, or the sum
+      // may have no value in that period, and missing data does not breach.
+      const expression = (byId(`${workflow}DidNotSucceed`).Metrics as Array<{ Expression?: string }>).find(
+        (metric) => metric.Expression,
+      )?.Expression;
+      expect(expression, workflow).toBe('FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)');
+    }
     const partial = byId('BackupSetPartial');
     const rpo = byId('RecoveryPointObjective');
     expect(rpo).toMatchObject({
