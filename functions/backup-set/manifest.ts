@@ -1,5 +1,10 @@
 import * as z from 'zod';
-import { COMPONENT_NAMES, componentNameSchema, componentResultSchema } from '#components/component.ts';
+import {
+  COMPONENT_NAMES,
+  type ComponentName,
+  componentNameSchema,
+  componentResultSchema,
+} from '#components/component.ts';
 import {
   CorruptBackupError,
   describeIssues,
@@ -126,15 +131,33 @@ export async function resolveLatest(store: ContentStore): Promise<{ backupId?: s
     if (!(error instanceof CorruptBackupError)) throw error;
     damaged = error.message;
   }
-  for (const id of (await listBackupIds(store)).reverse()) {
-    const manifest = await readManifest(store, id).catch(() => undefined);
-    if (manifest?.status === 'complete')
-      return {
-        backupId: id,
-        warning: `${damaged ?? `${storeKeys.latest} is missing`}: "latest" is taken as the newest complete set, ${id}`,
-      };
-  }
+  const id = await newestCompleteSet(store);
+  if (id)
+    return {
+      backupId: id,
+      warning: `${damaged ?? `${storeKeys.latest} is missing`}: "latest" is taken as the newest complete set, ${id}`,
+    };
   return damaged ? { warning: `${damaged}, and no set is complete` } : {};
+}
+
+/**
+ * The newest complete set among the manifests (one that cannot be read is passed over), older
+ * than `before` when given, holding a complete copy of every one of `holding`.
+ */
+export async function newestCompleteSet(
+  store: ContentStore,
+  { before, holding = [] }: { before?: string; holding?: readonly ComponentName[] } = {},
+): Promise<string | undefined> {
+  for (const id of (await listBackupIds(store)).reverse()) {
+    if (before !== undefined && id >= before) continue;
+    const manifest = await readManifest(store, id).catch(() => undefined);
+    if (
+      manifest?.status === 'complete' &&
+      holding.every((name) => manifest.results[name]?.status === 'complete')
+    )
+      return id;
+  }
+  return undefined;
 }
 
 /**

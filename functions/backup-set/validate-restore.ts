@@ -7,7 +7,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
-import { backupIdSchema, listBackupIds, type Manifest, readManifest, requestedSet } from './manifest.ts';
+import { backupIdSchema, type Manifest, newestCompleteSet, readManifest, requestedSet } from './manifest.ts';
 import { type RestoreReport, writeRestoreReport } from './restore-report.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -212,16 +212,9 @@ async function newestHolding(
   components: readonly ComponentName[],
 ): Promise<string> {
   const asked = components.join(', ');
-  for (const id of (await listBackupIds(rt.store)).reverse()) {
-    if (id >= latest) continue;
-    const manifest = await readManifest(rt.store, id).catch(() => undefined);
-    if (
-      manifest?.status === 'complete' &&
-      components.every((name) => manifest.results[name]?.status === 'complete')
-    ) {
-      return `"latest" is ${latest}; the newest complete set holding ${asked} is ${id}: give "backupId": "${id}" (or restore from ${latest} only what it holds)`;
-    }
-  }
+  const id = await newestCompleteSet(rt.store, { before: latest, holding: components });
+  if (id)
+    return `"latest" is ${latest}; the newest complete set holding ${asked} is ${id}: give "backupId": "${id}" (or restore from ${latest} only what it holds)`;
   return `"latest" is ${latest}; no older complete set holds all of ${asked} (restore each from a set that holds it)`;
 }
 
