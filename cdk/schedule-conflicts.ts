@@ -24,7 +24,8 @@ export interface ScheduleConflict {
   readonly message: string;
 }
 
-const CRON = /^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$/;
+/** A cron expression's six fields (checked field by field in schedule-expressions.ts). */
+export const CRON = /^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$/;
 
 /** The values a cron field takes in [min, max], or undefined for a form this reading does not know. */
 export function cronFieldValues(field: string, min: number, max: number): Set<number> | undefined {

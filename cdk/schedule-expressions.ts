@@ -6,6 +6,8 @@
  * a rate of at least 1 whose unit is singular for 1 and plural above.
  */
 
+import { CRON } from './schedule-conflicts.ts';
+
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 
@@ -75,7 +77,7 @@ export function scheduleExpressionProblem(expression: string): string | undefine
       return `the unit is singular for 1 and plural above: rate(${value} ${value === 1 ? unit.replace(/s$/, '') : unit.endsWith('s') ? unit : `${unit}s`})`;
     return undefined;
   }
-  const cron = /^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$/.exec(expression);
+  const cron = CRON.exec(expression);
   if (!cron) return undefined;
   const fields = cron.slice(1);
   for (const [index, rule] of FIELDS.entries()) {

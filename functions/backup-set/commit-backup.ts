@@ -145,8 +145,8 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
 async function collectedSinceStart(rt: Runtime, startedAt: string): Promise<string | undefined> {
   const started = Date.parse(startedAt);
   const exposedFrom = started - REUSE_MAX_AGE_MS;
-  for await (const object of rt.store.list(RETENTION_REPORTS)) {
-    const runId = object.key.slice(RETENTION_REPORTS.length).replace(/\.json$/, '');
+  for await (const object of rt.store.list(storeKeys.retentionReportsPrefix)) {
+    const runId = object.key.slice(storeKeys.retentionReportsPrefix.length).replace(/\.json$/, '');
     if (!isRunId(runId, 'g')) continue;
     const planned = runIdTime(runId).getTime();
     if (planned <= started) continue;
@@ -169,7 +169,6 @@ async function collectedSinceStart(rt: Runtime, startedAt: string): Promise<stri
   return undefined;
 }
 
-const RETENTION_REPORTS = 'reports/retention/';
 const retentionReportFacts = z.object({ dryRun: z.boolean(), graceHours: z.number() });
 
 type FinalManifest = Manifest & { readonly status: Exclude<BackupStatus, 'running'> };

@@ -11,7 +11,8 @@ export const storeKeys = {
   /** Written first when retention deletes a set: the set is no longer offered for restore. */
   deletionMarker: (backupId: string) => `backups/${backupId}/deleting.json`,
   dumpsPrefix: (backupId: string) => `dumps/${backupId}/`,
-  retentionReport: (runId: string) => `reports/retention/${runId}.json`,
+  retentionReportsPrefix: 'reports/retention/',
+  retentionReport: (runId: string) => `${storeKeys.retentionReportsPrefix}${runId}.json`,
   verificationsPrefix: (backupId: string) => `backups/${backupId}/verifications/`,
   verificationReport: (backupId: string, runId: string) =>
     `${storeKeys.verificationsPrefix(backupId)}${runId}.json`,
