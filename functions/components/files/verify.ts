@@ -8,11 +8,10 @@ import { CorruptBackupError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { jsonBody, readJson } from '#store/content-store.ts';
-import type { DataLocation, FileIndex, IndexEntry, PartRef } from './index-format.ts';
+import type { DataLocation, FileIndex, PartRef } from './index-format.ts';
 import { readIndex, readPart } from './index-format.ts';
 import { filesKeys } from './keys.ts';
-import { comparePaths, isUnder } from './paths.ts';
-import { unsafeEntryReason } from './restore-plan.ts';
+import { IndexParents, outsidePartSpan, unsafeEntryReason } from './restore-plan.ts';
 import { filesResultDetailsSchema } from './settings.ts';
 
 /**
@@ -65,18 +64,12 @@ export async function verifyPart(part: PartRef, rt: Runtime): Promise<PartVerifi
   try {
     // The restore's own checks of each entry (restore-plan.ts): a set whose index a restore
     // refuses is no restorable set, however well its bytes hash. Parents are known within the part.
-    const ancestors: IndexEntry[] = [];
+    const parents = new IndexParents();
     for await (const entry of readPart(rt.store, part)) {
-      while (
-        ancestors.length > 0 &&
-        !isUnder(entry.path, (ancestors[ancestors.length - 1] as IndexEntry).path)
-      )
-        ancestors.pop();
-      const unsafe =
-        comparePaths(entry.path, part.firstPath) < 0 || comparePaths(entry.path, part.lastPath) > 0
-          ? "it lies outside the part's recorded span"
-          : unsafeEntryReason(entry, ancestors[ancestors.length - 1]);
-      ancestors.push(entry);
+      const parent = parents.parentOf(entry);
+      const unsafe = outsidePartSpan(part, entry.path)
+        ? "it lies outside the part's recorded span"
+        : unsafeEntryReason(entry, parent);
       if (unsafe) {
         problems.push(
           `${part.key}: ${JSON.stringify(entry.path)}: ${unsafe}: a restore refuses this index and writes nothing`,
