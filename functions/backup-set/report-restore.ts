@@ -1,6 +1,11 @@
 import * as z from 'zod';
 import type { ComponentName } from '#components/component.ts';
-import { componentRestoreResultSchema } from '#components/component.ts';
+import {
+  componentRestoreResultSchema,
+  RESULT_MAX_SUMMARY_TEXT,
+  RESULT_MAX_TEXT,
+  RESULT_MAX_WARNINGS,
+} from '#components/component.ts';
 import { describeIssues } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -159,10 +164,6 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
   };
 }
 
-const MAX_WARNINGS = 1000;
-const MAX_WARNING_CHARS = 4096;
-const MAX_SUMMARY_CHARS = 1024;
-
 /** A branch's result cut to what componentRestoreResultSchema keeps: warnings and summary texts. */
 function shortenedResult(output: unknown): unknown {
   if (output === null || typeof output !== 'object' || Array.isArray(output)) return output;
@@ -171,13 +172,13 @@ function shortenedResult(output: unknown): unknown {
     text.length > max ? `${text.slice(0, max - 40)}… (${text.length - max + 40} characters more)` : text;
   if (Array.isArray(result.warnings)) {
     const warnings = result.warnings.map((warning) =>
-      typeof warning === 'string' ? cut(warning, MAX_WARNING_CHARS) : warning,
+      typeof warning === 'string' ? cut(warning, RESULT_MAX_TEXT) : warning,
     );
     result.warnings =
-      warnings.length > MAX_WARNINGS
+      warnings.length > RESULT_MAX_WARNINGS
         ? [
-            ...warnings.slice(0, MAX_WARNINGS - 1),
-            `and ${warnings.length - MAX_WARNINGS + 1} more warnings (not kept in the report)`,
+            ...warnings.slice(0, RESULT_MAX_WARNINGS - 1),
+            `and ${warnings.length - RESULT_MAX_WARNINGS + 1} more warnings (not kept in the report)`,
           ]
         : warnings;
   }
@@ -185,7 +186,7 @@ function shortenedResult(output: unknown): unknown {
     result.summary = Object.fromEntries(
       Object.entries(result.summary).map(([key, value]) => [
         key,
-        typeof value === 'string' ? cut(value, MAX_SUMMARY_CHARS) : value,
+        typeof value === 'string' ? cut(value, RESULT_MAX_SUMMARY_TEXT) : value,
       ]),
     );
   }

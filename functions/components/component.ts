@@ -10,7 +10,13 @@ export const componentNameSchema = z.enum(COMPONENT_NAMES, {
 });
 
 const isoTime = z.iso.datetime({ offset: true });
-const shortText = z.string().max(4096);
+/** What a result keeps: warnings (and error names) of at most this many characters, ... */
+export const RESULT_MAX_TEXT = 4096;
+/** ... at most this many warnings, ... */
+export const RESULT_MAX_WARNINGS = 1000;
+/** ... and summary texts of at most this many characters. */
+export const RESULT_MAX_SUMMARY_TEXT = 1024;
+const shortText = z.string().max(RESULT_MAX_TEXT);
 
 /**
  * What every component branch returns and Commit writes into the manifest.
@@ -23,9 +29,9 @@ export const componentResultSchema = z.object({
   startedAt: isoTime.optional(),
   finishedAt: isoTime.optional(),
   error: z.object({ name: shortText, message: z.string().max(16_384) }).optional(),
-  warnings: z.array(shortText).max(1000).default([]),
+  warnings: z.array(shortText).max(RESULT_MAX_WARNINGS).default([]),
   summary: z
-    .record(z.string().max(128), z.union([z.number(), z.string().max(1024), z.boolean()]))
+    .record(z.string().max(128), z.union([z.number(), z.string().max(RESULT_MAX_SUMMARY_TEXT), z.boolean()]))
     .default({}),
   details: z.record(z.string().max(128), z.unknown()).default({}),
 });
