@@ -8,6 +8,7 @@ import type { Settings } from '#runtime/settings.ts';
 import { BackupStore } from './backup-store.ts';
 import { CaptureHooks } from './capture-hooks.ts';
 import type { WorkflowComponent } from './components/component.ts';
+import { databaseValidateSettings } from './components/database.ts';
 import { drillScratchRoot } from './components/files.ts';
 import { CDK_COMPONENTS } from './components/registry.ts';
 import { sourceValidateSettings } from './components/source.ts';
@@ -106,14 +107,20 @@ export class LiferayBackupStack extends Stack {
     this.store.grantReadWrite(commitBackup, 'backups/*', 'pointers/*', 'locks/*', 'work/*');
     this.store.grantDelete(commitBackup, 'locks/*', 'work/*');
     // Validate refuses a source target's credentials outside restoreCredentialsPath before anything
-    // is pushed: it gets that path (names only; no other source setting, no SSM grant).
+    // is pushed: it gets that path (names only; no other source setting, no SSM grant). It refuses a
+    // database set this deployment's database mode or engine cannot restore: it gets the database
+    // settings (names and identifiers, no secret; no RDS or SSM grant).
     const validateRestore = createBackupSetFunction(
       'ValidateRestore',
       'validate-restore',
       'Validate a restore request against its manifest',
-      enabled.includes('source')
-        ? { ...baseSettings, components: { source: sourceValidateSettings(config) } }
-        : baseSettings,
+      {
+        ...baseSettings,
+        components: {
+          ...(enabled.includes('source') ? { source: sourceValidateSettings(config) } : {}),
+          ...(enabled.includes('database') ? { database: databaseValidateSettings(config) } : {}),
+        },
+      },
     );
     this.store.grantRead(validateRestore, 'backups/*', 'pointers/*');
     this.store.grantReadWrite(validateRestore, 'backups/*/restores/*');

@@ -117,6 +117,14 @@ function databaseConfig(config: LiferayBackupConfig): DatabaseConfig {
   return databaseConfigSchema.parse(config.components.database);
 }
 
+/**
+ * Validate's part of the database settings: all of them (no secret is in them), for its check that
+ * this deployment's mode and engine can restore the set before any component restores.
+ */
+export function databaseValidateSettings(config: LiferayBackupConfig): unknown {
+  return databaseSettings(config);
+}
+
 /** The Lambdas' settings: validated again at cold start by databaseSettingsSchema. No secret is ever in them. */
 function databaseSettings(config: LiferayBackupConfig): unknown {
   const db = databaseConfig(config);

@@ -72,7 +72,7 @@ describe('the drill of a dump against the configured restore target', () => {
     expect(rds.status).toBe('failed');
     expect(rds.problems).toEqual([
       expect.stringMatching(
-        /holds a mariadb dump, and the database is configured in rds-instance mode: a restore refuses it/,
+        /holds a mariadb dump, and the database is configured in rds-instance mode: .*\(a restore refuses it\)$/,
       ),
     ]);
 
@@ -84,7 +84,9 @@ describe('the drill of a dump against the configured restore target', () => {
     );
     expect(pg.status).toBe('failed');
     expect(pg.problems).toEqual([
-      expect.stringMatching(/a mariadb dump cannot be restored into the configured postgresql database/),
+      expect.stringMatching(
+        /a mariadb dump cannot be restored into the configured postgresql database \(a restore refuses it\)$/,
+      ),
     ]);
 
     // No database configured (a CLI drill of the store alone): not refused, but said.

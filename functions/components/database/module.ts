@@ -2,7 +2,7 @@ import type { ComponentModule } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { checkBackup, startBackup } from './backup.ts';
 import { parseDatabaseUrl } from './connection.ts';
-import { checkDatabaseRestore } from './rds-plan.ts';
+import { checkConfiguredTarget, checkDatabaseRestore } from './rds-plan.ts';
 import { checkRestore, startRestore } from './restore.ts';
 import { databaseRetention } from './retention.ts';
 import { databaseRestoreRequestSchema, databaseSettingsSchema } from './schemas.ts';
@@ -17,7 +17,10 @@ export const databaseModule: ComponentModule = {
   name: 'database',
   settings: databaseSettingsSchema,
   restoreRequest: databaseRestoreRequestSchema,
-  checkRestore: ({ backup, request }) => checkDatabaseRestore(backup.details, request),
+  checkRestore: ({ backup, request, settings }) => [
+    ...checkDatabaseRestore(backup.details, request),
+    ...checkConfiguredTarget(backup.details, settings),
+  ],
   handlers: {
     'database-start-backup': startBackup,
     'database-check-backup': checkBackup,

@@ -6,6 +6,8 @@ import type {
   RestoreDBInstanceFromDBSnapshotCommandInput,
   Tag,
 } from '@aws-sdk/client-rds';
+import { describeIssues } from '#runtime/errors.ts';
+import { parseDatabaseUrl } from './connection.ts';
 import {
   MANAGED_BY,
   restoredIdentifier,
@@ -20,8 +22,10 @@ import {
   type ClusterSource,
   type DatabaseDetails,
   type DatabaseRestoreRequest,
+  type DatabaseSettings,
   databaseDetailsSchema,
   databaseRestoreRequestSchema,
+  databaseSettingsSchema,
   type InstanceSource,
   type SnapshotDetails,
 } from './schemas.ts';
@@ -336,6 +340,53 @@ export function planClusterRestore(
 }
 
 /** The Restore workflow's Validate calls this: every problem with this request for this set. */
+/**
+ * What this deployment's database configuration cannot restore from the set, known from the
+ * configuration alone (never connecting, never reading the URL's SSM parameter): a dump needs a
+ * dump-mode configuration of the same engine family; a snapshot needs the RDS mode it was taken in
+ * (each mode's Lambdas are granted only its own RDS actions and resources, cdk/components/database.ts).
+ * Checked at Validate so that a mismatch fails the request before any component restores.
+ */
+export function configuredTargetProblems(details: DatabaseDetails, settings: DatabaseSettings): string[] {
+  if (details.mode === 'dump') {
+    if (settings.mode !== 'dump')
+      return [
+        `the set holds a ${details.engine} dump, and the database is configured in ${settings.mode} mode: restore it with a dump-mode configuration (CLI: --database-url)`,
+      ];
+    if (settings.url === undefined) return [];
+    let engine: string;
+    try {
+      engine = parseDatabaseUrl(settings.url, 'components.database.url').engine;
+    } catch (error) {
+      return [(error as Error).message];
+    }
+    if ((engine === 'postgresql') !== (details.engine === 'postgresql'))
+      return [`a ${details.engine} dump cannot be restored into the configured ${engine} database`];
+    return [];
+  }
+  const taken = details.mode === 'aurora-cluster' ? 'an Aurora cluster snapshot' : 'a DB instance snapshot';
+  if (settings.mode === 'dump')
+    return [
+      `the set holds ${taken}, and the database is configured in dump mode: restore it with a deployment configured for ${details.mode} (or from the RDS console: snapshot ${details.snapshot.identifier})`,
+    ];
+  if (settings.mode !== details.mode)
+    return [
+      `the set holds ${taken}, and the database is configured in ${settings.mode} mode: restore it with a deployment configured for ${details.mode} (or from the RDS console: snapshot ${details.snapshot.identifier})`,
+    ];
+  return [];
+}
+
+/** configuredTargetProblems for Validate, from the manifest's details and the settings as given. */
+export function checkConfiguredTarget(backupDetails: unknown, rawSettings: unknown): string[] {
+  const details = databaseDetailsSchema.safeParse(backupDetails);
+  // Unreadable details are checkDatabaseRestore's to report; no settings: nothing to compare.
+  if (!details.success || rawSettings === undefined) return [];
+  const settings = databaseSettingsSchema.safeParse(rawSettings);
+  if (!settings.success)
+    return [`this deployment's database settings are not valid: ${describeIssues(settings.error.issues)}`];
+  return configuredTargetProblems(details.data, settings.data);
+}
+
 export function checkDatabaseRestore(backupDetails: unknown, rawRequest: unknown): string[] {
   const parsedDetails = databaseDetailsSchema.safeParse(backupDetails);
   if (!parsedDetails.success)

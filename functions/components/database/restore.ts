@@ -28,6 +28,7 @@ import {
 } from './rds-adapter.ts';
 import {
   checkDatabaseRestore,
+  configuredTargetProblems,
   FAILED_RESTORE_STATES,
   planClusterRestore,
   planInstanceRestore,
@@ -88,6 +89,10 @@ export async function startRestore(event: unknown, rt: Runtime): Promise<Restore
   const problems = checkDatabaseRestore(details, request);
   if (problems.length > 0) throw new InvalidInputError(`database restore request: ${problems.join('; ')}`);
   const settings = componentSettings(rt.settings, 'database', databaseSettingsSchema);
+  // Validate refuses these before any component restores; checked again here for a branch started
+  // with settings Validate did not see.
+  const refused = configuredTargetProblems(details, settings);
+  if (refused.length > 0) throw new InvalidInputError(`database restore request: ${refused.join('; ')}`);
   const startedAt = rt.now().toISOString();
   const base = {
     done: false,

@@ -10,6 +10,7 @@ import { parseDatabaseUrl } from './connection.ts';
 import { SQL_DUMP_TRAILER } from './dump.ts';
 import { TAG_BACKUP_ID } from './naming.ts';
 import { keyState, tagValue } from './rds-adapter.ts';
+import { configuredTargetProblems } from './rds-plan.ts';
 import { snapshotsOf } from './retention.ts';
 import {
   type DumpDetails,
@@ -45,13 +46,22 @@ export async function verifyDatabase(
     return outcome([], [`the database record cannot be read: ${describeIssues(parsed.error.issues)}`]);
   }
   const details = parsed.data;
-  if (details.mode !== 'dump') return verifySnapshots(backupId, details);
+  if (details.mode !== 'dump') {
+    const verified = await verifySnapshots(backupId, details);
+    const settings = databaseSettingsSchema.safeParse(rt.settings.components.database);
+    const refused = settings.success ? configuredTargetProblems(details, settings.data) : [];
+    return refused.length === 0
+      ? verified
+      : outcome(verified.checks, [...verified.problems, ...refused.map(restoreRefuses)]);
+  }
   const verified = await verifyDump(rt.store, backupId, details);
   // No dump to read (not in the store, or not in this set): that alone decides the drill.
   if (verified.checks.length === 0) return verified;
   const target = dumpTarget(details, rt);
   return outcome([...verified.checks, ...target.checks], [...verified.problems, ...target.problems]);
 }
+
+const restoreRefuses = (problem: string) => `${problem} (a restore refuses it)`;
 
 /**
  * What a restore of the dump into the configured database would refuse before loading anything
@@ -72,15 +82,9 @@ function dumpTarget(details: DumpDetails, rt: Runtime): { checks: string[]; prob
       checks: [notLoaded],
       problems: [`the database settings are not valid: ${describeIssues(settings.error.issues)}`],
     };
-  if (settings.data.mode !== 'dump') {
-    return {
-      checks: [notLoaded],
-      problems: [
-        `the set holds a ${details.engine} dump, and the database is configured in ${settings.data.mode} mode: a restore refuses it (restore it with a dump-mode configuration)`,
-      ],
-    };
-  }
-  if (settings.data.url === undefined)
+  const refused = configuredTargetProblems(details, settings.data);
+  if (refused.length > 0) return { checks: [notLoaded], problems: refused.map(restoreRefuses) };
+  if (settings.data.mode !== 'dump' || settings.data.url === undefined)
     return {
       checks: [
         notLoaded,
@@ -88,20 +92,7 @@ function dumpTarget(details: DumpDetails, rt: Runtime): { checks: string[]; prob
       ],
       problems: [],
     };
-  let engine: string;
-  try {
-    engine = parseDatabaseUrl(settings.data.url, 'components.database.url').engine;
-  } catch (error) {
-    return { checks: [notLoaded], problems: [(error as Error).message] };
-  }
-  if ((engine === 'postgresql') !== (details.engine === 'postgresql')) {
-    return {
-      checks: [notLoaded],
-      problems: [
-        `a ${details.engine} dump cannot be restored into the configured ${engine} database: a restore refuses it`,
-      ],
-    };
-  }
+  const { engine } = parseDatabaseUrl(settings.data.url, 'components.database.url');
   return {
     checks: [`the configured database is ${engine}: a restore takes a ${details.engine} dump`, notLoaded],
     problems: [],
