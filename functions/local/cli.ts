@@ -278,6 +278,7 @@ export async function runStoppable(
       },
       onStateExited: (name, output) => interrupt.stateExited(name, output),
       waitMs: LOCAL_WAIT_MS,
+      retryDelayMs: 'as-defined',
       validate: false,
       signal: interrupt.signal,
     });

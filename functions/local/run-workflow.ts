@@ -1,5 +1,6 @@
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { localExecutionId } from '#backup-set/executions.ts';
+import { asStepFunctionsError } from '#runtime/errors.ts';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 import { adaptForLocalInterpreter, LOCAL_START_EXECUTION_HANDLER } from './adapt-for-local-interpreter.ts';
 import { allHandlers } from './handlers.ts';
@@ -59,8 +60,12 @@ export interface WorkflowRunOptions {
   readonly taskOverrides?: Readonly<Record<string, Handler>>;
   /** Milliseconds a Wait state pauses locally. @default 0 */
   readonly waitMs?: number;
-  /** Milliseconds before a Retry locally. @default 50 */
-  readonly retryDelayMs?: number;
+  /**
+   * Milliseconds before a Retry locally, or 'as-defined': the definition's own intervals, backoff
+   * and jitter (the CLI: a store that throttles or a server that stalls needs the time the
+   * workflow gives it on AWS). @default 50
+   */
+  readonly retryDelayMs?: number | 'as-defined';
   /** Called as states are entered, with the state's name. */
   readonly onStateEntered?: (stateName: string) => void;
   /** Each state's output as it leaves (child executions' states included). */
@@ -207,7 +212,13 @@ export async function runWorkflow(
     taskResourceLocalHandlers[stateName] = async (taskInput) => {
       const sent = JSON.stringify(taskInput ?? null);
       checkPayload(limit, sent, () => `the input of state '${stateName}' (after Parameters)`);
-      const result = await handler(JSON.parse(sent), runtime);
+      let result: unknown;
+      try {
+        result = await handler(JSON.parse(sent), runtime);
+      } catch (error) {
+        // As the Lambda wrapper does (lambda.ts): a cut connection or a store still throttling is retried.
+        throw asStepFunctionsError(error);
+      }
       const answered = JSON.stringify(result ?? null);
       checkPayload(limit, answered, () => `the result of task '${stateName}'`);
       return JSON.parse(answered) as never;
@@ -217,7 +228,7 @@ export async function runWorkflow(
   const retryIntervalOverrides: Record<string, number> = {};
   for (const name of pausingStates(adapted)) {
     waitTimeOverrides[name] = options.waitMs ?? 0;
-    retryIntervalOverrides[name] = options.retryDelayMs ?? 50;
+    if (options.retryDelayMs !== 'as-defined') retryIntervalOverrides[name] = options.retryDelayMs ?? 50;
   }
 
   const machine = new StateMachine(adapted as unknown as StateMachineDefinition, {

@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3Store, s3ClientConfig } from '#store/s3-store.ts';
-import { ConfigError, LiferayBackupError, RetryableError } from './errors.ts';
+import { asStepFunctionsError, ConfigError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { powertoolsMetricsSink } from './metrics.ts';
 import type { Handler, Runtime } from './runtime.ts';
@@ -71,62 +71,4 @@ function backupIdOf(event: unknown): string | undefined {
   const record = event as { backup?: { backupId?: unknown }; restore?: { backupId?: unknown } } | null;
   const id = record?.backup?.backupId ?? record?.restore?.backupId;
   return typeof id === 'string' ? id : undefined;
-}
-
-/** HTTP statuses of an AWS service error that say "try again later". */
-const TRANSIENT_STATUSES = new Set([429, 500, 502, 503, 504]);
-
-/** AWS error codes for throttling (some are answered with status 400). */
-const THROTTLING_CODES = new Set([
-  'SlowDown',
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'ProvisionedThroughputExceededException',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-
-/** Node and undici codes of a connection that was cut, refused or timed out. */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
-/** A library's transient fault becomes RetryableError (the original is its cause); anything else is unchanged. */
-export function asStepFunctionsError(thrown: unknown): unknown {
-  if (!(thrown instanceof Error) || thrown instanceof LiferayBackupError || !isTransient(thrown))
-    return thrown;
-  return new RetryableError(`${thrown.name}: ${thrown.message}`, { cause: thrown });
-}
-
-function isTransient(error: Error): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const fault = current as Error & {
-      code?: unknown;
-      $retryable?: unknown;
-      $metadata?: { httpStatusCode?: number };
-    };
-    if (fault.$retryable) return true;
-    if (fault.$metadata && TRANSIENT_STATUSES.has(fault.$metadata.httpStatusCode ?? 0)) return true;
-    if (THROTTLING_CODES.has(fault.name)) return true;
-    if (fault.name === 'TimeoutError') return true;
-    if (typeof fault.code === 'string' && NETWORK_CODES.has(fault.code)) return true;
-    current = fault.cause;
-  }
-  return false;
 }
