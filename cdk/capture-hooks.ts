@@ -91,6 +91,10 @@ export class CaptureHooks extends Construct {
         this.checkHook.addToRolePolicy(
           new iam.PolicyStatement({ actions: ['ssm:ListCommands', 'ssm:CancelCommand'], resources: ['*'] }),
         );
+        // A retried start looks for the command an earlier attempt sent before sending one (hook-runners.ts).
+        this.runHook.addToRolePolicy(
+          new iam.PolicyStatement({ actions: ['ssm:ListCommands'], resources: ['*'] }),
+        );
         break;
       }
       case 'lambda':

@@ -5,7 +5,8 @@ import type { HookPhase, HookSpec } from './hooks.ts';
 
 /** The outcome of one attempt to start or poll a hook. */
 export type HookProgress =
-  | { readonly state: 'running'; readonly commandId: string }
+  /** `adopted`: the command an earlier attempt of this start sent (its answer was lost). */
+  | { readonly state: 'running'; readonly commandId: string; readonly adopted?: true }
   | { readonly state: 'succeeded' }
   | { readonly state: 'failed'; readonly message: string };
 
@@ -29,10 +30,28 @@ const lambdaClient = async () => {
   return lambda;
 };
 
-/** Starts a hook. SSM commands run asynchronously (polled by the workflow); the others finish here. */
-export async function startHook(spec: HookSpec, context: HookContext): Promise<HookProgress> {
+/**
+ * Starts a hook. SSM commands run asynchronously (polled by the workflow); the others finish here.
+ * `runStartedAt` (the backup's start) bounds the search for an SSM command sent by an earlier attempt.
+ */
+export async function startHook(
+  spec: HookSpec,
+  context: HookContext,
+  runStartedAt: string,
+): Promise<HookProgress> {
   switch (spec.type) {
     case 'ssm': {
+      const comment = hookCommandComment(context);
+      const earlier = await findSentCommand(spec.documentName, comment, runStartedAt);
+      if (earlier.found === 'yes') return { state: 'running', commandId: earlier.commandId, adopted: true };
+      // Not knowing whether it was sent: a pause or "flush and lock" run twice may outlast the one
+      // resume, so the pre hook is not sent; the post hook is, as a second resume is the lesser harm.
+      if (earlier.found === 'unknown' && context.phase === 'pre') {
+        return {
+          state: 'failed',
+          message: `not sent: more than ${SENT_COMMAND_SEARCH_PAGES * COMMANDS_PER_PAGE} Run Commands of document ${spec.documentName} since this backup began, so whether an earlier attempt of this step already sent the pre hook is unknown; give the hook a document of its own (not a shared one such as AWS-RunShellScript)`,
+        };
+      }
       const { SendCommandCommand } = await ssmSdk();
       const sent = await (await ssmClient()).send(
         new SendCommandCommand({
@@ -40,7 +59,7 @@ export async function startHook(spec: HookSpec, context: HookContext): Promise<H
           Targets: spec.targets.map((target) => ({ Key: target.key, Values: target.values })),
           Parameters: spec.parameters,
           TimeoutSeconds: Math.max(30, spec.timeoutSeconds),
-          Comment: `liferay-backup ${context.phase} hook for ${context.backupId}`.slice(0, 100),
+          Comment: comment,
         }),
       );
       const commandId = sent.Command?.CommandId;
@@ -67,6 +86,62 @@ export async function startHook(spec: HookSpec, context: HookContext): Promise<H
     case 'command':
       return runLocalCommand(spec.command, spec.timeoutSeconds, context);
   }
+}
+
+/**
+ * What marks a hook's command as this run's and this phase's: SendCommand has no idempotency
+ * token, so a start retried after its SendCommand went through finds its command by this comment.
+ * Backup ids are unique (time and a random suffix), so another run never matches.
+ */
+function hookCommandComment(context: HookContext): string {
+  return `liferay-backup ${context.phase} hook for ${context.backupId}`.slice(0, 100);
+}
+
+/** ListCommands' largest page. */
+const COMMANDS_PER_PAGE = 50;
+/** Pages read looking for an earlier attempt's command: a few seconds, well within the Lambda's minute. */
+const SENT_COMMAND_SEARCH_PAGES = 10;
+/** Allowance for a local run's clock against Run Command's: the run's start bounds the search. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
+type SentCommandSearch =
+  | { readonly found: 'yes'; readonly commandId: string }
+  | { readonly found: 'no' }
+  /** More commands of the document than the search reads: one of them may be this hook's. */
+  | { readonly found: 'unknown' };
+
+/** The command of the document carrying `comment` sent since the run began, read within a bound. */
+async function findSentCommand(
+  documentName: string,
+  comment: string,
+  runStartedAt: string,
+): Promise<SentCommandSearch> {
+  const { ListCommandsCommand } = await ssmSdk();
+  const client = await ssmClient();
+  // Filters cannot match the comment: narrow by document and time, and compare the comment here.
+  const invokedAfter = new Date(Date.parse(runStartedAt) - CLOCK_SKEW_MS)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z');
+  let nextToken: string | undefined;
+  for (let page = 0; page < SENT_COMMAND_SEARCH_PAGES; page++) {
+    const listed = await client.send(
+      new ListCommandsCommand({
+        Filters: [
+          { key: 'DocumentName', value: documentName },
+          { key: 'InvokedAfter', value: invokedAfter },
+        ],
+        MaxResults: COMMANDS_PER_PAGE,
+        ...(nextToken ? { NextToken: nextToken } : {}),
+      }),
+    );
+    const match = listed.Commands?.find(
+      (command) => command.Comment === comment && command.DocumentName === documentName,
+    );
+    if (match?.CommandId) return { found: 'yes', commandId: match.CommandId };
+    nextToken = listed.NextToken;
+    if (!nextToken) return { found: 'no' };
+  }
+  return { found: 'unknown' };
 }
 
 /** Polls a running SSM command; past the deadline it is cancelled and reported as failed. */

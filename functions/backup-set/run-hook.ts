@@ -28,11 +28,16 @@ export async function runHook(event: unknown, rt: Runtime): Promise<HookOutcome>
   const { backup, phase } = parseInput(runHookInputSchema, event, 'run-hook input');
   const spec = specFor(rt, phase);
   const startedAt = rt.now().toISOString();
-  const progress = await startHook(spec, {
-    phase,
-    backupId: backup.backupId,
-    environment: backup.environment,
-  });
+  const progress = await startHook(
+    spec,
+    { phase, backupId: backup.backupId, environment: backup.environment },
+    backup.startedAt,
+  );
+  if (progress.state === 'running' && progress.adopted) {
+    rt.logger.info(
+      `${phase} hook: Run Command ${progress.commandId} was sent by an earlier attempt of this step (its answer was lost); following it instead of sending another`,
+    );
+  }
   const outcome: HookOutcome = {
     phase,
     type: spec.type,

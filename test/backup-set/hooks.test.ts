@@ -72,8 +72,10 @@ describe('capture hooks', () => {
 
   it('send the configured SSM document and poll it until it succeeds', async () => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    // The start's search for a command an earlier attempt sent finds none; the polls ask by id.
+    ssm.on(ListCommandsCommand).resolves({ Commands: [] });
     ssm
-      .on(ListCommandsCommand)
+      .on(ListCommandsCommand, { CommandId: 'cmd-1' })
       .resolvesOnce({ Commands: [{ Status: 'InProgress' }] })
       .resolves({ Commands: [{ Status: 'Success' }] });
     const rt = withHooks({

@@ -20,6 +20,7 @@ function withHooks(hooks: unknown) {
 describe('an SSM capture hook', () => {
   it('whose targets match no instance is failed, not succeeded (Run Command ends it Success, NoInstancesInTag)', async () => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    ssm.on(ListCommandsCommand).resolves({ Commands: [] });
     // What Run Command answers for a tag that matches no managed instance (an Auto Scaling group
     // that replaced the hosts, a tag spelt differently): a terminal Success over zero targets.
     ssm.on(ListCommandsCommand, { CommandId: 'cmd-1' }).resolves({
