@@ -152,6 +152,7 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
       : {}),
   };
   const finishedAt = rt.now();
+  const recheckedFiles = sum((r) => r.stats.recheckedFiles);
   const result: ComponentResult = {
     component,
     status: 'complete',
@@ -164,6 +165,8 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
       symlinks: totals.symlinks,
       bytes: totals.bytes,
       changedFiles: sum((r) => r.stats.changedFiles),
+      // Shown only when some were: a backup normally has none (files changed as the previous began).
+      ...(recheckedFiles > 0 ? { recheckedFiles } : {}),
       uploadedFiles: sum((r) => r.stats.uploadedFiles),
       uploadedBytes: sum((r) => r.stats.uploadedBytes),
       packs: sum((r) => r.stats.packs),

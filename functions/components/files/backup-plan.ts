@@ -46,7 +46,14 @@ export const backupPlanSchema = z.strictObject({
   /** The effective rules, for the result. */
   rules: z.strictObject({ include: z.array(z.string()), exclude: z.array(z.string()) }),
   root: z.strictObject({ mode: z.number().int(), mtimeNs: z.string() }),
-  previous: z.strictObject({ backupId: z.string(), index: digestSchema }).optional(),
+  previous: z
+    .strictObject({
+      backupId: z.string(),
+      index: digestSchema,
+      /** When the earlier set began reading files (PreviousIndex.readFrom); absent in a plan of an earlier version. */
+      readFrom: z.iso.datetime({ offset: true }).optional(),
+    })
+    .optional(),
   /** A full backup: large files' chunks are written again even where the store has them. */
   full: z.boolean().optional(),
   facts: z.record(z.string(), z.unknown()),
@@ -232,6 +239,7 @@ export async function planBackup(event: unknown, rt: Runtime): Promise<RoundStat
           previous: {
             backupId: previous.backupId,
             index: { key: previous.key, size: previous.size, sha256: previous.sha256 },
+            readFrom: previous.readFrom,
           },
         }
       : {}),

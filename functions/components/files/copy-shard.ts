@@ -56,8 +56,14 @@ export const shardStatsSchema = z.strictObject({
   symlinks: count,
   /** Bytes of all files of the range. */
   bytes: count,
-  /** Files that failed the quick check and were read. */
+  /** Files that failed the quick check and were read (racily clean ones among them only when their content had changed). */
   changedFiles: count,
+  /**
+   * Racily clean files: they passed the quick check, but changed too close to the previous set's
+   * reads for their times to prove it; read again, their content was the recorded one. Absent in
+   * a result of an earlier version.
+   */
+  recheckedFiles: count.default(0),
   hashedBytes: count,
   /** Files whose content was uploaded (into a pack or as a blob) by this shard. */
   uploadedFiles: count,
@@ -123,6 +129,21 @@ const WINDOW = 512;
 const STORED_MEMORY = 200_000;
 const MAX_WARNINGS = 200;
 const CHANGED_FILE_ATTEMPTS = 3;
+
+/**
+ * Racily clean files (git's "racy git", Documentation/technical/racy-git.txt): a file rewritten
+ * at the same size within the filesystem's timestamp tick after the previous set read it keeps
+ * the size, times and inode that set recorded, and the quick check would trust the old content
+ * in every set after. So a recorded mtime or ctime at or after this long before the previous set
+ * began reading (PreviousIndex.readFrom) proves nothing: the file is read again. Such a file can
+ * hide a change only if its time is later than (the read, on the file server's clock) minus
+ * one tick; the bound is on the reader's clock. 3 s covers the coarsest common tick (FAT and SMB
+ * servers: 2 s; EFS does not document its granularity, NFS carries nanoseconds) plus a file
+ * server clock up to 1 s behind the Lambda's (NFS times are set by the server; both run on
+ * synchronised AWS time). The cost is one more read of each file changed in the 3 s before the
+ * previous set began or while it ran; its content is then found stored (nothing is uploaded).
+ */
+export const RACY_MARGIN_MS = 3000;
 
 /** A processed entry: a new one, or the previous line when nothing about the entry changed. */
 type Processed = IndexEntry | PartLine | undefined | typeof DEFERRED;
@@ -269,6 +290,7 @@ class ShardCopier {
     symlinks: 0,
     bytes: 0,
     changedFiles: 0,
+    recheckedFiles: 0,
     hashedBytes: 0,
     uploadedFiles: 0,
     uploadedBytes: 0,
@@ -298,6 +320,8 @@ class ShardCopier {
   private deadline = Number.POSITIVE_INFINITY;
   /** The first entry this invocation queued: never deferred, so that every round makes progress. */
   private firstQueued: string | undefined;
+  /** A recorded mtime or ctime (ms) from this on does not prove a file unchanged (RACY_MARGIN_MS). */
+  private racyFrom = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly rt: Runtime,
@@ -338,6 +362,12 @@ class ShardCopier {
       this.loadCheckpoints(),
     ]);
     const previous = new PreviousEntries(store, previousIndex ? partsInRange(previousIndex, this.range) : []);
+    if (previousIndex) {
+      // A plan of an earlier version does not say when the previous set began reading: its
+      // index's time, when its last shard ended, is the bound git uses (the index file's time).
+      const readFrom = this.plan.previous?.readFrom ?? previousIndex.createdAt;
+      this.racyFrom = Date.parse(readFrom) - RACY_MARGIN_MS;
+    }
     this.catalog = await CatalogLookup.open(store, previousIndex?.catalog);
     this.packs = new PackWriter({
       store,
@@ -578,14 +608,18 @@ class ShardCopier {
     }
     if (walked.type === 'symlink') {
       // Unchanged times (ctime included): the link was not replaced, its target is the recorded one.
-      if (recorded && previous?.type === 'symlink') {
+      // Unless they are racy: replaced in the same tick, its inode reused (readlink costs little).
+      if (recorded && previous?.type === 'symlink' && !this.isRacy(stats)) {
         if (sameOwner) return previousLine;
         return this.symlinkEntry(walked, recorded, previous.target);
       }
       return this.changedSymlink(walked);
     }
     const before = previous?.type === 'file' ? previous : undefined;
-    if (before && recorded && isUnchanged(before, stats)) {
+    const unchanged = before !== undefined && recorded !== undefined && isUnchanged(before, stats);
+    // An empty file cannot hide a rewrite of the same size.
+    const racy = unchanged && stats.size > 0 && this.isRacy(stats);
+    if (before && recorded && unchanged && !racy) {
       if (sameOwner && before.mode === (stats.mode & 0o7777)) return previousLine;
       return this.fileEntry(
         walked,
@@ -597,10 +631,33 @@ class ShardCopier {
         before.encoding,
       );
     }
-    this.stats.changedFiles += 1;
+    // A racy file is counted once its content is known: rechecked, or changed after all.
+    if (!racy) this.stats.changedFiles += 1;
     return stats.size < this.settings.blobThresholdBytes
-      ? this.smallFile(walked, before)
-      : this.largeFile(walked, before);
+      ? this.smallFile(walked, before, racy)
+      : this.largeFile(walked, before, racy);
+  }
+
+  /**
+   * Times that passed the quick check but are too recent to prove anything (RACY_MARGIN_MS). The
+   * walk's times equal the recorded ones here (to the millisecond number the quick check compares).
+   */
+  private isRacy(stats: Stats): boolean {
+    return stats.mtimeMs >= this.racyFrom || stats.ctimeMs >= this.racyFrom;
+  }
+
+  /**
+   * Counts a racily clean file once read: true (rechecked) when its content is the recorded one,
+   * false (a changed file, counted as one) when not. Always false for a file that was not racy.
+   */
+  private recheckedSame(racy: boolean, before: FileEntry | undefined, sha256: string): boolean {
+    if (!racy) return false;
+    if (before?.sha256 === sha256) {
+      this.stats.recheckedFiles += 1;
+      return true;
+    }
+    this.stats.changedFiles += 1;
+    return false;
   }
 
   private dirEntry(walked: WalkedEntry, times: Times): IndexEntry {
@@ -726,10 +783,11 @@ class ShardCopier {
   private async smallFile(
     walked: WalkedEntry,
     before: FileEntry | undefined,
+    racy = false,
   ): Promise<FileEntry | undefined | typeof DEFERRED> {
     let size = walked.stats.size;
     for (let attempt = 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
-      if (size >= this.settings.blobThresholdBytes) return this.largeFile(walked, before);
+      if (size >= this.settings.blobThresholdBytes) return this.largeFile(walked, before, racy);
       // Its size plus one byte: a file that grew since is noticed (readSmallFile).
       const region = await this.readArena.take(size + 1);
       let read: Awaited<ReturnType<typeof readSmallFile>>;
@@ -748,7 +806,7 @@ class ShardCopier {
         continue;
       }
       try {
-        return await this.storeSmall(walked, before, read);
+        return await this.storeSmall(walked, before, read, racy);
       } finally {
         // The bytes are in the pack buffer (or were not needed): the region can be reused.
         this.readArena.give(region);
@@ -762,15 +820,18 @@ class ShardCopier {
     walked: WalkedEntry,
     before: FileEntry | undefined,
     read: Awaited<ReturnType<typeof readSmallFile>>,
+    racy: boolean,
   ): Promise<FileEntry> {
     const { bytes, stats } = read;
     this.stats.hashedBytes += bytes.length;
+    const sha256 = bytes.length === 0 ? EMPTY_SHA256 : await sha256Hex(bytes);
+    const rechecked = this.recheckedSame(racy, before, sha256);
     if (bytes.length === 0)
       return this.fileEntry(walked, stats, exactTimes(stats), 0, EMPTY_SHA256, undefined);
-    const sha256 = await sha256Hex(bytes);
+    // A rechecked file's content is found where it was recorded (the same path's data).
     let location = await this.locate(sha256, before);
     if (location) {
-      this.stats.dedupedFiles += 1;
+      if (!rechecked) this.stats.dedupedFiles += 1;
     } else {
       const adding = this.packs.add(sha256, bytes);
       this.remember(sha256, adding);
@@ -789,11 +850,12 @@ class ShardCopier {
   private async largeFile(
     walked: WalkedEntry,
     before: FileEntry | undefined,
+    racy = false,
   ): Promise<FileEntry | undefined | typeof DEFERRED> {
     return this.largeSlot.run(async () => {
       // Its turn came after the budget: the next round reads it (the first entry is always read).
       if (walked.path !== this.firstQueued && Date.now() >= this.deadline) {
-        this.stats.changedFiles -= 1;
+        if (!racy) this.stats.changedFiles -= 1;
         return DEFERRED;
       }
       const known = new Set<string>();
@@ -842,13 +904,15 @@ class ShardCopier {
           throw error;
         }
         this.stats.hashedBytes += read.size;
+        // A rechecked file's chunks are all the recorded ones (known): none was uploaded.
+        const rechecked = this.recheckedSame(racy, before, read.sha256);
         if (read.size === 0)
           return this.fileEntry(walked, read.stats, exactTimes(read.stats), 0, EMPTY_SHA256, undefined);
         this.stats.blobs += uploadedChunks;
         if (uploadedChunks > 0) {
           this.stats.uploadedFiles += 1;
           this.stats.uploadedBytes += uploadedBytes;
-        } else {
+        } else if (!rechecked) {
           this.stats.dedupedFiles += 1;
         }
         // Chunks are named by their content, so the location is the same wherever the bytes were seen before.

@@ -12,6 +12,12 @@ export interface PreviousIndex {
   readonly size: number;
   readonly sha256: string;
   readonly index: FileIndex;
+  /**
+   * No file of that set was read before this moment (ISO time): what the next backup's quick
+   * check measures a recorded time against (copy-shard.ts, RACY_MARGIN_MS). From the set's
+   * manifest, not its index, so that every index, old ones included, has one.
+   */
+  readonly readFrom: string;
 }
 
 /**
@@ -57,7 +63,11 @@ export async function findPreviousIndex(
       const { key, size, sha256 } = details.data.index;
       try {
         const index = await readIndex(store, key, { size, sha256 });
-        return { backupId: id, key, size, sha256, index };
+        // The component's start is its Plan's, written before any shard ran; a result without one
+        // falls back to the set's start, earlier still (too early a bound only means a few more
+        // files read again, never fewer).
+        const readFrom = result.startedAt ?? manifest.startedAt;
+        return { backupId: id, key, size, sha256, index, readFrom };
       } catch (error) {
         onWarning(
           `the file index of the earlier set ${id} cannot be used (${(error as Error).message}); this backup reads every file again`,
