@@ -53,10 +53,45 @@ const PROGRESS_EVERY = 8 * 1024 * 1024;
 /** mysqldump and mariadb-dump end a complete dump with this comment (unless --skip-comments). */
 export const SQL_DUMP_TRAILER = '-- Dump completed';
 
+/**
+ * Server version, character set and collation; for PostgreSQL also LC_CTYPE and the locale
+ * provider with its locale (columns of 15+ and 17+, read through to_jsonb so that older servers,
+ * which lack them, answer too).
+ */
 function sourceFacts(connection: DatabaseConnection, database: string) {
   return connection.engine === 'postgresql'
-    ? `SELECT current_setting('server_version'), pg_encoding_to_char(encoding), datcollate FROM pg_database WHERE datname = ${sqlStringPg(database)}`
+    ? `SELECT current_setting('server_version'), pg_encoding_to_char(encoding), datcollate, datctype, coalesce(to_jsonb(d)->>'datlocprovider', 'c'), coalesce(to_jsonb(d)->>'daticulocale', to_jsonb(d)->>'datlocale', '') FROM pg_database d WHERE datname = ${sqlStringPg(database)}`
     : `SELECT VERSION(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`;
+}
+
+const LOCALE_PROVIDERS: Record<string, string> = { i: 'icu', b: 'builtin' };
+
+/**
+ * What a restore that creates the database will not recreate of a PostgreSQL source: the set
+ * records its encoding and LC_COLLATE only (dumpDetailsSchema has no field for LC_CTYPE or a
+ * locale provider), and the restore gives the new database LC_COLLATE = LC_CTYPE = the recorded
+ * one, libc provider. Said at backup time, when the SRE can still prepare the target.
+ */
+function unrecordedLocaleWarnings(
+  database: string,
+  collation: string,
+  ctype: string | undefined,
+  provider: string | undefined,
+  providerLocale: string | undefined,
+): string[] {
+  const warnings: string[] = [];
+  if (ctype && ctype !== collation) {
+    warnings.push(
+      `database ${database} has LC_CTYPE ${ctype} and LC_COLLATE ${collation}: the set records LC_COLLATE only, so a restore that creates the database gives it LC_CTYPE ${collation} (LOWER(), UPPER() and case-insensitive matches of non-ASCII letters may differ); to keep LC_CTYPE ${ctype}, create the target database yourself with it and restore into it`,
+    );
+  }
+  const providerName = provider ? LOCALE_PROVIDERS[provider] : undefined;
+  if (providerName) {
+    warnings.push(
+      `database ${database} uses the ${providerName} locale provider${providerLocale ? ` (locale ${providerLocale})` : ''}: the set records its libc LC_COLLATE ${collation} only, so a restore that creates the database sorts by that libc locale instead; to keep the ${providerName} locale, create the target database yourself with it and restore into it`,
+    );
+  }
+  return warnings;
 }
 
 /**
@@ -111,8 +146,12 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
       database: connection.engine === 'postgresql' ? database : undefined,
       makeError: fail,
     });
-    const [serverVersion, characterSet, collation] = facts[0] ?? [];
+    const [serverVersion, characterSet, collation, ctype, provider, providerLocale] = facts[0] ?? [];
     if (!serverVersion) throw fail(`database ${database} does not exist`);
+    const warnings =
+      connection.engine === 'postgresql' && collation
+        ? unrecordedLocaleWarnings(database, collation, ctype, provider, providerLocale)
+        : [];
     const tool = findTool(connection.engine, 'dump', options.toolsDir);
     const version = await toolVersion(tool, access);
 
@@ -122,7 +161,6 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
     let dumpBytes = 0;
     let nextProgress = PROGRESS_EVERY;
     let tail = '';
-    const warnings: string[] = [];
     const watch = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         dumpBytes += chunk.length;
@@ -314,6 +352,15 @@ interface TargetState {
   readonly markerKind: RestoreMarkerKind;
   /** The marker found on it, if any. */
   readonly marker: string | undefined;
+  /** Its encoding and locale (MySQL: default character set and collation), when it exists. */
+  readonly locale?: DatabaseLocale;
+}
+
+interface DatabaseLocale {
+  readonly characterSet: string;
+  readonly collation: string;
+  /** PostgreSQL's LC_CTYPE. */
+  readonly ctype?: string;
 }
 
 /** Reads the marker of `database` (which exists); undefined when it has none. */
@@ -364,18 +411,37 @@ export async function createMarkedDatabase(
   onCreated: () => void = () => undefined,
 ): Promise<void> {
   if (connection.engine === 'postgresql') {
-    await run(createDatabaseSql(connection, database, details), maintenanceDatabase);
+    // LOCALE_PROVIDER (15+): the recorded collation is a libc locale, and a server set up with
+    // ICU would otherwise give the new database its template's ICU collation.
+    const libcProvider =
+      details.collation !== undefined &&
+      Number((await run('SHOW server_version_num', maintenanceDatabase))[0]?.[0] ?? 0) >= 150000;
+    await createDatabase(
+      connection,
+      run,
+      database,
+      details,
+      postgresCreateDatabaseSql(database, details, libcProvider),
+      maintenanceDatabase,
+    );
     onCreated();
     await run(`COMMENT ON DATABASE "${database}" IS ${sqlStringPg(marker.text)}`, maintenanceDatabase);
     return;
   }
   if (marker.kind === 'comment') {
     // One statement: the database never exists without its marker.
-    await run(`${createDatabaseSql(connection, database, details)} COMMENT ${sqlString(marker.text)}`, '');
+    await createDatabase(
+      connection,
+      run,
+      database,
+      details,
+      `${mysqlCreateDatabaseSql(database, details)} COMMENT ${sqlString(marker.text)}`,
+      '',
+    );
     onCreated();
     return;
   }
-  await run(createDatabaseSql(connection, database, details), '');
+  await createDatabase(connection, run, database, details, mysqlCreateDatabaseSql(database, details), '');
   onCreated();
   await run(
     `CREATE TABLE \`${database}\`.\`${RESTORE_MARKER_TABLE}\` (marker VARCHAR(255) NOT NULL); INSERT INTO \`${database}\`.\`${RESTORE_MARKER_TABLE}\` VALUES (${sqlString(marker.text)})`,
@@ -391,27 +457,64 @@ async function inspectTarget(
   maintenanceDatabase: string,
 ): Promise<TargetState> {
   if (connection.engine === 'postgresql') {
-    const exists = await run(
-      `SELECT 1 FROM pg_database WHERE datname = ${sqlStringPg(database)}`,
+    const found = await run(
+      `SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = ${sqlStringPg(database)}`,
       maintenanceDatabase,
     );
-    if (exists.length === 0) return { exists: false, objects: 0, markerKind: 'comment', marker: undefined };
+    const [characterSet, collation, ctype] = found[0] ?? [];
+    if (found.length === 0) return { exists: false, objects: 0, markerKind: 'comment', marker: undefined };
     const rows = await run(
       "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'v', 'm', 'S', 'p', 'f')",
       database,
     );
     const marker = await readRestoreMarker('postgresql', run, database, 'comment', maintenanceDatabase);
-    return { exists: true, objects: Number(rows[0]?.[0] ?? 0), markerKind: 'comment', marker };
+    return {
+      exists: true,
+      objects: Number(rows[0]?.[0] ?? 0),
+      markerKind: 'comment',
+      marker,
+      locale: { characterSet: characterSet ?? '', collation: collation ?? '', ctype: ctype ?? '' },
+    };
   }
+  const schema = `FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`;
   const rows = await run(
-    `SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}), (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${sqlString(database)}) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${sqlString(database)}), (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'SCHEMATA' AND COLUMN_NAME = 'SCHEMA_COMMENT')`,
+    `SELECT (SELECT COUNT(*) ${schema}), (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${sqlString(database)}) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${sqlString(database)}), (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'SCHEMATA' AND COLUMN_NAME = 'SCHEMA_COMMENT'), (SELECT DEFAULT_CHARACTER_SET_NAME ${schema}), (SELECT DEFAULT_COLLATION_NAME ${schema})`,
     '',
   );
-  const [schemas, objects, comments] = rows[0] ?? [];
+  const [schemas, objects, comments, characterSet, collation] = rows[0] ?? [];
   const markerKind: RestoreMarkerKind = Number(comments) > 0 ? 'comment' : 'table';
   if (Number(schemas) === 0) return { exists: false, objects: 0, markerKind, marker: undefined };
   const marker = await readRestoreMarker(connection.engine, run, database, markerKind, maintenanceDatabase);
-  return { exists: true, objects: Number(objects), markerKind, marker };
+  return {
+    exists: true,
+    objects: Number(objects),
+    markerKind,
+    marker,
+    locale: { characterSet: characterSet ?? '', collation: collation ?? '' },
+  };
+}
+
+/**
+ * How an existing target's encoding and locale (or MySQL's default character set and collation)
+ * differ from the source database's, for the result's warnings; undefined when they do not, or the
+ * set recorded no collation (sets of older versions: nothing to compare with, as before).
+ */
+function localeDifference(
+  engine: DatabaseConnection['engine'],
+  where: string,
+  database: string,
+  details: DumpDetails,
+  target: DatabaseLocale,
+): string | undefined {
+  const { characterSet, collation } = details;
+  if (!collation) return undefined;
+  const charsetDiffers = characterSet !== undefined && characterSet !== target.characterSet;
+  if (engine === 'postgresql') {
+    if (!charsetDiffers && collation === target.collation && collation === target.ctype) return undefined;
+    return `${where} already existed with encoding ${target.characterSet}, LC_COLLATE ${target.collation} and LC_CTYPE ${target.ctype}, and the dump was loaded into it as it is; the source database had encoding ${characterSet ?? '(not recorded)'} and LC_COLLATE ${collation}: ORDER BY and LOWER()/UPPER() (Liferay's sorting and case-insensitive lookups) may not behave as on the source. To get the source's, drop ${database} and restore again: the restore then creates it with ${characterSet ? `ENCODING '${characterSet}' ` : ''}LC_COLLATE '${collation}' LC_CTYPE '${collation}'`;
+  }
+  if (!charsetDiffers && collation === target.collation) return undefined;
+  return `${where} already existed with default character set ${target.characterSet} and collation ${target.collation}, and the dump was loaded into it as it is; the source database's were ${characterSet ?? '(not recorded)'} and ${collation}: the dump's tables keep their own, but tables Liferay creates later take the database's default. To get the source's: ALTER DATABASE \`${database}\`${characterSet ? ` CHARACTER SET ${characterSet}` : ''} COLLATE ${collation}`;
 }
 
 const SESSION_WAIT_MS = 5000;
@@ -457,22 +560,68 @@ function dropDatabase(
       run(`SET SESSION lock_wait_timeout = 30; DROP DATABASE \`${database}\``, '');
 }
 
-function createDatabaseSql(connection: DatabaseConnection, database: string, details: DumpDetails): string {
+/** A name the CREATE DATABASE statements write as they are (character sets, MySQL collations). */
+const SQL_WORD = /^[A-Za-z0-9_]+$/;
+
+/**
+ * CREATE DATABASE with the source's encoding and locale (TEMPLATE template0: from any other
+ * template PostgreSQL refuses an encoding or locale other than the template's). LC_CTYPE is the recorded
+ * LC_COLLATE: the set records no LC_CTYPE (the backup warns when the source's differed). A set
+ * without a collation gets the server's default locale, as before.
+ */
+function postgresCreateDatabaseSql(database: string, details: DumpDetails, libcProvider: boolean): string {
   // The name was checked against SQL_DATABASE_NAME (letters, digits, underscores): quoting is safe.
-  if (connection.engine === 'postgresql') {
-    const encoding =
-      details.characterSet && /^[A-Za-z0-9_]+$/.test(details.characterSet)
-        ? ` ENCODING '${details.characterSet}'`
-        : '';
-    return `CREATE DATABASE "${database}" TEMPLATE template0${encoding}`;
-  }
+  const encoding =
+    details.characterSet && SQL_WORD.test(details.characterSet) ? ` ENCODING '${details.characterSet}'` : '';
+  const { collation } = details;
+  const locale = collation
+    ? `${libcProvider ? ' LOCALE_PROVIDER libc' : ''} LC_COLLATE ${sqlStringPg(collation)} LC_CTYPE ${sqlStringPg(collation)}`
+    : '';
+  return `CREATE DATABASE "${database}" TEMPLATE template0${encoding}${locale}`;
+}
+
+function mysqlCreateDatabaseSql(database: string, details: DumpDetails): string {
   const charset =
-    details.characterSet && /^[A-Za-z0-9_]+$/.test(details.characterSet)
+    details.characterSet && SQL_WORD.test(details.characterSet)
       ? ` CHARACTER SET ${details.characterSet}`
       : '';
   const collation =
-    details.collation && /^[A-Za-z0-9_]+$/.test(details.collation) ? ` COLLATE ${details.collation}` : '';
+    details.collation && SQL_WORD.test(details.collation) ? ` COLLATE ${details.collation}` : '';
   return `CREATE DATABASE \`${database}\`${charset}${collation}`;
+}
+
+/**
+ * The server refused the source's locale, encoding or collation: PostgreSQL's "invalid
+ * LC_COLLATE locale name" (a locale the server's operating system lacks) or "encoding ... does
+ * not match locale", MySQL's ER_UNKNOWN_COLLATION (1273) / ER_UNKNOWN_CHARACTER_SET (1115), e.g.
+ * MySQL 8's utf8mb4_0900_ai_ci on MariaDB.
+ */
+const LOCALE_REFUSED =
+  /invalid (?:LC_COLLATE |LC_CTYPE )?locale name|does not match locale|\bERROR (?:1273|1115)\b/;
+
+/**
+ * Runs `sql`, which creates `database` with the source's encoding and locale. The server's
+ * message withholds the quoted locale name (client-messages.ts): the error names it from the set.
+ */
+async function createDatabase(
+  connection: DatabaseConnection,
+  run: RunSql,
+  database: string,
+  details: DumpDetails,
+  sql: string,
+  maintenanceDatabase: string,
+): Promise<void> {
+  try {
+    await run(sql, maintenanceDatabase);
+  } catch (error) {
+    if (!(error instanceof Error) || !LOCALE_REFUSED.test(error.message)) throw error;
+    const createIt = `create ${database} yourself with ${connection.engine === 'postgresql' ? 'an encoding and locale' : 'a character set and collation'} this server has and restore into it (an empty database needs no "overwrite": true, CLI --database-overwrite; the restore then warns that it differs from the source)`;
+    const what =
+      connection.engine === 'postgresql'
+        ? `the source database's encoding ${details.characterSet ?? '(not recorded)'} with locale ${details.collation} (LC_COLLATE and LC_CTYPE), which this server does not have; install the locale ${details.collation} on the database server (Debian/Ubuntu: enable it in /etc/locale.gen and run locale-gen) and restore again, or ${createIt}`
+        : `the source database's character set ${details.characterSet ?? '(not recorded)'} and collation ${details.collation ?? '(not recorded)'}, which this server does not know (a set taken on MySQL 8 restored into MariaDB, or an older server); ${createIt}`;
+    throw new DumpRestoreFailedError(`${error.message}: ${database} was to be created with ${what}`);
+  }
 }
 
 /**
@@ -533,6 +682,11 @@ export async function restoreDumpFromStore(options: RestoreDumpOptions): Promise
     }
     const create = !target.exists || ours;
     const tablesBefore = ours ? 0 : target.objects;
+    const difference =
+      !create && target.locale
+        ? localeDifference(connection.engine, where, targetDatabase, details, target.locale)
+        : undefined;
+    if (difference) warnings.push(difference);
     let created = false;
     let loadStarted = false;
     try {
@@ -563,6 +717,7 @@ export async function restoreDumpFromStore(options: RestoreDumpOptions): Promise
         maintenance,
         created,
         droppedOwn: ours,
+        existed: target.exists,
         loadStarted,
         tool,
       });
@@ -592,6 +747,8 @@ async function whatWasLeft(
     readonly created: boolean;
     /** The database of an earlier run of this restore was dropped, to be created and loaded again. */
     readonly droppedOwn: boolean;
+    /** The database existed before this restore (anyone else's). */
+    readonly existed: boolean;
     readonly loadStarted: boolean;
     readonly tool: string;
   },
@@ -608,7 +765,8 @@ async function whatWasLeft(
   if (state.droppedOwn) {
     return `${database}, created by an earlier run of this restore, was dropped to be loaded again and is gone`;
   }
-  if (!state.loadStarted) return `${database} was not changed`;
+  if (!state.loadStarted)
+    return state.existed ? `${database} was not changed` : `${database} was not created`;
   if (connection.engine === 'postgresql') {
     return `${database} is as it was before (${path.basename(state.tool)} ran in one transaction)`;
   }
