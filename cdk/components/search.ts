@@ -45,7 +45,8 @@ export const searchConfigSchema = z
     /** The cluster URL, e.g. https://vpc-liferay-abc.eu-west-1.es.amazonaws.com. */
     endpoint: z
       .url({ protocol: /^https?$/, error: 'an http(s) URL like https://search.example.com:9200' })
-      .refine((value) => !/@/.test(new URL(value).host) && new URL(value).username === '', {
+      // Anywhere in it: a password with an unencoded "/" puts its "@" in the path, and no user info is seen.
+      .refine((value) => !value.includes('@') && new URL(value).username === '', {
         message: 'no credentials in the URL: use credentialsParameter',
       }),
     /** @default liferay-backup */

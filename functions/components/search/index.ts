@@ -1,5 +1,6 @@
 import type { CliCommand, ComponentModule } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
+import { splitAtUserInfo } from '#runtime/redact.ts';
 import { searchRetention, verifySearchSnapshot } from './artifacts.ts';
 import { checkSearchRecovery } from './handlers/check-recovery.ts';
 import { checkSearchSnapshot } from './handlers/check-snapshot.ts';
@@ -9,7 +10,7 @@ import { startSearchSnapshot } from './handlers/start-snapshot.ts';
 import { DEFAULT_REPOSITORY_NAME, SEARCH_HANDLER_IDS } from './ids.ts';
 import { type SearchRestoreRequest, searchRestoreRequestSchema } from './records.ts';
 import { checkSearchRestore } from './restore.ts';
-import { type SearchCredentials, searchSettingsSchema } from './settings.ts';
+import { AT_OUTSIDE_USER_INFO, type SearchCredentials, searchSettingsSchema } from './settings.ts';
 
 export { DEFAULT_REPOSITORY_NAME, SEARCH_HANDLER_IDS } from './ids.ts';
 
@@ -40,6 +41,10 @@ export function clusterFromUrl(
     url = new URL(raw);
   } catch {
     // The flag's value may carry a password: it is not repeated.
+    // `http://elastic:S3/cret@host`: the "/" ends the authority and `S3` is no port.
+    if (/[/?#]/.test(splitAtUserInfo(raw)?.userInfo ?? '')) {
+      throw new InvalidInputError(`--search-url: ${AT_OUTSIDE_USER_INFO}`);
+    }
     throw new InvalidInputError('--search-url: not a URL (expected http(s)://[user:password@]host:port)');
   }
   const username = decodeURIComponent(url.username);
@@ -47,6 +52,8 @@ export function clusterFromUrl(
   url.username = '';
   url.password = '';
   const endpoint = url.toString().replace(/\/$/, '');
+  // What is left of a password the parser did not read as user info: refused before any request.
+  if (endpoint.includes('@')) throw new InvalidInputError(`--search-url: ${AT_OUTSIDE_USER_INFO}`);
   if (username !== '') {
     if (awsRegion)
       throw new InvalidInputError('--search-url with user info and --search-aws-region: choose one');

@@ -62,6 +62,26 @@ export function s3RepositoryDefinition(s3: S3RepositorySettings, readonly: boole
   };
 }
 
+function isReadOnly(definition: RepositoryDefinition): boolean {
+  return text(definition.settings.readonly) === 'true';
+}
+
+/**
+ * Why a backup leaves a read-only registration alone. Only one cluster may write a repository
+ * (two writers corrupt it), and a registration is made read-only where another cluster writes:
+ * by a restore that came first (a DR cluster) or by an operator. Nothing can tell here that the
+ * other cluster has stopped, so only the operator may make it writable.
+ */
+function readOnlyForBackup(name: string, definition: RepositoryDefinition): ConfigError {
+  return new ConfigError(
+    `snapshot repository ${name} (${repositoryLocation(definition)}) is read-only on this cluster: another cluster may be writing to it, ` +
+      'and two clusters writing one repository corrupt it, so the backup left it as it is and wrote nothing. ' +
+      "Give this cluster's backups a repository of their own (another repository name, and another bucket or base path), or, " +
+      'if this cluster is the only cluster writing there, make it writable yourself (register it again without "readonly": true) ' +
+      'and run the backup again',
+  );
+}
+
 /** Compares an existing repository with the wanted one: what to do about it. */
 export function planRegistration(
   name: string,
@@ -80,6 +100,8 @@ export function planRegistration(
   }
   // A restore reads: an existing registration at the same place serves whatever its other settings.
   if (mode === 'restore') return 'unchanged';
+  // Never 'update' it to writable: the registration is all that keeps this cluster from writing.
+  if (isReadOnly(existing)) throw readOnlyForBackup(name, existing);
   const wantedSettings = { ...wanted.settings, readonly: false };
   const existingSettings: Record<string, unknown> = { readonly: false, ...existing.settings };
   const differs = Object.entries(wantedSettings).some(
@@ -144,11 +166,7 @@ export async function prepareRepository(
   if (nodes.length === 0) {
     throw new SearchEngineError(`snapshot repository ${name}: no node could verify it`, undefined, undefined);
   }
-  if (mode === 'backup' && text(definition.settings.readonly) === 'true') {
-    throw new ConfigError(
-      `snapshot repository ${name} is read-only on this cluster: a backup cannot write to it`,
-    );
-  }
+  if (mode === 'backup' && isReadOnly(definition)) throw readOnlyForBackup(name, definition);
   return {
     record: { name, type: definition.type, location: repositoryLocation(definition) },
     registration,

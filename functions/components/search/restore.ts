@@ -12,6 +12,7 @@ import type {
 } from './records.ts';
 import { loopExhausted, searchResultDetailsSchema } from './records.ts';
 import { findOwnRestores } from './restore-ownership.ts';
+import { indexPatternMatcher, isEngineIndex } from './settings.ts';
 
 /**
  * Restore of a search snapshot: which indexes, what happens to existing ones of the same name,
@@ -28,7 +29,10 @@ export function selectForRestore(
   details: SearchResultDetails,
   request: SearchRestoreRequest,
 ): { indexes: IndexRecord[]; problems: string[] } {
-  if (request.indexes === 'all') return { indexes: details.indexes, problems: [] };
+  // Sets taken before configured patterns left the engine's own indexes out may hold some.
+  if (request.indexes === 'all') {
+    return { indexes: details.indexes.filter((index) => !isEngineIndex(index.name)), problems: [] };
+  }
   if (request.indexes === 'primary') {
     const primary = details.indexes.filter((index) => index.primaryStorage);
     if (primary.length > 0) return { indexes: primary, problems: [] };
@@ -43,8 +47,15 @@ export function selectForRestore(
   const problems: string[] = [];
   const chosen = new Set<string>();
   for (const pattern of request.indexes) {
-    const matches = details.indexes.filter((index) => globMatcher(pattern)(index.name));
-    if (matches.length === 0) problems.push(`index ${pattern} is not in the set's snapshot`);
+    const matches = details.indexes.filter((index) => indexPatternMatcher(pattern)(index.name));
+    if (matches.length === 0) {
+      const engineOnly = details.indexes.filter((index) => globMatcher(pattern)(index.name));
+      problems.push(
+        engineOnly.length > 0
+          ? `index ${pattern} matches only the engine's own indexes (${namedFirst(engineOnly.map((index) => index.name))}), which a restore leaves alone`
+          : `index ${pattern} is not in the set's snapshot`,
+      );
+    }
     for (const index of matches) chosen.add(index.name);
   }
   return { indexes: details.indexes.filter((index) => chosen.has(index.name)), problems };
@@ -70,6 +81,21 @@ export function checkSearchRestore(rawDetails: unknown, request: SearchRestoreRe
     }
   }
   return problems;
+}
+
+/**
+ * The engine's own indexes in the set that the request would have taken but the selection left
+ * out (a set taken with `*` before they were excluded): named in a warning.
+ */
+function engineIndexesLeftOut(details: SearchResultDetails, request: SearchRestoreRequest): string[] {
+  const { indexes: requested } = request;
+  if (requested === 'primary') return [];
+  const asked = (name: string) =>
+    requested === 'all' || requested.some((pattern) => globMatcher(pattern)(name));
+  const selected = new Set(selectForRestore(details, request).indexes.map((index) => index.name));
+  return details.indexes
+    .map((index) => index.name)
+    .filter((name) => isEngineIndex(name) && asked(name) && !selected.has(name));
 }
 
 /** A Java regular expression (the engines' rename_pattern) that matches exactly these names. */
@@ -118,6 +144,14 @@ export function planRestore(
     const current = present.get(index.name);
     if (!current) return { ...base, target: index.name, conflict: 'none' };
     const state = current.status === 'close' ? 'closed' : 'open';
+    if (isEngineIndex(index.name) && (request.onConflict === 'close' || request.onConflict === 'replace')) {
+      // The cluster's security, Kibana/Dashboards or plugin state: never taken down for a restore.
+      problems.push(
+        `index ${index.name} exists (${state}) and belongs to the engine (a hidden or system index): it is never closed or deleted by a restore; ` +
+          'restore it beside it with "onConflict": "rename", or by hand',
+      );
+      return { ...base, target: index.name, conflict: 'none' };
+    }
     switch (request.onConflict) {
       case 'fail':
         problems.push(`index ${index.name} exists (${state})`);
@@ -272,8 +306,15 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
     // A renamed target says the name was taken when the first attempt planned it.
     return [{ ...restoreIndexBase(index), target, conflict: target === index.name ? 'none' : 'renamed' }];
   });
+  const leftOut = engineIndexesLeftOut(details, request);
   const warnings = [
     ...prepared.warnings,
+    ...(leftOut.length > 0
+      ? [
+          `the set holds indexes of the engine itself, not restored (a restore never touches hidden or system indexes; ` +
+            `restore them by hand if you need them): ${namedFirst(leftOut)}`,
+        ]
+      : []),
     ...(resumed.size > 0
       ? [
           `already being restored from ${details.snapshot.name} by an earlier attempt of this step (the engine accepted ` +

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DEFAULT_INDEX_NAME_PREFIX } from './liferay-indexes.ts';
+import { DEFAULT_INDEX_NAME_PREFIX, globMatcher } from './liferay-indexes.ts';
 
 /** Snapshot repository names: what both engines accept, kept conservative. */
 export const repositoryNameSchema = z
@@ -11,8 +11,42 @@ export const indexPatternSchema = z
   .string()
   .regex(/^[a-z0-9*][a-z0-9*._+-]{0,254}$/, 'a lower-case index name or * pattern, without spaces or commas');
 
+/**
+ * Whether an index belongs to the engine or its plugins: hidden and system indexes are named with
+ * a leading "." (.security*, .kibana*, .tasks, .geoip_databases, .opendistro*, .plugins-*). Backing
+ * them up with Liferay's data, or restoring over them, would put back another time's users, roles
+ * and plugin state (Elasticsearch snapshots and restores its system indexes as feature states).
+ */
+export function isEngineIndex(name: string): boolean {
+  return name.startsWith('.');
+}
+
+/**
+ * A configured or requested index pattern as a matcher. `*` and the like never select the
+ * engine's own indexes (the listing that feeds the snapshot includes hidden ones): only a pattern
+ * that itself starts with "." names them.
+ */
+export function indexPatternMatcher(pattern: string): (name: string) => boolean {
+  const matches = globMatcher(pattern);
+  const namesEngineIndexes = isEngineIndex(pattern);
+  return (name) => matches(name) && (namesEngineIndexes || !isEngineIndex(name));
+}
+
+/**
+ * Why an "@" is refused wherever the URL parser did not take it for the end of the user info. A
+ * password with an unencoded "/", "?" or "#" ends the URL's authority early: in
+ * `http://elastic:2024/S3cret@host:9200` the parser finds no user info, takes `elastic:2024` for
+ * host and port and the rest for the path, and requests would go to that host. Never quotes the URL.
+ */
+export const AT_OUTSIDE_USER_INFO =
+  'an "@" outside the user info (a password with an unencoded "/", "?" or "#" turns part of itself into the host or path): ' +
+  'percent-encode those characters in the user name and password (%2F, %3F, %23, %40), or keep the credentials out of the URL ' +
+  '(an SSM parameter in the credentials setting; locally LIFERAY_BACKUP_SEARCH_USERNAME/_PASSWORD)';
+
 const endpointSchema = z
   .url({ protocol: /^https?$/, error: 'an http(s) URL like https://search.example.com:9200' })
+  // Credentials never belong in the endpoint: an "@" anywhere in it is a misread password.
+  .refine((value) => !value.includes('@'), { error: AT_OUTSIDE_USER_INFO, abort: true })
   .refine((value) => {
     const url = new URL(value);
     return url.username === '' && url.password === '' && url.search === '' && url.hash === '';

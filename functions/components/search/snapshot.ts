@@ -17,7 +17,7 @@ import {
   type SearchResultDetails,
   type SnapshotState,
 } from './records.ts';
-import type { SearchSettings } from './settings.ts';
+import { indexPatternMatcher, type SearchSettings } from './settings.ts';
 
 /** Metadata stored with every snapshot: who took it, for which set (checked when a start is retried). */
 export const SNAPSHOT_METADATA = { takenBy: 'liferay-backup' } as const;
@@ -61,6 +61,12 @@ export function listingPattern(settings: {
   return [`${settings.indexNamePrefix}*`, ...LEGACY_INDEX_PATTERNS].join(',');
 }
 
+/** The indexes the configured patterns select (never the engine's own: see indexPatternMatcher). */
+function selectByPatterns(available: readonly string[], patterns: readonly string[]): string[] {
+  const matchers = patterns.map(indexPatternMatcher);
+  return available.filter((name) => matchers.some((matches) => matches(name))).sort();
+}
+
 /**
  * What a create says when the name is taken (by a finished or a running snapshot): OpenSearch
  * `invalid_snapshot_name_exception`; Elasticsearch its subclass SnapshotNameAlreadyInUseException.
@@ -84,10 +90,10 @@ export async function startSnapshot(engine: SearchEngine, input: StartSnapshotIn
   const { settings, prepared } = input;
   const prefix = settings.indexNamePrefix;
   const all = await engine.listIndices(listingPattern(settings));
-  const names = selectIndexes(
-    all.map((index) => index.name),
-    { prefix, ...(settings.indices ? { patterns: settings.indices } : {}) },
-  );
+  const available = all.map((index) => index.name);
+  const names = settings.indices
+    ? selectByPatterns(available, settings.indices)
+    : selectIndexes(available, { prefix });
   const byName = new Map(all.map((index) => [index.name, index]));
   const warnings = [...prepared.warnings];
   const closed = names.filter((name) => byName.get(name)?.status === 'close');

@@ -138,17 +138,17 @@ describe('search-prepare-repository on Amazon OpenSearch Service', () => {
     expect(server.repositories.get('liferay-backup')?.settings.bucket).toBe('someone-elses');
   });
 
-  it('registers read-only when a restore comes first, and a later backup makes it writable', async () => {
+  it('registers read-only when a restore comes first, and a later backup refuses it (another cluster may write it)', async () => {
     server = await openSearch();
     const rt = openSearchRuntime(server.url);
     const restore = { restoreId: 'r20261127t030000z-0001', backupId: BACKUP.backupId, requests: {} };
     expect((await prepareSearchRepository({ mode: 'restore', restore }, rt)).registration).toBe('created');
     expect(server.repositories.get('liferay-backup')?.settings.readonly).toBe('true');
     expect((await prepareSearchRepository({ mode: 'restore', restore }, rt)).registration).toBe('unchanged');
-    expect((await prepareSearchRepository({ mode: 'backup', backup: BACKUP }, rt)).registration).toBe(
-      'updated',
+    await expect(prepareSearchRepository({ mode: 'backup', backup: BACKUP }, rt)).rejects.toThrow(
+      /is read-only on this cluster/,
     );
-    expect(server.repositories.get('liferay-backup')?.settings.readonly).toBeUndefined();
+    expect(server.repositories.get('liferay-backup')?.settings.readonly).toBe('true');
   });
 
   it("registers without SSE-KMS settings before OpenSearch 3.1 (the bucket's default encryption applies), then leaves it alone", async () => {
