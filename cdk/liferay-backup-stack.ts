@@ -123,13 +123,19 @@ export class LiferayBackupStack extends Stack {
       },
     );
     this.store.grantRead(validateRestore, 'backups/*', 'pointers/*');
-    this.store.grantReadWrite(validateRestore, 'backups/*/restores/*');
+    // One lock per live target a restore writes (restore-lock.ts): Validate takes them, or takes
+    // over one whose run has ended, and gives back what it took when it refuses.
+    this.store.grantReadWrite(validateRestore, 'backups/*/restores/*', 'locks/restores/*');
+    this.store.grantDelete(validateRestore, 'locks/restores/*');
     const reportRestore = createBackupSetFunction(
       'ReportRestore',
       'report-restore',
       'Write the restore report',
     );
     this.store.grantReadWrite(reportRestore, 'backups/*/restores/*');
+    // Report gives the target locks back once the report is written.
+    this.store.grantRead(reportRestore, 'locks/restores/*');
+    this.store.grantDelete(reportRestore, 'locks/restores/*');
     const checkBackupAge = createBackupSetFunction(
       'CheckBackupAge',
       'check-backup-age',
@@ -227,6 +233,13 @@ export class LiferayBackupStack extends Stack {
       'BeginBackupReadsBackupExecutions',
       beginBackup,
       this.workflows.backup,
+    );
+    // Validate asks whether the Restore execution holding a target's lock has ended, likewise.
+    allowDescribeExecutions(
+      backupSet,
+      'ValidateRestoreReadsRestoreExecutions',
+      validateRestore,
+      this.workflows.restore,
     );
     new Schedules(this, 'Schedules', {
       schedules: config.schedules,

@@ -357,9 +357,16 @@ export class Workflows extends Construct {
   private buildRestore(props: WorkflowsProps): sfn.StateMachine {
     const scope = new Construct(this, 'RestoreStates');
     const validate = invokeTask(scope, 'Validate', props.validateRestore, {
+      // The execution's id and start make the restore's id, so a retried Validate resumes the
+      // restore it started, with its report and target locks (functions/backup-set/validate-restore.ts).
+      payload: {
+        'request.$': '$',
+        'executionId.$': '$$.Execution.Id',
+        'startTime.$': '$$.Execution.StartTime',
+      },
       resultPath: '$.restore',
       comment:
-        'Resolve latest, load the manifest, check the request; a bad request stops here and changes nothing',
+        'Resolve latest, load the manifest, check the request, lock the targets; a bad request, or one whose targets another restore writes, stops here and changes nothing',
     });
     const restore = new sfn.Parallel(scope, 'Restore', { stateName: 'Restore', resultPath: '$.results' });
     const branches = new Map<ComponentName, sfn.IChainable>();
@@ -391,12 +398,16 @@ export class Workflows extends Construct {
     const report = invokeTask(scope, 'Report', props.reportRestore, {
       payload: { 'restore.$': '$.restore', 'results.$': '$.results' },
       resultPath: '$.report',
-      comment: 'Write the restore report next to the manifest',
+      comment: 'Write the restore report next to the manifest, give the target locks back',
     });
     const reportAfterFailure = invokeTask(scope, 'Report after failure', props.reportRestore, {
       payload: { 'restore.$': '$.restore', 'failure.$': '$.failure' },
       resultPath: '$.report',
     });
+    // Every path past Validate reaches a Report, which gives the target locks back: each branch
+    // catches its own failure, and this Catch takes anything else. A run that ends without one
+    // (stopped in the console, timed out) leaves its locks to the next Validate, which takes them
+    // over once Step Functions says the run has ended.
     restore.addCatch(reportAfterFailure, { resultPath: '$.failure' });
     const done = finish(scope, 'Restore', '$.report.status', '$.report.message');
     report.next(done);

@@ -19,6 +19,8 @@ export const storeKeys = {
   latest: 'pointers/latest.json',
   retentionLock: 'locks/retention.json',
   backupLock: 'locks/backup.json',
+  /** One lock per live target a restore writes, named by the target's hash (restore-lock.ts). */
+  restoreLocksPrefix: 'locks/restores/',
   /** Scratch space of a running workflow (shard lists, partial results); removed by Commit. */
   workPrefix: (runId: string) => `work/${runId}/`,
 } as const;

@@ -21,6 +21,11 @@ const lockSchema = z.object({
    * this version cannot read is left out (the lock then waits to go stale), never "corrupt".
    */
   process: hostProcessSchema.optional().catch(undefined),
+  /**
+   * What the holder works on, for the message that refuses another run (a restore: the set it
+   * restores and the target it writes). One this version cannot read is left out.
+   */
+  about: z.record(z.string().max(64), z.string().max(4096)).optional().catch(undefined),
 });
 type LockBody = z.infer<typeof lockSchema>;
 /** A lock as another run finds it. */
@@ -34,6 +39,8 @@ export interface LockHolder {
   readonly process?: HostProcess;
   /** Why the execution holding the lock has certainly ended (it is then taken over), or undefined. */
   readonly executionEnded?: (holderExecutionId: string) => Promise<string | undefined>;
+  /** Recorded in the lock for the run it refuses (HeldLock.about). */
+  readonly about?: Readonly<Record<string, string>>;
 }
 
 export interface AcquiredLock {
@@ -69,6 +76,7 @@ export async function acquireBackupLock(
     acquiredAt: now.toISOString(),
     ...(executionId ? { executionId } : {}),
     ...(holder.process ? { process: holder.process } : {}),
+    ...(holder.about ? { about: { ...holder.about } } : {}),
   } satisfies LockBody);
   if (await store.createIfAbsent(key, body)) return {};
 

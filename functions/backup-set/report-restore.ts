@@ -12,6 +12,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { errorFromCatch, overallStatus } from './branch-output.ts';
 import { restoreMetricPoints } from './metrics.ts';
+import { releaseRestoreLocks } from './restore-lock.ts';
 import { lostFilesOf, readRestoreReport, writeRestoreReport } from './restore-report.ts';
 import { restoreContextSchema } from './validate-restore.ts';
 
@@ -120,6 +121,9 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
       : {}),
   };
   const reportKey = await writeRestoreReport(rt.store, final);
+  // After the report, on the success path and the failure path alike (both Report states of the
+  // workflow come here): the next restore into these targets may start once this one is recorded.
+  await releaseRestoreLocks(rt.store, restore.locks ?? [], restore.restoreId);
   rt.metrics.publish(restoreMetricPoints(final, rt.settings.environment));
   const problems = [...results.values()]
     .filter((result) => result.status === 'failed')

@@ -21,6 +21,8 @@ export const restoreReportSchema = z.object({
   requests: z.partialRecord(componentNameSchema, z.unknown()),
   results: z.partialRecord(componentNameSchema, componentRestoreResultSchema),
   warnings: z.array(z.string()).optional(),
+  /** The Restore execution that runs it: a retried Validate of that execution finds its own report. */
+  executionId: z.string().max(2048).optional(),
   /** The CLI's process while it runs (report-run.ts). */
   process: hostProcessSchema.optional().catch(undefined),
 });

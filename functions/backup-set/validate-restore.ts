@@ -1,14 +1,27 @@
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { COMPONENT_NAMES, type ComponentName, componentNameSchema } from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
-import { describeIssues, InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
+import {
+  describeIssues,
+  InvalidInputError,
+  LiferayBackupError,
+  ObjectNotFoundError,
+} from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
+import { parseInput } from '#runtime/validate.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema, type Manifest, newestCompleteSet, readManifest, requestedSet } from './manifest.ts';
-import { type RestoreReport, writeRestoreReport } from './restore-report.ts';
+import {
+  acquireRestoreLocks,
+  RESTORE_LOCKS_PREFIX,
+  releaseRestoreLocks,
+  restoreTargets,
+} from './restore-lock.ts';
+import { type RestoreReport, readRestoreReport, writeRestoreReport } from './restore-report.ts';
 import { selectionFlags } from './selection.ts';
 
 /**
@@ -34,6 +47,8 @@ export const restoreContextSchema = z.object({
   requests: z.partialRecord(componentNameSchema, z.unknown()),
   startedAt: z.iso.datetime({ offset: true }),
   workPrefix: z.string(),
+  /** The target locks this restore holds (restore-lock.ts): Report, or the CLI when stopped, gives them back. */
+  locks: z.array(z.string().startsWith(RESTORE_LOCKS_PREFIX).max(256)).max(100).optional(),
 });
 export type RestoreContext = z.infer<typeof restoreContextSchema>;
 
@@ -48,11 +63,31 @@ const KNOWN_KEYS = new Set([
 ]);
 
 /**
- * Resolves `latest` or an id, loads and validates the manifest, checks the request against what
- * the set holds and what this deployment can restore. A bad request fails here, before anything
- * is written, with every problem named.
+ * What the Restore state machine hands Validate: the execution input, and the execution's id and
+ * start time. The restore's id comes from them, so that a Validate retried after its answer was
+ * lost (a time-out after it wrote the report) resumes the same restore, report and target locks
+ * instead of starting a second one beside it. Called with a request alone (tests, tools), Validate
+ * checks the request and records a running report under a new id, and takes no target lock: only
+ * the workflow, whose Report gives the locks back on every path, restores anything.
  */
-export async function validateRestore(event: unknown, rt: Runtime): Promise<RestoreContext> {
+const validateInputSchema = z.strictObject({
+  request: z.unknown(),
+  executionId: z.string().min(1).max(2048),
+  startTime: z.iso.datetime({ offset: true }),
+});
+
+/**
+ * Resolves `latest` or an id, loads and validates the manifest, checks the request against what
+ * the set holds and what this deployment can restore, and takes the lock of every live target it
+ * writes. A bad request, or one whose targets another running restore writes, fails here, before
+ * anything is written, with every problem named.
+ */
+export async function validateRestore(input: unknown, rt: Runtime): Promise<RestoreContext> {
+  const wrapped =
+    typeof input === 'object' && input !== null && 'executionId' in input
+      ? parseInput(validateInputSchema, input, 'Validate input')
+      : undefined;
+  const event = wrapped ? wrapped.request : input;
   // Every mistake of the request in one message: a misspelt key beside a bad value, or beside a
   // bad option of a component (checked below), is named at once, not one per attempt.
   const unknownKeys =
@@ -165,44 +200,113 @@ export async function validateRestore(event: unknown, rt: Runtime): Promise<Rest
   }
   if (problems.length > 0) throw new InvalidInputError(`invalid restore request: ${problems.join('; ')}`);
 
-  const now = rt.now();
-  const restoreId = newRunId('r', now);
-  const context: RestoreContext = {
-    restoreId,
-    backupId,
-    components,
-    selected: selectionFlags(components),
-    requests,
-    startedAt: now.toISOString(),
-    workPrefix: storeKeys.workPrefix(restoreId),
-  };
-  // Marks the set as being read (retention leaves it alone) and leaves a trace even if the run dies.
-  const report: RestoreReport = {
-    restoreId,
-    backupId,
-    status: 'running',
-    startedAt: context.startedAt,
-    components,
-    requests,
-    results: {},
-    ...(warning ? { warnings: [warning] } : {}),
-    ...(rt.process ? { process: rt.process } : {}),
-  };
-  await writeRestoreReport(rt.store, report);
-  // Retention writes its deletion marker and then looks for running reports; this side writes its
-  // report and then looks for the marker: of two that start together, at least one sees the other.
-  if (await rt.store.stat(storeKeys.deletionMarker(backupId))) {
-    const reason = `backup set ${backupId} is being deleted by retention`;
-    await writeRestoreReport(rt.store, {
-      ...report,
-      status: 'failed',
-      finishedAt: rt.now().toISOString(),
-      warnings: [reason],
-    });
-    throw new InvalidInputError(`invalid restore request: ${reason}`);
+  const started = wrapped ? new Date(wrapped.startTime) : rt.now();
+  const restoreId = wrapped ? restoreIdOf(wrapped.executionId, started) : newRunId('r', started);
+  // A report under this id that another execution wrote (two executions whose ids hash alike in
+  // one second) is never taken over: refused before anything is written.
+  const earlier = await ownEarlierReport(rt, backupId, restoreId, wrapped?.executionId);
+  const targets = wrapped
+    ? components.flatMap((name) => {
+        const backup = manifest.results[name];
+        return backup
+          ? restoreTargets(name, { request: requests[name], settings: rt.settings.components[name], backup })
+          : [];
+      })
+    : [];
+  // The locks come before the report: a refused restore writes nothing.
+  const locks = await acquireRestoreLocks(
+    rt,
+    {
+      restoreId,
+      backupId,
+      startedAt: started,
+      executionId: wrapped?.executionId,
+      requestedBy: request.requestedBy,
+    },
+    targets,
+  );
+  try {
+    const context: RestoreContext = {
+      restoreId,
+      backupId,
+      components,
+      selected: selectionFlags(components),
+      requests,
+      startedAt: started.toISOString(),
+      workPrefix: storeKeys.workPrefix(restoreId),
+      locks: locks.keys,
+    };
+    // A retry says again what the first attempt found (a takeover it alone saw), once.
+    const warnings = [
+      ...new Set([...(earlier?.warnings ?? []), ...(warning ? [warning] : []), ...locks.warnings]),
+    ];
+    // Marks the set as being read (retention leaves it alone) and leaves a trace even if the run dies.
+    const report: RestoreReport = {
+      restoreId,
+      backupId,
+      status: 'running',
+      startedAt: context.startedAt,
+      components,
+      requests,
+      results: {},
+      ...(warnings.length > 0 ? { warnings } : {}),
+      ...(wrapped ? { executionId: wrapped.executionId } : {}),
+      ...(rt.process ? { process: rt.process } : {}),
+    };
+    await writeRestoreReport(rt.store, report);
+    // Retention writes its deletion marker and then looks for running reports; this side writes its
+    // report and then looks for the marker: of two that start together, at least one sees the other.
+    if (await rt.store.stat(storeKeys.deletionMarker(backupId))) {
+      const reason = `backup set ${backupId} is being deleted by retention`;
+      await writeRestoreReport(rt.store, {
+        ...report,
+        status: 'failed',
+        finishedAt: rt.now().toISOString(),
+        warnings: [...warnings, reason],
+      });
+      throw new InvalidInputError(`invalid restore request: ${reason}`);
+    }
+    if (earlier) rt.logger.info('Validate retried: resuming the restore it started', { restoreId });
+    rt.logger.info('restore validated', { restoreId, components, targets });
+    return context;
+  } catch (error) {
+    // Nothing may be left holding a target: the retry (or the next restore) takes it afresh.
+    await releaseRestoreLocks(rt.store, locks.keys, restoreId).catch(() => undefined);
+    throw error;
   }
-  rt.logger.info('restore validated', { restoreId, components });
-  return context;
+}
+
+/**
+ * The restore id of an execution: its start second, and four hex digits of its id's hash. Every
+ * attempt of one execution's Validate derives the same id.
+ */
+function restoreIdOf(executionId: string, started: Date): string {
+  return newRunId('r', started, () => createHash('sha256').update(executionId).digest('hex').slice(0, 4));
+}
+
+/** Another execution's report holds this restore's id. Not retried: every attempt would find it. */
+export class RestoreIdInUseError extends LiferayBackupError {
+  constructor(message: string) {
+    super('RestoreIdInUseError', message);
+  }
+}
+
+/** The report an earlier attempt of this execution's Validate wrote under `restoreId`, if any. */
+async function ownEarlierReport(
+  rt: Runtime,
+  backupId: string,
+  restoreId: string,
+  executionId: string | undefined,
+): Promise<RestoreReport | undefined> {
+  if (!(await rt.store.stat(storeKeys.restoreReport(backupId, restoreId)))) return undefined;
+  const earlier = await readRestoreReport(rt.store, backupId, restoreId);
+  if (executionId === undefined || earlier.executionId !== executionId)
+    throw new RestoreIdInUseError(
+      `restore id ${restoreId} is already used by another execution${
+        earlier.executionId ? ` (${earlier.executionId})` : ''
+      }: nothing was changed; start the restore again (it gets another id)`,
+    );
+  return earlier;
 }
 
 /** Where the newest complete set holding every one of `components` is, for a "latest" that lacks some. */

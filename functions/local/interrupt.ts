@@ -2,6 +2,7 @@ import { recordAbandonedSet } from '#backup-set/abandoned-set.ts';
 import { isBackupId, isRunId } from '#backup-set/backup-id.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { readBackupLock, releaseBackupLock } from '#backup-set/lock.ts';
+import { RESTORE_LOCKS_PREFIX, releaseRestoreLocks } from '#backup-set/restore-lock.ts';
 import { readRestoreReport, writeRestoreReport } from '#backup-set/restore-report.ts';
 import { runHook } from '#backup-set/run-hook.ts';
 import { readVerificationReport } from '#backup-set/verify.ts';
@@ -205,6 +206,14 @@ function idsAt(output: unknown, at: 'restore' | 'verify', idKey: 'restoreId' | '
     : undefined;
 }
 
+/** The restore lock keys Validate put at `$.restore.locks`. */
+function locksAt(output: unknown): string[] {
+  const locks = (output as { restore?: { locks?: unknown } } | null)?.restore?.locks;
+  return Array.isArray(locks)
+    ? locks.filter((key): key is string => typeof key === 'string' && key.startsWith(RESTORE_LOCKS_PREFIX))
+    : [];
+}
+
 /** A running report as an interrupted run leaves it: failed, saying why, its process no longer running it. */
 function interrupted<T extends { readonly warnings?: string[] | undefined; readonly process?: unknown }>(
   report: T,
@@ -227,15 +236,21 @@ function interrupted<T extends { readonly warnings?: string[] | undefined; reado
  */
 export function restoreStopPlan(rt: Runtime, say: (line: string) => void): StopPlan {
   let ids: { id: string; backupId: string } | undefined;
+  /** The target locks Validate took (restore-lock.ts): given back, so the next restore may start. */
+  let locks: string[] = [];
   return {
     stopping: 'stopping the restore and recording it as failed',
     finishesFrom: (state) => state.startsWith('Report'),
     finishing: 'the restore is writing its report, letting it finish',
-    exitingNow: 'its report may still say running',
+    exitingNow:
+      'its report may still say running; its target locks are taken over by the next restore once this process has ended',
     // Validate writes the running report: a signal waits for it, so that the report is known.
     settlesIn: (state) => state === 'Validate',
     observe: (state, output) => {
-      if (state === 'Validate') ids = idsAt(output, 'restore', 'restoreId');
+      if (state === 'Validate') {
+        ids = idsAt(output, 'restore', 'restoreId');
+        locks = locksAt(output);
+      }
     },
     stop: async (name) => {
       if (!ids) {
@@ -252,6 +267,8 @@ export function restoreStopPlan(rt: Runtime, say: (line: string) => void): StopP
           rt.now(),
         ),
       );
+      // Given back once the report says failed: the next restore into these targets finds it ended.
+      await releaseRestoreLocks(rt.store, locks, ids.id);
       say(
         `restore ${ids.id} of ${ids.backupId} recorded as failed; run it again: it removes the partial tree first`,
       );

@@ -169,6 +169,8 @@ function pausingStates(definition: { States: Record<string, unknown> }): string[
  * parent's Task (States.TaskFailed, the child's Error and Cause as JSON in the cause).
  */
 function startChildExecution(options: WorkflowRunOptions): Handler {
+  // Each child is an execution of its own, with its own id (a restore's id derives from it).
+  const { executionId: _parentsOwn, ...childOptions } = options;
   return async (event, runtime) => {
     const { StateMachineArn: arn, Input: input } = event as { StateMachineArn?: unknown; Input?: unknown };
     const name =
@@ -177,7 +179,7 @@ function startChildExecution(options: WorkflowRunOptions): Handler {
         : '';
     const definition = (WORKFLOWS as Record<string, AslDefinition>)[name];
     if (!definition) throw new Error(`no local workflow for state machine ${String(arn)}`);
-    const outcome = await runWorkflow(definition, input, runtime, options);
+    const outcome = await runWorkflow(definition, input, runtime, childOptions);
     if (outcome.status === 'SUCCEEDED')
       return { StateMachineArn: arn, Status: 'SUCCEEDED', Output: outcome.output };
     const failure = new Error(

@@ -86,7 +86,7 @@ describe.each([
         // The search service manages its own snapshot repository under search/ (it deletes the
         // files of a snapshot it deletes); nothing else outside scratch areas and retention.
         const allowed =
-          /locks\/\*|work\/\*/.test(text) ||
+          /locks\/\*|locks\/restores\/\*|work\/\*/.test(text) ||
           role.includes('Retention') ||
           (role.startsWith('SearchSnapshotRole') && /\/search\/\*"/.test(text));
         expect(allowed, `${role} may delete ${text}`).toBe(true);
@@ -141,17 +141,27 @@ describe.each([
     expect(backupSide.length).toBeGreaterThanOrEqual(6);
     for (const fn of restoreSide) {
       const statements = byRole.get(roleOf(template, fn)) ?? [];
-      const actions = actionsOf(statements);
-      // The search domain's DELETE is the open exception (see the OpenSearch test below).
-      expect(
-        actions.filter((a) => /Delete/.test(a) && a !== 'es:ESHttpDelete'),
-        `${fn} may delete`,
-      ).toEqual([]);
+      // The search domain's DELETE is the open exception (see the OpenSearch test below); the
+      // restore's target locks (locks/restores/*, Validate and Report) hold nothing of a backup.
+      const deletes = statements.filter(
+        (s) =>
+          s.Effect === 'Allow' && asList(s.Action).some((a) => /Delete/.test(a) && a !== 'es:ESHttpDelete'),
+      );
+      for (const statement of deletes) {
+        expect(
+          asList(statement.Action).filter((a) => /Delete/.test(a)),
+          `${fn} may delete`,
+        ).toEqual(['s3:DeleteObject']);
+        for (const resource of asList(statement.Resource))
+          expect(JSON.stringify(resource), `${fn} may delete`).toMatch(/\/locks\/restores\/\*"/);
+      }
       const writes = statements
         .filter((s) => s.Effect === 'Allow' && asList(s.Action).some((a) => /^s3:Put/.test(a)))
         .flatMap((s) => asList(s.Resource).map((r) => JSON.stringify(r)));
       for (const resource of writes)
-        expect(resource, `${fn} may overwrite backups`).toMatch(/\/backups\/\*\/restores\/\*"|\/work\/\*"/);
+        expect(resource, `${fn} may overwrite backups`).toMatch(
+          /\/backups\/\*\/restores\/\*"|\/work\/\*"|\/locks\/restores\/\*"/,
+        );
     }
     for (const fn of backupSide) {
       const actions = actionsOf(byRole.get(roleOf(template, fn)));

@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto';
+import type { ComponentName, ComponentResult } from '#components/component.ts';
+import type { DatabaseRestoreRequest } from '#components/database/schemas.ts';
+import type { FilesRestoreRequest } from '#components/files/settings.ts';
+import type { SourceRestoreRequest } from '#components/source/settings.ts';
+import { BackupAlreadyRunningError, LiferayBackupError } from '#runtime/errors.ts';
+import { processState } from '#runtime/host-process.ts';
+import type { Runtime } from '#runtime/runtime.ts';
+import type { ContentStore } from '#store/content-store.ts';
+import { siblingEndedStatus } from './executions.ts';
+import { storeKeys } from './keys.ts';
+import { acquireBackupLock, type HeldLock, readBackupLock, releaseBackupLock } from './lock.ts';
+import { REPORT_RUN_HOURS } from './report-run.ts';
+
+/**
+ * One restore at a time per live target. Two restores into one Liferay Home (one of them
+ * swapping), one search cluster or one named dump database overwrite each other's work and leave
+ * a target that matches neither set. Validate takes one lock per target before it writes anything;
+ * Report gives them back on every path, and the CLI when it is stopped (local/interrupt.ts). The
+ * locks are the backup lock's (lock.ts): a retried Validate of the same execution finds its own
+ * lock, and a lock whose execution or CLI process has ended is taken over.
+ */
+
+export const RESTORE_LOCKS_PREFIX = storeKeys.restoreLocksPrefix;
+
+/** A restore's lock is stale once the Restore state machine's time-out has passed: no run outlives it. */
+const RESTORE_LOCK_TIMEOUT_MINUTES = REPORT_RUN_HOURS * 60;
+
+export function restoreLockKey(target: string): string {
+  return `${RESTORE_LOCKS_PREFIX}${createHash('sha256').update(target).digest('hex').slice(0, 40)}.json`;
+}
+
+/**
+ * The live targets one component's restore writes, named so that two restores writing the same
+ * thing name it alike (the name is the lock, and it is said in a refusal). Kept to what the
+ * request and the settings Validate has can tell, from each restore request's defaults:
+ * - files: the target folder (the request's `target`, else the configured root, else where the
+ *   set was read from: on AWS Validate gets no files settings, and the Lambdas mount the file
+ *   system at one path). Not per component: a Liferay Home and an app server restored into one
+ *   folder collide too. Folders nested in one another (an app server inside a Liferay Home) are
+ *   not compared;
+ * - search: the cluster (its endpoint when Validate has it; on AWS a deployment has one cluster);
+ * - database: a dump restored into a named database (server and database); none for a dump into
+ *   the database named after the restore, nor for RDS/Aurora, which restore into a new instance
+ *   or cluster that RDS refuses to create twice (restore.ts adopts only its own);
+ * - source: each target repository URL.
+ * A drill restores into its own scratch folder: it never meets a live target's lock.
+ */
+export function restoreTargets(
+  name: ComponentName,
+  input: { readonly request: unknown; readonly settings: unknown; readonly backup: ComponentResult },
+): string[] {
+  const settings = (input.settings ?? {}) as Record<string, unknown>;
+  switch (name) {
+    case 'liferayHome':
+    case 'appServer': {
+      const request = input.request as FilesRestoreRequest;
+      const folder = request.target ?? stringOf(settings.root) ?? recordedTreeRoot(input.backup);
+      return [folder ? `folder ${folder}` : `the ${name} folder of this deployment`];
+    }
+    case 'search': {
+      const endpoint = urlWithoutUserInfo(settings.endpoint);
+      return [endpoint ? `search cluster ${endpoint}` : 'the search cluster of this deployment'];
+    }
+    case 'database': {
+      const request = input.request as DatabaseRestoreRequest;
+      if (input.backup.details.mode !== 'dump' || request.targetDatabase === undefined) return [];
+      return [`database ${request.targetDatabase} on ${dumpServer(settings)}`];
+    }
+    case 'source': {
+      const request = input.request as SourceRestoreRequest;
+      return [
+        ...new Set(request.targets.map((target) => `Git repository ${target.url.replace(/\/+$/, '')}`)),
+      ];
+    }
+  }
+}
+
+/** The restore's own run, as its lock records it. */
+export interface RestoreLockHolder {
+  readonly restoreId: string;
+  readonly backupId: string;
+  readonly startedAt: Date;
+  readonly executionId?: string | undefined;
+  readonly requestedBy?: string | undefined;
+}
+
+/**
+ * Takes the lock of every target, in one order (two restores racing for the same two targets
+ * cannot each hold one). A target held by another running restore refuses the whole restore,
+ * naming it; the locks this call took are given back first. Returns the keys held (to give back)
+ * and what a takeover should say in the report.
+ */
+export async function acquireRestoreLocks(
+  rt: Runtime,
+  holder: RestoreLockHolder,
+  targets: readonly string[],
+): Promise<{ keys: string[]; warnings: string[] }> {
+  const keys: string[] = [];
+  const warnings: string[] = [];
+  const { executionId } = holder;
+  for (const target of [...new Set(targets)].sort()) {
+    const key = restoreLockKey(target);
+    try {
+      const acquired = await acquireBackupLock(
+        rt.store,
+        key,
+        holder.restoreId,
+        holder.startedAt,
+        RESTORE_LOCK_TIMEOUT_MINUTES,
+        {
+          ...(executionId ? { executionId } : {}),
+          ...(rt.process ? { process: rt.process } : {}),
+          ...(executionId ? { executionEnded: (other: string) => holderEnded(rt, executionId, other) } : {}),
+          about: {
+            backupId: holder.backupId,
+            target,
+            ...(holder.requestedBy ? { requestedBy: holder.requestedBy } : {}),
+          },
+        },
+      );
+      keys.push(key);
+      if (acquired.tookOverFrom)
+        warnings.push(
+          `took over the lock on ${target} from restore ${acquired.tookOverFrom}: ${
+            acquired.holderEnded ?? `it started more than ${REPORT_RUN_HOURS} hours ago`
+          } without giving it back`,
+        );
+    } catch (error) {
+      await releaseRestoreLocks(rt.store, keys, holder.restoreId).catch(() => undefined);
+      if (error instanceof BackupAlreadyRunningError)
+        throw await refusal(rt.store, key, target, holder.startedAt, error);
+      throw error;
+    }
+  }
+  return { keys, warnings };
+}
+
+/** Gives back the locks this restore holds; one taken over by another restore is left alone. */
+export async function releaseRestoreLocks(
+  store: ContentStore,
+  keys: readonly string[],
+  restoreId: string,
+): Promise<void> {
+  for (const key of keys) await releaseBackupLock(store, key, restoreId);
+}
+
+/** Another restore writes a target this one would write. Not retried: the person decides. */
+export class RestoreAlreadyRunningError extends LiferayBackupError {
+  constructor(message: string) {
+    super('RestoreAlreadyRunningError', message);
+  }
+}
+
+async function refusal(
+  store: ContentStore,
+  key: string,
+  target: string,
+  now: Date,
+  error: BackupAlreadyRunningError,
+): Promise<RestoreAlreadyRunningError> {
+  const held = await readBackupLock(store, key).catch(() => undefined);
+  if (!held)
+    return new RestoreAlreadyRunningError(
+      `another restore took the lock on ${target} at the same moment (${error.runningBackupId}); nothing was changed: start this restore again once it has ended`,
+    );
+  const set = held.about?.backupId ? ` of ${held.about.backupId}` : '';
+  const by = held.about?.requestedBy ? `, requested by ${held.about.requestedBy}` : '';
+  return new RestoreAlreadyRunningError(
+    `another restore is writing ${target}: restore ${held.backupId}${set} (started at ${held.acquiredAt}${by}, ${runOf(held)}). Two restores into one target overwrite each other; nothing was changed. Wait for it to end, or stop it: ${howToStop(held)}. If it no longer runs, delete ${key} from the backup store; otherwise its lock counts as stale from ${staleAt(held, now)}`,
+  );
+}
+
+function runOf(held: HeldLock): string {
+  if (held.executionId && !held.executionId.includes(':execution:local:'))
+    return `execution ${held.executionId}`;
+  if (held.process) return `CLI process ${held.process.pid} on ${held.process.host}`;
+  return held.executionId ? `local execution ${held.executionId}` : 'its run is not recorded';
+}
+
+function howToStop(held: HeldLock): string {
+  if (held.executionId && !held.executionId.includes(':execution:local:'))
+    return `Step Functions console, the Restore state machine, execution ${held.executionId.split(':').pop()}, "Stop execution" (the next restore then takes its lock over at once)`;
+  if (held.process) {
+    const here = processState(held.process, new Date(held.acquiredAt)) === 'running';
+    return `press Ctrl-C in the terminal of that restore${here ? ` (or: kill -INT ${held.process.pid})` : ` on ${held.process.host}`}`;
+  }
+  return 'stop the run that started it';
+}
+
+function staleAt(held: HeldLock, now: Date): string {
+  const at = new Date(Date.parse(held.acquiredAt) + RESTORE_LOCK_TIMEOUT_MINUTES * 60_000);
+  return Number.isNaN(at.getTime()) ? now.toISOString() : at.toISOString();
+}
+
+/** Why the Restore execution holding a lock has ended, when Step Functions says so (executions.ts). */
+async function holderEnded(rt: Runtime, own: string, holder: string): Promise<string | undefined> {
+  const status = await siblingEndedStatus(rt.logger, own, holder, 'the restore holding the lock');
+  return status === undefined ? undefined : `its execution had ended (${status})`;
+}
+
+function stringOf(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** The tree's root as the set's files result records it (files/index-format.ts `sources`). */
+function recordedTreeRoot(backup: ComponentResult): string | undefined {
+  const sources = backup.details.sources;
+  if (!Array.isArray(sources)) return undefined;
+  const tree = sources.find((source) => (source as { role?: unknown } | null)?.role === 'tree') as
+    | { root?: unknown }
+    | undefined;
+  return stringOf(tree?.root);
+}
+
+function urlWithoutUserInfo(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    const url = new URL(value);
+    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const DEFAULT_PORTS: Readonly<Record<string, string>> = {
+  'mysql:': '3306',
+  'mariadb:': '3306',
+  'postgresql:': '5432',
+  'postgres:': '5432',
+};
+
+/** The dump server as host:port, never with the URL's user or password. */
+function dumpServer(settings: Record<string, unknown>): string {
+  const url = stringOf(settings.url);
+  if (url) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.hostname)
+        return `${parsed.hostname}:${parsed.port || DEFAULT_PORTS[parsed.protocol] || '(default port)'}`;
+    } catch {
+      // A URL this cannot read names no server here; the component refuses it with its own message.
+    }
+  }
+  const parameter = stringOf(settings.urlParameterName);
+  return parameter ? `the server of SSM parameter ${parameter}` : 'the database server of this deployment';
+}
