@@ -17,7 +17,7 @@ import { asError, InvalidInputError } from '#runtime/errors.ts';
 import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
-import type { ContentStore } from '#store/content-store.ts';
+import type { ContentStore, ListedObject } from '#store/content-store.ts';
 import { describeManifest, describeSetRuns, formatDuration, formatSummary } from './format.ts';
 import { backupStopPlan, RunInterrupt, restoreStopPlan, type StopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
@@ -508,29 +508,36 @@ function parseStoreCommand(command: 'list' | 'show', args: string[]) {
   }
 }
 
-/**
- * Who holds a lock, and what this machine can tell of that run: what an SRE asks when a backup was
- * refused ("a backup is already running").
- */
-async function lockState(
-  store: ContentStore,
-  key: string,
-): Promise<{ holder: string; since: string; state: string } | null> {
-  let held: HeldLock | undefined;
+/** A lock as `list` shows it: who holds it, since when, and what this machine can tell of that run. */
+interface LockState {
+  readonly holder: string;
+  readonly since: string;
+  readonly state: string;
+}
+
+/** The lock at `key`, undefined when it is free, or why it cannot be read: `list` shows that too. */
+async function readLockForList(store: ContentStore, key: string): Promise<HeldLock | Error | undefined> {
   try {
-    held = await readBackupLock(store, key);
+    return await readBackupLock(store, key);
   } catch (error) {
-    return { holder: '?', since: '?', state: `unreadable (${asError(error).message})` };
+    return asError(error);
   }
-  if (!held) return null;
-  const next = key === storeKeys.backupLock ? 'backup' : 'retention run';
+}
+
+/**
+ * Who holds a lock, and what this machine can tell of that run: what an SRE asks when a backup
+ * ("a backup is already running") or a restore ("another restore is writing ...") was refused.
+ * `nextRun` is the run that would take the lock over once its process has ended.
+ */
+function lockState(held: HeldLock | Error, nextRun: string): LockState {
+  if (held instanceof Error) return { holder: '?', since: '?', state: `unreadable (${held.message})` };
   let state: string;
   if (held.process) {
     const judged = processState(held.process, new Date(held.acquiredAt));
     const where = `pid ${held.process.pid} on ${held.process.host}`;
     state =
       typeof judged === 'object'
-        ? `${judged.ended}: the next ${next} takes the lock over`
+        ? `${judged.ended}: the next ${nextRun} takes the lock over`
         : judged === 'running'
           ? `its process (${where}) is running`
           : `its process (${where}) cannot be checked from here`;
@@ -542,15 +549,83 @@ async function lockState(
   return { holder: held.backupId, since: held.acquiredAt, state };
 }
 
+async function runLockState(store: ContentStore, key: string, nextRun: string): Promise<LockState | null> {
+  const held = await readLockForList(store, key);
+  return held ? lockState(held, nextRun) : null;
+}
+
+/**
+ * A store may hold many restore locks (one per target, and those of runs that died are only taken
+ * over by the next restore into that target): `list` shows the newest, and says how many more.
+ */
+const RESTORE_LOCKS_LISTED = 20;
+
+/** A restore's lock as `list` shows it; `?` where an unreadable lock cannot tell. */
+interface RestoreLockState {
+  readonly key: string;
+  readonly target: string;
+  readonly restoreId: string;
+  /** The set it restores. */
+  readonly backupId: string;
+  readonly requestedBy?: string;
+  readonly since: string;
+  readonly state: string;
+}
+
+/** The newest restore locks (by when they were written), and how many more the store holds. */
+async function restoreLockStates(
+  store: ContentStore,
+): Promise<{ restores: RestoreLockState[]; restoresNotListed: number }> {
+  // Kept to the newest few while listing: the listing itself may be long, the reads are not.
+  const newest: ListedObject[] = [];
+  let count = 0;
+  for await (const object of store.list(storeKeys.restoreLocksPrefix)) {
+    count++;
+    newest.push(object);
+    newest.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime());
+    if (newest.length > RESTORE_LOCKS_LISTED) newest.pop();
+  }
+  const states = await mapLimit(newest, 8, async ({ key }) => {
+    const held = await readLockForList(store, key);
+    // Given back between the listing and the read: that restore has ended.
+    if (!held) return undefined;
+    const { holder, since, state } = lockState(held, 'restore into that target');
+    const about = held instanceof Error ? undefined : held.about;
+    return {
+      key,
+      target: about?.target ?? '?',
+      restoreId: holder,
+      backupId: about?.backupId ?? '?',
+      ...(about?.requestedBy ? { requestedBy: about.requestedBy } : {}),
+      since,
+      state,
+    } satisfies RestoreLockState;
+  });
+  return {
+    restores: states.filter((lock) => lock !== undefined),
+    restoresNotListed: count - newest.length,
+  };
+}
+
+function describeRestoreLock(lock: RestoreLockState): string {
+  const holder =
+    lock.restoreId === '?'
+      ? '?'
+      : `restore ${lock.restoreId} of ${lock.backupId}${lock.requestedBy ? `, requested by ${lock.requestedBy},` : ''}`;
+  const target = lock.target === '?' ? '' : ` (${lock.target})`;
+  return `${lock.key}${target}: held by ${holder} since ${lock.since}; ${lock.state}`;
+}
+
 async function listCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseStoreCommand('list', args);
   if (values.help) return printHelp(io, storeCommandHelp('list'));
   const store = storeFromOptions(values);
-  const [ids, { backupId: latest, warning }, backupLock, retentionLock] = await Promise.all([
+  const [ids, { backupId: latest, warning }, backupLock, retentionLock, restoreLocks] = await Promise.all([
     listBackupIds(store),
     resolveLatest(store),
-    lockState(store, storeKeys.backupLock),
-    lockState(store, storeKeys.retentionLock),
+    runLockState(store, storeKeys.backupLock, 'backup'),
+    runLockState(store, storeKeys.retentionLock, 'retention run'),
+    restoreLockStates(store),
   ]);
   // A store of a year of nightly and hourly sets holds hundreds of manifests: read side by side.
   const rows = await mapLimit(ids, 16, async (id) => {
@@ -580,7 +655,7 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
           latest: latest ?? null,
           ...(warning ? { warning } : {}),
           backups: rows,
-          locks: { backup: backupLock, retention: retentionLock },
+          locks: { backup: backupLock, retention: retentionLock, ...restoreLocks },
         },
         null,
         2,
@@ -601,6 +676,12 @@ async function listCommand(args: string[], io: CliIo): Promise<number> {
   ] as const) {
     if (lock) io.out(`${key}: held by ${lock.holder} since ${lock.since}; ${lock.state}`);
   }
+  for (const lock of restoreLocks.restores) io.out(describeRestoreLock(lock));
+  const notListed = restoreLocks.restoresNotListed;
+  if (notListed > 0)
+    io.out(
+      `${notListed} more restore ${notListed === 1 ? 'lock' : 'locks'} under ${storeKeys.restoreLocksPrefix} ${notListed === 1 ? 'is' : 'are'} not listed (the ${RESTORE_LOCKS_LISTED} newest are)`,
+    );
   return 0;
 }
 

@@ -59,6 +59,8 @@ describe('list', () => {
         since: '2026-11-27T02:00:00.000Z',
         state: `its execution is ${execution}`,
       },
+      restores: [],
+      restoresNotListed: 0,
     });
   });
 });
