@@ -3,11 +3,11 @@ import type { ComponentName, ComponentResult } from '#components/component.ts';
 import type { DatabaseRestoreRequest } from '#components/database/schemas.ts';
 import type { FilesRestoreRequest } from '#components/files/settings.ts';
 import type { SourceRestoreRequest } from '#components/source/settings.ts';
-import { BackupAlreadyRunningError, LiferayBackupError } from '#runtime/errors.ts';
+import { BackupAlreadyRunningError, CorruptBackupError, LiferayBackupError } from '#runtime/errors.ts';
 import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import type { ContentStore } from '#store/content-store.ts';
-import { siblingEndedStatus } from './executions.ts';
+import { sameStateMachine, siblingEndedStatus } from './executions.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, type HeldLock, readBackupLock, releaseBackupLock } from './lock.ts';
 import { REPORT_RUN_HOURS } from './report-run.ts';
@@ -37,8 +37,8 @@ export function restoreLockKey(target: string): string {
  * - files: the target folder (the request's `target`, else the configured root, else where the
  *   set was read from: on AWS Validate gets no files settings, and the Lambdas mount the file
  *   system at one path). Not per component: a Liferay Home and an app server restored into one
- *   folder collide too. Folders nested in one another (an app server inside a Liferay Home) are
- *   not compared;
+ *   folder collide too, and so do folders nested in one another (an app server inside a Liferay
+ *   Home) across restores (foldersNestedWith);
  * - search: the cluster (its endpoint when Validate has it; on AWS a deployment has one cluster);
  * - database: a dump restored into a named database (server and database); none for a dump into
  *   the database named after the restore, nor for RDS/Aurora, which restore into a new instance
@@ -70,7 +70,11 @@ export function restoreTargets(
     case 'source': {
       const request = input.request as SourceRestoreRequest;
       return [
-        ...new Set(request.targets.map((target) => `Git repository ${target.url.replace(/\/+$/, '')}`)),
+        ...new Set(
+          request.targets.map(
+            (target) => `Git repository ${urlWithoutUserInfo(target.url) ?? '(a URL that cannot be read)'}`,
+          ),
+        ),
       ];
     }
   }
@@ -87,9 +91,10 @@ export interface RestoreLockHolder {
 
 /**
  * Takes the lock of every target, in one order (two restores racing for the same two targets
- * cannot each hold one). A target held by another running restore refuses the whole restore,
- * naming it; the locks this call took are given back first. Returns the keys held (to give back)
- * and what a takeover should say in the report.
+ * cannot each hold one), then the lock of every folder another restore locked inside or around
+ * one of these folders (foldersNestedWith). A target held by another running restore refuses
+ * the whole restore, naming it; the locks this call took are given back first. Returns the keys
+ * held (to give back) and what a takeover should say in the report.
  */
 export async function acquireRestoreLocks(
   rt: Runtime,
@@ -99,7 +104,8 @@ export async function acquireRestoreLocks(
   const keys: string[] = [];
   const warnings: string[] = [];
   const { executionId } = holder;
-  for (const target of [...new Set(targets)].sort()) {
+  /** Refused while another restore holds it (whose lock is then named), taken over once it has ended. */
+  const lock = async (target: string, overlap?: string): Promise<void> => {
     const key = restoreLockKey(target);
     try {
       const acquired = await acquireBackupLock(
@@ -127,13 +133,68 @@ export async function acquireRestoreLocks(
           } without giving it back`,
         );
     } catch (error) {
-      await releaseRestoreLocks(rt.store, keys, holder.restoreId).catch(() => undefined);
       if (error instanceof BackupAlreadyRunningError)
-        throw await refusal(rt.store, key, target, holder.startedAt, error);
+        throw await refusal(rt.store, key, target, holder, error, overlap);
       throw error;
     }
+  };
+  try {
+    const own = [...new Set(targets)].sort();
+    for (const target of own) await lock(target);
+    for (const nested of await foldersNestedWith(rt.store, own, keys))
+      await lock(nested.target, nested.overlap);
+    return { keys, warnings };
+  } catch (error) {
+    // A refused restore, or one that could not look, holds nothing: the next one (or the retry) locks afresh.
+    await releaseRestoreLocks(rt.store, keys, holder.restoreId).catch(() => undefined);
+    throw error;
   }
-  return { keys, warnings };
+}
+
+const FOLDER = 'folder ';
+
+/**
+ * Folder targets other restores locked inside or around this restore's folders. In a DXP bundle
+ * the app server lives inside the Liferay Home, and a swap of the home moves it: a restore of the
+ * app server beside one of the home wrote into a tree the other was moving. Such a folder is
+ * locked as this restore's own target too, so it is refused while that restore runs, and takes
+ * the lock over once it has ended. Each restore writes its own locks before it looks for the
+ * others' (S3 lists what was written before): of two that start together, at least the later one
+ * sees the other (both may, and both are refused). Folders of one restore (the runbook's Liferay
+ * Home and app server) are its own keys, never compared.
+ */
+async function foldersNestedWith(
+  store: ContentStore,
+  targets: readonly string[],
+  ownKeys: readonly string[],
+): Promise<{ target: string; overlap: string }[]> {
+  const folders = targets
+    .filter((target) => target.startsWith(FOLDER))
+    .map((target) => target.slice(FOLDER.length));
+  if (folders.length === 0) return [];
+  const found = new Map<string, string>();
+  for await (const { key } of store.list(RESTORE_LOCKS_PREFIX)) {
+    if (ownKeys.includes(key)) continue;
+    // A lock given back meanwhile, or one no restore can read (refused by its exact key), names
+    // no folder to compare; a store that does not answer stops the restore (Validate is retried).
+    const held = await readBackupLock(store, key).catch((error: unknown) => {
+      if (error instanceof CorruptBackupError) return undefined;
+      throw error;
+    });
+    const other = held?.about?.target;
+    if (!other?.startsWith(FOLDER) || restoreLockKey(other) !== key) continue;
+    const otherFolder = other.slice(FOLDER.length);
+    const around = folders.find((folder) => isInside(folder, otherFolder));
+    const inside = folders.find((folder) => isInside(otherFolder, folder));
+    if (around !== undefined) found.set(other, `which holds ${FOLDER}${around} that this restore writes`);
+    else if (inside !== undefined) found.set(other, `inside ${FOLDER}${inside} that this restore writes`);
+  }
+  return [...found].sort(([a], [b]) => (a < b ? -1 : 1)).map(([target, overlap]) => ({ target, overlap }));
+}
+
+/** `folder` lies strictly below `parent` (paths as restoreTargets names them: absolute, normalised). */
+function isInside(folder: string, parent: string): boolean {
+  return folder !== parent && folder.startsWith(parent === '/' ? '/' : `${parent}/`);
 }
 
 /** Gives back the locks this restore holds; one taken over by another restore is left alone. */
@@ -156,18 +217,26 @@ async function refusal(
   store: ContentStore,
   key: string,
   target: string,
-  now: Date,
+  holder: RestoreLockHolder,
   error: BackupAlreadyRunningError,
+  overlap?: string,
 ): Promise<RestoreAlreadyRunningError> {
+  const writing = overlap ? `${target}, ${overlap}` : target;
   const held = await readBackupLock(store, key).catch(() => undefined);
   if (!held)
     return new RestoreAlreadyRunningError(
-      `another restore took the lock on ${target} at the same moment (${error.runningBackupId}); nothing was changed: start this restore again once it has ended`,
+      `another restore took the lock on ${writing} at the same moment (${error.runningBackupId}); nothing was changed: start this restore again once it has ended`,
     );
   const set = held.about?.backupId ? ` of ${held.about.backupId}` : '';
   const by = held.about?.requestedBy ? `, requested by ${held.about.requestedBy}` : '';
+  // What acquireBackupLock judged: a process seen running here is never taken over, however old.
+  const runsHere =
+    held.process !== undefined && processState(held.process, new Date(held.acquiredAt)) === 'running';
+  const otherwise = runsHere
+    ? 'Its process runs on this machine, so its lock is never taken over while that process runs; once it has ended, the next restore takes the lock over at once'
+    : `If it no longer runs, delete ${key} from the backup store; otherwise its lock counts as stale from ${staleAt(held, holder.startedAt)}`;
   return new RestoreAlreadyRunningError(
-    `another restore is writing ${target}: restore ${held.backupId}${set} (started at ${held.acquiredAt}${by}, ${runOf(held)}). Two restores into one target overwrite each other; nothing was changed. Wait for it to end, or stop it: ${howToStop(held)}. If it no longer runs, delete ${key} from the backup store; otherwise its lock counts as stale from ${staleAt(held, now)}`,
+    `another restore is writing ${writing}: restore ${held.backupId}${set} (started at ${held.acquiredAt}${by}, ${runOf(held)}). Two restores into one target overwrite each other; nothing was changed. Wait for it to end, or stop it: ${howToStop(held, holder.executionId, runsHere)}. ${otherwise}`,
   );
 }
 
@@ -178,13 +247,17 @@ function runOf(held: HeldLock): string {
   return held.executionId ? `local execution ${held.executionId}` : 'its run is not recorded';
 }
 
-function howToStop(held: HeldLock): string {
-  if (held.executionId && !held.executionId.includes(':execution:local:'))
-    return `Step Functions console, the Restore state machine, execution ${held.executionId.split(':').pop()}, "Stop execution" (the next restore then takes its lock over at once)`;
-  if (held.process) {
-    const here = processState(held.process, new Date(held.acquiredAt)) === 'running';
-    return `press Ctrl-C in the terminal of that restore${here ? ` (or: kill -INT ${held.process.pid})` : ` on ${held.process.host}`}`;
+function howToStop(held: HeldLock, own: string | undefined, runsHere: boolean): string {
+  if (held.executionId && !held.executionId.includes(':execution:local:')) {
+    const stop = `Step Functions console, the Restore state machine, execution ${held.executionId.split(':').pop()}, "Stop execution"`;
+    // Only a restore of the same state machine asks Step Functions whether the holder has ended
+    // (executions.ts); a CLI run's execution is local, and waits for the lock to be deleted.
+    return own !== undefined && sameStateMachine(own, held.executionId)
+      ? `${stop} (the next restore then takes its lock over at once)`
+      : stop;
   }
+  if (held.process)
+    return `press Ctrl-C in the terminal of that restore${runsHere ? ` (or: kill -INT ${held.process.pid})` : ` on ${held.process.host}`}`;
   return 'stop the run that started it';
 }
 
@@ -213,6 +286,10 @@ function recordedTreeRoot(backup: ComponentResult): string | undefined {
   return stringOf(tree?.root);
 }
 
+/**
+ * A URL as one names the thing it points to: origin (host in lower case, no default port) and path,
+ * without user info, query or fragment (where a password or a token may sit).
+ */
 function urlWithoutUserInfo(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   try {
