@@ -45,6 +45,54 @@ export const componentRestoreResultSchema = componentResultSchema;
 export type ComponentRestoreResult = z.infer<typeof componentRestoreResultSchema>;
 
 /**
+ * Each component's result, as UTF-8 JSON, keeps within this (withinResultBudget). The Backup's
+ * Parallel gathers the five results into Commit's input, the Restore's into Report's, beside the
+ * context (backup or restore context, request, the database's prepared state: about 10 KB), and
+ * Step Functions takes at most 262,144 bytes per state. Each component bounds its own result
+ * without seeing the others', and two keep details larger than their share, which are never cut
+ * (a restore reads them): search's 500 index records take about 90 KB, source's 50 repositories
+ * at their inline budget about 65 KB. 5 x 32 KiB = 160 KiB leaves 96 KiB for those and the context.
+ */
+export const RESULT_BUDGET_BYTES = 32 * 1024;
+
+/**
+ * What a result keeps of its first warnings even when its details alone pass the budget: the
+ * first are those that matter most (what a restore deleted, or could not restore, comes first).
+ */
+const WARNINGS_KEPT_BYTES = 4096;
+
+const utf8JsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+/**
+ * The result within RESULT_BUDGET_BYTES (and RESULT_MAX_WARNINGS): the first warnings whole, then
+ * one line that says how many more there are and where to read them (`fullList`, when the
+ * component keeps them somewhere; else that the first ones are shown). Only warnings are left
+ * out: the details are what a restore reads, and the summary is a few numbers. A result whose
+ * details alone pass the budget keeps them all, its first warnings within WARNINGS_KEPT_BYTES,
+ * and the line (so at most its details plus about 4.5 KB).
+ */
+export function withinResultBudget<T extends ComponentResult>(result: T, fullList?: string): T {
+  const { warnings } = result;
+  if (warnings.length <= RESULT_MAX_WARNINGS && utf8JsonBytes(result) <= RESULT_BUDGET_BYTES) return result;
+  const leftOut = (count: number) =>
+    `... and ${count} more warnings, left out to keep this result within ${RESULT_BUDGET_BYTES} bytes (Step Functions passes at most 256 KiB between states); ${fullList ? `see ${fullList}` : 'the first ones are above'}`;
+  // The line for the most left out, so that it fits whatever its count; a comma before each warning.
+  const rest = utf8JsonBytes({ ...result, warnings: [] });
+  let room =
+    Math.max(RESULT_BUDGET_BYTES - rest, WARNINGS_KEPT_BYTES) - utf8JsonBytes(leftOut(warnings.length));
+  const kept: string[] = [];
+  for (const warning of warnings) {
+    const bytes = utf8JsonBytes(warning) + 1;
+    if (kept.length >= RESULT_MAX_WARNINGS - 1 || bytes > room) break;
+    kept.push(warning);
+    room -= bytes;
+  }
+  // Details alone over the budget, and every warning within what is kept anyway: nothing to leave out.
+  if (kept.length === warnings.length) return result;
+  return { ...result, warnings: [...kept, leftOut(warnings.length - kept.length)] };
+}
+
+/**
  * A component as the functions see it. Adding a component = one folder under
  * functions/components/ exporting one of these, plus one line in registry.ts.
  */

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
-import type { ComponentResult } from '#components/component.ts';
+import { type ComponentResult, withinResultBudget } from '#components/component.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { componentSettings } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -208,7 +208,15 @@ function complete(
   warnings: string[],
   summary: ComponentResult['summary'],
 ): ComponentResult {
-  return { component: 'database', status: 'complete', startedAt, finishedAt, warnings, summary, details };
+  return withinResultBudget({
+    component: 'database',
+    status: 'complete',
+    startedAt,
+    finishedAt,
+    warnings,
+    summary,
+    details,
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { DBInstance } from '@aws-sdk/client-rds';
 import * as z from 'zod';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
-import type { ComponentRestoreResult } from '#components/component.ts';
+import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
 import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { componentSettings } from '#runtime/settings.ts';
@@ -71,7 +71,15 @@ function restored(
   summary: ComponentRestoreResult['summary'],
   details: Record<string, unknown>,
 ): ComponentRestoreResult {
-  return { component: 'database', status: 'complete', startedAt, finishedAt, warnings, summary, details };
+  return withinResultBudget({
+    component: 'database',
+    status: 'complete',
+    startedAt,
+    finishedAt,
+    warnings,
+    summary,
+    details,
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ComponentResult } from '#components/component.ts';
+import { type ComponentResult, withinResultBudget } from '#components/component.ts';
 import { CorruptBackupError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -130,7 +130,8 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
   await store.put(indexKey, body, { contentType: 'application/json' });
 
   const warnings = [...plan.warnings, ...all.flatMap((result) => result.warnings)];
-  const shown = await shownWarnings(rt, warnings, filesKeys.warnings(backup.backupId, component));
+  const warningsKey = filesKeys.warnings(backup.backupId, component);
+  const { shown, stored } = await shownWarnings(rt, warnings, warningsKey);
   const dxp = (plan.facts as { dxp?: { version?: unknown; build?: unknown; source?: unknown } }).dxp;
   const details: FilesResultDetails = {
     engine: 'files',
@@ -189,7 +190,11 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
     },
   };
   rt.logger.info('files backup finalized', { component, ...result.summary });
-  return { ...files, next: false, result };
+  const listed = `every one, whole, in ${warningsKey} (gzip, one JSON string a line)`;
+  const bounded = withinResultBudget(result, listed);
+  // The list the budget's line names (multi-byte warnings can pass it within the shown characters).
+  if (bounded !== result && !stored) await storeWarningList(rt, warnings, warningsKey);
+  return { ...files, next: false, result: bounded };
 }
 
 /**
@@ -197,7 +202,11 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
  * MAX_RESULT_WARNINGS_CHARS. When any is left out or cut, all of them are stored whole under
  * `listKey` (the same bytes when Finalize runs again) and the last line says how many and where.
  */
-async function shownWarnings(rt: Runtime, warnings: readonly string[], listKey: string): Promise<string[]> {
+async function shownWarnings(
+  rt: Runtime,
+  warnings: readonly string[],
+  listKey: string,
+): Promise<{ shown: string[]; stored: boolean }> {
   const shown: string[] = [];
   let chars = 0;
   let cut = false;
@@ -211,7 +220,19 @@ async function shownWarnings(rt: Runtime, warnings: readonly string[], listKey: 
     shown.push(clipped);
     chars += clipped.length;
   }
-  if (shown.length === warnings.length && !cut) return shown;
+  if (shown.length === warnings.length && !cut) return { shown, stored: false };
+  await storeWarningList(rt, warnings, listKey);
+  const where = `all ${warnings.length}, whole, are in ${listKey} (gzip, one JSON string a line)`;
+  shown.push(
+    shown.length < warnings.length
+      ? `... and ${warnings.length - shown.length} more warnings; ${where}`
+      : `... the warnings above are cut at ${MAX_RESULT_WARNING_CHARS} characters; ${where}`,
+  );
+  return { shown, stored: true };
+}
+
+/** Every warning, whole, under `listKey`: gzip JSON lines. */
+async function storeWarningList(rt: Runtime, warnings: readonly string[], listKey: string): Promise<void> {
   const list = await JsonLinesFile.create(rt.scratchDir, 'warnings');
   try {
     for (const warning of warnings) await list.write(warning);
@@ -220,11 +241,4 @@ async function shownWarnings(rt: Runtime, warnings: readonly string[], listKey: 
     throw error;
   }
   await list.upload(rt.store, listKey);
-  const where = `all ${warnings.length}, whole, are in ${listKey} (gzip, one JSON string a line)`;
-  shown.push(
-    shown.length < warnings.length
-      ? `... and ${warnings.length - shown.length} more warnings; ${where}`
-      : `... the warnings above are cut at ${MAX_RESULT_WARNING_CHARS} characters; ${where}`,
-  );
-  return shown;
 }

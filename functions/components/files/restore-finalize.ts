@@ -1,4 +1,4 @@
-import type { ComponentRestoreResult } from '#components/component.ts';
+import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { EXTERNAL_DL_MOUNT } from './backup-plan.ts';
@@ -125,7 +125,7 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
     },
   };
   rt.logger.info('files restore finalized', { component, ...summary });
-  return { ...files, next: false, result };
+  return { ...files, next: false, result: withinResultBudget(result) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ComponentResult } from '#components/component.ts';
+import { type ComponentResult, withinResultBudget } from '#components/component.ts';
 import { ConfigError } from '#runtime/errors.ts';
 import type { IndexInfo, SearchEngine, ShardFailure, SnapshotInfo } from './engine.ts';
 import { SearchEngineError, SearchSnapshotFailedError, SearchTimeoutError } from './errors.ts';
@@ -195,7 +195,7 @@ function completedResult(
     indexNamePrefix: state.indexNamePrefix,
     indexes,
   };
-  return {
+  return withinResultBudget({
     component: 'search',
     status: 'complete',
     startedAt,
@@ -210,7 +210,7 @@ function completedResult(
       dxp: state.dxp.line,
     },
     details,
-  };
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { errorFromCatch } from '#backup-set/branch-output.ts';
-import type { ComponentResult } from '#components/component.ts';
+import { type ComponentResult, withinResultBudget } from '#components/component.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -98,15 +98,18 @@ export async function finishSourceBackup(event: unknown, rt: Runtime): Promise<C
     totals.packBytes += record.stats.packBytes;
     totals.storedBytes += record.stats.storedBytes;
   }
-  return {
-    component: 'source',
-    status: 'complete',
-    startedAt: plan.startedAt,
-    finishedAt: rt.now().toISOString(),
-    warnings: [...summarizedNotes(notes, entries), ...warnings],
-    summary: { repositories: entries.length, ...totals },
-    details: { repositories: entries },
-  };
+  return withinResultBudget(
+    {
+      component: 'source',
+      status: 'complete',
+      startedAt: plan.startedAt,
+      finishedAt: rt.now().toISOString(),
+      warnings: [...summarizedNotes(notes, entries), ...warnings],
+      summary: { repositories: entries.length, ...totals },
+      details: { repositories: entries },
+    },
+    "each repository's record (details.repositories[].recordKey), which keeps its warnings",
+  );
 }
 
 interface Fit {

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { errorFromCatch } from '#backup-set/branch-output.ts';
-import type { ComponentRestoreResult } from '#components/component.ts';
+import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -44,19 +44,22 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
     );
   }
   const outcomes = targets.filter((item): item is z.infer<typeof outcomeSchema> => !('error' in item));
-  return {
-    component: 'source',
-    status: 'complete',
-    finishedAt: rt.now().toISOString(),
-    warnings: outcomes.flatMap((outcome) => outcome.warnings),
-    summary: {
-      targets: outcomes.length,
-      refs: outcomes.reduce((sum, outcome) => sum + outcome.refs, 0),
-      pushed: outcomes.reduce((sum, outcome) => sum + outcome.pushed, 0),
-      packBytes: outcomes.reduce((sum, outcome) => sum + outcome.packBytes, 0),
+  return withinResultBudget(
+    {
+      component: 'source',
+      status: 'complete',
+      finishedAt: rt.now().toISOString(),
+      warnings: outcomes.flatMap((outcome) => outcome.warnings),
+      summary: {
+        targets: outcomes.length,
+        refs: outcomes.reduce((sum, outcome) => sum + outcome.refs, 0),
+        pushed: outcomes.reduce((sum, outcome) => sum + outcome.pushed, 0),
+        packBytes: outcomes.reduce((sum, outcome) => sum + outcome.packBytes, 0),
+      },
+      details: { targets: outcomes },
     },
-    details: { targets: outcomes },
-  };
+    'details.targets[].warnings',
+  );
 }
 
 export const handler = lambdaHandler(finishSourceRestore);
