@@ -54,44 +54,63 @@ const PROGRESS_EVERY = 8 * 1024 * 1024;
 export const SQL_DUMP_TRAILER = '-- Dump completed';
 
 /**
- * Server version, character set and collation; for PostgreSQL also LC_CTYPE and the locale
- * provider with its locale (columns of 15+ and 17+, read through to_jsonb so that older servers,
- * which lack them, answer too).
+ * A PostgreSQL database's encoding and locale as pg_database holds them: LC_COLLATE, LC_CTYPE,
+ * the locale provider (15+) with its locale (daticulocale on 15 and 16, datlocale on 17+) and ICU
+ * rules (16+). Read through to_jsonb so that older servers, which lack those columns, answer too;
+ * the rules as JSON text, as they may hold tabs and newlines (the client's separators).
  */
+const PG_LOCALE_COLUMNS =
+  "pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, coalesce(to_jsonb(d)->>'datlocprovider', 'c'), coalesce(to_jsonb(d)->>'daticulocale', to_jsonb(d)->>'datlocale', ''), coalesce((to_jsonb(d)->'daticurules')::text, '')";
+
+/** Server version, then the database's character set and collation (PostgreSQL: PG_LOCALE_COLUMNS). */
 function sourceFacts(connection: DatabaseConnection, database: string) {
   return connection.engine === 'postgresql'
-    ? `SELECT current_setting('server_version'), pg_encoding_to_char(encoding), datcollate, datctype, coalesce(to_jsonb(d)->>'datlocprovider', 'c'), coalesce(to_jsonb(d)->>'daticulocale', to_jsonb(d)->>'datlocale', '') FROM pg_database d WHERE datname = ${sqlStringPg(database)}`
+    ? `SELECT current_setting('server_version'), ${PG_LOCALE_COLUMNS} FROM pg_database d WHERE datname = ${sqlStringPg(database)}`
     : `SELECT VERSION(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`;
 }
 
-const LOCALE_PROVIDERS: Record<string, string> = { i: 'icu', b: 'builtin' };
+const LOCALE_PROVIDERS: Record<string, NonNullable<DumpDetails['localeProvider']>> = {
+  c: 'libc',
+  i: 'icu',
+  b: 'builtin',
+};
+
+/** The fields of PG_LOCALE_COLUMNS; a provider this version does not know keeps its letter. */
+function postgresLocale(fields: readonly (string | undefined)[]): DatabaseLocale {
+  const [characterSet = '', collation = '', ctype = '', provider = 'c', providerLocale, rulesJson] = fields;
+  const rules: unknown = rulesJson ? JSON.parse(rulesJson) : null;
+  return {
+    characterSet,
+    collation,
+    ctype,
+    provider: LOCALE_PROVIDERS[provider] ?? provider,
+    ...(providerLocale ? { providerLocale } : {}),
+    ...(typeof rules === 'string' && rules !== '' ? { icuRules: rules } : {}),
+  };
+}
 
 /**
- * What a restore that creates the database will not recreate of a PostgreSQL source: the set
- * records its encoding and LC_COLLATE only (dumpDetailsSchema has no field for LC_CTYPE or a
- * locale provider), and the restore gives the new database LC_COLLATE = LC_CTYPE = the recorded
- * one, libc provider. Said at backup time, when the SRE can still prepare the target.
+ * What the set records of a PostgreSQL source's locale, so that a restore that creates the
+ * database recreates it exactly. A provider this version does not know is not recorded (the
+ * restore then creates a libc database): said at backup time, when the SRE can still prepare the target.
  */
-function unrecordedLocaleWarnings(
+function recordedPostgresLocale(
   database: string,
-  collation: string,
-  ctype: string | undefined,
-  provider: string | undefined,
-  providerLocale: string | undefined,
-): string[] {
-  const warnings: string[] = [];
-  if (ctype && ctype !== collation) {
-    warnings.push(
-      `database ${database} has LC_CTYPE ${ctype} and LC_COLLATE ${collation}: the set records LC_COLLATE only, so a restore that creates the database gives it LC_CTYPE ${collation} (LOWER(), UPPER() and case-insensitive matches of non-ASCII letters may differ); to keep LC_CTYPE ${ctype}, create the target database yourself with it and restore into it`,
-    );
-  }
-  const providerName = provider ? LOCALE_PROVIDERS[provider] : undefined;
-  if (providerName) {
-    warnings.push(
-      `database ${database} uses the ${providerName} locale provider${providerLocale ? ` (locale ${providerLocale})` : ''}: the set records its libc LC_COLLATE ${collation} only, so a restore that creates the database sorts by that libc locale instead; to keep the ${providerName} locale, create the target database yourself with it and restore into it`,
-    );
-  }
-  return warnings;
+  locale: DatabaseLocale,
+): { recorded: Partial<DumpDetails>; warnings: string[] } {
+  const known = Object.values(LOCALE_PROVIDERS).find((name) => name === locale.provider);
+  const recorded: Partial<DumpDetails> = {
+    ...(locale.ctype ? { ctype: locale.ctype } : {}),
+    ...(known ? { localeProvider: known } : {}),
+    ...(known && known !== 'libc' && locale.providerLocale ? { providerLocale: locale.providerLocale } : {}),
+    ...(known === 'icu' && locale.icuRules ? { icuRules: locale.icuRules } : {}),
+  };
+  const warnings = known
+    ? []
+    : [
+        `database ${database} uses the locale provider ${JSON.stringify(locale.provider)}, which this version does not know: the set records its LC_COLLATE ${locale.collation} and LC_CTYPE ${locale.ctype} only, so a restore that creates the database gives it the libc provider; to keep the source's, create the target database yourself with it and restore into it`,
+      ];
+  return { recorded, warnings };
 }
 
 /**
@@ -146,12 +165,12 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
       database: connection.engine === 'postgresql' ? database : undefined,
       makeError: fail,
     });
-    const [serverVersion, characterSet, collation, ctype, provider, providerLocale] = facts[0] ?? [];
+    const [serverVersion, characterSet, collation] = facts[0] ?? [];
     if (!serverVersion) throw fail(`database ${database} does not exist`);
-    const warnings =
+    const { recorded: recordedLocale, warnings } =
       connection.engine === 'postgresql' && collation
-        ? unrecordedLocaleWarnings(database, collation, ctype, provider, providerLocale)
-        : [];
+        ? recordedPostgresLocale(database, postgresLocale(facts[0]?.slice(1) ?? []))
+        : { recorded: {}, warnings: [] };
     const tool = findTool(connection.engine, 'dump', options.toolsDir);
     const version = await toolVersion(tool, access);
 
@@ -261,6 +280,7 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
         dumpBytes,
         ...(characterSet ? { characterSet } : {}),
         ...(collation ? { collation } : {}),
+        ...recordedLocale,
       },
       warnings,
     };
@@ -361,6 +381,10 @@ interface DatabaseLocale {
   readonly collation: string;
   /** PostgreSQL's LC_CTYPE. */
   readonly ctype?: string;
+  /** PostgreSQL's locale provider (libc, icu, builtin), with its locale and ICU rules. */
+  readonly provider?: string;
+  readonly providerLocale?: string;
+  readonly icuRules?: string;
 }
 
 /** Reads the marker of `database` (which exists); undefined when it has none. */
@@ -411,17 +435,23 @@ export async function createMarkedDatabase(
   onCreated: () => void = () => undefined,
 ): Promise<void> {
   if (connection.engine === 'postgresql') {
-    // LOCALE_PROVIDER (15+): the recorded collation is a libc locale, and a server set up with
-    // ICU would otherwise give the new database its template's ICU collation.
-    const libcProvider =
-      details.collation !== undefined &&
-      Number((await run('SHOW server_version_num', maintenanceDatabase))[0]?.[0] ?? 0) >= 150000;
+    // A set without a collation gets the server's default locale: nothing to check.
+    let serverVersion = 0;
+    if (details.collation !== undefined) {
+      serverVersion = Number((await run('SHOW server_version_num', maintenanceDatabase))[0]?.[0] ?? 0);
+      const missing = missingProviderSupport(details, serverVersion);
+      if (missing) {
+        throw new DumpRestoreFailedError(
+          `${describeConnection(connection)}: ${database} was to be created with the source database's ${missing}; restore onto such a server, or ${createItYourself(connection, database)}`,
+        );
+      }
+    }
     await createDatabase(
       connection,
       run,
       database,
       details,
-      postgresCreateDatabaseSql(database, details, libcProvider),
+      postgresCreateDatabaseSql(database, details, serverVersion),
       maintenanceDatabase,
     );
     onCreated();
@@ -458,10 +488,9 @@ async function inspectTarget(
 ): Promise<TargetState> {
   if (connection.engine === 'postgresql') {
     const found = await run(
-      `SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = ${sqlStringPg(database)}`,
+      `SELECT ${PG_LOCALE_COLUMNS} FROM pg_database d WHERE datname = ${sqlStringPg(database)}`,
       maintenanceDatabase,
     );
-    const [characterSet, collation, ctype] = found[0] ?? [];
     if (found.length === 0) return { exists: false, objects: 0, markerKind: 'comment', marker: undefined };
     const rows = await run(
       "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'v', 'm', 'S', 'p', 'f')",
@@ -473,7 +502,7 @@ async function inspectTarget(
       objects: Number(rows[0]?.[0] ?? 0),
       markerKind: 'comment',
       marker,
-      locale: { characterSet: characterSet ?? '', collation: collation ?? '', ctype: ctype ?? '' },
+      locale: postgresLocale(found[0] ?? []),
     };
   }
   const schema = `FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`;
@@ -510,8 +539,21 @@ function localeDifference(
   if (!collation) return undefined;
   const charsetDiffers = characterSet !== undefined && characterSet !== target.characterSet;
   if (engine === 'postgresql') {
-    if (!charsetDiffers && collation === target.collation && collation === target.ctype) return undefined;
-    return `${where} already existed with encoding ${target.characterSet}, LC_COLLATE ${target.collation} and LC_CTYPE ${target.ctype}, and the dump was loaded into it as it is; the source database had encoding ${characterSet ?? '(not recorded)'} and LC_COLLATE ${collation}: ORDER BY and LOWER()/UPPER() (Liferay's sorting and case-insensitive lookups) may not behave as on the source. To get the source's, drop ${database} and restore again: the restore then creates it with ${characterSet ? `ENCODING '${characterSet}' ` : ''}LC_COLLATE '${collation}' LC_CTYPE '${collation}'`;
+    const source = recordedLocaleOf(details, collation);
+    // Sets recorded before the provider was say nothing of it: not compared, as before.
+    const providerDiffers =
+      source.provider !== undefined &&
+      (source.provider !== target.provider ||
+        (source.providerLocale ?? '') !== (target.providerLocale ?? '') ||
+        (source.icuRules ?? '') !== (target.icuRules ?? ''));
+    if (
+      !charsetDiffers &&
+      collation === target.collation &&
+      source.ctype === target.ctype &&
+      !providerDiffers
+    )
+      return undefined;
+    return `${where} already existed with encoding ${target.characterSet}, ${describePostgresLocale(target)}, and the dump was loaded into it as it is; the source database had encoding ${characterSet ?? '(not recorded)'}, ${describePostgresLocale(source)}: ORDER BY and LOWER()/UPPER() (Liferay's sorting and case-insensitive lookups) may not behave as on the source. To get the source's, drop ${database} and restore again: the restore then creates it with${postgresLocaleClause(details, false)}`;
   }
   if (!charsetDiffers && collation === target.collation) return undefined;
   return `${where} already existed with default character set ${target.characterSet} and collation ${target.collation}, and the dump was loaded into it as it is; the source database's were ${characterSet ?? '(not recorded)'} and ${collation}: the dump's tables keep their own, but tables Liferay creates later take the database's default. To get the source's: ALTER DATABASE \`${database}\`${characterSet ? ` CHARACTER SET ${characterSet}` : ''} COLLATE ${collation}`;
@@ -563,21 +605,70 @@ function dropDatabase(
 /** A name the CREATE DATABASE statements write as they are (character sets, MySQL collations). */
 const SQL_WORD = /^[A-Za-z0-9_]+$/;
 
+/** The source's locale as the set records it; LC_CTYPE is LC_COLLATE in sets that did not record it. */
+function recordedLocaleOf(details: DumpDetails, collation: string): DatabaseLocale {
+  return {
+    characterSet: details.characterSet ?? '',
+    collation,
+    ctype: details.ctype ?? collation,
+    ...(details.localeProvider ? { provider: details.localeProvider } : {}),
+    ...(details.providerLocale ? { providerLocale: details.providerLocale } : {}),
+    ...(details.icuRules ? { icuRules: details.icuRules } : {}),
+  };
+}
+
+/** "LC_COLLATE …, LC_CTYPE …, the icu locale provider (locale …, with ICU rules)", for messages. */
+function describePostgresLocale(locale: DatabaseLocale): string {
+  const provider = locale.provider
+    ? `, the ${locale.provider} locale provider${locale.providerLocale ? ` (locale ${locale.providerLocale}${locale.icuRules ? ', with ICU rules' : ''})` : ''}`
+    : '';
+  return `LC_COLLATE ${locale.collation}, LC_CTYPE ${locale.ctype}${provider}`;
+}
+
 /**
- * CREATE DATABASE with the source's encoding and locale (TEMPLATE template0: from any other
- * template PostgreSQL refuses an encoding or locale other than the template's). LC_CTYPE is the recorded
- * LC_COLLATE: the set records no LC_CTYPE (the backup warns when the source's differed). A set
- * without a collation gets the server's default locale, as before.
+ * What a server of `serverVersion` (server_version_num) lacks to create a database with the
+ * recorded locale provider, if anything: ICU databases came with 15, ICU rules with 16, the builtin
+ * provider with 17 (the CREATE DATABASE pages of each). A server built without ICU says so itself
+ * when asked (createDatabase).
  */
-function postgresCreateDatabaseSql(database: string, details: DumpDetails, libcProvider: boolean): string {
-  // The name was checked against SQL_DATABASE_NAME (letters, digits, underscores): quoting is safe.
+function missingProviderSupport(details: DumpDetails, serverVersion: number): string | undefined {
+  const { localeProvider, providerLocale, icuRules } = details;
+  if (localeProvider !== 'icu' && localeProvider !== 'builtin') return undefined;
+  const needed = localeProvider === 'builtin' ? 17 : icuRules ? 16 : 15;
+  if (serverVersion >= needed * 10000) return undefined;
+  return `${localeProvider} locale provider (locale ${providerLocale ?? '(not recorded)'}${icuRules ? ', with ICU rules' : ''}), which needs PostgreSQL ${needed} or later${localeProvider === 'icu' ? ' built with ICU' : ''}, and this server is PostgreSQL ${Math.floor(serverVersion / 10000)}`;
+}
+
+/**
+ * The source's encoding and locale as CREATE DATABASE options: LC_COLLATE, LC_CTYPE and the
+ * locale provider with its locale. `libcProvider`: name the libc provider (15+), so that a
+ * server set up with ICU does not give the new database its template's ICU locale. A set
+ * without a collation gets the encoding only (the server's default locale, as before).
+ */
+function postgresLocaleClause(details: DumpDetails, libcProvider: boolean): string {
   const encoding =
     details.characterSet && SQL_WORD.test(details.characterSet) ? ` ENCODING '${details.characterSet}'` : '';
-  const { collation } = details;
-  const locale = collation
-    ? `${libcProvider ? ' LOCALE_PROVIDER libc' : ''} LC_COLLATE ${sqlStringPg(collation)} LC_CTYPE ${sqlStringPg(collation)}`
-    : '';
-  return `CREATE DATABASE "${database}" TEMPLATE template0${encoding}${locale}`;
+  const { collation, providerLocale, icuRules } = details;
+  if (!collation) return encoding;
+  const locale = providerLocale === undefined ? '' : sqlStringPg(providerLocale);
+  const provider =
+    details.localeProvider === 'icu'
+      ? ` LOCALE_PROVIDER icu ICU_LOCALE ${locale}${icuRules ? ` ICU_RULES ${sqlStringPg(icuRules)}` : ''}`
+      : details.localeProvider === 'builtin'
+        ? ` LOCALE_PROVIDER builtin BUILTIN_LOCALE ${locale}`
+        : libcProvider
+          ? ' LOCALE_PROVIDER libc'
+          : '';
+  return `${encoding}${provider} LC_COLLATE ${sqlStringPg(collation)} LC_CTYPE ${sqlStringPg(details.ctype ?? collation)}`;
+}
+
+/**
+ * CREATE DATABASE with the source's encoding and locale (TEMPLATE template0: from any other
+ * template PostgreSQL refuses an encoding or locale other than the template's).
+ */
+function postgresCreateDatabaseSql(database: string, details: DumpDetails, serverVersion: number): string {
+  // The name was checked against SQL_DATABASE_NAME (letters, digits, underscores): quoting is safe.
+  return `CREATE DATABASE "${database}" TEMPLATE template0${postgresLocaleClause(details, serverVersion >= 150000)}`;
 }
 
 function mysqlCreateDatabaseSql(database: string, details: DumpDetails): string {
@@ -597,7 +688,7 @@ function mysqlCreateDatabaseSql(database: string, details: DumpDetails): string 
  * MySQL 8's utf8mb4_0900_ai_ci on MariaDB.
  */
 const LOCALE_REFUSED =
-  /invalid (?:LC_COLLATE |LC_CTYPE )?locale name|does not match locale|\bERROR (?:1273|1115)\b/;
+  /invalid (?:LC_COLLATE |LC_CTYPE )?locale name|does not match locale|\bERROR (?:1273|1115)\b|ICU is not supported in this build/;
 
 /**
  * Runs `sql`, which creates `database` with the source's encoding and locale. The server's
@@ -615,13 +706,28 @@ async function createDatabase(
     await run(sql, maintenanceDatabase);
   } catch (error) {
     if (!(error instanceof Error) || !LOCALE_REFUSED.test(error.message)) throw error;
-    const createIt = `create ${database} yourself with ${connection.engine === 'postgresql' ? 'an encoding and locale' : 'a character set and collation'} this server has and restore into it (an empty database needs no "overwrite": true, CLI --database-overwrite; the restore then warns that it differs from the source)`;
+    const createIt = createItYourself(connection, database);
     const what =
       connection.engine === 'postgresql'
-        ? `the source database's encoding ${details.characterSet ?? '(not recorded)'} with locale ${details.collation} (LC_COLLATE and LC_CTYPE), which this server does not have; install the locale ${details.collation} on the database server (Debian/Ubuntu: enable it in /etc/locale.gen and run locale-gen) and restore again, or ${createIt}`
+        ? postgresLocaleRefused(details, error.message, createIt)
         : `the source database's character set ${details.characterSet ?? '(not recorded)'} and collation ${details.collation ?? '(not recorded)'}, which this server does not know (a set taken on MySQL 8 restored into MariaDB, or an older server); ${createIt}`;
     throw new DumpRestoreFailedError(`${error.message}: ${database} was to be created with ${what}`);
   }
+}
+
+/** The second way out of a locale the target server cannot give the database it creates. */
+function createItYourself(connection: DatabaseConnection, database: string): string {
+  return `create ${database} yourself with ${connection.engine === 'postgresql' ? 'an encoding and locale' : 'a character set and collation'} this server has and restore into it (an empty database needs no "overwrite": true, CLI --database-overwrite; the restore then warns that it differs from the source)`;
+}
+
+/** Why a PostgreSQL server refused the source's locale, and the ways out. */
+function postgresLocaleRefused(details: DumpDetails, refusal: string, createIt: string): string {
+  if (/ICU is not supported in this build/.test(refusal)) {
+    return `the source database's ICU locale ${details.providerLocale ?? '(not recorded)'} (icu locale provider), and this server was built without ICU; restore onto a PostgreSQL 15 or later server built with ICU, or ${createIt}`;
+  }
+  const collation = details.collation ?? '(not recorded)';
+  const libcLocales = [...new Set([collation, details.ctype ?? collation])];
+  return `the source database's encoding ${details.characterSet ?? '(not recorded)'} with ${describePostgresLocale(recordedLocaleOf(details, collation))}, which this server does not have; install the locale${libcLocales.length > 1 ? 's' : ''} ${libcLocales.join(' and ')} on the database server (Debian/Ubuntu: enable ${libcLocales.length > 1 ? 'them' : 'it'} in /etc/locale.gen and run locale-gen) and restore again, or ${createIt}`;
 }
 
 /**

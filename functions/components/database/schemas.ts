@@ -240,7 +240,17 @@ export const dumpDetailsSchema = z.object({
   /** Bytes the dump tool wrote (before compression for SQL dumps). */
   dumpBytes: z.number().int().nonnegative(),
   characterSet: z.string().optional(),
+  /** MySQL/MariaDB: the default collation. PostgreSQL: LC_COLLATE. */
   collation: z.string().optional(),
+  /**
+   * PostgreSQL's LC_CTYPE and locale provider, with the provider's locale (ICU or builtin) and
+   * ICU tailoring rules (16+). Sets taken before they were recorded have none: their restore
+   * creates a libc database with LC_CTYPE = `collation`.
+   */
+  ctype: z.string().optional(),
+  localeProvider: z.enum(['libc', 'icu', 'builtin']).optional(),
+  providerLocale: z.string().optional(),
+  icuRules: z.string().optional(),
 });
 export type DumpDetails = z.infer<typeof dumpDetailsSchema>;
 

@@ -100,7 +100,7 @@ describe('review: a PostgreSQL dump restore recreates the source database encodi
 
   it('a locale the target server does not have fails before loading, naming it and what to do', async () => {
     // Prepare: the set was taken on a server with en_US.UTF-8, which this one does not have.
-    const details: DumpDetails = { ...dumped.details, collation: 'en_US.UTF-8' };
+    const details: DumpDetails = { ...dumped.details, collation: 'en_US.UTF-8', ctype: 'en_US.UTF-8' };
     // Act
     const error = await failure(
       restoreDumpFromStore(restoreRequest(server, scratch, store, details, 'lportal_nolocale')),
@@ -160,49 +160,8 @@ describe('review: a PostgreSQL dump restore recreates the source database encodi
     expect(localeOf('lportal_unrecorded')).toBe('UTF8|C|C');
   });
 
-  it('a source whose LC_CTYPE differs from its LC_COLLATE: the backup says the restore will not recreate it', async () => {
-    // Prepare
-    server.admin(
-      `CREATE DATABASE lportal_split OWNER ${server.user} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'`,
-    );
-    // Act
-    const split = await dumpToStore({
-      store,
-      backupId: 'b20261127t030000z-10c2',
-      connection: parseDatabaseUrl(server.url('lportal_split')),
-      scratchDir: scratch,
-      compressionLevel: 1,
-    });
-    // Assess
-    expect(split.details.collation).toBe('C');
-    expect(split.warnings).toEqual([expect.stringMatching(/LC_CTYPE C\.UTF-8[\s\S]*LC_CTYPE C\b/)]);
-  });
-  it('a source with the ICU locale provider: the backup says so, and the restore creates a libc database of its LC_COLLATE', async () => {
-    // Prepare
-    server.admin(
-      `CREATE DATABASE lportal_icu OWNER ${server.user} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'und' LOCALE 'C.UTF-8'`,
-    );
-    // Act
-    const icu = await dumpToStore({
-      store,
-      backupId: 'b20261127t030000z-10c3',
-      connection: parseDatabaseUrl(server.url('lportal_icu')),
-      scratchDir: scratch,
-      compressionLevel: 1,
-    });
-    const restored = await restoreDumpFromStore(
-      restoreRequest(server, scratch, store, icu.details, 'lportal_icu_restored'),
-    );
-    // Assess
-    expect(icu.warnings).toEqual([
-      expect.stringMatching(/icu locale provider \(locale und\)[\s\S]*C\.UTF-8/),
-    ]);
-    expect(restored.created).toBe(true);
-    expect(localeOf('lportal_icu_restored')).toBe('UTF8|C.UTF-8|C.UTF-8');
-    expect(
-      server.admin("SELECT datlocprovider FROM pg_database WHERE datname = 'lportal_icu_restored'").trim(),
-    ).toBe('c');
-  });
+  // A source whose LC_CTYPE differs from its LC_COLLATE, or with the ICU or builtin locale
+  // provider, is recorded and recreated: review-dump-locale-provider.test.ts.
 
   it('on a server whose template0 uses ICU, the restored database still gets the recorded libc locale', async () => {
     // Prepare: what initdb --locale-provider=icu sets up, made on this server's catalog.
