@@ -18,7 +18,7 @@ import {
   RETENTION_WORKFLOW_HOURS,
   retentionKeys,
   retentionSettings,
-  sweepPrefixes,
+  SWEPT_RECORD_MAX_BYTES,
   sweptOutcomeSchema,
 } from './retention.ts';
 
@@ -87,6 +87,8 @@ function plannedAt(runId: string, now: number): number {
 }
 
 const markInputSchema = z.object({ runId: z.string(), backupId: backupIdSchema });
+/** The Sweep items Plan wrote (retentionKeys.prefixes): each prefix with the index its marks go under. */
+const sweepItemsSchema = z.array(z.object({ prefix: z.string(), index: z.number().int().min(0) }));
 
 export async function markSet(
   event: unknown,
@@ -94,8 +96,15 @@ export async function markSet(
 ): Promise<{ backupId: string; references: number }> {
   const { runId, backupId } = parseInput(markInputSchema, event, 'mark-set input');
   const manifest = await readManifest(rt.store, backupId);
-  const prefixes = sweepPrefixes();
-  const indexOf = prefixIndexer(prefixes);
+  // Filed under the indexes Plan gave the Sweep items, never under this code's own numbering: a
+  // deploy between Plan and Mark that adds or removes a sweep prefix shifts that numbering, and a
+  // Sweep would then read another prefix's references and collect what kept sets reference.
+  const planned = sweepItemsSchema.parse(await readJson(rt.store, retentionKeys.prefixes(runId)));
+  const plannedIndexOf = prefixIndexer(planned.map((item) => item.prefix));
+  const indexOf = (key: string) => {
+    const position = plannedIndexOf(key);
+    return position === undefined ? undefined : planned[position]?.index;
+  };
   const dir = await fs.mkdtemp(path.join(rt.scratchDir, `gc-mark-${backupId}-`));
   const writers = new Map<number, WriteStream>();
   let references = 0;
@@ -133,6 +142,49 @@ export async function markSet(
   return { backupId, references };
 }
 
+/** An object a Sweep attempt is deleting, as it saw it (what its retry compares with the store). */
+const pendingDeletionSchema = z.object({
+  key: z.string(),
+  etag: z.string(),
+  version: z.string().optional(),
+  lastModified: z.iso.datetime({ offset: true }),
+  size: z.number().min(0),
+  /** An older version that became current when the one seen was deleted: bytes, not an object. */
+  olderVersion: z.boolean().optional(),
+});
+type PendingDeletion = z.infer<typeof pendingDeletionSchema>;
+
+/**
+ * What a Sweep item records under retentionKeys.swept: its outcome so far and, while a delete is
+ * in flight, what it deletes (up to one batch). Finish reads the outcome alone.
+ */
+const sweepProgressSchema = sweptOutcomeSchema.extend({
+  pending: z.array(pendingDeletionSchema).default([]),
+});
+
+/**
+ * Of the objects an earlier attempt was deleting when it stopped, those it deleted: gone, or no
+ * longer the object it saw. One still there as seen was not deleted: the retry lists it again and
+ * counts it when it deletes it. (One written again in the moment between that attempt's record and
+ * its delete counts as deleted: the report may then count one object too many, never a batch too few.)
+ */
+async function goneSinceRecorded(
+  rt: Runtime,
+  pending: readonly PendingDeletion[],
+): Promise<(SeenObject & { olderVersion: boolean })[]> {
+  const looks = await mapLimit(pending, RECHECK_CONCURRENCY, async ({ key, olderVersion, ...was }) => {
+    const now = await rt.store.stat(key);
+    const seen = { ...was, lastModified: new Date(was.lastModified) };
+    const unchanged =
+      now !== undefined &&
+      now.etag === seen.etag &&
+      now.version === seen.version &&
+      now.lastModified.getTime() === seen.lastModified.getTime();
+    return unchanged ? undefined : { key, seen, olderVersion: olderVersion ?? false };
+  });
+  return looks.filter((object) => object !== undefined);
+}
+
 const sweepInputSchema = z.object({
   runId: z.string(),
   prefix: z.string().startsWith('objects/'),
@@ -167,9 +219,47 @@ export async function sweepPrefix(
   }
   const now = rt.now().getTime();
   const cutoff = plannedAt(runId, now) - retentionSettings(rt).graceHours * HOUR;
-  let deleted = 0;
-  let bytes = 0;
+  // What earlier attempts of this item collected: a retry finds it gone, so it is added to, never
+  // counted again (the retry's listing no longer holds it) nor replaced by what the retry finds.
+  const progressKey = retentionKeys.swept(runId, index);
+  const earlier = await earlierOutcome(rt, progressKey, sweepProgressSchema, SWEPT_RECORD_MAX_BYTES);
+  let deleted = earlier?.deleted ?? 0;
+  let bytes = earlier?.bytes ?? 0;
+  let deletedThisAttempt = 0;
   let locked = 0;
+  const progress = (pending: PendingDeletion[]) => ({
+    prefix,
+    referenced: referenced.size,
+    deleted,
+    bytes,
+    // Counted again by a retry (they are still there): the last attempt's count is the run's.
+    heldByObjectLock: locked,
+    pending,
+  });
+  /**
+   * Deletes the objects as seen, having recorded them first: an attempt may fail after a delete
+   * took effect (its answer lost, or the record after it refused) and before it could count them,
+   * and its retry then finds them gone. The record lets the retry count what went of them.
+   */
+  const deleteRecorded = async (objects: readonly SeenObject[], olderVersions: boolean) => {
+    if (objects.length === 0) return [];
+    const pending = objects.map(({ key, seen }) => ({
+      key,
+      etag: seen.etag,
+      ...(seen.version !== undefined ? { version: seen.version } : {}),
+      lastModified: seen.lastModified.toISOString(),
+      size: seen.size,
+      ...(olderVersions ? { olderVersion: true } : {}),
+    }));
+    await rt.store.put(progressKey, JSON.stringify(progress(pending)));
+    const gone = await rt.store.deleteAsSeen(objects);
+    if (!olderVersions) {
+      deleted += gone.length;
+      deletedThisAttempt += gone.length;
+    }
+    for (const object of gone) bytes += object.seen.size;
+    return gone;
+  };
   let batch: ListedObject[] = [];
   /** The object as it is now if it may go: written before `writtenBefore`, and no Object Lock holds it. */
   const lookAgain = async (
@@ -187,46 +277,49 @@ export async function sweepPrefix(
     // delete stays (deleteAsSeen). A version Object Lock still holds is left for a later run.
     const looks = await mapLimit(batch, RECHECK_CONCURRENCY, (object) => lookAgain(object.key, cutoff));
     locked += looks.filter((look) => look === 'locked').length;
-    const gone = await rt.store.deleteAsSeen(looks.filter((look) => typeof look === 'object'));
-    deleted += gone.length;
-    for (const object of gone) bytes += object.seen.size;
-    // On a versioned bucket, deleting the current version makes the one before it current again
-    // (a backup that found the object old wrote it again: two versions). Versions no younger than
-    // the one deleted go too; a younger one was written since, and stays.
+    const gone = await deleteRecorded(
+      looks.filter((look) => typeof look === 'object'),
+      false,
+    );
+    await deleteOlderVersions(gone);
+    batch = [];
+  };
+  /**
+   * On a versioned bucket, deleting the current version makes the one before it current again (a
+   * backup that found the object old wrote it again: two versions). Versions no younger than the
+   * one deleted go too; a younger one was written since, and stays.
+   */
+  const deleteOlderVersions = async (gone: readonly SeenObject[]) => {
     let resurfaced: readonly SeenObject[] = gone.filter((object) => object.seen.version !== undefined);
     for (let round = 0; resurfaced.length > 0 && round < MAX_VERSION_ROUNDS; round += 1) {
       const older = await mapLimit(resurfaced, RECHECK_CONCURRENCY, ({ key, seen }) =>
         lookAgain(key, seen.lastModified.getTime() + 1),
       );
-      resurfaced = await rt.store.deleteAsSeen(
+      resurfaced = await deleteRecorded(
         older.filter(
           (look): look is SeenObject => typeof look === 'object' && look.seen.version !== undefined,
         ),
+        true,
       );
-      for (const object of resurfaced) bytes += object.seen.size;
     }
-    batch = [];
   };
+  // What an earlier attempt was deleting when it stopped: what went of it is counted, and it goes
+  // on where that attempt stopped (with the versions that came back), as it would have.
+  const goneEarlier = await goneSinceRecorded(rt, earlier?.pending ?? []);
+  for (const { seen, olderVersion } of goneEarlier) {
+    if (!olderVersion) deleted += 1;
+    bytes += seen.size;
+  }
+  await deleteOlderVersions(goneEarlier);
   for await (const object of rt.store.list(prefix)) {
     if (referenced.has(object.key) || object.lastModified.getTime() >= cutoff) continue;
     batch.push(object);
     if (batch.length === 1000) await deleteBatch();
   }
   await deleteBatch();
-  // A retry of an attempt that ran to its end finds nothing left to collect: what that attempt
-  // collected is added to, never replaced by zero. The two never count the same object (a deleted
-  // object is no longer listed), so the sum is what the run collected under this prefix.
-  const key = retentionKeys.swept(runId, index);
-  const earlier = await earlierOutcome(rt, key, sweptOutcomeSchema);
-  const outcome = {
-    prefix,
-    referenced: referenced.size,
-    deleted: (earlier?.deleted ?? 0) + deleted,
-    bytes: (earlier?.bytes ?? 0) + bytes,
-    // Counted again by a retry (they are still there): the last attempt's count is the run's.
-    heldByObjectLock: locked,
-  };
-  await rt.store.put(key, JSON.stringify(outcome));
-  if (deleted > 0) rt.logger.info('collected unreferenced content', { ...outcome, thisAttempt: deleted });
+  const { pending: _, ...outcome } = progress([]);
+  await rt.store.put(progressKey, JSON.stringify(outcome));
+  if (deletedThisAttempt > 0)
+    rt.logger.info('collected unreferenced content', { ...outcome, thisAttempt: deletedThisAttempt });
   return outcome;
 }

@@ -107,6 +107,11 @@ export const sweptOutcomeSchema = z.object({
   /** Unreferenced objects left because Object Lock still holds them (a later run collects them). */
   heldByObjectLock: z.number().int().min(0).default(0),
 });
+/**
+ * How large a Sweep record may be: while a delete is in flight it also lists what it deletes, up to
+ * one batch of 1,000 objects, each under a key of up to 1,024 characters (garbage-collection.ts).
+ */
+export const SWEPT_RECORD_MAX_BYTES = 4 * 1024 * 1024;
 
 export const retentionPlanSchema = z.object({
   runId: z.string(),
@@ -499,10 +504,11 @@ export async function earlierOutcome<T>(
   rt: Runtime,
   key: string,
   schema: z.ZodType<T>,
+  maxBytes = 1024 * 1024,
 ): Promise<T | undefined> {
   let raw: unknown;
   try {
-    raw = await readJson(rt.store, key, 1024 * 1024);
+    raw = await readJson(rt.store, key, maxBytes);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) return undefined;
     if (!(error instanceof SyntaxError)) throw error;
@@ -586,8 +592,13 @@ async function removeStaleWorkAreas(rt: Runtime, currentRunId: string): Promise<
 }
 
 /** A Map item's outcome, as Finish counts it. */
-async function recordedOutcome<T>(store: ContentStore, key: string, schema: z.ZodType<T>): Promise<T> {
-  const parsed = schema.safeParse(await readJson(store, key, 1024 * 1024));
+async function recordedOutcome<T>(
+  store: ContentStore,
+  key: string,
+  schema: z.ZodType<T>,
+  maxBytes = 1024 * 1024,
+): Promise<T> {
+  const parsed = schema.safeParse(await readJson(store, key, maxBytes));
   if (!parsed.success)
     throw new CorruptBackupError(`${key} is not a valid outcome: ${describeIssues(parsed.error.issues)}`);
   return parsed.data;
@@ -626,7 +637,7 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
   let sweptBytes = 0;
   let heldByObjectLock = 0;
   for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}swept/`)) {
-    const outcome = await recordedOutcome(rt.store, object.key, sweptOutcomeSchema);
+    const outcome = await recordedOutcome(rt.store, object.key, sweptOutcomeSchema, SWEPT_RECORD_MAX_BYTES);
     sweptObjects += outcome.deleted;
     sweptBytes += outcome.bytes;
     heldByObjectLock += outcome.heldByObjectLock;
