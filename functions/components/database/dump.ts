@@ -122,11 +122,44 @@ const PACKET_TOO_LARGE = /\bERROR (1153|2006|2013)\b/;
 const PACKET_TOO_LARGE_HINT =
   "if a statement of the dump is larger than the target server's max_allowed_packet (ERROR 1153, or the server's log says so; BLOBs are dumped as hex, twice their size), raise it on the target server (SET GLOBAL max_allowed_packet = 1073741824, or max_allowed_packet in its configuration or DB parameter group), then run the restore again";
 
-function dumpArgs(connection: DatabaseConnection, database: string, compressionLevel: number): string[] {
+/**
+ * The major version of Oracle's MySQL dump program from its `--version` line, or undefined for
+ * MariaDB's (`mysqldump  Ver 10.19 Distrib 10.11.6-MariaDB` / `mariadb-dump from 11.4.2-MariaDB`).
+ * MySQL 5.7 says `Ver 10.13 Distrib 5.7.44`, MySQL 8 and later `Ver 8.0.36` / `Ver 8.4.0`.
+ */
+export function oracleMysqldumpMajor(versionLine: string): number | undefined {
+  if (/mariadb/i.test(versionLine)) return undefined;
+  const distrib = /Distrib (\d+)\./.exec(versionLine);
+  if (distrib) return Number(distrib[1]);
+  const version = /\bVer (\d+)\./.exec(versionLine);
+  return version ? Number(version[1]) : undefined;
+}
+
+/**
+ * Options only Oracle's MySQL dump program takes (MariaDB's refuses them), for a layer that ships
+ * it: `--set-gtid-purged=OFF`, as the dump is loaded into another server as data (on a source
+ * with GTIDs, AUTO writes `SET @@GLOBAL.GTID_PURGED` and `SQL_LOG_BIN=0`, which a restore into
+ * RDS or any server with its own GTID history refuses, or which need SUPER); from 8.0 on
+ * `--column-statistics=0`, as 8.0's program otherwise reads information_schema.COLUMN_STATISTICS,
+ * which MariaDB and MySQL 5.7 servers lack ("Unknown table 'COLUMN_STATISTICS'").
+ */
+function oracleMysqldumpArgs(versionLine: string): string[] {
+  const major = oracleMysqldumpMajor(versionLine);
+  if (major === undefined) return [];
+  return ['--set-gtid-purged=OFF', ...(major >= 8 ? ['--column-statistics=0'] : [])];
+}
+
+function dumpArgs(
+  connection: DatabaseConnection,
+  database: string,
+  compressionLevel: number,
+  toolVersionLine: string,
+): string[] {
   if (connection.engine === 'postgresql') {
     return ['--format=custom', `--compress=${compressionLevel}`, '--dbname', database];
   }
   return [
+    ...oracleMysqldumpArgs(toolVersionLine),
     '--single-transaction',
     '--routines',
     '--triggers',
@@ -174,7 +207,11 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
     const tool = findTool(connection.engine, 'dump', options.toolsDir);
     const version = await toolVersion(tool, access);
 
-    const running = startTool(tool, dumpArgs(connection, database, options.compressionLevel), access);
+    const running = startTool(
+      tool,
+      dumpArgs(connection, database, options.compressionLevel, version),
+      access,
+    );
     const stdout = running.child.stdout;
     if (!stdout) throw fail('the dump program has no stdout');
     let dumpBytes = 0;
