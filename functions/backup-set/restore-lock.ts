@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import * as z from 'zod';
 import type { ComponentName, ComponentResult } from '#components/component.ts';
 import type { DatabaseRestoreRequest } from '#components/database/schemas.ts';
 import type { FilesRestoreRequest } from '#components/files/settings.ts';
@@ -6,6 +7,7 @@ import type { SourceRestoreRequest } from '#components/source/settings.ts';
 import { BackupAlreadyRunningError, CorruptBackupError, LiferayBackupError } from '#runtime/errors.ts';
 import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
+import { parseInput } from '#runtime/validate.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { sameStateMachine, siblingEndedStatus } from './executions.ts';
 import { storeKeys } from './keys.ts';
@@ -204,6 +206,55 @@ export async function releaseRestoreLocks(
   restoreId: string,
 ): Promise<void> {
   for (const key of keys) await releaseBackupLock(store, key, restoreId);
+}
+
+/**
+ * A restore's steps after Validate that write (a files plan, shard or swap) first check that it
+ * still holds every lock Validate took. A failed or stopped Restore execution can be redriven for
+ * 14 days: Step Functions re-runs the failed steps, never Validate, and meanwhile the next restore
+ * of the same target may have taken the lock over (the execution had ended). That run then owns
+ * the target; the redriven one stops before it writes. One read per lock. A restore whose Validate
+ * took no lock (called with a request alone, or a run of an earlier version) has nothing to check.
+ */
+export async function assertRestoreLocksHeld(
+  store: ContentStore,
+  restore: { readonly restoreId: string; readonly locks?: unknown },
+): Promise<void> {
+  const locks = parseInput(restoreLockKeysSchema, restore.locks, 'the restore locks ($.restore.locks)');
+  for (const key of locks ?? []) {
+    let held: HeldLock | undefined;
+    try {
+      held = await readBackupLock(store, key);
+    } catch (error) {
+      if (!(error instanceof CorruptBackupError)) throw error; // a store that does not answer: retried
+      throw new RestoreLockLostError(
+        `restore ${restore.restoreId} cannot tell whether it still holds its lock ${key}: ${error.message}. ${STOPPED}`,
+      );
+    }
+    if (held?.backupId === restore.restoreId) continue;
+    if (!held)
+      throw new RestoreLockLostError(
+        `restore ${restore.restoreId} no longer holds its lock ${key}: the lock is gone (another restore took it over and gave it back when it ended, or it was deleted by hand). ${STOPPED}`,
+      );
+    const target = held.about?.target ?? key;
+    const set = held.about?.backupId ? ` of ${held.about.backupId}` : '';
+    const by = held.about?.requestedBy ? `, requested by ${held.about.requestedBy}` : '';
+    throw new RestoreLockLostError(
+      `restore ${restore.restoreId} no longer holds the lock on ${target}: restore ${held.backupId}${set} (${runOf(held)}${by}) took it over at ${held.acquiredAt} (this restore's run had ended, or its lock had gone stale) and now owns ${target}. ${STOPPED}`,
+    );
+  }
+}
+
+const STOPPED =
+  'This run (most likely an execution redriven after it failed or was stopped) stopped here and wrote nothing more into the target. To restore this set, start a new restore once the target is free';
+
+const restoreLockKeysSchema = z.array(z.string().startsWith(RESTORE_LOCKS_PREFIX)).optional();
+
+/** A restore went on after another one took its target's lock over. Not retried: the target is the other's. */
+export class RestoreLockLostError extends LiferayBackupError {
+  constructor(message: string) {
+    super('RestoreLockLostError', message);
+  }
 }
 
 /** Another restore writes a target this one would write. Not retried: the person decides. */

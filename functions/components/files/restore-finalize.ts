@@ -1,3 +1,4 @@
+import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
 import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -40,6 +41,9 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
   const next = await nextRound(store, restore.restoreId, component, files, continuing);
   if (next) return next;
 
+  // Above all before the swap: a redriven execution whose target another restore took over would
+  // rename that restore's live tree aside. Before the folders' metadata and the lost-files list too.
+  await assertRestoreLocksHeld(store, restore);
   const plan = await readRestorePlan(store, files.planKey);
   const all: RestoreShardResult[] =
     files.round === 0

@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { siblingEndedStatus } from '#backup-set/executions.ts';
 import { readManifest } from '#backup-set/manifest.ts';
 import { howRunEnded } from '#backup-set/report-run.ts';
+import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
 import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -243,6 +244,8 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
     );
   }
 
+  // A redriven execution re-runs Plan, never Validate: the target may be another restore's by now.
+  await assertRestoreLocksHeld(rt.store, restore);
   await fs.mkdir(path.dirname(target), { recursive: true });
   await removeFailedStagings(rt, component, target, restore.restoreId, executionId, warnings);
   await makeStaging(component, staging);

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as z from 'zod';
+import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -194,6 +195,8 @@ export async function restoreShard(
   );
   const settings = filesSettings(rt, component);
   return SHARDS_PER_PROCESS.run(async () => {
+    // A redriven Map Run re-runs its failed shards: into a staging folder whose target may be another restore's by now.
+    await assertRestoreLocksHeld(rt.store, restore);
     const plan = await readRestorePlan(rt.store, filesKeys.plan(restore.restoreId, component));
     const result = await restoreInAttempts(rt, plan, shard, settings);
     await rt.store.put(filesKeys.shardResult(restore.restoreId, component, shard.id), jsonBody(result), {
