@@ -1,6 +1,7 @@
 import type { DBInstance } from '@aws-sdk/client-rds';
 import * as z from 'zod';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
+import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
 import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
 import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -116,6 +117,9 @@ export async function startRestore(event: unknown, rt: Runtime): Promise<Restore
   };
 
   if (details.mode === 'dump') {
+    // A redriven execution starts here again, never at Validate: the target database may be
+    // another restore's by now (RDS restores take no lock: they create a new instance).
+    await assertRestoreLocksHeld(rt.store, restore);
     if (settings.mode !== 'dump') {
       throw new InvalidInputError(
         'this set holds a dump: restore it with a dump-mode configuration (CLI: --database-url)',
