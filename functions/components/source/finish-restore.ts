@@ -17,6 +17,7 @@ const outcomeSchema = z.object({
   seconds: z.number(),
   warnings: z.array(z.string()),
 });
+type Outcome = z.infer<typeof outcomeSchema>;
 const failureSchema = z.object({
   target: z.object({ url: z.string(), repository: z.string().optional() }).loose(),
   error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
@@ -26,6 +27,22 @@ const eventSchema = z.object({
   startedAt: z.iso.datetime({ offset: true }).optional(),
   targets: z.array(z.union([outcomeSchema, failureSchema])),
 });
+
+/**
+ * What the targets' outcomes may take of the result's details, as UTF-8 JSON. The Restore's
+ * Parallel gathers every component's result into one Step Functions state (256 KiB), and details
+ * are never cut by withinResultBudget: 50 targets whose pushes each warned made 43 KB here. Each
+ * target keeps its first warnings and the count of the others (`moreWarnings`).
+ */
+export const RESTORE_DETAILS_BUDGET_BYTES = 24 * 1024;
+
+/**
+ * Where every warning is whole when the result shows only the first ones: each push logs its
+ * outcome (restore-repository.ts), and the execution keeps each iteration's output. Not the store:
+ * this function may not write there (its role has no store grant).
+ */
+export const FULL_WARNINGS =
+  "every one, whole, in the log of each target's push (source-restore-repository, 'repository restored') and in the Restore execution's history (each 'Source restore repository' iteration's output)";
 
 /**
  * `source-finish-restore`: the component's restore result from the Map's iterations; any failed
@@ -43,7 +60,9 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
       `${failures.length} of ${targets.length} restore target(s) failed: ${failures.join(' | ')}`,
     );
   }
-  const outcomes = targets.filter((item): item is z.infer<typeof outcomeSchema> => !('error' in item));
+  const outcomes = targets.filter((item): item is Outcome => !('error' in item));
+  const shown = withFirstWarnings(outcomes);
+  const leftOut = shown.some((target) => target.moreWarnings !== undefined);
   return withinResultBudget(
     {
       component: 'source',
@@ -56,10 +75,50 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
         pushed: outcomes.reduce((sum, outcome) => sum + outcome.pushed, 0),
         packBytes: outcomes.reduce((sum, outcome) => sum + outcome.packBytes, 0),
       },
-      details: { targets: outcomes },
+      details: { targets: shown },
     },
-    'details.targets[].warnings',
+    leftOut ? FULL_WARNINGS : 'details.targets[].warnings',
   );
+}
+
+const utf8JsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+/**
+ * Each outcome with its first warnings within RESTORE_DETAILS_BUDGET_BYTES (what is left after
+ * every outcome's own fields), and how many were left out (`moreWarnings`). Taken round by round,
+ * every target's first warning before any target's second, so that a target that warned much
+ * leaves room for the first warning of the others.
+ */
+function withFirstWarnings(outcomes: readonly Outcome[]): (Outcome & { moreWarnings?: number })[] {
+  const fixed = utf8JsonBytes({
+    targets: outcomes.map((outcome) => ({ ...outcome, warnings: [], moreWarnings: 0 })),
+  });
+  let room = RESTORE_DETAILS_BUDGET_BYTES - fixed;
+  const kept = outcomes.map(() => 0);
+  const full = outcomes.map(() => false);
+  const rounds = Math.max(0, ...outcomes.map((outcome) => outcome.warnings.length));
+  for (let round = 0; round < rounds; round += 1) {
+    outcomes.forEach((outcome, index) => {
+      const warning = outcome.warnings[round];
+      if (warning === undefined || full[index]) return;
+      const bytes = utf8JsonBytes(warning) + 1;
+      // A target stops at its first warning that does not fit: it keeps its first ones, in order.
+      if (bytes > room) full[index] = true;
+      else {
+        kept[index] = round + 1;
+        room -= bytes;
+      }
+    });
+  }
+  return outcomes.map((outcome, index) => {
+    const count = kept[index] ?? 0;
+    if (count === outcome.warnings.length) return outcome;
+    return {
+      ...outcome,
+      warnings: outcome.warnings.slice(0, count),
+      moreWarnings: outcome.warnings.length - count,
+    };
+  });
 }
 
 export const handler = lambdaHandler(finishSourceRestore);
