@@ -311,7 +311,8 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
       }
     }
     context.store.grantReadWrite(this.startBackupFn, 'dumps/*');
-    context.store.grantRead(this.startRestoreFn, 'dumps/*', 'backups/*');
+    // locks/restores/*: a redriven dump restore checks that its target lock still names it.
+    context.store.grantRead(this.startRestoreFn, 'dumps/*', 'backups/*', 'locks/restores/*');
   }
 
   /** The ARNs the snapshot grants are scoped to (rds-instance, aurora-cluster). */

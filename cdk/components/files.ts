@@ -301,6 +301,9 @@ class FilesComponent extends Construct implements WorkflowComponent {
     store.grantRead(this.restoreShardFn, 'objects/*', 'backups/*/files/*');
     store.grantReadWrite(this.restoreShardFn, 'work/*');
     store.grantReadWrite(this.finalizeRestoreFn, 'work/*');
+    // A redriven restore checks that its target locks still name it before it writes (restore-lock.ts).
+    for (const fn of [this.planRestoreFn, this.restoreShardFn, this.finalizeRestoreFn])
+      store.grantRead(fn, 'locks/restores/*');
 
     // The restore drill reads the store only: no file system, no VPC needed.
     this.planVerifyFn = create('PlanVerify', 'files-plan-verify', 'list the index parts to check', {});
