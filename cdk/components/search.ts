@@ -268,8 +268,10 @@ class SearchComponent implements WorkflowComponent {
       'check-recovery',
       'Search: check the recovery, compare document counts',
     );
-    // The restore reads the set's search record from its manifest.
+    // The restore reads the set's search record from its manifest, and a long index list beside it.
     context.store.grantRead(this.startRestore, 'backups/*');
+    // Check snapshot stores a long index list beside the set (search/index-list.ts).
+    context.store.grantReadWrite(this.checkSnapshot, 'backups/*/search/*');
 
     for (const [key, fn] of Object.entries(this.functions()) as [
       keyof typeof DOMAIN_METHODS,

@@ -49,9 +49,10 @@ export type ComponentRestoreResult = z.infer<typeof componentRestoreResultSchema
  * Parallel gathers the five results into Commit's input, the Restore's into Report's, beside the
  * context (backup or restore context, request, the database's prepared state: about 10 KB), and
  * Step Functions takes at most 262,144 bytes per state. Each component bounds its own result
- * without seeing the others', and two keep details larger than their share, which are never cut
- * (a restore reads them): search's 500 index records take about 90 KB, source's 50 repositories
- * at their inline budget about 65 KB. 5 x 32 KiB = 160 KiB leaves 96 KiB for those and the context.
+ * without seeing the others'. Details are never cut (a restore reads them): the components keep
+ * them small themselves (search stores a long index list beside the set, source bounds its
+ * restore targets' warnings); source's 50 repositories at their inline budget still take about
+ * 65 KB. 5 x 32 KiB = 160 KiB leaves 96 KiB for that and the context.
  */
 export const RESULT_BUDGET_BYTES = 32 * 1024;
 

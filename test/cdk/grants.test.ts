@@ -100,6 +100,19 @@ describe("the Git mirror function (it holds the Git hosts' credentials)", () => 
   });
 });
 
+describe('the search check-snapshot function', () => {
+  // A long index list is stored beside the set (functions/components/search/index-list.ts).
+  it('may write backups/*/search/* and nothing else of the store', () => {
+    const template = synthesize(CDK_JSON.context.liferayBackup);
+    const writes = statementsOfFunction(template, 'SearchCheckSnapshot')
+      .filter((s) => s.Effect === 'Allow' && asList(s.Action).includes('s3:PutObject'))
+      .flatMap((s) => asList(s.Resource))
+      .map((r) => JSON.stringify(r));
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.filter((r) => !/\/backups\/\*\/search\/\*"/.test(r))).toEqual([]);
+  });
+});
+
 describe('the notification topic', () => {
   // The topic has a policy of its own (enforceSSL, the EventBridge target), which replaces SNS's
   // default one: CloudWatch alarms may publish only if it says so (SNS developer guide, "Amazon SNS

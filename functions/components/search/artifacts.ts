@@ -1,10 +1,12 @@
 import type { RetentionHooks, SetComponent, VerifyOutcome } from '#components/component.ts';
-import { RetryableError } from '#runtime/errors.ts';
+import { CorruptBackupError, RetryableError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import type { SearchEngine } from './engine.ts';
 import { SearchSnapshotBusyError } from './errors.ts';
 import { searchRuntime } from './handlers/context.ts';
-import { type SearchResultDetails, searchResultDetailsSchema } from './records.ts';
+import { parseSearchRecord, searchDetailsOf } from './index-list.ts';
+import { namedFirst } from './names.ts';
+import type { SearchRecord, SearchResultDetails } from './records.ts';
 import { repositoryLocation } from './repository.ts';
 
 /**
@@ -16,18 +18,21 @@ type Located =
   | {
       readonly ok: true;
       readonly engine: SearchEngine;
-      readonly details: SearchResultDetails;
+      readonly details: SearchRecord;
       readonly where: string;
     }
   | { readonly ok: false; readonly problem: string };
 
 /** The engine, and the set's record, once the repository is known to read where the set wrote. */
 async function locate(input: SetComponent, rt: Runtime): Promise<Located> {
-  const parsed = searchResultDetailsSchema.safeParse(input.result.details);
-  if (!parsed.success) {
-    return { ok: false, problem: `set ${input.backupId}: the search record is not readable` };
+  const parsed = parseSearchRecord(input.result.details);
+  if (!parsed.ok) {
+    return {
+      ok: false,
+      problem: `set ${input.backupId}: the search record is not readable: ${parsed.problem}`,
+    };
   }
-  const details = parsed.data;
+  const details = parsed.record;
   const where = `${details.repository.name}/${details.snapshot.name}`;
   if (rt.settings.components.search === undefined) {
     return {
@@ -85,8 +90,22 @@ export const searchRetention: RetentionHooks = {
 export async function verifySearchSnapshot(input: SetComponent, rt: Runtime): Promise<VerifyOutcome> {
   const located = await locate(input, rt);
   if (!located.ok) return { status: 'failed', checks: [], problems: [located.problem] };
-  const { engine, details, where } = located;
-  const checks = [`repository ${details.repository.name} reads ${details.repository.location}`];
+  const { engine, where } = located;
+  const checks = [
+    `repository ${located.details.repository.name} reads ${located.details.repository.location}`,
+  ];
+  let details: SearchResultDetails;
+  try {
+    details = await searchDetailsOf(rt.store, located.details, `set ${input.backupId}`);
+  } catch (error) {
+    if (!(error instanceof CorruptBackupError)) throw error;
+    return { status: 'failed', checks, problems: [error.message] };
+  }
+  if ('indexList' in located.details) {
+    checks.push(
+      `${located.details.indexList.key} matches its recorded size and sha256 (${details.indexes.length} index records)`,
+    );
+  }
   const snapshot = await engine.getSnapshot(details.repository.name, details.snapshot.name);
   if (!snapshot) return { status: 'failed', checks, problems: [`search snapshot ${where} does not exist`] };
   checks.push(`search snapshot ${where} exists`);
@@ -101,7 +120,7 @@ export async function verifySearchSnapshot(input: SetComponent, rt: Runtime): Pr
   const missing = details.indexes
     .filter((index) => !snapshot.indices.includes(index.name))
     .map((index) => index.name);
-  if (missing.length > 0) problems.push(`search snapshot ${where} lacks ${missing.join(', ')}`);
+  if (missing.length > 0) problems.push(`search snapshot ${where} lacks ${namedFirst(missing)}`);
   else checks.push(`search snapshot ${where} holds the ${details.indexes.length} recorded indexes`);
   return { status: problems.length === 0 ? 'verified' : 'failed', checks, problems };
 }

@@ -62,8 +62,8 @@ export const indexRecordSchema = z.object({
 });
 export type IndexRecord = z.infer<typeof indexRecordSchema>;
 
-/** The search component's `details` in the manifest. */
-export const searchResultDetailsSchema = z.object({
+/** What the details say of the snapshot, whichever way they hold its index records. */
+const snapshotRecordFields = {
   engine: engineRecordSchema,
   repository: repositoryRecordSchema,
   snapshot: z.object({
@@ -76,9 +76,42 @@ export const searchResultDetailsSchema = z.object({
   }),
   dxp: dxpSchema,
   indexNamePrefix: z.string().max(100),
+};
+
+/** The set's index records with every one of them: what the restore, the drill and the plan read. */
+export const searchResultDetailsSchema = z.object({
+  ...snapshotRecordFields,
   indexes: z.array(indexRecordSchema).max(MAX_INDEXES),
 });
 export type SearchResultDetails = z.infer<typeof searchResultDetailsSchema>;
+
+/** Index names the details keep beside a stored list, for people reading the manifest. */
+export const INDEX_LIST_FIRST_NAMES = 10;
+
+/**
+ * Where the index records are when they would not fit the details (index-list.ts): an object of
+ * the set, checked against its size and sha256 when it is read back.
+ */
+export const indexListRefSchema = z.object({
+  key: z.string().min(1).max(1024),
+  size: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  count: z.number().int().min(1).max(MAX_INDEXES),
+  firstNames: z.array(indexNameSchema).max(INDEX_LIST_FIRST_NAMES),
+});
+export type IndexListRef = z.infer<typeof indexListRefSchema>;
+
+/**
+ * The search component's `details` in the manifest: the index records inline (every set of a
+ * usual size, and every set recorded before the list could be stored), or a reference to them.
+ * A set with the reference has no `indexes`, so a version that only reads them inline refuses it
+ * instead of restoring part of it.
+ */
+export const searchRecordSchema = z.union([
+  z.object({ ...snapshotRecordFields, indexes: z.array(indexRecordSchema).max(MAX_INDEXES) }),
+  z.object({ ...snapshotRecordFields, indexList: indexListRefSchema }),
+]);
+export type SearchRecord = z.infer<typeof searchRecordSchema>;
 
 /**
  * The search part of a restore request (`"search": {...}` in the Restore input):

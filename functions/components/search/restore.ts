@@ -2,6 +2,7 @@ import { type ComponentRestoreResult, withinResultBudget } from '#components/com
 import type { IndexInfo, SearchEngine } from './engine.ts';
 import { SearchRestoreConflictError, SearchSnapshotFailedError, SearchTimeoutError } from './errors.ts';
 import { globMatcher } from './liferay-indexes.ts';
+import { namedFirst } from './names.ts';
 import type {
   IndexRecord,
   PreparedRepository,
@@ -10,7 +11,7 @@ import type {
   SearchRestoreRequest,
   SearchResultDetails,
 } from './records.ts';
-import { loopExhausted, searchResultDetailsSchema } from './records.ts';
+import { loopExhausted, searchRecordSchema } from './records.ts';
 import { findOwnRestores } from './restore-ownership.ts';
 import { indexPatternMatcher, isEngineIndex } from './settings.ts';
 
@@ -66,21 +67,25 @@ export function selectForRestore(
  * something that is in it, and renamed names stay valid.
  */
 export function checkSearchRestore(rawDetails: unknown, request: SearchRestoreRequest): string[] {
-  const parsed = searchResultDetailsSchema.safeParse(rawDetails);
+  const parsed = searchRecordSchema.safeParse(rawDetails);
   if (!parsed.success) {
     return [`the set's search record is not readable: ${parsed.error.issues[0]?.message ?? 'invalid'}`];
   }
+  // A set that keeps its index list in the store: Start restore reads it and checks the same
+  // before it changes anything.
+  if (!('indexes' in parsed.data)) return [];
   const { indexes, problems } = selectForRestore(parsed.data, request);
-  if (request.onConflict === 'rename') {
-    for (const index of indexes) {
-      if (Buffer.byteLength(request.renamePrefix + index.name) > MAX_INDEX_NAME_BYTES) {
-        problems.push(
-          `${request.renamePrefix}${index.name} would be longer than ${MAX_INDEX_NAME_BYTES} bytes`,
-        );
-      }
-    }
-  }
-  return problems;
+  return [...problems, ...renameProblems(indexes, request)];
+}
+
+/** Renamed names the engines would refuse. */
+function renameProblems(indexes: readonly IndexRecord[], request: SearchRestoreRequest): string[] {
+  if (request.onConflict !== 'rename') return [];
+  return indexes
+    .filter((index) => Buffer.byteLength(request.renamePrefix + index.name) > MAX_INDEX_NAME_BYTES)
+    .map(
+      (index) => `${request.renamePrefix}${index.name} would be longer than ${MAX_INDEX_NAME_BYTES} bytes`,
+    );
 }
 
 /**
@@ -240,7 +245,8 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
       `snapshot ${repository.name}/${details.snapshot.name} is ${snapshot.state}`,
     );
   }
-  const { indexes: selected, problems: selectionProblems } = selectForRestore(details, request);
+  const { indexes: selected, problems: selectedProblems } = selectForRestore(details, request);
+  const selectionProblems = [...selectedProblems, ...renameProblems(selected, request)];
   const notInSnapshot = selected
     .filter((index) => !snapshot.indices.includes(index.name))
     .map((index) => index.name);
@@ -248,7 +254,7 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
     throw new SearchRestoreConflictError(
       [
         ...selectionProblems,
-        ...(notInSnapshot.length > 0 ? [`not in the snapshot: ${notInSnapshot.join(', ')}`] : []),
+        ...(notInSnapshot.length > 0 ? [`not in the snapshot: ${namedFirst(notInSnapshot)}`] : []),
       ].join('; '),
     );
   }
@@ -324,9 +330,7 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
       : []),
     ...(plan.close.length > 0 ? [`closed before restoring over them: ${namedFirst(plan.close)}`] : []),
     ...(plan.delete.length > 0 ? [`deleted before restoring them: ${namedFirst(plan.delete)}`] : []),
-    ...plan.indexes
-      .filter((index) => index.conflict === 'renamed')
-      .map((index) => `${index.name} exists: restored beside it as ${index.target}`),
+    ...renamedWarning(plan.indexes, request.renamePrefix),
   ];
   return {
     phase: 'restore',
@@ -389,7 +393,7 @@ export async function checkRecovery(
     if (loopExhausted(state, checks, now)) {
       throw new SearchTimeoutError(
         `the restore of ${state.snapshot} has not recovered after ${checks} checks since ${state.startedAt}: ` +
-          `${pending.join(', ')} (the restore goes on in the cluster; check GET ${pending[0] ?? ''}/_recovery)`,
+          `${namedFirst(pending)} (the restore goes on in the cluster; check GET ${pending[0] ?? ''}/_recovery)`,
       );
     }
     return { ...state, checks };
@@ -436,11 +440,12 @@ export async function checkRecovery(
       indexes: restored,
     },
   };
-  // The index list travels once, in the result: Step Functions passes at most 256 KB between states.
+  // The index list and the warnings travel once, in the result: Step Functions passes at most 256 KB between states.
   return {
     ...state,
     checks,
     indexes: [],
+    warnings: [],
     done: true,
     // Most are counts that differ, also in details.indexes (which is never cut).
     result: withinResultBudget(
@@ -450,11 +455,16 @@ export async function checkRecovery(
   };
 }
 
-/** Indexes named in a warning, at most: a warning keeps 4,096 characters (the report lists every index). */
-const NAMED_INDEXES = 20;
-
-/** The first names, and how many more: twenty virtual instances make over a hundred indexes. */
-function namedFirst(names: readonly string[]): string {
-  const more = names.length - NAMED_INDEXES;
-  return `${names.slice(0, NAMED_INDEXES).join(', ')}${more > 0 ? `, and ${more} more (${names.length} in all)` : ''}`;
+/**
+ * One line for every index restored beside an existing one: the loop state keeps 100 warnings,
+ * and a restore may rename all 500 indexes.
+ */
+function renamedWarning(indexes: readonly RestoreIndex[], renamePrefix: string): string[] {
+  const renamed = indexes.filter((index) => index.conflict === 'renamed');
+  const [only] = renamed;
+  if (only === undefined) return [];
+  if (renamed.length === 1) return [`${only.name} exists: restored beside it as ${only.target}`];
+  return [
+    `${renamed.length} indexes exist: restored beside them as ${renamePrefix}<name>: ${namedFirst(renamed.map((index) => index.name))}`,
+  ];
 }

@@ -2,6 +2,7 @@ import { type ComponentResult, withinResultBudget } from '#components/component.
 import { ConfigError } from '#runtime/errors.ts';
 import type { IndexInfo, SearchEngine, ShardFailure, SnapshotInfo } from './engine.ts';
 import { SearchEngineError, SearchSnapshotFailedError, SearchTimeoutError } from './errors.ts';
+import { indexRecordsFitInline } from './index-list.ts';
 import {
   detectDxpVersion,
   indexKind,
@@ -9,12 +10,14 @@ import {
   LEGACY_INDEX_PATTERNS,
   selectIndexes,
 } from './liferay-indexes.ts';
+import { namedFirst } from './names.ts';
 import {
+  type IndexListRef,
   type IndexRecord,
   loopExhausted,
   MAX_INDEXES,
   type PreparedRepository,
-  type SearchResultDetails,
+  type SearchRecord,
   type SnapshotState,
 } from './records.ts';
 import { indexPatternMatcher, type SearchSettings } from './settings.ts';
@@ -98,7 +101,9 @@ export async function startSnapshot(engine: SearchEngine, input: StartSnapshotIn
   const warnings = [...prepared.warnings];
   const closed = names.filter((name) => byName.get(name)?.status === 'close');
   if (closed.length > 0) {
-    warnings.push(`closed indexes are not in the snapshot (open them to back them up): ${closed.join(', ')}`);
+    warnings.push(
+      `closed indexes are not in the snapshot (open them to back them up): ${namedFirst(closed)}`,
+    );
   }
   const open = names.filter((name) => byName.get(name)?.status !== 'close');
   if (open.length === 0) {
@@ -177,10 +182,10 @@ function completedResult(
   state: SnapshotState,
   info: SnapshotInfo,
   indexes: IndexRecord[],
-  startedAt: string,
+  indexList: IndexListRef | undefined,
   now: Date,
 ): ComponentResult {
-  const details: SearchResultDetails = {
+  const details: SearchRecord = {
     engine: state.engine,
     repository: state.repository,
     snapshot: {
@@ -193,12 +198,12 @@ function completedResult(
     },
     dxp: state.dxp,
     indexNamePrefix: state.indexNamePrefix,
-    indexes,
+    ...(indexList ? { indexList } : { indexes }),
   };
   return withinResultBudget({
     component: 'search',
     status: 'complete',
-    startedAt,
+    startedAt: state.startedAt,
     finishedAt: now.toISOString(),
     warnings: state.warnings,
     summary: {
@@ -229,6 +234,11 @@ export async function checkSnapshot(
   now: Date,
   /** What to list for the counts at the end (listingPattern of the settings). */
   listing: string,
+  /**
+   * Stores the records that would not fit the result (storeIndexList for the set); without it they
+   * stay inline whatever their size.
+   */
+  storeIndexes?: (indexes: readonly IndexRecord[]) => Promise<IndexListRef>,
 ): Promise<SnapshotState> {
   const repository = state.repository.name;
   const info = await engine.getSnapshot(repository, state.snapshot);
@@ -269,7 +279,7 @@ export async function checkSnapshot(
     .map((index) => index.name);
   if (missing.length > 0) {
     throw new SearchSnapshotFailedError(
-      `snapshot ${repository}/${state.snapshot} succeeded without ${missing.join(', ')} (deleted during the snapshot?)`,
+      `snapshot ${repository}/${state.snapshot} succeeded without ${namedFirst(missing)} (deleted during the snapshot?)`,
     );
   }
   // Writes during the snapshot make the counts at the start approximate: record the end too.
@@ -278,12 +288,14 @@ export async function checkSnapshot(
     const atEnd = after.get(index.name);
     return atEnd !== undefined && atEnd !== index.docCount ? { ...index, docCountAtEnd: atEnd } : index;
   });
-  // The index list travels once, in the result: Step Functions passes at most 256 KB between states.
+  const indexList = storeIndexes && !indexRecordsFitInline(indexes) ? await storeIndexes(indexes) : undefined;
+  // The index list and the warnings travel once, in the result: Step Functions passes at most 256 KB between states.
   return {
     ...state,
     checks,
     indexes: [],
+    warnings: [],
     done: true,
-    result: completedResult(state, info, indexes, state.startedAt, now),
+    result: completedResult(state, info, indexes, indexList, now),
   };
 }

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
+import { storeIndexList } from '../index-list.ts';
 import { type SnapshotState, snapshotStateSchema } from '../records.ts';
 import { checkSnapshot, listingPattern } from '../snapshot.ts';
 import { backupRefSchema, searchRuntime } from './context.ts';
@@ -17,7 +18,9 @@ const eventSchema = z.object({ backup: backupRefSchema, search: snapshotStateSch
 export async function checkSearchSnapshot(event: unknown, rt: Runtime): Promise<SnapshotState> {
   const input = parseInput(eventSchema, event, 'search check-snapshot event');
   const { settings, engine } = await searchRuntime(rt);
-  const state = await checkSnapshot(engine, input.search, rt.now(), listingPattern(settings));
+  const state = await checkSnapshot(engine, input.search, rt.now(), listingPattern(settings), (indexes) =>
+    storeIndexList(rt.store, input.backup.backupId, indexes),
+  );
   if (state.done)
     rt.logger.info('search snapshot complete', { snapshot: state.snapshot, checks: state.checks });
   else

@@ -1,15 +1,11 @@
 import * as z from 'zod';
 import { readManifest } from '#backup-set/manifest.ts';
-import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import { CorruptBackupError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import {
-  preparedRepositorySchema,
-  type RestoreState,
-  searchRestoreRequestSchema,
-  searchResultDetailsSchema,
-} from '../records.ts';
+import { parseSearchRecord, searchDetailsOf } from '../index-list.ts';
+import { preparedRepositorySchema, type RestoreState, searchRestoreRequestSchema } from '../records.ts';
 import { startRestore } from '../restore.ts';
 import { restoreRefSchema, searchRuntime } from './context.ts';
 
@@ -20,7 +16,8 @@ const eventSchema = z.object({
 });
 
 /**
- * `search-start-restore`: reads the set's search record from its manifest, checks the snapshot
+ * `search-start-restore`: reads the set's search record from its manifest (and its index list
+ * from the store when the set keeps it there), checks the snapshot
  * and every conflict, then (only when nothing is in the way, or the request said how to deal with
  * it) closes/deletes/renames and starts the restore without waiting. A retry of this task goes on
  * with the indexes the engine is already restoring for it (see restore-ownership.ts).
@@ -34,15 +31,13 @@ export async function startSearchRestore(event: unknown, rt: Runtime): Promise<R
     'search restore request',
   );
   const manifest = await readManifest(rt.store, input.restore.backupId);
-  const details = searchResultDetailsSchema.safeParse(manifest.results.search?.details);
-  if (!details.success) {
-    throw new CorruptBackupError(
-      `backup set ${input.restore.backupId}: the search record is not valid: ${describeIssues(details.error.issues)}`,
-    );
-  }
+  const where = `backup set ${input.restore.backupId}`;
+  const record = parseSearchRecord(manifest.results.search?.details);
+  if (!record.ok) throw new CorruptBackupError(`${where}: the search record is not valid: ${record.problem}`);
+  const details = await searchDetailsOf(rt.store, record.record, where);
   const { settings, engine } = await searchRuntime(rt, 'restore');
   const state = await startRestore(engine, {
-    details: details.data,
+    details,
     request,
     prepared: input.search,
     maxChecks: settings.maxChecks,
