@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { acquireBackupLock } from '#backup-set/lock.ts';
 import { RestoreLockLostError, restoreLockKey } from '#backup-set/restore-lock.ts';
+import type { ComponentResult } from '#components/component.ts';
 import { startRestore } from '#components/database/restore.ts';
 import { committedSet, databaseRuntime, failure } from './support.ts';
 
@@ -12,7 +13,7 @@ import { committedSet, databaseRuntime, failure } from './support.ts';
 const BACKUP_ID = 'b20261127t020000z-a1b2';
 const RESTORE_ID = 'r20261127t030000z-c3d4';
 
-const dumpResult = {
+const dumpResult: ComponentResult = {
   component: 'database',
   status: 'complete',
   warnings: [],
@@ -31,7 +32,7 @@ const dumpResult = {
     sha256: 'a'.repeat(64),
     dumpBytes: 100,
   },
-} as const;
+};
 
 describe('a dump restore whose target lock another restore took over', () => {
   it('stops before connecting, naming the restore that holds it', async () => {
