@@ -191,9 +191,20 @@ export async function finalizeBackup(event: unknown, rt: Runtime): Promise<Round
   };
   rt.logger.info('files backup finalized', { component, ...result.summary });
   const listed = `every one, whole, in ${warningsKey} (gzip, one JSON string a line)`;
-  const bounded = withinResultBudget(result, listed);
-  // The list the budget's line names (multi-byte warnings can pass it within the shown characters).
-  if (bounded !== result && !stored) await storeWarningList(rt, warnings, warningsKey);
+  let bounded = withinResultBudget(result, listed);
+  if (bounded !== result) {
+    // The budget cut the shown warnings again (names in a script of 3 bytes a character pass it
+    // within the shown characters): bounded over all of them instead, so that its line counts
+    // every warning left out ("7 more" was said of 300), not only those shown. The ones after
+    // the shown are reached only when the budget kept every shown one: then they come whole.
+    const firstShown = stored ? shown.slice(0, -1) : shown;
+    bounded = withinResultBudget(
+      { ...result, warnings: [...firstShown, ...warnings.slice(firstShown.length)] },
+      listed,
+    );
+    // The list the budget's line names.
+    if (!stored) await storeWarningList(rt, warnings, warningsKey);
+  }
   return { ...files, next: false, result: bounded };
 }
 

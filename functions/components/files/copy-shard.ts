@@ -36,7 +36,7 @@ import { filesKeys, OBJECT_KEY_PATTERN } from './keys.ts';
 import { isAppendOnly } from './liferay-rules.ts';
 import { Semaphore } from './limit.ts';
 import type { PathRange } from './paths.ts';
-import { NOT_READ_YET, PreviousEntries, partsInRange } from './previous.ts';
+import { NOT_READ_YET, PreviousEntries, partsInRange, readFromOfSet } from './previous.ts';
 import { readJsonIfPresent } from './rounds.ts';
 import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
 import { type WalkedEntry, walkTreeBatches } from './walk.ts';
@@ -352,22 +352,27 @@ class ShardCopier {
     const deadline = started + this.settings.shard.timeBudgetSeconds * 1000;
     this.deadline = deadline;
     const { store } = this.rt;
-    // The previous index and this shard's earlier packs, if any, side by side (two requests).
-    const [previousIndex] = await Promise.all([
-      this.plan.previous
-        ? readIndex(store, this.plan.previous.index.key, this.plan.previous.index).catch((error: unknown) => {
+    // The previous index and this shard's earlier packs, if any, side by side (two requests; a
+    // third, the previous manifest, for a plan of an earlier version).
+    const { previous: previousRef } = this.plan;
+    const [previousIndex, readFrom] = await Promise.all([
+      previousRef
+        ? readIndex(store, previousRef.index.key, previousRef.index).catch((error: unknown) => {
             throw asPreviousIndexError(error);
           })
         : Promise.resolve(undefined),
+      // A plan of an earlier version does not say when the previous set began reading; its
+      // manifest does. Not the index's time: that is when its last shard ended, hours after a
+      // long first backup read its first files, which a rewrite in their tick would then hide.
+      previousRef && previousRef.readFrom === undefined
+        ? readFromOfSet(store, previousRef.backupId, this.component).catch((error: unknown) => {
+            throw asPreviousIndexError(error);
+          })
+        : Promise.resolve(previousRef?.readFrom),
       this.loadCheckpoints(),
     ]);
     const previous = new PreviousEntries(store, previousIndex ? partsInRange(previousIndex, this.range) : []);
-    if (previousIndex) {
-      // A plan of an earlier version does not say when the previous set began reading: its
-      // index's time, when its last shard ended, is the bound git uses (the index file's time).
-      const readFrom = this.plan.previous?.readFrom ?? previousIndex.createdAt;
-      this.racyFrom = Date.parse(readFrom) - RACY_MARGIN_MS;
-    }
+    if (previousIndex && readFrom !== undefined) this.racyFrom = Date.parse(readFrom) - RACY_MARGIN_MS;
     this.catalog = await CatalogLookup.open(store, previousIndex?.catalog);
     this.packs = new PackWriter({
       store,

@@ -1,4 +1,4 @@
-import { MAX_CHAIN_STEPS, readManifest } from '#backup-set/manifest.ts';
+import { MAX_CHAIN_STEPS, type Manifest, readManifest } from '#backup-set/manifest.ts';
 import { CorruptBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { asPreviousIndexError } from './errors.ts';
@@ -63,11 +63,7 @@ export async function findPreviousIndex(
       const { key, size, sha256 } = details.data.index;
       try {
         const index = await readIndex(store, key, { size, sha256 });
-        // The component's start is its Plan's, written before any shard ran; a result without one
-        // falls back to the set's start, earlier still (too early a bound only means a few more
-        // files read again, never fewer).
-        const readFrom = result.startedAt ?? manifest.startedAt;
-        return { backupId: id, key, size, sha256, index, readFrom };
+        return { backupId: id, key, size, sha256, index, readFrom: readFromOf(manifest, component) };
       } catch (error) {
         onWarning(
           `the file index of the earlier set ${id} cannot be used (${(error as Error).message}); this backup reads every file again`,
@@ -78,6 +74,24 @@ export async function findPreviousIndex(
     id = manifest.previousBackupId;
   }
   return undefined;
+}
+
+/**
+ * When a set began reading this component's files (PreviousIndex.readFrom): the component's start,
+ * which is its Plan's, written before any shard ran; a result without one falls back to the set's
+ * start, earlier still (too early a bound only means a few more files read again, never fewer).
+ */
+function readFromOf(manifest: Manifest, component: FilesComponentName): string {
+  return manifest.results[component]?.startedAt ?? manifest.startedAt;
+}
+
+/** readFromOf for a set named by its id (one request: its manifest). */
+export async function readFromOfSet(
+  store: ContentStore,
+  backupId: string,
+  component: FilesComponentName,
+): Promise<string> {
+  return readFromOf(await readManifest(store, backupId), component);
 }
 
 /** The parts of an index that can hold paths of a range. */
