@@ -268,8 +268,9 @@ class SearchComponent implements WorkflowComponent {
       'check-recovery',
       'Search: check the recovery, compare document counts',
     );
-    // The restore reads the set's search record from its manifest, and a long index list beside it.
-    context.store.grantRead(this.startRestore, 'backups/*');
+    // The restore reads the set's search record from its manifest, and a long index list beside it;
+    // a redriven one checks that its target lock still names it (locks/restores/*).
+    context.store.grantRead(this.startRestore, 'backups/*', 'locks/restores/*');
     // Check snapshot stores a long index list beside the set (search/index-list.ts).
     context.store.grantReadWrite(this.checkSnapshot, 'backups/*/search/*');
 

@@ -230,7 +230,8 @@ class SourceComponent implements WorkflowComponent {
     context.store.grantRead(this.mirrorRepository, 'backups/*', 'objects/git/*');
     context.store.grantReadWrite(this.mirrorRepository, 'backups/*/source/*', 'objects/git/*');
     context.store.grantRead(this.finishBackup, 'backups/*');
-    context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*');
+    // locks/restores/*: a redriven push checks that its target lock still names its restore.
+    context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*', 'locks/restores/*');
 
     const parameterArn = (name: string) => ssmParameterArn(scope, name);
     const configured = configuredParameters(config).map(parameterArn);

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
 import { CorruptBackupError, InvalidInputError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -26,6 +27,8 @@ export const RESTORE_ENV_PREFIX = 'LIFERAY_BACKUP_GIT_';
  */
 export async function restoreSourceRepository(event: unknown, rt: Runtime): Promise<RestoreOutcome> {
   const { restore, target } = parseInput(eventSchema, event, 'source restore event');
+  // A redriven execution re-runs this push, never Validate: the target may be another restore's by now.
+  await assertRestoreLocksHeld(rt.store, restore);
   const settings = componentSettings(rt.settings, 'source', sourceSettingsSchema);
   checkTargetCredentials(target.credentials, settings);
   const details = await sourceDetailsOf(rt.store, restore.backupId);

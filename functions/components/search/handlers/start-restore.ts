@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { readManifest } from '#backup-set/manifest.ts';
+import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
 import { CorruptBackupError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -25,6 +26,9 @@ const eventSchema = z.object({
  */
 export async function startSearchRestore(event: unknown, rt: Runtime): Promise<RestoreState> {
   const input = parseInput(eventSchema, event, 'search start-restore event');
+  // A redriven execution starts here again, never at Validate: the cluster may be another
+  // restore's by now. Before anything is closed, deleted or renamed.
+  await assertRestoreLocksHeld(rt.store, input.restore);
   const request = parseInput(
     searchRestoreRequestSchema,
     input.restore.requests.search ?? {},
