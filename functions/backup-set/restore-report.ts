@@ -40,7 +40,9 @@ export function lostFilesOf(result: ComponentRestoreResult): number {
  */
 export function restoreNamedIn(text: string): { restoreId: string; backupId: string } | undefined {
   const [, restoreId, backupId] =
-    /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of (b\d{8}t\d{6}z-[0-9a-f]{4})/.exec(text) ?? [];
+    // "… is": Report's own form only. A refusal naming another restore ("another restore is
+    // writing …: restore <id> of <set> (started …)") must not be taken for this run's report.
+    /restore (r\d{8}t\d{6}z-[0-9a-f]{4}) of (b\d{8}t\d{6}z-[0-9a-f]{4}) is /.exec(text) ?? [];
   return restoreId && backupId ? { restoreId, backupId } : undefined;
 }
 
