@@ -300,7 +300,8 @@ class FilesComponent extends Construct implements WorkflowComponent {
     store.grantReadWrite(this.planRestoreFn, 'work/*');
     store.grantRead(this.restoreShardFn, 'objects/*', 'backups/*/files/*');
     store.grantReadWrite(this.restoreShardFn, 'work/*');
-    store.grantReadWrite(this.finalizeRestoreFn, 'work/*');
+    // The list of the files a skipLost restore went on without lands beside its report.
+    store.grantReadWrite(this.finalizeRestoreFn, 'work/*', 'backups/*/restores/*');
     // A redriven restore checks that its target locks still name it before it writes (restore-lock.ts).
     for (const fn of [this.planRestoreFn, this.restoreShardFn, this.finalizeRestoreFn])
       store.grantRead(fn, 'locks/restores/*');

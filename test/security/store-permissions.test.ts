@@ -116,6 +116,30 @@ describe('the store requests of every Lambda handler in the workflows', () => {
         { handlers },
       ),
     );
+    // The store lost a blob: a restore with skipLost goes on without it and keeps the list of the
+    // files it left out beside its report (files-finalize-restore writes it).
+    const blobs: string[] = [];
+    for await (const object of store.list('objects/blobs/')) blobs.push(object.key);
+    const lost = blobs[0];
+    if (!lost) throw new Error('the backups stored no blob to lose');
+    await store.delete([lost]);
+    await runWorkflow(
+      WORKFLOWS.restore,
+      {
+        backupId: 'latest',
+        requestedBy: 'cli',
+        components: ['liferayHome'],
+        liferayHome: { target: path.join(restored, 'home-lost'), skipLost: true },
+      },
+      runtime(files(home, tomcat), () => new Date()),
+      { handlers },
+    );
+    if (
+      !calls.some(
+        (call) => call.handlerId === 'files-finalize-restore' && call.key.endsWith('-lost.jsonl.gz'),
+      )
+    )
+      throw new Error('the skipLost restore wrote no list of lost files');
   }, 120_000);
 
   it('reach the store through every kind of call, from the handlers of every workflow', () => {
