@@ -271,8 +271,10 @@ class SearchComponent implements WorkflowComponent {
     // The restore reads the set's search record from its manifest, and a long index list beside it;
     // a redriven one checks that its target lock still names it (locks/restores/*).
     context.store.grantRead(this.startRestore, 'backups/*', 'locks/restores/*');
-    // Check snapshot stores a long index list beside the set (search/index-list.ts).
+    // Check snapshot stores a long index list beside the set (search/index-list.ts), and Check
+    // recovery a restore's beside its report: the restore side writes nothing else of a set.
     context.store.grantReadWrite(this.checkSnapshot, 'backups/*/search/*');
+    context.store.grantReadWrite(this.checkRecovery, 'backups/*/restores/*');
 
     for (const [key, fn] of Object.entries(this.functions()) as [
       keyof typeof DOMAIN_METHODS,

@@ -342,16 +342,18 @@ describe('the five results together cross Commit within the payload quota', () =
       backupId,
       (restore as { output: { restore: { restoreId: string } } }).output.restore.restoreId,
     );
-    // What it deleted comes first and is kept (with the first counts, 4 KiB); each count is in details.indexes.
+    // What it deleted comes first and is kept; each index's record is stored beside the report.
     const searchWarnings = report.results.search?.warnings ?? [];
     expect(searchWarnings[0]).toMatch(/^deleted before restoring them: /);
     expect(searchWarnings.at(-1)).toMatch(
-      new RegExp(`^\\.\\.\\. and ${502 - searchWarnings.length} more warnings, .*; see details\\.indexes`),
+      new RegExp(
+        `^\\.\\.\\. and ${502 - searchWarnings.length} more warnings, .*; see backups/\\S+-search-indexes\\.json\\.gz`,
+      ),
     );
-    expect(payloadBytes(searchWarnings)).toBeLessThan(4096 + 512);
-    expect((report.results.search?.details as { indexes?: unknown[] } | undefined)?.indexes).toHaveLength(
-      500,
-    );
+    expect(payloadBytes(report.results.search)).toBeLessThanOrEqual(RESULT_BUDGET_BYTES);
+    expect(
+      (report.results.search?.details as { indexList?: { count: number } } | undefined)?.indexList?.count,
+    ).toBe(500);
     expect(report.results.source?.warnings.at(-1)).toMatch(
       /more warnings, left out .*; see every one, whole, in the log of each target's push/,
     );
@@ -364,11 +366,9 @@ describe('the five results together cross Commit within the payload quota', () =
     expect(targets?.map((target) => target.warnings.length + (target.moreWarnings ?? 0))).toEqual(
       Array(REPOSITORIES).fill(3),
     );
-    // Report's input: 229,580 bytes with these two: search 132,043 (details 127,774: 500 restored
-    // index records), source 73,636 (details 69,663: every target's outcome with its warnings),
-    // the restore context and the request 14,996. What is left, 32,564 bytes, is less than the
-    // files and database restore results may take (3 x 32 KiB): only their usual size (a few KB
-    // each) fits beside these two.
+    // Report's input: about 121 KB with these two (search's 500 restored index records stored
+    // beside the report, source's targets bounded), where it was 229,580 bytes: the files and
+    // database restore results (3 x 32 KiB) fit beside them.
     expect(restoreSizes.Report).toBeLessThan(STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES - 24 * 1024);
   }, 120_000);
 });

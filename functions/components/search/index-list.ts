@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import * as z from 'zod';
 import { storeKeys } from '#backup-set/keys.ts';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
@@ -9,6 +11,7 @@ import {
   type IndexRecord,
   indexRecordSchema,
   MAX_INDEXES,
+  type RestoredIndex,
   type SearchRecord,
   type SearchResultDetails,
   searchRecordSchema,
@@ -49,6 +52,34 @@ export async function storeIndexList(
     sha256: createHash('sha256').update(body).digest('hex'),
     count: indexes.length,
     firstNames: indexes.slice(0, INDEX_LIST_FIRST_NAMES).map((index) => index.name),
+  };
+}
+
+/**
+ * `backups/<id>/restores/<restoreId>-search-indexes.json.gz`: what a restore did with each index,
+ * beside its report. Not `.json`: every `.json` there is taken for a report (runReportsOf).
+ */
+export function restoredIndexListKey(backupId: string, restoreId: string): string {
+  return `${storeKeys.restoresPrefix(backupId)}${restoreId}-search-indexes.json.gz`;
+}
+
+/**
+ * Stores a restore's records (gzip JSON, a few hundred KB at most: 500 records) beside its report;
+ * returns what the result's details keep of them, naming the first indexes as they are now called.
+ */
+export async function storeRestoredIndexList(
+  store: ContentStore,
+  key: string,
+  indexes: readonly RestoredIndex[],
+): Promise<IndexListRef> {
+  const body = await promisify(gzip)(Buffer.from(JSON.stringify(indexes), 'utf8'));
+  await store.put(key, body, { contentType: 'application/gzip' });
+  return {
+    key,
+    size: body.length,
+    sha256: createHash('sha256').update(body).digest('hex'),
+    count: indexes.length,
+    firstNames: indexes.slice(0, INDEX_LIST_FIRST_NAMES).map((index) => index.restoredAs),
   };
 }
 

@@ -197,6 +197,18 @@ export const restoreIndexSchema = z.object({
 });
 export type RestoreIndex = z.infer<typeof restoreIndexSchema>;
 
+/** What the restore did with one index and what it holds now: one record per index in the restore's result. */
+export const restoredIndexSchema = z.object({
+  name: indexNameSchema,
+  restoredAs: indexNameSchema,
+  conflict: restoreIndexSchema.shape.conflict,
+  primaryStorage: z.boolean(),
+  docCount: z.number().int().nonnegative(),
+  expectedDocs: restoreIndexSchema.shape.expectedDocs,
+  docCountMatches: z.boolean(),
+});
+export type RestoredIndex = z.infer<typeof restoredIndexSchema>;
+
 /** The restore loop's state (`$.search` between Start restore, Wait and Check recovery). */
 export const restoreStateSchema = z.object({
   ...loopStateFields,

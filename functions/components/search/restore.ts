@@ -1,17 +1,20 @@
 import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
+import { InvalidInputError } from '#runtime/errors.ts';
 import type { IndexInfo, SearchEngine } from './engine.ts';
 import { SearchRestoreConflictError, SearchSnapshotFailedError, SearchTimeoutError } from './errors.ts';
 import { globMatcher } from './liferay-indexes.ts';
 import { namedFirst } from './names.ts';
 import type {
+  IndexListRef,
   IndexRecord,
   PreparedRepository,
+  RestoredIndex,
   RestoreIndex,
   RestoreState,
   SearchRestoreRequest,
   SearchResultDetails,
 } from './records.ts';
-import { loopExhausted, searchRecordSchema } from './records.ts';
+import { INDEX_LIST_FIRST_NAMES, loopExhausted, searchRecordSchema } from './records.ts';
 import { findOwnRestores } from './restore-ownership.ts';
 import { indexPatternMatcher, isEngineIndex } from './settings.ts';
 
@@ -24,6 +27,18 @@ import { indexPatternMatcher, isEngineIndex } from './settings.ts';
 
 /** Index names are at most 255 bytes (both engines). */
 const MAX_INDEX_NAME_BYTES = 255;
+
+/**
+ * The restore loop's state (one record per index, about 200 bytes with Liferay's names, 620 with
+ * names of 255 characters) at most: Step Functions passes 256 KiB between states, and the restore
+ * context travels beside it (about 15 KB). 500 indexes with usual names take about 100 KB; a
+ * restore that would take more is refused before it changes anything, instead of failing its
+ * own state with States.DataLimitExceeded (which no Catch stops) once it has deleted indexes.
+ */
+export const RESTORE_LOOP_STATE_BUDGET_BYTES = 192 * 1024;
+
+/** Restored index records kept in the result's details up to this (about 60 with Liferay's names). */
+const INLINE_RESTORED_INDEXES_BYTES = 16 * 1024;
 
 /** The indexes of the set that the request selects, or the problems with the request. */
 export function selectForRestore(
@@ -292,16 +307,6 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
   );
   if (plan.problems.length > 0) throw new SearchRestoreConflictError(plan.problems.join('; '));
 
-  if (plan.close.length > 0) await engine.closeIndices(plan.close);
-  if (plan.delete.length > 0) await engine.deleteIndices(plan.delete);
-  if (plan.indexes.length > 0) {
-    await engine.restoreSnapshot(repository.name, details.snapshot.name, {
-      indices: plan.indexes.map((index) => index.name),
-      // Aliases would follow a renamed copy and then point at two indexes.
-      includeAliases: plan.rename === undefined,
-      ...(plan.rename ? { rename: plan.rename } : {}),
-    });
-  }
   const planned = new Map(plan.indexes.map((index) => [index.name, index]));
   const indexes = selected.flatMap((index): RestoreIndex[] => {
     const target = resumed.get(index.name);
@@ -332,7 +337,7 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
     ...(plan.delete.length > 0 ? [`deleted before restoring them: ${namedFirst(plan.delete)}`] : []),
     ...renamedWarning(plan.indexes, request.renamePrefix),
   ];
-  return {
+  const state: RestoreState = {
     phase: 'restore',
     engine: prepared.engine,
     repository,
@@ -345,6 +350,33 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
     warnings,
     done: false,
   };
+  refuseLoopStateOverBudget(state);
+
+  if (plan.close.length > 0) await engine.closeIndices(plan.close);
+  if (plan.delete.length > 0) await engine.deleteIndices(plan.delete);
+  if (plan.indexes.length > 0) {
+    await engine.restoreSnapshot(repository.name, details.snapshot.name, {
+      indices: plan.indexes.map((index) => index.name),
+      // Aliases would follow a renamed copy and then point at two indexes.
+      includeAliases: plan.rename === undefined,
+      ...(plan.rename ? { rename: plan.rename } : {}),
+    });
+  }
+  return state;
+}
+
+/** Refuses, before anything is changed, a restore whose loop state would not fit between its steps. */
+function refuseLoopStateOverBudget(state: RestoreState): void {
+  const bytes = Buffer.byteLength(JSON.stringify(state), 'utf8');
+  if (bytes <= RESTORE_LOOP_STATE_BUDGET_BYTES) return;
+  const count = state.indexes.length;
+  const perPart = Math.max(1, Math.floor((count * RESTORE_LOOP_STATE_BUDGET_BYTES) / bytes) - 10);
+  throw new InvalidInputError(
+    `the restore of ${count} indexes would carry ${bytes} bytes between its steps (a record per index, ` +
+      `with its names), more than the ${RESTORE_LOOP_STATE_BUDGET_BYTES} it may (Step Functions passes at most 256 KiB ` +
+      'between states, the restore context included): nothing was changed; restore them in parts, one restore ' +
+      `per list of index patterns in the request ("search": {"indexes": ["liferay-20097*"]}), of at most about ${perPart} indexes each`,
+  );
 }
 
 /** Whether every restored index has recovered all its primary shards from our snapshot. */
@@ -383,6 +415,11 @@ export async function checkRecovery(
   engine: SearchEngine,
   state: RestoreState,
   now: Date,
+  /**
+   * Stores the records that would not fit the result beside the restore's report
+   * (storeRestoredIndexList); without it they stay inline whatever their size.
+   */
+  storeIndexes?: (indexes: readonly RestoredIndex[]) => Promise<IndexListRef>,
 ): Promise<RestoreState> {
   const checks = state.checks + 1;
   const targets = state.indexes.map((index) => index.target);
@@ -399,7 +436,7 @@ export async function checkRecovery(
     return { ...state, checks };
   }
   const warnings = [...state.warnings];
-  const restored = state.indexes.map((index) => {
+  const restored = state.indexes.map((index): RestoredIndex => {
     const docCount = current.get(index.target)?.docCount ?? 0;
     const matches = docCount >= index.expectedDocs.min && docCount <= index.expectedDocs.max;
     if (!matches) {
@@ -420,6 +457,8 @@ export async function checkRecovery(
     };
   });
   const mismatches = restored.filter((index) => !index.docCountMatches).length;
+  const list = await restoredIndexList(restored, storeIndexes);
+  if (list.problem) warnings.unshift(list.problem);
   const result: ComponentRestoreResult = {
     component: 'search',
     status: 'complete',
@@ -432,12 +471,13 @@ export async function checkRecovery(
       renamed: restored.filter((index) => index.conflict === 'renamed').length,
       documents: restored.reduce((sum, index) => sum + index.docCount, 0),
       docCountMismatches: mismatches,
+      ...(list.stored ? { indexList: list.stored } : {}),
     },
     details: {
       engine: state.engine,
       repository: state.repository,
       snapshot: state.snapshot,
-      indexes: restored,
+      ...list.details,
     },
   };
   // The index list and the warnings travel once, in the result: Step Functions passes at most 256 KB between states.
@@ -447,12 +487,42 @@ export async function checkRecovery(
     indexes: [],
     warnings: [],
     done: true,
-    // Most are counts that differ, also in details.indexes (which is never cut).
+    // Most are counts that differ, also in the index records (which are never cut).
     result: withinResultBudget(
       result,
-      'details.indexes for what each index was restored as and whether its document count matches',
+      list.problem === undefined
+        ? `${list.stored ? `${list.stored} (gzip JSON)` : 'details.indexes'} for what each index was restored as and whether its document count matches`
+        : undefined,
     ),
   };
+}
+
+/**
+ * The restored index records as the result's details keep them: inline when they are few, else
+ * stored beside the report and named. The indexes are restored by now: a list that cannot be
+ * stored costs the report its per-index records (its first warning says so), not the restore.
+ */
+async function restoredIndexList(
+  restored: readonly RestoredIndex[],
+  storeIndexes: ((indexes: readonly RestoredIndex[]) => Promise<IndexListRef>) | undefined,
+): Promise<{ details: Record<string, unknown>; stored?: string; problem?: string }> {
+  if (!storeIndexes || Buffer.byteLength(JSON.stringify(restored), 'utf8') <= INLINE_RESTORED_INDEXES_BYTES)
+    return { details: { indexes: restored } };
+  const names = restored.map((index) => index.restoredAs);
+  try {
+    const indexList = await storeIndexes(restored);
+    return { details: { indexList }, stored: indexList.key };
+  } catch (error) {
+    const problem =
+      `the list of what each of the ${restored.length} indexes was restored as could not be stored ` +
+      `(${(error as Error).message.slice(0, 512)}): this report keeps their counts and first names only; they are ${namedFirst(names)}`;
+    return {
+      details: {
+        indexesNotStored: { count: restored.length, firstNames: names.slice(0, INDEX_LIST_FIRST_NAMES) },
+      },
+      problem,
+    };
+  }
 }
 
 /**
