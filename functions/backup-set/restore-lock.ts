@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import type { ComponentName, ComponentResult } from '#components/component.ts';
+import { hostAndPort, parseDatabaseUrl } from '#components/database/connection.ts';
 import type { DatabaseRestoreRequest } from '#components/database/schemas.ts';
 import type { FilesRestoreRequest } from '#components/files/settings.ts';
 import type { SourceRestoreRequest } from '#components/source/settings.ts';
@@ -351,21 +352,12 @@ function urlWithoutUserInfo(value: unknown): string | undefined {
   }
 }
 
-const DEFAULT_PORTS: Readonly<Record<string, string>> = {
-  'mysql:': '3306',
-  'mariadb:': '3306',
-  'postgresql:': '5432',
-  'postgres:': '5432',
-};
-
 /** The dump server as host:port, never with the URL's user or password. */
 function dumpServer(settings: Record<string, unknown>): string {
   const url = stringOf(settings.url);
   if (url) {
     try {
-      const parsed = new URL(url);
-      if (parsed.hostname)
-        return `${parsed.hostname}:${parsed.port || DEFAULT_PORTS[parsed.protocol] || '(default port)'}`;
+      return hostAndPort(parseDatabaseUrl(url));
     } catch {
       // A URL this cannot read names no server here; the component refuses it with its own message.
     }

@@ -62,7 +62,8 @@ export const RESULT_BUDGET_BYTES = 32 * 1024;
  */
 const WARNINGS_KEPT_BYTES = 4096;
 
-const utf8JsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+/** A value's size as Step Functions counts a payload: its JSON in UTF-8 bytes. */
+export const utf8JsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');
 
 /**
  * The result within RESULT_BUDGET_BYTES (and RESULT_MAX_WARNINGS): the first warnings whole, then

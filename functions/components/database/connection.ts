@@ -121,7 +121,12 @@ export function parseDatabaseUrl(url: string, what = 'database URL'): DatabaseCo
 /** The connection shown to people: no password, ever. */
 export function describeConnection(connection: DatabaseConnection, database = connection.database): string {
   const scheme = connection.engine === 'postgresql' ? 'postgresql' : connection.engine;
-  return `${scheme}://${encodeURIComponent(connection.user)}@${connection.host.includes(':') ? `[${connection.host}]` : connection.host}:${connection.port}/${database ?? ''}`;
+  return `${scheme}://${encodeURIComponent(connection.user)}@${hostAndPort(connection)}/${database ?? ''}`;
+}
+
+/** The server as `host:port` (an IPv6 host in brackets), never with the user or password. */
+export function hostAndPort(connection: Pick<DatabaseConnection, 'host' | 'port'>): string {
+  return `${connection.host.includes(':') ? `[${connection.host}]` : connection.host}:${connection.port}`;
 }
 
 export function withPassword(

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import * as z from 'zod';
 import { storeKeys } from '#backup-set/keys.ts';
+import { utf8JsonBytes } from '#components/component.ts';
 import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import {
@@ -34,7 +35,7 @@ export function indexListKey(backupId: string): string {
 
 /** Whether the records would make the details larger than a result may be. */
 export function indexRecordsFitInline(indexes: readonly IndexRecord[]): boolean {
-  return Buffer.byteLength(JSON.stringify(indexes), 'utf8') <= INLINE_INDEX_RECORDS_BYTES;
+  return utf8JsonBytes(indexes) <= INLINE_INDEX_RECORDS_BYTES;
 }
 
 /** Stores the records as an object of the set; returns what the details keep of them. */
@@ -43,15 +44,31 @@ export async function storeIndexList(
   backupId: string,
   indexes: readonly IndexRecord[],
 ): Promise<IndexListRef> {
-  const key = indexListKey(backupId);
   const body = Buffer.from(JSON.stringify(indexes), 'utf8');
-  await store.put(key, body, { contentType: 'application/json' });
+  return storedList(
+    store,
+    indexListKey(backupId),
+    body,
+    'application/json',
+    indexes.map((index) => index.name),
+  );
+}
+
+/** Puts a list's bytes; returns what the details keep of it: where, its digest, its count and first names. */
+async function storedList(
+  store: ContentStore,
+  key: string,
+  body: Buffer,
+  contentType: string,
+  names: readonly string[],
+): Promise<IndexListRef> {
+  await store.put(key, body, { contentType });
   return {
     key,
     size: body.length,
     sha256: createHash('sha256').update(body).digest('hex'),
-    count: indexes.length,
-    firstNames: indexes.slice(0, INDEX_LIST_FIRST_NAMES).map((index) => index.name),
+    count: names.length,
+    firstNames: names.slice(0, INDEX_LIST_FIRST_NAMES),
   };
 }
 
@@ -73,14 +90,13 @@ export async function storeRestoredIndexList(
   indexes: readonly RestoredIndex[],
 ): Promise<IndexListRef> {
   const body = await promisify(gzip)(Buffer.from(JSON.stringify(indexes), 'utf8'));
-  await store.put(key, body, { contentType: 'application/gzip' });
-  return {
+  return storedList(
+    store,
     key,
-    size: body.length,
-    sha256: createHash('sha256').update(body).digest('hex'),
-    count: indexes.length,
-    firstNames: indexes.slice(0, INDEX_LIST_FIRST_NAMES).map((index) => index.restoredAs),
-  };
+    body,
+    'application/gzip',
+    indexes.map((index) => index.restoredAs),
+  );
 }
 
 const indexListSchema = z.array(indexRecordSchema).min(1).max(MAX_INDEXES);

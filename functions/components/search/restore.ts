@@ -1,4 +1,4 @@
-import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
+import { type ComponentRestoreResult, utf8JsonBytes, withinResultBudget } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import type { IndexInfo, SearchEngine } from './engine.ts';
 import { SearchRestoreConflictError, SearchSnapshotFailedError, SearchTimeoutError } from './errors.ts';
@@ -367,7 +367,7 @@ export async function startRestore(engine: SearchEngine, input: StartRestoreInpu
 
 /** Refuses, before anything is changed, a restore whose loop state would not fit between its steps. */
 function refuseLoopStateOverBudget(state: RestoreState): void {
-  const bytes = Buffer.byteLength(JSON.stringify(state), 'utf8');
+  const bytes = utf8JsonBytes(state);
   if (bytes <= RESTORE_LOOP_STATE_BUDGET_BYTES) return;
   const count = state.indexes.length;
   const perPart = Math.max(1, Math.floor((count * RESTORE_LOOP_STATE_BUDGET_BYTES) / bytes) - 10);
@@ -506,7 +506,7 @@ async function restoredIndexList(
   restored: readonly RestoredIndex[],
   storeIndexes: ((indexes: readonly RestoredIndex[]) => Promise<IndexListRef>) | undefined,
 ): Promise<{ details: Record<string, unknown>; stored?: string; problem?: string }> {
-  if (!storeIndexes || Buffer.byteLength(JSON.stringify(restored), 'utf8') <= INLINE_RESTORED_INDEXES_BYTES)
+  if (!storeIndexes || utf8JsonBytes(restored) <= INLINE_RESTORED_INDEXES_BYTES)
     return { details: { indexes: restored } };
   const names = restored.map((index) => index.restoredAs);
   try {

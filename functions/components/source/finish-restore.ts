@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { errorFromCatch } from '#backup-set/branch-output.ts';
-import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
+import { type ComponentRestoreResult, utf8JsonBytes, withinResultBudget } from '#components/component.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -80,8 +80,6 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
     leftOut ? FULL_WARNINGS : 'details.targets[].warnings',
   );
 }
-
-const utf8JsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
 
 /**
  * Each outcome with its first warnings within RESTORE_DETAILS_BUDGET_BYTES (what is left after
