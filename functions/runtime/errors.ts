@@ -104,8 +104,11 @@ const THROTTLING_CODES = new Set([
   'RequestTimeoutException',
 ]);
 
-/** Node and undici codes of a connection that was cut, refused or timed out. */
-const NETWORK_CODES = new Set([
+/**
+ * Node and undici codes of a connection that was cut, refused or timed out: the one list of them
+ * (the Lambda wrapper's mapping here, the files restore's fetch threads, the Git client).
+ */
+export const NETWORK_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
   'ECONNABORTED',

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { NETWORK_CODES } from '#runtime/errors.ts';
 import type { ContentSource } from '#store/content-store.ts';
 
 /**
@@ -33,6 +34,7 @@ const readBuffer = Buffer.allocUnsafeSlow(1024 * 1024);
 const ATTEMPTS = 4;
 const CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 const IDLE_TIMEOUT_MS = 60000;
+const NETWORK_CODES = new Set(${JSON.stringify([...NETWORK_CODES])});
 
 function failure(kind, message, extra) {
   return Object.assign(new Error(message), { kind }, extra);
@@ -40,7 +42,7 @@ function failure(kind, message, extra) {
 
 function retryable(error) {
   if (error.kind === 'http') return error.status >= 500 || error.status === 429;
-  return error.kind === undefined && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED'].includes(error.code);
+  return error.kind === undefined && NETWORK_CODES.has(error.code);
 }
 
 // HTTP/1.1 by hand, over sockets that read into one buffer per thread (net/tls "onread"): each
