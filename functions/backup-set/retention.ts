@@ -15,6 +15,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { newRunId } from './backup-id.ts';
+import { resultsFromBranches } from './branch-output.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, releaseBackupLock } from './lock.ts';
 import { backupIdSchema, listBackupIds, readManifest, resolveLatest } from './manifest.ts';
@@ -467,7 +468,14 @@ export async function deleteSet(
   try {
     const manifest = await readManifest(rt.store, backupId);
     manifestFound = true;
-    for (const result of Object.values(manifest.results)) {
+    // A run that ended before Commit (stopped, timed out, abandoned) recorded no result for the
+    // components it began, yet they may have made something (a snapshot named after the set): their
+    // hooks get the failed result Commit would have written, and look for it by the set's name.
+    const unrecorded = resultsFromBranches(
+      [],
+      manifest.components.filter((name) => manifest.results[name] === undefined),
+    );
+    for (const result of [...Object.values(manifest.results), ...unrecorded.values()]) {
       const hooks = componentModule(result.component)?.retention;
       if (hooks?.deleteArtifacts) deleted.push(...(await hooks.deleteArtifacts({ backupId, result }, rt)));
     }

@@ -1,13 +1,14 @@
 import type { RetentionHooks, SetComponent, VerifyOutcome } from '#components/component.ts';
 import { CorruptBackupError, RetryableError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
-import type { SearchEngine } from './engine.ts';
+import type { SearchEngine, SnapshotInfo } from './engine.ts';
 import { SearchSnapshotBusyError } from './errors.ts';
 import { searchRuntime } from './handlers/context.ts';
 import { parseSearchRecord, searchDetailsOf } from './index-list.ts';
 import { namedFirst } from './names.ts';
 import type { SearchRecord, SearchResultDetails } from './records.ts';
-import { repositoryLocation } from './repository.ts';
+import { isReadOnly, repositoryLocation } from './repository.ts';
+import { SNAPSHOT_METADATA, snapshotName } from './snapshot.ts';
 
 /**
  * What the set's search snapshot means to retention (delete it with the set) and to the restore
@@ -58,17 +59,80 @@ async function locate(input: SetComponent, rt: Runtime): Promise<Located> {
   return { ok: true, engine, details, where };
 }
 
+/**
+ * Why a snapshot found under a set's name is not provably that set's, or undefined when it is.
+ * Every snapshot this component ever started carries `{taken_by, backup_id, environment}`
+ * (startSnapshot, since its first version), so the metadata is required: a name alone could be
+ * another tool's (or another deployment's sharing the repository) that happens to match.
+ */
+function notThisSets(snapshot: SnapshotInfo, backupId: string, environment: string): string | undefined {
+  const metadata = snapshot.metadata ?? {};
+  const shown = (key: string) =>
+    metadata[key] === undefined ? `no ${key}` : `${key} ${JSON.stringify(metadata[key])}`;
+  if (metadata.taken_by !== SNAPSHOT_METADATA.takenBy)
+    return `its metadata has ${shown('taken_by')}, not ${SNAPSHOT_METADATA.takenBy}`;
+  if (metadata.backup_id !== backupId) return `its metadata has ${shown('backup_id')}, not ${backupId}`;
+  if (metadata.environment !== environment)
+    return `its metadata has ${shown('environment')}, not ${environment}`;
+  return undefined;
+}
+
+/**
+ * A set whose search result failed (the branch's Catch keeps only the error) or is missing (a run
+ * stopped, timed out or abandoned before Commit) records no snapshot, yet its start may have made
+ * one: the check's retries ran out while the cluster was unreachable, or the execution ended while
+ * the snapshot ran. It carries the set's name in the configured repository; it is deleted when its
+ * metadata proves it is this set's, finished or not, except while it still runs.
+ */
+async function deleteUnrecordedSnapshot(backupId: string, rt: Runtime): Promise<string[]> {
+  // Without the component's settings there is nowhere to look (and a set never had a snapshot).
+  if (rt.settings.components.search === undefined) return [];
+  const { settings, engine } = await searchRuntime(rt);
+  const repositoryName = settings.repository.name;
+  const where = `${repositoryName}/${snapshotName(backupId)}`;
+  const repository = await engine.getRepository(repositoryName);
+  if (!repository) {
+    return [
+      `no search snapshot looked up for set ${backupId}, whose search result is not complete: repository ${repositoryName} is not registered`,
+    ];
+  }
+  const snapshot = await engine.getSnapshot(repositoryName, snapshotName(backupId));
+  if (!snapshot) return [`search snapshot ${where} was already gone (or never started)`];
+  const foreign = notThisSets(snapshot, backupId, rt.settings.environment);
+  if (foreign) return [`left in place: search snapshot ${where} is not set ${backupId}'s: ${foreign}`];
+  if (snapshot.state === 'IN_PROGRESS') {
+    // Deleting it would abort a snapshot that may still be the run's (a run outliving its lock): wait.
+    throw new RetryableError(
+      `set ${backupId}: search snapshot ${where} is still IN_PROGRESS; the set's deletion is retried (nothing was deleted this time)`,
+    );
+  }
+  if (isReadOnly(repository)) {
+    return [
+      `left in place: search snapshot ${where}: repository ${repositoryName} is registered read-only on this cluster (another cluster writes it: delete the snapshot there)`,
+    ];
+  }
+  const deleted = await engine.deleteSnapshot(repositoryName, snapshotName(backupId));
+  rt.logger.info('unrecorded search snapshot deleted', { snapshot: where, state: snapshot.state, deleted });
+  return [
+    deleted
+      ? `search snapshot ${where} (${snapshot.state}, of a search result that is not complete) deleted`
+      : `search snapshot ${where} was already gone`,
+  ];
+}
+
 export const searchRetention: RetentionHooks = {
   /**
-   * Deletes the set's snapshot. Idempotent (a snapshot already gone is reported, not an error); a
-   * failed search result has no snapshot (it was deleted when it failed). A snapshot that cannot be
-   * reached (component no longer configured, repository moved) is reported as left in place.
+   * Deletes the set's snapshot. Idempotent (a snapshot already gone is reported, not an error). A
+   * complete result names its snapshot; a failed or missing one is looked up by the set's name
+   * (deleteUnrecordedSnapshot). A recorded snapshot that cannot be reached (component no longer
+   * configured, repository moved) is reported as left in place.
    */
   async deleteArtifacts(input, rt) {
-    if (input.result.status !== 'complete') return [];
-    const located = await locate(input, rt);
-    if (!located.ok) return [`left in place: ${located.problem}`];
+    if (input.result.status === 'skipped') return [];
     try {
+      if (input.result.status !== 'complete') return await deleteUnrecordedSnapshot(input.backupId, rt);
+      const located = await locate(input, rt);
+      if (!located.ok) return [`left in place: ${located.problem}`];
       const deleted = await located.engine.deleteSnapshot(
         located.details.repository.name,
         located.details.snapshot.name,

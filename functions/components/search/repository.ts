@@ -62,7 +62,7 @@ export function s3RepositoryDefinition(s3: S3RepositorySettings, readonly: boole
   };
 }
 
-function isReadOnly(definition: RepositoryDefinition): boolean {
+export function isReadOnly(definition: RepositoryDefinition): boolean {
   return text(definition.settings.readonly) === 'true';
 }
 
