@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { isBackupId } from '#backup-set/backup-id.ts';
 import { localExecutionId } from '#backup-set/executions.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { type HeldLock, readBackupLock } from '#backup-set/lock.ts';
@@ -13,7 +14,7 @@ import {
 } from '#components/component.ts';
 import { mapLimit } from '#components/files/limit.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
-import { asError, InvalidInputError } from '#runtime/errors.ts';
+import { asError, InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
@@ -247,7 +248,7 @@ function settingsFromFlags(command: CliCommand, values: Record<string, unknown>)
 }
 
 export function runtimeFor(command: CliCommand, values: Record<string, unknown>, progress: ProgressPrinter) {
-  const store = storeFromOptions(values as never);
+  const store = storeFromOptions(values as never, { existing: command !== 'backup' });
   const settings = settingsFromFlags(command, values);
   return localRuntime({ store, settings, progress: (message) => progress.update(message) });
 }
@@ -366,6 +367,13 @@ async function restoreCommand(args: string[], io: CliIo): Promise<number> {
     );
   }
   const components = parseComponents(values.components);
+  // Validate would say "not configured in this deployment": on the command line, a target flag is missing.
+  const targetFlags = new Map(restoreTargetFlags());
+  const untargeted = (components ?? []).filter((name) => !rt.settings.configuredComponents.includes(name));
+  if (untargeted.length > 0)
+    throw new InvalidInputError(
+      `--components ${untargeted.join(',')}: give ${untargeted.map((name) => targetFlags.get(name) ?? `${name}'s target flag`).join(', ')} (where ${untargeted.length === 1 ? 'it is' : 'they are'} restored; see --help)`,
+    );
   const request: Record<string, unknown> = {
     backupId: positionals[0],
     requestedBy: 'cli',
@@ -619,7 +627,7 @@ function describeRestoreLock(lock: RestoreLockState): string {
 async function listCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseStoreCommand('list', args);
   if (values.help) return printHelp(io, storeCommandHelp('list'));
-  const store = storeFromOptions(values);
+  const store = storeFromOptions(values, { existing: true });
   const [ids, { backupId: latest, warning }, backupLock, retentionLock, restoreLocks] = await Promise.all([
     listBackupIds(store),
     resolveLatest(store),
@@ -689,10 +697,20 @@ async function showCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseStoreCommand('show', args);
   if (values.help) return printHelp(io, storeCommandHelp('show'));
   if (positionals.length !== 1) throw new InvalidInputError('show needs one backup id or "latest"');
-  const store = storeFromOptions(values);
-  const id = positionals[0] === 'latest' ? (await resolveLatest(store)).backupId : positionals[0];
+  const store = storeFromOptions(values, { existing: true });
+  const requested = positionals[0] ?? '';
+  if (requested !== 'latest' && !isBackupId(requested))
+    throw new InvalidInputError(
+      `"${requested}" is not a backup id (the form b20261127t020000z-7f3a) nor "latest" (run 'liferay-backup list')`,
+    );
+  const id = requested === 'latest' ? (await resolveLatest(store)).backupId : requested;
   if (!id) throw new InvalidInputError('"latest": there is no complete backup set yet');
-  const manifest = await readManifest(store, id);
+  // A mistyped id is the caller's to fix (exit 2), not a store failure.
+  const manifest = await readManifest(store, id).catch((error: unknown) => {
+    throw error instanceof ObjectNotFoundError
+      ? new InvalidInputError(`no backup set ${id} in ${store.location} (run 'liferay-backup list')`)
+      : error;
+  });
   if (values.json) io.out(JSON.stringify(manifest, null, 2));
   else {
     for (const line of describeManifest(manifest)) io.out(line);
@@ -733,7 +751,21 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       default: {
         const extra = EXTRA_COMMANDS.get(command);
         if (extra) return await extra(args, io);
-        io.out(`unknown command ${command}\n${USAGE}`);
+        // With --json, stdout stays one JSON object here too (a script's typo in the command).
+        io.out(
+          argv.includes('--json')
+            ? describeFailure(
+                'liferay-backup',
+                {
+                  status: 'FAILED',
+                  error: 'InvalidInputError',
+                  cause: `unknown command ${command}; the commands: ${['backup', 'restore', 'list', 'show', ...EXTRA_COMMANDS.keys()].join(', ')}`,
+                  statesEntered: [],
+                },
+                true,
+              )
+            : `unknown command ${command}\n${USAGE}`,
+        );
         return 2;
       }
     }

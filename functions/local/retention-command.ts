@@ -13,13 +13,18 @@ import { describeFailure, exitCodeOfFailure } from './run-workflow.ts';
 import { storeFromOptions } from './store-options.ts';
 import { WORKFLOWS } from './workflows.ts';
 
+/** The policy a run without flags applies, from the schema: `--help` shows it before anyone deletes. */
+const DEFAULTS = retentionSettingsSchema.parse({});
+
 const USAGE = `usage: liferay-backup retention [--dry-run] [--daily N] [--weekly N] [--monthly N] [--min-complete N]
-                                [--incomplete-days N] [--grace-hours N] [--store DIR | --bucket NAME [--endpoint URL]] [--json]
+                                [--incomplete-days N] [--grace-hours N] [--environment NAME] [--json] [--quiet]
+                                [--store DIR | --bucket NAME [--endpoint URL] [--region R]]
 
 Deletes the backup sets the grandfather-father-son policy no longer keeps (the newest complete set of
 each of the last N days, weeks and months; never the newest --min-complete complete sets, a running
 set, or one a restore is reading), then collects content no remaining set references and that is
-older than --grace-hours. --dry-run lists what would go and why, and changes nothing.`;
+older than --grace-hours. --dry-run lists what would go and why, and changes nothing.
+Defaults: --daily ${DEFAULTS.policy.daily} --weekly ${DEFAULTS.policy.weekly} --monthly ${DEFAULTS.policy.monthly} --min-complete ${DEFAULTS.policy.minComplete} --incomplete-days ${DEFAULTS.policy.incompleteDays} --grace-hours ${DEFAULTS.graceHours}.`;
 
 interface Decision {
   backupId: string;
@@ -89,7 +94,7 @@ async function retentionCommand(args: string[], io: CliIo): Promise<number> {
   });
   if (!retention.success)
     throw new InvalidInputError(`invalid retention flags: ${describeIssues(retention.error.issues)}`);
-  const store = storeFromOptions(values);
+  const store = storeFromOptions(values, { existing: true });
   const progress = new ProgressPrinter(io.err, values.quiet === true);
   const settings = parseSettings(
     {

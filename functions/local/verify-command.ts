@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as z from 'zod';
@@ -33,6 +33,15 @@ async function verifyCommand(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new InvalidInputError('verify takes one backup id or "latest"');
+  // Checked before the drill starts: a mistyped folder is the caller's to fix, not a failed drill.
+  if (
+    typeof values.scratch === 'string' &&
+    values.scratch !== 'none' &&
+    !(await stat(values.scratch).catch(() => undefined))?.isDirectory()
+  )
+    throw new InvalidInputError(
+      `--scratch ${path.resolve(values.scratch)}: that folder does not exist (give an existing folder to restore into, or --scratch none to read back only)`,
+    );
   const progress = new ProgressPrinter(io.err, values.quiet === true);
   const base = runtimeFor('verify', values, progress);
   const backupId = positionals[0] ?? 'latest';
