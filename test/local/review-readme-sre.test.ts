@@ -206,3 +206,20 @@ describe('README: "With --json, stdout is one JSON object in every case, an erro
     expect(result.stdout).toMatch(/^unknown command restor\nusage: liferay-backup/);
   });
 });
+
+describe('a backup of a folder that does not exist is a wrong flag, not a failed set', () => {
+  for (const flag of ['home', 'app-server'] as const) {
+    it(`--${flag}: exit 2 naming the flag and the folder, and no set is begun`, async () => {
+      const before = filesUnder(store);
+      const typo = path.join(work.dir, 'liferya');
+      const args =
+        flag === 'home'
+          ? ['backup', '--home', typo, '--store', store]
+          : ['backup', '--home', home, '--app-server', typo, '--store', store];
+      const result = await run(args);
+      expect(result.code, result.stdout).toBe(2);
+      expect(result.stdout).toContain(`--${flag} ${typo}: no such folder`);
+      expect(filesUnder(store)).toEqual(before);
+    }, 60_000);
+  }
+});

@@ -1,6 +1,8 @@
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import picomatch from 'picomatch';
 import type { CliCommand, ComponentModule, LocalOptions } from '#components/component.ts';
+import { InvalidInputError } from '#runtime/errors.ts';
 import type { Handler } from '#runtime/runtime.ts';
 import { finalizeBackup } from './backup-finalize.ts';
 import { planBackup } from './backup-plan.ts';
@@ -74,6 +76,24 @@ function localSettings(dir: string): Record<string, unknown> {
   return { root: path.resolve(dir), storeConcurrency: 2 };
 }
 
+/**
+ * A backup's tree must be there when the run starts: a mistyped `--home` would otherwise make a
+ * failed set (exit 1) that reads like a failed backup rather than a wrong flag. A restore's target
+ * may not exist yet (it is created).
+ */
+function backupSettings(dir: string, flag: string): Record<string, unknown> {
+  const root = path.resolve(dir);
+  let isFolder = false;
+  try {
+    isFolder = statSync(root).isDirectory();
+  } catch {
+    // missing or unreadable: said below
+  }
+  if (!isFolder)
+    throw new InvalidInputError(`--${flag} ${root}: no such folder (give the folder to back up)`);
+  return localSettings(root);
+}
+
 function restoreRequest(values: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const glob = stringFlag(values, 'path');
   return {
@@ -117,13 +137,10 @@ const liferayHomeLocal: LocalOptions = {
     },
   },
   settingsFromOptions(values, command: CliCommand) {
-    const dir =
-      command === 'backup'
-        ? stringFlag(values, 'home')
-        : command === 'restore'
-          ? stringFlag(values, 'to')
-          : undefined;
-    return dir ? localSettings(dir) : undefined;
+    const home = command === 'backup' ? stringFlag(values, 'home') : undefined;
+    if (home) return backupSettings(home, 'home');
+    const to = command === 'restore' ? stringFlag(values, 'to') : undefined;
+    return to ? localSettings(to) : undefined;
   },
   restoreRequestFromOptions(values) {
     return stringFlag(values, 'to') ? restoreRequest(values) : undefined;
@@ -140,7 +157,8 @@ const appServerLocal: LocalOptions = {
   },
   settingsFromOptions(values, command: CliCommand) {
     const dir = command === 'backup' || command === 'restore' ? stringFlag(values, 'app-server') : undefined;
-    return dir ? localSettings(dir) : undefined;
+    if (!dir) return undefined;
+    return command === 'backup' ? backupSettings(dir, 'app-server') : localSettings(dir);
   },
   restoreRequestFromOptions(values) {
     return stringFlag(values, 'app-server') ? restoreRequest(values) : undefined;
