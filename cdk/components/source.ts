@@ -230,6 +230,8 @@ class SourceComponent implements WorkflowComponent {
     context.store.grantRead(this.mirrorRepository, 'backups/*', 'objects/git/*');
     context.store.grantReadWrite(this.mirrorRepository, 'backups/*/source/*', 'objects/git/*');
     context.store.grantRead(this.finishBackup, 'backups/*');
+    // Many repositories' entries go beside the set instead of into the result (repository-list.ts).
+    context.store.grantReadWrite(this.finishBackup, 'backups/*/source/_repositories.json');
     // locks/restores/*: a redriven push checks that its target lock still names its restore.
     context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*', 'locks/restores/*');
 

@@ -113,6 +113,19 @@ describe('the search check-snapshot function', () => {
   });
 });
 
+describe('the source finish-backup function', () => {
+  // Many repositories' entries are stored beside the set (functions/components/source/repository-list.ts).
+  it('may write backups/*/source/_repositories.json and nothing else of the store', () => {
+    const template = synthesize(CDK_JSON.context.liferayBackup);
+    const writes = statementsOfFunction(template, 'SourceFinishBackup')
+      .filter((s) => s.Effect === 'Allow' && asList(s.Action).includes('s3:PutObject'))
+      .flatMap((s) => asList(s.Resource))
+      .map((r) => JSON.stringify(r));
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.filter((r) => !/\/backups\/\*\/source\/_repositories\.json"/.test(r))).toEqual([]);
+  });
+});
+
 describe('the notification topic', () => {
   // The topic has a policy of its own (enforceSSL, the EventBridge target), which replaces SNS's
   // default one: CloudWatch alarms may publish only if it says so (SNS developer guide, "Amazon SNS

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readManifest } from '#backup-set/manifest.ts';
 import type { MirroredRepository } from '#components/source/mirror-repository.ts';
-import { parseDetails, recordOf, writeRecord } from '#components/source/records.ts';
+import { recordOf, writeRecord } from '#components/source/records.ts';
+import { readSourceDetails } from '#components/source/repository-list.ts';
 import { sourceRetention } from '#components/source/retention.ts';
 import type { RepositoryRecord } from '#components/source/settings.ts';
 import { MAX_CHAIN } from '#components/source/store-copy.ts';
@@ -126,7 +127,7 @@ describe('the source result of 50 repositories with store copies crosses Step Fu
 
     // Every pack of every chain is still found: by a restore or drill (recordOf) and by garbage
     // collection, which must keep them all.
-    const details = parseDetails(result.details, backupId);
+    const details = await readSourceDetails(rt.store, result.details, backupId);
     const last = details.repositories.at(-1);
     if (!last) throw new Error('no repository');
     expect(last.storeCopy?.packs).toEqual([]);

@@ -6,6 +6,7 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { SourceComponentError } from './errors.ts';
 import { backupRefSchema, readRecord } from './records.ts';
+import { manifestDetails } from './repository-list.ts';
 import type { RepositoryDetails } from './settings.ts';
 
 const caughtSchema = z.object({ Error: z.string().optional(), Cause: z.string().optional() });
@@ -20,7 +21,8 @@ const eventSchema = z.object({
 });
 
 /**
- * What is kept inline in the manifest, in all repositories together: their refs, their lists
+ * What the repositories' entries keep of their records (in the manifest, or in the list stored
+ * beside it when they pass INLINE_REPOSITORY_ENTRIES_BYTES), in all repositories together: their refs, their lists
  * (keptOnMirror, deletedOnMirror, exclude, warnings; warnings count twice, as the component's
  * warnings repeat them) and the packs of their store copies. The result crosses Step Functions
  * states (256 KiB each, shared with the other components' results: a search cluster of 500
@@ -45,7 +47,7 @@ type Packs = NonNullable<RepositoryDetails['storeCopy']>['packs'];
  * Event `{backup, plan, repositories}`.
  */
 export async function finishSourceBackup(event: unknown, rt: Runtime): Promise<ComponentResult> {
-  const { plan, repositories } = parseInput(eventSchema, event, 'source finish event');
+  const { backup, plan, repositories } = parseInput(eventSchema, event, 'source finish event');
   const failures = repositories.flatMap((item) => {
     if (!('error' in item)) return [];
     const { name, message } = errorFromCatch(item.error);
@@ -106,7 +108,8 @@ export async function finishSourceBackup(event: unknown, rt: Runtime): Promise<C
       finishedAt: rt.now().toISOString(),
       warnings: [...summarizedNotes(notes, entries), ...warnings],
       summary: { repositories: entries.length, ...totals },
-      details: { repositories: entries },
+      // 200 repositories took about 120 KB of details: past a few, the entries are stored beside the set.
+      details: await manifestDetails(rt.store, backup.backupId, entries),
     },
     "each repository's record (details.repositories[].recordKey), which keeps its warnings",
   );

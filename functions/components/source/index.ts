@@ -7,7 +7,7 @@ import { planSourceBackup } from './plan-backup.ts';
 import { selectRefs } from './refs.ts';
 import { restoreSourceRepository, targetCredentialProblems } from './restore-repository.ts';
 import { sourceRetention, verifySource } from './retention.ts';
-import { sourceDetailsSchema, sourceRestoreRequestSchema, sourceSettingsSchema } from './settings.ts';
+import { sourceRecordSchema, sourceRestoreRequestSchema, sourceSettingsSchema } from './settings.ts';
 
 /**
  * Checks a source restore request against what the backup recorded, with no side effect (it runs
@@ -23,7 +23,10 @@ export function checkSourceRestore(input: {
 }): string[] {
   const request = sourceRestoreRequestSchema.safeParse(input.request);
   if (!request.success) return ['the request is not a source restore request'];
-  const details = sourceDetailsSchema.safeParse(input.backup.details);
+  // A set whose entries are stored beside it keeps each repository's name and whether it has a
+  // store copy inline, enough for these checks without reading the store; its refs are checked by
+  // the restore function (which reads the list) before it pushes.
+  const details = sourceRecordSchema.safeParse(input.backup.details);
   if (!details.success) return ["the backup set's source record is unreadable"];
   // Without source settings (none given to this function) no SSM parameter is allowed, as in the
   // restore function when restoreCredentialsPath is not configured.
@@ -65,7 +68,12 @@ export function checkSourceRestore(input: {
         `${where}.from: the backup has no store copy of ${entry.name} (storeCopy was off); use "mirror"`,
       );
     }
-    if (target.refs && entry.refs && Object.keys(selectRefs(entry.refs, target.refs)).length === 0) {
+    if (
+      target.refs &&
+      'refs' in entry &&
+      entry.refs &&
+      Object.keys(selectRefs(entry.refs, target.refs)).length === 0
+    ) {
       problems.push(`${where}.refs: no recorded ref of ${entry.name} matches ${target.refs.join(', ')}`);
     }
   });

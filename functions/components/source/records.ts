@@ -5,6 +5,7 @@ import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { fetchHttpClient } from './http-client.ts';
 import type { SourceDeps } from './mirror.ts';
+import { readSourceDetails } from './repository-list.ts';
 import {
   type RepositoryDetails,
   type RepositoryRecord,
@@ -78,8 +79,19 @@ export async function readRecord(store: ContentStore, key: string): Promise<Repo
   return parsed.data;
 }
 
-/** The component's details in a manifest, validated. */
+/**
+ * The component's details in a manifest, validated, when they hold every entry inline (a set of a
+ * few repositories, or one written before the entries could be stored). Readers of a set take
+ * readSourceDetails (repository-list.ts), which reads a stored list back too.
+ */
 export function parseDetails(details: unknown, where: string): SourceDetails {
+  // Not a fault of the set: a caller that cannot read a stored list (readSourceDetails can).
+  const list = (details as { repositoryList?: { key?: unknown } } | null)?.repositoryList;
+  if (list !== undefined) {
+    throw new Error(
+      `${where}: the source details keep the repositories' entries in ${String(list.key)}; parseDetails reads inline entries only: use readSourceDetails`,
+    );
+  }
   const parsed = sourceDetailsSchema.safeParse(details);
   if (!parsed.success)
     throw new CorruptBackupError(
@@ -114,5 +126,5 @@ export async function sourceDetailsOf(
   const manifest = await readManifest(store, backupId);
   const result = manifest.results.source;
   if (result?.status !== 'complete') return undefined;
-  return parseDetails(result.details, `backup set ${backupId}`);
+  return readSourceDetails(store, result.details, `backup set ${backupId}`);
 }

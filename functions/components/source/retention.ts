@@ -5,9 +5,10 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { componentSettings } from '#runtime/settings.ts';
 import { resolveRemote } from './credentials.ts';
 import type { SourceDeps } from './mirror.ts';
-import { parseDetails, recordOf, sourceDeps } from './records.ts';
+import { recordOf, sourceDeps } from './records.ts';
 import { mirroredRefs } from './refs.ts';
-import { type Credentials, type StoredPack, sourceSettingsSchema } from './settings.ts';
+import { readSourceDetails } from './repository-list.ts';
+import { type Credentials, type SourceDetails, type StoredPack, sourceSettingsSchema } from './settings.ts';
 import { idxObjectIds, indexKeyOf } from './store-copy.ts';
 
 /**
@@ -19,7 +20,8 @@ export const sourceRetention: RetentionHooks = {
   sweepPrefixes: () => ['objects/git/'],
 
   async *references({ result, backupId }, rt) {
-    const details = parseDetails(result.details, `backup set ${backupId}`);
+    // A stored list that is missing or does not match fails the mark (the run collects nothing).
+    const details = await readSourceDetails(rt.store, result.details, `backup set ${backupId}`);
     for (const repository of details.repositories) {
       if (!repository.storeCopy) continue;
       // The manifest may keep only the first packs of a long chain inline: recordOf reads the
@@ -48,9 +50,9 @@ export async function verifySource(
 ): Promise<VerifyOutcome> {
   const checks: string[] = [];
   const problems: string[] = [];
-  let details: ReturnType<typeof parseDetails>;
+  let details: SourceDetails;
   try {
-    details = parseDetails(result.details, `backup set ${backupId}`);
+    details = await readSourceDetails(rt.store, result.details, `backup set ${backupId}`);
   } catch (error) {
     return { status: 'failed', checks, problems: [asError(error).message] };
   }

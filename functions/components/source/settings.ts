@@ -73,6 +73,9 @@ export const refPatternSchema = z
   .max(512)
   .regex(REF_PATTERN, 'a ref name or pattern under refs/, e.g. refs/pull/* or refs/heads/release-*');
 
+/** The most repositories a set holds (the settings allow no more). */
+export const MAX_REPOSITORIES = 200;
+
 export const repositorySchema = z.strictObject({
   /** Names the repository in the manifest and in restore requests. */
   name: repositoryNameSchema,
@@ -91,7 +94,7 @@ export type RepositorySettings = z.infer<typeof repositorySchema>;
 
 export const sourceSettingsSchema = z
   .strictObject({
-    repositories: z.array(repositorySchema).max(200).default([]),
+    repositories: z.array(repositorySchema).max(MAX_REPOSITORIES).default([]),
     /** Used for any URL that has no credentials of its own. */
     defaultCredentials: credentialsSchema.optional(),
     /** Repositories mirrored at the same time. */
@@ -222,7 +225,51 @@ export const repositoryDetailsSchema = repositoryRecordSchema
   .strict();
 export type RepositoryDetails = z.infer<typeof repositoryDetailsSchema>;
 
+/** The component's details with every repository's entry: what a restore, retention and the drill read. */
 export const sourceDetailsSchema = z.object({
   repositories: z.array(repositoryDetailsSchema),
 });
 export type SourceDetails = z.infer<typeof sourceDetailsSchema>;
+
+/**
+ * Where the repositories' entries are when they would not fit the details (repository-list.ts):
+ * an object of the set, checked against its size and sha256 when it is read back.
+ */
+export const repositoryListRefSchema = z.strictObject({
+  key: z.string().min(1).max(1024),
+  size: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  count: z.number().int().min(1).max(MAX_REPOSITORIES),
+});
+export type RepositoryListRef = z.infer<typeof repositoryListRefSchema>;
+
+/**
+ * What the details keep of a repository whose entry is in the stored list: what Validate checks a
+ * restore request against without reading the store (the name, and whether there is a store copy).
+ */
+export const repositoryNameEntrySchema = z.strictObject({
+  name: repositoryNameSchema,
+  storeCopy: z.literal(true).optional(),
+});
+
+/**
+ * The details when the entries are stored: every repository by name, and the list's reference. Its
+ * entries have none of a full entry's fields, so a version that reads the entries only inline
+ * refuses the set (unreadable details) instead of restoring from half a record.
+ */
+export const storedSourceDetailsSchema = z
+  .strictObject({
+    repositories: z.array(repositoryNameEntrySchema).min(1).max(MAX_REPOSITORIES),
+    repositoryList: repositoryListRefSchema,
+  })
+  .refine((details) => details.repositories.length === details.repositoryList.count, {
+    message: 'repositories and repositoryList.count differ',
+  });
+export type StoredSourceDetails = z.infer<typeof storedSourceDetailsSchema>;
+
+/**
+ * The source component's `details` as the manifest holds them: the entries inline (a few
+ * repositories, and every set recorded before the list could be stored), or stored beside the set.
+ */
+export const sourceRecordSchema = z.union([storedSourceDetailsSchema, sourceDetailsSchema]);
+export type SourceRecord = z.infer<typeof sourceRecordSchema>;
