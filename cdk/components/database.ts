@@ -311,8 +311,10 @@ class DatabaseComponent extends Construct implements WorkflowComponent {
       }
     }
     context.store.grantReadWrite(this.startBackupFn, 'dumps/*');
-    // locks/restores/*: a redriven dump restore checks that its target lock still names it.
-    context.store.grantRead(this.startRestoreFn, 'dumps/*', 'backups/*', 'locks/restores/*');
+    // locks/restores/*: a redriven dump restore checks that its target lock still names it, and
+    // renews it (the lock is a lease: functions/backup-set/restore-lock.ts).
+    context.store.grantRead(this.startRestoreFn, 'dumps/*', 'backups/*');
+    context.store.grantReadWrite(this.startRestoreFn, 'locks/restores/*');
   }
 
   /** The ARNs the snapshot grants are scoped to (rds-instance, aurora-cluster). */

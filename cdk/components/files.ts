@@ -302,9 +302,10 @@ class FilesComponent extends Construct implements WorkflowComponent {
     store.grantReadWrite(this.restoreShardFn, 'work/*');
     // The list of the files a skipLost restore went on without lands beside its report.
     store.grantReadWrite(this.finalizeRestoreFn, 'work/*', 'backups/*/restores/*');
-    // A redriven restore checks that its target locks still name it before it writes (restore-lock.ts).
+    // A redriven restore checks that its target locks still name it before it writes, and renews
+    // them (the lock is a lease: restore-lock.ts).
     for (const fn of [this.planRestoreFn, this.restoreShardFn, this.finalizeRestoreFn])
-      store.grantRead(fn, 'locks/restores/*');
+      store.grantReadWrite(fn, 'locks/restores/*');
 
     // The restore drill reads the store only: no file system, no VPC needed.
     this.planVerifyFn = create('PlanVerify', 'files-plan-verify', 'list the index parts to check', {});

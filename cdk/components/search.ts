@@ -269,8 +269,9 @@ class SearchComponent implements WorkflowComponent {
       'Search: check the recovery, compare document counts',
     );
     // The restore reads the set's search record from its manifest, and a long index list beside it;
-    // a redriven one checks that its target lock still names it (locks/restores/*).
-    context.store.grantRead(this.startRestore, 'backups/*', 'locks/restores/*');
+    // a redriven one checks that its target lock still names it and renews it (locks/restores/*).
+    context.store.grantRead(this.startRestore, 'backups/*');
+    context.store.grantReadWrite(this.startRestore, 'locks/restores/*');
     // Check snapshot stores a long index list beside the set (search/index-list.ts), and Check
     // recovery a restore's beside its report: the restore side writes nothing else of a set.
     context.store.grantReadWrite(this.checkSnapshot, 'backups/*/search/*');

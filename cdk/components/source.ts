@@ -232,8 +232,10 @@ class SourceComponent implements WorkflowComponent {
     context.store.grantRead(this.finishBackup, 'backups/*');
     // Many repositories' entries go beside the set instead of into the result (repository-list.ts).
     context.store.grantReadWrite(this.finishBackup, 'backups/*/source/_repositories.json');
-    // locks/restores/*: a redriven push checks that its target lock still names its restore.
-    context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*', 'locks/restores/*');
+    // locks/restores/*: a redriven push checks that its target lock still names its restore, and
+    // renews it (the lock is a lease: functions/backup-set/restore-lock.ts).
+    context.store.grantRead(this.restoreRepository, 'backups/*', 'objects/git/*');
+    context.store.grantReadWrite(this.restoreRepository, 'locks/restores/*');
 
     const parameterArn = (name: string) => ssmParameterArn(scope, name);
     const configured = configuredParameters(config).map(parameterArn);

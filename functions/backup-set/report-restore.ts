@@ -6,7 +6,7 @@ import {
   RESULT_MAX_TEXT,
   RESULT_MAX_WARNINGS,
 } from '#components/component.ts';
-import { describeIssues } from '#runtime/errors.ts';
+import { asStepFunctionsError, describeIssues, RetryableError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -108,22 +108,41 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
     }
   }
   const status = failure ? 'failed' : overallStatus(results, restore.components);
-  const previous = await readRestoreReport(rt.store, restore.backupId, restore.restoreId);
-  const final = {
-    ...previous,
-    status,
-    finishedAt: rt.now().toISOString(),
-    results: Object.fromEntries(results),
-    ...(failure
-      ? {
-          warnings: [...(previous.warnings ?? []), `the workflow failed: ${errorFromCatch(failure).message}`],
-        }
-      : {}),
+  const record = async () => {
+    const previous = await readRestoreReport(rt.store, restore.backupId, restore.restoreId);
+    const final = {
+      ...previous,
+      status,
+      finishedAt: rt.now().toISOString(),
+      results: Object.fromEntries(results),
+      ...(failure
+        ? {
+            warnings: [
+              ...(previous.warnings ?? []),
+              `the workflow failed: ${errorFromCatch(failure).message}`,
+            ],
+          }
+        : {}),
+    };
+    return { final, reportKey: await writeRestoreReport(rt.store, final) };
   };
-  const reportKey = await writeRestoreReport(rt.store, final);
+  const release = () => releaseRestoreLocks(rt.store, restore.locks ?? [], restore.restoreId);
   // After the report, on the success path and the failure path alike (both Report states of the
   // workflow come here): the next restore into these targets may start once this one is recorded.
-  await releaseRestoreLocks(rt.store, restore.locks ?? [], restore.restoreId);
+  // A report that can never be read or written (a failure Step Functions does not retry: a report
+  // deleted or unreadable, a store or key that refuses this function) still gives the locks back:
+  // every branch has ended and nothing of this restore writes any more. Left behind, a lock
+  // refused the next restore into the target for a day wherever that restore cannot ask whether
+  // this run ended (a CLI restore, a CLI process on another host). A failure that is retried keeps
+  // them until the retry has recorded how the restore ended. Only locks naming this restore go.
+  const { final, reportKey } = await record().catch(async (error: unknown) => {
+    if (!(asStepFunctionsError(error) instanceof RetryableError))
+      await release().catch((releaseError: unknown) =>
+        rt.logger.error('the restore locks could not be given back', { error: releaseError }),
+      );
+    throw error;
+  });
+  await release();
   rt.metrics.publish(restoreMetricPoints(final, rt.settings.environment));
   const problems = [...results.values()]
     .filter((result) => result.status === 'failed')

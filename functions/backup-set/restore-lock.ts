@@ -9,7 +9,7 @@ import { BackupAlreadyRunningError, CorruptBackupError, LiferayBackupError } fro
 import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
-import type { ContentStore } from '#store/content-store.ts';
+import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { sameStateMachine, siblingEndedStatus } from './executions.ts';
 import { storeKeys } from './keys.ts';
 import { acquireBackupLock, type HeldLock, readBackupLock, releaseBackupLock } from './lock.ts';
@@ -22,12 +22,31 @@ import { REPORT_RUN_HOURS } from './report-run.ts';
  * Report gives them back on every path, and the CLI when it is stopped (local/interrupt.ts). The
  * locks are the backup lock's (lock.ts): a retried Validate of the same execution finds its own
  * lock, and a lock whose execution or CLI process has ended is taken over.
+ *
+ * A restore lock is a lease: every writing step renews it (assertRestoreLocksHeld), and it goes
+ * stale RESTORE_LOCK_TIMEOUT_MINUTES after its last renewal, not after the restore began. A run
+ * redriven days later, or one that legitimately runs long, was otherwise taken over while a step
+ * already past its check still wrote into the target beside the new owner. In a restore lock,
+ * `acquiredAt` is therefore when the lease was last taken or renewed (what lock.ts counts
+ * staleness from), and `about.startedAt` when the restore began (what people are told).
  */
 
 export const RESTORE_LOCKS_PREFIX = storeKeys.restoreLocksPrefix;
 
-/** A restore's lock is stale once the Restore state machine's time-out has passed: no run outlives it. */
+/**
+ * A restore's lock is stale this long after its last renewal: the Restore state machine's time-out,
+ * which no run outlives, and far longer than any step between two renewals (a Lambda's 15 minutes).
+ */
 const RESTORE_LOCK_TIMEOUT_MINUTES = REPORT_RUN_HOURS * 60;
+
+/**
+ * A lock renewed less than this long ago is not renewed again, only read. The files restore's
+ * shards check once each, dozens at once in a Distributed Map: without this every one writes
+ * the same object, and all but one of the simultaneous conditional writes lose (and must read it
+ * again). A minute is nothing against the stale window, and keeps a restore's lock writes to a
+ * handful per lock per minute however many steps check it.
+ */
+export const RESTORE_LOCK_RENEW_INTERVAL_MS = 60_000;
 
 export function restoreLockKey(target: string): string {
   return `${RESTORE_LOCKS_PREFIX}${createHash('sha256').update(target).digest('hex').slice(0, 40)}.json`;
@@ -124,6 +143,7 @@ export async function acquireRestoreLocks(
           about: {
             backupId: holder.backupId,
             target,
+            startedAt: holder.startedAt.toISOString(),
             ...(holder.requestedBy ? { requestedBy: holder.requestedBy } : {}),
           },
         },
@@ -132,7 +152,8 @@ export async function acquireRestoreLocks(
       if (acquired.tookOverFrom)
         warnings.push(
           `took over the lock on ${target} from restore ${acquired.tookOverFrom}: ${
-            acquired.holderEnded ?? `it started more than ${REPORT_RUN_HOURS} hours ago`
+            acquired.holderEnded ??
+            `its lock had not been renewed for more than ${REPORT_RUN_HOURS} hours (no step of it had checked it since)`
           } without giving it back`,
         );
     } catch (error) {
@@ -211,39 +232,88 @@ export async function releaseRestoreLocks(
 
 /**
  * A restore's steps after Validate that write (a files plan, shard or swap) first check that it
- * still holds every lock Validate took. A failed or stopped Restore execution can be redriven for
- * 14 days: Step Functions re-runs the failed steps, never Validate, and meanwhile the next restore
- * of the same target may have taken the lock over (the execution had ended). That run then owns
- * the target; the redriven one stops before it writes. One read per lock. A restore whose Validate
- * took no lock (called with a request alone, or a run of an earlier version) has nothing to check.
+ * still holds every lock Validate took, and renew it. A failed or stopped Restore execution can be
+ * redriven for 14 days: Step Functions re-runs the failed steps, never Validate, and meanwhile the
+ * next restore of the same target may have taken the lock over (the execution had ended, or the
+ * lock had gone stale). That run then owns the target; the redriven one stops before it writes.
+ * A check that finds its own lock renews the lease (at most once a minute), so that no other
+ * restore can take it over as stale while this step writes. A restore whose Validate took no lock
+ * (called with a request alone, or a run of an earlier version) has nothing to check.
  */
 export async function assertRestoreLocksHeld(
-  store: ContentStore,
+  rt: Pick<Runtime, 'store' | 'now'>,
   restore: { readonly restoreId: string; readonly locks?: unknown },
 ): Promise<void> {
   const locks = parseInput(restoreLockKeysSchema, restore.locks, 'the restore locks ($.restore.locks)');
   for (const key of locks ?? []) {
-    let held: HeldLock | undefined;
-    try {
-      held = await readBackupLock(store, key);
-    } catch (error) {
-      if (!(error instanceof CorruptBackupError)) throw error; // a store that does not answer: retried
-      throw new RestoreLockLostError(
-        `restore ${restore.restoreId} cannot tell whether it still holds its lock ${key}: ${error.message}. ${STOPPED}`,
-      );
-    }
-    if (held?.backupId === restore.restoreId) continue;
-    if (!held)
-      throw new RestoreLockLostError(
-        `restore ${restore.restoreId} no longer holds its lock ${key}: the lock is gone (another restore took it over and gave it back when it ended, or it was deleted by hand). ${STOPPED}`,
-      );
-    const target = held.about?.target ?? key;
-    const set = held.about?.backupId ? ` of ${held.about.backupId}` : '';
-    const by = held.about?.requestedBy ? `, requested by ${held.about.requestedBy}` : '';
+    const now = rt.now();
+    const held = await ownLock(rt.store, key, restore.restoreId);
+    if (!renewalDue(held, now)) continue;
+    await renewRestoreLock(rt.store, key, restore.restoreId, now);
+  }
+}
+
+function renewalDue(held: HeldLock, now: Date): boolean {
+  const renewed = Date.parse(held.acquiredAt);
+  return Number.isNaN(renewed) || now.getTime() - renewed >= RESTORE_LOCK_RENEW_INTERVAL_MS;
+}
+
+/**
+ * Rewrites the lock with `acquiredAt` now, only if it is still the object read (conditional
+ * write on its ETag): of this renewal and another restore's takeover of the same lock, exactly one
+ * wins, and the loser sees the winner's lock (lock.ts replaces with the same condition). The stat
+ * comes before the read, so the ETag is never newer than the content judged. A write lost to a
+ * sibling step of this restore (two shards renewing at once) finds its own, fresh lock: held.
+ */
+async function renewRestoreLock(
+  store: ContentStore,
+  key: string,
+  restoreId: string,
+  now: Date,
+): Promise<void> {
+  const seen = await store.stat(key);
+  const held = await ownLock(store, key, restoreId);
+  // Written again between the two reads: by this restore (it is its own), and renewed meanwhile.
+  if (!seen || !renewalDue(held, now)) return;
+  const about = held.about ?? {};
+  const body = jsonBody({
+    ...held,
+    acquiredAt: now.toISOString(),
+    // A lock taken before leases were renewed recorded the restore's start only as acquiredAt.
+    about: { ...about, startedAt: about.startedAt ?? held.acquiredAt },
+  } satisfies HeldLock);
+  if (await store.replaceIfMatch(key, seen.etag, body)) return;
+  // Changed since the stat: whoever holds it now says (a sibling step's renewal leaves it this restore's).
+  await ownLock(store, key, restoreId);
+}
+
+/** The lock at `key` when it names this restore; RestoreLockLostError naming who holds it otherwise. */
+async function ownLock(store: ContentStore, key: string, restoreId: string): Promise<HeldLock> {
+  let held: HeldLock | undefined;
+  try {
+    held = await readBackupLock(store, key);
+  } catch (error) {
+    if (!(error instanceof CorruptBackupError)) throw error; // a store that does not answer: retried
     throw new RestoreLockLostError(
-      `restore ${restore.restoreId} no longer holds the lock on ${target}: restore ${held.backupId}${set} (${runOf(held)}${by}) took it over at ${held.acquiredAt} (this restore's run had ended, or its lock had gone stale) and now owns ${target}. ${STOPPED}`,
+      `restore ${restoreId} cannot tell whether it still holds its lock ${key}: ${error.message}. ${STOPPED}`,
     );
   }
+  if (held?.backupId === restoreId) return held;
+  if (!held)
+    throw new RestoreLockLostError(
+      `restore ${restoreId} no longer holds its lock ${key}: the lock is gone (another restore took it over and gave it back when it ended, or it was deleted by hand). ${STOPPED}`,
+    );
+  const target = held.about?.target ?? key;
+  const set = held.about?.backupId ? ` of ${held.about.backupId}` : '';
+  const by = held.about?.requestedBy ? `, requested by ${held.about.requestedBy}` : '';
+  throw new RestoreLockLostError(
+    `restore ${restoreId} no longer holds the lock on ${target}: restore ${held.backupId}${set} (started at ${startedAt(held)}, ${runOf(held)}${by}) took it over (this restore's run had ended, or its lock had not been renewed for ${REPORT_RUN_HOURS} hours) and now owns ${target}. ${STOPPED}`,
+  );
+}
+
+/** When the restore holding a lock began (a lock taken before leases: when it was taken). */
+function startedAt(held: HeldLock): string {
+  return held.about?.startedAt ?? held.acquiredAt;
 }
 
 const STOPPED =
@@ -286,9 +356,9 @@ async function refusal(
     held.process !== undefined && processState(held.process, new Date(held.acquiredAt)) === 'running';
   const otherwise = runsHere
     ? 'Its process runs on this machine, so its lock is never taken over while that process runs; once it has ended, the next restore takes the lock over at once'
-    : `If it no longer runs, delete ${key} from the backup store; otherwise its lock counts as stale from ${staleAt(held, holder.startedAt)}`;
+    : `If it no longer runs, delete ${key} from the backup store; otherwise its lock counts as stale from ${staleAt(held, holder.startedAt)}, unless a step of it renews the lock before then`;
   return new RestoreAlreadyRunningError(
-    `another restore is writing ${writing}: restore ${held.backupId}${set} (started at ${held.acquiredAt}${by}, ${runOf(held)}). Two restores into one target overwrite each other; nothing was changed. Wait for it to end, or stop it: ${howToStop(held, holder.executionId, runsHere)}. ${otherwise}`,
+    `another restore is writing ${writing}: restore ${held.backupId}${set} (started at ${startedAt(held)}${by}, ${runOf(held)}). Two restores into one target overwrite each other; nothing was changed. Wait for it to end, or stop it: ${howToStop(held, holder.executionId, runsHere)}. ${otherwise}`,
   );
 }
 

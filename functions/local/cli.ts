@@ -605,7 +605,8 @@ async function restoreLockStates(
       restoreId: holder,
       backupId: about?.backupId ?? '?',
       ...(about?.requestedBy ? { requestedBy: about.requestedBy } : {}),
-      since,
+      // A restore lock's acquiredAt is its last renewal (a lease, restore-lock.ts); since is the restore's start.
+      since: about?.startedAt ?? since,
       state,
     } satisfies RestoreLockState;
   });

@@ -126,6 +126,46 @@ describe('the source finish-backup function', () => {
   });
 });
 
+describe('the restore steps that check their target lock before writing', () => {
+  // The lock is a lease each of them renews (functions/backup-set/restore-lock.ts): a PUT, refused
+  // without s3:PutObject, and the store-permissions run sees only the files restore's renewals.
+  it.each([
+    'LiferayHomeFilesPlanRestore',
+    'LiferayHomeFilesRestoreShard',
+    'LiferayHomeFilesFinalizeRestore',
+    'AppServerFilesPlanRestore',
+    'AppServerFilesRestoreShard',
+    'AppServerFilesFinalizeRestore',
+    'SearchStartRestore',
+    'SourceRestoreRepository',
+  ])('%s may renew locks/restores/*', (fn) => {
+    const template = synthesize(CDK_JSON.context.liferayBackup);
+    expect(renewals(template, fn).length).toBeGreaterThan(0);
+  });
+
+  it('DatabaseStartRestore may renew locks/restores/* in dump mode (a dump restore writes a live database)', () => {
+    const dumpConfig = {
+      ...FULL_CONFIG,
+      components: {
+        ...(FULL_CONFIG.components as Record<string, unknown>),
+        database: {
+          enabled: true,
+          mode: 'dump',
+          urlParameterName: '/liferay/db-url',
+          toolsLayerArn: 'arn:aws:lambda:eu-west-1:111111111111:layer:db-clients:1',
+        },
+      },
+    };
+    expect(renewals(synthesize(dumpConfig), 'DatabaseStartRestore').length).toBeGreaterThan(0);
+  });
+});
+
+function renewals(template: Template, fn: string): Statement[] {
+  return allowing(statementsOfFunction(template, fn), 's3:PutObject', (r) =>
+    JSON.stringify(r).includes('/locks/restores/*'),
+  );
+}
+
 describe('the notification topic', () => {
   // The topic has a policy of its own (enforceSSL, the EventBridge target), which replaces SNS's
   // default one: CloudWatch alarms may publish only if it says so (SNS developer guide, "Amazon SNS

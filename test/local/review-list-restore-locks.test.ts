@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { acquireRestoreLocks, restoreLockKey } from '#backup-set/restore-lock.ts';
+import { acquireRestoreLocks, assertRestoreLocksHeld, restoreLockKey } from '#backup-set/restore-lock.ts';
 import { main } from '#local/cli.ts';
 import { thisProcess } from '#runtime/host-process.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -105,6 +105,28 @@ describe('list: restore locks', () => {
         key: unreadable,
         state: expect.stringMatching(/^unreadable \(/),
       });
+    } finally {
+      cleanup();
+    }
+  });
+
+  it("shows since when the restore runs, not the lease's last renewal", async () => {
+    const { dir, cleanup } = tempDir('list-restore-locks-renewed');
+    try {
+      const store = new LocalFolderStore(dir);
+      await restoreHolds(store, 'r20261128t030000z-1111', 'folder /srv/liferay', thisProcess());
+      const key = restoreLockKey('folder /srv/liferay');
+      // A step of the restore two hours on renews the lease (restore-lock.ts).
+      const later = new Date(STARTED.getTime() + 2 * 3_600_000);
+      await assertRestoreLocksHeld(testRuntime({ store, now: () => later }), {
+        restoreId: 'r20261128t030000z-1111',
+        locks: [key],
+      });
+      expect(JSON.parse((await store.read(key, 64 * 1024)).toString('utf8'))).toMatchObject({
+        acquiredAt: later.toISOString(),
+      });
+      const json = JSON.parse((await list(['--store', dir], '--json')).join('\n')) as ListJson;
+      expect(json.locks.restores.find((lock) => lock.key === key)?.since).toBe(STARTED.toISOString());
     } finally {
       cleanup();
     }

@@ -26,6 +26,14 @@ import { ACTIONS, deniedStoreCalls, recordingHandlers, type StoreCall } from './
 
 const DAY = 86_400_000;
 
+function advancingClock(stepMs: number): () => Date {
+  let now = Date.now();
+  return () => {
+    now += stepMs;
+    return new Date(now);
+  };
+}
+
 describe('the store requests of every Lambda handler in the workflows', () => {
   const calls: StoreCall[] = [];
 
@@ -91,7 +99,9 @@ describe('the store requests of every Lambda handler in the workflows', () => {
           liferayHome: { target: path.join(restored, 'home') },
           appServer: { target: path.join(restored, 'tomcat') },
         },
-        runtime(files(home, tomcat), () => new Date()),
+        // Two minutes pass at every reading of the clock, so that each writing step renews its
+        // restore lock (at most once a minute, restore-lock.ts) and those writes are checked too.
+        runtime(files(home, tomcat), advancingClock(2 * 60_000)),
         { handlers },
       ),
     );

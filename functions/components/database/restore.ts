@@ -119,7 +119,7 @@ export async function startRestore(event: unknown, rt: Runtime): Promise<Restore
   if (details.mode === 'dump') {
     // A redriven execution starts here again, never at Validate: the target database may be
     // another restore's by now (RDS restores take no lock: they create a new instance).
-    await assertRestoreLocksHeld(rt.store, restore);
+    await assertRestoreLocksHeld(rt, restore);
     if (settings.mode !== 'dump') {
       throw new InvalidInputError(
         'this set holds a dump: restore it with a dump-mode configuration (CLI: --database-url)',

@@ -43,7 +43,7 @@ export async function finalizeRestore(event: unknown, rt: Runtime): Promise<Roun
 
   // Above all before the swap: a redriven execution whose target another restore took over would
   // rename that restore's live tree aside. Before the folders' metadata and the lost-files list too.
-  await assertRestoreLocksHeld(store, restore);
+  await assertRestoreLocksHeld(rt, restore);
   const plan = await readRestorePlan(store, files.planKey);
   const all: RestoreShardResult[] =
     files.round === 0

@@ -245,7 +245,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   }
 
   // A redriven execution re-runs Plan, never Validate: the target may be another restore's by now.
-  await assertRestoreLocksHeld(rt.store, restore);
+  await assertRestoreLocksHeld(rt, restore);
   await fs.mkdir(path.dirname(target), { recursive: true });
   await removeFailedStagings(rt, component, target, restore.restoreId, executionId, warnings);
   await makeStaging(component, staging);

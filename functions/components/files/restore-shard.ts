@@ -196,7 +196,7 @@ export async function restoreShard(
   const settings = filesSettings(rt, component);
   return SHARDS_PER_PROCESS.run(async () => {
     // A redriven Map Run re-runs its failed shards: into a staging folder whose target may be another restore's by now.
-    await assertRestoreLocksHeld(rt.store, restore);
+    await assertRestoreLocksHeld(rt, restore);
     const plan = await readRestorePlan(rt.store, filesKeys.plan(restore.restoreId, component));
     const result = await restoreInAttempts(rt, plan, shard, settings);
     await rt.store.put(filesKeys.shardResult(restore.restoreId, component, shard.id), jsonBody(result), {

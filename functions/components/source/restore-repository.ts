@@ -28,7 +28,7 @@ export const RESTORE_ENV_PREFIX = 'LIFERAY_BACKUP_GIT_';
 export async function restoreSourceRepository(event: unknown, rt: Runtime): Promise<RestoreOutcome> {
   const { restore, target } = parseInput(eventSchema, event, 'source restore event');
   // A redriven execution re-runs this push, never Validate: the target may be another restore's by now.
-  await assertRestoreLocksHeld(rt.store, restore);
+  await assertRestoreLocksHeld(rt, restore);
   const settings = componentSettings(rt.settings, 'source', sourceSettingsSchema);
   checkTargetCredentials(target.credentials, settings);
   const details = await sourceDetailsOf(rt.store, restore.backupId);

@@ -185,10 +185,8 @@ describe('assertRestoreLocksHeld', () => {
   const RESTORE = 'r20261128t020000z-0a0a';
 
   it('passes for a restore that took no lock (Validate called with a request alone)', async () => {
-    await expect(assertRestoreLocksHeld(rt.store, { restoreId: RESTORE })).resolves.toBeUndefined();
-    await expect(
-      assertRestoreLocksHeld(rt.store, { restoreId: RESTORE, locks: [] }),
-    ).resolves.toBeUndefined();
+    await expect(assertRestoreLocksHeld(rt, { restoreId: RESTORE })).resolves.toBeUndefined();
+    await expect(assertRestoreLocksHeld(rt, { restoreId: RESTORE, locks: [] })).resolves.toBeUndefined();
   });
 
   it('passes while the restore holds its locks; fails once one is gone, naming the key', async () => {
@@ -196,12 +194,10 @@ describe('assertRestoreLocksHeld', () => {
     await acquireBackupLock(rt.store, key, RESTORE, new Date(), 60, {
       about: { backupId: 'b20261127t020000z-7f3a', target: 'folder /srv/review-redrive/held' },
     });
-    await expect(
-      assertRestoreLocksHeld(rt.store, { restoreId: RESTORE, locks: [key] }),
-    ).resolves.toBeUndefined();
+    await expect(assertRestoreLocksHeld(rt, { restoreId: RESTORE, locks: [key] })).resolves.toBeUndefined();
 
     await rt.store.delete([key]);
-    const gone = assertRestoreLocksHeld(rt.store, { restoreId: RESTORE, locks: [key] });
+    const gone = assertRestoreLocksHeld(rt, { restoreId: RESTORE, locks: [key] });
     await expect(gone).rejects.toMatchObject({ name: 'RestoreLockLostError' });
     await expect(gone).rejects.toThrow(key);
   });

@@ -28,7 +28,7 @@ export async function startSearchRestore(event: unknown, rt: Runtime): Promise<R
   const input = parseInput(eventSchema, event, 'search start-restore event');
   // A redriven execution starts here again, never at Validate: the cluster may be another
   // restore's by now. Before anything is closed, deleted or renamed.
-  await assertRestoreLocksHeld(rt.store, input.restore);
+  await assertRestoreLocksHeld(rt, input.restore);
   const request = parseInput(
     searchRestoreRequestSchema,
     input.restore.requests.search ?? {},
