@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { getRemoteInfo2, HttpClient } from 'isomorphic-git';
-import { RetryableError } from '#runtime/errors.ts';
+import { NETWORK_CODES, RetryableError } from '#runtime/errors.ts';
 import type { Remote } from './credentials.ts';
 import { GitAuthenticationError, GitRemoteError } from './errors.ts';
 import { type PackInfo, PackVerifier } from './pack-stream.ts';
@@ -315,14 +315,14 @@ async function drain(body: AsyncIterable<Uint8Array> | undefined): Promise<void>
   }
 }
 
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
+/**
+ * The runtime's network faults, but for a refused connection: a Git server that refuses is most
+ * often a wrong URL or port, and the repository fails at once, naming it, rather than after the
+ * workflow's retries (the other repositories go on either way).
+ */
+function transientCode(code: string): boolean {
+  return code !== 'ECONNREFUSED' && NETWORK_CODES.has(code);
+}
 
 function statusError(status: number, statusText: string, remote: Remote, what: string): Error {
   if (status === 401 || status === 403) {
@@ -375,7 +375,7 @@ export function remoteError(error: unknown, remote: Remote, what: string): Error
   }
   const code = failure?.cause?.code;
   const reason = code ?? failure?.cause?.message ?? failure?.message ?? String(error);
-  if (code && TRANSIENT_CODES.has(code))
+  if (code && transientCode(code))
     return new RetryableError(`could not ${what}: ${reason}`, { cause: error });
   return new GitRemoteError(`could not ${what}: ${reason}`, { cause: error });
 }
