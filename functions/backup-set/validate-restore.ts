@@ -153,6 +153,7 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
   const requests: Partial<Record<ComponentName, unknown>> = {};
   /** Components asked for that this set holds no complete copy of. */
   const lacking: ComponentName[] = [];
+  const beforeComponents = problems.length;
   for (const name of components) {
     const module = componentModule(name);
     const result = manifest.results[name];
@@ -182,6 +183,7 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
       problems.push(`${name}: ${problem}`);
     }
   }
+  const componentRefused = problems.length > beforeComponents;
   for (const name of COMPONENT_NAMES) {
     if ((request as Record<string, unknown>)[name] !== undefined && !components.includes(name)) {
       problems.push(
@@ -197,6 +199,14 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
     // Which set to take instead (older data, or components from two points in time) is the
     // person's choice; the message names the newest set that holds everything asked for.
     problems.push(await newestHolding(rt, backupId, request.components));
+  }
+  if (componentRefused && !request.components) {
+    // `{"backupId": "latest"}` alone selects every component the set holds: a component that cannot
+    // restore without options of its own (source needs a target) is refused, and the SRE who gave
+    // no "components" must learn that it is the list to write.
+    problems.push(
+      `"components" was not given, so every complete component of the set that this deployment restores was selected (${components.join(', ')}): give "components" to restore only some`,
+    );
   }
   if (problems.length > 0) throw new InvalidInputError(`invalid restore request: ${problems.join('; ')}`);
 
