@@ -153,7 +153,6 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
   const requests: Partial<Record<ComponentName, unknown>> = {};
   /** Components asked for that this set holds no complete copy of. */
   const lacking: ComponentName[] = [];
-  const beforeComponents = problems.length;
   for (const name of components) {
     const module = componentModule(name);
     const result = manifest.results[name];
@@ -183,7 +182,12 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
       problems.push(`${name}: ${problem}`);
     }
   }
-  const componentRefused = problems.length > beforeComponents;
+  // Refused components the request names nowhere: picked only because "components" was left out.
+  const refusedUnasked = components.filter(
+    (name) =>
+      (request as Record<string, unknown>)[name] === undefined &&
+      problems.some((problem) => problem.startsWith(`${name}:`) || problem.startsWith(`${name}.`)),
+  );
   for (const name of COMPONENT_NAMES) {
     if ((request as Record<string, unknown>)[name] !== undefined && !components.includes(name)) {
       problems.push(
@@ -200,7 +204,7 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
     // person's choice; the message names the newest set that holds everything asked for.
     problems.push(await newestHolding(rt, backupId, request.components));
   }
-  if (componentRefused && !request.components) {
+  if (refusedUnasked.length > 0 && !request.components) {
     // `{"backupId": "latest"}` alone selects every component the set holds: a component that cannot
     // restore without options of its own (source needs a target) is refused, and the SRE who gave
     // no "components" must learn that it is the list to write.
