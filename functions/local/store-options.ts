@@ -31,7 +31,10 @@ export function storeFromOptions(options: StoreOptions, { existing = false } = {
         region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
       }),
     );
-    return new S3Store(client, { bucket: options.bucket });
+    return new S3Store(client, {
+      bucket: options.bucket,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    });
   }
   if (options.endpoint) throw new InvalidInputError('--endpoint needs --bucket NAME');
   const folder = options.store ?? DEFAULT_STORE_DIR;

@@ -1,10 +1,13 @@
 import { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
+  type DeleteObjectsCommandOutput,
   GetObjectCommand,
   type GetObjectCommandOutput,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   type ObjectIdentifier,
   PutObjectCommand,
   type S3Client,
@@ -30,6 +33,8 @@ const FOREVER = new Date(8_640_000_000_000_000);
 
 export interface S3StoreOptions {
   readonly bucket: string;
+  /** The S3-compatible endpoint the client talks to, when not Amazon S3: named in errors. */
+  readonly endpoint?: string;
   /** Customer-managed KMS key for SSE-KMS; when set every write names it explicitly. */
   readonly kmsKeyId?: string;
   /** Multipart part size for stream bodies. @default 16 MiB */
@@ -83,11 +88,24 @@ export class ConditionalWriteUnsettledError extends LiferayBackupError {
   }
 }
 
+/**
+ * The store's bucket does not exist where the client looks (S3 answered NoSuchBucket): a mistyped
+ * `--bucket`, an endpoint or region other than the bucket's, or a bucket deleted under the stack.
+ * Without its name the SDK's "The specified bucket does not exist" left the SRE guessing which.
+ */
+export class StoreBucketNotFoundError extends LiferayBackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('StoreBucketNotFoundError', message, options);
+  }
+}
+
 /** The store in an S3 bucket. */
 export class S3Store implements ContentStore {
   readonly location: string;
   private readonly partSize: number;
   private readonly queueSize: number;
+  /** The bucket answered: a HEAD miss is a missing object, not a missing bucket (HEAD answers carry no error code). */
+  private bucketFound = false;
 
   constructor(
     private readonly client: S3Client,
@@ -116,26 +134,30 @@ export class S3Store implements ContentStore {
       ...(options.contentType ? { ContentType: options.contentType } : {}),
       ...this.encryption,
     };
-    if (!(body instanceof Readable)) {
-      await this.client.send(new PutObjectCommand({ ...common, Body: body }));
-      return;
+    try {
+      if (!(body instanceof Readable)) {
+        await this.client.send(new PutObjectCommand({ ...common, Body: body }));
+        return;
+      }
+      if (options.contentLength !== undefined && options.contentLength <= this.partSize) {
+        // Small stream of known size: one PUT, no multipart overhead.
+        await this.client.send(
+          new PutObjectCommand({ ...common, Body: body, ContentLength: options.contentLength }),
+        );
+        return;
+      }
+      // Multipart with bounded memory: at most queueSize parts of partSize in flight.
+      const upload = new Upload({
+        client: this.client,
+        params: { ...common, Body: body },
+        partSize: this.partSize,
+        queueSize: this.queueSize,
+        leavePartsOnError: false,
+      });
+      await upload.done();
+    } catch (error) {
+      throw this.explained(error, `writing ${key}`);
     }
-    if (options.contentLength !== undefined && options.contentLength <= this.partSize) {
-      // Small stream of known size: one PUT, no multipart overhead.
-      await this.client.send(
-        new PutObjectCommand({ ...common, Body: body, ContentLength: options.contentLength }),
-      );
-      return;
-    }
-    // Multipart with bounded memory: at most queueSize parts of partSize in flight.
-    const upload = new Upload({
-      client: this.client,
-      params: { ...common, Body: body },
-      partSize: this.partSize,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
-    await upload.done();
   }
 
   async get(key: string): Promise<Readable> {
@@ -162,7 +184,7 @@ export class S3Store implements ContentStore {
     } catch (error) {
       if (isNotFound(error)) throw new ObjectNotFoundError(key);
       if (isInvalidRange(error)) return Readable.from([]);
-      throw error;
+      throw this.explained(error, `reading ${key}`);
     }
     const body = response.Body;
     if (!(body instanceof Readable)) throw new Error(`GetObject ${key} returned no stream body`);
@@ -202,7 +224,7 @@ export class S3Store implements ContentStore {
       return response.Body;
     } catch (error) {
       if (isNotFound(error)) throw new ObjectNotFoundError(key);
-      throw error;
+      throw this.explained(error, `reading ${key}`);
     }
   }
 
@@ -225,6 +247,7 @@ export class S3Store implements ContentStore {
     assertStoreKey(key);
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }));
+      this.bucketFound = true;
       const lockedUntil =
         head.ObjectLockLegalHoldStatus === 'ON' ? FOREVER : (head.ObjectLockRetainUntilDate ?? undefined);
       return {
@@ -236,17 +259,55 @@ export class S3Store implements ContentStore {
         ...(lockedUntil ? { lockedUntil } : {}),
       };
     } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
+      if (!isNotFound(error)) throw this.explained(error, `looking up ${key}`);
+      // A HEAD answer has no body, so a missing bucket is a bare 404 too: asked once, or a
+      // mistyped bucket reads as a store with nothing in it.
+      await this.assertBucketExists(key);
+      return undefined;
     }
+  }
+
+  private async assertBucketExists(key: string): Promise<void> {
+    if (this.bucketFound) return;
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404)
+        throw this.bucketNotFound(`looking up ${key}`, error);
+      // 403 (a role without s3:ListBucket) or another answer says nothing about the bucket: the
+      // miss stands, as it did before this check.
+    }
+    this.bucketFound = true;
+  }
+
+  /** The error as S3 gave it, or, for a missing bucket, one that names the bucket and what to check. */
+  private explained(error: unknown, what: string): unknown {
+    return isNoSuchBucket(error) ? this.bucketNotFound(what, error) : error;
+  }
+
+  private bucketNotFound(what: string, cause: unknown): StoreBucketNotFoundError {
+    const { bucket, endpoint } = this.options;
+    const where = endpoint ? ` at ${endpoint}` : ' in Amazon S3 (the region the client uses)';
+    const check = endpoint
+      ? `check the bucket's name (CLI: --bucket NAME) and the endpoint (CLI: --endpoint URL); create the bucket first if it is new`
+      : `check the bucket's name (CLI: --bucket NAME; on AWS the stack sets it as STORE_BUCKET), and its region (CLI: --region, or AWS_REGION)`;
+    return new StoreBucketNotFoundError(
+      `the backup store's bucket ${JSON.stringify(bucket)} does not exist${where} (S3 answered NoSuchBucket while ${what}): ${check}`,
+      { cause },
+    );
   }
 
   async *list(prefix: string): AsyncIterable<ListedObject> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: prefix, ContinuationToken: token }),
-      );
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+      } catch (error) {
+        throw this.explained(error, `listing ${prefix}`);
+      }
       for (const item of page.Contents ?? []) {
         if (item.Key)
           yield { key: item.Key, size: item.Size ?? 0, lastModified: item.LastModified ?? new Date(0) };
@@ -275,12 +336,17 @@ export class S3Store implements ContentStore {
     for (let i = 0; i < objects.length; i += 1000) {
       const batch = objects.slice(i, i + 1000);
       for (const object of batch) assertStoreKey(object.Key ?? '');
-      const result = await this.client.send(
-        new DeleteObjectsCommand({
-          Bucket: this.options.bucket,
-          Delete: { Objects: [...batch], Quiet: true },
-        }),
-      );
+      let result: DeleteObjectsCommandOutput;
+      try {
+        result = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.options.bucket,
+            Delete: { Objects: [...batch], Quiet: true },
+          }),
+        );
+      } catch (error) {
+        throw this.explained(error, `deleting ${batch.length} objects, first ${batch[0]?.Key}`);
+      }
       const failed = result.Errors ?? [];
       if (failed.length > 0) {
         const first = failed[0];
@@ -336,6 +402,7 @@ export class S3Store implements ContentStore {
         return true;
       } catch (error) {
         if (!(error instanceof S3ServiceException)) throw error;
+        if (isNoSuchBucket(error)) throw this.explained(error, `writing ${key}`);
         const status = error.$metadata.httpStatusCode;
         if (status !== 412 && status !== 409) throw error;
         // attempts is set by the SDK's retry middleware; without it, a repeated send cannot be ruled out.
@@ -421,7 +488,12 @@ function isInvalidRange(error: unknown): boolean {
   return error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416;
 }
 
+/** The object is missing. A missing bucket is a 404 too, and not a missing object: the store is gone. */
 function isNotFound(error: unknown): boolean {
-  if (!(error instanceof S3ServiceException)) return false;
+  if (!(error instanceof S3ServiceException) || isNoSuchBucket(error)) return false;
   return error.name === 'NoSuchKey' || error.name === 'NotFound' || error.$metadata.httpStatusCode === 404;
+}
+
+function isNoSuchBucket(error: unknown): boolean {
+  return error instanceof S3ServiceException && error.name === 'NoSuchBucket';
 }

@@ -339,6 +339,13 @@ export function planClusterRestore(
   return { region, cluster, writer: writerInput, warnings };
 }
 
+/**
+ * The CLI flags that set the request fields these messages name (the database module's local
+ * options; a test pins that they exist there). The same messages reach the Step Functions console,
+ * where the request's JSON fields apply, so a hint names both.
+ */
+export const CLI_FLAGS = { url: '--database-url', overwrite: '--database-overwrite' } as const;
+
 /** The Restore workflow's Validate calls this: every problem with this request for this set. */
 /**
  * What this deployment's database configuration cannot restore from the set, known from the
@@ -351,7 +358,7 @@ export function configuredTargetProblems(details: DatabaseDetails, settings: Dat
   if (details.mode === 'dump') {
     if (settings.mode !== 'dump')
       return [
-        `the set holds a ${details.engine} dump, and the database is configured in ${settings.mode} mode: restore it with a dump-mode configuration (CLI: --database-url)`,
+        `the set holds a ${details.engine} dump, and the database is configured in ${settings.mode} mode: restore it with a dump-mode configuration (CLI: ${CLI_FLAGS.url})`,
       ];
     if (settings.url === undefined) return [];
     let engine: string;
@@ -418,14 +425,16 @@ export function checkDatabaseRestore(backupDetails: unknown, rawRequest: unknown
       'deletionProtection',
     ]);
     if (rdsOnly.length > 0)
-      problems.push(`${rdsOnly.join(', ')}: apply to RDS snapshots; this set holds a ${details.engine} dump`);
+      problems.push(
+        `${rdsOnly.join(', ')}: apply to RDS snapshots; this set holds a ${details.engine} dump: remove them from the request (a dump takes only "targetDatabase" and "overwrite"; CLI: the database of ${CLI_FLAGS.url}, and ${CLI_FLAGS.overwrite})`,
+      );
     if (
       request.targetDatabase !== undefined &&
       request.targetDatabase === details.database &&
       !request.overwrite
     ) {
       problems.push(
-        `targetDatabase ${request.targetDatabase} is the database that was backed up; restore into another name or set "overwrite": true`,
+        `targetDatabase ${request.targetDatabase} is the database that was backed up; restore into another database (request "targetDatabase", CLI: the database named in ${CLI_FLAGS.url}), or replace it with "overwrite": true in the request (CLI: ${CLI_FLAGS.overwrite})`,
       );
     }
     return problems;
@@ -433,7 +442,7 @@ export function checkDatabaseRestore(backupDetails: unknown, rawRequest: unknown
   const dumpOnly = given(['targetDatabase']);
   if (dumpOnly.length > 0 || request.overwrite) {
     problems.push(
-      `${[...dumpOnly, ...(request.overwrite ? ['overwrite'] : [])].join(', ')}: apply to dumps; an RDS restore always creates a new ${details.mode === 'aurora-cluster' ? 'cluster' : 'instance'}`,
+      `${[...dumpOnly, ...(request.overwrite ? ['overwrite'] : [])].join(', ')}: apply to dumps (CLI: ${CLI_FLAGS.url}, ${CLI_FLAGS.overwrite}); an RDS restore always creates a new ${details.mode === 'aurora-cluster' ? 'cluster' : 'instance'}: remove them from the request, and name the new one with "targetIdentifier"`,
     );
   }
   if (

@@ -28,6 +28,7 @@ import {
   translateRdsError,
 } from './rds-adapter.ts';
 import {
+  CLI_FLAGS,
   checkDatabaseRestore,
   configuredTargetProblems,
   FAILED_RESTORE_STATES,
@@ -122,7 +123,7 @@ export async function startRestore(event: unknown, rt: Runtime): Promise<Restore
     await assertRestoreLocksHeld(rt, restore);
     if (settings.mode !== 'dump') {
       throw new InvalidInputError(
-        'this set holds a dump: restore it with a dump-mode configuration (CLI: --database-url)',
+        `this set holds a dump: restore it with a dump-mode configuration (CLI: ${CLI_FLAGS.url})`,
       );
     }
     const connection = await resolveConnection(settings);
@@ -227,7 +228,7 @@ async function adoptOrRefuse(
 ): Promise<void> {
   if (tagValue(tags, TAG_RESTORE_ID) !== restoreId) {
     throw new DatabaseNameConflictError(
-      `a ${kind} named ${identifier} already exists in ${region} and was not created by restore ${restoreId}: name another target (targetIdentifier); nothing was changed`,
+      `a ${kind} named ${identifier} already exists in ${region} and was not created by restore ${restoreId}: name another target ("targetIdentifier" in the request); nothing was changed`,
     );
   }
 }

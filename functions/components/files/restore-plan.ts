@@ -240,7 +240,7 @@ export async function planRestore(event: unknown, rt: Runtime): Promise<RoundSta
   const expected = await validateParts(rt.store, parts, filter);
   if (filter && expected.entries === 0) {
     throw new InvalidInputError(
-      `${component}.path ${JSON.stringify(request.path)} matches nothing in backup set ${restore.backupId}`,
+      `${component}.path ${JSON.stringify(request.path)} (CLI: --path) matches nothing in backup set ${restore.backupId}: a restore path or glob is relative to the root of the tree as it was backed up (${index.sources.find((source) => source.role === 'tree')?.root ?? settings.root}), e.g. data/document_library/20101/** or osgi/configs; nothing was written`,
     );
   }
 

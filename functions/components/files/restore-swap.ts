@@ -122,7 +122,7 @@ export async function putInPlace(request: PlacementRequest): Promise<Placement> 
       location: staging,
       carried: [],
       warnings: [
-        `the restored tree is in ${staging}; ${target} was left as it was (restore with swap to replace it)`,
+        `the restored tree is in ${staging}; ${target} was left as it was (to replace it, restore again with "swap": true in the request, CLI: --swap; the tree it replaces is kept beside it as ${target}.before-<restoreId>)`,
       ],
     };
   }

@@ -125,8 +125,10 @@ export const filesRestoreRequestSchema = z.strictObject({
     .string()
     .min(1)
     .max(1024)
-    .refine((value) => !value.startsWith('/') && !value.split('/').some((segment) => segment === '..'), {
-      message: 'a path or glob relative to the root of the tree, without .. segments',
+    .transform(relativeToTree)
+    .superRefine((value, context) => {
+      const problem = restorePathProblem(value);
+      if (problem) context.addIssue({ code: 'custom', message: problem });
     })
     .optional(),
   /** Restore onto a Liferay Home of another DXP build. */
@@ -138,6 +140,37 @@ export const filesRestoreRequestSchema = z.strictObject({
   skipLost: z.boolean().default(false),
 });
 export type FilesRestoreRequest = z.infer<typeof filesRestoreRequestSchema>;
+
+/**
+ * A restore path as an SRE types it in a shell: `./data/document_library/**` means the same as
+ * `data/document_library/**` (the tree's root is the current folder), so the `.` segments are
+ * dropped; matched as typed, it matched nothing and the restore was refused. A negated glob
+ * (`!./data/a/**`) keeps its `!`.
+ */
+export function relativeToTree(value: string): string {
+  const negated = value.startsWith('!');
+  const segments = (negated ? value.slice(1) : value).split('/');
+  const kept = segments.filter((segment, index) => segment !== '.' && (segment !== '' || index === 0));
+  // `./` or `.` alone names the whole tree: left as typed, for restorePathProblem to refuse.
+  if (kept.length === 0 || (kept.length === 1 && kept[0] === '')) return value;
+  return `${negated ? '!' : ''}${kept.join('/')}`;
+}
+
+/**
+ * Why a (normalised) restore path cannot select anything in the tree, or undefined. Validate puts
+ * `<component>.path:` before it; on the CLI the same value came from --path.
+ */
+function restorePathProblem(value: string): string | undefined {
+  const body = value.startsWith('!') ? value.slice(1) : value;
+  const example = 'data/document_library/20101/**';
+  const relative = 'a path or glob relative to the root of the tree';
+  if (body.startsWith('/'))
+    return `${relative}, not an absolute path (${JSON.stringify(value)}; the same for CLI --path): give it from the tree's root (the configured folder, or the restore's target), e.g. ${example}: drop the leading / and the tree's own folder (for /opt/liferay/${example} with the tree in /opt/liferay, give ${example})`;
+  if (body === '' || body === '.' || body === './')
+    return `${relative}, not the whole tree (${JSON.stringify(value)}): leave "path" (CLI: --path) out to restore all of it`;
+  if (body.split('/').some((segment) => segment === '..')) return `${relative}, without .. segments`;
+  return undefined;
+}
 
 const digest = z.strictObject({
   key: z.string().min(1),
