@@ -228,12 +228,20 @@ describe('search construct, Amazon OpenSearch Service', () => {
     }
   });
 
-  it("gives the store only to the restore, read-only, for the set's manifest, and to check-snapshot for a long index list", () => {
+  it("gives the store only to the restore, to read the set's manifest and renew its lock, and to check-snapshot for a long index list", () => {
     for (const [handlerId, { id }] of functions) {
       const s3 = actions(statementsOf(template, id)).filter((action) => action.startsWith('s3:'));
       if (handlerId === 'search-start-restore') {
-        expect(s3.every((action) => /^s3:(Get|List)/.test(action))).toBe(true);
-        expect(s3.length).toBeGreaterThan(0);
+        // It writes nothing but its restore lock, a lease it renews (backup-set/restore-lock.ts).
+        const writes = statementsOf(template, id).filter((statement) =>
+          actions([statement]).some((action) => action.startsWith('s3:') && !/^s3:(Get|List)/.test(action)),
+        );
+        expect(writes.length).toBeGreaterThan(0);
+        for (const statement of writes) {
+          expect(JSON.stringify(statement.Resource)).toContain('/locks/restores/*');
+          expect(JSON.stringify(statement.Resource)).not.toMatch(/\/(backups|objects|work|dumps)\//);
+        }
+        expect(s3).toContain('s3:GetObject');
       } else if (handlerId === 'search-check-snapshot') {
         // Where it may write is checked in test/cdk/grants.test.ts (backups/*/search/* only).
         expect(s3).toContain('s3:PutObject');
