@@ -14,12 +14,18 @@ import {
 } from '#components/component.ts';
 import { mapLimit } from '#components/files/limit.ts';
 import { COMPONENT_MODULES } from '#components/registry.ts';
-import { asError, InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { asError, describeIssues, InvalidInputError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseSettings, type Settings } from '#runtime/settings.ts';
 import type { ContentStore, ListedObject } from '#store/content-store.ts';
-import { describeManifest, describeSetRuns, formatDuration, formatSummary } from './format.ts';
+import {
+  describeManifest,
+  describeRestoredWhere,
+  describeSetRuns,
+  formatDuration,
+  formatSummary,
+} from './format.ts';
 import { backupStopPlan, RunInterrupt, restoreStopPlan, type StopPlan } from './interrupt.ts';
 import { localRuntime } from './local-runtime.ts';
 import { ProgressPrinter } from './progress.ts';
@@ -217,7 +223,17 @@ function settingsFromFlags(command: CliCommand, values: Record<string, unknown>)
   const components: Partial<Record<ComponentName, unknown>> = {};
   for (const module of COMPONENT_MODULES) {
     const settings = module.local?.settingsFromOptions(values, command);
-    if (settings !== undefined) components[module.name] = settings;
+    if (settings === undefined) continue;
+    // Checked here, not first by the component's task: a mistyped flag (--search-engine elastic,
+    // an ssh:// --git source) is the caller's to fix (exit 2) and must not leave a failed set.
+    const parsed = module.settings.safeParse(settings);
+    if (!parsed.success) {
+      const given = Object.keys(module.local?.options ?? {}).filter((name) => values[name] !== undefined);
+      throw new InvalidInputError(
+        `invalid ${module.name} flags (${given.map((name) => `--${name}`).join(', ')}): ${describeIssues(parsed.error.issues)}`,
+      );
+    }
+    components[module.name] = settings;
   }
   const timeoutSeconds = hookTimeout(values);
   const hook = (command: unknown) =>
@@ -470,6 +486,7 @@ async function printRestoreReport(
         `  ${name}: ${result.status}${Object.keys(result.summary).length > 0 ? `  ${formatSummary(result.summary)}` : ''}`,
       );
       if (result.error) io.out(`    error: ${result.error.name}: ${result.error.message}`);
+      for (const line of describeRestoredWhere(name, result.details)) io.out(line);
       for (const warning of result.warnings) io.out(`    warning: ${warning}`);
     }
     for (const warning of report.warnings ?? []) io.out(`  warning: ${warning}`);

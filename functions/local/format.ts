@@ -79,3 +79,57 @@ export function describeSetRuns(runs: readonly SetRun[]): string[] {
   if (runs.length > RUNS_SHOWN) lines.push(`    and ${runs.length - RUNS_SHOWN} older`);
   return lines;
 }
+
+/** Lines a restore prints per component at most; the report beside the set holds them all. */
+const WHERE_SHOWN = 10;
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function records(value: unknown): Record<string, unknown>[] {
+  if (!Array.isArray(value)) return [];
+  return value.map(record).filter((item): item is Record<string, unknown> => item !== undefined);
+}
+
+function bounded(lines: string[], indent: string): string[] {
+  const shown = lines.slice(0, WHERE_SHOWN).map((line) => `${indent}${line}`);
+  if (lines.length > WHERE_SHOWN)
+    shown.push(`${indent}and ${lines.length - WHERE_SHOWN} more (the restore's report lists them)`);
+  return shown;
+}
+
+/**
+ * Where a restore put what it restored, from its result's details: a summary of counts does not
+ * tell which Git target got which repository, nor under which names the indexes came back on
+ * which cluster, and that is what the person who ran it checks next.
+ */
+export function describeRestoredWhere(component: string, details: Record<string, unknown>): string[] {
+  if (component === 'source') {
+    return bounded(
+      records(details.targets).map(
+        (target) =>
+          `${String(target.repository ?? '?')} → ${String(target.url ?? '?')} (from ${String(target.from ?? '?')}): ${String(target.pushed ?? '?')} of ${String(target.refs ?? '?')} refs pushed`,
+      ),
+      '    ',
+    );
+  }
+  if (component === 'search') {
+    const endpoint = record(details.engine)?.endpoint;
+    const indexes = records(details.indexes);
+    if (typeof endpoint !== 'string' || indexes.length === 0) return [];
+    return [
+      `    into ${endpoint}:`,
+      ...bounded(
+        indexes.map(
+          (index) =>
+            `${String(index.name)}${index.restoredAs !== index.name ? ` → ${String(index.restoredAs)}` : ''}${index.conflict === 'closed' || index.conflict === 'replaced' ? ` (the existing index was ${index.conflict === 'closed' ? 'closed and restored over' : 'deleted first'})` : ''}`,
+        ),
+        '      ',
+      ),
+    ];
+  }
+  return [];
+}

@@ -126,6 +126,9 @@ export function sourceLocalOptions(env: NodeJS.ProcessEnv = process.env): LocalO
         if (strings(values['git-target']).length === 0) return undefined;
         return { repositories: [], ...(defaultCredentials ? { defaultCredentials } : {}) };
       }
+      // The drill lists each mirror's refs with the mirror's credentials: locally from the environment.
+      if (command === 'verify')
+        return defaultCredentials ? { repositories: [], defaultCredentials } : undefined;
       if (command !== 'backup') return undefined;
       const pairs = strings(values.git);
       if (pairs.length === 0) return undefined;

@@ -75,7 +75,7 @@ export async function restoreRepository(input: RestoreInput, deps: SourceDeps): 
       .map(([ref]) => ref);
     if (foreign.length > 0) {
       throw new RestoreTargetNotEmptyError(
-        `${record.name}: the target ${remote.url} already has ${existingCount} ref(s), ${foreign.length} of them not as this backup recorded them (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}); restore into an empty repository, or set "overwrite": true`,
+        `${record.name}: the target ${remote.url} already has ${existingCount} ref(s), ${foreign.length} of them not as this backup recorded them (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}); restore into an empty repository, or set "overwrite": true (CLI --git-overwrite)`,
       );
     }
     warnings.push(

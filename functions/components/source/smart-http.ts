@@ -340,10 +340,18 @@ function statusError(status: number, statusText: string, remote: Remote, what: s
 /**
  * isomorphic-git, loaded on first use (a CLI run without Git never parses it). Its error classes
  * can only have been thrown once it is loaded, so remoteError checks them only then.
+ *
+ * For Node.js the package exports its CommonJS build, and in the CLI's bundle (ES module chunks)
+ * esbuild gives a dynamic import of CommonJS one export, `default`: the module is that default
+ * there (every repository of a built CLI's backup failed on `git.Errors` being undefined), and
+ * the namespace itself from the sources and the Lambda bundles.
  */
 let git: typeof import('isomorphic-git') | undefined;
-async function isomorphicGit(): Promise<typeof import('isomorphic-git')> {
-  git ??= await import('isomorphic-git');
+export async function isomorphicGit(): Promise<typeof import('isomorphic-git')> {
+  if (!git) {
+    const loaded = await import('isomorphic-git');
+    git = 'Errors' in loaded ? loaded : (loaded as unknown as { default: typeof loaded }).default;
+  }
   return git;
 }
 

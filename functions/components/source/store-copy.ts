@@ -9,6 +9,7 @@ import { CorruptBackupError } from '#runtime/errors.ts';
 import { type ContentStore, isReusable } from '#store/content-store.ts';
 import type { PackInfo, PackPart } from './pack-stream.ts';
 import type { RepositoryRecord, StoredPack } from './settings.ts';
+import { isomorphicGit } from './smart-http.ts';
 
 /**
  * The store copy of a repository: a chain of packs under `objects/git/`, content-addressed by
@@ -75,7 +76,7 @@ export interface IndexedPack {
 export async function indexPackFile(file: string, info: PackInfo): Promise<IndexedPack> {
   const dir = path.dirname(file);
   // Loaded on first use: a CLI run without Git never parses isomorphic-git.
-  const { indexPack } = await import('isomorphic-git');
+  const { indexPack } = await isomorphicGit();
   const { oids } = await indexPack({ fs, dir, gitdir: dir, filepath: path.basename(file) });
   if (oids.length !== info.objects) {
     throw new CorruptBackupError(`the pack holds ${oids.length} objects, its header says ${info.objects}`);
