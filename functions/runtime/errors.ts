@@ -63,6 +63,22 @@ export class ObjectNotFoundError extends LiferayBackupError {
   }
 }
 
+/** An object read whole is larger than the caller allows (`size` when the store knew it before reading). */
+export class ObjectTooLargeError extends LiferayBackupError {
+  constructor(
+    readonly key: string,
+    readonly maxBytes: number,
+    readonly size?: number,
+  ) {
+    super(
+      'ObjectTooLargeError',
+      size === undefined
+        ? `${key} is larger than the ${maxBytes} bytes allowed`
+        : `${key} is ${size} bytes, more than the ${maxBytes} allowed`,
+    );
+  }
+}
+
 /** A transient failure that the state machine may retry (throttling, a store that went away). */
 export class RetryableError extends LiferayBackupError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as z from 'zod';
-import { ObjectNotFoundError } from '#runtime/errors.ts';
+import { ObjectNotFoundError, ObjectTooLargeError } from '#runtime/errors.ts';
 import { hostProcessSchema, processState, thisProcess } from '#runtime/host-process.ts';
 import {
   assertStoreKey,
@@ -111,8 +111,7 @@ export class LocalFolderStore implements ContentStore {
   async read(key: string, maxBytes = DEFAULT_READ_LIMIT): Promise<Buffer> {
     const info = await this.stat(key);
     if (!info) throw new ObjectNotFoundError(key);
-    if (info.size > maxBytes)
-      throw new Error(`${key} is ${info.size} bytes, more than the ${maxBytes} allowed`);
+    if (info.size > maxBytes) throw new ObjectTooLargeError(key, maxBytes, info.size);
     return fs.readFile(this.pathOf(key));
   }
 

@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { LiferayBackupError, ObjectNotFoundError, ObjectTooLargeError } from '#runtime/errors.ts';
 import {
   assertStoreKey,
   type ContentSource,
@@ -236,7 +236,7 @@ export class S3Store implements ContentStore {
       total += (chunk as Buffer).length;
       if (total > maxBytes) {
         stream.destroy();
-        throw new Error(`${key} is larger than the ${maxBytes} bytes allowed`);
+        throw new ObjectTooLargeError(key, maxBytes);
       }
       chunks.push(chunk as Buffer);
     }

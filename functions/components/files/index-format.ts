@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
+import { readRecordedObject } from '#store/recorded-object.ts';
 import { type ObjectDigest, readJsonLineBatches } from './jsonl.ts';
 import { OBJECT_KEY_PATTERN } from './keys.ts';
 import { comparePaths } from './paths.ts';
@@ -240,22 +240,30 @@ export const indexSchema = z.strictObject({
 });
 export type FileIndex = z.infer<typeof indexSchema>;
 
+/** The most an index is read whole up to: its entries sit in parts, so an index stays far below. */
+const INDEX_READ_LIMIT = 64 * 1024 * 1024;
+
 export async function readIndex(
   store: ContentStore,
   key: string,
   expected?: ObjectDigest,
 ): Promise<FileIndex> {
-  const bytes = await store.read(key, 64 * 1024 * 1024);
-  if (expected && bytes.length !== expected.size) {
-    throw new CorruptBackupError(
-      `${key} is ${bytes.length} bytes, the manifest recorded ${expected.size}: it was changed or damaged`,
-    );
-  }
-  if (expected && createHash('sha256').update(bytes).digest('hex') !== expected.sha256) {
-    throw new CorruptBackupError(
-      `${key} does not match the sha256 the manifest recorded: it was changed or damaged`,
-    );
-  }
+  // Read whole up to the limit, not to one byte past the recorded size: an index that grew by any
+  // amount below it is named as changed, with its size.
+  const bytes = expected
+    ? await readRecordedObject(
+        store,
+        key,
+        expected,
+        {
+          changed: (found, failed) =>
+            failed === 'size'
+              ? `${key} is ${found} bytes, the manifest recorded ${expected.size}: it was changed or damaged`
+              : `${key} does not match the sha256 the manifest recorded: it was changed or damaged`,
+        },
+        INDEX_READ_LIMIT,
+      )
+    : await store.read(key, INDEX_READ_LIMIT);
   let raw: unknown;
   try {
     raw = JSON.parse(bytes.toString('utf8'));

@@ -4,8 +4,9 @@ import { gzip } from 'node:zlib';
 import * as z from 'zod';
 import { storeKeys } from '#backup-set/keys.ts';
 import { utf8JsonBytes } from '#components/component.ts';
-import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
+import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
+import { readRecordedObject } from '#store/recorded-object.ts';
 import {
   INDEX_LIST_FIRST_NAMES,
   type IndexListRef,
@@ -112,21 +113,13 @@ export async function searchDetailsOf(
 ): Promise<SearchResultDetails> {
   if ('indexes' in record) return record;
   const { indexList, ...rest } = record;
-  const bytes = await store.read(indexList.key, indexList.size + 1).catch((error: unknown) => {
-    if (!(error instanceof ObjectNotFoundError)) throw error;
-    throw new CorruptBackupError(
+  const bytes = await readRecordedObject(store, indexList.key, indexList, {
+    missing: () =>
       `${where}: ${indexList.key} (the list of the ${indexList.count} indexes in the snapshot) is missing from the store: restore another set`,
-    );
-  });
-  if (
-    bytes.length !== indexList.size ||
-    createHash('sha256').update(bytes).digest('hex') !== indexList.sha256
-  ) {
-    throw new CorruptBackupError(
+    changed: () =>
       `${where}: ${indexList.key} does not match the size and sha256 its manifest recorded (${indexList.size} bytes); ` +
-        'the list of indexes in the snapshot cannot be trusted: restore another set',
-    );
-  }
+      'the list of indexes in the snapshot cannot be trusted: restore another set',
+  });
   let parsed: ReturnType<typeof indexListSchema.safeParse>;
   try {
     parsed = indexListSchema.safeParse(JSON.parse(bytes.toString('utf8')));

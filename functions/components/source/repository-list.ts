@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { storeKeys } from '#backup-set/keys.ts';
 import { utf8JsonBytes } from '#components/component.ts';
-import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtime/errors.ts';
+import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
+import { readRecordedObject } from '#store/recorded-object.ts';
 import {
   MAX_REPOSITORIES,
   type RepositoryDetails,
@@ -89,18 +90,12 @@ export async function readSourceDetails(
   if (!('repositoryList' in record)) return record;
   const { repositoryList: list, repositories: names } = record;
   const what = `the list of the ${list.count} repositories in the set`;
-  const bytes = await store.read(list.key, list.size + 1).catch((error: unknown) => {
-    if (!(error instanceof ObjectNotFoundError)) throw error;
-    throw new CorruptBackupError(
-      `${where}: ${list.key} (${what}) is missing from the store: restore another set`,
-    );
+  const bytes = await readRecordedObject(store, list.key, list, {
+    missing: () => `${where}: ${list.key} (${what}) is missing from the store: restore another set`,
+    changed: (found) =>
+      `${where}: ${list.key} does not match the size and sha256 its manifest recorded (${list.size} bytes, ${found} found); ` +
+      `${what} cannot be trusted: restore another set`,
   });
-  if (bytes.length !== list.size || createHash('sha256').update(bytes).digest('hex') !== list.sha256) {
-    throw new CorruptBackupError(
-      `${where}: ${list.key} does not match the size and sha256 its manifest recorded (${list.size} bytes, ${bytes.length} found); ` +
-        `${what} cannot be trusted: restore another set`,
-    );
-  }
   let parsed: ReturnType<typeof repositoryListSchema.safeParse>;
   try {
     parsed = repositoryListSchema.safeParse(JSON.parse(bytes.toString('utf8')));
