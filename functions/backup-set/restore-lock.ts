@@ -1,10 +1,5 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import type { ComponentName, ComponentResult } from '#components/component.ts';
-import { hostAndPort, parseDatabaseUrl } from '#components/database/connection.ts';
-import type { DatabaseRestoreRequest } from '#components/database/schemas.ts';
-import type { FilesRestoreRequest } from '#components/files/settings.ts';
-import type { SourceRestoreRequest } from '#components/source/settings.ts';
 import { BackupAlreadyRunningError, CorruptBackupError, LiferayBackupError } from '#runtime/errors.ts';
 import { processState } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -29,6 +24,9 @@ import { REPORT_RUN_HOURS } from './report-run.ts';
  * already past its check still wrote into the target beside the new owner. In a restore lock,
  * `acquiredAt` is therefore when the lease was last taken or renewed (what lock.ts counts
  * staleness from), and `about.startedAt` when the restore began (what people are told).
+ *
+ * What a target is named is each component's (ComponentModule.restoreTargets): a files target is
+ * `folder <path>`, which foldersNestedWith compares with other restores' folders.
  */
 
 export const RESTORE_LOCKS_PREFIX = storeKeys.restoreLocksPrefix;
@@ -50,56 +48,6 @@ export const RESTORE_LOCK_RENEW_INTERVAL_MS = 60_000;
 
 export function restoreLockKey(target: string): string {
   return `${RESTORE_LOCKS_PREFIX}${createHash('sha256').update(target).digest('hex').slice(0, 40)}.json`;
-}
-
-/**
- * The live targets one component's restore writes, named so that two restores writing the same
- * thing name it alike (the name is the lock, and it is said in a refusal). Kept to what the
- * request and the settings Validate has can tell, from each restore request's defaults:
- * - files: the target folder (the request's `target`, else the configured root, else where the
- *   set was read from: on AWS Validate gets no files settings, and the Lambdas mount the file
- *   system at one path). Not per component: a Liferay Home and an app server restored into one
- *   folder collide too, and so do folders nested in one another (an app server inside a Liferay
- *   Home) across restores (foldersNestedWith);
- * - search: the cluster (its endpoint when Validate has it; on AWS a deployment has one cluster);
- * - database: a dump restored into a named database (server and database); none for a dump into
- *   the database named after the restore, nor for RDS/Aurora, which restore into a new instance
- *   or cluster that RDS refuses to create twice (restore.ts adopts only its own);
- * - source: each target repository URL.
- * A drill restores into its own scratch folder: it never meets a live target's lock.
- */
-export function restoreTargets(
-  name: ComponentName,
-  input: { readonly request: unknown; readonly settings: unknown; readonly backup: ComponentResult },
-): string[] {
-  const settings = (input.settings ?? {}) as Record<string, unknown>;
-  switch (name) {
-    case 'liferayHome':
-    case 'appServer': {
-      const request = input.request as FilesRestoreRequest;
-      const folder = request.target ?? stringOf(settings.root) ?? recordedTreeRoot(input.backup);
-      return [folder ? `folder ${folder}` : `the ${name} folder of this deployment`];
-    }
-    case 'search': {
-      const endpoint = urlWithoutUserInfo(settings.endpoint);
-      return [endpoint ? `search cluster ${endpoint}` : 'the search cluster of this deployment'];
-    }
-    case 'database': {
-      const request = input.request as DatabaseRestoreRequest;
-      if (input.backup.details.mode !== 'dump' || request.targetDatabase === undefined) return [];
-      return [`database ${request.targetDatabase} on ${dumpServer(settings)}`];
-    }
-    case 'source': {
-      const request = input.request as SourceRestoreRequest;
-      return [
-        ...new Set(
-          request.targets.map(
-            (target) => `Git repository ${urlWithoutUserInfo(target.url) ?? '(a URL that cannot be read)'}`,
-          ),
-        ),
-      ];
-    }
-  }
 }
 
 /** The restore's own run, as its lock records it. */
@@ -216,7 +164,7 @@ async function foldersNestedWith(
   return [...found].sort(([a], [b]) => (a < b ? -1 : 1)).map(([target, overlap]) => ({ target, overlap }));
 }
 
-/** `folder` lies strictly below `parent` (paths as restoreTargets names them: absolute, normalised). */
+/** `folder` lies strictly below `parent` (paths as the files restoreTargets names them: absolute, normalised). */
 function isInside(folder: string, parent: string): boolean {
   return folder !== parent && folder.startsWith(parent === '/' ? '/' : `${parent}/`);
 }
@@ -392,46 +340,4 @@ function staleAt(held: HeldLock, now: Date): string {
 async function holderEnded(rt: Runtime, own: string, holder: string): Promise<string | undefined> {
   const status = await siblingEndedStatus(rt.logger, own, holder, 'the restore holding the lock');
   return status === undefined ? undefined : `its execution had ended (${status})`;
-}
-
-function stringOf(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-/** The tree's root as the set's files result records it (files/index-format.ts `sources`). */
-function recordedTreeRoot(backup: ComponentResult): string | undefined {
-  const sources = backup.details.sources;
-  if (!Array.isArray(sources)) return undefined;
-  const tree = sources.find((source) => (source as { role?: unknown } | null)?.role === 'tree') as
-    | { root?: unknown }
-    | undefined;
-  return stringOf(tree?.root);
-}
-
-/**
- * A URL as one names the thing it points to: origin (host in lower case, no default port) and path,
- * without user info, query or fragment (where a password or a token may sit).
- */
-function urlWithoutUserInfo(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  try {
-    const url = new URL(value);
-    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The dump server as host:port, never with the URL's user or password. */
-function dumpServer(settings: Record<string, unknown>): string {
-  const url = stringOf(settings.url);
-  if (url) {
-    try {
-      return hostAndPort(parseDatabaseUrl(url));
-    } catch {
-      // A URL this cannot read names no server here; the component refuses it with its own message.
-    }
-  }
-  const parameter = stringOf(settings.urlParameterName);
-  return parameter ? `the server of SSM parameter ${parameter}` : 'the database server of this deployment';
 }

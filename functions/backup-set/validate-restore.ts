@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { COMPONENT_NAMES, type ComponentName, componentNameSchema } from '#components/component.ts';
+import {
+  COMPONENT_NAMES,
+  type ComponentName,
+  componentNameSchema,
+  type RestoreTargetsInput,
+} from '#components/component.ts';
 import { componentModule } from '#components/registry.ts';
 import {
   describeIssues,
@@ -15,12 +20,7 @@ import { parseInput } from '#runtime/validate.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema, type Manifest, newestCompleteSet, readManifest, requestedSet } from './manifest.ts';
-import {
-  acquireRestoreLocks,
-  RESTORE_LOCKS_PREFIX,
-  releaseRestoreLocks,
-  restoreTargets,
-} from './restore-lock.ts';
+import { acquireRestoreLocks, RESTORE_LOCKS_PREFIX, releaseRestoreLocks } from './restore-lock.ts';
 import { type RestoreReport, readRestoreReport, writeRestoreReport } from './restore-report.ts';
 import { selectionFlags } from './selection.ts';
 
@@ -337,3 +337,13 @@ async function newestHolding(
 }
 
 export const handler = lambdaHandler(validateRestore);
+
+/**
+ * The live targets one component's restore writes (ComponentModule.restoreTargets), which
+ * Validate locks (restore-lock.ts). Here and not in restore-lock.ts: the components' restore steps
+ * import restore-lock.ts to renew their locks, and the registry would bring every component into
+ * each of their bundles (and an import cycle).
+ */
+export function restoreTargets(name: ComponentName, input: RestoreTargetsInput): string[] {
+  return componentModule(name)?.restoreTargets?.(input) ?? [];
+}

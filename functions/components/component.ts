@@ -111,6 +111,16 @@ export interface ComponentModule {
    * checks need, e.g. source's restoreCredentialsPath; undefined when it has none).
    */
   checkRestore?(input: { backup: ComponentResult; request: unknown; settings?: unknown }): string[];
+  /**
+   * The live targets a restore of this component writes, one name each, so that two restores
+   * writing the same thing name it alike: Validate locks one per name (backup-set/restore-lock.ts)
+   * and a refusal says it. The name is hashed into the lock's key, so a name never changes: two
+   * versions that named one target differently would each miss the other's lock. Kept to what the
+   * request (its defaults applied) and the settings Validate has can tell; none (or no method) for
+   * a restore that only creates something new. A drill restores into its own scratch folder and
+   * never meets a live target's lock.
+   */
+  restoreTargets?(input: RestoreTargetsInput): string[];
   /** Every Lambda handler of the component, keyed by a handler id unique across components. */
   readonly handlers: Readonly<Record<string, Handler>>;
   /** How the local CLI configures the component from its flags. */
@@ -124,6 +134,27 @@ export interface ComponentModule {
    * when the deployment has one (settings.verify.scratchRoot), instead of reading it back.
    */
   readonly drillRestoresIntoFolder?: boolean;
+}
+
+/** What restoreTargets reads: the validated request, the settings Validate has (undefined for none), the set's result. */
+export interface RestoreTargetsInput {
+  readonly request: unknown;
+  readonly settings: unknown;
+  readonly backup: ComponentResult;
+}
+
+/**
+ * A URL as a restore target names the thing it points to: origin (host in lower case, no default
+ * port) and path, without user info, query or fragment (where a password or a token may sit).
+ */
+export function targetUrl(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    const url = new URL(value);
+    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One component's record in one backup set. */

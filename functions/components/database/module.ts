@@ -1,12 +1,47 @@
-import type { ComponentModule } from '#components/component.ts';
+import type { ComponentModule, RestoreTargetsInput } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { checkBackup, startBackup } from './backup.ts';
-import { parseDatabaseUrl } from './connection.ts';
+import { hostAndPort, parseDatabaseUrl } from './connection.ts';
 import { checkConfiguredTarget, checkDatabaseRestore } from './rds-plan.ts';
 import { checkRestore, startRestore } from './restore.ts';
 import { databaseRetention } from './retention.ts';
-import { databaseRestoreRequestSchema, databaseSettingsSchema } from './schemas.ts';
+import {
+  type DatabaseRestoreRequest,
+  databaseRestoreRequestSchema,
+  databaseSettingsSchema,
+} from './schemas.ts';
 import { verifyDatabase } from './verify.ts';
+
+/**
+ * A dump restored into a named database writes that database (server and database). A dump into
+ * the database named after the restore writes nothing live, nor does an RDS/Aurora restore: it
+ * creates a new instance or cluster, which RDS refuses to create twice (restore.ts adopts only its own).
+ */
+function restoreTargets(input: RestoreTargetsInput): string[] {
+  const request = input.request as DatabaseRestoreRequest;
+  if (input.backup.details.mode !== 'dump' || request.targetDatabase === undefined) return [];
+  return [
+    `database ${request.targetDatabase} on ${dumpServer((input.settings ?? {}) as Record<string, unknown>)}`,
+  ];
+}
+
+/** The dump server as host:port, never with the URL's user or password. */
+function dumpServer(settings: Record<string, unknown>): string {
+  const url = nonEmptyString(settings.url);
+  if (url) {
+    try {
+      return hostAndPort(parseDatabaseUrl(url));
+    } catch {
+      // A URL this cannot read names no server here; the component refuses it with its own message.
+    }
+  }
+  const parameter = nonEmptyString(settings.urlParameterName);
+  return parameter ? `the server of SSM parameter ${parameter}` : 'the database server of this deployment';
+}
+
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
 
 /**
  * The database component (DESIGN.md): RDS instance or Aurora cluster snapshots with an optional
@@ -21,6 +56,7 @@ export const databaseModule: ComponentModule = {
     ...checkDatabaseRestore(backup.details, request),
     ...checkConfiguredTarget(backup.details, settings),
   ],
+  restoreTargets,
   handlers: {
     'database-start-backup': startBackup,
     'database-check-backup': checkBackup,

@@ -1,7 +1,13 @@
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import picomatch from 'picomatch';
-import type { CliCommand, ComponentModule, LocalOptions } from '#components/component.ts';
+import type {
+  CliCommand,
+  ComponentModule,
+  ComponentResult,
+  LocalOptions,
+  RestoreTargetsInput,
+} from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import type { Handler } from '#runtime/runtime.ts';
 import { finalizeBackup } from './backup-finalize.ts';
@@ -14,6 +20,7 @@ import { restoreShard } from './restore-shard.ts';
 import { filesRetention } from './retention.ts';
 import {
   type FilesComponentName,
+  type FilesRestoreRequest,
   filesRestoreRequestSchema,
   filesResultDetailsSchema,
   filesSettingsSchema,
@@ -62,8 +69,35 @@ function checkRestore(input: { backup: { details: Record<string, unknown> }; req
 }
 
 function stringFlag(values: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const value = values[name];
+  return nonEmptyString(values[name]);
+}
+
+function nonEmptyString(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * The folder a restore writes: the request's `target`, else the configured root, else where the
+ * set was read from (on AWS Validate gets no files settings, and the Lambdas mount the file system
+ * at one path). Not per component: a Liferay Home and an app server restored into one folder
+ * collide too, and so do folders nested in one another (restore-lock.ts foldersNestedWith, which
+ * reads the `folder ` names).
+ */
+function restoreTargets(name: FilesComponentName, input: RestoreTargetsInput): string[] {
+  const request = input.request as FilesRestoreRequest;
+  const settings = (input.settings ?? {}) as Record<string, unknown>;
+  const folder = request.target ?? nonEmptyString(settings.root) ?? recordedTreeRoot(input.backup);
+  return [folder ? `folder ${folder}` : `the ${name} folder of this deployment`];
+}
+
+/** The tree's root as the set's files result records it (index-format.ts `sources`). */
+function recordedTreeRoot(backup: ComponentResult): string | undefined {
+  const sources = backup.details.sources;
+  if (!Array.isArray(sources)) return undefined;
+  const tree = sources.find((source) => (source as { role?: unknown } | null)?.role === 'tree') as
+    | { root?: unknown }
+    | undefined;
+  return nonEmptyString(tree?.root);
 }
 
 /**
@@ -175,6 +209,7 @@ function filesModule(
     settings: filesSettingsSchema,
     restoreRequest: filesRestoreRequestSchema,
     checkRestore,
+    restoreTargets: (input) => restoreTargets(name, input),
     handlers,
     local,
     retention: filesRetention,

@@ -1,4 +1,4 @@
-import type { CliCommand, ComponentModule } from '#components/component.ts';
+import { type CliCommand, type ComponentModule, targetUrl } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { splitAtUserInfo } from '#runtime/redact.ts';
 import { searchRetention, verifySearchSnapshot } from './artifacts.ts';
@@ -104,6 +104,11 @@ export const searchComponent: ComponentModule = {
   settings: searchSettingsSchema,
   restoreRequest: searchRestoreRequestSchema,
   checkRestore: ({ backup, request }) => checkSearchRestore(backup.details, request as SearchRestoreRequest),
+  // The cluster: its endpoint when Validate has it; on AWS a deployment has one cluster.
+  restoreTargets: ({ settings }) => {
+    const endpoint = targetUrl((settings as { endpoint?: unknown } | undefined)?.endpoint);
+    return [endpoint ? `search cluster ${endpoint}` : 'the search cluster of this deployment'];
+  },
   retention: searchRetention,
   verify: verifySearchSnapshot,
   handlers: {

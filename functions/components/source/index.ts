@@ -1,4 +1,4 @@
-import type { ComponentModule } from '#components/component.ts';
+import { type ComponentModule, targetUrl } from '#components/component.ts';
 import { finishSourceBackup } from './finish-backup.ts';
 import { finishSourceRestore } from './finish-restore.ts';
 import { sourceLocalOptions } from './local-options.ts';
@@ -7,7 +7,12 @@ import { planSourceBackup } from './plan-backup.ts';
 import { selectRefs } from './refs.ts';
 import { restoreSourceRepository, targetCredentialProblems } from './restore-repository.ts';
 import { sourceRetention, verifySource } from './retention.ts';
-import { sourceRecordSchema, sourceRestoreRequestSchema, sourceSettingsSchema } from './settings.ts';
+import {
+  type SourceRestoreRequest,
+  sourceRecordSchema,
+  sourceRestoreRequestSchema,
+  sourceSettingsSchema,
+} from './settings.ts';
 
 /**
  * Checks a source restore request against what the backup recorded, with no side effect (it runs
@@ -86,6 +91,14 @@ export const sourceModule: ComponentModule = {
   settings: sourceSettingsSchema,
   restoreRequest: sourceRestoreRequestSchema,
   checkRestore: checkSourceRestore,
+  // Each target repository, once however many recorded repositories are pushed to it.
+  restoreTargets: ({ request }) => [
+    ...new Set(
+      (request as SourceRestoreRequest).targets.map(
+        (target) => `Git repository ${targetUrl(target.url) ?? '(a URL that cannot be read)'}`,
+      ),
+    ),
+  ],
   handlers: {
     'source-plan-backup': planSourceBackup,
     'source-mirror-repository': mirrorSourceRepository,
