@@ -506,7 +506,10 @@ describe('restore target locks, with the built CLI as real processes', () => {
       readdirSync(dir)
         .filter((entry) => entry.startsWith('runbook-home'))
         .sort(),
-    ).toEqual(['runbook-home', `runbook-home.before-${first}`, `runbook-home.before-${second}`]);
+    ).toEqual(
+      // Two restores in one second sort by their ids' random suffix, not by when they ran.
+      ['runbook-home', `runbook-home.before-${first}`, `runbook-home.before-${second}`].sort(),
+    );
     // One Tomcat in the home, and the second app server swap's previous one beside it; the first
     // swap's stayed in the tree the second replaced, not carried on (docs/readme/files-engine.md).
     expect(
