@@ -230,6 +230,8 @@ class SourceComponent implements WorkflowComponent {
     context.store.grantRead(this.mirrorRepository, 'backups/*', 'objects/git/*');
     context.store.grantReadWrite(this.mirrorRepository, 'backups/*/source/*', 'objects/git/*');
     context.store.grantRead(this.finishBackup, 'backups/*');
+    // A failed push whose target named no repository is reported with the set's only repository's name.
+    context.store.grantRead(this.finishRestore, 'backups/*/manifest.json');
     // Many repositories' entries go beside the set instead of into the result (repository-list.ts).
     context.store.grantReadWrite(this.finishBackup, 'backups/*/source/_repositories.json');
     // locks/restores/*: a redriven push checks that its target lock still names its restore, and

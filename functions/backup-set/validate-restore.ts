@@ -190,8 +190,13 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
   );
   for (const name of COMPONENT_NAMES) {
     if ((request as Record<string, unknown>)[name] !== undefined && !components.includes(name)) {
+      const result = manifest.results[name];
+      // Adding it to "components" cannot help when the set has nothing of it to restore.
       problems.push(
-        `${name}: options were given but the component is not being restored (add it to "components")`,
+        result?.status === 'complete'
+          ? `${name}: options were given but the component is not being restored (add it to "components")`
+          : `${name}: options were given, but backup set ${backupId} holds no complete copy of it (${result ? result.status : 'not backed up'}): ` +
+              `leave them out, or restore another set (\`liferay-backup show ${backupId}\`, or the manifest ${storeKeys.manifest(backupId)}, lists what it holds)`,
       );
     }
   }

@@ -166,6 +166,17 @@ function renewals(template: Template, fn: string): Statement[] {
   );
 }
 
+describe('the source finish-restore function', () => {
+  // It names the repository of a failed push from the set's manifest (source/finish-restore.ts).
+  it("may read the sets' manifests", () => {
+    const template = synthesize(CDK_JSON.context.liferayBackup);
+    const reads = allowing(statementsOfFunction(template, 'SourceFinishRestore'), 's3:GetObject', (r) =>
+      JSON.stringify(r).includes('/backups/*/manifest.json'),
+    );
+    expect(reads.length).toBeGreaterThan(0);
+  });
+});
+
 describe('the notification topic', () => {
   // The topic has a policy of its own (enforceSSL, the EventBridge target), which replaces SNS's
   // default one: CloudWatch alarms may publish only if it says so (SNS developer guide, "Amazon SNS

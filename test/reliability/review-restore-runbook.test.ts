@@ -182,7 +182,7 @@ describe('the "Liferay is down" restore of every component (found in review)', (
     expect(cause).toContain(
       'search: SearchRestoreConflictError: index liferay-20097-search-tuning-rankings exists',
     );
-    expect(cause).toContain('choose "onConflict": "rename"');
+    expect(cause).toContain('choose "onConflict" (CLI: --search-on-conflict): "rename"');
     // The new database is where Liferay must be pointed: a red execution has no output but this.
     expect(cause).toContain(`database → ${report.results.database?.summary.target}`);
     expect(cause).toContain(`liferayHome → ${d.home}`);

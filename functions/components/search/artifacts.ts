@@ -24,8 +24,12 @@ type Located =
     }
   | { readonly ok: false; readonly problem: string };
 
-/** The engine, and the set's record, once the repository is known to read where the set wrote. */
-async function locate(input: SetComponent, rt: Runtime): Promise<Located> {
+/**
+ * The engine, and the set's record, once the repository is known to read where the set wrote.
+ * `drill`: the restore drill's check, which on the command line has a cluster only when verify is
+ * given one (retention's message names no command: deletion runs in the Retention workflow).
+ */
+async function locate(input: SetComponent, rt: Runtime, drill = false): Promise<Located> {
   const parsed = parseSearchRecord(input.result.details);
   if (!parsed.ok) {
     return {
@@ -38,7 +42,7 @@ async function locate(input: SetComponent, rt: Runtime): Promise<Located> {
   if (rt.settings.components.search === undefined) {
     return {
       ok: false,
-      problem: `search snapshot ${where}: the search component is not configured in this deployment`,
+      problem: `search snapshot ${where}: the search component is not configured in this deployment${drill ? ' (the drill asks the cluster for the snapshot; a local drill needs verify --search-url URL)' : ''}`,
     };
   }
   const { engine } = await searchRuntime(rt);
@@ -152,7 +156,7 @@ export const searchRetention: RetentionHooks = {
 
 /** The restore drill's check: the snapshot exists in the repository the set wrote to, succeeded, holds every index. */
 export async function verifySearchSnapshot(input: SetComponent, rt: Runtime): Promise<VerifyOutcome> {
-  const located = await locate(input, rt);
+  const located = await locate(input, rt, true);
   if (!located.ok) return { status: 'failed', checks: [], problems: [located.problem] };
   const { engine, where } = located;
   const checks = [

@@ -156,7 +156,7 @@ export async function prepareRepository(
   } else {
     if (!existing) {
       throw new ConfigError(
-        `snapshot repository ${name} is not registered on the cluster: register it (see docs/readme/search.md) or configure another name`,
+        `snapshot repository ${name} is not registered on the cluster: register it (see docs/readme/search.md) or configure another name (repository.name in the search configuration, CLI: --search-repository)`,
       );
     }
     definition = existing;

@@ -137,6 +137,15 @@ function restoreIndexBase(
   };
 }
 
+/**
+ * The CLI's flags for the request's fields: Validate's message reaches the SRE both as the
+ * Restore execution's error (who edits the request JSON) and on the command line (who edits flags).
+ */
+export const CLI_FLAGS = {
+  onConflict: '--search-on-conflict',
+  renamePrefix: '--search-rename-prefix',
+} as const;
+
 export interface RestorePlan {
   readonly indexes: RestoreIndex[];
   readonly close: string[];
@@ -168,7 +177,7 @@ export function planRestore(
       // The cluster's security, Kibana/Dashboards or plugin state: never taken down for a restore.
       problems.push(
         `index ${index.name} exists (${state}) and belongs to the engine (a hidden or system index): it is never closed or deleted by a restore; ` +
-          'restore it beside it with "onConflict": "rename", or by hand',
+          `restore it beside it with "onConflict": "rename" (CLI: ${CLI_FLAGS.onConflict} rename), or by hand`,
       );
       return { ...base, target: index.name, conflict: 'none' };
     }
@@ -179,7 +188,9 @@ export function planRestore(
       case 'rename': {
         const target = `${request.renamePrefix}${index.name}`;
         if (present.has(target))
-          problems.push(`index ${index.name} would be restored as ${target}, which exists too`);
+          problems.push(
+            `index ${index.name} would be restored as ${target}, which exists too; choose another "renamePrefix" (CLI: ${CLI_FLAGS.renamePrefix})`,
+          );
         renamed.push(index.name);
         return { ...base, target, conflict: 'renamed' };
       }
@@ -192,7 +203,7 @@ export function planRestore(
         ) {
           problems.push(
             `index ${index.name} has ${current.primaryShards} primary shards and its snapshot ${index.primaryShards}: ` +
-              'it cannot be restored over; use rename or replace',
+              `it cannot be restored over; choose "onConflict": "rename" or "replace" (CLI: ${CLI_FLAGS.onConflict})`,
           );
         }
         if (current.status !== 'close') close.push(index.name);
@@ -205,7 +216,7 @@ export function planRestore(
   });
   if (request.onConflict === 'fail' && problems.length > 0) {
     problems.push(
-      'nothing was changed; choose "onConflict": "rename" (restore beside them), "close" or "replace"',
+      `nothing was changed; choose "onConflict" (CLI: ${CLI_FLAGS.onConflict}): "rename" (restore beside them), "close" or "replace"`,
     );
   }
   return {

@@ -126,7 +126,7 @@ export async function startSnapshot(engine: SearchEngine, input: StartSnapshotIn
   );
   if (dxp.line === 'unknown') {
     warnings.push(
-      'DXP version unknown (set dxpVersion in the search configuration): search tuning indexes are treated as primary storage',
+      'DXP version unknown (set dxpVersion in the search configuration, CLI: --search-dxp-version): search tuning indexes are treated as primary storage',
     );
   }
   const indexes = indexRecords(

@@ -1,11 +1,14 @@
 import * as z from 'zod';
 import { errorFromCatch } from '#backup-set/branch-output.ts';
+import { readManifest } from '#backup-set/manifest.ts';
 import { type ComponentRestoreResult, utf8JsonBytes, withinResultBudget } from '#components/component.ts';
+import { asError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { SourceComponentError } from './errors.ts';
 import { restoreRefSchema } from './records.ts';
+import { parseSourceRecord } from './repository-list.ts';
 
 const outcomeSchema = z.object({
   repository: z.string(),
@@ -39,7 +42,7 @@ export const RESTORE_DETAILS_BUDGET_BYTES = 24 * 1024;
 /**
  * Where every warning is whole when the result shows only the first ones: each push logs its
  * outcome (restore-repository.ts), and the execution keeps each iteration's output. Not the store:
- * this function may not write there (its role has no store grant).
+ * this function may not write there (its role has no store write grant).
  */
 export const FULL_WARNINGS =
   "every one, whole, in the log of each target's push (source-restore-repository, 'repository restored') and in the Restore execution's history (each 'Source restore repository' iteration's output)";
@@ -49,11 +52,14 @@ export const FULL_WARNINGS =
  * target fails the component, naming each. Event `{restore, targets}`.
  */
 export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<ComponentRestoreResult> {
-  const { targets } = parseInput(eventSchema, event, 'source finish-restore event');
+  const { restore, targets } = parseInput(eventSchema, event, 'source finish-restore event');
+  const unnamed = targets.some((item) => 'error' in item && item.target.repository === undefined)
+    ? await onlyRepository(rt, restore.backupId)
+    : undefined;
   const failures = targets.flatMap((item) => {
     if (!('error' in item)) return [];
     const { name, message } = errorFromCatch(item.error);
-    return [`${item.target.repository ?? '(the repository)'} → ${item.target.url}: ${name}: ${message}`];
+    return [`${item.target.repository ?? unnamed} → ${item.target.url}: ${name}: ${message}`];
   });
   if (failures.length > 0) {
     throw new SourceComponentError(
@@ -79,6 +85,31 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
     },
     leftOut ? FULL_WARNINGS : 'details.targets[].warnings',
   );
+}
+
+/**
+ * What a failed target that names no repository restores: a request may leave `repository` out
+ * when the set holds one (restore-repository.ts, pickRepository), and the SRE reading which push
+ * failed needs its name. Read from the manifest, which keeps every repository's name inline.
+ */
+async function onlyRepository(rt: Runtime, backupId: string): Promise<string> {
+  try {
+    const result = (await readManifest(rt.store, backupId)).results.source;
+    const names =
+      result?.status === 'complete'
+        ? parseSourceRecord(result.details, `backup set ${backupId}`).repositories.map((entry) => entry.name)
+        : [];
+    if (names.length === 1 && names[0] !== undefined) return names[0];
+    // pickRepository's own error (the failure's message) lists them.
+    return '(no repository named)';
+  } catch (error) {
+    // The name only labels the failure: an unreadable manifest must not hide the push's own error.
+    rt.logger.warn('source repository name not read for a failed target', {
+      backupId,
+      error: asError(error).message,
+    });
+    return '(the repository)';
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { GIT_ENV } from './local-options.ts';
 import { REF_PATTERN } from './refs.ts';
 
 /**
@@ -128,7 +129,15 @@ const urlWithoutUserInfo = gitUrlSchema.refine(
     const url = new URL(value);
     return url.username === '' && url.password === '';
   },
-  { message: 'must not carry user info: name an SSM parameter under "credentials" instead' },
+  {
+    // On the CLI, --git-target's user info is moved into environment variables before the request
+    // is built (local-options.ts): it reaches this check only when a "/", "?", "#" or "@" in it is
+    // not percent-encoded, and the URL parser did not read it as user info.
+    message:
+      'must not carry user info: name an SSM parameter under "credentials" instead ' +
+      `(CLI: set ${GIT_ENV.targetToken}, or ${GIT_ENV.targetUsername} and ${GIT_ENV.targetPassword}; ` +
+      'user info in the --git-target URL is taken when "/", "?", "#" and "@" in it are percent-encoded: %2F, %3F, %23, %40)',
+  },
 );
 
 export const restoreTargetSchema = z.strictObject({

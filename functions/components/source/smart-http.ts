@@ -3,6 +3,7 @@ import type { getRemoteInfo2, HttpClient } from 'isomorphic-git';
 import { NETWORK_CODES, RetryableError } from '#runtime/errors.ts';
 import type { Remote } from './credentials.ts';
 import { GitAuthenticationError, GitRemoteError } from './errors.ts';
+import { GIT_ENV } from './local-options.ts';
 import { type PackInfo, PackVerifier } from './pack-stream.ts';
 import {
   ByteReader,
@@ -324,10 +325,26 @@ function transientCode(code: string): boolean {
   return code !== 'ECONNREFUSED' && NETWORK_CODES.has(code);
 }
 
+/**
+ * A host that asks for credentials when none were sent: which of the two ways this code runs in
+ * (a Lambda with the stack's configuration, or the CLI with its environment) is not known here,
+ * so both ways to give them are named.
+ */
+export const NO_CREDENTIALS_GIVEN =
+  "no credentials were given, and the host asks for them: on AWS, name the repository's credentials in the source configuration " +
+  '(sourceCredentials, mirrorCredentials or defaultCredentials, naming SSM parameters; for a restore target, "credentials" in the request, naming one under restoreCredentialsPath); ' +
+  `on the CLI, set ${GIT_ENV.token}, or ${GIT_ENV.username} and ${GIT_ENV.password} ` +
+  `(a restore target: ${GIT_ENV.targetToken}, or ${GIT_ENV.targetUsername} and ${GIT_ENV.targetPassword}), ` +
+  'or put user:password@ in the --git (or --git-target) URL';
+
 function statusError(status: number, statusText: string, remote: Remote, what: string): Error {
   if (status === 401 || status === 403) {
     return new GitAuthenticationError(
-      `could not ${what}: HTTP ${status} ${statusText}: the host refused ${remote.credentialsLabel}`,
+      `could not ${what}: HTTP ${status} ${statusText}: ${
+        remote.authorization === undefined
+          ? NO_CREDENTIALS_GIVEN
+          : `the host refused ${remote.credentialsLabel}`
+      }`,
     );
   }
   if (status === 404)

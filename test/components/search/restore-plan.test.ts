@@ -78,7 +78,7 @@ describe('planRestore', () => {
     expect(plan.problems).toEqual([
       'index liferay-20097-search-tuning-rankings exists (open)',
       'index liferay-20097-workflow-metrics-sla-task-results exists (closed)',
-      'nothing was changed; choose "onConflict": "rename" (restore beside them), "close" or "replace"',
+      'nothing was changed; choose "onConflict" (CLI: --search-on-conflict): "rename" (restore beside them), "close" or "replace"',
     ]);
     expect(plan.close).toEqual([]);
     expect(plan.delete).toEqual([]);
@@ -105,7 +105,7 @@ describe('planRestore', () => {
       request({ onConflict: 'rename', renamePrefix: 'old-' }),
     );
     expect(taken.problems).toEqual([
-      'index liferay-20097-search-tuning-rankings would be restored as old-liferay-20097-search-tuning-rankings, which exists too',
+      'index liferay-20097-search-tuning-rankings would be restored as old-liferay-20097-search-tuning-rankings, which exists too; choose another "renamePrefix" (CLI: --search-rename-prefix)',
     ]);
   });
 
@@ -126,7 +126,7 @@ describe('planRestore', () => {
       request({ onConflict: 'close' }),
     );
     expect(reshaped.problems[0]).toMatch(
-      /has 3 primary shards and its snapshot 1: it cannot be restored over; use rename or replace/,
+      /has 3 primary shards and its snapshot 1: it cannot be restored over; choose "onConflict": "rename" or "replace"/,
     );
   });
 

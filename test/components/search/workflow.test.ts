@@ -287,7 +287,9 @@ describe('the synthesized search branches, run locally', () => {
     expect(report.results.search?.error?.message).toContain(
       'index liferay-20097-search-tuning-rankings exists (open)',
     );
-    expect(report.results.search?.error?.message).toContain('"onConflict": "rename"');
+    expect(report.results.search?.error?.message).toContain(
+      'choose "onConflict" (CLI: --search-on-conflict): "rename"',
+    );
     const changes = server.requests
       .slice(before)
       .filter((request) => request.method !== 'GET' && !request.rawPath.endsWith('/_verify'));
