@@ -13,8 +13,14 @@ import { parseInput } from '#runtime/validate.ts';
 import { errorFromCatch, overallStatus } from './branch-output.ts';
 import { restoreMetricPoints } from './metrics.ts';
 import { releaseRestoreLocks } from './restore-lock.ts';
-import { lostFilesOf, readRestoreReport, writeRestoreReport } from './restore-report.ts';
-import { restoreContextSchema } from './validate-restore.ts';
+import {
+  lostFilesOf,
+  readRestoreReport,
+  restoredWhere,
+  restoreNextSteps,
+  writeRestoreReport,
+} from './restore-report.ts';
+import { type RestoreContext, restoreContextSchema } from './validate-restore.ts';
 
 const reportInputSchema = z.object({
   restore: restoreContextSchema,
@@ -32,6 +38,8 @@ export interface ReportOutput {
   readonly status: 'complete' | 'partial' | 'failed';
   readonly reportKey: string;
   readonly problems: string[];
+  /** What the person must do next, in order (also in the report and at the head of the message). */
+  readonly nextSteps: string[];
   /** One sentence for people: what was restored and what went wrong. */
   readonly message: string;
   readonly components: Record<
@@ -115,6 +123,11 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
       status,
       finishedAt: rt.now().toISOString(),
       results: Object.fromEntries(results),
+      nextSteps: restoreNextSteps({
+        ...restore,
+        requests: withDefaultTargets(restore.requests, rt.settings.components),
+        results: Object.fromEntries(results),
+      }),
       ...(failure
         ? {
             warnings: [
@@ -150,8 +163,11 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
       (result) =>
         `${result.component}: ${result.error?.name ?? 'Error'}: ${result.error?.message ?? 'failed'}`,
     );
-  // A restore asked to go on without lost content (files skipLost) says so in its one line too:
-  // the execution ends green, and a console user may read nothing else.
+  // The execution's message is all a console user may read (a red execution has no output): the
+  // verdict, then what to do next, then where each component went; the report has the rest.
+  const failureNote = failure ? [errorFromCatch(failure).message] : [];
+  // A restore asked to go on without lost content (files skipLost) says so in its verdict: the
+  // execution ends green, and a console user may read nothing else.
   const lost = [...results.values()].flatMap((result) => {
     const files = lostFilesOf(result);
     return files > 0 ? [`${result.component}: ${files}`] : [];
@@ -160,13 +176,14 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
     lost.length > 0
       ? `, without the files whose stored content is lost (${lost.join(', ')}; the report's warnings name them)`
       : '';
-  // A red execution has no output, only this message: what did restore, and where it went, is in
-  // it too (the new database's endpoint, the trees' folders), so the person can go on from it.
+  const verdict =
+    status === 'complete'
+      ? `restore ${restore.restoreId} of ${restore.backupId} is complete${lostNote}`
+      : `restore ${restore.restoreId} of ${restore.backupId} is ${status}: ${[...problems, ...failureNote].join('; ')}`;
   const restored = [...results.values()]
     .filter((result) => result.status === 'complete')
-    .map((result) => `${result.component} → ${whereItWent(result)}`);
-  const restoredNote =
-    status === 'partial' && restored.length > 0 ? `; restored: ${restored.join(', ')}` : '';
+    .map((result) => `${result.component} → ${restoredWhere(result)}`);
+  const nextSteps = final.nextSteps;
   rt.logger.info('restore reported', { status, reportKey });
   return {
     restoreId: restore.restoreId,
@@ -174,10 +191,16 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
     status,
     reportKey,
     problems,
-    message:
-      status === 'complete'
-        ? `restore ${restore.restoreId} of ${restore.backupId} is complete${lostNote}; report: ${reportKey}`
-        : `restore ${restore.restoreId} of ${restore.backupId} is ${status}: ${[...problems, ...(failure ? [errorFromCatch(failure).message] : [])].join('; ')}${restoredNote}; report: ${reportKey}`,
+    nextSteps,
+    message: boundedMessage(
+      [
+        `${verdict}; report: ${reportKey}`,
+        ...(nextSteps.length > 0
+          ? [`next: ${nextSteps.map((step, i) => `${i + 1}) ${step}`).join(' ')}`]
+          : []),
+        ...(restored.length > 0 ? [`restored: ${restored.join(', ')}`] : []),
+      ].join('. '),
+    ),
     components: Object.fromEntries(
       [...results].map(([name, result]) => [
         name,
@@ -185,6 +208,37 @@ export async function reportRestore(event: unknown, rt: Runtime): Promise<Report
       ]),
     ),
   };
+}
+
+/**
+ * The message is a red execution's cause, and Step Functions refuses a cause longer than 32,768
+ * characters; 200 Git targets or a long error could pass that. The report keeps everything.
+ */
+const MESSAGE_CHARS = 16_000;
+
+function boundedMessage(message: string): string {
+  if (message.length <= MESSAGE_CHARS) return message;
+  const more = ` … (${message.length - MESSAGE_CHARS} characters more: the report has them all)`;
+  return `${message.slice(0, MESSAGE_CHARS - more.length)}${more}`;
+}
+
+/**
+ * The requests with each files component's target as its restore takes it (request.target, else
+ * the configured root: files/restore-plan.ts), so that a failure's next step names the folder.
+ */
+function withDefaultTargets(
+  requests: RestoreContext['requests'],
+  settings: Partial<Record<ComponentName, unknown>>,
+): RestoreContext['requests'] {
+  const filled = { ...requests };
+  for (const name of ['liferayHome', 'appServer'] as const) {
+    const request = requests[name];
+    const root = (settings[name] as { root?: unknown } | undefined)?.root;
+    if (request === undefined || typeof root !== 'string') continue;
+    const own = typeof request === 'object' && request !== null ? (request as Record<string, unknown>) : {};
+    if (own.target === undefined) filled[name] = { ...own, target: root };
+  }
+  return filled;
 }
 
 /** A branch's result cut to what componentRestoreResultSchema keeps: warnings and summary texts. */
@@ -214,20 +268,6 @@ function shortenedResult(output: unknown): unknown {
     );
   }
   return result;
-}
-
-/** Where a component's restore put what it restored, from its summary (the report has the rest). */
-function whereItWent(result: z.infer<typeof componentRestoreResultSchema>): string {
-  const { summary } = result;
-  if (typeof summary.endpoint === 'string' && summary.endpoint !== '')
-    return `${summary.endpoint}${typeof summary.port === 'number' ? `:${summary.port}` : ''}`;
-  for (const key of ['target', 'location'] as const) {
-    const value = summary[key];
-    if (typeof value === 'string' && value !== '') return value;
-  }
-  if (typeof summary.indexes === 'number') return `${summary.indexes} index(es)`;
-  if (typeof summary.targets === 'number') return `${summary.targets} Git target(s)`;
-  return 'see the report';
 }
 
 export const handler = lambdaHandler(reportRestore);

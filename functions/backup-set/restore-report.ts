@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import {
+  type ComponentName,
   type ComponentRestoreResult,
   componentNameSchema,
   componentRestoreResultSchema,
@@ -21,6 +22,8 @@ export const restoreReportSchema = z.object({
   requests: z.partialRecord(componentNameSchema, z.unknown()),
   results: z.partialRecord(componentNameSchema, componentRestoreResultSchema),
   warnings: z.array(z.string()).optional(),
+  /** What the person must do next (restoreNextSteps), written with the final status. */
+  nextSteps: z.array(z.string()).optional(),
   /** The Restore execution that runs it: a retried Validate of that execution finds its own report. */
   executionId: z.string().max(2048).optional(),
   /** The CLI's process while it runs (report-run.ts). */
@@ -62,4 +65,133 @@ export async function readRestoreReport(
   if (!parsed.success)
     throw new CorruptBackupError(`${key} is not valid: ${describeIssues(parsed.error.issues)}`);
   return parsed.data;
+}
+
+type RestoreOutcome = Pick<RestoreReport, 'backupId' | 'components' | 'requests' | 'results'>;
+
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' && value !== '' ? value : undefined;
+const fields = (value: unknown): Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+const REINDEX = 'Control Panel → Configuration → Search → Index Actions → Reindex all search indexes';
+
+/**
+ * Where a component's restore put what it restored, in a few words, from its summary and details:
+ * the new database's endpoint, a tree's folder (and where the live tree it replaced went), the
+ * cluster and index count, the Git targets. The report holds the rest.
+ */
+export function restoredWhere(result: ComponentRestoreResult): string {
+  const { summary } = result;
+  const details = fields(result.details);
+  const endpoint = text(summary.endpoint);
+  if (endpoint) {
+    const name = text(summary.instance) ?? text(summary.cluster);
+    const address = `${endpoint}${typeof summary.port === 'number' && summary.port > 0 ? `:${summary.port}` : ''}`;
+    return name ? `new ${summary.cluster ? 'cluster' : 'instance'} ${name} at ${address}` : address;
+  }
+  const database = text(summary.database);
+  if (database) return `database ${database} (${text(summary.target) ?? 'the target server'})`;
+  const location = text(summary.location) ?? text(summary.target);
+  if (location) {
+    const previous = text(details.previousTree);
+    return `${location}${previous ? ` (the previous tree was kept as ${previous})` : ''}`;
+  }
+  if (typeof summary.indexes === 'number') {
+    const cluster = text(fields(details.engine).endpoint);
+    return `${summary.indexes} index(es)${cluster ? ` on ${cluster}` : ''}`;
+  }
+  const targets = Array.isArray(details.targets)
+    ? details.targets.map((target) => text(fields(target).url)).filter((url) => url !== undefined)
+    : [];
+  if (targets.length > 0) return targets.join(', ');
+  if (typeof summary.targets === 'number') return `${summary.targets} Git target(s)`;
+  return 'see the report';
+}
+
+/**
+ * What a failed component's restore may have changed of the live state, as each component's
+ * restore is built: the person decides from it whether to retry or to repair first.
+ */
+function leftAsItWas(name: ComponentName, request: Record<string, unknown>): string {
+  switch (name) {
+    case 'liferayHome':
+    case 'appServer': {
+      const target = text(request.target) ?? 'the target folder';
+      // The tree is built in a staging folder beside the target and renamed into place last.
+      return `${target} was not changed unless the error names the last step (putting the restored tree in place)`;
+    }
+    case 'database':
+      return "a restore writes only a new instance or cluster, or the dump's target database: the live database was not changed (unless it was named as the target with overwrite)";
+    case 'search': {
+      const policy = text(request.onConflict) ?? 'fail';
+      return policy === 'fail' || policy === 'rename'
+        ? `no existing index was changed (on conflict: ${policy})`
+        : `existing indexes of the same name may have been ${policy === 'close' ? 'closed' : 'deleted'} (on conflict: ${policy}): check the cluster's indexes`;
+    }
+    case 'source':
+      return 'the targets the error does not name may have received their refs';
+  }
+}
+
+/**
+ * What the person must do next, in order, from a restore's results and requests: the first lines
+ * they read, in the CLI and in the execution's message and output, before any detail.
+ */
+export function restoreNextSteps(report: RestoreOutcome): string[] {
+  const steps: string[] = [];
+  const done = (name: ComponentName) => report.results[name]?.status === 'complete';
+  for (const name of report.components) {
+    const result = report.results[name];
+    if (result?.status !== 'failed') continue;
+    steps.push(
+      `${name} failed: ${leftAsItWas(name, fields(report.requests[name]))}; fix the cause, then restore it alone: {"backupId": "${report.backupId}", "components": ["${name}"]} (CLI: --components ${name})`,
+    );
+  }
+  const database = report.results.database;
+  if (database && done('database')) {
+    steps.push(
+      `point Liferay's JDBC URL (jdbc.default.url in portal-ext.properties) at the ${restoredWhere(database)}`,
+    );
+  }
+  for (const name of report.components) {
+    const result = report.results[name];
+    if (result?.status !== 'complete') continue;
+    const lost = lostFilesOf(result);
+    if (lost > 0) {
+      const list = fields(fields(result.details).lost);
+      steps.push(
+        `${lost} file(s) of ${name} were NOT restored (their stored content is lost): the list is in ${text(list.localList) ?? text(list.list) ?? 'the report'}`,
+      );
+    }
+  }
+  const search = report.results.search;
+  const searchRequest = fields(report.requests.search);
+  if (search && done('search')) {
+    const indexes = searchRequest.indexes ?? 'primary';
+    if (indexes !== 'all')
+      steps.push(
+        `only ${indexes === 'primary' ? 'the primary-storage indexes were' : 'the named indexes were'} restored: once Liferay runs, reindex the rest (${REINDEX})`,
+      );
+    const renamed = search.summary.renamed;
+    if (typeof renamed === 'number' && renamed > 0)
+      steps.push(
+        `${renamed} index(es) came back under new names beside the existing ones (${text(searchRequest.renamePrefix) ?? 'restored-'}…): Liferay reads them only once they replace the originals`,
+      );
+  } else if (!report.components.includes('search') && (done('database') || done('liferayHome'))) {
+    steps.push(`the search indexes were not restored: once Liferay runs, reindex (${REINDEX})`);
+  }
+  if (done('database') || done('liferayHome') || done('appServer')) {
+    const home = report.results.liferayHome;
+    steps.push(
+      `start Liferay${home && done('liferayHome') ? ` from the Liferay Home in ${text(home.summary.location) ?? 'its target folder'}` : ''}`,
+    );
+  }
+  for (const name of ['liferayHome', 'appServer'] as const) {
+    const previous = text(fields(report.results[name]?.details).previousTree);
+    if (previous && done(name))
+      steps.push(`once Liferay runs from the restored ${name}, remove the previous tree kept as ${previous}`);
+  }
+  return steps;
 }

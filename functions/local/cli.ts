@@ -4,7 +4,12 @@ import { localExecutionId } from '#backup-set/executions.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { type HeldLock, readBackupLock } from '#backup-set/lock.ts';
 import { listBackupIds, readManifest, resolveLatest } from '#backup-set/manifest.ts';
-import { readRestoreReport, restoreNamedIn } from '#backup-set/restore-report.ts';
+import {
+  readRestoreReport,
+  restoredWhere,
+  restoreNamedIn,
+  restoreNextSteps,
+} from '#backup-set/restore-report.ts';
 import { setRuns } from '#backup-set/set-runs.ts';
 import {
   type CliCommand,
@@ -479,11 +484,19 @@ async function printRestoreReport(
     io.out(
       `restore ${report.restoreId} of ${report.backupId}: ${report.status}, took ${formatDuration(report.startedAt, report.finishedAt)}`,
     );
+    // The verdict, then what to do next, then the details: at night the first lines are read.
+    const steps = report.nextSteps ?? restoreNextSteps(report);
+    if (steps.length > 0) io.out('next:');
+    steps.forEach((step, i) => {
+      io.out(`  ${i + 1}. ${step}`);
+    });
     for (const name of report.components) {
       const result = report.results[name];
       if (!result) continue;
+      // The arrow names the folder already.
+      const summaryShown = Object.entries(result.summary).filter(([key]) => key !== 'location');
       io.out(
-        `  ${name}: ${result.status}${Object.keys(result.summary).length > 0 ? `  ${formatSummary(result.summary)}` : ''}`,
+        `  ${name}: ${result.status}${result.status === 'complete' ? ` → ${restoredWhere(result)}` : ''}${summaryShown.length > 0 ? `  ${formatSummary(Object.fromEntries(summaryShown))}` : ''}`,
       );
       if (result.error) io.out(`    error: ${result.error.name}: ${result.error.message}`);
       for (const line of describeRestoredWhere(name, result.details)) io.out(line);

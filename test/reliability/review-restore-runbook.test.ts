@@ -184,7 +184,9 @@ describe('the "Liferay is down" restore of every component (found in review)', (
     );
     expect(cause).toContain('choose "onConflict" (CLI: --search-on-conflict): "rename"');
     // The new database is where Liferay must be pointed: a red execution has no output but this.
-    expect(cause).toContain(`database → ${report.results.database?.summary.target}`);
+    expect(cause).toMatch(/database → database lportal_r\S+ \(/);
+    expect(cause).toContain(`(${report.results.database?.summary.target})`);
+    expect(cause).toContain(`at the database`);
     expect(cause).toContain(`liferayHome → ${d.home}`);
     expect(fs.readFileSync(path.join(d.home, 'portal-ext.properties'), 'utf8')).not.toBe('damaged\n');
 
