@@ -271,6 +271,7 @@ export class LiferayBackupStack extends Stack {
 
     this.notifications = new Notifications(this, 'Notifications', {
       ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+      environment: config.environment,
       stateMachines: [
         this.workflows.backup,
         this.workflows.restore,

@@ -16,6 +16,15 @@ export const METRICS_SERVICE = 'liferay-backup';
 import { pascalCase } from './names.ts';
 import { componentTitle } from './workflows.ts';
 
+/** Where to see a set: the CLI works on the deployment's bucket too (`--bucket`). */
+const SHOW = 'liferay-backup show <backup id> --bucket <the store bucket>';
+/**
+ * What to do when a recovery point alarm fires: its own text is all an alarm mail carries, and it
+ * has no set to name (no run ended, or every run since failed).
+ */
+const RPO_NEXT =
+  "Look at the Backup state machine's recent executions (each failed one also sent a notification naming its set and errors) and at its schedules; 'liferay-backup list --bucket <the store bucket>' shows the newest complete set, which a restore of \"latest\" uses.";
+
 export interface MonitoringProps {
   readonly environment: string;
   readonly components: readonly ComponentName[];
@@ -91,7 +100,7 @@ export class Monitoring extends Construct {
       });
     }
     alarm('BackupSetPartial', {
-      alarmDescription: `liferay-backup ${props.environment}: a backup set is partial (some components failed); see its manifest`,
+      alarmDescription: `liferay-backup ${props.environment}: a backup set is partial (some components failed). The notification of its failed Backup execution names the set, each failed component with its error, and the set a restore of "latest" uses now; '${SHOW}' shows the manifest.`,
       metric: custom('BackupPartial', env, 'Sum', Duration.minutes(5)),
       threshold: 1,
       evaluationPeriods: 1,
@@ -104,7 +113,7 @@ export class Monitoring extends Construct {
     // check that sees the set too old, and three hours without a check page too.
     const agePeriod = Duration.hours(3);
     alarm('RecoveryPointObjective', {
-      alarmDescription: `liferay-backup ${props.environment}: no complete backup set in the last ${props.rpoHours} hours (no data counts as breaching)`,
+      alarmDescription: `liferay-backup ${props.environment}: no complete backup set in the last ${props.rpoHours} hours (no data counts as breaching: the hourly age check did not run either). ${RPO_NEXT}`,
       metric: custom('LatestCompleteBackupAge', env, 'Maximum', agePeriod),
       threshold: props.rpoHours,
       evaluationPeriods: 1,
@@ -116,7 +125,7 @@ export class Monitoring extends Construct {
     for (const component of props.components) {
       const hours = props.componentRpoHours?.[component] ?? props.rpoHours;
       alarm(`RecoveryPointObjective${pascalCase(component)}`, {
-        alarmDescription: `liferay-backup ${props.environment}: no complete copy of ${componentTitle(component)} (${component}) in the last ${hours} hours (no data counts as breaching)`,
+        alarmDescription: `liferay-backup ${props.environment}: no complete copy of ${componentTitle(component)} (${component}) in the last ${hours} hours (no data counts as breaching: the hourly age check did not run either). ${RPO_NEXT}`,
         metric: custom('ComponentCompleteBackupAge', { ...env, Component: component }, 'Maximum', agePeriod),
         threshold: hours,
         evaluationPeriods: 1,

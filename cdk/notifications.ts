@@ -9,6 +9,8 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
 export interface NotificationsProps {
+  /** Named at the head of every notification (several deployments may mail the same people). @default not named */
+  readonly environment?: string;
   /** Subscribed by email (the recipient confirms). @default no subscription */
   readonly alarmEmail?: string;
   /** Executions whose failure is announced. */
@@ -72,13 +74,31 @@ export class Notifications extends Construct {
       },
       targets: [
         new eventTargets.SnsTopic(this.topic, {
-          message: events.RuleTargetInput.fromText(
-            `liferay-backup: execution ${events.EventField.fromPath('$.detail.name')} of ${events.EventField.fromPath(
-              '$.detail.stateMachineArn',
-            )} ended ${events.EventField.fromPath('$.detail.status')}: ${events.EventField.fromPath('$.detail.error')}: ${events.EventField.fromPath('$.detail.cause')}`,
-          ),
+          message: events.RuleTargetInput.fromText(notificationText(props.environment)),
         }),
       ],
     });
   }
+}
+
+/**
+ * The text people get by email or SMS when a workflow did not succeed. A failed execution has no
+ * output in its event (`detail.output` is null): what happened is in `detail.cause`, which the
+ * workflows' Fail states fill with Commit's or Report's message (the set, its status, each failed
+ * component and what a restore of `latest` uses now). Stopped and timed-out executions carry no
+ * cause (null), so the execution's ARN and console address always follow: they lead to the
+ * execution's history whatever the cause says. One line: EventBridge sends a text template as it
+ * is, quotes and escapes included, so a `\n` would arrive as two characters; the most useful words
+ * come first, for an SMS that keeps only the start.
+ */
+function notificationText(environment: string | undefined): string {
+  const field = (path: string) => events.EventField.fromPath(path);
+  const executionArn = field('$.detail.executionArn');
+  const region = field('$.region');
+  return [
+    `liferay-backup${environment ? ` ${environment}` : ''}: ${field('$.detail.status')} (${field('$.detail.error')}): ${field('$.detail.cause')}`,
+    `Execution: ${executionArn}`,
+    `Console: https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`,
+    `CLI: aws stepfunctions describe-execution --execution-arn ${executionArn}`,
+  ].join(' | ');
 }

@@ -127,7 +127,11 @@ export async function commitBackup(event: unknown, rt: Runtime): Promise<CommitO
   if (movesLatest) await writeLatest(rt.store, backup.backupId, now);
   await rt.store.delete(await workArea);
   await releaseBackupLock(rt.store, storeKeys.backupLock, backup.backupId);
-  const output = commitOutput(final, input.failure);
+  const output = commitOutput(
+    final,
+    input.failure,
+    movesLatest ? backup.backupId : await latestNow.catch(asError),
+  );
   rt.metrics.publish(backupMetricPoints(final));
   rt.logger.info('backup committed', { status, problems: output.problems });
   return output;
@@ -211,13 +215,48 @@ async function commitRetried(
     rt.metrics.publish(backupMetricPoints(manifest));
   }
   rt.logger.info('Commit retried: the set was already committed', { status: manifest.status, stoppedShort });
-  return commitOutput(manifest, input.failure);
+  // Only a complete set moves `latest`: for any other, the pointer read beside the manifest stands.
+  const latest = manifest.status === 'complete' ? undefined : await pending.latestNow.catch(asError);
+  return commitOutput(manifest, input.failure, latest);
+}
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
+/**
+ * Step Functions refuses a failure cause longer than 32,768 characters, and a component's error may
+ * hold 16,000 (errorFromCatch): the message keeps each problem's first line, cut to this length, and
+ * the full text stays in the manifest (`liferay-backup show`).
+ */
+const PROBLEM_CHARS = 1000;
+/** Well under Step Functions' 32,768-character cause, whatever the number of components and hooks. */
+const MESSAGE_CHARS = 16_000;
+
+/**
+ * The first line of one problem, cut, with any user info of a URL masked: this text leaves the
+ * account (email, SMS), and an error that quoted a URL with a password must not carry it there.
+ */
+function problemLine(problem: string): string {
+  const first = problem.split(/\r?\n/, 1)[0] ?? '';
+  const masked = first.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*:[^\s@]*@/gi, '$1***@');
+  return masked.length > PROBLEM_CHARS ? `${masked.slice(0, PROBLEM_CHARS - 1)}…` : masked;
+}
+
+/**
+ * What a restore of `latest` brings back now: the first thing an SRE woken by a set that is not
+ * complete needs to know (Commit never moves `latest` to such a set).
+ */
+function latestSentence(latest: string | Error | undefined): string {
+  if (latest instanceof Error)
+    return `The latest pointer could not be read (${problemLine(latest.message)}): run 'liferay-backup list' to see the newest complete set.`;
+  if (latest === undefined) return 'There is no complete set yet: a restore of "latest" is refused.';
+  return `A restore of "latest" still uses ${latest}, the newest complete set (taken ${backupIdTime(latest).toISOString()}).`;
 }
 
 /** The run's answer, from its final manifest: the same whether Commit wrote it now or earlier. */
 function commitOutput(
   final: FinalManifest,
   failure: { Error?: string; Cause?: string } | undefined,
+  latest: string | Error | undefined,
 ): CommitOutput {
   const results = Object.values(final.results).flatMap((result) => (result ? [result] : []));
   const problems = results
@@ -229,15 +268,21 @@ function commitOutput(
   const hooks = hookProblems(final.hooks ?? {});
   // What Commit added to the warnings that says why the set is not complete.
   const why = [...(failure ? [workflowFailed(failure)] : []), ...hooks];
+  const details = `Details: 'liferay-backup show ${final.backupId}' (with the store's --bucket or --store), or ${storeKeys.manifest(final.backupId)} in the store.`;
+  const complete = `backup set ${final.backupId} is complete${hooks.length > 0 ? `, but ${hooks.map(problemLine).join('; ')}` : ''}`;
+  const notComplete = () => {
+    const what = [...problems, ...why].map(problemLine).join('; ');
+    const after = ` ${latestSentence(latest)} ${details}`;
+    const head = `backup set ${final.backupId} is ${final.status}: `;
+    const room = MESSAGE_CHARS - head.length - after.length - 1;
+    return `${head}${what.length > room ? `${what.slice(0, room)}…` : `${what}.`}${after}`;
+  };
   return {
     backupId: final.backupId,
     status: final.status,
     components: Object.fromEntries(results.map((result) => [result.component, result.status])),
     problems,
-    message:
-      final.status === 'complete'
-        ? `backup set ${final.backupId} is complete${hooks.length > 0 ? `, but ${hooks.join('; ')}` : ''}`
-        : `backup set ${final.backupId} is ${final.status}: ${[...problems, ...why].join('; ')}`,
+    message: final.status === 'complete' ? complete : notComplete(),
     hooksFailed: hooks.length > 0,
   };
 }
