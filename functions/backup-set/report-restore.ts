@@ -9,7 +9,7 @@ import {
 import { asStepFunctionsError, describeIssues, RetryableError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
-import { parseInput } from '#runtime/validate.ts';
+import { isRecord, parseInput } from '#runtime/validate.ts';
 import { errorFromCatch, overallStatus } from './branch-output.ts';
 import { restoreMetricPoints } from './metrics.ts';
 import { releaseRestoreLocks } from './restore-lock.ts';
@@ -235,7 +235,7 @@ function withDefaultTargets(
     const request = requests[name];
     const root = (settings[name] as { root?: unknown } | undefined)?.root;
     if (request === undefined || typeof root !== 'string') continue;
-    const own = typeof request === 'object' && request !== null ? (request as Record<string, unknown>) : {};
+    const own = isRecord(request) ? request : {};
     if (own.target === undefined) filled[name] = { ...own, target: root };
   }
   return filled;
@@ -243,8 +243,8 @@ function withDefaultTargets(
 
 /** A branch's result cut to what componentRestoreResultSchema keeps: warnings and summary texts. */
 function shortenedResult(output: unknown): unknown {
-  if (output === null || typeof output !== 'object' || Array.isArray(output)) return output;
-  const result = { ...(output as Record<string, unknown>) };
+  if (!isRecord(output)) return output;
+  const result = { ...output };
   const cut = (text: string, max: number) =>
     text.length > max ? `${text.slice(0, max - 40)}… (${text.length - max + 40} characters more)` : text;
   if (Array.isArray(result.warnings)) {
@@ -259,7 +259,7 @@ function shortenedResult(output: unknown): unknown {
           ]
         : warnings;
   }
-  if (result.summary !== null && typeof result.summary === 'object' && !Array.isArray(result.summary)) {
+  if (isRecord(result.summary)) {
     result.summary = Object.fromEntries(
       Object.entries(result.summary).map(([key, value]) => [
         key,

@@ -7,6 +7,7 @@ import {
 } from '#components/component.ts';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { hostProcessSchema } from '#runtime/host-process.ts';
+import { isRecord } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema } from './manifest.ts';
@@ -71,10 +72,7 @@ type RestoreOutcome = Pick<RestoreReport, 'backupId' | 'components' | 'requests'
 
 const text = (value: unknown): string | undefined =>
   typeof value === 'string' && value !== '' ? value : undefined;
-const fields = (value: unknown): Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : {};
+const fields = (value: unknown): Record<string, unknown> => (isRecord(value) ? value : {});
 const REINDEX = 'Control Panel → Configuration → Search → Index Actions → Reindex all search indexes';
 
 /**

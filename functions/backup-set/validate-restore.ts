@@ -16,7 +16,7 @@ import {
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { configuredComponents } from '#runtime/settings.ts';
-import { parseInput } from '#runtime/validate.ts';
+import { isRecord, parseInput } from '#runtime/validate.ts';
 import { newRunId } from './backup-id.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema, type Manifest, newestCompleteSet, readManifest, requestedSet } from './manifest.ts';
@@ -90,10 +90,7 @@ export async function validateRestore(input: unknown, rt: Runtime): Promise<Rest
   const event = wrapped ? wrapped.request : input;
   // Every mistake of the request in one message: a misspelt key beside a bad value, or beside a
   // bad option of a component (checked below), is named at once, not one per attempt.
-  const unknownKeys =
-    event !== null && typeof event === 'object' && !Array.isArray(event)
-      ? Object.keys(event).filter((key) => !KNOWN_KEYS.has(key))
-      : [];
+  const unknownKeys = isRecord(event) ? Object.keys(event).filter((key) => !KNOWN_KEYS.has(key)) : [];
   const unknownKeysProblem =
     unknownKeys.length > 0
       ? `unknown key(s) ${unknownKeys.join(', ')}; allowed: ${[...KNOWN_KEYS].filter((key) => !key.startsWith('AWS_')).join(', ')}`

@@ -1,5 +1,6 @@
 import type { Manifest } from '#backup-set/manifest.ts';
 import type { SetRun } from '#backup-set/set-runs.ts';
+import { isRecord } from '#runtime/validate.ts';
 
 /** Human-readable sizes and durations for the CLI. */
 export function formatBytes(bytes: number): string {
@@ -83,15 +84,8 @@ export function describeSetRuns(runs: readonly SetRun[]): string[] {
 /** Lines a restore prints per component at most; the report beside the set holds them all. */
 const WHERE_SHOWN = 10;
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
-}
-
 function records(value: unknown): Record<string, unknown>[] {
-  if (!Array.isArray(value)) return [];
-  return value.map(record).filter((item): item is Record<string, unknown> => item !== undefined);
+  return Array.isArray(value) ? value.filter(isRecord) : [];
 }
 
 function bounded(lines: string[], indent: string): string[] {
@@ -117,7 +111,7 @@ export function describeRestoredWhere(component: string, details: Record<string,
     );
   }
   if (component === 'search') {
-    const endpoint = record(details.engine)?.endpoint;
+    const endpoint = isRecord(details.engine) ? details.engine.endpoint : undefined;
     const indexes = records(details.indexes);
     if (typeof endpoint !== 'string' || indexes.length === 0) return [];
     return [

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
+import { isRecord } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody } from '#store/content-store.ts';
 import { readRecordedObject } from '#store/recorded-object.ts';
 import { type ObjectDigest, readJsonLineBatches } from './jsonl.ts';
@@ -82,9 +83,6 @@ const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 const DECIMAL_PATTERN = /^\d{1,30}$/;
 const NANOSECONDS_PATTERN = /^-?\d{1,30}$/;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 const isMode = (value: unknown): boolean => isCount(value) && value <= 0o7777;
