@@ -255,12 +255,12 @@ async function ownLock(store: ContentStore, key: string, restoreId: string): Pro
   const set = held.about?.backupId ? ` of ${held.about.backupId}` : '';
   const by = held.about?.requestedBy ? `, requested by ${held.about.requestedBy}` : '';
   throw new RestoreLockLostError(
-    `restore ${restoreId} no longer holds the lock on ${target}: restore ${held.backupId}${set} (started at ${startedAt(held)}, ${runOf(held)}${by}) took it over (this restore's run had ended, or its lock had not been renewed for ${REPORT_RUN_HOURS} hours) and now owns ${target}. ${STOPPED}`,
+    `restore ${restoreId} no longer holds the lock on ${target}: restore ${held.backupId}${set} (started at ${restoreStartedAt(held)}, ${runOf(held)}${by}) took it over (this restore's run had ended, or its lock had not been renewed for ${REPORT_RUN_HOURS} hours) and now owns ${target}. ${STOPPED}`,
   );
 }
 
 /** When the restore holding a lock began (a lock taken before leases: when it was taken). */
-function startedAt(held: HeldLock): string {
+export function restoreStartedAt(held: HeldLock): string {
   return held.about?.startedAt ?? held.acquiredAt;
 }
 
@@ -306,7 +306,7 @@ async function refusal(
     ? 'Its process runs on this machine, so its lock is never taken over while that process runs; once it has ended, the next restore takes the lock over at once'
     : `If it no longer runs, delete ${key} from the backup store; otherwise its lock counts as stale from ${staleAt(held, holder.startedAt)}, unless a step of it renews the lock before then`;
   return new RestoreAlreadyRunningError(
-    `another restore is writing ${writing}: restore ${held.backupId}${set} (started at ${startedAt(held)}${by}, ${runOf(held)}). Two restores into one target overwrite each other; nothing was changed. Wait for it to end, or stop it: ${howToStop(held, holder.executionId, runsHere)}. ${otherwise}`,
+    `another restore is writing ${writing}: restore ${held.backupId}${set} (started at ${restoreStartedAt(held)}${by}, ${runOf(held)}). Two restores into one target overwrite each other; nothing was changed. Wait for it to end, or stop it: ${howToStop(held, holder.executionId, runsHere)}. ${otherwise}`,
   );
 }
 

@@ -4,6 +4,7 @@ import { localExecutionId } from '#backup-set/executions.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { type HeldLock, readBackupLock } from '#backup-set/lock.ts';
 import { listBackupIds, readManifest, resolveLatest } from '#backup-set/manifest.ts';
+import { restoreStartedAt } from '#backup-set/restore-lock.ts';
 import {
   readRestoreReport,
   restoredWhere,
@@ -635,8 +636,8 @@ async function restoreLockStates(
       restoreId: holder,
       backupId: about?.backupId ?? '?',
       ...(about?.requestedBy ? { requestedBy: about.requestedBy } : {}),
-      // A restore lock's acquiredAt is its last renewal (a lease, restore-lock.ts); since is the restore's start.
-      since: about?.startedAt ?? since,
+      // A restore lock's acquiredAt is its last renewal (a lease); since is the restore's start.
+      since: held instanceof Error ? since : restoreStartedAt(held),
       state,
     } satisfies RestoreLockState;
   });
