@@ -104,7 +104,10 @@ export class S3Store implements ContentStore {
   readonly location: string;
   private readonly partSize: number;
   private readonly queueSize: number;
-  /** The bucket answered: a HEAD miss is a missing object, not a missing bucket (HEAD answers carry no error code). */
+  /**
+   * The bucket answered (any request that succeeded): a HEAD miss is then a missing object, not a
+   * missing bucket (HEAD answers carry no error code), and costs no HeadBucket in a backup's walk.
+   */
   private bucketFound = false;
 
   constructor(
@@ -137,6 +140,7 @@ export class S3Store implements ContentStore {
     try {
       if (!(body instanceof Readable)) {
         await this.client.send(new PutObjectCommand({ ...common, Body: body }));
+        this.bucketFound = true;
         return;
       }
       if (options.contentLength !== undefined && options.contentLength <= this.partSize) {
@@ -144,6 +148,7 @@ export class S3Store implements ContentStore {
         await this.client.send(
           new PutObjectCommand({ ...common, Body: body, ContentLength: options.contentLength }),
         );
+        this.bucketFound = true;
         return;
       }
       // Multipart with bounded memory: at most queueSize parts of partSize in flight.
@@ -155,6 +160,7 @@ export class S3Store implements ContentStore {
         leavePartsOnError: false,
       });
       await upload.done();
+      this.bucketFound = true;
     } catch (error) {
       throw this.explained(error, `writing ${key}`);
     }
@@ -220,6 +226,7 @@ export class S3Store implements ContentStore {
       const response = await this.client.send(
         new GetObjectCommand({ Bucket: this.options.bucket, Key: key }),
       );
+      this.bucketFound = true;
       if (!(response.Body instanceof Readable)) throw new Error(`GetObject ${key} returned no stream body`);
       return response.Body;
     } catch (error) {
@@ -308,6 +315,7 @@ export class S3Store implements ContentStore {
       } catch (error) {
         throw this.explained(error, `listing ${prefix}`);
       }
+      this.bucketFound = true;
       for (const item of page.Contents ?? []) {
         if (item.Key)
           yield { key: item.Key, size: item.Size ?? 0, lastModified: item.LastModified ?? new Date(0) };

@@ -94,4 +94,39 @@ describe('review: a store bucket that does not exist', () => {
     expect(await store.stat('backups/none/manifest.json')).toBeUndefined();
     await expect(store.read('backups/none/manifest.json')).rejects.toThrow(/not found in the backup store/);
   });
+
+  it.each([
+    ['put', (store: ContentStore) => store.put('locks/x.json', '{}')],
+    ['read', (store: ContentStore) => store.put('locks/x.json', '{}').then(() => store.read('locks/x.json'))],
+    [
+      'list',
+      async (store: ContentStore) => {
+        for await (const _ of store.list('backups/')) {
+          // the page's answer is what proves the bucket
+        }
+      },
+    ],
+  ])(
+    'after a %s answered, a HEAD miss asks no HeadBucket (a backup walk met it mid-walk, 27 ms per run)',
+    async (_, answered) => {
+      // Prepare: a fresh store whose client records every command it sends.
+      const client = server.client();
+      const sent: string[] = [];
+      client.middlewareStack.add(
+        (next, context) => (args) => {
+          sent.push(String(context.commandName));
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const store = new S3Store(client, { bucket: server.bucket, endpoint: server.endpoint });
+      await answered(store);
+      sent.length = 0;
+      // Act
+      const missing = await store.stat('objects/blobs/00/none');
+      // Assess
+      expect(missing).toBeUndefined();
+      expect(sent).toEqual(['HeadObjectCommand']);
+    },
+  );
 });
