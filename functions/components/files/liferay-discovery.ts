@@ -656,8 +656,11 @@ async function loadPortalProperties(home: Home, warnings: Warnings): Promise<Por
     }
     const read = await readInside(home, relPath, MAX_PROPERTIES_BYTES);
     if (!read.ok) {
-      const base = PROPERTY_FILE_ORDER.includes(relPath);
-      if (!(read.missing && base)) {
+      // Liferay skips a file that is not there, included ones too: its own portal.properties
+      // includes several that rarely exist, and production homes keep the documented
+      // `include-and-override=portal-developer.properties` with the file removed. It has no
+      // properties to miss, and a warning every night for it would teach people to skip them all.
+      if (!read.missing) {
         warnings.add(
           `${relPath} could not be read (${read.reason}); the properties in it are unknown to discovery`,
         );
