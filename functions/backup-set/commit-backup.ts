@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { CorruptBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
+import { maskUrlUserInfo } from '#runtime/redact.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { REUSE_MAX_AGE_MS, readJson } from '#store/content-store.ts';
@@ -237,7 +238,7 @@ const MESSAGE_CHARS = 16_000;
  */
 function problemLine(problem: string): string {
   const first = problem.split(/\r?\n/, 1)[0] ?? '';
-  const masked = first.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*:[^\s@]*@/gi, '$1***@');
+  const masked = maskUrlUserInfo(first);
   return masked.length > PROBLEM_CHARS ? `${masked.slice(0, PROBLEM_CHARS - 1)}…` : masked;
 }
 
@@ -261,9 +262,11 @@ function commitOutput(
   const results = Object.values(final.results).flatMap((result) => (result ? [result] : []));
   const problems = results
     .filter((result) => result.status === 'failed')
-    .map(
-      (result) =>
+    // Masked here too: the problems are Commit's output (the execution's history) and are logged.
+    .map((result) =>
+      maskUrlUserInfo(
         `${result.component}: ${result.error?.name ?? 'Error'}: ${result.error?.message ?? 'failed'}`,
+      ),
     );
   const hooks = hookProblems(final.hooks ?? {});
   // What Commit added to the warnings that says why the set is not complete.

@@ -19,3 +19,32 @@ export function maskBeforeLastAt(url: string): string {
   const parts = splitAtUserInfo(url);
   return parts ? `${parts.scheme}***${parts.rest}` : url;
 }
+
+/**
+ * Where a URL starts inside a free text: its scheme and `//`, not preceded by what may come before a
+ * scheme within a URL's own user info (`https://bot:a://b@host`, `...:p@https://...`), so a password
+ * holding `://` is not cut into two URLs. `=` is not among them: `--git SOURCE=MIRROR` and
+ * `?next=https://...` hold a second URL right after it.
+ */
+const URL_START = /(?<![a-z0-9+.\-:/@%?#])[a-z][a-z0-9+.-]*:\/\//gi;
+
+/**
+ * Every URL in a free text (an error message, a notification, a `SOURCE=MIRROR` pair) with its user
+ * info masked by maskBeforeLastAt's rule: a URL runs to the next whitespace or the next URL, and all
+ * between its scheme and its last '@' is masked, so a token alone (`https://TOKEN@host`) and a
+ * password with an unencoded '/', '?', '#', ':' or '@' are masked whole. Text outside URLs (an
+ * e-mail address, `a@b`) and URLs without '@' are left as they are. What follows a URL without a
+ * space, up to its last '@', is masked too (`https://host/x,ops@example.com`): more than needed,
+ * never less.
+ */
+export function maskUrlUserInfo(text: string): string {
+  return text.replace(/\S+/g, (run) => {
+    const starts = Array.from(run.matchAll(URL_START), (match) => match.index);
+    if (starts.length === 0) return run;
+    let out = run.slice(0, starts[0]);
+    starts.forEach((start, index) => {
+      out += maskBeforeLastAt(run.slice(start, starts[index + 1] ?? run.length));
+    });
+    return out;
+  });
+}

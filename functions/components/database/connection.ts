@@ -43,20 +43,43 @@ const SHOWN_QUERY_KEYS = new Set(Object.values(QUERY_KEYS).flat());
  * generated passwords) still ends there, even when the URL parser read it as a port and a path.
  * A query parameter's value is masked unless it is one of the TLS settings (`?password=...`), and
  * without `//` after the scheme (`mysql:/user:pw@host`, a typo) all before the last `@` is masked.
+ * Both readings are masked at once: a password holding `?k=v` (`mysql://u:ab?k=v@host/db`) looks like
+ * a query whose value swallows the last `@`, and masking the query first left `ab` in clear.
  */
 export function redactUrl(url: string): string {
+  const hidden: Array<[number, number]> = [];
   // A value runs to the next `&` (a `#` may be part of the password).
-  const masked = url.replace(
-    /([?&])([^=&#]*)=([^&]*)/g,
-    (whole, separator: string, key: string, value: string) =>
-      SHOWN_QUERY_KEYS.has(key) && !/[?=@]/.test(value) ? whole : `${separator}${key}=***`,
-  );
-  const parts = splitAtUserInfo(masked);
-  if (!parts) return masked;
-  const { scheme, userInfo, rest } = parts;
-  if (!scheme) return `${/^[a-z][a-z0-9+.-]*:/i.exec(masked)?.[0] ?? ''}***${rest}`;
-  const colon = userInfo.indexOf(':');
-  return `${scheme}${colon >= 0 ? `${userInfo.slice(0, colon)}:***` : userInfo}${rest}`;
+  for (const match of url.matchAll(/([?&])([^=&#]*)=([^&]*)/g)) {
+    const [whole, , key = '', value = ''] = match;
+    if (SHOWN_QUERY_KEYS.has(key) && !/[?=@]/.test(value)) continue;
+    const end = match.index + whole.length;
+    hidden.push([end - value.length, end]);
+  }
+  const parts = splitAtUserInfo(url);
+  if (parts) {
+    const { scheme, userInfo } = parts;
+    const end = scheme.length + userInfo.length;
+    if (!scheme) hidden.push([/^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0].length ?? 0, end]);
+    else if (userInfo.includes(':')) hidden.push([scheme.length + userInfo.indexOf(':') + 1, end]);
+  }
+  return maskRanges(url, hidden);
+}
+
+/** The text with each run of characters covered by the ranges (overlapping, adjacent or empty) as `***`. */
+function maskRanges(text: string, ranges: Array<[number, number]>): string {
+  const merged: Array<[number, number]> = [];
+  for (const [from, to] of ranges.sort((a, b) => a[0] - b[0])) {
+    const last = merged.at(-1);
+    if (last && from <= last[1]) last[1] = Math.max(last[1], to);
+    else merged.push([from, to]);
+  }
+  let out = '';
+  let at = 0;
+  for (const [from, to] of merged) {
+    out += `${text.slice(at, from)}***`;
+    at = to;
+  }
+  return out + text.slice(at);
 }
 
 /** Removes every occurrence of the secrets from a text (tool stderr, error messages). */

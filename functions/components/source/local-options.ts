@@ -1,6 +1,6 @@
 import type { CliCommand, LocalOptions } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
-import { maskBeforeLastAt } from '#runtime/redact.ts';
+import { maskBeforeLastAt, maskUrlUserInfo } from '#runtime/redact.ts';
 import { splitUserInfo } from './credentials.ts';
 import type { Credentials } from './settings.ts';
 
@@ -42,14 +42,10 @@ export function parseGitPair(value: string): { sourceUrl: string; mirrorUrl: str
   const match = /^(.+?)=(https?:\/\/.+)$/.exec(value);
   if (!match?.[1] || !match[2]) {
     throw new InvalidInputError(
-      `--git ${redactPair(value)}: expected SOURCE_URL=MIRROR_URL (both http(s) URLs)`,
+      `--git ${maskUrlUserInfo(value)}: expected SOURCE_URL=MIRROR_URL (both http(s) URLs)`,
     );
   }
   return { sourceUrl: match[1], mirrorUrl: match[2] };
-}
-
-function redactPair(value: string): string {
-  return value.replace(/\/\/[^/@\s]*@/g, '//***@');
 }
 
 /** A repository name from its URL: the last path segment without `.git`, made safe. */
