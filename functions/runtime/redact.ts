@@ -33,7 +33,8 @@ const URL_START = /(?<![a-z0-9+.\-:/@%?#])[a-z][a-z0-9+.-]*:\/\//gi;
  * info masked by maskBeforeLastAt's rule: a URL runs to the next whitespace or the next URL, and all
  * between its scheme and its last '@' is masked, so a token alone (`https://TOKEN@host`) and a
  * password with an unencoded '/', '?', '#', ':' or '@' are masked whole. Text outside URLs (an
- * e-mail address, `a@b`) and URLs without '@' are left as they are. What follows a URL without a
+ * e-mail address, `a@b`), URLs without '@' and file URLs (a stack frame's
+ * `file:///…/node_modules/@scope/…`) are left as they are. What follows a URL without a
  * space, up to its last '@', is masked too (`https://host/x,ops@example.com`): more than needed,
  * never less.
  */
@@ -43,7 +44,9 @@ export function maskUrlUserInfo(text: string): string {
     if (starts.length === 0) return run;
     let out = run.slice(0, starts[0]);
     starts.forEach((start, index) => {
-      out += maskBeforeLastAt(run.slice(start, starts[index + 1] ?? run.length));
+      const url = run.slice(start, starts[index + 1] ?? run.length);
+      // A file URL has no user info; its '@' is a path's (a stack frame in node_modules/@scope/...).
+      out += /^file:/i.test(url) ? url : maskBeforeLastAt(url);
     });
     return out;
   });
