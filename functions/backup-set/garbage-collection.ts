@@ -25,10 +25,13 @@ import {
 /**
  * Mark and sweep of the content shared by sets (`objects/`), with bounded memory and safe against
  * a backup running at the same time:
- * - mark (one task per kept set): every key the set's components reference is written, grouped by
- *   sweep prefix, to `work/<run>/retention/marks/<set>/<index>.txt.gz`, then a `done` marker;
- * - sweep (one task per prefix): refuses to run unless every kept set is marked; deletes only
- *   objects no kept set references AND older than the grace period (counted from the plan), so
+ * - mark (one task per kept set, and per set planned for deletion): every key the set's components
+ *   reference is written, grouped by sweep prefix, to `work/<run>/retention/marks/<set>/<index>.txt.gz`,
+ *   then a `done` marker. A set DeleteSet deleted this run marks nothing; one it postponed (a restore
+ *   reading it, a snapshot of it still running) is still there and restorable, and is marked like
+ *   any kept set;
+ * - sweep (one task per prefix): refuses to run unless every set of the list is marked; deletes only
+ *   objects no remaining set references AND older than the grace period (counted from the plan), so
  *   objects a running backup has just written (and no set references yet) are never taken. A
  *   running backup references older content only through its previous set, the latest complete
  *   one, which is always kept.
@@ -95,6 +98,13 @@ export async function markSet(
   rt: Runtime,
 ): Promise<{ backupId: string; references: number }> {
   const { runId, backupId } = parseInput(markInputSchema, event, 'mark-set input');
+  // Deleted this run (DeleteSet records it after the manifest is gone): it references nothing now.
+  // Any other set of the list, a postponed one included, is marked from its manifest, and one
+  // without a manifest fails the mark, so that nothing is collected on a guess.
+  if (await rt.store.stat(retentionKeys.deleted(runId, backupId))) {
+    await rt.store.put(gcKeys.markDone(runId, backupId), JSON.stringify({ references: 0, deleted: true }));
+    return { backupId, references: 0 };
+  }
   const manifest = await readManifest(rt.store, backupId);
   // Filed under the indexes Plan gave the Sweep items, never under this code's own numbering: a
   // deploy between Plan and Mark that adds or removes a sweep prefix shifts that numbering, and a

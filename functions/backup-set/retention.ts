@@ -7,7 +7,6 @@ import {
   describeIssues,
   LiferayBackupError,
   ObjectNotFoundError,
-  RetryableError,
 } from '#runtime/errors.ts';
 import { hostProcessSchema } from '#runtime/host-process.ts';
 import { MetricUnit } from '#runtime/metrics.ts';
@@ -90,6 +89,10 @@ const retentionReportSchema = z.looseObject({
     })
     .optional(),
   failure: z.string().optional(),
+  postponedSets: z.array(z.object({ backupId: z.string(), reason: z.string() })).optional(),
+  decisions: z
+    .array(z.looseObject({ backupId: z.string(), keep: z.boolean(), reasons: z.array(z.string()) }))
+    .optional(),
 });
 type RetentionReport = z.infer<typeof retentionReportSchema>;
 
@@ -99,6 +102,11 @@ const deletedOutcomeSchema = z.object({
   deleted: z.array(z.string()),
   objects: z.number().int().min(0),
 });
+/**
+ * What DeleteSet records of a set it left in place (work/<run>/retention/postponed/<id>.json), for
+ * Finish: the set could not be deleted now, and the next run decides about it again.
+ */
+const postponedOutcomeSchema = z.object({ backupId: backupIdSchema, reason: z.string() });
 /** What Sweep records of one prefix (work/<run>/retention/swept/<index>.json), for Finish. */
 export const sweptOutcomeSchema = z.object({
   prefix: z.string(),
@@ -137,6 +145,8 @@ export const retentionKeys = {
   prefixes: (runId: string) => `${storeKeys.workPrefix(runId)}retention/prefixes.json`,
   deleted: (runId: string, backupId: string) =>
     `${storeKeys.workPrefix(runId)}retention/deleted/${backupId}.json`,
+  postponed: (runId: string, backupId: string) =>
+    `${storeKeys.workPrefix(runId)}retention/postponed/${backupId}.json`,
   swept: (runId: string, index: number) =>
     `${storeKeys.workPrefix(runId)}retention/swept/${String(index).padStart(4, '0')}.json`,
 };
@@ -145,17 +155,25 @@ export function retentionSettings(rt: Runtime): RetentionSettings {
   return rt.settings.retention ?? retentionSettingsSchema.parse({});
 }
 
-/** Reports under backups/<id>/restores/ and verifications/ that are still running and recent. */
-async function inUse(store: ContentStore, backupId: string, now: Date): Promise<boolean> {
-  for await (const { key } of runReportsOf(store, backupId)) {
+/** A restore or drill still reading a set: its report under backups/<id>/restores/ or verifications/. */
+interface SetReader {
+  readonly kind: 'restore' | 'drill';
+  readonly id: string;
+  readonly startedAt: string;
+}
+
+/** The first restore or drill whose report is still running and recent, if any. */
+async function readerOf(store: ContentStore, backupId: string, now: Date): Promise<SetReader | undefined> {
+  for await (const { kind, id, key } of runReportsOf(store, backupId)) {
     try {
       const report = runReportSchema.safeParse(await readJson(store, key, 1024 * 1024));
-      if (report.success && howRunEnded(report.data, now) === undefined) return true;
+      if (report.success && howRunEnded(report.data, now) === undefined)
+        return { kind, id, startedAt: report.data.startedAt };
     } catch {
       // An unreadable report does not make a set in use.
     }
   }
-  return false;
+  return undefined;
 }
 
 /** Sets whose facts are read side by side: a manifest and two listings each, hundreds of sets. */
@@ -187,7 +205,7 @@ async function gatherFacts(rt: Runtime, settings: RetentionSettings, now: Date):
       ...(lockDays && status !== 'unreadable'
         ? { lockedUntil: new Date(startedAt.getTime() + lockDays * 86_400_000) }
         : {}),
-      inUse: await inUse(rt.store, backupId, now),
+      inUse: (await readerOf(rt.store, backupId, now)) !== undefined,
       components,
       ...(previousBackupId ? { previousBackupId } : {}),
     };
@@ -424,7 +442,12 @@ async function writePlan(
   );
   if (!request.dryRun) {
     await rt.store.put(plan.deleteKey, JSON.stringify(toDelete.map((backupId) => ({ backupId }))));
-    await rt.store.put(plan.keepKey, JSON.stringify(markable.map((backupId) => ({ backupId }))));
+    // The sets planned for deletion are marked too: one DeleteSet postponed is still there, still
+    // restorable, and the sweep must keep what it references (one it deleted marks nothing).
+    await rt.store.put(
+      plan.keepKey,
+      JSON.stringify([...markable, ...toDelete].map((backupId) => ({ backupId }))),
+    );
     const prefixes = gcBlocked ? [] : sweepPrefixes().map((prefix, index) => ({ prefix, index }));
     await rt.store.put(plan.prefixesKey, JSON.stringify(prefixes));
   }
@@ -439,28 +462,78 @@ async function writePlan(
 
 const deleteSetInputSchema = z.object({ runId: z.string(), backupId: backupIdSchema });
 
+/** What DeleteSet answers: what it deleted of the set, or why it left the set in place. */
+export interface DeleteSetOutcome {
+  readonly backupId: string;
+  readonly deleted: string[];
+  readonly objects: number;
+  /** Set when the set was left in place, whole and restorable: why, for the report and the SRE. */
+  readonly postponed?: string;
+}
+
+/**
+ * Who began deleting the set, when someone did: an earlier retention run (its marker), or an
+ * earlier attempt of this DeleteSet that got past its checks (it flags the marker `deleting` before
+ * it deletes anything). Such a set has lost parts already, or may have: it is no copy any more.
+ */
+async function deletionBegunBy(rt: Runtime, backupId: string, runId: string): Promise<string | undefined> {
+  try {
+    const marker = z
+      .object({ runId: z.string(), deleting: z.boolean().optional() })
+      .safeParse(await readJson(rt.store, storeKeys.deletionMarker(backupId), 64 * 1024));
+    if (!marker.success) return undefined;
+    if (marker.data.runId !== runId) return `retention run ${marker.data.runId}`;
+    return marker.data.deleting ? `an earlier attempt of this run (${runId})` : undefined;
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Deletes one set: a marker first (Validate refuses the set from then on), the components' own
  * artifacts (snapshots), its dumps and store objects, the manifest last. Re-running it after a
  * failure finishes the job.
+ *
+ * A set that cannot be deleted right now is postponed, not failed: a restore or drill started
+ * reading it after the plan was made, or a component says it must wait (a search snapshot still
+ * IN_PROGRESS). It is left as it was (its marker taken back, nothing of it deleted), recorded for
+ * Finish, and the run goes on: the other sets and the garbage collection (which marks it, Plan put
+ * it in the mark list) do not wait days for a restore or a stuck snapshot, and no alarm fires for
+ * a set that is merely busy. The next run decides about it again.
  */
-export async function deleteSet(
-  event: unknown,
-  rt: Runtime,
-): Promise<{ backupId: string; deleted: string[]; objects: number }> {
+export async function deleteSet(event: unknown, rt: Runtime): Promise<DeleteSetOutcome> {
   const { runId, backupId } = parseInput(deleteSetInputSchema, event, 'delete-set input');
   if ((await resolveLatest(rt.store)).backupId === backupId) {
     throw new RetentionRefusedError(`refusing to delete ${backupId}: it is the latest complete set`);
   }
   rt.logger.appendKeys({ backupId });
-  await rt.store.put(storeKeys.deletionMarker(backupId), jsonBody({ runId, at: rt.now().toISOString() }));
+  // A set whose deletion began has lost parts (or may have) and every restore refuses it: its marker
+  // stays whatever happens here, so that the next run finishes it.
+  const begunBy = await deletionBegunBy(rt, backupId, runId);
+  const marker = (deleting: boolean) =>
+    rt.store.put(
+      storeKeys.deletionMarker(backupId),
+      jsonBody({ runId, at: rt.now().toISOString(), ...(deleting ? { deleting } : {}) }),
+    );
+  await marker(begunBy !== undefined);
+  const postpone = async (reason: string): Promise<DeleteSetOutcome> => {
+    if (!begunBy) await rt.store.delete([storeKeys.deletionMarker(backupId)]);
+    const why = begunBy
+      ? `${reason}; its deletion, begun by ${begunBy}, is finished by the next run`
+      : `kept until the next retention run: ${reason}`;
+    await rt.store.put(retentionKeys.postponed(runId, backupId), JSON.stringify({ backupId, reason: why }));
+    rt.logger.warn('backup set not deleted this run', { backupId, reason: why });
+    return { backupId, deleted: [], objects: 0, postponed: why };
+  };
   // A restore or drill that started reading the set after the plan was made: the marker is taken
-  // back and the deletion waits (the task is retried, then the run fails and collects nothing).
-  // Validate writes its report before looking for the marker, so one of the two always sees the other.
-  if (await inUse(rt.store, backupId, rt.now())) {
-    await rt.store.delete([storeKeys.deletionMarker(backupId)]);
-    throw new RetryableError(
-      `not deleting ${backupId} yet: a restore or restore drill started reading it after this retention run planned its deletion`,
+  // back and the deletion waits for the next run (retrying here would not help: a restore lasts
+  // hours). Validate writes its report before looking for the marker, so one of the two always
+  // sees the other.
+  const reader = await readerOf(rt.store, backupId, rt.now());
+  if (reader) {
+    return postpone(
+      `a ${reader.kind === 'restore' ? 'restore' : 'restore drill'} (${reader.id}) started reading it at ${reader.startedAt}, after this retention run planned its deletion`,
     );
   }
   const deleted: string[] = [];
@@ -475,13 +548,27 @@ export async function deleteSet(
       [],
       manifest.components.filter((name) => manifest.results[name] === undefined),
     );
-    for (const result of [...Object.values(manifest.results), ...unrecorded.values()]) {
+    const results = [...Object.values(manifest.results), ...unrecorded.values()];
+    // Every component is asked before any deletes: one waiting must find the others' parts in place.
+    const waits: string[] = [];
+    for (const result of results) {
+      const wait = await componentModule(result.component)?.retention?.postponeDeletion?.(
+        { backupId, result },
+        rt,
+      );
+      if (wait) waits.push(wait);
+    }
+    if (waits.length > 0) return await postpone(waits.join('; '));
+    // From here on parts go: a retry (or a restore racing it) must never find the set whole again.
+    if (!begunBy) await marker(true);
+    for (const result of results) {
       const hooks = componentModule(result.component)?.retention;
       if (hooks?.deleteArtifacts) deleted.push(...(await hooks.deleteArtifacts({ backupId, result }, rt)));
     }
   } catch (error) {
     // A set whose manifest is already gone (a deletion interrupted at its very end) has nothing else to delete.
     if (!(error instanceof ObjectNotFoundError)) throw error;
+    if (!begunBy && !manifestFound) await marker(true);
   }
   let objects = await deletePrefix(rt.store, storeKeys.dumpsPrefix(backupId), () => true);
   const keepForLast = new Set([storeKeys.manifest(backupId), storeKeys.deletionMarker(backupId)]);
@@ -553,10 +640,17 @@ const finishInputSchema = z.object({
   failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
 });
 
+export interface PostponedSet {
+  readonly backupId: string;
+  readonly reason: string;
+}
+
 export interface RetentionOutcome {
   readonly runId: string;
   readonly status: 'complete' | 'failed';
   readonly deletedSets: string[];
+  /** Sets planned for deletion but left in place, whole: the run still ends complete (a warning). */
+  readonly postponedSets: PostponedSet[];
   readonly sweptObjects: number;
   readonly sweptBytes: number;
   readonly reportKey: string;
@@ -641,6 +735,15 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
     deletedSets.push(outcome.backupId);
     artifacts.push(...outcome.deleted);
   }
+  const postponedSets: PostponedSet[] = [];
+  for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}postponed/`)) {
+    const outcome = await recordedOutcome(rt.store, object.key, postponedOutcomeSchema);
+    // A retried DeleteSet that postponed first and deleted on its retry: the set went.
+    if (!deletedSets.includes(outcome.backupId)) postponedSets.push(outcome);
+  }
+  for (const set of postponedSets) rt.logger.warn('backup set kept until the next retention run', { ...set });
+  const postponedWarnings = postponedSets.map((set) => `set ${set.backupId} not deleted: ${set.reason}`);
+  const postponedIds = new Map(postponedSets.map((set) => [set.backupId, set.reason]));
   let sweptObjects = 0;
   let sweptBytes = 0;
   let heldByObjectLock = 0;
@@ -653,13 +756,25 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
   const status = failure ? 'failed' : 'complete';
   const staleWorkObjects = failure ? 0 : await removeStaleWorkAreas(rt, plan.runId);
   const reason = failure ? `${failure.Error ?? 'Error'}: ${failure.Cause ?? ''}` : undefined;
+  const warnings = [...new Set([...(recorded.warnings ?? []), ...postponedWarnings])];
   await rt.store.put(
     plan.reportKey,
     jsonBody({
       ...recorded,
       status,
       finishedAt: rt.now().toISOString(),
+      // The plan said delete; what happened is that the set stays, and why (the CLI prints this).
+      ...(recorded.decisions
+        ? {
+            decisions: recorded.decisions.map((decision) => {
+              const reason = postponedIds.get(decision.backupId);
+              return reason ? { ...decision, keep: true, postponed: true, reasons: [reason] } : decision;
+            }),
+          }
+        : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
       deletedSets,
+      ...(postponedSets.length > 0 ? { postponedSets } : {}),
       deletedArtifacts: artifacts,
       garbageCollection: plan.gcBlocked
         ? { skipped: plan.gcBlocked }
@@ -671,7 +786,14 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
   );
   await deletePrefix(rt.store, storeKeys.workPrefix(plan.runId), () => true);
   await releaseBackupLock(rt.store, storeKeys.retentionLock, plan.runId);
-  const outcome = retentionOutcome(plan, { status, deletedSets, sweptObjects, sweptBytes, reason });
+  const outcome = retentionOutcome(plan, {
+    status,
+    deletedSets,
+    postponedSets,
+    sweptObjects,
+    sweptBytes,
+    reason,
+  });
   publishRetentionMetrics(rt, outcome);
   return outcome;
 }
@@ -694,6 +816,7 @@ async function finishedBefore(
   const outcome = retentionOutcome(plan, {
     status,
     deletedSets: report.deletedSets ?? [],
+    postponedSets: report.postponedSets ?? [],
     sweptObjects: report.garbageCollection?.sweptObjects ?? 0,
     sweptBytes: report.garbageCollection?.sweptBytes ?? 0,
     reason: report.failure,
@@ -708,20 +831,23 @@ function retentionOutcome(
   run: {
     status: RetentionOutcome['status'];
     deletedSets: string[];
+    postponedSets: PostponedSet[];
     sweptObjects: number;
     sweptBytes: number;
     reason: string | undefined;
   },
 ): RetentionOutcome {
-  const { status, deletedSets, sweptObjects, sweptBytes, reason } = run;
+  const { status, deletedSets, postponedSets, sweptObjects, sweptBytes, reason } = run;
+  const postponed = postponedSets.map((set) => `; set ${set.backupId} not deleted: ${set.reason}`).join('');
   return {
     runId: plan.runId,
     status,
     deletedSets,
+    postponedSets,
     sweptObjects,
     sweptBytes,
     reportKey: plan.reportKey,
-    message: `retention ${plan.runId} ${status}: deleted ${deletedSets.length} sets, collected ${sweptObjects} objects (${sweptBytes} bytes)${reason ? `; ${reason}` : ''}; report ${plan.reportKey}`,
+    message: `retention ${plan.runId} ${status}: deleted ${deletedSets.length} sets${postponedSets.length > 0 ? `, kept ${postponedSets.length} until the next run` : ''}, collected ${sweptObjects} objects (${sweptBytes} bytes)${postponed}${reason ? `; ${reason}` : ''}; report ${plan.reportKey}`,
   };
 }
 

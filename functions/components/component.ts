@@ -182,6 +182,12 @@ export interface RetentionHooks {
    * removed by retention itself.
    */
   deleteArtifacts?(input: SetComponent, rt: Runtime): Promise<string[]>;
+  /**
+   * Why the set cannot be deleted right now (a snapshot of it still running), or undefined when it
+   * may go. Asked of every component before any deletes, so that a set left for the next retention
+   * run is left whole.
+   */
+  postponeDeletion?(input: SetComponent, rt: Runtime): Promise<string | undefined>;
 }
 
 export interface VerifyOutcome {

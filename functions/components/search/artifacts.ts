@@ -81,34 +81,65 @@ function notThisSets(snapshot: SnapshotInfo, backupId: string, environment: stri
   return undefined;
 }
 
+/** What is under a set's name in the configured repository, for a set that records no snapshot. */
+type Unrecorded =
+  | { readonly found: false; readonly lines: string[] }
+  | {
+      readonly found: true;
+      readonly engine: SearchEngine;
+      readonly repository: NonNullable<Awaited<ReturnType<SearchEngine['getRepository']>>>;
+      readonly repositoryName: string;
+      readonly where: string;
+      readonly snapshot: SnapshotInfo;
+    };
+
 /**
  * A set whose search result failed (the branch's Catch keeps only the error) or is missing (a run
  * stopped, timed out or abandoned before Commit) records no snapshot, yet its start may have made
  * one: the check's retries ran out while the cluster was unreachable, or the execution ended while
- * the snapshot ran. It carries the set's name in the configured repository; it is deleted when its
- * metadata proves it is this set's, finished or not, except while it still runs.
+ * the snapshot ran. It carries the set's name in the configured repository, and is this set's when
+ * its metadata proves it.
  */
-async function deleteUnrecordedSnapshot(backupId: string, rt: Runtime): Promise<string[]> {
+async function findUnrecordedSnapshot(backupId: string, rt: Runtime): Promise<Unrecorded> {
   // Without the component's settings there is nowhere to look (and a set never had a snapshot).
-  if (rt.settings.components.search === undefined) return [];
+  if (rt.settings.components.search === undefined) return { found: false, lines: [] };
   const { settings, engine } = await searchRuntime(rt);
   const repositoryName = settings.repository.name;
   const where = `${repositoryName}/${snapshotName(backupId)}`;
   const repository = await engine.getRepository(repositoryName);
   if (!repository) {
-    return [
-      `no search snapshot looked up for set ${backupId}, whose search result is not complete: repository ${repositoryName} is not registered`,
-    ];
+    return {
+      found: false,
+      lines: [
+        `no search snapshot looked up for set ${backupId}, whose search result is not complete: repository ${repositoryName} is not registered`,
+      ],
+    };
   }
   const snapshot = await engine.getSnapshot(repositoryName, snapshotName(backupId));
-  if (!snapshot) return [`search snapshot ${where} was already gone (or never started)`];
+  if (!snapshot)
+    return { found: false, lines: [`search snapshot ${where} was already gone (or never started)`] };
   const foreign = notThisSets(snapshot, backupId, rt.settings.environment);
-  if (foreign) return [`left in place: search snapshot ${where} is not set ${backupId}'s: ${foreign}`];
+  if (foreign)
+    return {
+      found: false,
+      lines: [`left in place: search snapshot ${where} is not set ${backupId}'s: ${foreign}`],
+    };
+  return { found: true, engine, repository, repositoryName, where, snapshot };
+}
+
+/** Why the unrecorded snapshot cannot go now: deleting it would abort a snapshot that may still be the run's (a run outliving its lock). */
+function stillRunning(where: string): string {
+  return `search snapshot ${where} is still IN_PROGRESS (deleting it would abort a snapshot that may still be running; once it ends, the next retention run deletes it with the set)`;
+}
+
+/** Deletes the unrecorded snapshot, finished or not, except while it still runs. */
+async function deleteUnrecordedSnapshot(backupId: string, rt: Runtime): Promise<string[]> {
+  const looked = await findUnrecordedSnapshot(backupId, rt);
+  if (!looked.found) return looked.lines;
+  const { engine, repository, repositoryName, where, snapshot } = looked;
   if (snapshot.state === 'IN_PROGRESS') {
-    // Deleting it would abort a snapshot that may still be the run's (a run outliving its lock): wait.
-    throw new RetryableError(
-      `set ${backupId}: search snapshot ${where} is still IN_PROGRESS; the set's deletion is retried (nothing was deleted this time)`,
-    );
+    // postponeDeletion saw it ended, or the snapshot started since: nothing was deleted this time.
+    throw new RetryableError(`${stillRunning(where)}; the set's deletion is retried`);
   }
   if (isReadOnly(repository)) {
     return [
@@ -125,6 +156,16 @@ async function deleteUnrecordedSnapshot(backupId: string, rt: Runtime): Promise<
 }
 
 export const searchRetention: RetentionHooks = {
+  /**
+   * A snapshot of the set still IN_PROGRESS: the set waits for the next retention run, whole (asked
+   * before any component deletes). Only a result that is not complete can have one: a complete
+   * result recorded its snapshot ended.
+   */
+  async postponeDeletion(input, rt) {
+    if (input.result.status === 'skipped' || input.result.status === 'complete') return undefined;
+    const looked = await findUnrecordedSnapshot(input.backupId, rt);
+    return looked.found && looked.snapshot.state === 'IN_PROGRESS' ? stillRunning(looked.where) : undefined;
+  },
   /**
    * Deletes the set's snapshot. Idempotent (a snapshot already gone is reported, not an error). A
    * complete result names its snapshot; a failed or missing one is looked up by the set's name
