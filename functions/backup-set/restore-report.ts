@@ -112,7 +112,12 @@ export function restoredWhere(result: ComponentRestoreResult): string {
  * What a failed component's restore may have changed of the live state, as each component's
  * restore is built: the person decides from it whether to retry or to repair first.
  */
-function leftAsItWas(name: ComponentName, request: Record<string, unknown>): string {
+function leftAsItWas(
+  name: ComponentName,
+  request: Record<string, unknown>,
+  result: ComponentRestoreResult,
+): string {
+  const details = fields(result.details);
   switch (name) {
     case 'liferayHome':
     case 'appServer': {
@@ -120,8 +125,12 @@ function leftAsItWas(name: ComponentName, request: Record<string, unknown>): str
       // The tree is built in a staging folder beside the target and renamed into place last.
       return `${target} was not changed unless the error names the last step (putting the restored tree in place)`;
     }
-    case 'database':
+    case 'database': {
+      // database/restore.ts names what a failed RDS restore created, and what a retry does with it.
+      const left = text(details.leftBehind);
+      if (left) return `the live database was not changed; ${left}`;
       return "a restore writes only a new instance or cluster, or the dump's target database: the live database was not changed (unless it was named as the target with overwrite)";
+    }
     case 'search': {
       const policy = text(request.onConflict) ?? 'fail';
       return policy === 'fail' || policy === 'rename'
@@ -129,8 +138,35 @@ function leftAsItWas(name: ComponentName, request: Record<string, unknown>): str
         : `existing indexes of the same name may have been ${policy === 'close' ? 'closed' : 'deleted'} (on conflict: ${policy}): check the cluster's indexes`;
     }
     case 'source':
-      return 'the targets the error does not name may have received their refs';
+      return gitTargetsOutcome(details.targets);
   }
+}
+
+/**
+ * Each Git target's outcome as source/finish-restore.ts records it in a failed result. A retry
+ * of the component finds each pushed target holding exactly the recorded refs and pushes nothing
+ * more to it (source/restore.ts).
+ */
+function gitTargetsOutcome(targets: unknown): string {
+  const outcomes = Array.isArray(targets) ? targets.map(fields) : [];
+  if (outcomes.length === 0) return 'the targets the error does not name may have received their refs';
+  const named = (target: Record<string, unknown>) =>
+    `${text(target.url) ?? '(no url)'}${text(target.repository) ? ` (${text(target.repository)})` : ''}`;
+  const of = (status: string) => outcomes.filter((target) => target.status === status);
+  const parts: string[] = [];
+  const pushed = of('pushed');
+  if (pushed.length > 0)
+    parts.push(
+      `got their refs: ${pushed.map((target) => `${named(target)}, ${typeof target.refs === 'number' ? target.refs : '?'} ref(s)`).join('; ')} (a retry leaves them as they are)`,
+    );
+  const failed = of('failed');
+  if (failed.length > 0)
+    parts.push(
+      `failed (check their refs: a push that failed part way may have updated some): ${failed.map((target) => `${named(target)}: ${text(target.error) ?? 'no reason recorded'}`).join('; ')}`,
+    );
+  const notTried = of('not tried');
+  if (notTried.length > 0) parts.push(`not tried (unchanged): ${notTried.map(named).join('; ')}`);
+  return `Git targets ${parts.join('; ')}`;
 }
 
 /**
@@ -144,8 +180,33 @@ export function restoreNextSteps(report: RestoreOutcome): string[] {
     const result = report.results[name];
     if (result?.status !== 'failed') continue;
     steps.push(
-      `${name} failed: ${leftAsItWas(name, fields(report.requests[name]))}; fix the cause, then restore it alone: {"backupId": "${report.backupId}", "components": ["${name}"]} (CLI: --components ${name})`,
+      `${name} failed: ${leftAsItWas(name, fields(report.requests[name]), result)}; fix the cause, then restore it alone: {"backupId": "${report.backupId}", "components": ["${name}"]} (CLI: --components ${name})`,
     );
+  }
+  // files/restore-swap.ts leaves the tree in its staging folder when the target held a tree and
+  // the request did not ask for swap: the restore is complete, but Liferay does not run from it yet.
+  const staged = (name: 'liferayHome' | 'appServer') => {
+    const result = report.results[name];
+    if (!result || !done(name)) return undefined;
+    const details = fields(result.details);
+    const staging = text(details.staging);
+    const target = text(details.target);
+    const location = text(result.summary.location) ?? text(details.location);
+    return staging && target && location === staging && target !== staging
+      ? { staging, target, path: text(details.path) }
+      : undefined;
+  };
+  for (const name of ['liferayHome', 'appServer'] as const) {
+    const tree = staged(name);
+    // A path restore cannot swap (files/module.ts): what it restored is copied over by hand.
+    if (tree?.path)
+      steps.push(
+        `${name}: ${tree.path} was restored into the staging folder ${tree.staging}, NOT into ${tree.target} (left as it was): with Liferay stopped, copy what you need from it into ${tree.target}`,
+      );
+    else if (tree)
+      steps.push(
+        `${name} was restored into the staging folder ${tree.staging}, NOT into ${tree.target}: ${tree.target} already held a tree and the request did not ask for a swap, so it was left as it was; with Liferay stopped, move the restored tree into place, or restore ${name} alone again with a swap: {"backupId": "${report.backupId}", "components": ["${name}"], "${name}": {"swap": true}} (CLI: --components ${name} --swap; the tree it replaces is kept as ${tree.target}.before-<restoreId>)`,
+      );
   }
   const database = report.results.database;
   if (database && done('database')) {
@@ -182,8 +243,9 @@ export function restoreNextSteps(report: RestoreOutcome): string[] {
   }
   if (done('database') || done('liferayHome') || done('appServer')) {
     const home = report.results.liferayHome;
+    const homeStaged = staged('liferayHome');
     steps.push(
-      `start Liferay${home && done('liferayHome') ? ` from the Liferay Home in ${text(home.summary.location) ?? 'its target folder'}` : ''}`,
+      `start Liferay${home && done('liferayHome') ? ` from the Liferay Home in ${homeStaged ? `${homeStaged.target}, once the restored tree from ${homeStaged.staging} is in place` : (text(home.summary.location) ?? 'its target folder')}` : ''}`,
     );
   }
   for (const name of ['liferayHome', 'appServer'] as const) {

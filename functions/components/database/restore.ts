@@ -3,7 +3,14 @@ import * as z from 'zod';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
 import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
 import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
-import { CorruptBackupError, describeIssues, InvalidInputError } from '#runtime/errors.ts';
+import {
+  asError,
+  asStepFunctionsError,
+  CorruptBackupError,
+  describeIssues,
+  InvalidInputError,
+  RetryableError,
+} from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { componentSettings } from '#runtime/settings.ts';
 import { parseInput } from '#runtime/validate.ts';
@@ -254,6 +261,138 @@ export async function checkRestore(event: unknown, rt: Runtime): Promise<Restore
   const { region, target } = progress;
   if (!region || !target || progress.mode === 'dump')
     throw new DatabaseOperationFailedError('the restore check got nothing to wait for');
+  const seen = new Map<string, string>();
+  try {
+    return await checkOnce(restore.restoreId, progress, region, target, settings, seen, rt);
+  } catch (error) {
+    const left = await leftBehind(progress, region, target, seen);
+    const retry = retryNote(restore.requests.database, restore.restoreId, left);
+    const leftText = describeLeft(left, region, retry);
+    // Retried by the state machine: the new attempt may still succeed. Should the retries run out,
+    // the branch's Catch keeps only this message, so it names what exists. A transient fault the
+    // adapter passed on as it came (a cut connection, a 5xx) is one too: the handler would have
+    // made it a RetryableError, and it must not end the restore here.
+    const retryable = asStepFunctionsError(error);
+    if (retryable instanceof RetryableError)
+      throw new RetryableError(`${retryable.message}; ${leftText}`, { cause: error });
+    // Anything else ends the branch: its Catch would keep only the error's name and message, and
+    // the SRE must know what this restore created (it costs money, it may be usable). So the
+    // failure is returned as the component's failed result, with what was left behind.
+    const { name, message } = asError(error);
+    rt.logger.error('database restore failed', { target, region, left, error: message });
+    return {
+      ...progress,
+      done: true,
+      result: {
+        component: 'database',
+        status: 'failed',
+        startedAt: progress.startedAt,
+        finishedAt: rt.now().toISOString(),
+        error: { name, message: `${message}; ${leftText}`.slice(0, 16_000) },
+        warnings: progress.warnings,
+        summary: {
+          [progress.mode === 'aurora-cluster' ? 'cluster' : 'instance']: target,
+          region,
+          ...(seen.get(target) ? { state: seen.get(target) } : {}),
+        },
+        details: { mode: progress.mode, region, created: left, leftBehind: leftText, retry },
+      },
+    };
+  }
+}
+
+/** What a failed check found of what this restore created: kind, name, and state when known. */
+interface LeftResource {
+  kind: 'DB instance' | 'DB cluster';
+  identifier: string;
+  state?: string;
+}
+
+const GONE = '(gone)';
+
+/**
+ * What this restore created and still exists, with its state: seen in this turn, else described
+ * once more. Best effort: a describe that fails leaves the state unknown, never hides the failure.
+ */
+async function leftBehind(
+  progress: RestoreProgress,
+  region: string,
+  target: string,
+  seen: Map<string, string>,
+): Promise<LeftResource[]> {
+  const wanted: LeftResource[] =
+    progress.mode === 'aurora-cluster'
+      ? [
+          { kind: 'DB cluster', identifier: target },
+          ...(progress.writer?.created
+            ? [{ kind: 'DB instance' as const, identifier: progress.writer.identifier }]
+            : []),
+        ]
+      : [{ kind: 'DB instance', identifier: target }];
+  const left: LeftResource[] = [];
+  for (const resource of wanted) {
+    let state = seen.get(resource.identifier);
+    if (state === undefined) {
+      try {
+        const found =
+          resource.kind === 'DB cluster'
+            ? (await describeCluster(region, resource.identifier))?.Status
+            : (await describeInstance(region, resource.identifier))?.DBInstanceStatus;
+        state = found === undefined ? GONE : found;
+      } catch {
+        state = undefined;
+      }
+    }
+    if (state === GONE) continue;
+    left.push(state ? { ...resource, state } : resource);
+  }
+  return left;
+}
+
+/**
+ * What retrying the restore does with what this one left: a retry is a new restore (new restore
+ * id). Under the default name it creates another instance or cluster beside this one; under the
+ * request's targetIdentifier it is refused (adoptOrRefuse: the name exists and carries this
+ * restore's id, not the retry's) until this one is deleted.
+ */
+function retryNote(request: unknown, restoreId: string, left: readonly LeftResource[]): string {
+  const named = databaseRestoreRequestSchema.safeParse(request ?? {});
+  const targetIdentifier = named.success ? named.data.targetIdentifier : undefined;
+  if (left.length === 0) return 'a retry restores into a new instance or cluster';
+  if (targetIdentifier)
+    return `a retry with the same "targetIdentifier" (${targetIdentifier}) is refused while it exists (it is tagged with restore ${restoreId}): delete it first, or name another target`;
+  return "a retry does not reuse it: it restores into a new one named after the retry's own restore id, beside this one";
+}
+
+function describeLeft(left: readonly LeftResource[], region: string, retry: string): string {
+  if (left.length === 0) return `nothing this restore created is left in ${region}; ${retry}`;
+  const named = left
+    .map(
+      (resource) =>
+        `${resource.kind} ${resource.identifier} (${resource.state ? `state: ${resource.state}` : 'state unknown'})`,
+    )
+    .join(' and ');
+  // A cluster is deleted after its instances; a deletion-protected one after that is turned off.
+  const deletes = [...left]
+    .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'DB instance' ? -1 : 1))
+    .map((resource) =>
+      resource.kind === 'DB cluster'
+        ? `aws rds delete-db-cluster --region ${region} --db-cluster-identifier ${resource.identifier} --skip-final-snapshot`
+        : `aws rds delete-db-instance --region ${region} --db-instance-identifier ${resource.identifier} --skip-final-snapshot`,
+    )
+    .join(', then ');
+  return `this restore created ${named} in ${region}; it was not deleted and costs money while it exists: use it if it becomes available, or delete it (${deletes}; turn off deletion protection first if it is on); ${retry}`;
+}
+
+async function checkOnce(
+  restoreId: string,
+  progress: RestoreProgress,
+  region: string,
+  target: string,
+  settings: { waitIntervalSeconds: number; maxWaitAttempts: number },
+  seen: Map<string, string>,
+  rt: Runtime,
+): Promise<RestoreProgress> {
   if (progress.attempt > settings.maxWaitAttempts) {
     throw new DatabaseWaitTimeoutError(
       `${target} in ${region} was not available after ${settings.maxWaitAttempts} checks ${settings.waitIntervalSeconds} s apart; it was not deleted and may still become available`,
@@ -261,6 +400,7 @@ export async function checkRestore(event: unknown, rt: Runtime): Promise<Restore
   }
   if (progress.mode === 'rds-instance') {
     const instance = await describeInstance(region, target);
+    seen.set(target, instance?.DBInstanceStatus ?? (instance ? '' : GONE));
     if (!instance)
       throw new DatabaseOperationFailedError(`the restored DB instance ${target} is not in ${region}`);
     failIfBroken('DB instance', target, instance.DBInstanceStatus);
@@ -269,6 +409,7 @@ export async function checkRestore(event: unknown, rt: Runtime): Promise<Restore
   }
 
   const cluster = await describeCluster(region, target);
+  seen.set(target, cluster?.Status ?? (cluster ? '' : GONE));
   if (!cluster)
     throw new DatabaseOperationFailedError(`the restored DB cluster ${target} is not in ${region}`);
   failIfBroken('DB cluster', target, cluster.Status);
@@ -285,13 +426,14 @@ export async function checkRestore(event: unknown, rt: Runtime): Promise<Restore
         'DB instance',
         writer.identifier,
         region,
-        restore.restoreId,
+        restoreId,
         (await describeInstance(region, writer.identifier))?.TagList,
       );
     }
     return { ...progress, writer: { ...writer, created: true } };
   }
   const instance = await describeInstance(region, writer.identifier);
+  seen.set(writer.identifier, instance?.DBInstanceStatus ?? (instance ? '' : GONE));
   if (!instance)
     throw new DatabaseOperationFailedError(
       `the writer ${writer.identifier} of ${target} is not in ${region}`,

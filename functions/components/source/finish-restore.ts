@@ -26,7 +26,7 @@ const failureSchema = z.object({
   error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
 });
 const eventSchema = z.object({
-  restore: restoreRefSchema,
+  restore: restoreRefSchema.extend({ requests: z.unknown().optional() }),
   startedAt: z.iso.datetime({ offset: true }).optional(),
   targets: z.array(z.union([outcomeSchema, failureSchema])),
 });
@@ -49,7 +49,8 @@ export const FULL_WARNINGS =
 
 /**
  * `source-finish-restore`: the component's restore result from the Map's iterations; any failed
- * target fails the component, naming each. Event `{restore, targets}`.
+ * target fails the component, naming each, and the failed result lists every target's outcome
+ * (pushed, failed and why, not tried). Event `{restore, targets}`.
  */
 export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<ComponentRestoreResult> {
   const { restore, targets } = parseInput(eventSchema, event, 'source finish-restore event');
@@ -62,8 +63,58 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
     return [`${item.target.repository ?? unnamed} → ${item.target.url}: ${name}: ${message}`];
   });
   if (failures.length > 0) {
-    throw new SourceComponentError(
-      `${failures.length} of ${targets.length} restore target(s) failed: ${failures.join(' | ')}`,
+    // Thrown, this would reach the report as the Catch's name and message only: the SRE could not
+    // tell which targets got their refs. Each push is its own Map iteration, already caught.
+    const requested = requestedTargets(restore.requests);
+    const notTried = requested.slice(targets.length).map((target) => ({
+      ...(target.repository ? { repository: target.repository } : {}),
+      url: target.url,
+      status: 'not tried' as const,
+    }));
+    const pushed = targets.filter((item): item is Outcome => !('error' in item));
+    // Details are never cut (withinResultBudget): each failure's reason shares the details' budget.
+    const reasonChars = Math.max(200, Math.floor(RESTORE_DETAILS_BUDGET_BYTES / targets.length) - 300);
+    const error = new SourceComponentError(
+      `${failures.length} of ${targets.length + notTried.length} restore target(s) failed: ${failures.join(' | ')}`,
+    );
+    rt.logger.error('source restore failed', { failed: failures.length, pushed: pushed.length });
+    return withinResultBudget(
+      {
+        component: 'source',
+        status: 'failed',
+        finishedAt: rt.now().toISOString(),
+        error: { name: error.name, message: error.message.slice(0, 16_000) },
+        warnings: pushed.flatMap((outcome) => outcome.warnings),
+        summary: {
+          targets: targets.length + notTried.length,
+          pushed: pushed.length,
+          failed: failures.length,
+        },
+        details: {
+          targets: [
+            ...targets.map((item) => {
+              if (!('error' in item))
+                return {
+                  repository: item.repository,
+                  url: item.url,
+                  status: 'pushed',
+                  refs: item.refs,
+                  pushed: item.pushed,
+                  from: item.from,
+                };
+              const { name, message: reason } = errorFromCatch(item.error);
+              return {
+                repository: item.target.repository ?? unnamed,
+                url: item.target.url,
+                status: 'failed',
+                error: `${name}: ${reason}`.slice(0, reasonChars),
+              };
+            }),
+            ...notTried,
+          ],
+        },
+      },
+      FULL_WARNINGS,
     );
   }
   const outcomes = targets.filter((item): item is Outcome => !('error' in item));
@@ -85,6 +136,18 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
     },
     leftOut ? FULL_WARNINGS : 'details.targets[].warnings',
   );
+}
+
+/** The request's targets, in the order the Map took them (read loosely: Validate checked them). */
+function requestedTargets(requests: unknown): { url: string; repository?: string }[] {
+  const parsed = z
+    .object({
+      source: z.object({
+        targets: z.array(z.object({ url: z.string(), repository: z.string().optional() })),
+      }),
+    })
+    .safeParse(requests);
+  return parsed.success ? parsed.data.source.targets : [];
 }
 
 /**
