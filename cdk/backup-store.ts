@@ -6,7 +6,12 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 export interface BackupStoreProps {
-  /** Object Lock on the bucket, with this default retention. @default no Object Lock */
+  /**
+   * Object Lock on the bucket. Fixed when the bucket is created: changing it on a deployed stack
+   * makes CloudFormation replace the bucket (a new, empty one). @default false
+   */
+  readonly objectLockEnabled?: boolean;
+  /** The default retention of a bucket with `objectLockEnabled`. @default none */
   readonly objectLock?: { readonly mode: 'GOVERNANCE' | 'COMPLIANCE'; readonly days: number };
   /** Noncurrent object versions are kept this long (undo window for an overwrite or delete). @default 30 */
   readonly noncurrentVersionDays?: number;
@@ -23,6 +28,11 @@ export class BackupStore extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupStoreProps = {}) {
     super(scope, id);
+    const objectLockEnabled = props.objectLockEnabled ?? false;
+    if (props.objectLock && !objectLockEnabled) {
+      // A default retention alone must not switch Object Lock on: see config.ts objectLockEnabled.
+      throw new Error('BackupStore: objectLock (a default retention) needs objectLockEnabled: true');
+    }
     this.key = new kms.Key(this, 'Key', {
       description: 'Encrypts liferay-backup backup sets',
       enableKeyRotation: true,
@@ -55,7 +65,7 @@ export class BackupStore extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: accessLogs,
       serverAccessLogsPrefix: 'backup-bucket/',
-      objectLockEnabled: props.objectLock !== undefined,
+      objectLockEnabled,
       objectLockDefaultRetention: props.objectLock
         ? props.objectLock.mode === 'COMPLIANCE'
           ? s3.ObjectLockRetention.compliance(Duration.days(props.objectLock.days))

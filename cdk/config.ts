@@ -110,6 +110,14 @@ export const configSchema = z
       .default([]),
     /** Receives failure notifications (SNS email subscription, confirmed by the recipient). */
     alarmEmail: z.email('an email address').optional(),
+    /**
+     * Object Lock on the store bucket. S3 fixes it when the bucket is created, and CloudFormation
+     * replaces the bucket when it changes (`ObjectLockEnabled`: "Update requires: Replacement"):
+     * on a deployed stack the store would become a new, empty bucket. Set it before the first
+     * deploy and keep it. @default false
+     */
+    objectLockEnabled: z.boolean().default(false),
+    /** The default retention of a bucket created with `objectLockEnabled`. @default none */
     objectLock: objectLockSchema.optional(),
     /** Capture hooks: an SSM Run Command document or a Lambda, run before and after the capture. */
     hooks: hooksSettingsSchema.optional(),
@@ -173,6 +181,20 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     const configured = COMPONENT_NAMES.filter((name) => isEnabled(config.components[name]));
+    if (config.objectLock && !config.objectLockEnabled) {
+      // Were objectLock alone to switch Object Lock on, deleting it later would flip ObjectLockEnabled
+      // and CloudFormation would replace the store bucket without a word: the switch is a key of its
+      // own, out of reach of an edit to the default retention.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['objectLockEnabled'],
+        message:
+          'objectLock needs "objectLockEnabled": true beside it. If the stack was first deployed with objectLock, add it: nothing changes. ' +
+          'If it was deployed without objectLock, do not: S3 fixes Object Lock when the bucket is created, so CloudFormation would replace the store bucket ' +
+          'with a new, empty one (the old one is retained but no longer used: the backups look gone and "latest" restores nothing); ' +
+          'remove objectLock, or deploy a new stack under another environment name (README "Upgrading the stack")',
+      });
+    }
     config.schedules.forEach((schedule, index) => {
       for (const name of schedule.components ?? []) {
         if (!configured.includes(name)) {

@@ -52,7 +52,10 @@ export class LiferayBackupStack extends Stack {
       environment: {},
     });
 
-    this.store = new BackupStore(this, 'Store', config.objectLock ? { objectLock: config.objectLock } : {});
+    this.store = new BackupStore(this, 'Store', {
+      objectLockEnabled: config.objectLockEnabled,
+      ...(config.objectLock ? { objectLock: config.objectLock } : {}),
+    });
     const network = config.network ? new Network(this, 'Network', config.network) : undefined;
     const enabled = enabledComponents(config);
     const scratchRoot = drillScratchRoot(config);

@@ -97,7 +97,11 @@ describe('the stack', () => {
       VersioningConfiguration: { Status: 'Enabled' },
       ObjectLockEnabled: Match.absent(),
     });
-    const locked = build({ ...FULL_CONFIG, objectLock: { mode: 'COMPLIANCE', days: 35 } }).template;
+    const locked = build({
+      ...FULL_CONFIG,
+      objectLockEnabled: true,
+      objectLock: { mode: 'COMPLIANCE', days: 35 },
+    }).template;
     locked.hasResourceProperties('AWS::S3::Bucket', {
       ObjectLockEnabled: true,
       ObjectLockConfiguration: {
