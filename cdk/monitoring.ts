@@ -208,6 +208,19 @@ export class Monitoring extends Construct {
             width: 8,
           }),
         ],
+        [
+          // A set retention keeps night after night (a search snapshot stuck IN_PROGRESS) fails no
+          // run and pages nobody: it shows here, and in each run's report.
+          new cloudwatch.GraphWidget({
+            title: 'Retention: sets deleted / kept for the next run; bytes collected',
+            left: [
+              custom('RetentionDeletedSets', env, 'Sum', Duration.days(1)),
+              custom('RetentionPostponedSets', env, 'Sum', Duration.days(1)),
+            ],
+            right: [custom('RetentionSweptBytes', env, 'Sum', Duration.days(1))],
+            width: 12,
+          }),
+        ],
       ],
     });
   }

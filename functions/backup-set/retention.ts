@@ -860,6 +860,13 @@ function publishRetentionMetrics(rt: Runtime, outcome: RetentionOutcome): void {
       dimensions: { Environment: rt.settings.environment },
     },
     {
+      // A set kept over and over (a search snapshot stuck IN_PROGRESS) shows here: the run itself succeeds.
+      name: 'RetentionPostponedSets',
+      unit: MetricUnit.Count,
+      value: outcome.postponedSets.length,
+      dimensions: { Environment: rt.settings.environment },
+    },
+    {
       name: 'RetentionSweptBytes',
       unit: MetricUnit.Bytes,
       value: outcome.sweptBytes,

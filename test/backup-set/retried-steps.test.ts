@@ -333,6 +333,7 @@ describe('Finish retention retried after it ran (answer lost)', () => {
     expect(report).toEqual(written[0]);
     expect(published.map((point) => `${point.name}=${point.value}`)).toEqual([
       'RetentionDeletedSets=1',
+      'RetentionPostponedSets=0',
       `RetentionSweptBytes=${report.garbageCollection.sweptBytes}`,
       'RetentionFailed=0',
     ]);

@@ -15,6 +15,7 @@ import { allHandlers } from '#local/handlers.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
+import type { MetricPoint } from '#runtime/metrics.ts';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import { type ContentStore, readJson } from '#store/content-store.ts';
@@ -52,12 +53,20 @@ afterAll(async () => {
   work.cleanup();
 });
 
-function runtimeFor(store: ContentStore, settings: Record<string, unknown>, now: () => Date): Runtime {
-  return localRuntime({
-    store,
-    settings: parseSettings({ environment: 'test-env', ...settings }, 'test'),
-    now,
-  });
+function runtimeFor(
+  store: ContentStore,
+  settings: Record<string, unknown>,
+  now: () => Date,
+  published: MetricPoint[] = [],
+): Runtime {
+  return {
+    ...localRuntime({
+      store,
+      settings: parseSettings({ environment: 'test-env', ...settings }, 'test'),
+      now,
+    }),
+    metrics: { publish: (points) => published.push(...points) },
+  };
 }
 
 function succeeded(outcome: WorkflowOutcome): unknown {
@@ -154,10 +163,16 @@ describe('a set a restore began reading after retention planned its deletion', (
     const restoreValidated = deferred();
     const planFiles = allHandlers().get('files-plan-restore') as Handler;
     let restore: Promise<WorkflowOutcome> | undefined;
+    const published: MetricPoint[] = [];
     const retention = await runWorkflow(
       WORKFLOWS.retention,
       { dryRun: false },
-      runtimeFor(store, { retention: { policy: DELETE_ALL_BUT_LATEST, graceHours: GRACE_HOURS } }, now),
+      runtimeFor(
+        store,
+        { retention: { policy: DELETE_ALL_BUT_LATEST, graceHours: GRACE_HOURS } },
+        now,
+        published,
+      ),
       {
         taskOverrides: {
           'Plan retention': async (input, rt) => {
@@ -197,6 +212,12 @@ describe('a set a restore began reading after retention planned its deletion', (
     const output = succeeded(retention) as RunOutput;
     expect(output.outcome.status).toBe('complete');
     expect(output.outcome.deletedSets).toEqual([oldest]);
+    // The run succeeds, so the failed-run alarm stays quiet: the metric is what shows a set kept.
+    expect(
+      published.filter((point) => point.name.startsWith('Retention')).map((p) => `${p.name}=${p.value}`),
+    ).toEqual(
+      expect.arrayContaining(['RetentionDeletedSets=1', 'RetentionPostponedSets=1', 'RetentionFailed=0']),
+    );
     const reason = expect.stringMatching(
       /^kept until the next retention run: a restore \(r\S+\) started reading it at \S+, after this retention run planned its deletion$/,
     );

@@ -297,6 +297,9 @@ describe('the stack', () => {
       'FilesSeen',
       'FilesChanged',
       'SnapshotBytes',
+      'RetentionDeletedSets',
+      'RetentionPostponedSets',
+      'RetentionSweptBytes',
     ])
       expect(body, metric).toContain(metric);
     expect(body).toContain('\\"service\\",\\"liferay-backup\\"');
