@@ -7,11 +7,12 @@ import { createGunzip, createGzip } from 'node:zlib';
 import * as z from 'zod';
 import { mapLimit } from '#components/files/limit.ts';
 import { componentModule } from '#components/registry.ts';
-import { LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
+import { CorruptBackupError, LiferayBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ListedObject, readJson, type SeenObject } from '#store/content-store.ts';
 import { isRunId, runIdTime } from './backup-id.ts';
+import { storeKeys } from './keys.ts';
 import { backupIdSchema, readManifest } from './manifest.ts';
 import {
   earlierOutcome,
@@ -29,7 +30,8 @@ import {
  *   reference is written, grouped by sweep prefix, to `work/<run>/retention/marks/<set>/<index>.txt.gz`,
  *   then a `done` marker. A set DeleteSet deleted this run marks nothing; one it postponed (a restore
  *   reading it, a snapshot of it still running) is still there and restorable, and is marked like
- *   any kept set;
+ *   any kept set, unless an earlier attempt or run had begun deleting it and its parts are gone
+ *   (restores refuse it; the next run finishes it);
  * - sweep (one task per prefix): refuses to run unless every set of the list is marked; deletes only
  *   objects no remaining set references AND older than the grace period (counted from the plan), so
  *   objects a running backup has just written (and no set references yet) are never taken. A
@@ -118,7 +120,7 @@ export async function markSet(
   const dir = await fs.mkdtemp(path.join(rt.scratchDir, `gc-mark-${backupId}-`));
   const writers = new Map<number, WriteStream>();
   let references = 0;
-  try {
+  const markReferences = async (): Promise<void> => {
     for (const result of Object.values(manifest.results)) {
       if (result.status !== 'complete') continue;
       const hooks = componentModule(result.component)?.retention;
@@ -145,11 +147,51 @@ export async function markSet(
       await pipeline(createReadStream(path.join(dir, `${index}.txt`)), gzip);
       await upload;
     }
+  };
+  try {
+    try {
+      await markReferences();
+    } catch (error) {
+      // Missing parts read as not found, or (a recorded object checked against its manifest) as corrupt.
+      const partGone = error instanceof ObjectNotFoundError || error instanceof CorruptBackupError;
+      if (!(partGone && (await postponedAfterPartsWent(rt, runId, backupId)))) throw error;
+      // Postponed by DeleteSet although an earlier attempt or run deleted parts of it (its index
+      // among them): every restore refuses it, and the next run finishes it. What it referenced
+      // through the parts that went cannot be read, and keeps no restorable set whole; failing here
+      // would fail every run for as long as the set stays postponed.
+      for (const writer of writers.values()) writer.destroy();
+      rt.logger.warn('not marking a set whose deletion began: its parts are gone', {
+        backupId,
+        missing: error.message,
+      });
+      await rt.store.put(
+        gcKeys.markDone(runId, backupId),
+        JSON.stringify({ references: 0, deletionBegun: true }),
+      );
+      return { backupId, references: 0 };
+    }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
   await rt.store.put(gcKeys.markDone(runId, backupId), JSON.stringify({ references }));
   return { backupId, references };
+}
+
+/**
+ * A set this run's DeleteSet postponed while its deletion marker says parts of it are gone
+ * (`deleting`: an earlier attempt or run got past its checks): no restore can read it any more.
+ */
+async function postponedAfterPartsWent(rt: Runtime, runId: string, backupId: string): Promise<boolean> {
+  if (!(await rt.store.stat(retentionKeys.postponed(runId, backupId)))) return false;
+  try {
+    const marker = z
+      .object({ deleting: z.boolean().optional() })
+      .safeParse(await readJson(rt.store, storeKeys.deletionMarker(backupId), 64 * 1024));
+    return marker.success && marker.data.deleting === true;
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return false;
+    throw error;
+  }
 }
 
 /** An object a Sweep attempt is deleting, as it saw it (what its retry compares with the store). */
