@@ -109,17 +109,27 @@ function notOurs(observed: ObservedSnapshot, target: Target, backupId: string, e
   return undefined;
 }
 
+/** The set's snapshots as RDS describes them now: which can be deleted, and which are still busy. */
+interface Inspected {
+  readonly snapshots: SnapshotApi;
+  /** What needs no deletion (already gone, being deleted, not this set's), for the report. */
+  readonly lines: string[];
+  readonly deletable: Target[];
+  /** `<snapshot> is <status>`, for each one RDS cannot delete yet. */
+  readonly busy: string[];
+}
+
 /**
- * Deletes the set's snapshot and DR copy. Everything is checked before anything is deleted: each
- * name must be this environment's name for this set, each snapshot must carry this set's backup id
- * (and the recorded ARN); a snapshot still `creating`/`copying` makes the whole call retryable.
- * A snapshot already gone is reported, not an error, so a re-run finishes an interrupted deletion.
- * Sharing needs no undoing: the owner may delete a shared snapshot, and with it the other account's
- * access goes.
+ * Checks every snapshot of the set before anything is deleted: each name must be this
+ * environment's name for this set, each snapshot must carry this set's backup id (and the
+ * recorded ARN). Undefined when the set has none to delete (a dump, a skipped component).
  */
-export async function deleteDatabaseArtifacts({ backupId, result }: SetComponent, rt: Runtime) {
+async function inspectSnapshots(
+  { backupId, result }: SetComponent,
+  rt: Runtime,
+): Promise<Inspected | undefined> {
   const plan = deletionPlan(backupId, result, rt);
-  if (!plan) return [];
+  if (!plan) return undefined;
   const environment = rt.settings.environment;
   const prefix = snapshotPrefix(environment);
   const expected = snapshotIdentifier(environment, backupId);
@@ -162,9 +172,23 @@ export async function deleteDatabaseArtifacts({ backupId, result }: SetComponent
       deletable.push(target);
     }
   }
+  return { snapshots, lines, deletable, busy };
+}
+
+/**
+ * Deletes the set's snapshot and DR copy, once inspectSnapshots found them all this set's; a
+ * snapshot still `creating`/`copying` makes the whole call retryable (one that became busy after
+ * retention asked postponeDeletion). A snapshot already gone is reported, not an error, so a re-run
+ * finishes an interrupted deletion. Sharing needs no undoing: the owner may delete a shared
+ * snapshot, and with it the other account's access goes.
+ */
+export async function deleteDatabaseArtifacts(input: SetComponent, rt: Runtime) {
+  const inspected = await inspectSnapshots(input, rt);
+  if (!inspected) return [];
+  const { snapshots, lines, deletable, busy } = inspected;
   if (busy.length > 0) {
     throw new SnapshotNotDeletableYetError(
-      `set ${backupId}: ${busy.join(', ')}; RDS deletes only available snapshots, so the set's deletion is retried (nothing was deleted this time)`,
+      `set ${input.backupId}: ${busy.join(', ')}; RDS deletes only available snapshots, so the set's deletion is retried (nothing was deleted this time)`,
     );
   }
   for (const target of deletable) {
@@ -180,6 +204,19 @@ export async function deleteDatabaseArtifacts({ backupId, result }: SetComponent
   return lines;
 }
 
+/**
+ * A snapshot or DR copy of the set still being created or copied (a DR copy of a large database
+ * takes hours): the set waits for the next retention run, whole, rather than this run waiting
+ * for it or failing (asked before any component deletes). A snapshot that is not provably the
+ * set's refuses the deletion here already, before anything is deleted.
+ */
+async function postponeDatabaseDeletion(input: SetComponent, rt: Runtime): Promise<string | undefined> {
+  const inspected = await inspectSnapshots(input, rt);
+  if (!inspected || inspected.busy.length === 0) return undefined;
+  return `${inspected.busy.join(', ')} (RDS deletes only available snapshots; once it is, the next retention run deletes it with the set)`;
+}
+
 export const databaseRetention: RetentionHooks = {
   deleteArtifacts: deleteDatabaseArtifacts,
+  postponeDeletion: postponeDatabaseDeletion,
 };

@@ -309,7 +309,7 @@ describe('retention deletes the set snapshot and its DR copy', () => {
     expect(databaseModule.retention?.sweepPrefixes).toBeUndefined();
   });
 
-  it("retention's DeleteSet: the snapshots go with the set; a copy still copying keeps the manifest for the next run", async () => {
+  it("retention's DeleteSet: the snapshots go with the set; a copy still copying postpones the set, whole, to the next run", async () => {
     // Prepare
     const rt = databaseRuntime(rdsSettings);
     snapshotsFor(world, 'rds-instance', BACKUP_ID, { drCopy: true });
@@ -320,12 +320,19 @@ describe('retention deletes the set snapshot and its DR copy', () => {
     const newer = 'b20261126t020000z-1b2c';
     await committedSet(rt, newer, snapshotResult('rds-instance', newer));
     await writeLatest(rt.store, newer, new Date('2026-11-26T02:30:00Z'));
-    // Act: the first attempt cannot delete yet
-    const error = await failure(deleteSet({ runId: 'g20261127t050000z-0001', backupId: BACKUP_ID }, rt));
-    // Assess: retryable, and the set is still there, marked as being deleted
-    expect(error.name).toBe('RetryableError');
+    // Act: the first run cannot delete yet
+    const first = await deleteSet({ runId: 'g20261127t050000z-0001', backupId: BACKUP_ID }, rt);
+    // Assess: postponed before anything was deleted (the snapshot in eu-west-1 is still there too),
+    // and the set is as restorable as before: no deletion marker
+    expect(first.postponed).toMatch(
+      new RegExp(
+        `^kept until the next retention run: DR copy ${SNAPSHOT} in eu-central-1 is copying \\(RDS deletes only available snapshots`,
+      ),
+    );
+    expect(first.deleted).toEqual([]);
+    expect(world.snapshots.size).toBe(2);
     expect((await readManifest(rt.store, BACKUP_ID)).backupId).toBe(BACKUP_ID);
-    expect(await rt.store.stat(storeKeys.deletionMarker(BACKUP_ID))).toBeDefined();
+    expect(await rt.store.stat(storeKeys.deletionMarker(BACKUP_ID))).toBeUndefined();
     // Act: later, the copy is available
     if (copy) copy.status = 'available';
     const outcome = await deleteSet({ runId: 'g20261128t050000z-0002', backupId: BACKUP_ID }, rt);
