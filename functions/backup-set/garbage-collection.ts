@@ -251,6 +251,21 @@ export async function sweepPrefix(
   const kept = z
     .array(z.object({ backupId: backupIdSchema }))
     .parse(await readJson(rt.store, retentionKeys.keepList(runId)));
+  // A set DeleteSet postponed stays, restorable, and must be marked whatever the mark list says: a
+  // Plan of an earlier version (a deploy between this run's Plan and its DeleteSet) listed only the
+  // sets it kept, and the sweep would take what only the postponed set references.
+  const marked = new Set(kept.map(({ backupId }) => backupId));
+  for await (const object of rt.store.list(`${retentionKeys.work(runId)}postponed/`)) {
+    const backupId =
+      object.key
+        .split('/')
+        .at(-1)
+        ?.replace(/\.json$/, '') ?? '';
+    if (!marked.has(backupId) && !(await rt.store.stat(gcKeys.markDone(runId, backupId))))
+      throw new GarbageCollectionError(
+        `set ${backupId} was kept for the next run but not marked (this run was planned by an earlier version, which did not mark the sets it meant to delete): nothing under ${prefix} is collected; the next retention run plans it again`,
+      );
+  }
   const referenced = new Set<string>();
   for (const { backupId } of kept) {
     if (!(await rt.store.stat(gcKeys.markDone(runId, backupId)))) {
