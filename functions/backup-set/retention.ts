@@ -474,7 +474,8 @@ export interface DeleteSetOutcome {
 /**
  * Who began deleting the set, when someone did: an earlier retention run (its marker), or an
  * earlier attempt of this DeleteSet that got past its checks (it flags the marker `deleting` before
- * it deletes anything). Such a set has lost parts already, or may have: it is no copy any more.
+ * it deletes anything), or one of an earlier version (a deploy during the run), whose marker has no
+ * `deleting` field. Such a set has lost parts already, or may have: it is no copy any more.
  */
 async function deletionBegunBy(rt: Runtime, backupId: string, runId: string): Promise<string | undefined> {
   try {
@@ -483,7 +484,8 @@ async function deletionBegunBy(rt: Runtime, backupId: string, runId: string): Pr
       .safeParse(await readJson(rt.store, storeKeys.deletionMarker(backupId), 64 * 1024));
     if (!marker.success) return undefined;
     if (marker.data.runId !== runId) return `retention run ${marker.data.runId}`;
-    return marker.data.deleting ? `an earlier attempt of this run (${runId})` : undefined;
+    // Unflagged (no field at all): an attempt of an earlier version, which deleted without flagging.
+    return marker.data.deleting !== false ? `an earlier attempt of this run (${runId})` : undefined;
   } catch (error) {
     if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
     throw error;
@@ -514,7 +516,9 @@ export async function deleteSet(event: unknown, rt: Runtime): Promise<DeleteSetO
   const marker = (deleting: boolean) =>
     rt.store.put(
       storeKeys.deletionMarker(backupId),
-      jsonBody({ runId, at: rt.now().toISOString(), ...(deleting ? { deleting } : {}) }),
+      // `deleting` is always written: a marker of this run without it was written by an earlier
+      // version, whose attempt may have deleted parts before it died (deletionBegunBy).
+      jsonBody({ runId, at: rt.now().toISOString(), deleting }),
     );
   await marker(begunBy !== undefined);
   const postpone = async (reason: string): Promise<DeleteSetOutcome> => {

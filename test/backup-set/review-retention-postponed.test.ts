@@ -265,51 +265,58 @@ describe('a set a restore began reading after retention planned its deletion', (
 });
 
 describe('a set whose deletion began', () => {
-  it('keeps its deletion marker when a restore report turns up: the set is no copy any more, the next run finishes it', async () => {
-    // Prepare: two sets; this run's first DeleteSet attempt got past its checks (marker flagged
-    // `deleting`) and was cut off; a restore's Validate wrote its report meanwhile (it then finds
-    // the marker and refuses, but its report still says running when the retry looks).
-    const store = new LocalFolderStore(path.join(work.dir, 'begun-store'));
-    const root = path.join(work.dir, 'begun-home');
-    fs.mkdirSync(root, { recursive: true });
-    fs.writeFileSync(path.join(root, 'portal-ext.properties'), 'a');
-    const ids: string[] = [];
-    for (const daysAgo of [10, 9]) {
-      const rt = runtimeFor(
-        store,
-        { configuredComponents: ['liferayHome'], components: { liferayHome: { root } } },
-        () => new Date(Date.now() - daysAgo * DAY),
+  it.each([
+    ['flagged `deleting` by this version', { deleting: true }],
+    // An attempt of the previous version (a deploy during the run) flagged nothing, deleted or not.
+    ['written by an earlier version, without the field', {}],
+  ])(
+    'keeps its deletion marker (%s) when a restore report turns up: the set is no copy any more, the next run finishes it',
+    async (_, flag) => {
+      // Prepare: two sets; this run's first DeleteSet attempt got past its checks (marker flagged
+      // `deleting`) and was cut off; a restore's Validate wrote its report meanwhile (it then finds
+      // the marker and refuses, but its report still says running when the retry looks).
+      const store = new LocalFolderStore(path.join(work.dir, 'begun-store'));
+      const root = path.join(work.dir, 'begun-home');
+      fs.mkdirSync(root, { recursive: true });
+      fs.writeFileSync(path.join(root, 'portal-ext.properties'), 'a');
+      const ids: string[] = [];
+      for (const daysAgo of [10, 9]) {
+        const rt = runtimeFor(
+          store,
+          { configuredComponents: ['liferayHome'], components: { liferayHome: { root } } },
+          () => new Date(Date.now() - daysAgo * DAY),
+        );
+        const output = succeeded(await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt)) as {
+          backup: { backupId: string };
+        };
+        ids.push(output.backup.backupId);
+      }
+      const [older] = ids as [string, string];
+      const runId = 'g20261128t050000z-0001';
+      await store.put(
+        storeKeys.deletionMarker(older),
+        JSON.stringify({ runId, at: new Date().toISOString(), ...flag }),
       );
-      const output = succeeded(await runWorkflow(WORKFLOWS.backup, { requestedBy: 'cli' }, rt)) as {
-        backup: { backupId: string };
-      };
-      ids.push(output.backup.backupId);
-    }
-    const [older] = ids as [string, string];
-    const runId = 'g20261128t050000z-0001';
-    await store.put(
-      storeKeys.deletionMarker(older),
-      JSON.stringify({ runId, at: new Date().toISOString(), deleting: true }),
-    );
-    await store.put(
-      storeKeys.restoreReport(older, 'r20261128t050001z-0002'),
-      JSON.stringify({ status: 'running', startedAt: new Date().toISOString() }),
-    );
+      await store.put(
+        storeKeys.restoreReport(older, 'r20261128t050001z-0002'),
+        JSON.stringify({ status: 'running', startedAt: new Date().toISOString() }),
+      );
 
-    // Act: the retried attempt.
-    const outcome = await deleteSet(
-      { runId, backupId: older },
-      runtimeFor(store, {}, () => new Date()),
-    );
+      // Act: the retried attempt.
+      const outcome = await deleteSet(
+        { runId, backupId: older },
+        runtimeFor(store, {}, () => new Date()),
+      );
 
-    // Assess: not deleted now, but still refused by every restore, and named as begun.
-    expect(outcome.postponed).toMatch(
-      new RegExp(
-        `^a restore \\(r20261128t050001z-0002\\) started reading it at .*; its deletion, begun by an earlier attempt of this run \\(${runId}\\), is finished by the next run$`,
-      ),
-    );
-    expect(await store.stat(storeKeys.deletionMarker(older))).toBeDefined();
-  });
+      // Assess: not deleted now, but still refused by every restore, and named as begun.
+      expect(outcome.postponed).toMatch(
+        new RegExp(
+          `^a restore \\(r20261128t050001z-0002\\) started reading it at .*; its deletion, begun by an earlier attempt of this run \\(${runId}\\), is finished by the next run$`,
+        ),
+      );
+      expect(await store.stat(storeKeys.deletionMarker(older))).toBeDefined();
+    },
+  );
 });
 
 describe('a set whose search snapshot is still IN_PROGRESS', () => {
