@@ -12,11 +12,11 @@ import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ListedObject, readJson, type SeenObject } from '#store/content-store.ts';
 import { isRunId, runIdTime } from './backup-id.ts';
-import { storeKeys } from './keys.ts';
 import { backupIdSchema, readManifest } from './manifest.ts';
 import {
   earlierOutcome,
   RETENTION_WORKFLOW_HOURS,
+  readDeletionMarker,
   retentionKeys,
   retentionSettings,
   SWEPT_RECORD_MAX_BYTES,
@@ -183,15 +183,7 @@ export async function markSet(
  */
 async function postponedAfterPartsWent(rt: Runtime, runId: string, backupId: string): Promise<boolean> {
   if (!(await rt.store.stat(retentionKeys.postponed(runId, backupId)))) return false;
-  try {
-    const marker = z
-      .object({ deleting: z.boolean().optional() })
-      .safeParse(await readJson(rt.store, storeKeys.deletionMarker(backupId), 64 * 1024));
-    return marker.success && marker.data.deleting === true;
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return false;
-    throw error;
-  }
+  return (await readDeletionMarker(rt.store, backupId))?.deleting === true;
 }
 
 /** An object a Sweep attempt is deleting, as it saw it (what its retry compares with the store). */

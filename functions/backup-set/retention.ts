@@ -471,6 +471,28 @@ export interface DeleteSetOutcome {
   readonly postponed?: string;
 }
 
+/** A set's deletion marker (`backups/<id>/deleting.json`) as DeleteSet writes it. */
+const deletionMarkerSchema = z.object({ runId: z.string(), deleting: z.boolean().optional() });
+
+/**
+ * The set's deletion marker, or undefined when there is none or it cannot be read as one. Read by
+ * DeleteSet (who began deleting the set) and by Mark (whether a postponed set lost parts).
+ */
+export async function readDeletionMarker(
+  store: ContentStore,
+  backupId: string,
+): Promise<z.infer<typeof deletionMarkerSchema> | undefined> {
+  try {
+    const marker = deletionMarkerSchema.safeParse(
+      await readJson(store, storeKeys.deletionMarker(backupId), 64 * 1024),
+    );
+    return marker.success ? marker.data : undefined;
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Who began deleting the set, when someone did: an earlier retention run (its marker), or an
  * earlier attempt of this DeleteSet that got past its checks (it flags the marker `deleting` before
@@ -478,18 +500,11 @@ export interface DeleteSetOutcome {
  * `deleting` field. Such a set has lost parts already, or may have: it is no copy any more.
  */
 async function deletionBegunBy(rt: Runtime, backupId: string, runId: string): Promise<string | undefined> {
-  try {
-    const marker = z
-      .object({ runId: z.string(), deleting: z.boolean().optional() })
-      .safeParse(await readJson(rt.store, storeKeys.deletionMarker(backupId), 64 * 1024));
-    if (!marker.success) return undefined;
-    if (marker.data.runId !== runId) return `retention run ${marker.data.runId}`;
-    // Unflagged (no field at all): an attempt of an earlier version, which deleted without flagging.
-    return marker.data.deleting !== false ? `an earlier attempt of this run (${runId})` : undefined;
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
-    throw error;
-  }
+  const marker = await readDeletionMarker(rt.store, backupId);
+  if (!marker) return undefined;
+  if (marker.runId !== runId) return `retention run ${marker.runId}`;
+  // Unflagged (no field at all): an attempt of an earlier version, which deleted without flagging.
+  return marker.deleting !== false ? `an earlier attempt of this run (${runId})` : undefined;
 }
 
 /**
