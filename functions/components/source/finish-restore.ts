@@ -5,10 +5,11 @@ import { type ComponentRestoreResult, utf8JsonBytes, withinResultBudget } from '
 import { asError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
-import { parseInput } from '#runtime/validate.ts';
+import { isRecord, parseInput } from '#runtime/validate.ts';
 import { SourceComponentError } from './errors.ts';
 import { restoreRefSchema } from './records.ts';
 import { parseSourceRecord } from './repository-list.ts';
+import { sourceRestoreRequestSchema } from './settings.ts';
 
 const outcomeSchema = z.object({
   repository: z.string(),
@@ -138,16 +139,11 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
   );
 }
 
-/** The request's targets, in the order the Map took them (read loosely: Validate checked them). */
-function requestedTargets(requests: unknown): { url: string; repository?: string }[] {
-  const parsed = z
-    .object({
-      source: z.object({
-        targets: z.array(z.object({ url: z.string(), repository: z.string().optional() })),
-      }),
-    })
-    .safeParse(requests);
-  return parsed.success ? parsed.data.source.targets : [];
+/** The request's targets, in the order the Map took them (as Validate parsed and kept them). */
+function requestedTargets(requests: unknown): { url: string; repository?: string | undefined }[] {
+  const source = isRecord(requests) ? requests.source : undefined;
+  const parsed = sourceRestoreRequestSchema.safeParse(source);
+  return parsed.success ? parsed.data.targets : [];
 }
 
 /**
