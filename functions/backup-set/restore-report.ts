@@ -7,7 +7,7 @@ import {
 } from '#components/component.ts';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import { hostProcessSchema } from '#runtime/host-process.ts';
-import { isRecord } from '#runtime/validate.ts';
+import { isRecord, nonEmptyString } from '#runtime/validate.ts';
 import { type ContentStore, jsonBody, readJson } from '#store/content-store.ts';
 import { storeKeys } from './keys.ts';
 import { backupIdSchema } from './manifest.ts';
@@ -70,8 +70,7 @@ export async function readRestoreReport(
 
 type RestoreOutcome = Pick<RestoreReport, 'backupId' | 'components' | 'requests' | 'results'>;
 
-const text = (value: unknown): string | undefined =>
-  typeof value === 'string' && value !== '' ? value : undefined;
+const text = nonEmptyString;
 const fields = (value: unknown): Record<string, unknown> => (isRecord(value) ? value : {});
 const REINDEX = 'Control Panel → Configuration → Search → Index Actions → Reindex all search indexes';
 

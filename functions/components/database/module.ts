@@ -1,5 +1,6 @@
 import type { ComponentModule, RestoreTargetsInput } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
+import { nonEmptyString } from '#runtime/validate.ts';
 import { checkBackup, startBackup } from './backup.ts';
 import { hostAndPort, parseDatabaseUrl } from './connection.ts';
 import { checkConfiguredTarget, checkDatabaseRestore } from './rds-plan.ts';
@@ -37,10 +38,6 @@ function dumpServer(settings: Record<string, unknown>): string {
   }
   const parameter = nonEmptyString(settings.urlParameterName);
   return parameter ? `the server of SSM parameter ${parameter}` : 'the database server of this deployment';
-}
-
-function nonEmptyString(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ import type {
 } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import type { Handler } from '#runtime/runtime.ts';
+import { nonEmptyString } from '#runtime/validate.ts';
 import { finalizeBackup } from './backup-finalize.ts';
 import { planBackup } from './backup-plan.ts';
 import { copyShard } from './copy-shard.ts';
@@ -70,10 +71,6 @@ function checkRestore(input: { backup: { details: Record<string, unknown> }; req
 
 function stringFlag(values: Readonly<Record<string, unknown>>, name: string): string | undefined {
   return nonEmptyString(values[name]);
-}
-
-function nonEmptyString(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 /**

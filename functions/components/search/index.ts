@@ -1,6 +1,7 @@
 import { type CliCommand, type ComponentModule, targetUrl } from '#components/component.ts';
 import { InvalidInputError } from '#runtime/errors.ts';
 import { splitAtUserInfo } from '#runtime/redact.ts';
+import { nonEmptyString } from '#runtime/validate.ts';
 import { searchRetention, verifySearchSnapshot } from './artifacts.ts';
 import { checkSearchRecovery } from './handlers/check-recovery.ts';
 import { checkSearchSnapshot } from './handlers/check-snapshot.ts';
@@ -15,8 +16,7 @@ import { AT_OUTSIDE_USER_INFO, type SearchCredentials, searchSettingsSchema } fr
 export { DEFAULT_REPOSITORY_NAME, SEARCH_HANDLER_IDS } from './ids.ts';
 
 function stringFlag(values: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' && value !== '' ? value : undefined;
+  return nonEmptyString(values[name]);
 }
 
 function list(value: string): string[] {
