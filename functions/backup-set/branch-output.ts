@@ -4,6 +4,7 @@ import {
   type ComponentResult,
   componentNameSchema,
   componentResultSchema,
+  RESULT_ERROR_MESSAGE_CHARS,
 } from '#components/component.ts';
 import { describeIssues } from '#runtime/errors.ts';
 
@@ -91,13 +92,13 @@ export function errorFromCatch(caught: { Error?: string; Cause?: string }): {
     if (typeof parsed.errorMessage === 'string') {
       return {
         name: typeof parsed.errorType === 'string' ? parsed.errorType : name,
-        message: parsed.errorMessage.slice(0, 16_000),
+        message: parsed.errorMessage.slice(0, RESULT_ERROR_MESSAGE_CHARS),
       };
     }
   } catch {
     // plain-text cause
   }
-  return { name, message: (cause || name).slice(0, 16_000) };
+  return { name, message: (cause || name).slice(0, RESULT_ERROR_MESSAGE_CHARS) };
 }
 
 /** complete when every requested component completed, failed when none did, partial otherwise. */

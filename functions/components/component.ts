@@ -16,6 +16,8 @@ export const RESULT_MAX_TEXT = 4096;
 export const RESULT_MAX_WARNINGS = 1000;
 /** ... and summary texts of at most this many characters. */
 export const RESULT_MAX_SUMMARY_TEXT = 1024;
+/** A failed result's error message is cut to this many characters (the schema allows a little more). */
+export const RESULT_ERROR_MESSAGE_CHARS = 16_000;
 const shortText = z.string().max(RESULT_MAX_TEXT);
 
 /**

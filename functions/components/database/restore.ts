@@ -2,7 +2,11 @@ import type { DBInstance } from '@aws-sdk/client-rds';
 import * as z from 'zod';
 import { backupIdSchema, readManifest } from '#backup-set/manifest.ts';
 import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
-import { type ComponentRestoreResult, withinResultBudget } from '#components/component.ts';
+import {
+  type ComponentRestoreResult,
+  RESULT_ERROR_MESSAGE_CHARS,
+  withinResultBudget,
+} from '#components/component.ts';
 import {
   asError,
   asStepFunctionsError,
@@ -288,7 +292,7 @@ export async function checkRestore(event: unknown, rt: Runtime): Promise<Restore
         status: 'failed',
         startedAt: progress.startedAt,
         finishedAt: rt.now().toISOString(),
-        error: { name, message: `${message}; ${leftText}`.slice(0, 16_000) },
+        error: { name, message: `${message}; ${leftText}`.slice(0, RESULT_ERROR_MESSAGE_CHARS) },
         warnings: progress.warnings,
         summary: {
           [progress.mode === 'aurora-cluster' ? 'cluster' : 'instance']: target,

@@ -1,7 +1,12 @@
 import * as z from 'zod';
 import { errorFromCatch } from '#backup-set/branch-output.ts';
 import { readManifest } from '#backup-set/manifest.ts';
-import { type ComponentRestoreResult, utf8JsonBytes, withinResultBudget } from '#components/component.ts';
+import {
+  type ComponentRestoreResult,
+  RESULT_ERROR_MESSAGE_CHARS,
+  utf8JsonBytes,
+  withinResultBudget,
+} from '#components/component.ts';
 import { asError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -84,7 +89,7 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
         component: 'source',
         status: 'failed',
         finishedAt: rt.now().toISOString(),
-        error: { name: error.name, message: error.message.slice(0, 16_000) },
+        error: { name: error.name, message: error.message.slice(0, RESULT_ERROR_MESSAGE_CHARS) },
         warnings: pushed.flatMap((outcome) => outcome.warnings),
         summary: {
           targets: targets.length + notTried.length,
