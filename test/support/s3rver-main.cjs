@@ -4,7 +4,10 @@
 // added in front of its routes and store:
 // - conditional writes (If-None-Match: * and If-Match: ETag on PutObject -> 412), which S3 has
 //   offered since 2024 and the backup lock relies on;
-// - PUTs to the same key serialised, so a conditional check and its write cannot interleave;
+// - each object whole to its readers: s3rver rewrites an object's file in place, so a GET beside a
+//   PUT of the same key read a truncated file and the connection was cut; here the writes of a key
+//   (PUT, copy, multipart completion, delete) take it alone, its reads (GET, HEAD) together, and a
+//   conditional check and its write cannot interleave;
 // - DeleteObjects that does not answer 500 when its keys share a folder (see below);
 // and one cost it has that S3 does not put on the machine being measured: GetObject's garbage
 // (below).
@@ -74,20 +77,18 @@ server.middleware.unshift(async (ctx, next) => {
   if (!isObjectPut || !match) return next();
   const [, bucket, rawKey] = match;
   const objectKey = decodeURIComponent(rawKey);
-  return serialised(`${bucket}/${objectKey}`, async () => {
-    const ifNoneMatch = ctx.get('if-none-match');
-    const ifMatch = ctx.get('if-match');
-    if (ifNoneMatch || ifMatch) {
-      const exists = await server.store.existsObject(bucket, objectKey);
-      if (ifNoneMatch === '*' && exists) return preconditionFailed(ctx);
-      if (ifMatch) {
-        if (!exists) return noSuchKey(ctx);
-        const metadata = await server.store.getMetadata(bucket, objectKey);
-        if (metadata.etag !== ifMatch) return preconditionFailed(ctx);
-      }
+  const ifNoneMatch = ctx.get('if-none-match');
+  const ifMatch = ctx.get('if-match');
+  if (ifNoneMatch || ifMatch) {
+    const exists = await server.store.existsObject(bucket, objectKey);
+    if (ifNoneMatch === '*' && exists) return preconditionFailed(ctx);
+    if (ifMatch) {
+      if (!exists) return noSuchKey(ctx);
+      const metadata = await server.store.getMetadata(bucket, objectKey);
+      if (metadata.etag !== ifMatch) return preconditionFailed(ctx);
     }
-    return next();
-  });
+  }
+  return next();
 });
 
 // DeleteObjects deletes its keys concurrently, and each deletion then removes its folders while
@@ -154,6 +155,65 @@ if (!process.env.S3RVER_ORIGINAL_GET)
     ctx.respond = false;
     await sendFileRange(ctx.res, file, start, end);
   });
+
+// A key's writers one at a time, its readers together, in the order they came (a reader waits for
+// a writer that came before it, so none starves). The GET's body is sent inside its turn.
+const keyLocks = new Map();
+
+function grant(lock) {
+  while (lock.waiting.length > 0 && !lock.writer) {
+    const first = lock.waiting[0];
+    if (first.exclusive && lock.readers > 0) return;
+    lock.waiting.shift();
+    if (first.exclusive) lock.writer = true;
+    else lock.readers++;
+    first.resolve();
+  }
+}
+
+async function withKey(id, exclusive, work) {
+  let lock = keyLocks.get(id);
+  if (!lock) {
+    lock = { readers: 0, writer: false, waiting: [] };
+    keyLocks.set(id, lock);
+  }
+  await new Promise((resolve) => {
+    lock.waiting.push({ exclusive, resolve });
+    grant(lock);
+  });
+  try {
+    return await work();
+  } finally {
+    if (exclusive) lock.writer = false;
+    else lock.readers--;
+    if (lock.readers === 0 && !lock.writer && lock.waiting.length === 0) keyLocks.delete(id);
+    else grant(lock);
+  }
+}
+
+/** Whether a request on an object key writes it (true), reads it (false), or neither (undefined). */
+function writesObject(ctx) {
+  switch (ctx.method) {
+    case 'GET':
+    case 'HEAD':
+      return false;
+    case 'PUT':
+      return ctx.query.partNumber ? undefined : true;
+    case 'POST':
+      return ctx.query.uploadId ? true : undefined;
+    case 'DELETE':
+      return ctx.query.uploadId ? undefined : true;
+    default:
+      return undefined;
+  }
+}
+
+server.middleware.unshift(async (ctx, next) => {
+  const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+  const exclusive = match ? writesObject(ctx) : undefined;
+  if (exclusive === undefined) return next();
+  return withKey(`${match[1]}/${decodeURIComponent(match[2])}`, exclusive, next);
+});
 
 // Once stopping, a request on a connection kept alive gets the connection cut, like one to a server
 // that is gone: server.close() would still serve it while in-flight requests finish.
