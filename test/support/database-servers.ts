@@ -103,6 +103,7 @@ export async function startMariaDb(): Promise<DatabaseServer> {
       '--user=root',
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
+      `--tmpdir=${dir}`,
     ],
     { stdio: 'pipe' },
   );
@@ -117,6 +118,9 @@ export async function startMariaDb(): Promise<DatabaseServer> {
       `--port=${port}`,
       `--socket=${socket}`,
       `--pid-file=${path.join(dir, 'mysqld.pid')}`,
+      // Its own folder for temporary tables (the default is TMPDIR, which every test server shares):
+      // the servers of two test runs at once lost each other's files in their bootstrap.
+      `--tmpdir=${dir}`,
       '--skip-log-bin',
       '--innodb-buffer-pool-size=64M',
       '--innodb-log-file-size=48M',
