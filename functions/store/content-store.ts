@@ -51,6 +51,12 @@ export type ContentSource =
 export interface PutOptions {
   /** Size of a stream body when known; lets the adapter choose between one PUT and multipart. */
   readonly contentLength?: number;
+  /**
+   * The most bytes a stream of unknown length may hold (an estimate that errs high): a store that
+   * uploads in a bounded number of parts (S3: 10,000) sizes them to fit it, as `aws s3 cp
+   * --expected-size` does. Without it the parts keep their default size.
+   */
+  readonly maxLength?: number;
   readonly contentType?: string;
 }
 

@@ -64,6 +64,31 @@ export function s3ClientConfig(options: { endpoint?: string; region?: string } =
   };
 }
 
+/** S3's bounds on a multipart upload: parts per upload, and the largest part. */
+export const S3_MAX_PARTS = 10_000;
+const S3_MAX_PART_BYTES = 5 * 1024 ** 3;
+const MiB = 1024 * 1024;
+
+/**
+ * The part size and parts in flight of an upload whose stream may hold `maxLength` bytes: parts
+ * of the default size while 10,000 of them hold it, larger ones beyond (rounded up to whole MiB).
+ * The bytes in flight stay those of the default (`partSize` × `queueSize`), or two parts once a
+ * part is larger than half of that: memory grows with a large dump only as much as it must.
+ */
+export function multipartPlan(
+  maxLength: number | undefined,
+  partSize: number,
+  queueSize: number,
+): { partSize: number; queueSize: number } {
+  if (maxLength === undefined || maxLength <= partSize * S3_MAX_PARTS) return { partSize, queueSize };
+  const needed = Math.min(Math.ceil(maxLength / S3_MAX_PARTS / MiB) * MiB, S3_MAX_PART_BYTES);
+  const size = Math.max(partSize, needed);
+  return {
+    partSize: size,
+    queueSize: Math.max(2, Math.min(queueSize, Math.floor((partSize * queueSize) / size))),
+  };
+}
+
 /** A presigned read is made at once; 15 minutes is the longest a request may wait in a worker's queue. */
 const PRESIGNED_SECONDS = 900;
 
@@ -152,11 +177,11 @@ export class S3Store implements ContentStore {
         return;
       }
       // Multipart with bounded memory: at most queueSize parts of partSize in flight.
+      const plan = multipartPlan(options.maxLength, this.partSize, this.queueSize);
       const upload = new Upload({
         client: this.client,
         params: { ...common, Body: body },
-        partSize: this.partSize,
-        queueSize: this.queueSize,
+        ...plan,
         leavePartsOnError: false,
       });
       await upload.done();

@@ -62,11 +62,24 @@ export const SQL_DUMP_TRAILER = '-- Dump completed';
 const PG_LOCALE_COLUMNS =
   "pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, coalesce(to_jsonb(d)->>'datlocprovider', 'c'), coalesce(to_jsonb(d)->>'daticulocale', to_jsonb(d)->>'datlocale', ''), coalesce((to_jsonb(d)->'daticurules')::text, '')";
 
-/** Server version, then the database's character set and collation (PostgreSQL: PG_LOCALE_COLUMNS). */
+/**
+ * Server version, the database's size on disk in bytes (tables and indexes: MySQL's figures are
+ * InnoDB's estimates), then its character set and collation (PostgreSQL: PG_LOCALE_COLUMNS).
+ */
 function sourceFacts(connection: DatabaseConnection, database: string) {
   return connection.engine === 'postgresql'
-    ? `SELECT current_setting('server_version'), ${PG_LOCALE_COLUMNS} FROM pg_database d WHERE datname = ${sqlStringPg(database)}`
-    : `SELECT VERSION(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${sqlString(database)}`;
+    ? `SELECT current_setting('server_version'), pg_database_size(d.oid), ${PG_LOCALE_COLUMNS} FROM pg_database d WHERE datname = ${sqlStringPg(database)}`
+    : `SELECT VERSION(), (SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = s.SCHEMA_NAME), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA s WHERE SCHEMA_NAME = ${sqlString(database)}`;
+}
+
+/**
+ * The most bytes a dump of a database of `databaseBytes` on disk is taken to hold, for the store's
+ * part size (S3 takes 10,000 parts: 156 GiB of 16 MiB parts). It errs high: mysqldump writes BLOBs
+ * in hex (twice their size) and gzip cannot shrink random bytes, pg_dump's custom format
+ * compresses; twice the size on disk, and 1 GiB for a database whose statistics lag its rows.
+ */
+export function dumpMaxLength(databaseBytes: number): number {
+  return 2 * databaseBytes + 1024 ** 3;
 }
 
 const LOCALE_PROVIDERS: Record<string, NonNullable<DumpDetails['localeProvider']>> = {
@@ -198,11 +211,11 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
       database: connection.engine === 'postgresql' ? database : undefined,
       makeError: fail,
     });
-    const [serverVersion, characterSet, collation] = facts[0] ?? [];
+    const [serverVersion, databaseBytes, characterSet, collation] = facts[0] ?? [];
     if (!serverVersion) throw fail(`database ${database} does not exist`);
     const { recorded: recordedLocale, warnings } =
       connection.engine === 'postgresql' && collation
-        ? recordedPostgresLocale(database, postgresLocale(facts[0]?.slice(1) ?? []))
+        ? recordedPostgresLocale(database, postgresLocale(facts[0]?.slice(2) ?? []))
         : { recorded: {}, warnings: [] };
     const tool = findTool(connection.engine, 'dump', options.toolsDir);
     const version = await toolVersion(tool, access);
@@ -281,6 +294,7 @@ export async function dumpToStore(options: DumpOptions): Promise<DumpOutcome> {
     try {
       await store.put(key, body, {
         contentType: format === 'sql-gzip' ? 'application/gzip' : 'application/octet-stream',
+        maxLength: dumpMaxLength(Number(databaseBytes) || 0),
       });
     } catch (error) {
       if (running.child.exitCode === null) running.child.kill('SIGKILL');
