@@ -3,6 +3,7 @@ import { CorruptBackupError, ObjectNotFoundError } from '#runtime/errors.ts';
 import { lambdaHandler } from '#runtime/lambda.ts';
 import { maskUrlUserInfo } from '#runtime/redact.ts';
 import type { Runtime } from '#runtime/runtime.ts';
+import { clip } from '#runtime/text.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { REUSE_MAX_AGE_MS, readJson } from '#store/content-store.ts';
 import { backupIdTime, isRunId, runIdTime } from './backup-id.ts';
@@ -238,8 +239,7 @@ const MESSAGE_CHARS = 16_000;
  */
 function problemLine(problem: string): string {
   const first = problem.split(/\r?\n/, 1)[0] ?? '';
-  const masked = maskUrlUserInfo(first);
-  return masked.length > PROBLEM_CHARS ? `${masked.slice(0, PROBLEM_CHARS - 1)}…` : masked;
+  return clip(maskUrlUserInfo(first), PROBLEM_CHARS);
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { clip } from '#runtime/text.ts';
 
 /**
  * What of a database client program's stderr may be shown. Its messages end up in the error, the
@@ -86,7 +87,7 @@ export function withholdValues(line: string, quote: "'" | '"'): string {
   let out = line;
   for (const [pattern, replacement] of VALUE_PATTERNS) out = out.replace(pattern, replacement);
   out = withholdQuoted(out, quote);
-  return out.length > SHOWN_LINE_LIMIT ? `${out.slice(0, SHOWN_LINE_LIMIT)}…` : out;
+  return clip(out, SHOWN_LINE_LIMIT);
 }
 
 export interface ClientMessages {

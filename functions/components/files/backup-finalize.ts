@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type ComponentResult, withinResultBudget } from '#components/component.ts';
 import { CorruptBackupError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
+import { clip } from '#runtime/text.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { readBackupPlan } from './backup-plan.ts';
 import { copySingleListCatalog, mergeCatalogSources, readCatalogLines, writeCatalog } from './catalog.ts';
@@ -222,10 +223,7 @@ async function shownWarnings(
   let chars = 0;
   let cut = false;
   for (const warning of warnings) {
-    const clipped =
-      warning.length > MAX_RESULT_WARNING_CHARS
-        ? `${warning.slice(0, MAX_RESULT_WARNING_CHARS - 1)}…`
-        : warning;
+    const clipped = clip(warning, MAX_RESULT_WARNING_CHARS);
     if (shown.length >= MAX_RESULT_WARNINGS || chars + clipped.length > MAX_RESULT_WARNINGS_CHARS) break;
     cut ||= clipped !== warning;
     shown.push(clipped);

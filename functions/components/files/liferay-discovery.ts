@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import yauzl from 'yauzl';
+import { clip } from '#runtime/text.ts';
 import { compileSelection } from './liferay-rules.ts';
 
 /**
@@ -119,8 +120,7 @@ const OPENSEARCH_PID = 'com.liferay.portal.search.opensearch2.configuration.Open
 
 /** A value from a file, made safe and short for a warning. */
 function show(value: string): string {
-  const clipped = value.length > 200 ? `${value.slice(0, 200)}…` : value;
-  return JSON.stringify(clipped);
+  return JSON.stringify(clip(value, 200));
 }
 
 function message(error: unknown): string {
@@ -131,7 +131,7 @@ class Warnings {
   readonly list: string[] = [];
   add(text: string): void {
     if (this.list.length >= MAX_WARNINGS) return;
-    const clipped = text.length > MAX_WARNING_LENGTH ? `${text.slice(0, MAX_WARNING_LENGTH - 1)}…` : text;
+    const clipped = clip(text, MAX_WARNING_LENGTH);
     if (!this.list.includes(clipped)) this.list.push(clipped);
   }
 }
