@@ -63,6 +63,7 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
   const unnamed = targets.some((item) => 'error' in item && item.target.repository === undefined)
     ? await onlyRepository(rt, restore.backupId)
     : undefined;
+  const outcomes = targets.filter((item): item is Outcome => !('error' in item));
   const failures = targets.flatMap((item) => {
     if (!('error' in item)) return [];
     const { name, message } = errorFromCatch(item.error);
@@ -77,23 +78,22 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
       url: target.url,
       status: 'not tried' as const,
     }));
-    const pushed = targets.filter((item): item is Outcome => !('error' in item));
     // Details are never cut (withinResultBudget): each failure's reason shares the details' budget.
     const reasonChars = Math.max(200, Math.floor(RESTORE_DETAILS_BUDGET_BYTES / targets.length) - 300);
     const error = new SourceComponentError(
       `${failures.length} of ${targets.length + notTried.length} restore target(s) failed: ${failures.join(' | ')}`,
     );
-    rt.logger.error('source restore failed', { failed: failures.length, pushed: pushed.length });
+    rt.logger.error('source restore failed', { failed: failures.length, pushed: outcomes.length });
     return withinResultBudget(
       {
         component: 'source',
         status: 'failed',
         finishedAt: rt.now().toISOString(),
         error: { name: error.name, message: error.message.slice(0, RESULT_ERROR_MESSAGE_CHARS) },
-        warnings: pushed.flatMap((outcome) => outcome.warnings),
+        warnings: outcomes.flatMap((outcome) => outcome.warnings),
         summary: {
           targets: targets.length + notTried.length,
-          pushed: pushed.length,
+          pushed: outcomes.length,
           failed: failures.length,
         },
         details: {
@@ -123,7 +123,6 @@ export async function finishSourceRestore(event: unknown, rt: Runtime): Promise<
       FULL_WARNINGS,
     );
   }
-  const outcomes = targets.filter((item): item is Outcome => !('error' in item));
   const shown = withFirstWarnings(outcomes);
   const leftOut = shown.some((target) => target.moreWarnings !== undefined);
   return withinResultBudget(
