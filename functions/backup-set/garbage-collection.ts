@@ -247,12 +247,9 @@ export async function sweepPrefix(
   // Plan of an earlier version (a deploy between this run's Plan and its DeleteSet) listed only the
   // sets it kept, and the sweep would take what only the postponed set references.
   const marked = new Set(kept.map(({ backupId }) => backupId));
-  for await (const object of rt.store.list(`${retentionKeys.work(runId)}postponed/`)) {
-    const backupId =
-      object.key
-        .split('/')
-        .at(-1)
-        ?.replace(/\.json$/, '') ?? '';
+  const postponed = retentionKeys.postponedRecords(runId);
+  for await (const object of rt.store.list(postponed)) {
+    const backupId = object.key.slice(postponed.length).replace(/\.json$/, '');
     if (!marked.has(backupId) && !(await rt.store.stat(gcKeys.markDone(runId, backupId))))
       throw new GarbageCollectionError(
         `set ${backupId} was kept for the next run but not marked (this run was planned by an earlier version, which did not mark the sets it meant to delete): nothing under ${prefix} is collected; the next retention run plans it again`,

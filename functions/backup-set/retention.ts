@@ -143,12 +143,14 @@ export const retentionKeys = {
   deleteList: (runId: string) => `${storeKeys.workPrefix(runId)}retention/delete.json`,
   keepList: (runId: string) => `${storeKeys.workPrefix(runId)}retention/keep.json`,
   prefixes: (runId: string) => `${storeKeys.workPrefix(runId)}retention/prefixes.json`,
-  deleted: (runId: string, backupId: string) =>
-    `${storeKeys.workPrefix(runId)}retention/deleted/${backupId}.json`,
-  postponed: (runId: string, backupId: string) =>
-    `${storeKeys.workPrefix(runId)}retention/postponed/${backupId}.json`,
+  /** The folders of the records DeleteSet and Sweep write, one per set or prefix: Finish lists them. */
+  deletedRecords: (runId: string) => `${storeKeys.workPrefix(runId)}retention/deleted/`,
+  postponedRecords: (runId: string) => `${storeKeys.workPrefix(runId)}retention/postponed/`,
+  sweptRecords: (runId: string) => `${storeKeys.workPrefix(runId)}retention/swept/`,
+  deleted: (runId: string, backupId: string) => `${retentionKeys.deletedRecords(runId)}${backupId}.json`,
+  postponed: (runId: string, backupId: string) => `${retentionKeys.postponedRecords(runId)}${backupId}.json`,
   swept: (runId: string, index: number) =>
-    `${storeKeys.workPrefix(runId)}retention/swept/${String(index).padStart(4, '0')}.json`,
+    `${retentionKeys.sweptRecords(runId)}${String(index).padStart(4, '0')}.json`,
 };
 
 export function retentionSettings(rt: Runtime): RetentionSettings {
@@ -749,13 +751,13 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
   if (recorded.status !== 'running') return finishedBefore(rt, plan, recorded, recorded.status);
   const deletedSets: string[] = [];
   const artifacts: string[] = [];
-  for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}deleted/`)) {
+  for await (const object of rt.store.list(retentionKeys.deletedRecords(plan.runId))) {
     const outcome = await recordedOutcome(rt.store, object.key, deletedOutcomeSchema);
     deletedSets.push(outcome.backupId);
     artifacts.push(...outcome.deleted);
   }
   const postponedSets: PostponedSet[] = [];
-  for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}postponed/`)) {
+  for await (const object of rt.store.list(retentionKeys.postponedRecords(plan.runId))) {
     const outcome = await recordedOutcome(rt.store, object.key, postponedOutcomeSchema);
     // A retried DeleteSet that postponed first and deleted on its retry: the set went.
     if (!deletedSets.includes(outcome.backupId)) postponedSets.push(outcome);
@@ -766,7 +768,7 @@ export async function finishRetention(event: unknown, rt: Runtime): Promise<Rete
   let sweptObjects = 0;
   let sweptBytes = 0;
   let heldByObjectLock = 0;
-  for await (const object of rt.store.list(`${retentionKeys.work(plan.runId)}swept/`)) {
+  for await (const object of rt.store.list(retentionKeys.sweptRecords(plan.runId))) {
     const outcome = await recordedOutcome(rt.store, object.key, sweptOutcomeSchema, SWEPT_RECORD_MAX_BYTES);
     sweptObjects += outcome.deleted;
     sweptBytes += outcome.bytes;
