@@ -16,6 +16,7 @@ import type { RestoreProgress } from '#components/database/progress.ts';
 import { checkRestore, startRestore } from '#components/database/restore.ts';
 import { RetryableError } from '#runtime/errors.ts';
 import type { Runtime } from '#runtime/runtime.ts';
+import { snapshotResult } from './rds-world.ts';
 import { committedSet, databaseRuntime, failure } from './support.ts';
 
 /**
@@ -28,73 +29,12 @@ const rds = mockClient(RDSClient);
 const BACKUP_ID = 'b20261127t020000z-7f3a';
 const RESTORE_ID = 'r20261128t100000z-1a2b';
 const RETRY_ID = 'r20261128t120000z-3c4d';
-const SNAPSHOT = `liferay-backup-liferay-prod-${BACKUP_ID}`;
 const INSTANCE = `liferay-db-${RESTORE_ID}`;
 const CLUSTER = `liferay-aurora-${RESTORE_ID}`;
 
-const snapshot = (kind: string) => ({
-  identifier: SNAPSHOT,
-  arn: `arn:aws:rds:eu-west-1:111111111111:${kind}:${SNAPSHOT}`,
-  region: 'eu-west-1',
-});
-
-const instanceSet: ComponentResult = {
-  component: 'database',
-  status: 'complete',
-  warnings: [],
-  summary: {},
-  details: {
-    mode: 'rds-instance',
-    source: {
-      identifier: 'liferay-db',
-      arn: 'arn:aws:rds:eu-west-1:111111111111:db:liferay-db',
-      region: 'eu-west-1',
-      engine: 'mysql',
-      engineVersion: '8.0.39',
-      instanceClass: 'db.r6g.large',
-      subnetGroupName: 'liferay-subnets',
-      securityGroupIds: ['sg-0a1b2c3d4e5f60718'],
-      storageType: 'gp3',
-      allocatedStorage: 100,
-      multiAz: false,
-      port: 3306,
-      storageEncrypted: true,
-      publiclyAccessible: false,
-      deletionProtection: false,
-      iamDatabaseAuthentication: false,
-      cloudwatchLogsExports: [],
-    },
-    snapshot: snapshot('snapshot'),
-    sharedWith: [],
-  },
-};
-
-const clusterSet: ComponentResult = {
-  component: 'database',
-  status: 'complete',
-  warnings: [],
-  summary: {},
-  details: {
-    mode: 'aurora-cluster',
-    source: {
-      identifier: 'liferay-aurora',
-      arn: 'arn:aws:rds:eu-west-1:111111111111:cluster:liferay-aurora',
-      region: 'eu-west-1',
-      engine: 'aurora-postgresql',
-      engineVersion: '15.4',
-      engineMode: 'provisioned',
-      subnetGroupName: 'liferay-subnets',
-      securityGroupIds: ['sg-0a1b2c3d4e5f60718'],
-      port: 5432,
-      storageEncrypted: true,
-      deletionProtection: false,
-      iamDatabaseAuthentication: false,
-      instances: [{ identifier: 'liferay-aurora-1', writer: true, instanceClass: 'db.r6g.large' }],
-    },
-    snapshot: snapshot('cluster-snapshot'),
-    sharedWith: [],
-  },
-};
+// The results a snapshot backup records (rds-world.ts): the snapshot in eu-west-1, no DR copy.
+const instanceSet = snapshotResult('rds-instance', BACKUP_ID);
+const clusterSet = snapshotResult('aurora-cluster', BACKUP_ID);
 
 const settings = {
   mode: 'rds-instance',
