@@ -4,7 +4,6 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sweepPrefix } from '#backup-set/garbage-collection.ts';
 import { listBackupIds, readManifest } from '#backup-set/manifest.ts';
-import { filesRetention } from '#components/files/retention.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
 import { WORKFLOWS } from '#local/workflows.ts';
@@ -14,7 +13,7 @@ import { parseSettings } from '#runtime/settings.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { diffTrees, readTree } from '../components/files/support/trees.ts';
-import { allKeys, tempDir } from '../support/local-runtime.ts';
+import { allKeys, liferayHomeReferences, tempDir } from '../support/local-runtime.ts';
 import { killedProcess } from '../support/processes.ts';
 
 const DAY = 86_400_000;
@@ -95,16 +94,6 @@ async function restore(store: ContentStore, backupId: string, target: string): P
   return runWorkflow(WORKFLOWS.restore, { backupId, requestedBy: 'cli' }, rt);
 }
 
-async function referencedKeys(store: ContentStore, backupId: string): Promise<Set<string>> {
-  const manifest = await readManifest(store, backupId);
-  const result = manifest.results.liferayHome;
-  if (!result) throw new Error('no liferayHome result');
-  const keys = new Set<string>();
-  const rt = runtimeFor(store, {}, () => new Date());
-  for await (const key of filesRetention.references?.({ backupId, result }, rt) ?? []) keys.add(key);
-  return keys;
-}
-
 describe('retention', () => {
   it('lists what would go in a dry run and changes nothing; then deletes expired sets and collects only their content', async () => {
     const { dir } = tempDir('retention');
@@ -122,10 +111,10 @@ describe('retention', () => {
       ids.push(await backup(backupRuntime(store, root, () => new Date(start + day * DAY))));
     }
     const oldOnly = new Set([
-      ...(await referencedKeys(store, ids[0] ?? '')),
-      ...(await referencedKeys(store, ids[1] ?? '')),
+      ...(await liferayHomeReferences(store, ids[0] ?? '')),
+      ...(await liferayHomeReferences(store, ids[1] ?? '')),
     ]);
-    const kept = await referencedKeys(store, ids[2] ?? '');
+    const kept = await liferayHomeReferences(store, ids[2] ?? '');
     for (const key of kept) oldOnly.delete(key);
     expect(oldOnly.size).toBeGreaterThan(0);
 
@@ -183,8 +172,8 @@ describe('retention', () => {
       });
       ids.push(await backup(backupRuntime(inner, root, () => new Date(start + day * DAY))));
     }
-    const oldOnly = await referencedKeys(inner, ids[0] ?? '');
-    for (const key of await referencedKeys(inner, ids[1] ?? '')) oldOnly.delete(key);
+    const oldOnly = new Set(await liferayHomeReferences(inner, ids[0] ?? ''));
+    for (const key of await liferayHomeReferences(inner, ids[1] ?? '')) oldOnly.delete(key);
     expect(oldOnly.size).toBeGreaterThan(0);
     const later = new Date(Date.now() + 3 * DAY);
     // Every content object answers HEAD as a version under retention until after the run.

@@ -3,9 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { storeKeys } from '#backup-set/keys.ts';
-import { listBackupIds, readManifest } from '#backup-set/manifest.ts';
+import { listBackupIds } from '#backup-set/manifest.ts';
 import { deleteSet, retentionKeys } from '#backup-set/retention.ts';
-import { filesRetention } from '#components/files/retention.ts';
 import { allHandlers } from '#local/handlers.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import { runWorkflow, type WorkflowOutcome } from '#local/run-workflow.ts';
@@ -13,7 +12,7 @@ import { WORKFLOWS } from '#local/workflows.ts';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import { type ContentStore, readJson } from '#store/content-store.ts';
-import { allKeys, tempDir } from '../support/local-runtime.ts';
+import { allKeys, liferayHomeReferences, tempDir } from '../support/local-runtime.ts';
 import { type LocalS3Server, startS3Server } from '../support/s3-server.ts';
 
 /**
@@ -69,19 +68,6 @@ interface Report {
   garbageCollection: { sweptObjects?: number; skipped?: string };
 }
 
-async function referencedKeys(store: ContentStore, backupId: string): Promise<string[]> {
-  const manifest = await readManifest(store, backupId);
-  const result = manifest.results.liferayHome;
-  if (!result) throw new Error(`set ${backupId} has no liferayHome result`);
-  const keys: string[] = [];
-  for await (const key of filesRetention.references?.(
-    { backupId, result },
-    runtimeFor(store, {}, () => new Date()),
-  ) ?? [])
-    keys.push(key);
-  return keys;
-}
-
 interface ThreeSets {
   store: ContentStore;
   oldest: string;
@@ -123,11 +109,11 @@ async function threeSets(name: string): Promise<ThreeSets> {
     ids.push(output.backup.backupId);
   }
   const [oldest, middle, latest] = ids as [string, string, string];
-  const latestKeys = await referencedKeys(store, latest);
+  const latestKeys = await liferayHomeReferences(store, latest);
   const notLatest = (keys: string[]) => keys.filter((key) => !latestKeys.includes(key));
   const only = {
-    oldest: notLatest(await referencedKeys(store, oldest)),
-    middle: notLatest(await referencedKeys(store, middle)),
+    oldest: notLatest(await liferayHomeReferences(store, oldest)),
+    middle: notLatest(await liferayHomeReferences(store, middle)),
   };
   expect(only.oldest.length).toBeGreaterThan(0);
   expect(only.middle.length).toBeGreaterThan(0);

@@ -7,7 +7,6 @@ import { beginBackup } from '#backup-set/begin-backup.ts';
 import { storeKeys } from '#backup-set/keys.ts';
 import { listBackupIds, readManifest } from '#backup-set/manifest.ts';
 import { deleteSet, planRetention } from '#backup-set/retention.ts';
-import { filesRetention } from '#components/files/retention.ts';
 import { closeEngines } from '#components/search/connect.ts';
 import { prepareSearchRepository } from '#components/search/handlers/prepare-repository.ts';
 import { startSearchSnapshot } from '#components/search/handlers/start-snapshot.ts';
@@ -20,7 +19,7 @@ import type { Handler, Runtime } from '#runtime/runtime.ts';
 import { parseSettings } from '#runtime/settings.ts';
 import { type ContentStore, readJson } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
-import { allKeys, tempDir } from '../support/local-runtime.ts';
+import { allKeys, liferayHomeReferences, tempDir } from '../support/local-runtime.ts';
 import { type LocalS3Server, startS3Server } from '../support/s3-server.ts';
 import { SearchEngineStandIn } from '../support/search-engine-server.ts';
 
@@ -101,19 +100,6 @@ interface Report {
   garbageCollection: { sweptObjects?: number; skipped?: string };
 }
 
-async function referencedKeys(store: ContentStore, backupId: string): Promise<string[]> {
-  const manifest = await readManifest(store, backupId);
-  const result = manifest.results.liferayHome;
-  if (!result) throw new Error(`set ${backupId} has no liferayHome result`);
-  const keys: string[] = [];
-  for await (const key of filesRetention.references?.(
-    { backupId, result },
-    runtimeFor(store, {}, () => new Date()),
-  ) ?? [])
-    keys.push(key);
-  return keys;
-}
-
 describe('a set a restore began reading after retention planned its deletion', () => {
   it('is kept whole and restorable; the run deletes the other set, collects garbage and ends complete', async () => {
     // Prepare: three sets on the S3 server, each with a document only it holds (a blob under objects/).
@@ -148,9 +134,9 @@ describe('a set a restore began reading after retention planned its deletion', (
       ids.push(output.backup.backupId);
     }
     const [oldest, middle, latest] = ids as [string, string, string];
-    const latestKeys = new Set(await referencedKeys(store, latest));
-    const oldestOnly = (await referencedKeys(store, oldest)).filter((key) => !latestKeys.has(key));
-    const middleKeys = await referencedKeys(store, middle);
+    const latestKeys = new Set(await liferayHomeReferences(store, latest));
+    const oldestOnly = (await liferayHomeReferences(store, oldest)).filter((key) => !latestKeys.has(key));
+    const middleKeys = await liferayHomeReferences(store, middle);
     const middleOnly = middleKeys.filter((key) => !latestKeys.has(key));
     expect(middleOnly.length).toBeGreaterThan(0);
     expect(oldestOnly.length).toBeGreaterThan(0);

@@ -8,7 +8,6 @@ import { readRestoreReport } from '#backup-set/restore-report.ts';
 import { planRetention } from '#backup-set/retention.ts';
 import { verificationReportSchema } from '#backup-set/verify.ts';
 import { compileSelection } from '#components/files/liferay-rules.ts';
-import { filesRetention } from '#components/files/retention.ts';
 import { compareTrees } from '#local/demo-compare.ts';
 import { allHandlers } from '#local/handlers.ts';
 import { localRuntime } from '#local/local-runtime.ts';
@@ -21,7 +20,7 @@ import { type ContentStore, readJson } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { createLiferaySchema, tableChecksums } from '../components/database/fixtures.ts';
 import { type DatabaseServer, startMariaDb } from '../support/database-servers.ts';
-import { allKeys, tempDir } from '../support/local-runtime.ts';
+import { allKeys, liferayHomeReferences, tempDir } from '../support/local-runtime.ts';
 import { type LocalS3Server, startS3Server } from '../support/s3-server.ts';
 
 /**
@@ -192,16 +191,6 @@ describe("aaca37f's state machines driving this build's Lambdas", () => {
   });
 });
 
-/** This build's files component's references of a set: its own content under objects/ included. */
-async function referencedKeys(store: ContentStore, backupId: string): Promise<string[]> {
-  const result = (await readManifest(store, backupId)).results.liferayHome;
-  if (!result) throw new Error(`set ${backupId} has no liferayHome result`);
-  const keys: string[] = [];
-  for await (const key of filesRetention.references?.({ backupId, result }, runtimeFor(store, {})) ?? [])
-    keys.push(key);
-  return keys;
-}
-
 /**
  * Three sets taken with the old Backup definition (liferayHome only, each with a document only it
  * holds), then a retention run of the old definition that plans both older sets' deletion, during
@@ -253,8 +242,8 @@ async function retentionWhileARestoreReads(
     ids.push(output.backup.backupId);
   }
   const [oldest, middle, latest] = ids as [string, string, string];
-  const latestKeys = new Set(await referencedKeys(store, latest));
-  const middleOwn = (await referencedKeys(store, middle)).filter((key) => !latestKeys.has(key));
+  const latestKeys = new Set(await liferayHomeReferences(store, latest));
+  const middleOwn = (await liferayHomeReferences(store, middle)).filter((key) => !latestKeys.has(key));
   expect(middleOwn.filter((key) => key.startsWith('objects/')).length).toBeGreaterThan(0);
 
   const now = () => new Date(Date.now() + AHEAD);

@@ -10,7 +10,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { readLatest, readManifest } from '#backup-set/manifest.ts';
 import { copyShard } from '#components/files/copy-shard.ts';
 import { restoreShard } from '#components/files/restore-shard.ts';
-import { filesRetention } from '#components/files/retention.ts';
 import { closeEngines } from '#components/search/connect.ts';
 import type { Handler, Runtime } from '#runtime/runtime.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -19,7 +18,7 @@ import { RdsWorld, SOURCE_KEY } from '../components/database/rds-world.ts';
 import { diffTrees, readTree } from '../components/files/support/trees.ts';
 import { richRepository } from '../components/source/git-fixtures.ts';
 import { forEachRef, type GitHttpServer, startGitHttpServer } from '../support/git-http-server.ts';
-import { tempDir } from '../support/local-runtime.ts';
+import { liferayHomeReferences, tempDir } from '../support/local-runtime.ts';
 import { SearchEngineStandIn } from '../support/search-engine-server.ts';
 import {
   backup,
@@ -110,15 +109,6 @@ async function* failing(): AsyncGenerator<never> {
   throw timedOut();
 }
 
-async function referencedKeys(store: ContentStore, backupId: string): Promise<Set<string>> {
-  const result = (await readManifest(store, backupId)).results.liferayHome;
-  if (!result) throw new Error('no liferayHome result');
-  const keys = new Set<string>();
-  const rt = runtimeWith(store, {});
-  for await (const key of filesRetention.references?.({ backupId, result }, rt) ?? []) keys.add(key);
-  return keys;
-}
-
 describe('a shard times out in the middle of its work', () => {
   it('the shard is run again and resumes from the packs it checkpointed: the set is complete and verifies', async () => {
     const store = new LocalFolderStore(path.join(work.dir, 'store-timeout'));
@@ -141,7 +131,7 @@ describe('a shard times out in the middle of its work', () => {
     // The retried shard used the pack its first attempt stored instead of uploading its files again.
     expect(timeout.cut).toBe(true);
     expect(timeout.stored.length).toBeGreaterThan(0);
-    const referenced = await referencedKeys(store, backupId);
+    const referenced = await liferayHomeReferences(store, backupId);
     for (const key of timeout.stored) expect(referenced, key).toContain(key);
     expect(await verifySet(rt, backupId)).toMatchObject({ status: 'verified' });
 

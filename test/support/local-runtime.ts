@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { readManifest } from '#backup-set/manifest.ts';
+import { filesRetention } from '#components/files/retention.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import type { HostProcess } from '#runtime/host-process.ts';
 import type { Runtime } from '#runtime/runtime.ts';
@@ -46,4 +48,14 @@ export async function allKeys(store: ContentStore): Promise<string[]> {
   const keys: string[] = [];
   for await (const object of store.list('')) keys.push(object.key);
   return keys.sort();
+}
+
+/** What a set's Liferay Home references, as retention's mark reads it: its content under objects/ included. */
+export async function liferayHomeReferences(store: ContentStore, backupId: string): Promise<string[]> {
+  const result = (await readManifest(store, backupId)).results.liferayHome;
+  if (!result) throw new Error(`set ${backupId} has no liferayHome result`);
+  const keys: string[] = [];
+  for await (const key of filesRetention.references?.({ backupId, result }, testRuntime({ store })) ?? [])
+    keys.push(key);
+  return keys;
 }
