@@ -48,16 +48,45 @@ const server = new S3rver({
   ...(cert && key ? { cert: fs.readFileSync(cert), key: fs.readFileSync(key) } : {}),
 });
 
-const queues = new Map();
-function serialised(id, work) {
-  const previous = queues.get(id) ?? Promise.resolve();
-  const run = previous.then(work, work);
-  const settled = run.catch(() => undefined);
-  queues.set(id, settled);
-  settled.then(() => {
-    if (queues.get(id) === settled) queues.delete(id);
+// A key's writers one at a time, its readers together, in the order they came (a reader waits for
+// a writer that came before it, so none starves). The GET's body is sent inside its turn (below).
+const keyLocks = new Map();
+
+function grant(lock) {
+  while (lock.waiting.length > 0 && !lock.writer) {
+    const first = lock.waiting[0];
+    if (first.exclusive && lock.readers > 0) return;
+    lock.waiting.shift();
+    if (first.exclusive) lock.writer = true;
+    else lock.readers++;
+    first.resolve();
+  }
+}
+
+async function withKey(id, exclusive, work) {
+  let lock = keyLocks.get(id);
+  if (!lock) {
+    lock = { readers: 0, writer: false, waiting: [] };
+    keyLocks.set(id, lock);
+  }
+  await new Promise((resolve) => {
+    lock.waiting.push({ exclusive, resolve });
+    grant(lock);
   });
-  return run;
+  try {
+    return await work();
+  } finally {
+    if (exclusive) lock.writer = false;
+    else lock.readers--;
+    if (lock.readers === 0 && !lock.writer && lock.waiting.length === 0) keyLocks.delete(id);
+    else grant(lock);
+  }
+}
+
+/** The bucket and key a request names, or undefined when it names no object. */
+function objectOf(ctx) {
+  const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+  return match ? { bucket: match[1], key: decodeURIComponent(match[2]) } : undefined;
 }
 
 function preconditionFailed(ctx) {
@@ -77,10 +106,9 @@ function noSuchKey(ctx) {
 server.middleware.unshift(async (ctx, next) => {
   const isObjectPut =
     ctx.method === 'PUT' && !ctx.query.uploadId && !ctx.query.partNumber && !ctx.get('x-amz-copy-source');
-  const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
-  if (!isObjectPut || !match) return next();
-  const [, bucket, rawKey] = match;
-  const objectKey = decodeURIComponent(rawKey);
+  const object = objectOf(ctx);
+  if (!isObjectPut || !object) return next();
+  const { bucket, key: objectKey } = object;
   const ifNoneMatch = ctx.get('if-none-match');
   const ifMatch = ctx.get('if-match');
   if (ifNoneMatch || ifMatch) {
@@ -136,7 +164,8 @@ server.store.putObject = async (object) => {
 // backoff, so every backup's Commit (one DeleteObjects of the run's work area) waited 30-50 ms for
 // nothing. One deletion at a time per bucket keeps the folder clean-up whole.
 const deleteObject = server.store.deleteObject.bind(server.store);
-server.store.deleteObject = (bucket, key) => serialised(`delete ${bucket}`, () => deleteObject(bucket, key));
+server.store.deleteObject = (bucket, key) =>
+  withKey(`delete ${bucket}`, true, () => deleteObject(bucket, key));
 
 // s3rver streams an object's bytes in 64 KiB reads, each into a new Buffer, and V8 answers that
 // much memory outside its heap with a full collection every 20 MB or so: serving a restore's 2 GB
@@ -195,41 +224,6 @@ if (!process.env.S3RVER_ORIGINAL_GET)
     await sendFileRange(ctx.res, file, start, end);
   });
 
-// A key's writers one at a time, its readers together, in the order they came (a reader waits for
-// a writer that came before it, so none starves). The GET's body is sent inside its turn.
-const keyLocks = new Map();
-
-function grant(lock) {
-  while (lock.waiting.length > 0 && !lock.writer) {
-    const first = lock.waiting[0];
-    if (first.exclusive && lock.readers > 0) return;
-    lock.waiting.shift();
-    if (first.exclusive) lock.writer = true;
-    else lock.readers++;
-    first.resolve();
-  }
-}
-
-async function withKey(id, exclusive, work) {
-  let lock = keyLocks.get(id);
-  if (!lock) {
-    lock = { readers: 0, writer: false, waiting: [] };
-    keyLocks.set(id, lock);
-  }
-  await new Promise((resolve) => {
-    lock.waiting.push({ exclusive, resolve });
-    grant(lock);
-  });
-  try {
-    return await work();
-  } finally {
-    if (exclusive) lock.writer = false;
-    else lock.readers--;
-    if (lock.readers === 0 && !lock.writer && lock.waiting.length === 0) keyLocks.delete(id);
-    else grant(lock);
-  }
-}
-
 /** Whether a request on an object key writes it (true), reads it (false), or neither (undefined). */
 function writesObject(ctx) {
   switch (ctx.method) {
@@ -248,10 +242,10 @@ function writesObject(ctx) {
 }
 
 server.middleware.unshift(async (ctx, next) => {
-  const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
-  const exclusive = match ? writesObject(ctx) : undefined;
+  const object = objectOf(ctx);
+  const exclusive = object ? writesObject(ctx) : undefined;
   if (exclusive === undefined) return next();
-  return withKey(`${match[1]}/${decodeURIComponent(match[2])}`, exclusive, next);
+  return withKey(`${object.bucket}/${object.key}`, exclusive, next);
 });
 
 // Once stopping, a request on a connection kept alive gets the connection cut, like one to a server
