@@ -217,7 +217,10 @@ export async function openNoFollow(absPath: string, io: FileIo = fsx.ASYNC_IO): 
  * often the inode; only the times tell (to the kernel's clock tick: two writes within one tick
  * look alike, as they do to the next backup's quick check).
  */
-function unchangedSince(before: BigIntStats, after: BigIntStats): boolean {
+function unchangedSince(
+  before: Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs'>,
+  after: BigIntStats,
+): boolean {
   return before.size === after.size && before.mtimeNs === after.mtimeNs && before.ctimeNs === after.ctimeNs;
 }
 
@@ -433,13 +436,96 @@ export interface Chunk {
   readonly sha256: string;
 }
 
+/** A whole file's sha256, in hex. */
+interface WholeHash {
+  update(bytes: Uint8Array): void;
+  digest(): string;
+}
+
+/** The whole-file sha256 of a read that can stop between chunks: its state can be saved. */
+export interface SavableHash extends WholeHash {
+  /** The state after the bytes given so far (a few hundred bytes). */
+  save(): Uint8Array;
+}
+
+function nativeSha256(): WholeHash {
+  const hash = createHash('sha256');
+  return {
+    update: (bytes) => {
+      hash.update(bytes);
+    },
+    digest: () => hash.digest('hex'),
+  };
+}
+
+/**
+ * How far a read of a large file got in an earlier invocation: the file as it was when the read
+ * began, the chunks read (each stored before this was saved), and the whole file's sha256 state
+ * after them.
+ */
+export interface ReadProgress {
+  readonly file: FileIdentity;
+  readonly chunks: readonly Chunk[];
+  readonly hashState: Uint8Array;
+}
+
+/** What tells a file that was not changed (unchangedSince) and is the same file (inode and device). */
+export type FileIdentity = Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino' | 'dev'>;
+
+/** A read that may stop at a chunk's end and go on in a later invocation (files-engine.md). */
+export interface ResumableRead {
+  /** Where an earlier invocation stopped; the read continues there if the file is as it was then. */
+  readonly from?: ReadProgress;
+  /** A hash whose state can be saved, at its start or loaded with `from.hashState`. */
+  readonly hash: (state?: Uint8Array) => Promise<SavableHash>;
+  /** Asked after each chunk this call read: true stops the read there, with the rest still to read. */
+  readonly stopNow: () => boolean;
+}
+
+/** A large file read to its end. */
+export interface ChunkedRead {
+  readonly sha256: string;
+  readonly size: number;
+  readonly stats: BigIntStats;
+  readonly chunks: Chunk[];
+  /** Bytes this call read (less than `size` when it went on from an earlier invocation's read). */
+  readonly bytesRead: number;
+}
+
+/** A read that stopped before the file's end (ResumableRead.stopNow). */
+export interface StoppedRead {
+  readonly stopped: ReadProgress;
+  readonly bytesRead: number;
+}
+
 /**
  * Reads a large file once, chunk by chunk, each into one of the upload buffers; hands every chunk
  * (its sha256 and bytes) to `onChunk`, which stores it and calls `release` when the buffer may
  * be reused. Returns the whole file's sha256; the stats are those of the open file. A file that
  * changed while it was read (its chunks would mix two versions) is a ContentChangedError: the
  * chunks already stored are named by their content and harm nothing.
+ *
+ * With `resume`, a read that `stopNow` ends before the file's end returns its progress instead
+ * (`stopped`), and a read given `from` goes on from there when the file still has the size, times
+ * and inode it had when the read began; otherwise it starts again from the first byte.
  */
+export async function readChunks(
+  absPath: string,
+  chunkBytes: number,
+  buffers: UploadBuffers,
+  onChunk: (chunk: Chunk, bytes: Buffer, release: () => void) => Promise<void>,
+  io?: FileIo,
+  appendOnly?: boolean,
+): Promise<ChunkedRead>;
+export async function readChunks(
+  absPath: string,
+  chunkBytes: number,
+  buffers: UploadBuffers,
+  onChunk: (chunk: Chunk, bytes: Buffer, release: () => void) => Promise<void>,
+  io: FileIo | undefined,
+  appendOnly: boolean | undefined,
+  resume: ResumableRead | undefined,
+): Promise<ChunkedRead | StoppedRead>;
 export async function readChunks(
   absPath: string,
   chunkBytes: number,
@@ -448,15 +534,23 @@ export async function readChunks(
   io: FileIo = fsx.ASYNC_IO,
   /** The file is only ever appended to: growth while it is read is accepted (onlyAppended). */
   appendOnly = false,
-): Promise<{ sha256: string; size: number; stats: BigIntStats; chunks: Chunk[] }> {
+  resume?: ResumableRead,
+): Promise<ChunkedRead | StoppedRead> {
   const fd = await openNoFollow(absPath, io);
   try {
     const stats = await io.fstatBig(fd);
     if (!stats.isFile()) throw notAFile(absPath);
+    const from = resume?.from;
+    if (from && !sameFile(from.file, stats))
+      throw new ContentChangedError(`${absPath} changed since an earlier invocation began to read it`);
     const size = Number(stats.size);
-    const whole = createHash('sha256');
-    const chunks: Chunk[] = [];
-    for (let start = 0; start < size; start += chunkBytes) {
+    const savable = resume ? await resume.hash(from?.hashState) : undefined;
+    const whole = savable ?? nativeSha256();
+    const chunks: Chunk[] = [...(from?.chunks ?? [])];
+    const first = chunks.reduce((end, chunk) => end + chunk.size, 0);
+    if (from && first >= size)
+      throw new Error(`a read of ${absPath} was to go on at byte ${first} of ${size}`);
+    for (let start = first; start < size; start += chunkBytes) {
       const length = Math.min(chunkBytes, size - start);
       const buffer = await buffers.take();
       let handedOver = false;
@@ -472,15 +566,27 @@ export async function readChunks(
       } finally {
         if (!handedOver) buffers.give(buffer);
       }
+      if (savable && start + length < size && resume?.stopNow()) {
+        // Stopped: the bytes read so far must still be the file's, or the saved state would name another file.
+        if (!unchangedSince(stats, await io.fstatBig(fd)))
+          throw new ContentChangedError(`${absPath} changed while it was read`);
+        const end = start + length;
+        return { stopped: { file: stats, chunks, hashState: savable.save() }, bytesRead: end - first };
+      }
     }
-    const sha256 = whole.digest('hex');
+    const sha256 = whole.digest();
     const after = await io.fstatBig(fd);
     if (!unchangedSince(stats, after) && !(appendOnly && (await onlyAppended(fd, stats, after, sha256, io))))
       throw new ContentChangedError(`${absPath} changed while it was read`);
-    return { sha256, size, stats, chunks };
+    return { sha256, size, stats, chunks, bytesRead: size - first };
   } finally {
     await io.close(fd);
   }
+}
+
+/** Whether the file open now is the one an earlier invocation began to read, unchanged since. */
+function sameFile(began: FileIdentity, now: BigIntStats): boolean {
+  return unchangedSince(began, now) && began.ino === now.ino && began.dev === now.dev;
 }
 
 /**

@@ -37,6 +37,7 @@ import { isAppendOnly } from './liferay-rules.ts';
 import { Semaphore } from './limit.ts';
 import type { PathRange } from './paths.ts';
 import { NOT_READ_YET, PreviousEntries, partsInRange, readFromOfSet } from './previous.ts';
+import { ReadCheckpoints, savableSha256 } from './read-checkpoints.ts';
 import { readJsonIfPresent } from './rounds.ts';
 import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
 import { type WalkedEntry, walkTreeBatches } from './walk.ts';
@@ -307,6 +308,7 @@ class ShardCopier {
   private readonly readArena = new ReadArena(SMALL_FILE_BYTES_IN_FLIGHT);
   private readonly fsSlots: Semaphore;
   private readonly largeSlot = new Semaphore(1);
+  private readonly readCheckpoints: ReadCheckpoints;
   /** Packs and chunks on their way to the store (what bounds memory and uploads in flight). */
   private readonly uploadBuffers: UploadBuffers;
   /** Chunks this shard stored or found stored, by sha256 (no second HEAD for them). */
@@ -332,9 +334,11 @@ class ShardCopier {
     /** Said before anything this shard finds (why it runs without the previous copy). */
     private readonly warnings: string[] = [],
   ) {
-    this.range = { after: shard.after, through: shard.through };
+    // '' is "from the start" (a round that goes on with the first entry of the tree): open, as undefined.
+    this.range = { after: shard.after === '' ? undefined : shard.after, through: shard.through };
     this.backupId = plan.backupId;
     this.fsSlots = new Semaphore(settings.fsConcurrency);
+    this.readCheckpoints = new ReadCheckpoints(rt.store, plan.backupId, component, rt.logger);
     // storeConcurrency uploads in flight plus the pack being filled (at least two: one may be filling while a chunk uploads).
     this.uploadBuffers = new UploadBuffers(
       settings.storeConcurrency + 1,
@@ -410,7 +414,8 @@ class ShardCopier {
       const item = head instanceof Promise ? await head : head;
       if (item === DEFERRED) {
         deferred = true;
-        resumeAfter = lastTaken;
+        // Before the first entry of the range when that is the file stopped in the middle ('' sorts first).
+        resumeAfter = lastTaken ?? this.range.after ?? '';
         walkedToEnd = false;
         return;
       }
@@ -867,7 +872,10 @@ class ShardCopier {
       if (before?.data && 'chunks' in before.data)
         for (const [sha256] of before.data.chunks) known.add(sha256);
       if (before?.data && 'blob' in before.data) known.add(before.sha256);
-      for (let attempt = 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
+      const resumable = walked.stats.size >= this.settings.resumableFileBytes;
+      const saved = resumable ? await this.readCheckpoints.load(walked.path) : undefined;
+      let from = saved?.progress;
+      for (let attempt = saved?.attempt ?? 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
         const uploads: Promise<void>[] = [];
         let uploadedBytes = 0;
         let uploadedChunks = 0;
@@ -897,26 +905,43 @@ class ShardCopier {
             upload,
             this.io,
             isAppendOnly(this.component, walked.path),
+            resumable
+              ? { ...(from ? { from } : {}), hash: savableSha256, stopNow: () => Date.now() >= this.deadline }
+              : undefined,
           );
           const failed = (await Promise.allSettled(uploads)).find((outcome) => outcome.status === 'rejected');
           if (failed) throw failed.reason;
         } catch (error) {
           await Promise.allSettled(uploads);
+          // Changed: the next attempt reads it from its start.
+          from = undefined;
           if (error instanceof ContentChangedError) continue;
           if (errorCode(error) !== undefined && errorCode(error) !== 'ERR_STREAM_PREMATURE_CLOSE') {
             return this.unreadable(walked, error);
           }
           throw error;
         }
-        this.stats.hashedBytes += read.size;
+        this.stats.hashedBytes += read.bytesRead;
+        this.stats.blobs += uploadedChunks;
+        this.stats.uploadedBytes += uploadedBytes;
+        const uploadedByRun = (from ? (saved?.uploadedChunks ?? 0) : 0) + uploadedChunks;
+        if ('stopped' in read) {
+          // Out of time in the middle of it: its chunks are stored, the checkpoint says where the
+          // next round goes on, and the shard ends before this file, as for a read not begun.
+          await this.readCheckpoints.save(walked.path, {
+            progress: read.stopped,
+            attempt,
+            uploadedChunks: uploadedByRun,
+          });
+          if (!racy) this.stats.changedFiles -= 1;
+          return DEFERRED;
+        }
         // A rechecked file's chunks are all the recorded ones (known): none was uploaded.
         const rechecked = this.recheckedSame(racy, before, read.sha256);
         if (read.size === 0)
           return this.fileEntry(walked, read.stats, exactTimes(read.stats), 0, EMPTY_SHA256, undefined);
-        this.stats.blobs += uploadedChunks;
-        if (uploadedChunks > 0) {
+        if (uploadedByRun > 0) {
           this.stats.uploadedFiles += 1;
-          this.stats.uploadedBytes += uploadedBytes;
         } else if (!rechecked) {
           this.stats.dedupedFiles += 1;
         }

@@ -54,6 +54,12 @@ export const filesKeys = {
   /** One object per pack whose upload completed: what a re-run shard reuses instead of uploading again. */
   shardPackCheckpoint: (runId: string, component: FilesComponentName, shardId: string, packId: string) =>
     `${filesKeys.shardPrefix(runId, component, shardId)}packs/${packId}.json`,
+  /**
+   * How far a large file's read got when its invocation stopped in the middle of it (read-checkpoints.ts),
+   * named by the sha256 of its path: the next round's shard, whatever its id, finds it.
+   */
+  readCheckpoint: (runId: string, component: FilesComponentName, pathSha256: string) =>
+    `${filesKeys.work(runId, component)}reads/${pathSha256}.json`,
 } as const;
 
 export const OBJECT_KEY_PATTERN =

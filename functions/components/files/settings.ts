@@ -83,6 +83,18 @@ export const filesSettingsSchema = z
       .min(64 * 1024)
       .max(512 * MiB)
       .default(16 * MiB),
+    /**
+     * A file at least this large is read with a hash whose state can be saved: when the shard's
+     * time budget runs out in the middle of it, the read stops at a chunk's end and the next round
+     * goes on from there (read-checkpoints.ts). Smaller ones, once begun, are read to their end: at
+     * the default, within the 5 minutes between the default budget and Lambda's 15 even at 0.25 MiB/s.
+     */
+    resumableFileBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 ** 4)
+      .default(64 * MiB),
     /** A pack is closed and uploaded at this size (one PUT at the S3 adapter's part size). */
     packBytes: z
       .number()

@@ -4,8 +4,9 @@ import { finalizeBackup } from '#components/files/backup-finalize.ts';
 import { planBackup } from '#components/files/backup-plan.ts';
 import { copyShard } from '#components/files/copy-shard.ts';
 import type { RoundState, ShardItem } from '#components/files/events.ts';
+import { type IndexEntry, readIndex, readPart } from '#components/files/index-format.ts';
 import { readRound } from '#components/files/rounds.ts';
-import type { FilesComponentName } from '#components/files/settings.ts';
+import { type FilesComponentName, filesResultDetailsSchema } from '#components/files/settings.ts';
 import { localRuntime } from '#local/local-runtime.ts';
 import type { Runtime } from '#runtime/runtime.ts';
 import type { ContentStore } from '#store/content-store.ts';
@@ -165,4 +166,17 @@ export function homeRuntime(
     } as never,
     ...(scratchDir ? { scratchDir } : {}),
   });
+}
+
+/** Every entry of the index a backup result names, by path. */
+export async function indexEntriesOf(
+  store: ContentStore,
+  result: ComponentResult,
+): Promise<Map<string, IndexEntry>> {
+  const details = filesResultDetailsSchema.parse(result.details);
+  const index = await readIndex(store, details.index.key, details.index);
+  const entries = new Map<string, IndexEntry>();
+  for (const part of index.parts)
+    for await (const entry of readPart(store, part)) entries.set(entry.path, entry);
+  return entries;
 }
