@@ -4,12 +4,10 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import type { ComponentResult } from '#components/component.ts';
 import { PackWriter, readSmallFile, UploadBuffers } from '#components/files/content.ts';
 import { ContentChangedError } from '#components/files/errors.ts';
 import type { FileIo } from '#components/files/fsx.ts';
-import { type IndexEntry, readIndex, readPart } from '#components/files/index-format.ts';
-import { filesResultDetailsSchema } from '#components/files/settings.ts';
+import type { IndexEntry } from '#components/files/index-format.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import {
@@ -18,6 +16,7 @@ import {
   driveBackup,
   driveRestore,
   homeRuntime,
+  indexEntriesOf,
   restoreContext,
 } from './support/drive.ts';
 import { bytesFor } from './support/trees.ts';
@@ -135,15 +134,6 @@ function writeVersion(file: string, content: Buffer, version: number): void {
   fs.utimesSync(file, mtime, mtime);
 }
 
-async function entriesOf(store: ContentStore, result: ComponentResult): Promise<Map<string, IndexEntry>> {
-  const details = filesResultDetailsSchema.parse(result.details);
-  const index = await readIndex(store, details.index.key, details.index);
-  const entries = new Map<string, IndexEntry>();
-  for (const part of index.parts)
-    for await (const entry of readPart(store, part)) entries.set(entry.path, entry);
-  return entries;
-}
-
 /** Every object an entry references is stored, and holds the range the entry says it holds. */
 async function expectStoredWhole(store: ContentStore, entries: Map<string, IndexEntry>): Promise<void> {
   for (const entry of entries.values()) {
@@ -201,13 +191,13 @@ describe('a small file that grows between the walk and its read', () => {
     expect(writers.beforeSmallRead.has(file)).toBe(false);
     expect(result.status).toBe('complete');
     const onDisk = fs.readFileSync(file);
-    const entry = (await entriesOf(store, result)).get(rel);
+    const entry = (await indexEntriesOf(store, result)).get(rel);
     expect(entry).toMatchObject({ type: 'file', size: onDisk.length, sha256: sha(onDisk) });
-    await expectStoredWhole(store, await entriesOf(store, result));
+    await expectStoredWhole(store, await indexEntriesOf(store, result));
     expect(entry?.type === 'file' && entry.data && 'chunks' in entry.data).toBe(true);
     expect(next.status).toBe('complete');
     expect(next.summary.changedFiles).toBe(0);
-    await expectStoredWhole(store, await entriesOf(store, next));
+    await expectStoredWhole(store, await indexEntriesOf(store, next));
     expect((await restoredBytes(rt, first, rel))?.equals(onDisk)).toBe(true);
     expect((await restoredBytes(rt, second, rel))?.equals(onDisk)).toBe(true);
   });
@@ -228,10 +218,10 @@ describe('a small file that grows between the walk and its read', () => {
     expect(result.status).toBe('complete');
     const onDisk = fs.readFileSync(file);
     expect(onDisk.length).toBe(100_000);
-    const entry = (await entriesOf(store, result)).get(rel);
+    const entry = (await indexEntriesOf(store, result)).get(rel);
     expect(entry).toMatchObject({ type: 'file', size: 100_000, sha256: sha(onDisk) });
     expect(entry?.type === 'file' && entry.data && 'pack' in entry.data).toBe(true);
-    await expectStoredWhole(store, await entriesOf(store, result));
+    await expectStoredWhole(store, await indexEntriesOf(store, result));
     expect((await restoredBytes(rt, id, rel))?.equals(onDisk)).toBe(true);
   });
 
@@ -305,7 +295,7 @@ describe('a file rewritten in place (same size) while it is read', () => {
       // Assess: the writer did write during the read; the entry is version 2, with its times.
       expect(during.has(file)).toBe(false);
       expect(result.status).toBe('complete');
-      const entry = (await entriesOf(store, result)).get(rel);
+      const entry = (await indexEntriesOf(store, result)).get(rel);
       const stats = fs.statSync(file, { bigint: true });
       expect(entry).toMatchObject({
         type: 'file',
@@ -333,7 +323,7 @@ describe('a file rewritten in place (same size) while it is read', () => {
     // Assess: three reads, each torn by a write; no entry, and the warning says why.
     expect(version).toBe(3);
     expect(result.status).toBe('complete');
-    expect((await entriesOf(store, result)).has(rel)).toBe(false);
+    expect((await indexEntriesOf(store, result)).has(rel)).toBe(false);
     expect(result.warnings).toContain(
       `${rel} kept changing while it was read (3 times); it is not in this backup`,
     );
@@ -360,7 +350,10 @@ describe('a file rewritten in place (same size) while it is read', () => {
     // Assess: the second set holds version 1 (a real version), and says so.
     expect(version).toBe(5);
     expect(result.status).toBe('complete');
-    expect((await entriesOf(store, result)).get(rel)).toMatchObject({ type: 'file', sha256: sha(first) });
+    expect((await indexEntriesOf(store, result)).get(rel)).toMatchObject({
+      type: 'file',
+      sha256: sha(first),
+    });
     expect(result.warnings).toContain(
       `${rel} kept changing while it was read (3 times); the backup keeps its previous version`,
     );
@@ -393,7 +386,7 @@ describe("Liferay's log, appended to while it is read (a busy site writes it all
       expect(appended).toBe(1);
       expect(result.status).toBe('complete');
       expect(result.warnings.filter((warning) => warning.includes(rel))).toEqual([]);
-      const entries = await entriesOf(store, result);
+      const entries = await indexEntriesOf(store, result);
       expect(entries.get(rel)).toMatchObject({
         type: 'file',
         size: begun.length,
@@ -405,7 +398,9 @@ describe("Liferay's log, appended to while it is read (a busy site writes it all
       // The next backup sees a longer file than recorded and reads it whole.
       const nextId = id.replace('t030000z', 't040000z');
       const next = await driveBackup(rt(home), backupContext(nextId, id));
-      expect((await entriesOf(store, next)).get(rel)).toMatchObject({ sha256: sha(fs.readFileSync(file)) });
+      expect((await indexEntriesOf(store, next)).get(rel)).toMatchObject({
+        sha256: sha(fs.readFileSync(file)),
+      });
     },
   );
 
@@ -423,7 +418,7 @@ describe("Liferay's log, appended to while it is read (a busy site writes it all
     const result = await driveBackup(rt(home), backupContext(id));
     // Assess: the torn read was refused; the second read recorded the rewritten file whole.
     expect(writers.duringSmallRead.has(file)).toBe(false);
-    expect((await entriesOf(store, result)).get(rel)).toMatchObject({
+    expect((await indexEntriesOf(store, result)).get(rel)).toMatchObject({
       size: rewritten.length,
       sha256: sha(rewritten),
     });
@@ -439,7 +434,9 @@ describe("Liferay's log, appended to while it is read (a busy site writes it all
     const id = 'b20261127t030000z-c104';
     const result = await driveBackup(rt(home), backupContext(id));
     expect(writers.duringSmallRead.has(file)).toBe(false);
-    expect((await entriesOf(store, result)).get(rel)).toMatchObject({ sha256: sha(fs.readFileSync(file)) });
+    expect((await indexEntriesOf(store, result)).get(rel)).toMatchObject({
+      sha256: sha(fs.readFileSync(file)),
+    });
   });
 });
 
@@ -502,7 +499,7 @@ describe('a symbolic link whose target is not valid UTF-8', () => {
     expect(result.warnings).toContain(
       'skipped the link data/link: its target is not valid UTF-8 (doc-\ufffd)',
     );
-    const entries = await entriesOf(store, result);
+    const entries = await indexEntriesOf(store, result);
     expect(entries.has('data/link')).toBe(false);
     expect(entries.get('data/ok')).toMatchObject({ type: 'symlink', target: 'doc-ü' });
     homes += 1;

@@ -3,10 +3,6 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import type { ComponentResult } from '#components/component.ts';
-import { type IndexEntry, readIndex, readPart } from '#components/files/index-format.ts';
-import { filesResultDetailsSchema } from '#components/files/settings.ts';
-import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import {
   backupContext,
@@ -14,6 +10,7 @@ import {
   driveBackup,
   driveRestore,
   homeRuntime,
+  indexEntriesOf,
   restoreContext,
 } from './support/drive.ts';
 import { bytesFor, diffTrees, readTree } from './support/trees.ts';
@@ -79,15 +76,6 @@ function setUp(shard: Record<string, number> = {}) {
   return { home, store, rt };
 }
 
-async function entriesOf(store: ContentStore, result: ComponentResult): Promise<Map<string, IndexEntry>> {
-  const details = filesResultDetailsSchema.parse(result.details);
-  const index = await readIndex(store, details.index.key, details.index);
-  const entries = new Map<string, IndexEntry>();
-  for (const part of index.parts)
-    for await (const entry of readPart(store, part)) entries.set(entry.path, entry);
-  return entries;
-}
-
 describe('a file replaced by a Unix socket between the walk and the read', () => {
   it('is skipped with a warning, as a named pipe is: the shard does not fail', async () => {
     // Prepare: the file becomes a socket (a process listening on that path) right before it is opened.
@@ -113,7 +101,7 @@ describe('a file replaced by a Unix socket between the walk and the read', () =>
     expect(replaced).toBe(true);
     expect(result.status).toBe('complete');
     expect(result.warnings.join('\n')).toMatch(/could not read data\/socket-later \(/);
-    const entries = await entriesOf(store, result);
+    const entries = await indexEntriesOf(store, result);
     expect(entries.has(rel)).toBe(false);
     expect(entries.get('data/other')).toMatchObject({ type: 'file' });
   });

@@ -7,20 +7,14 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { ComponentResult } from '#components/component.ts';
 import { type BackupPlan, readBackupPlan } from '#components/files/backup-plan.ts';
 import { RACY_MARGIN_MS } from '#components/files/copy-shard.ts';
-import {
-  type FileIndex,
-  type IndexEntry,
-  indexBody,
-  readIndex,
-  readPart,
-} from '#components/files/index-format.ts';
+import { type FileIndex, indexBody, readIndex, readPart } from '#components/files/index-format.ts';
 import { JsonLinesFile } from '#components/files/jsonl.ts';
 import { filesKeys } from '#components/files/keys.ts';
 import { filesResultDetailsSchema } from '#components/files/settings.ts';
 import { jsonBody } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { CountingStore } from './support/counting-store.ts';
-import { backupContext, commitSet, driveBackup, homeRuntime } from './support/drive.ts';
+import { backupContext, commitSet, driveBackup, homeRuntime, indexEntriesOf } from './support/drive.ts';
 import { bytesFor } from './support/trees.ts';
 
 /**
@@ -82,15 +76,6 @@ function setUp() {
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 const readNames = (home: string) => reads.paths.map((absPath) => path.relative(home, absPath)).sort();
-
-async function entriesOf(store: CountingStore, result: ComponentResult): Promise<Map<string, IndexEntry>> {
-  const details = filesResultDetailsSchema.parse(result.details);
-  const index = await readIndex(store, details.index.key, details.index);
-  const entries = new Map<string, IndexEntry>();
-  for (const part of index.parts)
-    for await (const entry of readPart(store, part)) entries.set(entry.path, entry);
-  return entries;
-}
 
 /**
  * The earlier set as a coarse-grained filesystem would have left it (see above), its index
@@ -179,7 +164,7 @@ describe('a plan written before the plan recorded when the earlier set began rea
     // Assess: the two racy files were read again and their new content is in the set.
     expect(secondResult.status).toBe('complete');
     expect(readNames(home)).toEqual(['data/racy.lpkg', 'data/racy.txt']);
-    const entries = await entriesOf(store, secondResult);
+    const entries = await indexEntriesOf(store, secondResult);
     expect(entries.get('data/racy.txt')).toMatchObject({ sha256: sha256('version two') });
     expect(entries.get('data/racy.lpkg')).toMatchObject({ sha256: sha256(largeTwo) });
   });
@@ -224,8 +209,8 @@ describe('a tree copied into place just before the first backup (every file chan
       blobs: 0,
     });
     expect(store.count(['put', 'get', 'getRange', 'stat', 'read'], 'objects/')).toBe(0);
-    const before = await entriesOf(store, first);
-    const after = await entriesOf(store, second);
+    const before = await indexEntriesOf(store, first);
+    const after = await indexEntriesOf(store, second);
     expect([...after.keys()]).toEqual([...before.keys()]);
     for (const [name, entry] of after) expect(entry, name).toEqual(before.get(name));
 
@@ -236,7 +221,7 @@ describe('a tree copied into place just before the first backup (every file chan
     expect(readNames(home)).toEqual([]);
     expect(third.summary).toMatchObject({ changedFiles: 0, uploadedFiles: 0 });
     expect(third.summary.recheckedFiles).toBeUndefined();
-    const last = await entriesOf(store, third);
+    const last = await indexEntriesOf(store, third);
     for (const [name, entry] of last) expect(entry, name).toEqual(before.get(name));
   });
 });

@@ -26,6 +26,7 @@ import {
   driveBackup,
   driveRestore,
   homeRuntime,
+  indexEntriesOf,
   restoreContext,
 } from './support/drive.ts';
 import { bytesFor, diffTrees, readTree } from './support/trees.ts';
@@ -95,15 +96,6 @@ function setUp() {
 }
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
-
-async function entriesOf(store: CountingStore, result: ComponentResult): Promise<Map<string, IndexEntry>> {
-  const details = filesResultDetailsSchema.parse(result.details);
-  const index = await readIndex(store, details.index.key, details.index);
-  const entries = new Map<string, IndexEntry>();
-  for (const part of index.parts)
-    for await (const entry of readPart(store, part)) entries.set(entry.path, entry);
-  return entries;
-}
 
 /**
  * The earlier set as a coarse-grained filesystem would have left it: for each of `paths`, its
@@ -185,7 +177,7 @@ describe('a file rewritten with the same size in the timestamp tick of the previ
       );
       await commitSet(store, first, [crafted]);
       // The earlier set's entries now pass the quick check: what the race leaves behind.
-      const recorded = await entriesOf(store, crafted);
+      const recorded = await indexEntriesOf(store, crafted);
       expect(recorded.get('data/racy.txt')).toMatchObject({ sha256: sha256('version one') });
       reads.paths.length = 0;
 
@@ -209,7 +201,7 @@ describe('a file rewritten with the same size in the timestamp tick of the previ
       expect(secondResult.status).toBe('complete');
       expect(readNames(home)).toEqual(['data/racy.lpkg', 'data/racy.txt']);
       expect(secondResult.summary).toMatchObject({ changedFiles: 2 });
-      const entries = await entriesOf(store, secondResult);
+      const entries = await indexEntriesOf(store, secondResult);
       expect(entries.get('data/racy.txt')).toMatchObject({ sha256: sha256('version two') });
       expect(entries.get('data/racy.lpkg')).toMatchObject({ sha256: sha256(largeTwo) });
       await commitSet(store, second, [secondResult], first);
