@@ -21,6 +21,7 @@ import {
 } from './content.ts';
 import { asPreviousIndexError, ContentChangedError, PreviousIndexError } from './errors.ts';
 import { copyShardEventSchema, type ShardItem } from './events.ts';
+import { FileCheckpoints, savableSha256 } from './file-checkpoints.ts';
 import * as fsx from './fsx.ts';
 import {
   type DataLocation,
@@ -37,7 +38,6 @@ import { isAppendOnly } from './liferay-rules.ts';
 import { Semaphore } from './limit.ts';
 import type { PathRange } from './paths.ts';
 import { NOT_READ_YET, PreviousEntries, partsInRange, readFromOfSet } from './previous.ts';
-import { ReadCheckpoints, savableSha256 } from './read-checkpoints.ts';
 import { readJsonIfPresent } from './rounds.ts';
 import { type FilesComponentName, type FilesSettings, filesSettings } from './settings.ts';
 import { type WalkedEntry, walkTreeBatches } from './walk.ts';
@@ -308,7 +308,7 @@ class ShardCopier {
   private readonly readArena = new ReadArena(SMALL_FILE_BYTES_IN_FLIGHT);
   private readonly fsSlots: Semaphore;
   private readonly largeSlot = new Semaphore(1);
-  private readonly readCheckpoints: ReadCheckpoints;
+  private readonly fileCheckpoints: FileCheckpoints;
   /** Packs and chunks on their way to the store (what bounds memory and uploads in flight). */
   private readonly uploadBuffers: UploadBuffers;
   /** Chunks this shard stored or found stored, by sha256 (no second HEAD for them). */
@@ -338,7 +338,7 @@ class ShardCopier {
     this.range = { after: shard.after === '' ? undefined : shard.after, through: shard.through };
     this.backupId = plan.backupId;
     this.fsSlots = new Semaphore(settings.fsConcurrency);
-    this.readCheckpoints = new ReadCheckpoints(rt.store, plan.backupId, component, rt.logger);
+    this.fileCheckpoints = new FileCheckpoints(rt.store, plan.backupId, component, rt.logger);
     // storeConcurrency uploads in flight plus the pack being filled (at least two: one may be filling while a chunk uploads).
     this.uploadBuffers = new UploadBuffers(
       settings.storeConcurrency + 1,
@@ -873,7 +873,7 @@ class ShardCopier {
         for (const [sha256] of before.data.chunks) known.add(sha256);
       if (before?.data && 'blob' in before.data) known.add(before.sha256);
       const resumable = walked.stats.size >= this.settings.resumableFileBytes;
-      const saved = resumable ? await this.readCheckpoints.load(walked.path) : undefined;
+      const saved = resumable ? await this.fileCheckpoints.load(walked.path) : undefined;
       let from = saved?.progress;
       for (let attempt = saved?.attempt ?? 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
         const uploads: Promise<void>[] = [];
@@ -928,7 +928,7 @@ class ShardCopier {
         if ('stopped' in read) {
           // Out of time in the middle of it: its chunks are stored, the checkpoint says where the
           // next round goes on, and the shard ends before this file, as for a read not begun.
-          await this.readCheckpoints.save(walked.path, {
+          await this.fileCheckpoints.save(walked.path, {
             progress: read.stopped,
             attempt,
             uploadedChunks: uploadedByRun,

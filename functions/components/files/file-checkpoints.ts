@@ -8,10 +8,12 @@ import { readJsonIfPresent } from './rounds.ts';
 import type { FilesComponentName } from './settings.ts';
 
 /**
- * A large file's read that an invocation stopped at its time budget, for the next round to go on
- * with (files-engine.md "Large files across invocations"). Without it, a file that takes longer to
- * read than one invocation may run (a video on an EFS short of throughput) was read from its first
- * byte by every attempt and never finished, and the backup failed every night.
+ * How far the read (CopyShard) or the write (RestoreShard) of one large file got when its
+ * invocation stopped at its time budget, for the next round to go on with (files-engine.md "Large
+ * files across invocations"). Without it, a file that takes longer to read or write than one
+ * invocation may run (a video on an EFS short of throughput) was started from its first byte by
+ * every attempt and never finished: the backup failed every night, the restore every time.
+ * `file` is the file as it was when the read began (backup) or as the write left it (restore).
  */
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -20,12 +22,12 @@ const decimal = z.string().regex(/^\d{1,30}$/);
 const checkpointSchema = z.strictObject({
   /** The file's path in the tree: the key names its hash, the body the path itself. */
   path: z.string(),
-  /** Reads of this file begun in this run that met it changed (a file rewritten all night is given up). */
+  /** Reads of this file begun in this run that met it changed (a file rewritten all night is given up); 1 for a restore. */
   attempt: z.number().int().min(1),
   file: z.strictObject({ size: decimal, mtimeNs: decimal, ctimeNs: decimal, ino: decimal, dev: decimal }),
-  /** The chunks read, in order: each stored before the checkpoint was written. */
+  /** The chunks read (each stored before the checkpoint was written) or written, in order. */
   chunks: z.array(z.tuple([z.string().regex(SHA256), z.number().int().min(1)])).min(1),
-  /** Chunks of this file that this run uploaded (the rest were found stored). */
+  /** Chunks of this file that this backup uploaded (the rest were found stored); 0 for a restore. */
   uploadedChunks: z.number().int().nonnegative(),
   /** The whole file's sha256 state after the chunks (base64). */
   hashState: z.base64().max(4096),
@@ -48,7 +50,7 @@ function checkOf(checkpoint: Omit<Checkpoint, 'check'>): string {
     .digest('hex');
 }
 
-export class ReadCheckpoints {
+export class FileCheckpoints {
   constructor(
     private readonly store: ContentStore,
     private readonly runId: string,
@@ -57,7 +59,7 @@ export class ReadCheckpoints {
   ) {}
 
   private key(path: string): string {
-    return filesKeys.readCheckpoint(
+    return filesKeys.fileCheckpoint(
       this.runId,
       this.component,
       createHash('sha256').update(path).digest('hex'),

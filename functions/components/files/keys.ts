@@ -55,11 +55,11 @@ export const filesKeys = {
   shardPackCheckpoint: (runId: string, component: FilesComponentName, shardId: string, packId: string) =>
     `${filesKeys.shardPrefix(runId, component, shardId)}packs/${packId}.json`,
   /**
-   * How far a large file's read got when its invocation stopped in the middle of it (read-checkpoints.ts),
+   * How far the read (backup) or the write (restore) of one large file got when its invocation stopped in the middle of it (file-checkpoints.ts),
    * named by the sha256 of its path: the next round's shard, whatever its id, finds it.
    */
-  readCheckpoint: (runId: string, component: FilesComponentName, pathSha256: string) =>
-    `${filesKeys.work(runId, component)}reads/${pathSha256}.json`,
+  fileCheckpoint: (runId: string, component: FilesComponentName, pathSha256: string) =>
+    `${filesKeys.work(runId, component)}resume/${pathSha256}.json`,
 } as const;
 
 export const OBJECT_KEY_PATTERN =

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import type { FileIdentity } from './content.ts';
 import { UnsafeEntryError } from './errors.ts';
 import type { FileIo } from './fsx.ts';
 import * as fsx from './fsx.ts';
@@ -69,6 +70,37 @@ export class SafeTree {
       await this.removeLeftover(rel, abs);
       return this.io.open(abs, flags, 0o600);
     }
+  }
+
+  /**
+   * Opens for writing, without truncating, the file an earlier invocation of this restore was
+   * writing, if it is still that file as it left it (its size, times, inode and device): a
+   * restore that stopped in the middle of a large file goes on there. Undefined otherwise (the
+   * caller starts the file again with createFile, which replaces it).
+   */
+  async openUnchanged(rel: string, left: FileIdentity): Promise<number | undefined> {
+    await this.ensureDir(parentOf(rel));
+    let fd: number;
+    try {
+      fd = await this.io.open(this.absolute(rel), constants.O_WRONLY | constants.O_NOFOLLOW);
+    } catch (error) {
+      // Gone, or a link in its place (ELOOP): start again.
+      if (['ENOENT', 'ELOOP', 'EISDIR'].includes((error as NodeJS.ErrnoException).code ?? ''))
+        return undefined;
+      throw error;
+    }
+    const now = await this.io.fstatBig(fd);
+    if (
+      now.isFile() &&
+      now.size === left.size &&
+      now.mtimeNs === left.mtimeNs &&
+      now.ctimeNs === left.ctimeNs &&
+      now.ino === left.ino &&
+      now.dev === left.dev
+    )
+      return fd;
+    await this.io.close(fd);
+    return undefined;
   }
 
   /** Creates a symbolic link (its target is data: the link is never followed by the restore). */

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as z from 'zod';
 import { assertRestoreLocksHeld } from '#backup-set/restore-lock.ts';
@@ -6,7 +6,7 @@ import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtim
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentSource, type ContentStore, jsonBody } from '#store/content-store.ts';
-import { EMPTY_SHA256, objectKeysOf, ReadArena } from './content.ts';
+import { type Chunk, EMPTY_SHA256, objectKeysOf, ReadArena } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
 import {
@@ -16,6 +16,7 @@ import {
   type FetchTarget,
   FetchWorkers,
 } from './fetch-worker.ts';
+import { FileCheckpoints, savableSha256 } from './file-checkpoints.ts';
 import { FinishWorker } from './finish-worker.ts';
 import * as fsx from './fsx.ts';
 import { AdaptiveIo } from './fsx.ts';
@@ -101,6 +102,12 @@ const MAX_RUN_BYTES = 32 * 1024 * 1024;
  * read on the main thread, one chunk request at a time.
  */
 const MAX_FETCHED_CHUNKS = 64;
+/** The chunks of a file restored by writeResumable (one of more chunks than a fetch worker takes), or undefined. */
+function resumableChunks(entry: FileEntry): ReadonlyArray<readonly [string, number]> | undefined {
+  const data = entry.data;
+  return data && 'chunks' in data && data.chunks.length > MAX_FETCHED_CHUNKS ? data.chunks : undefined;
+}
+
 /** Memory for files of packs being assembled or hashed, per shard. */
 const ASSEMBLY_BYTES = 16 * 1024 * 1024;
 
@@ -205,7 +212,7 @@ export async function restoreShard(
     return {
       shardId: shard.id,
       files: result.stats.files,
-      ...(result.resumeAfter ? { resumeAfter: result.resumeAfter } : {}),
+      ...(result.resumeAfter !== undefined ? { resumeAfter: result.resumeAfter } : {}),
     };
   });
 }
@@ -305,6 +312,8 @@ class ShardRestorer {
   private worker: FinishWorker | undefined | false;
   /** Read the store, write, check and close files while the file calls are synchronous (started on first use). */
   private fetchWorkers: FetchWorkers | undefined | false;
+  /** Where the writes of files too large for one invocation stopped (writeResumable). */
+  private readonly checkpoints: FileCheckpoints;
 
   constructor(
     private readonly rt: Runtime,
@@ -317,6 +326,7 @@ class ShardRestorer {
   ) {
     this.tree = new SafeTree(plan.staging, this.io);
     this.jobs = new TaskPool(concurrency);
+    this.checkpoints = new FileCheckpoints(rt.store, plan.restoreId, plan.component, rt.logger);
   }
 
   async run(): Promise<RestoreShardResult> {
@@ -352,6 +362,7 @@ class ShardRestorer {
         const problem = unsafePathReason(entry.path);
         if (problem)
           throw new UnsafeEntryError(`refused to restore ${JSON.stringify(entry.path)}: ${problem}`);
+        const previous = last;
         last = entry.path;
         if (filter && !filter.matches(entry.path)) continue;
         this.stats.entries += 1;
@@ -365,6 +376,21 @@ class ShardRestorer {
           await fs.lutimes(this.tree.absolute(entry.path), seconds, seconds);
           this.stats.symlinks += 1;
         } else if (!(await this.skippedAsLost(entry))) {
+          const chunks = resumableChunks(entry);
+          if (chunks) {
+            // Written alone, once everything before it is: if it stops, the round ends right before it.
+            await this.writeFiles(batch);
+            batch = [];
+            batchBytes = 0;
+            await this.jobs.drain();
+            if (!(await this.writeResumable(entry, chunks, deadline))) {
+              // '' sorts before every path: the file was the first entry of the part.
+              resumeAfter = previous ?? this.shard.after ?? '';
+              break entries;
+            }
+            if (Date.now() >= deadline) resumeAfter = last;
+            continue;
+          }
           batch.push(entry);
           batchBytes += entry.size;
           if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_FILES) {
@@ -426,7 +452,12 @@ class ShardRestorer {
     }
   }
 
-  private async finishFile(entry: FileEntry, fd: number, hash: Hash, written: number): Promise<void> {
+  private async finishFile(
+    entry: FileEntry,
+    fd: number,
+    hash: { digest(encoding: 'hex'): string },
+    written: number,
+  ): Promise<void> {
     const sha256 = hash.digest('hex');
     if (written !== entry.size || sha256 !== entry.sha256) {
       await this.io.close(fd);
@@ -529,6 +560,84 @@ class ShardRestorer {
       throw error;
     }
     await this.finishFile(entry, fd, hash, written);
+  }
+
+  /**
+   * A file of more chunks than a fetch worker takes (over 1 GiB by default), written chunk by chunk
+   * on the main thread, each chunk checked against its name and the whole file against its sha256
+   * (with a hash whose state can be saved). When the budget is spent between two chunks it stops:
+   * a checkpoint records the staging file as it left it (size, times, inode), the chunks written
+   * and the hash state, and the next round goes on from there if the file is still as it was
+   * (otherwise it starts the file again). Returns false when it stopped.
+   */
+  private async writeResumable(
+    entry: FileEntry,
+    chunks: ReadonlyArray<readonly [string, number]>,
+    deadline: number,
+  ): Promise<boolean> {
+    const saved = await this.checkpoints.load(entry.path);
+    const goOn =
+      saved &&
+      saved.progress.chunks.length < chunks.length &&
+      saved.progress.chunks.every(
+        (chunk, i) => chunk.sha256 === chunks[i]?.[0] && chunk.size === chunks[i]?.[1],
+      )
+        ? saved
+        : undefined;
+    let fd = goOn ? await this.tree.openUnchanged(entry.path, goOn.progress.file) : undefined;
+    const from = fd !== undefined ? goOn : undefined;
+    fd ??= await this.tree.createFile(entry.path);
+    const hash = await savableSha256(from?.progress.hashState);
+    const done: Chunk[] = [...(from?.progress.chunks ?? [])];
+    let written = done.reduce((sum, chunk) => sum + chunk.size, 0);
+    try {
+      for (let i = done.length; i < chunks.length; i += 1) {
+        const [sha256, size] = chunks[i] as readonly [string, number];
+        const key = filesKeys.blob(sha256);
+        this.stats.contentRequests += 1;
+        const body = await this.rt.store.get(key);
+        const chunkHash = createHash('sha256');
+        let chunkBytes = 0;
+        try {
+          for await (const piece of body) {
+            const bytes = piece as Buffer;
+            chunkBytes += bytes.length;
+            if (chunkBytes > size) break;
+            hash.update(bytes);
+            chunkHash.update(bytes);
+            // At its place: a file opened again to go on is not positioned at its end.
+            await fsx.writeAll(fd, bytes, written + chunkBytes - bytes.length, this.io);
+          }
+        } finally {
+          body.destroy();
+        }
+        if (chunkBytes !== size || chunkHash.digest('hex') !== sha256) {
+          throw new VerificationError(
+            `${entry.path}: the chunk ${key} does not match its name: the stored copy is damaged`,
+            { object: key },
+          );
+        }
+        done.push({ start: written, size, sha256 });
+        written += size;
+        if (i + 1 < chunks.length && Date.now() >= deadline) {
+          // Its identity is read after close: over NFS the server sets the times as the writes reach it.
+          await this.io.close(fd);
+          fd = undefined;
+          const left = await fs.lstat(this.tree.absolute(entry.path), { bigint: true });
+          await this.checkpoints.save(entry.path, {
+            progress: { file: left, chunks: done, hashState: hash.save() },
+            attempt: 1,
+            uploadedChunks: 0,
+          });
+          return false;
+        }
+      }
+    } catch (error) {
+      if (fd !== undefined) await this.io.close(fd);
+      throw error;
+    }
+    await this.finishFile(entry, fd, hash, written);
+    return true;
   }
 
   /**

@@ -86,7 +86,7 @@ export const filesSettingsSchema = z
     /**
      * A file at least this large is read with a hash whose state can be saved: when the shard's
      * time budget runs out in the middle of it, the read stops at a chunk's end and the next round
-     * goes on from there (read-checkpoints.ts). Smaller ones, once begun, are read to their end: at
+     * goes on from there (file-checkpoints.ts). Smaller ones, once begun, are read to their end: at
      * the default, within the 5 minutes between the default budget and Lambda's 15 even at 0.25 MiB/s.
      */
     resumableFileBytes: z

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import {
   backupContext,
@@ -45,19 +46,19 @@ afterEach(() => {
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 let homes = 0;
-function setUp() {
+function setUp(budgetSeconds = 0) {
   homes += 1;
   const home = path.join(work, `home-${homes}`);
   fs.mkdirSync(path.join(home, 'data/document_library'), { recursive: true });
   fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'x=y\n');
   fs.writeFileSync(path.join(home, 'data/document_library/small'), 'a small document');
-  const store = new LocalFolderStore(path.join(work, `store-${homes}`));
-  const rt = (root: string) =>
+  const folder = new LocalFolderStore(path.join(work, `store-${homes}`));
+  const rt = (root: string, store: ContentStore = folder, timeBudgetSeconds = budgetSeconds) =>
     homeRuntime(
       store,
       {
         root,
-        shard: { maxFiles: 1000, maxBytes: 64 * 1024 * 1024, timeBudgetSeconds: 0 },
+        shard: { maxFiles: 1000, maxBytes: 64 * 1024 * 1024, timeBudgetSeconds },
         blobThresholdBytes: CHUNK,
         chunkBytes: CHUNK,
         packBytes: 1024 * 1024,
@@ -67,7 +68,7 @@ function setUp() {
       },
       path.join(work, 'scratch'),
     );
-  return { home, store, rt };
+  return { home, store: folder, rt };
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -172,7 +173,7 @@ describe('a large file whose read outlasts the time budget', () => {
     const bytes = bytesFor('video', 6 * CHUNK);
     fs.writeFileSync(path.join(home, rel), bytes);
     const id = 'b20261128t020000z-c003';
-    const checkpoints = path.join(work, `store-${homes}`, `work/${id}/files/liferayHome/reads`);
+    const checkpoints = path.join(work, `store-${homes}`, `work/${id}/files/liferayHome/resume`);
     let damaged = false;
     // Act
     const result = await driveBackup(rt(home), backupContext(id), 'liferayHome', {
@@ -211,5 +212,86 @@ describe('a large file whose read outlasts the time budget', () => {
       { absPath: path.join(home, rel), bytesRead: bytes.length, stopped: false },
     ]);
     expect((await indexEntriesOf(store, result)).get(rel)).toMatchObject({ sha256: sha256(bytes) });
+  });
+});
+
+describe('a restore of a file too large for one invocation (more chunks than a fetch worker takes)', () => {
+  /**
+   * 70 chunks (more than the 64 a fetch worker takes), restored with a budget of 1 s on a clock
+   * that moves 300 ms at each chunk's GET: every invocation writes four chunks and stops.
+   */
+  async function setUpRestore() {
+    const { home, store, rt } = setUp(600);
+    const rel = 'data/document_library/video.mp4';
+    const bytes = bytesFor('a long video', 70 * CHUNK - 100);
+    fs.writeFileSync(path.join(home, rel), bytes);
+    const id = `b20261128t030000z-${homes.toString(16).padStart(4, '0')}`;
+    const backup = await driveBackup(rt(home), backupContext(id));
+    expect(backup.status).toBe('complete');
+    await commitSet(store, id, [backup]);
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    const gets: string[] = [];
+    const slowStore = new Proxy(store, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (property !== 'get') return typeof value === 'function' ? value.bind(target) : value;
+        return (key: string) => {
+          if (key.startsWith('objects/blobs/')) {
+            gets.push(key);
+            offset += 300;
+          }
+          return target.get(key);
+        };
+      },
+    });
+    const target = path.join(work, `restored-${homes}`);
+    return { home, rel, bytes, id, target, gets, restoreRt: rt(target, slowStore, 1) };
+  }
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('writes it across rounds, each chunk fetched once, and checks its sha256', async () => {
+    const { home, id, target, gets, restoreRt } = await setUpRestore();
+    let rounds = 0;
+    // Act
+    const restored = await driveRestore(restoreRt, restoreContext(id, {}), 'liferayHome', {
+      beforeShard: (_item, round) => {
+        rounds = Math.max(rounds, round + 1);
+        return true;
+      },
+    });
+    // Assess
+    expect(restored.status).toBe('complete');
+    expect(rounds).toBe(18);
+    expect(gets).toHaveLength(70);
+    expect(new Set(gets).size).toBe(70);
+    expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
+  });
+
+  it('starts the file again when its staging copy changed between two rounds', async () => {
+    // Prepare: once two rounds wrote into it, one byte is appended to the half-written file.
+    const { home, rel, id, target, gets, restoreRt } = await setUpRestore();
+    let touched = false;
+    // Act
+    const restored = await driveRestore(restoreRt, restoreContext(id, {}), 'liferayHome', {
+      beforeShard: () => {
+        if (gets.length === 8 && !touched) {
+          const [staging] = fs.readdirSync(work).filter((name) => name.startsWith(`restored-${homes}.`));
+          const partial = path.join(work, staging as string, rel);
+          fs.appendFileSync(partial, 'x');
+          touched = true;
+        }
+        return true;
+      },
+    });
+    // Assess: the eight chunks written before are fetched again, and the file is whole.
+    expect(touched).toBe(true);
+    expect(restored.status).toBe('complete');
+    expect(gets).toHaveLength(78);
+    expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
   });
 });
