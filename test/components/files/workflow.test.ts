@@ -154,6 +154,48 @@ describe.each([
     expect(next.results.liferayHome?.summary).toMatchObject({ changedFiles: 1, uploadedFiles: 1, files: 5 });
   });
 
+  it('backs up a file too large for one invocation across rounds, when it is the first entry of the tree', async () => {
+    // Prepare: a budget of 0 s (each invocation reads one 64 KiB chunk of it, then stops) and a
+    // file that sorts before every other entry, so the first round ends before its first entry.
+    const store = openStore();
+    const home = dir('home');
+    fs.mkdirSync(path.join(home, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'data/f'), 'a small file');
+    fs.writeFileSync(path.join(home, 'a-video.mp4'), bytesFor('video', 5 * 64 * 1024 + 7));
+    const settings = (timeBudgetSeconds: number) => ({
+      root: home,
+      include: ['a-video.mp4'],
+      shard: shard(timeBudgetSeconds),
+      blobThresholdBytes: 64 * 1024,
+      chunkBytes: 64 * 1024,
+      resumableFileBytes: 128 * 1024,
+    });
+    const backup = outputOf<{ backup: { backupId: string } }>(
+      await runWorkflow(
+        definitions.backup as AslDefinition,
+        {},
+        testRuntime({ store, components: { liferayHome: settings(0) } }),
+      ),
+    );
+    const manifest = await readManifest(store, backup.backup.backupId);
+    expect(manifest.status).toBe('complete');
+    expect(Number(manifest.results.liferayHome?.summary.rounds)).toBeGreaterThan(5);
+    expect(manifest.results.liferayHome?.summary).toMatchObject({
+      files: 2,
+      bytes: 5 * 64 * 1024 + 7 + 12,
+    });
+    const target = path.join(dir('restore'), 'home');
+    const restored = outputOf<{ report: { status: string } }>(
+      await runWorkflow(
+        definitions.restore as AslDefinition,
+        { backupId: 'latest', liferayHome: { target } },
+        testRuntime({ store, components: { liferayHome: settings(600) } }),
+      ),
+    );
+    expect(restored.report.status).toBe('complete');
+    expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
+  });
+
   it('a failing shard fails the component and leaves the set partial, never complete', async () => {
     const store = openStore();
     const home = dir('home');
