@@ -872,7 +872,11 @@ class ShardCopier {
       if (before?.data && 'chunks' in before.data)
         for (const [sha256] of before.data.chunks) known.add(sha256);
       if (before?.data && 'blob' in before.data) known.add(before.sha256);
-      const resumable = walked.stats.size >= this.settings.resumableFileBytes;
+      // Not a log (append-only): one that grew since an earlier invocation read its start would be
+      // read again from its first byte by each round, and given up after three; read whole, its
+      // growth during the read is accepted (onlyAppended).
+      const appendOnly = isAppendOnly(this.component, walked.path);
+      const resumable = walked.stats.size >= this.settings.resumableFileBytes && !appendOnly;
       const saved = resumable ? await this.fileCheckpoints.load(walked.path) : undefined;
       let from = saved?.progress;
       for (let attempt = saved?.attempt ?? 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
@@ -904,7 +908,7 @@ class ShardCopier {
             this.uploadBuffers,
             upload,
             this.io,
-            isAppendOnly(this.component, walked.path),
+            appendOnly,
             resumable
               ? { ...(from ? { from } : {}), hash: savableSha256, stopNow: () => Date.now() >= this.deadline }
               : undefined,

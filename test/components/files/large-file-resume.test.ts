@@ -200,6 +200,21 @@ describe('a large file whose read outlasts the time budget', () => {
     expect((await indexEntriesOf(store, result)).get(rel)).toMatchObject({ sha256: sha256(bytes) });
   });
 
+  it('is read in one go when it is a log (append-only): its growth since an earlier round would restart it', async () => {
+    const { home, store, rt } = setUp();
+    const rel = 'logs/liferay.2026-11-28.log';
+    fs.mkdirSync(path.join(home, 'logs'));
+    const bytes = bytesFor('log lines', 6 * CHUNK);
+    fs.writeFileSync(path.join(home, rel), bytes);
+    const id = 'b20261128t020000z-c005';
+    const result = await driveBackup(rt(home), backupContext(id));
+    expect(result.status).toBe('complete');
+    expect(readsOf(path.join(home, rel))).toEqual([
+      { absPath: path.join(home, rel), bytesRead: bytes.length, stopped: false },
+    ]);
+    expect((await indexEntriesOf(store, result)).get(rel)).toMatchObject({ sha256: sha256(bytes) });
+  });
+
   it('is read in one go below the resumable size, as before', async () => {
     const { home, store, rt } = setUp();
     const rel = 'data/document_library/smaller.pdf';
