@@ -76,7 +76,7 @@ export class FileCheckpoints {
     if (raw === undefined) return undefined;
     const parsed = checkpointSchema.safeParse(raw);
     const problem = !parsed.success
-      ? 'it is not a valid read checkpoint'
+      ? 'it is not a valid file checkpoint'
       : parsed.data.path !== path
         ? `it names ${JSON.stringify(parsed.data.path)}`
         : parsed.data.check !== checkOf(parsed.data)
@@ -88,7 +88,7 @@ export class FileCheckpoints {
             );
     if (problem || !parsed.success) {
       this.logger.warn(
-        `the saved read of ${path} is not used (${problem}): the file is read from its start`,
+        `the checkpoint of ${path} is not used (${problem}): the file is started again from its first byte`,
         {
           key,
         },

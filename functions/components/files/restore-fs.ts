@@ -84,8 +84,9 @@ export class SafeTree {
     try {
       fd = await this.io.open(this.absolute(rel), constants.O_WRONLY | constants.O_NOFOLLOW);
     } catch (error) {
-      // Gone, or a link in its place (ELOOP): start again.
-      if (['ENOENT', 'ELOOP', 'EISDIR'].includes((error as NodeJS.ErrnoException).code ?? ''))
+      // Gone, a link in its place (ELOOP), or finished by an attempt that then failed (its mode
+      // set, read-only for all but root): start again; createFile replaces whatever is there.
+      if (['ENOENT', 'ELOOP', 'EISDIR', 'EACCES', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? ''))
         return undefined;
       throw error;
     }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { SafeTree } from '#components/files/restore-fs.ts';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import {
@@ -308,5 +309,31 @@ describe('a restore of a file too large for one invocation (more chunks than a f
     expect(restored.status).toBe('complete');
     expect(gets).toHaveLength(78);
     expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
+  });
+});
+
+describe('going on with a staging file (SafeTree.openUnchanged)', () => {
+  it('gives no descriptor, and no error, for a file an earlier attempt finished (read-only) as a user other than root', async () => {
+    // Prepare: nobody's staging folder, holding a file an attempt wrote to its end and set to 0444.
+    const staging = path.join(work, 'staging-read-only');
+    fs.mkdirSync(staging);
+    const file = path.join(staging, 'video.mp4');
+    fs.writeFileSync(file, 'finished');
+    fs.chmodSync(file, 0o444);
+    fs.chownSync(staging, 65534, 65534);
+    fs.chownSync(file, 65534, 65534);
+    const left = fs.lstatSync(file, { bigint: true });
+    if (typeof process.seteuid !== 'function' || process.geteuid?.() !== 0)
+      throw new Error('this test needs root, to take the uid of nobody');
+    // Act: as nobody (a Lambda's EFS access point user), as the restore would.
+    process.seteuid(65534);
+    let opened: number | undefined | Error;
+    try {
+      opened = await new SafeTree(staging).openUnchanged('video.mp4', left).catch((error: Error) => error);
+    } finally {
+      process.seteuid(0);
+    }
+    // Assess: the caller starts the file again (createFile replaces it), the shard does not fail.
+    expect(opened).toBeUndefined();
   });
 });
