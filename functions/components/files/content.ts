@@ -469,8 +469,12 @@ export interface ReadProgress {
   readonly hashState: Uint8Array;
 }
 
-/** What tells a file that was not changed (unchangedSince) and is the same file (inode and device). */
-export type FileIdentity = Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino' | 'dev'>;
+/**
+ * What tells a file that was not changed (unchangedSince) and is the same file (its inode). Not the
+ * device: an NFS client numbers its mounts itself, so two Lambda environments may see two numbers
+ * for one EFS file (the quick check compares no device either).
+ */
+export type FileIdentity = Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>;
 
 /** A read that may stop at a chunk's end and go on in a later invocation (files-engine.md). */
 export interface ResumableRead {
@@ -541,7 +545,7 @@ export async function readChunks(
     const stats = await io.fstatBig(fd);
     if (!stats.isFile()) throw notAFile(absPath);
     const from = resume?.from;
-    if (from && !sameFile(from.file, stats))
+    if (from && !sameIdentity(stats, from.file))
       throw new ContentChangedError(`${absPath} changed since an earlier invocation began to read it`);
     const size = Number(stats.size);
     const savable = resume ? await resume.hash(from?.hashState) : undefined;
@@ -584,9 +588,9 @@ export async function readChunks(
   }
 }
 
-/** Whether the file open now is the one an earlier invocation began to read, unchanged since. */
-function sameFile(began: FileIdentity, now: BigIntStats): boolean {
-  return unchangedSince(began, now) && began.ino === now.ino && began.dev === now.dev;
+/** Whether a file is the one an earlier invocation read or wrote, unchanged since. */
+export function sameIdentity(now: BigIntStats, was: FileIdentity): boolean {
+  return unchangedSince(was, now) && was.ino === now.ino;
 }
 
 /**

@@ -219,7 +219,8 @@ async function finishedResult(
   if (
     !result ||
     result.shardId !== shard.id ||
-    result.after !== shard.after ||
+    // '' (a round that goes on before the tree's first entry) is recorded as no `after` (the range is open).
+    result.after !== (shard.after === '' ? undefined : shard.after) ||
     result.through !== shard.through
   )
     return undefined;
@@ -462,6 +463,13 @@ class ShardCopier {
           window.push(processing);
           windowPaths.push(walked.path);
           lastQueued = walked.path;
+          // A round that begins with a file whose read may stop (one that goes on with it, most
+          // often): nothing is read ahead behind it, or every round it takes would read, pack and
+          // upload again what the window holds behind it. Behind such a file met later in a round
+          // the window reads ahead as usual (its reads overlap the large one's); if that read stops,
+          // those files are read once more by the next round, once per such file.
+          if (processing instanceof Promise && walked.path === this.firstQueued && this.mayStop(walked))
+            while (window.length > 0) await writeHead();
           while (window.length >= WINDOW) await writeHead();
           if (deferred) break outer;
         }
@@ -872,11 +880,8 @@ class ShardCopier {
       if (before?.data && 'chunks' in before.data)
         for (const [sha256] of before.data.chunks) known.add(sha256);
       if (before?.data && 'blob' in before.data) known.add(before.sha256);
-      // Not a log (append-only): one that grew since an earlier invocation read its start would be
-      // read again from its first byte by each round, and given up after three; read whole, its
-      // growth during the read is accepted (onlyAppended).
       const appendOnly = isAppendOnly(this.component, walked.path);
-      const resumable = walked.stats.size >= this.settings.resumableFileBytes && !appendOnly;
+      const resumable = this.mayStop(walked);
       const saved = resumable ? await this.fileCheckpoints.load(walked.path) : undefined;
       let from = saved?.progress;
       for (let attempt = saved?.attempt ?? 1; attempt <= CHANGED_FILE_ATTEMPTS; attempt += 1) {
@@ -961,6 +966,18 @@ class ShardCopier {
       }
       return this.keptChanging(walked, before);
     });
+  }
+
+  /**
+   * Whether the read of this file may stop at the budget and go on in the next round. Not a log
+   * (append-only): one that grew since an earlier invocation read its start would be read again
+   * from its first byte by each round, and given up after three; read whole, its growth during the
+   * read is accepted (onlyAppended).
+   */
+  private mayStop(walked: WalkedEntry): boolean {
+    return (
+      walked.stats.size >= this.settings.resumableFileBytes && !isAppendOnly(this.component, walked.path)
+    );
   }
 
   /** Rewritten faster than it can be read: keep the last consistent copy, if there is one. */

@@ -24,7 +24,7 @@ const checkpointSchema = z.strictObject({
   path: z.string(),
   /** Reads of this file begun in this run that met it changed (a file rewritten all night is given up); 1 for a restore. */
   attempt: z.number().int().min(1),
-  file: z.strictObject({ size: decimal, mtimeNs: decimal, ctimeNs: decimal, ino: decimal, dev: decimal }),
+  file: z.strictObject({ size: decimal, mtimeNs: decimal, ctimeNs: decimal, ino: decimal }),
   /** The chunks read (each stored before the checkpoint was written) or written, in order. */
   chunks: z.array(z.tuple([z.string().regex(SHA256), z.number().int().min(1)])).min(1),
   /** Chunks of this file that this backup uploaded (the rest were found stored); 0 for a restore. */
@@ -107,7 +107,6 @@ export class FileCheckpoints {
       mtimeNs: BigInt(file.mtimeNs),
       ctimeNs: BigInt(file.ctimeNs),
       ino: BigInt(file.ino),
-      dev: BigInt(file.dev),
     };
     return {
       progress: { file: identity, chunks: read, hashState: Buffer.from(hashState, 'base64') },
@@ -127,7 +126,6 @@ export class FileCheckpoints {
         mtimeNs: String(file.mtimeNs),
         ctimeNs: String(file.ctimeNs),
         ino: String(file.ino),
-        dev: String(file.dev),
       },
       chunks: chunks.map((chunk): [string, number] => [chunk.sha256, chunk.size]),
       uploadedChunks: saved.uploadedChunks,

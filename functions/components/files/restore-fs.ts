@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { FileIdentity } from './content.ts';
+import { type FileIdentity, sameIdentity } from './content.ts';
 import { UnsafeEntryError } from './errors.ts';
 import type { FileIo } from './fsx.ts';
 import * as fsx from './fsx.ts';
@@ -74,7 +74,7 @@ export class SafeTree {
 
   /**
    * Opens for writing, without truncating, the file an earlier invocation of this restore was
-   * writing, if it is still that file as it left it (its size, times, inode and device): a
+   * writing, if it is still that file as it left it (its size, times and inode): a
    * restore that stopped in the middle of a large file goes on there. Undefined otherwise (the
    * caller starts the file again with createFile, which replaces it).
    */
@@ -86,20 +86,14 @@ export class SafeTree {
     } catch (error) {
       // Gone, a link in its place (ELOOP), or finished by an attempt that then failed (its mode
       // set, read-only for all but root): start again; createFile replaces whatever is there.
-      if (['ENOENT', 'ELOOP', 'EISDIR', 'EACCES', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? ''))
+      if (
+        ['ENOENT', 'ELOOP', 'EISDIR', 'EACCES', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? '')
+      )
         return undefined;
       throw error;
     }
     const now = await this.io.fstatBig(fd);
-    if (
-      now.isFile() &&
-      now.size === left.size &&
-      now.mtimeNs === left.mtimeNs &&
-      now.ctimeNs === left.ctimeNs &&
-      now.ino === left.ino &&
-      now.dev === left.dev
-    )
-      return fd;
+    if (now.isFile() && sameIdentity(now, left)) return fd;
     await this.io.close(fd);
     return undefined;
   }

@@ -6,7 +6,7 @@ import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtim
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentSource, type ContentStore, jsonBody } from '#store/content-store.ts';
-import { type Chunk, EMPTY_SHA256, objectKeysOf, ReadArena } from './content.ts';
+import { type Chunk, EMPTY_SHA256, objectKeysOf, ReadArena, sameIdentity } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
 import {
@@ -576,14 +576,21 @@ class ShardRestorer {
     deadline: number,
   ): Promise<boolean> {
     const saved = await this.checkpoints.load(entry.path);
-    const goOn =
-      saved &&
-      saved.progress.chunks.length < chunks.length &&
-      saved.progress.chunks.every(
+    const ofThisFile =
+      saved?.progress.chunks.every(
         (chunk, i) => chunk.sha256 === chunks[i]?.[0] && chunk.size === chunks[i]?.[1],
-      )
-        ? saved
-        : undefined;
+      ) === true;
+    if (saved && ofThisFile && saved.progress.chunks.length === chunks.length) {
+      // Finished and verified by an earlier attempt (a skipLost restart, a retried shard): kept
+      // when nothing touched it since, or every such restart writes it again from its first byte.
+      await this.tree.ensureDir(parentOf(entry.path));
+      const now = await fs.lstat(this.tree.absolute(entry.path), { bigint: true }).catch(() => undefined);
+      if (now?.isFile() && sameIdentity(now, saved.progress.file)) {
+        this.countVerified(entry);
+        return true;
+      }
+    }
+    const goOn = saved && ofThisFile && saved.progress.chunks.length < chunks.length ? saved : undefined;
     let fd = goOn ? await this.tree.openUnchanged(entry.path, goOn.progress.file) : undefined;
     const from = fd !== undefined ? goOn : undefined;
     fd ??= await this.tree.createFile(entry.path);
@@ -636,7 +643,18 @@ class ShardRestorer {
       if (fd !== undefined) await this.io.close(fd);
       throw error;
     }
+    const state = hash.save();
     await this.finishFile(entry, fd, hash, written);
+    // Recorded finished, as it is now (mode and mtime set): an attempt that starts again keeps it.
+    await this.checkpoints.save(entry.path, {
+      progress: {
+        file: await fs.lstat(this.tree.absolute(entry.path), { bigint: true }),
+        chunks: done,
+        hashState: state,
+      },
+      attempt: 1,
+      uploadedChunks: 0,
+    });
     return true;
   }
 

@@ -3,18 +3,18 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { sameIdentity } from '#components/files/content.ts';
 import { SafeTree } from '#components/files/restore-fs.ts';
-import type { ContentStore } from '#store/content-store.ts';
-import { LocalFolderStore } from '#store/local-folder-store.ts';
 import {
   backupContext,
   commitSet,
   driveBackup,
   driveRestore,
-  homeRuntime,
+  type homeRuntime,
   indexEntriesOf,
   restoreContext,
 } from './support/drive.ts';
+import { CHUNK, clockedChunkReads, resumeHome } from './support/resume.ts';
 import { bytesFor, diffTrees, readTree } from './support/trees.ts';
 
 /**
@@ -39,7 +39,6 @@ vi.mock('#components/files/content.ts', async (importOriginal) => {
   };
 });
 
-const CHUNK = 64 * 1024;
 const work = fs.mkdtempSync(path.join(tmpdir(), 'large-file-resume-'));
 afterEach(() => {
   reads.calls.length = 0;
@@ -49,27 +48,7 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 let homes = 0;
 function setUp(budgetSeconds = 0) {
   homes += 1;
-  const home = path.join(work, `home-${homes}`);
-  fs.mkdirSync(path.join(home, 'data/document_library'), { recursive: true });
-  fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'x=y\n');
-  fs.writeFileSync(path.join(home, 'data/document_library/small'), 'a small document');
-  const folder = new LocalFolderStore(path.join(work, `store-${homes}`));
-  const rt = (root: string, store: ContentStore = folder, timeBudgetSeconds = budgetSeconds) =>
-    homeRuntime(
-      store,
-      {
-        root,
-        shard: { maxFiles: 1000, maxBytes: 64 * 1024 * 1024, timeBudgetSeconds },
-        blobThresholdBytes: CHUNK,
-        chunkBytes: CHUNK,
-        packBytes: 1024 * 1024,
-        resumableFileBytes: 4 * CHUNK,
-        // A file at the top that sorts before every other entry (the first entry of the first round).
-        include: ['a-video.mp4'],
-      },
-      path.join(work, 'scratch'),
-    );
-  return { home, store: folder, rt };
+  return resumeHome(work, homes, budgetSeconds);
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -245,23 +224,7 @@ describe('a restore of a file too large for one invocation (more chunks than a f
     const backup = await driveBackup(rt(home), backupContext(id));
     expect(backup.status).toBe('complete');
     await commitSet(store, id, [backup]);
-    const realNow = Date.now.bind(Date);
-    let offset = 0;
-    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
-    const gets: string[] = [];
-    const slowStore = new Proxy(store, {
-      get(target, property) {
-        const value = Reflect.get(target, property, target);
-        if (property !== 'get') return typeof value === 'function' ? value.bind(target) : value;
-        return (key: string) => {
-          if (key.startsWith('objects/blobs/')) {
-            gets.push(key);
-            offset += 300;
-          }
-          return target.get(key);
-        };
-      },
-    });
+    const { store: slowStore, gets } = clockedChunkReads(store, 300);
     const target = path.join(work, `restored-${homes}`);
     return { home, rel, bytes, id, target, gets, restoreRt: rt(target, slowStore, 1) };
   }
@@ -335,5 +298,28 @@ describe('going on with a staging file (SafeTree.openUnchanged)', () => {
     }
     // Assess: the caller starts the file again (createFile replaces it), the shard does not fail.
     expect(opened).toBeUndefined();
+  });
+});
+
+describe('the identity of a file across invocations (sameIdentity)', () => {
+  it('does not compare the device: two Lambda environments may number one EFS mount differently', () => {
+    const file = path.join(work, 'identity');
+    fs.writeFileSync(file, 'same bytes');
+    const seen = fs.statSync(file, { bigint: true });
+    const elsewhere = Object.assign(Object.create(Object.getPrototypeOf(seen)), seen, { dev: seen.dev + 1n });
+    expect(sameIdentity(elsewhere, seen)).toBe(true);
+    // Another inode, or other times, is another file (or the same one changed).
+    expect(
+      sameIdentity(
+        Object.assign(Object.create(Object.getPrototypeOf(seen)), seen, { ino: seen.ino + 1n }),
+        seen,
+      ),
+    ).toBe(false);
+    expect(
+      sameIdentity(
+        Object.assign(Object.create(Object.getPrototypeOf(seen)), seen, { ctimeNs: seen.ctimeNs + 1n }),
+        seen,
+      ),
+    ).toBe(false);
   });
 });
