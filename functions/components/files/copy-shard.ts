@@ -156,6 +156,7 @@ type Processed = IndexEntry | PartLine | undefined | typeof DEFERRED;
  * of throughput) could take the invocation past Lambda's 15 minutes, and every retry with it.
  */
 const DEFERRED = Symbol('deferred to the next round');
+type TalliedStat = 'changedFiles' | 'recheckedFiles' | 'uploadedFiles' | 'dedupedFiles';
 
 export interface CopyShardOutput {
   readonly shardId: string;
@@ -310,6 +311,8 @@ class ShardCopier {
   private readonly fsSlots: Semaphore;
   private readonly largeSlot = new Semaphore(1);
   private readonly fileCheckpoints: FileCheckpoints;
+  /** What each entry still in the window added to the file counts: undone if it is cut off (DEFERRED before it). */
+  private readonly tallies = new Map<string, Partial<Record<TalliedStat, number>>>();
   /** Packs and chunks on their way to the store (what bounds memory and uploads in flight). */
   private readonly uploadBuffers: UploadBuffers;
   /** Chunks this shard stored or found stored, by sha256 (no second HEAD for them). */
@@ -408,12 +411,14 @@ class ShardCopier {
       const head = window.shift();
       const path = windowPaths.shift();
       if (deferred) {
-        // Beyond the cut: waited for (nothing left running), never written.
+        // Beyond the cut: waited for (nothing left running), never written; the next round counts it.
         if (head instanceof Promise) await head.catch(() => undefined);
+        this.untally(path);
         return;
       }
       const item = head instanceof Promise ? await head : head;
       if (item === DEFERRED) {
+        this.untally(path);
         deferred = true;
         // Before the first entry of the range when that is the file stopped in the middle ('' sorts first).
         resumeAfter = lastTaken ?? this.range.after ?? '';
@@ -421,6 +426,7 @@ class ShardCopier {
         return;
       }
       lastTaken = path;
+      if (path !== undefined) this.tallies.delete(path);
       if (!item) return;
       let entry: IndexEntry;
       let full: boolean;
@@ -650,7 +656,7 @@ class ShardCopier {
       );
     }
     // A racy file is counted once its content is known: rechecked, or changed after all.
-    if (!racy) this.stats.changedFiles += 1;
+    if (!racy) this.tally(walked.path, 'changedFiles', 1);
     return stats.size < this.settings.blobThresholdBytes
       ? this.smallFile(walked, before, racy)
       : this.largeFile(walked, before, racy);
@@ -668,13 +674,13 @@ class ShardCopier {
    * Counts a racily clean file once read: true (rechecked) when its content is the recorded one,
    * false (a changed file, counted as one) when not. Always false for a file that was not racy.
    */
-  private recheckedSame(racy: boolean, before: FileEntry | undefined, sha256: string): boolean {
+  private recheckedSame(path: string, racy: boolean, before: FileEntry | undefined, sha256: string): boolean {
     if (!racy) return false;
     if (before?.sha256 === sha256) {
-      this.stats.recheckedFiles += 1;
+      this.tally(path, 'recheckedFiles', 1);
       return true;
     }
-    this.stats.changedFiles += 1;
+    this.tally(path, 'changedFiles', 1);
     return false;
   }
 
@@ -843,18 +849,18 @@ class ShardCopier {
     const { bytes, stats } = read;
     this.stats.hashedBytes += bytes.length;
     const sha256 = bytes.length === 0 ? EMPTY_SHA256 : await sha256Hex(bytes);
-    const rechecked = this.recheckedSame(racy, before, sha256);
+    const rechecked = this.recheckedSame(walked.path, racy, before, sha256);
     if (bytes.length === 0)
       return this.fileEntry(walked, stats, exactTimes(stats), 0, EMPTY_SHA256, undefined);
     // A rechecked file's content is found where it was recorded (the same path's data).
     let location = await this.locate(sha256, before);
     if (location) {
-      if (!rechecked) this.stats.dedupedFiles += 1;
+      if (!rechecked) this.tally(walked.path, 'dedupedFiles', 1);
     } else {
       const adding = this.packs.add(sha256, bytes);
       this.remember(sha256, adding);
       location = await adding;
-      this.stats.uploadedFiles += 1;
+      this.tally(walked.path, 'uploadedFiles', 1);
       this.stats.uploadedBytes += bytes.length;
     }
     return this.fileEntry(walked, stats, exactTimes(stats), bytes.length, sha256, location);
@@ -873,7 +879,7 @@ class ShardCopier {
     return this.largeSlot.run(async () => {
       // Its turn came after the budget: the next round reads it (the first entry is always read).
       if (walked.path !== this.firstQueued && Date.now() >= this.deadline) {
-        if (!racy) this.stats.changedFiles -= 1;
+        if (!racy) this.tally(walked.path, 'changedFiles', -1);
         return DEFERRED;
       }
       const known = new Set<string>();
@@ -942,17 +948,17 @@ class ShardCopier {
             attempt,
             uploadedChunks: uploadedByRun,
           });
-          if (!racy) this.stats.changedFiles -= 1;
+          if (!racy) this.tally(walked.path, 'changedFiles', -1);
           return DEFERRED;
         }
         // A rechecked file's chunks are all the recorded ones (known): none was uploaded.
-        const rechecked = this.recheckedSame(racy, before, read.sha256);
+        const rechecked = this.recheckedSame(walked.path, racy, before, read.sha256);
         if (read.size === 0)
           return this.fileEntry(walked, read.stats, exactTimes(read.stats), 0, EMPTY_SHA256, undefined);
         if (uploadedByRun > 0) {
-          this.stats.uploadedFiles += 1;
+          this.tally(walked.path, 'uploadedFiles', 1);
         } else if (!rechecked) {
-          this.stats.dedupedFiles += 1;
+          this.tally(walked.path, 'dedupedFiles', 1);
         }
         // Chunks are named by their content, so the location is the same wherever the bytes were seen before.
         return this.fileEntry(
@@ -966,6 +972,20 @@ class ShardCopier {
       }
       return this.keptChanging(walked, before);
     });
+  }
+
+  private tally(path: string, stat: TalliedStat, n: number): void {
+    this.stats[stat] += n;
+    const tally = this.tallies.get(path) ?? {};
+    tally[stat] = (tally[stat] ?? 0) + n;
+    this.tallies.set(path, tally);
+  }
+
+  private untally(path: string | undefined): void {
+    const tally = path === undefined ? undefined : this.tallies.get(path);
+    if (!tally || path === undefined) return;
+    for (const [stat, n] of Object.entries(tally)) this.stats[stat as TalliedStat] -= n;
+    this.tallies.delete(path);
   }
 
   /**

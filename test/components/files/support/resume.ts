@@ -11,9 +11,10 @@ export const CHUNK = 64 * 1024;
 /**
  * A Liferay Home `home-<n>` under `work` (a properties file, a small document) and its folder store
  * `store-<n>`, with the settings of the large-file rounds tests: 64 KiB chunks, files of four chunks
- * or more resumable, and `a-video.mp4` at the top included (it sorts before every other entry).
+ * or more resumable, `a-video.mp4` at the top included (it sorts before every other entry), and
+ * shards of `maxFiles` entries.
  */
-export function resumeHome(work: string, n: number, budgetSeconds: number) {
+export function resumeHome(work: string, n: number, budgetSeconds: number, maxFiles = 1000) {
   const home = path.join(work, `home-${n}`);
   fs.mkdirSync(path.join(home, 'data/document_library'), { recursive: true });
   fs.writeFileSync(path.join(home, 'portal-ext.properties'), 'x=y\n');
@@ -25,7 +26,7 @@ export function resumeHome(work: string, n: number, budgetSeconds: number) {
       store,
       {
         root,
-        shard: { maxFiles: 1000, maxBytes: 64 * 1024 * 1024, timeBudgetSeconds },
+        shard: { maxFiles, maxBytes: 64 * 1024 * 1024, timeBudgetSeconds },
         blobThresholdBytes: CHUNK,
         chunkBytes: CHUNK,
         packBytes: 1024 * 1024,
