@@ -20,7 +20,7 @@ import {
   UploadBuffers,
 } from './content.ts';
 import { asPreviousIndexError, ContentChangedError, PreviousIndexError } from './errors.ts';
-import { copyShardEventSchema, type ShardItem } from './events.ts';
+import { copyShardEventSchema, type ShardItem, shardRange } from './events.ts';
 import { FileCheckpoints, savableSha256 } from './file-checkpoints.ts';
 import * as fsx from './fsx.ts';
 import {
@@ -217,12 +217,12 @@ async function finishedResult(
     if (error instanceof CorruptBackupError) return undefined;
     throw error;
   }
+  const range = shardRange(shard);
   if (
     !result ||
     result.shardId !== shard.id ||
-    // '' (a round that goes on before the tree's first entry) is recorded as no `after` (the range is open).
-    result.after !== (shard.after === '' ? undefined : shard.after) ||
-    result.through !== shard.through
+    result.after !== range.after ||
+    result.through !== range.through
   )
     return undefined;
   return result;
@@ -311,7 +311,10 @@ class ShardCopier {
   private readonly fsSlots: Semaphore;
   private readonly largeSlot = new Semaphore(1);
   private readonly fileCheckpoints: FileCheckpoints;
-  /** What each entry still in the window added to the file counts: undone if it is cut off (DEFERRED before it). */
+  /**
+   * What each entry still in the window added to the file counts, undone if it is cut off (deferred
+   * itself, or behind a deferred one): the round that reads it counts it.
+   */
   private readonly tallies = new Map<string, Partial<Record<TalliedStat, number>>>();
   /** Packs and chunks on their way to the store (what bounds memory and uploads in flight). */
   private readonly uploadBuffers: UploadBuffers;
@@ -338,8 +341,7 @@ class ShardCopier {
     /** Said before anything this shard finds (why it runs without the previous copy). */
     private readonly warnings: string[] = [],
   ) {
-    // '' is "from the start" (a round that goes on with the first entry of the tree): open, as undefined.
-    this.range = { after: shard.after === '' ? undefined : shard.after, through: shard.through };
+    this.range = shardRange(shard);
     this.backupId = plan.backupId;
     this.fsSlots = new Semaphore(settings.fsConcurrency);
     this.fileCheckpoints = new FileCheckpoints(rt.store, plan.backupId, component, rt.logger);
@@ -878,10 +880,7 @@ class ShardCopier {
   ): Promise<FileEntry | undefined | typeof DEFERRED> {
     return this.largeSlot.run(async () => {
       // Its turn came after the budget: the next round reads it (the first entry is always read).
-      if (walked.path !== this.firstQueued && Date.now() >= this.deadline) {
-        if (!racy) this.tally(walked.path, 'changedFiles', -1);
-        return DEFERRED;
-      }
+      if (walked.path !== this.firstQueued && Date.now() >= this.deadline) return DEFERRED;
       const known = new Set<string>();
       if (before?.data && 'chunks' in before.data)
         for (const [sha256] of before.data.chunks) known.add(sha256);
@@ -948,7 +947,6 @@ class ShardCopier {
             attempt,
             uploadedChunks: uploadedByRun,
           });
-          if (!racy) this.tally(walked.path, 'changedFiles', -1);
           return DEFERRED;
         }
         // A rechecked file's chunks are all the recorded ones (known): none was uploaded.
@@ -982,8 +980,9 @@ class ShardCopier {
   }
 
   private untally(path: string | undefined): void {
-    const tally = path === undefined ? undefined : this.tallies.get(path);
-    if (!tally || path === undefined) return;
+    if (path === undefined) return;
+    const tally = this.tallies.get(path);
+    if (!tally) return;
     for (const [stat, n] of Object.entries(tally)) this.stats[stat as TalliedStat] -= n;
     this.tallies.delete(path);
   }

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { backupIdSchema } from '#backup-set/manifest.ts';
 import { SHARD_ID_PATTERN } from './keys.ts';
+import type { PathRange } from './paths.ts';
 import { filesComponentSchema } from './settings.ts';
 
 /**
@@ -45,6 +46,14 @@ export const shardItemSchema = z.strictObject({
   part: z.number().int().min(0).optional(),
 });
 export type ShardItem = z.infer<typeof shardItemSchema>;
+
+/**
+ * The paths a shard covers. `after: ''` (a round that goes on before the tree's first entry, when
+ * that entry is a large file whose read stopped) is the open start, as no `after`.
+ */
+export function shardRange(shard: ShardItem): PathRange {
+  return { after: shard.after === '' ? undefined : shard.after, through: shard.through };
+}
 
 export const planBackupEventSchema = z.object({ backup: backupRefSchema, component: filesComponentSchema });
 export const copyShardEventSchema = z.object({
