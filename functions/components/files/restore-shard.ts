@@ -527,33 +527,15 @@ class ShardRestorer {
     let written = 0;
     try {
       for (const part of parts) {
-        this.stats.contentRequests += 1;
-        const body = await this.rt.store.get(part.key);
-        const partHash = single ? undefined : createHash('sha256');
-        let partBytes = 0;
-        try {
-          for await (const chunk of body) {
-            const bytes = chunk as Buffer;
-            hash.update(bytes);
-            partHash?.update(bytes);
-            await fsx.writeAll(fd, bytes, null, this.io);
-            written += bytes.length;
-            partBytes += bytes.length;
-            if (written > entry.size) break;
-          }
-        } finally {
-          body.destroy();
-        }
-        if (
-          partHash &&
-          part.sha256 !== undefined &&
-          (partBytes !== part.size || partHash.digest('hex') !== part.sha256)
-        ) {
-          throw new VerificationError(
-            `${entry.path}: the chunk ${part.key} does not match its name: the stored copy is damaged`,
-            { object: part.key },
-          );
-        }
+        const object = single ? { key: part.key } : part;
+        written += await this.writeObject(
+          entry,
+          fd,
+          object,
+          written,
+          part.size ?? entry.size - written,
+          hash,
+        );
       }
     } catch (error) {
       await this.io.close(fd);
@@ -600,42 +582,13 @@ class ShardRestorer {
     try {
       for (let i = done.length; i < chunks.length; i += 1) {
         const [sha256, size] = chunks[i] as readonly [string, number];
-        const key = filesKeys.blob(sha256);
-        this.stats.contentRequests += 1;
-        const body = await this.rt.store.get(key);
-        const chunkHash = createHash('sha256');
-        let chunkBytes = 0;
-        try {
-          for await (const piece of body) {
-            const bytes = piece as Buffer;
-            chunkBytes += bytes.length;
-            if (chunkBytes > size) break;
-            hash.update(bytes);
-            chunkHash.update(bytes);
-            // At its place: a file opened again to go on is not positioned at its end.
-            await fsx.writeAll(fd, bytes, written + chunkBytes - bytes.length, this.io);
-          }
-        } finally {
-          body.destroy();
-        }
-        if (chunkBytes !== size || chunkHash.digest('hex') !== sha256) {
-          throw new VerificationError(
-            `${entry.path}: the chunk ${key} does not match its name: the stored copy is damaged`,
-            { object: key },
-          );
-        }
+        await this.writeObject(entry, fd, { key: filesKeys.blob(sha256), sha256, size }, written, size, hash);
         done.push({ start: written, size, sha256 });
         written += size;
         if (i + 1 < chunks.length && Date.now() >= deadline) {
-          // Its identity is read after close: over NFS the server sets the times as the writes reach it.
           await this.io.close(fd);
           fd = undefined;
-          const left = await fs.lstat(this.tree.absolute(entry.path), { bigint: true });
-          await this.checkpoints.save(entry.path, {
-            progress: { file: left, chunks: done, hashState: hash.save() },
-            attempt: 1,
-            uploadedChunks: 0,
-          });
+          await this.recordWritten(entry, done, hash.save());
           return false;
         }
       }
@@ -646,16 +599,60 @@ class ShardRestorer {
     const state = hash.save();
     await this.finishFile(entry, fd, hash, written);
     // Recorded finished, as it is now (mode and mtime set): an attempt that starts again keeps it.
+    await this.recordWritten(entry, done, state);
+    return true;
+  }
+
+  /**
+   * A large file's write so far (or finished) for the next attempt or round: the chunks written,
+   * the hash state, and the file as it is now, read after close (over NFS the server sets the
+   * times as the writes reach it).
+   */
+  private async recordWritten(entry: FileEntry, done: Chunk[], hashState: Uint8Array): Promise<void> {
+    const file = await fs.lstat(this.tree.absolute(entry.path), { bigint: true });
     await this.checkpoints.save(entry.path, {
-      progress: {
-        file: await fs.lstat(this.tree.absolute(entry.path), { bigint: true }),
-        chunks: done,
-        hashState: state,
-      },
+      progress: { file, chunks: done, hashState },
       attempt: 1,
       uploadedChunks: 0,
     });
-    return true;
+  }
+
+  /**
+   * Streams one stored object (a blob, or a chunk of a file) into the file from `position`, every
+   * byte into `hash`, and returns how many bytes it held; it stops once they pass `expected` (the
+   * caller's size check then fails). An object given its `sha256` is checked against that name.
+   */
+  private async writeObject(
+    entry: FileEntry,
+    fd: number,
+    object: { readonly key: string; readonly sha256?: string; readonly size?: number },
+    position: number,
+    expected: number,
+    hash: { update(bytes: Uint8Array): unknown },
+  ): Promise<number> {
+    this.stats.contentRequests += 1;
+    const body = await this.rt.store.get(object.key);
+    const named = object.sha256 !== undefined ? createHash('sha256') : undefined;
+    let length = 0;
+    try {
+      for await (const piece of body) {
+        const bytes = piece as Buffer;
+        hash.update(bytes);
+        named?.update(bytes);
+        await fsx.writeAll(fd, bytes, position + length, this.io);
+        length += bytes.length;
+        if (length > expected) break;
+      }
+    } finally {
+      body.destroy();
+    }
+    if (named && (length !== object.size || named.digest('hex') !== object.sha256)) {
+      throw new VerificationError(
+        `${entry.path}: the chunk ${object.key} does not match its name: the stored copy is damaged`,
+        { object: object.key },
+      );
+    }
+    return length;
   }
 
   /**

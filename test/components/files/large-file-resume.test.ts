@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { sameIdentity } from '#components/files/content.ts';
+import { filesKeys } from '#components/files/keys.ts';
 import { SafeTree } from '#components/files/restore-fs.ts';
 import {
   backupContext,
@@ -216,7 +217,7 @@ describe('a restore of a file too large for one invocation (more chunks than a f
    * that moves 300 ms at each chunk's GET: every invocation writes four chunks and stops.
    */
   async function setUpRestore() {
-    const { home, store, rt } = setUp(600);
+    const { home, store, storeDir, rt } = setUp(600);
     const rel = 'data/document_library/video.mp4';
     const bytes = bytesFor('a long video', 70 * CHUNK - 100);
     fs.writeFileSync(path.join(home, rel), bytes);
@@ -226,7 +227,18 @@ describe('a restore of a file too large for one invocation (more chunks than a f
     await commitSet(store, id, [backup]);
     const { store: slowStore, gets } = clockedChunkReads(store, 300);
     const target = path.join(work, `restored-${homes}`);
-    return { home, rel, bytes, id, target, gets, restoreRt: rt(target, slowStore, 1) };
+    return {
+      home,
+      store,
+      storeDir,
+      backup,
+      rel,
+      bytes,
+      id,
+      target,
+      gets,
+      restoreRt: rt(target, slowStore, 1),
+    };
   }
 
   afterEach(() => {
@@ -249,6 +261,26 @@ describe('a restore of a file too large for one invocation (more chunks than a f
     expect(gets).toHaveLength(70);
     expect(new Set(gets).size).toBe(70);
     expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
+  });
+
+  it('names the damaged chunk when one of them no longer matches its name', async () => {
+    // Prepare: one byte of the file's 30th chunk changes in the store.
+    const { store, storeDir, backup, rel, id, target, restoreRt } = await setUpRestore();
+    const entry = (await indexEntriesOf(store, backup)).get(rel);
+    if (entry?.type !== 'file' || !entry.data || !('chunks' in entry.data)) throw new Error('not chunked');
+    const [sha256] = entry.data.chunks[29] as [string, number];
+    const blob = path.join(storeDir, filesKeys.blob(sha256));
+    const bytes = fs.readFileSync(blob);
+    bytes[100] = (bytes[100] as number) ^ 1;
+    fs.writeFileSync(blob, bytes);
+    // Act
+    const failed = await driveRestore(restoreRt, restoreContext(id, {})).catch((error: Error) => error);
+    // Assess: the chunk is named (what skipLost goes without), not only the file.
+    expect(failed).toBeInstanceOf(Error);
+    expect((failed as Error).message).toContain(
+      `${rel}: the chunk ${filesKeys.blob(sha256)} does not match its name: the stored copy is damaged`,
+    );
+    expect(fs.existsSync(path.join(target, rel))).toBe(false);
   });
 
   it('starts the file again when its staging copy changed between two rounds', async () => {
