@@ -178,15 +178,19 @@ describe('a tree copied into place just before the first backup (every file chan
     for (const name of small) fs.writeFileSync(path.join(home, name), `content of ${name}`);
     const large = ['data/copied-a.lpkg', 'data/copied-b.lpkg'];
     for (const name of large) fs.writeFileSync(path.join(home, name), bytesFor(name, LARGE));
+    // The first backup's clock reads the moment the copy ended, so that it begins "at once" after
+    // it however long this machine then takes to get there: on the real clock, a machine busy
+    // enough to take 3 s (RACY_MARGIN_MS) to reach its Plan would leave every file outside the margin.
+    const copiedAt = new Date();
     const ids = [1, 2, 3].map((n) => `b20261128t02000${homes}z-c00${n}`);
-    const backup = async (i: number) => {
+    const backup = async (i: number, runtime = rt) => {
       reads.paths.length = 0;
-      const result = await driveBackup(rt, backupContext(ids[i] as string, ids[i - 1]));
+      const result = await driveBackup(runtime, backupContext(ids[i] as string, ids[i - 1]));
       expect(result.status).toBe('complete');
       await commitSet(store, ids[i] as string, [result], ids[i - 1]);
       return result;
     };
-    const first = await backup(0);
+    const first = await backup(0, { ...rt, now: () => copiedAt });
     const everyFile = [...small, ...large, 'portal-ext.properties'].sort();
     expect(readNames(home)).toEqual(everyFile);
     // The next backup, hours later in life: here, once the margin has passed.

@@ -221,15 +221,23 @@ describe('a file changed just before the previous backup began, and not since', 
     const { home, store, rt } = setUp();
     fs.writeFileSync(path.join(home, 'data/fresh.txt'), 'just written');
     fs.writeFileSync(path.join(home, 'data/fresh.lpkg'), bytesFor('just written large', LARGE));
+    // The first backup's clock reads the moment the files were written, so that it begins "right
+    // after" however long this machine then takes to get there: on the real clock, a machine busy
+    // enough to take 3 s (RACY_MARGIN_MS) to reach its Plan would leave the files outside the margin.
+    const writtenAt = new Date();
     const ids = [1, 2, 3, 4].map((n) => `b20261127t03000${homes}z-c00${n}`);
-    const backup = async (i: number) => {
+    const backup = async (i: number, now?: () => Date) => {
       reads.paths.length = 0;
-      const result = await driveBackup(rt(home), backupContext(ids[i] as string, ids[i - 1]));
+      const runtime = rt(home);
+      const result = await driveBackup(
+        now ? { ...runtime, now } : runtime,
+        backupContext(ids[i] as string, ids[i - 1]),
+      );
       expect(result.status).toBe('complete');
       await commitSet(store, ids[i] as string, [result], ids[i - 1]);
       return result;
     };
-    await backup(0);
+    await backup(0, () => writtenAt);
 
     // Act: the next backup at once
     store.reset();
