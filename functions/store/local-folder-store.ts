@@ -326,12 +326,12 @@ function holderBody(): Buffer {
   );
 }
 
-/** Links `temp` under `name` unless a file has that name (link(2) never replaces one). */
 /** A file's version tag: a rewrite (a new file renamed into place) changes its inode, an edit its mtime. */
 function etagOf(stats: BigIntStats): string {
   return `${stats.ino}-${stats.mtimeNs}-${stats.size}`;
 }
 
+/** Links `temp` under `name` unless a file has that name (link(2) never replaces one). */
 async function linkIfAbsent(temp: string, name: string): Promise<boolean> {
   try {
     await fs.link(temp, name);
