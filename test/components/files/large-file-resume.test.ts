@@ -29,15 +29,11 @@ const reads = vi.hoisted(() => ({
 }));
 
 vi.mock('#components/files/content.ts', async (importOriginal) => {
-  const original = await importOriginal<typeof import('#components/files/content.ts')>();
-  return {
-    ...original,
-    readChunks: async (...args: Parameters<typeof original.readChunks>) => {
-      const read = await original.readChunks(...args);
-      reads.calls.push({ absPath: args[0], bytesRead: read.bytesRead, stopped: 'stopped' in read });
-      return read;
-    },
-  };
+  const { observedContent } = await import('./support/observed-reads.ts');
+  return observedContent(importOriginal, {
+    afterLarge: (absPath, read) =>
+      reads.calls.push({ absPath, bytesRead: read.bytesRead, stopped: 'stopped' in read }),
+  });
 });
 
 const work = fs.mkdtempSync(path.join(tmpdir(), 'large-file-resume-'));

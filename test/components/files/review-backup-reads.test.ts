@@ -28,18 +28,11 @@ const hooks = vi.hoisted(() => ({
 }));
 
 vi.mock('#components/files/content.ts', async (importOriginal) => {
-  const original = await importOriginal<typeof import('#components/files/content.ts')>();
-  return {
-    ...original,
-    readSmallFile: async (...args: Parameters<typeof original.readSmallFile>) => {
-      hooks.beforeSmallRead.get(args[0])?.();
-      return original.readSmallFile(...args);
-    },
-    readChunks: (...args: Parameters<typeof original.readChunks>) => {
-      hooks.onLargeRead?.(args[0]);
-      return original.readChunks(...args);
-    },
-  };
+  const { observedContent } = await import('./support/observed-reads.ts');
+  return observedContent(importOriginal, {
+    beforeSmall: (absPath) => hooks.beforeSmallRead.get(absPath)?.(),
+    beforeLarge: (absPath) => hooks.onLargeRead?.(absPath),
+  });
 });
 
 const work = fs.mkdtempSync(path.join(tmpdir(), 'review-backup-reads-'));

@@ -29,18 +29,9 @@ import { bytesFor } from './support/trees.ts';
 const reads = vi.hoisted(() => ({ paths: [] as string[] }));
 
 vi.mock('#components/files/content.ts', async (importOriginal) => {
-  const original = await importOriginal<typeof import('#components/files/content.ts')>();
-  return {
-    ...original,
-    readSmallFile: (...args: Parameters<typeof original.readSmallFile>) => {
-      reads.paths.push(args[0]);
-      return original.readSmallFile(...args);
-    },
-    readChunks: (...args: Parameters<typeof original.readChunks>) => {
-      reads.paths.push(args[0]);
-      return original.readChunks(...args);
-    },
-  };
+  const record = (absPath: string) => reads.paths.push(absPath);
+  const { observedContent } = await import('./support/observed-reads.ts');
+  return observedContent(importOriginal, { beforeSmall: record, beforeLarge: record });
 });
 
 const SETTLE_MS = RACY_MARGIN_MS + 500;

@@ -48,18 +48,9 @@ import { bytesFor, diffTrees, readTree } from './support/trees.ts';
 const reads = vi.hoisted(() => ({ paths: [] as string[] }));
 
 vi.mock('#components/files/content.ts', async (importOriginal) => {
-  const original = await importOriginal<typeof import('#components/files/content.ts')>();
-  return {
-    ...original,
-    readSmallFile: (...args: Parameters<typeof original.readSmallFile>) => {
-      reads.paths.push(args[0]);
-      return original.readSmallFile(...args);
-    },
-    readChunks: (...args: Parameters<typeof original.readChunks>) => {
-      reads.paths.push(args[0]);
-      return original.readChunks(...args);
-    },
-  };
+  const record = (absPath: string) => reads.paths.push(absPath);
+  const { observedContent } = await import('./support/observed-reads.ts');
+  return observedContent(importOriginal, { beforeSmall: record, beforeLarge: record });
 });
 
 /** How long after its last change a file is trusted by its times alone (the engine's margin, and a little). */

@@ -22,15 +22,10 @@ import { bytesFor, diffTrees, readTree } from './support/trees.ts';
 const reads = vi.hoisted(() => ({ calls: [] as Array<{ absPath: string; bytesRead: number }> }));
 
 vi.mock('#components/files/content.ts', async (importOriginal) => {
-  const original = await importOriginal<typeof import('#components/files/content.ts')>();
-  return {
-    ...original,
-    readChunks: async (...args: Parameters<typeof original.readChunks>) => {
-      const read = await original.readChunks(...args);
-      reads.calls.push({ absPath: args[0], bytesRead: read.bytesRead });
-      return read;
-    },
-  };
+  const { observedContent } = await import('./support/observed-reads.ts');
+  return observedContent(importOriginal, {
+    afterLarge: (absPath, read) => reads.calls.push({ absPath, bytesRead: read.bytesRead }),
+  });
 });
 
 const work = fs.mkdtempSync(path.join(tmpdir(), 'review-resume-reruns-'));
