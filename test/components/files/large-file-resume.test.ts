@@ -334,20 +334,11 @@ describe('the identity of a file across invocations (sameIdentity)', () => {
     const file = path.join(work, 'identity');
     fs.writeFileSync(file, 'same bytes');
     const seen = fs.statSync(file, { bigint: true });
-    const elsewhere = Object.assign(Object.create(Object.getPrototypeOf(seen)), seen, { dev: seen.dev + 1n });
-    expect(sameIdentity(elsewhere, seen)).toBe(true);
+    const seenWith = (changes: Partial<fs.BigIntStats>): fs.BigIntStats =>
+      Object.assign(Object.create(Object.getPrototypeOf(seen)), seen, changes);
+    expect(sameIdentity(seenWith({ dev: seen.dev + 1n }), seen)).toBe(true);
     // Another inode, or other times, is another file (or the same one changed).
-    expect(
-      sameIdentity(
-        Object.assign(Object.create(Object.getPrototypeOf(seen)), seen, { ino: seen.ino + 1n }),
-        seen,
-      ),
-    ).toBe(false);
-    expect(
-      sameIdentity(
-        Object.assign(Object.create(Object.getPrototypeOf(seen)), seen, { ctimeNs: seen.ctimeNs + 1n }),
-        seen,
-      ),
-    ).toBe(false);
+    expect(sameIdentity(seenWith({ ino: seen.ino + 1n }), seen)).toBe(false);
+    expect(sameIdentity(seenWith({ ctimeNs: seen.ctimeNs + 1n }), seen)).toBe(false);
   });
 });
