@@ -145,12 +145,12 @@ describe('a large file whose read outlasts the time budget', () => {
 
   it('is read from its first byte when its checkpoint was damaged, never with the damaged state', async () => {
     // Prepare: once the first chunk was read and its checkpoint saved, one byte of the saved hash state changes.
-    const { home, store, rt } = setUp();
+    const { home, store, storeDir, rt } = setUp();
     const rel = 'data/document_library/video.mp4';
     const bytes = bytesFor('video', 6 * CHUNK);
     fs.writeFileSync(path.join(home, rel), bytes);
     const id = 'b20261128t020000z-c003';
-    const checkpoints = path.join(work, `store-${homes}`, `work/${id}/files/liferayHome/resume`);
+    const checkpoints = path.join(storeDir, `work/${id}/files/liferayHome/resume`);
     let damaged = false;
     // Act
     const result = await driveBackup(rt(home), backupContext(id), 'liferayHome', {

@@ -44,7 +44,7 @@ function setUp(budgetSeconds: number) {
 describe('a copy shard that goes on with a large file from the first entry of the tree', () => {
   it('run again after it wrote its result (its answer lost) returns that result without walking again', async () => {
     // Prepare: the file sorts first, so the rounds after the first go on from '' (before every path).
-    const { home, rt } = setUp(0);
+    const { home, storeDir, rt } = setUp(0);
     const file = path.join(home, 'a-video.mp4');
     fs.writeFileSync(file, bytesFor('video', 6 * CHUNK));
     const id = 'b20261128t040000z-d001';
@@ -57,10 +57,10 @@ describe('a copy shard that goes on with a large file from the first entry of th
         const event = () => JSON.parse(JSON.stringify({ backup, component: 'liferayHome', shard: item }));
         await copyShard(event(), rt(home));
         const resultKey = filesKeys.shardResult(id, 'liferayHome', item.id);
-        const written = fs.readFileSync(path.join(work, `store-${homes}`, resultKey), 'utf8');
+        const written = fs.readFileSync(path.join(storeDir, resultKey), 'utf8');
         const readsBefore = reads.calls.length;
         await copyShard(event(), rt(home));
-        const rewritten = fs.readFileSync(path.join(work, `store-${homes}`, resultKey), 'utf8');
+        const rewritten = fs.readFileSync(path.join(storeDir, resultKey), 'utf8');
         reRuns.push({ readsByReRun: reads.calls.length - readsBefore, sameResult: written === rewritten });
         return false;
       },
@@ -76,7 +76,7 @@ describe('a restore with skipLost of a large file followed by a damaged small fi
   it('writes the large file once, chunk by chunk, not again from its first byte after the restart', async () => {
     // Prepare: a file of 69 chunks (written by a restore across rounds) and a small file after it
     // whose bytes in its pack are damaged (found only while writing it: the pack exists).
-    const { home, store, rt } = setUp(600);
+    const { home, store, storeDir, rt } = setUp(600);
     const rel = 'data/document_library/video.mp4';
     fs.writeFileSync(path.join(home, rel), bytesFor('a long video', 69 * CHUNK - 100));
     fs.writeFileSync(path.join(home, 'data/document_library/zz-after.txt'), 'damaged in its pack');
@@ -87,7 +87,7 @@ describe('a restore with skipLost of a large file followed by a damaged small fi
     const damaged = (await indexEntriesOf(store, backup)).get('data/document_library/zz-after.txt');
     if (damaged?.type !== 'file' || !damaged.data || !('pack' in damaged.data))
       throw new Error('not in a pack');
-    const packFile = path.join(work, `store-${homes}`, damaged.data.pack);
+    const packFile = path.join(storeDir, damaged.data.pack);
     const pack = fs.readFileSync(packFile);
     pack[damaged.data.offset] = (pack[damaged.data.offset] as number) ^ 1;
     fs.writeFileSync(packFile, pack);
