@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -56,7 +57,9 @@ function requireProgram(candidates: string[], debianPackage: string): string {
   );
 }
 
-async function freePort(): Promise<number> {
+export type PortPicker = () => Promise<number>;
+
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -67,6 +70,28 @@ async function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/** How many ports a server start tries before it gives up (see onFreePort). */
+const PORT_TRIES = 5;
+
+/**
+ * Runs `start` on a port picked free, again on another one when the server found it taken: the
+ * port is free when picked, but another test file's server can bind it before this one does.
+ */
+async function onFreePort<T>(
+  pickPort: PortPicker,
+  start: (port: number) => Promise<T>,
+  portTaken: (error: unknown) => boolean,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await pickPort();
+    try {
+      return await start(port);
+    } catch (error) {
+      if (attempt >= PORT_TRIES || !portTaken(error)) throw error;
+    }
+  }
 }
 
 async function waitFor(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
@@ -85,7 +110,7 @@ function exitedPromise(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startMariaDb(): Promise<DatabaseServer> {
+export async function startMariaDb(pickPort: PortPicker = freePort): Promise<DatabaseServer> {
   const installDb = requireProgram(['mariadb-install-db', 'mysql_install_db'], 'mariadb-server');
   const mariadbd = requireProgram(
     ['mariadbd', '/usr/sbin/mariadbd', 'mysqld', '/usr/sbin/mysqld'],
@@ -107,30 +132,6 @@ export async function startMariaDb(): Promise<DatabaseServer> {
     ],
     { stdio: 'pipe' },
   );
-  const port = await freePort();
-  const child = spawn(
-    mariadbd,
-    [
-      '--no-defaults',
-      `--datadir=${data}`,
-      '--user=root',
-      '--bind-address=127.0.0.1',
-      `--port=${port}`,
-      `--socket=${socket}`,
-      `--pid-file=${path.join(dir, 'mysqld.pid')}`,
-      // Its own folder for temporary tables (the default is TMPDIR, which every test server shares):
-      // the servers of two test runs at once lost each other's files in their bootstrap.
-      `--tmpdir=${dir}`,
-      '--skip-log-bin',
-      '--innodb-buffer-pool-size=64M',
-      '--innodb-log-file-size=48M',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-8000);
-  });
   const admin = (sql: string, database?: string) =>
     execFileSync(
       client,
@@ -151,20 +152,51 @@ export async function startMariaDb(): Promise<DatabaseServer> {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-  try {
-    await waitFor(() => {
-      if (child.exitCode !== null) throw new Error(`mariadbd exited: ${log}`);
+  const { port, child } = await onFreePort(
+    pickPort,
+    async (port) => {
+      const child = spawn(
+        mariadbd,
+        [
+          '--no-defaults',
+          `--datadir=${data}`,
+          '--user=root',
+          '--bind-address=127.0.0.1',
+          `--port=${port}`,
+          `--socket=${socket}`,
+          `--pid-file=${path.join(dir, 'mysqld.pid')}`,
+          // Its own folder for temporary tables (the default is TMPDIR, which every test server shares):
+          // the servers of two test runs at once lost each other's files in their bootstrap.
+          `--tmpdir=${dir}`,
+          '--skip-log-bin',
+          '--innodb-buffer-pool-size=64M',
+          '--innodb-log-file-size=48M',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let log = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        log = (log + chunk.toString()).slice(-8000);
+      });
       try {
-        admin('SELECT 1');
-        return true;
-      } catch {
-        return false;
+        await waitFor(() => {
+          if (child.exitCode !== null) throw new Error(`mariadbd exited: ${log}`);
+          try {
+            admin('SELECT 1');
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'mariadbd');
+      } catch (error) {
+        child.kill('SIGKILL');
+        await exitedPromise(child);
+        throw error;
       }
-    }, 'mariadbd');
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+      return { port, child };
+    },
+    (error) => /Address already in use|Bind on TCP\/IP port/i.test(String(error)),
+  );
   const user = 'liferay';
   const escaped = TEST_PASSWORD.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
   // Anonymous accounts (''@localhost) would shadow 'liferay'@'%' for loopback logins.
@@ -207,7 +239,7 @@ function postgresBin(): string {
   );
 }
 
-export async function startPostgres(): Promise<DatabaseServer> {
+export async function startPostgres(pickPort: PortPicker = freePort): Promise<DatabaseServer> {
   const bin = postgresBin();
   const psql = requireProgram(['psql'], 'postgresql-client');
   const runuser = requireProgram(['runuser', '/usr/sbin/runuser'], 'util-linux');
@@ -236,9 +268,23 @@ export async function startPostgres(): Promise<DatabaseServer> {
     'UTF8',
     '--locale=C',
   ]);
-  const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB`;
-  asPostgres('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', '-t', '30', 'start']);
+  const logFile = path.join(dir, 'log');
+  const port = await onFreePort(
+    pickPort,
+    async (port) => {
+      rmSync(logFile, { force: true }); // pg_ctl appends: the last attempt's reason only
+      const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB`;
+      try {
+        asPostgres('pg_ctl', ['-D', data, '-o', options, '-l', logFile, '-w', '-t', '30', 'start']);
+      } catch (error) {
+        // pg_ctl only says "could not start server": the reason is in the server's log.
+        const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-4000) : '';
+        throw new Error(`postgres did not start on port ${port}: ${(error as Error).message}\n${log}`);
+      }
+      return port;
+    },
+    (error) => /Address already in use|could not create any TCP\/IP sockets/i.test(String(error)),
+  );
   const admin = (sql: string, database = 'postgres') =>
     execFileSync(
       runuser,
