@@ -7,6 +7,7 @@
  *   npm run bench -- --git                 # only the Git benchmark
  *   npm run bench -- --simulate            # only the scale simulation (bench/scale-simulation.ts)
  *   npm run bench -- --floor               # only the incremental's floor (bench/incremental-floor.ts)
+ *   npm run bench -- --plan-cpu            # only a first backup's Plan CPU per entry (bench/plan-cpu.ts)
  *   npm run bench -- --files --tools ours  # only this engine (quick look while tuning)
  *   SCALE=small RUNS=1 npm run bench -- --files
  *   BENCH_DIR=/data/bench npm run bench
@@ -636,11 +637,13 @@ async function main(): Promise<void> {
       git: { type: 'boolean' },
       simulate: { type: 'boolean' },
       floor: { type: 'boolean' },
+      'plan-cpu': { type: 'boolean' },
       tools: { type: 'string' },
     },
   });
   if (values.simulate) return runScript('bench/scale-simulation.ts');
   if (values.floor) return runScript('bench/incremental-floor.ts', [DATA]);
+  if (values['plan-cpu']) return runScript('bench/plan-cpu.ts', [DATA]);
   const both = !values.files && !values.git;
   const tools = new Set((values.tools ?? 'ours,rclone,restic').split(',').map((tool) => tool.trim()));
   for (const tool of tools)
