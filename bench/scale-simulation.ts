@@ -66,6 +66,17 @@ const CPU_MS_PER_CHANGED_FILE = 0.08;
  * synchronous calls; over EFS the calls are asynchronous and cost more (assumption: 30 µs).
  */
 const CPU_US_PER_ENTRY = 30;
+/**
+ * CPU per entry of a first backup's Plan: its walk (asynchronous, as over EFS, with the Liferay
+ * Home's rules and 64 threads in the pool) and the shard cutter, measured by bench/plan-cpu.ts
+ * (`npm run bench -- --plan-cpu`) on the medium tree with its metadata in the page cache: 32 µs,
+ * 23 of them in the kernel (64 threads waking for calls on two cores). ASSUMPTION: over EFS the
+ * NFS client's round trips cost the kernel about what the local lookups and wake-ups cost here.
+ */
+const PLAN_CPU_US_PER_ENTRY = 32;
+/** PlanBackup's memory (cdk/components/files.ts): Lambda allocates CPU in proportion to memory (1,769 MB being one vCPU). */
+const PLAN_MEMORY_MB = 1024;
+const PLAN_VCPUS = Math.min(1, PLAN_MEMORY_MB / 1769);
 /** Filesystem calls per file read: open, fstat, read, close (NFS: each one round trip at worst). */
 const CALLS_PER_FILE_READ = 4;
 /**
@@ -262,8 +273,7 @@ function project(listing: Listing, mode: EfsMode, kind: 'full' | 'incremental'):
 
   // Plan: a first backup walks the tree once in one function; later ones cut from the previous index.
   const walkCalls = listing.entries + listing.dirs; // an lstat per entry, a readdir per folder
-  const planCallsPerSecond = Math.min(PLAN_WALK_CONCURRENCY / EFS_CALL_LATENCY_S, efs.readIops);
-  const planSeconds = kind === 'full' ? walkCalls / planCallsPerSecond : 5;
+  const planSeconds = kind === 'full' ? planWalkSeconds(listing, mode) : 5;
 
   // Copy shards.
   const shards = listing.shards.length;
@@ -349,11 +359,26 @@ function largestInWindow(listing: Listing, mode: EfsMode, kind: 'full' | 'increm
   return low;
 }
 
-/** Files one Plan invocation can list in 15 minutes (two calls per folder-and-file pair, as above). */
-function planCapacity(listing: Listing, mode: EfsMode): number {
+/**
+ * A first backup's Plan walking the whole tree in one function: bound by EFS (its calls in flight
+ * over their latency, or the file system's IOPS) or by its own CPU, whichever is slower.
+ */
+function planWalk(listing: Listing, mode: EfsMode): { efs: number; cpu: number } {
   const callsPerSecond = Math.min(PLAN_WALK_CONCURRENCY / EFS_CALL_LATENCY_S, EFS_MODES[mode].readIops);
-  const callsPerFile = (listing.entries + listing.dirs) / listing.files;
-  return (LAMBDA_TIMEOUT_S * callsPerSecond) / callsPerFile;
+  return {
+    efs: (listing.entries + listing.dirs) / callsPerSecond,
+    cpu: (listing.entries * PLAN_CPU_US_PER_ENTRY) / 1e6 / PLAN_VCPUS,
+  };
+}
+
+function planWalkSeconds(listing: Listing, mode: EfsMode): number {
+  const { efs, cpu } = planWalk(listing, mode);
+  return Math.max(efs, cpu);
+}
+
+/** Files one Plan invocation can list in 15 minutes. */
+function planCapacity(listing: Listing, mode: EfsMode): number {
+  return (LAMBDA_TIMEOUT_S / planWalkSeconds(listing, mode)) * listing.files;
 }
 
 function main(): void {
@@ -365,7 +390,7 @@ function main(): void {
     '',
     `Synthetic listing: ${listing.entries.toLocaleString('en')} entries (${listing.dirs.toLocaleString('en')} folders), planned by ShardCutter in ${listing.seconds.toFixed(1)} s.`,
     `Shards (maxFiles ${SETTINGS.shard.maxFiles.toLocaleString('en')} entries, maxBytes ${fmtBytes(SETTINGS.shard.maxBytes)}): ${listing.shards.length}, ${Math.min(...sizes).toLocaleString('en')}-${Math.max(...sizes).toLocaleString('en')} entries each; Map concurrency ${Math.min(MAP_CONCURRENCY, listing.shards.length)} (map.maxConcurrency ${MAP_CONCURRENCY}; account limit ${LAMBDA_ACCOUNT_CONCURRENCY}).`,
-    `Assumptions: EFS call latency ${EFS_CALL_LATENCY_S * 1000} ms, ${FS_CONCURRENCY} calls in flight per shard and ${PLAN_WALK_CONCURRENCY} in Plan, ${LAMBDA_S3_MIB_S} MiB/s to S3 per function (not published by AWS), ${CPU_S_PER_GIB} CPU-s per GiB, shard budget ${SHARD_BUDGET_S} s.`,
+    `Assumptions: EFS call latency ${EFS_CALL_LATENCY_S * 1000} ms, ${FS_CONCURRENCY} calls in flight per shard and ${PLAN_WALK_CONCURRENCY} in Plan, Plan's CPU ${PLAN_CPU_US_PER_ENTRY} µs per entry at ${PLAN_VCPUS.toFixed(2)} vCPU, ${LAMBDA_S3_MIB_S} MiB/s to S3 per function (not published by AWS), ${CPU_S_PER_GIB} CPU-s per GiB, shard budget ${SHARD_BUDGET_S} s.`,
     '',
     '| backup | EFS throughput mode | Plan | shards (copy) | Finalize | total | binding limit | per shard | S3 PUT/s | S3 GET+HEAD/s |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -394,11 +419,16 @@ function main(): void {
     );
   }
   const capacity = planCapacity(listing, 'elastic');
+  const walk = planWalk(listing, 'elastic');
+  const bound =
+    walk.cpu >= walk.efs
+      ? `bound by its own CPU (${PLAN_CPU_US_PER_ENTRY} µs per entry at ${PLAN_VCPUS.toFixed(2)} vCPU; EFS at ${EFS_CALL_LATENCY_S * 1000} ms per call would allow ${fmtTime(walk.efs)} for this tree, its CPU needs ${fmtTime(walk.cpu)})`
+      : `bound by EFS at ${EFS_CALL_LATENCY_S * 1000} ms per call (its CPU would need ${fmtTime(walk.cpu)} of the ${fmtTime(walk.efs)})`;
   out.push(
     '',
     capacity < listing.files
-      ? `**The first backup's Plan is the binding limit:** one function walks the whole tree before any shard starts, and at ${EFS_CALL_LATENCY_S * 1000} ms per call it lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes; this tree has ${(listing.files / 1e6).toFixed(1)} M. Plan fails with a Lambda timeout (no set is committed): such a tree needs faster listing (lower EFS latency, provisioned throughput) than this model assumes.`
-      : `The first backup's Plan (one function walking the whole tree) lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes at ${EFS_CALL_LATENCY_S * 1000} ms per call: ${(listing.files / 1e6).toFixed(1)} M fit, with ${(((capacity - listing.files) / capacity) * 100).toFixed(0)} % to spare; at ${(EFS_CALL_LATENCY_S * 1000 * (capacity / listing.files)).toFixed(1)} ms per call it would not. Incremental backups cut their shards from the previous index and never walk in Plan.`,
+      ? `**The first backup's Plan is the binding limit:** one function walks the whole tree before any shard starts, and it lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes, ${bound}; this tree has ${(listing.files / 1e6).toFixed(1)} M. Plan fails with a Lambda timeout (no set is committed).`
+      : `The first backup's Plan (one function walking the whole tree) lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes, ${bound}: ${(listing.files / 1e6).toFixed(1)} M fit, with ${(((capacity - listing.files) / capacity) * 100).toFixed(0)} % to spare. Incremental backups cut their shards from the previous index and never walk in Plan.`,
   );
   console.log(out.join('\n'));
 }

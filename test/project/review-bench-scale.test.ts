@@ -28,3 +28,31 @@ describe('bench/scale-simulation.ts', () => {
     expect(window.split('|')[3]?.trim()).toMatch(/^64 M files/);
   });
 });
+
+describe("bench/scale-simulation.ts, a first backup's Plan", () => {
+  it('takes the longer of its EFS calls and its own CPU', () => {
+    // At 0.25 ms per EFS call the 64 calls in flight list fast; Plan's CPU per entry then binds.
+    const result = spawnSync(
+      path.join(ROOT, 'node_modules/.bin/tsx'),
+      [path.join(ROOT, 'bench/scale-simulation.ts')],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, FILES: '1000000', TIB: String(5e11 / 2 ** 40), EFS_LATENCY_MS: '0.25' },
+      },
+    );
+    expect(result.status, result.stderr).toBe(0);
+    const out = result.stdout;
+    const [, entries, folders] = /Synthetic listing: ([\d,]+) entries \(([\d,]+) folders\)/.exec(out) ?? [];
+    const [, cpuUs, vcpus] = /Plan's CPU ([\d.]+) µs per entry at ([\d.]+) vCPU/.exec(out) ?? [];
+    const count = (text = '') => Number(text.replaceAll(',', ''));
+    const efsSeconds = (count(entries) + count(folders)) / (64 / 0.00025);
+    const cpuSeconds = (count(entries) * Number(cpuUs)) / 1e6 / Number(vcpus);
+    expect(cpuSeconds).toBeGreaterThan(efsSeconds);
+    const row = out.split('\n').find((line) => line.startsWith('| first full | elastic |')) ?? '';
+    expect(row.split('|')[3]?.trim()).toBe(`${cpuSeconds.toFixed(0)} s`);
+    expect(out).toMatch(
+      /Plan \(one function walking the whole tree\) lists about [\d.]+ M files in 15 minutes, bound by its own CPU/,
+    );
+  });
+});
