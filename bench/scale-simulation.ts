@@ -74,8 +74,12 @@ const CPU_US_PER_ENTRY = 30;
  * NFS client's round trips cost the kernel about what the local lookups and wake-ups cost here.
  */
 const PLAN_CPU_US_PER_ENTRY = 32;
-/** PlanBackup's memory (cdk/components/files.ts): Lambda allocates CPU in proportion to memory (1,769 MB being one vCPU). */
-const PLAN_MEMORY_MB = 1024;
+/**
+ * PlanBackup's memory (cdk/components/files.ts): one vCPU, as Lambda allocates CPU in proportion
+ * to memory (1,769 MB being one). The model counts one vCPU at most: the walk's JavaScript runs on
+ * one thread (the pool's kernel work could use a second; not measured).
+ */
+const PLAN_MEMORY_MB = 1769;
 const PLAN_VCPUS = Math.min(1, PLAN_MEMORY_MB / 1769);
 /** Filesystem calls per file read: open, fstat, read, close (NFS: each one round trip at worst). */
 const CALLS_PER_FILE_READ = 4;

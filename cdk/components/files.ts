@@ -227,11 +227,13 @@ class FilesComponent extends Construct implements WorkflowComponent {
         ...props,
       });
 
-    // Plan walks the tree on a first backup (one process, bounded concurrency): up to 15 minutes.
+    // Plan walks the whole tree on a first backup (one process, bounded concurrency): up to 15
+    // minutes. One full vCPU: with the 0.58 vCPU of 1,024 MB its own CPU, not EFS, bounds how large
+    // a tree it lists in that time (bench/plan-cpu.ts, bench/scale-simulation.ts).
     this.planBackupFn = create('PlanBackup', 'files-plan-backup', 'discover, plan the shards', {
       ...inVpc,
       filesystem: readOnlyMount,
-      memorySize: 1024,
+      memorySize: 1769,
       timeout: Duration.minutes(15),
     });
     // A shard hashes and uploads: one full vCPU (1769 MB) and the network bandwidth that comes with

@@ -83,6 +83,11 @@ describe('files construct', () => {
       expect(fn.Properties.FileSystemConfigs).toBeUndefined();
       expect(fn.Properties.VpcConfig).toBeUndefined();
     }
+    // A first backup's Plan walks the whole tree in one function: with less than a vCPU its CPU,
+    // not EFS, would bound the tree it lists in 15 minutes (bench/scale-simulation.ts).
+    const plans = functionOf(template, 'files-plan-backup');
+    expect(plans.length).toBeGreaterThan(0);
+    for (const plan of plans) expect(plan.Properties).toMatchObject({ MemorySize: 1769, Timeout: 900 });
     const [copy] = functionOf(template, 'files-copy-shard');
     expect(copy?.Properties).toMatchObject({
       MemorySize: 1769,
