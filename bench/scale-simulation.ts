@@ -70,8 +70,11 @@ const CPU_US_PER_ENTRY = 30;
  * CPU per entry of a first backup's Plan: its walk (asynchronous, as over EFS, with the Liferay
  * Home's rules and 64 threads in the pool) and the shard cutter, measured by bench/plan-cpu.ts
  * (`npm run bench -- --plan-cpu`) on the medium tree with its metadata in the page cache: 32 µs,
- * 23 of them in the kernel (64 threads waking for calls on two cores). ASSUMPTION: over EFS the
- * NFS client's round trips cost the kernel about what the local lookups and wake-ups cost here.
+ * 23 of them in the kernel (64 threads waking for calls on two cores). Measured on two cores
+ * because a function of 128 to 3,008 MB sees two and is throttled to its share of a vCPU
+ * (https://github.com/rwnx/lambda-cpuinfo); pinned to one core (`taskset -c 0`) it is 21 µs.
+ * ASSUMPTION: over EFS the NFS client's round trips cost the kernel about what the local lookups
+ * and wake-ups cost here.
  */
 const PLAN_CPU_US_PER_ENTRY = 32;
 /**
