@@ -13,7 +13,8 @@
  * documentation as of 2026; what AWS does not publish is marked as an assumption.
  */
 
-import { PLAN_WALK_CONCURRENCY } from '#components/files/backup-plan.ts';
+import { PLAN_WALK_BUDGET_MS, PLAN_WALK_CONCURRENCY } from '#components/files/backup-plan.ts';
+import { MAX_ROUNDS } from '#components/files/events.ts';
 import { comparePaths } from '#components/files/paths.ts';
 import { filesSettingsSchema } from '#components/files/settings.ts';
 import { ShardCutter } from '#components/files/shard-plan.ts';
@@ -108,6 +109,8 @@ const INCREMENTAL_BYTE_SHARE = 0.0135;
 
 /** Lambda: maximum timeout 900 s (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). */
 const LAMBDA_TIMEOUT_S = 900;
+/** A first backup's Plan lists the tree this long at most (backup-plan.ts), then hands the rest to its last shard. */
+const PLAN_WALK_BUDGET_S = PLAN_WALK_BUDGET_MS / 1000;
 /** Lambda: default concurrent executions per Region 1,000 (same page; can be raised). */
 const LAMBDA_ACCOUNT_CONCURRENCY = 1000;
 /** Lambda: 1,769 MB is one vCPU (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html); copy shards use it. */
@@ -359,7 +362,7 @@ function largestInWindow(listing: Listing, mode: EfsMode, kind: 'full' | 'increm
   for (let i = 0; i < 60; i += 1) {
     const mid = Math.sqrt(low * high);
     const p = project(scaled(listing, mid), mode, kind);
-    if (p.total <= WINDOW_S && p.planSeconds <= LAMBDA_TIMEOUT_S && p.finalizeSeconds <= LAMBDA_TIMEOUT_S)
+    if (p.total <= WINDOW_S && p.planSeconds <= PLAN_WALK_BUDGET_S && p.finalizeSeconds <= LAMBDA_TIMEOUT_S)
       low = mid;
     else high = mid;
   }
@@ -383,9 +386,9 @@ function planWalkSeconds(listing: Listing, mode: EfsMode): number {
   return Math.max(efs, cpu);
 }
 
-/** Files one Plan invocation can list in 15 minutes. */
+/** Files one Plan invocation lists before it stops (PLAN_WALK_BUDGET_S). */
 function planCapacity(listing: Listing, mode: EfsMode): number {
-  return (LAMBDA_TIMEOUT_S / planWalkSeconds(listing, mode)) * listing.files;
+  return (PLAN_WALK_BUDGET_S / planWalkSeconds(listing, mode)) * listing.files;
 }
 
 function main(): void {
@@ -405,7 +408,7 @@ function main(): void {
   for (const kind of ['full', 'incremental'] as const) {
     for (const mode of Object.keys(EFS_MODES) as EfsMode[]) {
       const p = project(listing, mode, kind);
-      const planFlag = p.planSeconds > LAMBDA_TIMEOUT_S ? ' **over 15 min**' : '';
+      const planFlag = p.planSeconds > PLAN_WALK_BUDGET_S ? ` **over ${PLAN_WALK_BUDGET_S / 60} min**` : '';
       out.push(
         `| ${kind === 'full' ? 'first full' : '1 % incremental'} | ${mode} | ${fmtTime(p.planSeconds)}${planFlag} | ${fmtTime(p.copySeconds)} | ${fmtTime(p.finalizeSeconds)} | **${fmtTime(p.total)}** | ${p.binding} | ${p.perShardMiBs.toFixed(0)} MiB/s | ${p.putsPerSecond.toFixed(0)} | ${p.getsPerSecond.toFixed(0)} |`,
       );
@@ -415,7 +418,7 @@ function main(): void {
     '',
     `S3 limits: ${S3_PUT_PER_PREFIX.toLocaleString('en')} PUT and ${S3_GET_PER_PREFIX.toLocaleString('en')} GET/HEAD per second per partitioned prefix; packs and blobs spread over ${KEY_PREFIXES} prefixes each, so even one unpartitioned prefix would carry these rates. Bursting assumes a full burst-credit balance (with none, its throughput is half).`,
     '',
-    '| EFS throughput mode | largest tree for a 4-hour first backup (Plan and Finalize within 15 min) | for a 4-hour 1 % incremental (Finalize within 15 min; once a first backup exists) | files one Plan lists in 15 min |',
+    `| EFS throughput mode | largest tree for a 4-hour first backup (Plan within its ${PLAN_WALK_BUDGET_S / 60} min, Finalize within 15 min) | for a 4-hour 1 % incremental (Finalize within 15 min; once a first backup exists) | files one Plan lists in ${PLAN_WALK_BUDGET_S / 60} min |`,
     '|---|---|---|---|',
   );
   for (const mode of Object.keys(EFS_MODES) as EfsMode[]) {
@@ -434,8 +437,8 @@ function main(): void {
   out.push(
     '',
     capacity < listing.files
-      ? `**The first backup's Plan is the binding limit:** one function walks the whole tree before any shard starts, and it lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes, ${bound}; this tree has ${(listing.files / 1e6).toFixed(1)} M. Plan fails with a Lambda timeout (no set is committed).`
-      : `The first backup's Plan (one function walking the whole tree) lists about ${(capacity / 1e6).toFixed(1)} M files in 15 minutes, ${bound}: ${(listing.files / 1e6).toFixed(1)} M fit, with ${(((capacity - listing.files) / capacity) * 100).toFixed(0)} % to spare. Incremental backups cut their shards from the previous index and never walk in Plan.`,
+      ? `**The first backup's Plan is the binding limit:** one function walks the whole tree before any shard starts, and it lists about ${(capacity / 1e6).toFixed(1)} M files in the ${PLAN_WALK_BUDGET_S / 60} minutes it may, ${bound}; this tree has ${(listing.files / 1e6).toFixed(1)} M. Plan stops listing there and its last shard copies the rest in rounds, one after another (${SHARD_BUDGET_S} s each, at most ${MAX_ROUNDS}): the first set is slow, and this model does not project it.`
+      : `The first backup's Plan (one function walking the whole tree) lists about ${(capacity / 1e6).toFixed(1)} M files in the ${PLAN_WALK_BUDGET_S / 60} minutes it may, ${bound}: ${(listing.files / 1e6).toFixed(1)} M fit, with ${(((capacity - listing.files) / capacity) * 100).toFixed(0)} % to spare. Incremental backups cut their shards from the previous index and never walk in Plan.`,
   );
   console.log(out.join('\n'));
 }

@@ -21,11 +21,19 @@ import { checkSourceRoot, type WalkSource, walkTree } from './walk.ts';
 
 /**
  * Filesystem calls in flight during a first backup's walk. Plan only lists and stats, in one
- * function, before any shard starts: on EFS its speed is calls in flight over latency, and it
- * has to finish in Lambda's 15 minutes (at 1 ms per call, 64 in flight list about 24 million
- * files; bench/scale-simulation.ts). The EFS functions run with UV_THREADPOOL_SIZE=64.
+ * function, before any shard starts: on EFS its speed is calls in flight over latency, or its own
+ * CPU (bench/plan-cpu.ts, bench/scale-simulation.ts). The EFS functions run with UV_THREADPOOL_SIZE=64.
  */
 export const PLAN_WALK_CONCURRENCY = 64;
+
+/**
+ * How long a first backup's Plan walks before it stops and leaves the rest of the tree to its last
+ * shard. Plan has Lambda's 15 minutes (cdk/components/files.ts), and writes its shard list after
+ * the walk. A tree it cannot list in that time (about 16 M files at one vCPU) would otherwise
+ * time out every night and never get a first set; this way it does, only slower: the last shard
+ * copies the rest in rounds, one after another. The sets after it cut their shards from its index.
+ */
+export const PLAN_WALK_BUDGET_MS = 13 * 60_000;
 
 /** Where a document library kept outside the Liferay Home appears in the index. */
 export const EXTERNAL_DL_MOUNT = '.external/document_library';
@@ -203,6 +211,7 @@ export async function planBackup(event: unknown, rt: Runtime): Promise<RoundStat
     }
   } else {
     method = 'walk';
+    const deadline = started + PLAN_WALK_BUDGET_MS;
     for await (const entry of walkTree({
       sources: walkSources({ sources, overrides, component }),
       concurrency: Math.max(settings.fsConcurrency, PLAN_WALK_CONCURRENCY),
@@ -214,6 +223,13 @@ export async function planBackup(event: unknown, rt: Runtime): Promise<RoundStat
       entries += 1;
       bytes += size;
       if (entries % 10_000 === 0) rt.progress(`${component}: planning, ${entries} entries seen`);
+      if (Date.now() >= deadline) {
+        // The cutter's last shard is open-ended: it covers every path after its start, listed or not.
+        warnings.push(
+          `${component}: the first backup's plan stopped listing the tree after ${PLAN_WALK_BUDGET_MS / 60_000} minutes, at ${entries} entries; its last shard copies the rest, in rounds one after another, so this backup takes longer than later ones (they plan from its index)`,
+        );
+        break;
+      }
     }
   }
   const planned = cutter.finish();
