@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { median } from './run.ts';
 
 const RUNS = 5;
 
@@ -67,11 +68,6 @@ function inWorker(units: string[]): Promise<number> {
     worker.once('message', resolve);
     worker.once('error', reject);
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 function seconds(ms: number): string {

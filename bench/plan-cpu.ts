@@ -19,6 +19,7 @@ import { PLAN_WALK_CONCURRENCY, walkSources } from '#components/files/backup-pla
 import { filesSettingsSchema } from '#components/files/settings.ts';
 import { ShardCutter } from '#components/files/shard-plan.ts';
 import { walkTree } from '#components/files/walk.ts';
+import { median } from './run.ts';
 
 const RUNS = 5;
 
@@ -58,11 +59,6 @@ async function planOnce(root: string, synchronous: boolean): Promise<Measure> {
     systemUs: used.system,
     wallMs: performance.now() - started,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 /** The EFS functions' thread pool; libuv reads it once, when the process starts. */
