@@ -8,6 +8,12 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const work = mkdtempSync(path.join(tmpdir(), 'bench-plan-cpu-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+const planCpu = (tree: string) =>
+  spawnSync(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'bench/plan-cpu.ts'), tree], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+
 /**
  * bench/plan-cpu.ts gives the scale simulation its Plan CPU per entry: it must walk what Plan walks
  * (the Liferay Home's rules: osgi/state is a cache left out), in both modes, and say so.
@@ -23,11 +29,7 @@ describe('bench/plan-cpu.ts', () => {
       for (const version of ['1.0', '1.1', '1.2', '2.0'])
         writeFileSync(path.join(home, 'data/document_library', folder, version), `${folder} ${version}`);
     }
-    const result = spawnSync(
-      path.join(ROOT, 'node_modules/.bin/tsx'),
-      [path.join(ROOT, 'bench/plan-cpu.ts'), home],
-      { cwd: ROOT, encoding: 'utf8' },
-    );
+    const result = planCpu(home);
     expect(result.status, result.stderr).toBe(0);
     // portal-ext.properties, osgi, data, document_library, 5 folders and their 20 versions.
     const lines = result.stdout.trim().split('\n');
@@ -38,11 +40,7 @@ describe('bench/plan-cpu.ts', () => {
   }, 60_000);
 
   it('names the missing tree', () => {
-    const result = spawnSync(
-      path.join(ROOT, 'node_modules/.bin/tsx'),
-      [path.join(ROOT, 'bench/plan-cpu.ts'), path.join(work, 'nowhere')],
-      { cwd: ROOT, encoding: 'utf8' },
-    );
+    const result = planCpu(path.join(work, 'nowhere'));
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`${path.join(work, 'nowhere')} does not exist`);
   });

@@ -5,11 +5,15 @@ import { describe, expect, it } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** The scale simulation on a tenth of the tree (same shape: 1 M files, 0.5 TB). */
-function simulate(): string {
+function simulate(env: Record<string, string> = {}): string {
   const result = spawnSync(
     path.join(ROOT, 'node_modules/.bin/tsx'),
     [path.join(ROOT, 'bench/scale-simulation.ts')],
-    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, FILES: '1000000', TIB: String(5e11 / 2 ** 40) } },
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, FILES: '1000000', TIB: String(5e11 / 2 ** 40), ...env },
+    },
   );
   expect(result.status, result.stderr).toBe(0);
   return result.stdout;
@@ -32,17 +36,7 @@ describe('bench/scale-simulation.ts', () => {
 describe("bench/scale-simulation.ts, a first backup's Plan", () => {
   it('takes the longer of its EFS calls and its own CPU', () => {
     // At 0.25 ms per EFS call the 64 calls in flight list fast; Plan's CPU per entry then binds.
-    const result = spawnSync(
-      path.join(ROOT, 'node_modules/.bin/tsx'),
-      [path.join(ROOT, 'bench/scale-simulation.ts')],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-        env: { ...process.env, FILES: '1000000', TIB: String(5e11 / 2 ** 40), EFS_LATENCY_MS: '0.25' },
-      },
-    );
-    expect(result.status, result.stderr).toBe(0);
-    const out = result.stdout;
+    const out = simulate({ EFS_LATENCY_MS: '0.25' });
     const [, entries, folders] = /Synthetic listing: ([\d,]+) entries \(([\d,]+) folders\)/.exec(out) ?? [];
     const [, cpuUs, vcpus] = /Plan's CPU ([\d.]+) µs per entry at ([\d.]+) vCPU/.exec(out) ?? [];
     const count = (text = '') => Number(text.replaceAll(',', ''));
