@@ -168,6 +168,12 @@ export function homeRuntime(
   });
 }
 
+/**
+ * An index entry without where its content is stored, as JSON: two backups of the same tree whose
+ * shards were cut or run differently pack the same content at other places.
+ */
+export const withoutLocation = (entry: IndexEntry): string => JSON.stringify({ ...entry, data: undefined });
+
 /** Every entry of the index a backup result names, by path. */
 export async function indexEntriesOf(
   store: ContentStore,
