@@ -1,4 +1,4 @@
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type BigIntStats, constants } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ContentStore } from '#store/content-store.ts';
@@ -20,11 +20,14 @@ export function locationKey(location: DataLocation): string {
 }
 
 /**
- * sha256 of a buffer on the libuv thread pool (WebCrypto), leaving the main thread to the walk
- * and the I/O: on two cores this hashes small files about twice as fast as createHash.
+ * sha256 of a buffer, on this thread. Not WebCrypto on the thread pool: its digest first copies
+ * the input into a fresh malloc block on this thread, and with the CLI's mmap threshold (128 KiB,
+ * dist/liferay-backup) every copy above it is a new mapping whose pages the kernel zeroes and
+ * then unmaps. On the medium set's full backup that copy cost more main-thread time than hashing
+ * here does (1.4 s in a CPU profile), a third more system time, and 8 % of the wall time.
  */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** The objects a location needs (what garbage collection must keep). */

@@ -782,8 +782,14 @@ class ShardCopier {
     throw error;
   }
 
-  /** Finds content already stored: unchanged bytes of the same path, this shard's packs, the previous catalog. */
-  private async locate(sha256: string, before: FileEntry | undefined): Promise<DataLocation | undefined> {
+  /**
+   * Content known without asking the store: unchanged bytes of the same path, or this shard's
+   * (stored, or being stored or looked up in the previous catalog by an earlier file).
+   */
+  private knownLocation(
+    sha256: string,
+    before: FileEntry | undefined,
+  ): DataLocation | Promise<DataLocation> | undefined {
     if (
       before &&
       before.sha256 === sha256 &&
@@ -792,9 +798,7 @@ class ShardCopier {
     ) {
       return before.data;
     }
-    const mine = this.stored.get(sha256);
-    if (mine) return mine;
-    return this.catalog.find(sha256);
+    return this.stored.get(sha256);
   }
 
   private remember(sha256: string, location: Promise<DataLocation>): void {
@@ -850,21 +854,33 @@ class ShardCopier {
   ): Promise<FileEntry> {
     const { bytes, stats } = read;
     this.stats.hashedBytes += bytes.length;
-    const sha256 = bytes.length === 0 ? EMPTY_SHA256 : await sha256Hex(bytes);
+    const sha256 = bytes.length === 0 ? EMPTY_SHA256 : sha256Hex(bytes);
     const rechecked = this.recheckedSame(walked.path, racy, before, sha256);
     if (bytes.length === 0)
       return this.fileEntry(walked, stats, exactTimes(stats), 0, EMPTY_SHA256, undefined);
     // A rechecked file's content is found where it was recorded (the same path's data).
-    let location = await this.locate(sha256, before);
-    if (location) {
-      if (!rechecked) this.tally(walked.path, 'dedupedFiles', 1);
-    } else {
-      const adding = this.packs.add(sha256, bytes);
-      this.remember(sha256, adding);
-      location = await adding;
+    const known = this.knownLocation(sha256, before);
+    let location: DataLocation;
+    let uploaded = false;
+    if (known) location = await known;
+    else {
+      // Claimed before the first wait: a file of the same content met meanwhile (the same
+      // document uploaded twice, read side by side) waits for this one instead of storing it too.
+      const locating = this.catalog.find(sha256).then(
+        (found) =>
+          found ??
+          this.packs.add(sha256, bytes).then((added) => {
+            uploaded = true;
+            return added;
+          }),
+      );
+      this.remember(sha256, locating);
+      location = await locating;
+    }
+    if (uploaded) {
       this.tally(walked.path, 'uploadedFiles', 1);
       this.stats.uploadedBytes += bytes.length;
-    }
+    } else if (!rechecked) this.tally(walked.path, 'dedupedFiles', 1);
     return this.fileEntry(walked, stats, exactTimes(stats), bytes.length, sha256, location);
   }
 
