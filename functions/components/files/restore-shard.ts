@@ -657,9 +657,9 @@ class ShardRestorer {
 
   /**
    * One ranged GET for a run of a pack; its bytes are cut into the files (a file may appear
-   * twice). Each file is assembled in a region of the ring, written with one call, and hashed on
-   * the thread pool while the stream goes on (WebCrypto): the main thread, which parses the
-   * response and writes, was the bottleneck of a restore with sha256 at a quarter of its time.
+   * twice). Each file is assembled in a region of the ring, then written and hashed off the main
+   * thread while the stream goes on (finishAssembled: the finish worker): the main thread, which
+   * parses the response, was the bottleneck of a restore with sha256 at a quarter of its time.
    * A file is closed, with its mode and mtime, only once its hash matched.
    */
   private async writeRun(run: Run): Promise<void> {
