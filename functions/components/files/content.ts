@@ -420,11 +420,7 @@ export async function readSmallFile(
     const bytes = buffer.subarray(0, size);
     const after = await io.fstatBig(fd);
     if (length === size && unchangedSince(stats, after)) return { bytes, stats };
-    if (
-      appendOnly &&
-      length >= size &&
-      (await onlyAppended(fd, stats, after, createHash('sha256').update(bytes).digest('hex'), io))
-    )
+    if (appendOnly && length >= size && (await onlyAppended(fd, stats, after, sha256Hex(bytes), io)))
       return { bytes, stats };
     throw new ContentChangedError(`${absPath} changed while it was read`);
   } finally {
@@ -566,7 +562,7 @@ export async function readChunks(
         if (read < length) throw new ContentChangedError(`${absPath} shrank while it was read`);
         const bytes = buffer.subarray(0, length);
         whole.update(bytes);
-        const chunk = { start, size: length, sha256: createHash('sha256').update(bytes).digest('hex') };
+        const chunk = { start, size: length, sha256: sha256Hex(bytes) };
         chunks.push(chunk);
         handedOver = true;
         await onChunk(chunk, bytes, () => buffers.give(buffer));

@@ -6,7 +6,7 @@ import { CorruptBackupError, describeIssues, ObjectNotFoundError } from '#runtim
 import type { Runtime } from '#runtime/runtime.ts';
 import { parseInput } from '#runtime/validate.ts';
 import { type ContentSource, type ContentStore, jsonBody } from '#store/content-store.ts';
-import { type Chunk, EMPTY_SHA256, objectKeysOf, ReadArena, sameIdentity } from './content.ts';
+import { type Chunk, EMPTY_SHA256, objectKeysOf, ReadArena, sameIdentity, sha256Hex } from './content.ts';
 import { UnsafeEntryError, VerificationError } from './errors.ts';
 import { restoreShardEventSchema, type ShardItem } from './events.ts';
 import {
@@ -157,11 +157,6 @@ export function coalesceRanges(
     }
   }
   return runs;
-}
-
-/** sha256 on this thread (no worker thread: WebCrypto refuses shared memory). */
-function sha256Sync(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**
@@ -910,7 +905,7 @@ class ShardRestorer {
     }
     try {
       // Asynchronous file calls (EFS): the hash on the worker while the write is in flight.
-      const hashing = worker ? worker.hash(region) : Promise.resolve(sha256Sync(region));
+      const hashing = worker ? worker.hash(region) : Promise.resolve(sha256Hex(region));
       hashing.catch(() => undefined);
       await fsx.writeAll(fd, region, null, this.io);
       sha256 = await hashing;
