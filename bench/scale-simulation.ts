@@ -79,12 +79,16 @@ const CPU_US_PER_ENTRY = 30;
  */
 const PLAN_CPU_US_PER_ENTRY = 32;
 /**
- * PlanBackup's memory (cdk/components/files.ts): one vCPU, as Lambda allocates CPU in proportion
- * to memory (1,769 MB being one). The model counts one vCPU at most: the walk's JavaScript runs on
- * one thread (the pool's kernel work could use a second; not measured).
+ * Lambda allocates CPU in proportion to memory, 1,769 MB being one vCPU
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+ */
+const MB_PER_VCPU = 1769;
+/**
+ * PlanBackup's memory (cdk/components/files.ts): one vCPU. The model counts one vCPU at most: the
+ * walk's JavaScript runs on one thread (the pool's kernel work could use a second; not measured).
  */
 const PLAN_MEMORY_MB = 1769;
-const PLAN_VCPUS = Math.min(1, PLAN_MEMORY_MB / 1769);
+const PLAN_VCPUS = Math.min(1, PLAN_MEMORY_MB / MB_PER_VCPU);
 /** Filesystem calls per file read: open, fstat, read, close (NFS: each one round trip at worst). */
 const CALLS_PER_FILE_READ = 4;
 /**
@@ -93,11 +97,10 @@ const CALLS_PER_FILE_READ = 4;
  */
 const FINALIZE_US_PER_FILE = 8;
 /**
- * Finalize runs with 1,024 MB (cdk/components/files.ts, FinalizeBackup): 1024/1769 of a vCPU
- * (Lambda allocates CPU in proportion to memory, 1,769 MB being one vCPU), where the 8 µs above
- * were measured on a whole core.
+ * Finalize runs with 1,024 MB (cdk/components/files.ts, FinalizeBackup): 1024/1769 of a vCPU,
+ * where the 8 µs above were measured on a whole core.
  */
-const FINALIZE_VCPUS = 1024 / 1769;
+const FINALIZE_VCPUS = 1024 / MB_PER_VCPU;
 /** Fixed cost of one shard invocation: Lambda start, plan and index reads, result writes (assumption, seconds). */
 const SHARD_OVERHEAD_S = 3;
 /** Bytes and files a 1 % nightly incremental changes, after the generator's `--mutate 1` (BASELINE.md: 150 of 19,000 files, ~28 MB of 2 GB). */
@@ -113,8 +116,8 @@ const LAMBDA_TIMEOUT_S = 900;
 const PLAN_WALK_BUDGET_S = PLAN_WALK_BUDGET_MS / 1000;
 /** Lambda: default concurrent executions per Region 1,000 (same page; can be raised). */
 const LAMBDA_ACCOUNT_CONCURRENCY = 1000;
-/** Lambda: 1,769 MB is one vCPU (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html); copy shards use it. */
-const SHARD_VCPUS = 1;
+/** Copy shards have 1,769 MB (cdk/components/files.ts): one vCPU. */
+const SHARD_VCPUS = 1769 / MB_PER_VCPU;
 /**
  * ASSUMPTION (AWS publishes no per-function network bandwidth): one Lambda function moves about
  * 80 MiB/s to S3 in a single stream of PUTs. Public measurements range from tens to about 100 MB/s;
