@@ -19,7 +19,7 @@ import {
 import { FileCheckpoints, savableSha256 } from './file-checkpoints.ts';
 import { FinishWorker } from './finish-worker.ts';
 import * as fsx from './fsx.ts';
-import { AdaptiveIo } from './fsx.ts';
+import { ADAPTIVE_SLOW_WRITE_CALL_MS, AdaptiveIo } from './fsx.ts';
 import { type DirEntry, type FileEntry, type PartRef, readPartBatches } from './index-format.ts';
 import { JsonLinesFile } from './jsonl.ts';
 import { filesKeys } from './keys.ts';
@@ -300,7 +300,7 @@ class ShardRestorer {
   private lastProgress = 0;
   private readonly jobs: TaskPool;
   /** Synchronous file calls while they are fast (a local disk), asynchronous once not (EFS). */
-  private readonly io = new AdaptiveIo();
+  private readonly io = new AdaptiveIo({ slowCallMs: ADAPTIVE_SLOW_WRITE_CALL_MS });
   /** Where files of packs are assembled before they are written and hashed (fixed memory, shared with the worker). */
   private readonly regions = new ReadArena(ASSEMBLY_BYTES, true);
   /** Writes, checks and closes assembled files while the file calls are synchronous (started on first use). */
