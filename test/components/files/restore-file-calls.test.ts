@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { tempDir } from '../../support/local-runtime.ts';
@@ -23,28 +23,42 @@ import { bytesFor, diffTrees, readTree } from './support/trees.ts';
  * restore right after `rm -rf` of the old tree turned asynchronous and took twice as long. EFS
  * writes take 1.6 ms and more (its documented latency), and those must still turn it.
  *
- * Here every mkdir of the restore's main thread is made that much slower (the worker threads keep
- * their own, unchanged), and the store tells which path read the content.
+ * Here every mkdir of the restore's main thread takes a set time by that thread's clock (the clock
+ * the calls are judged by, set by the call instead of waited out, so that neither a machine busy
+ * with other tests nor the disk itself changes what the restore sees); the worker threads keep
+ * their own clock and calls.
+ * The store tells which path read the content.
  */
 const work = tempDir('restore-file-calls');
 afterAll(() => work.cleanup());
 
 const nodeFs = createRequire(import.meta.url)('node:fs') as typeof fs;
 const realMkdirSync = nodeFs.mkdirSync;
+const realNow = performance.now.bind(performance);
+let clockAhead = 0;
 
-/** Every synchronous mkdir of this thread takes `ms` longer (the import bindings follow the change). */
-function slowMkdir(ms: number): void {
+/**
+ * Every synchronous mkdir of this thread takes exactly `ms` by its clock, whatever the disk took (a
+ * real mkdir here is itself slow after other tests deleted their trees); the import bindings follow
+ * the change.
+ */
+function mkdirTaking(ms: number): void {
+  const now = () => realNow() + clockAhead;
+  vi.spyOn(performance, 'now').mockImplementation(now);
   nodeFs.mkdirSync = ((...args: Parameters<typeof fs.mkdirSync>) => {
-    const result = realMkdirSync(...args);
-    const until = performance.now() + ms;
-    while (performance.now() < until);
-    return result;
+    const started = now();
+    try {
+      return realMkdirSync(...args);
+    } finally {
+      clockAhead = started + ms - realNow();
+    }
   }) as typeof fs.mkdirSync;
   syncBuiltinESMExports();
 }
 afterEach(() => {
   nodeFs.mkdirSync = realMkdirSync;
   syncBuiltinESMExports();
+  vi.restoreAllMocks();
 });
 
 /** The store, counting the content read on worker threads (sources) and on the main thread. */
@@ -93,7 +107,7 @@ async function restoreWithMkdirOf(ms: number, name: string) {
   await backup();
   const target = path.join(work.dir, name);
   const { store: watched, reads } = observed(store);
-  slowMkdir(ms);
+  mkdirTaking(ms);
   const result = await driveRestore(
     homeRuntime(watched, { root: target }),
     restoreContext(BACKUP, { target }),
