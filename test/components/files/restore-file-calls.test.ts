@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import type { ContentStore } from '#store/content-store.ts';
 import { LocalFolderStore } from '#store/local-folder-store.ts';
 import { tempDir } from '../../support/local-runtime.ts';
+import { CountingStore } from './support/counting-store.ts';
 import {
   backupContext,
   commitSet,
@@ -61,26 +61,6 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** The store, counting the content read on worker threads (sources) and on the main thread. */
-function observed(store: LocalFolderStore) {
-  const reads = { workers: 0, mainThread: 0 };
-  // Packs and blobs (objects/packs/..., objects/blobs/...), not the index or the plan.
-  const isContent = (key: string) => key.startsWith('objects/');
-  const proxy = new Proxy(store, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        const key = args[0] as string;
-        if (property === 'contentSource' && isContent(key)) reads.workers += 1;
-        if ((property === 'getRange' || property === 'get') && isContent(key)) reads.mainThread += 1;
-        return value.apply(target, args);
-      };
-    },
-  }) as ContentStore;
-  return { store: proxy, reads };
-}
-
 const FOLDERS = 150;
 const home = path.join(work.dir, 'home');
 const store = new LocalFolderStore(path.join(work.dir, 'store'));
@@ -106,7 +86,7 @@ function backup(): Promise<void> {
 async function restoreWithMkdirOf(ms: number, name: string) {
   await backup();
   const target = path.join(work.dir, name);
-  const { store: watched, reads } = observed(store);
+  const watched = new CountingStore(store);
   mkdirTaking(ms);
   const result = await driveRestore(
     homeRuntime(watched, { root: target }),
@@ -114,7 +94,14 @@ async function restoreWithMkdirOf(ms: number, name: string) {
   );
   expect(result.status).toBe('complete');
   expect(diffTrees(readTree(home), readTree(target))).toEqual([]);
-  return reads;
+  // Reads of packs and blobs (objects/...), not of the index or the plan: on a worker or on this thread.
+  const reads = watched.calls.filter(
+    (call) => call.key.startsWith('objects/') && (call.method === 'get' || call.method === 'getRange'),
+  );
+  return {
+    workers: reads.filter((call) => call.onWorker).length,
+    mainThread: reads.filter((call) => !call.onWorker).length,
+  };
 }
 
 describe('files restore: synchronous file calls on a local disk, asynchronous on EFS', () => {

@@ -21,6 +21,8 @@ export interface StoreCall {
     | 'createIfAbsent'
     | 'replaceIfMatch';
   readonly key: string;
+  /** A source handed to a worker thread, which makes the request (counted as a ranged GET all the same). */
+  readonly onWorker?: true;
 }
 
 /**
@@ -43,7 +45,7 @@ export class CountingStore implements ContentStore {
     const source = options.contentSources === false ? undefined : inner.contentSource?.bind(inner);
     if (source)
       this.contentSource = async (key, start, length) => {
-        this.record('getRange', key);
+        this.record('getRange', key, true);
         return source(key, start, length);
       };
   }
@@ -67,8 +69,8 @@ export class CountingStore implements ContentStore {
       .map((call) => call.key);
   }
 
-  private record(method: StoreCall['method'], key: string): void {
-    const call = { method, key };
+  private record(method: StoreCall['method'], key: string, onWorker = false): void {
+    const call: StoreCall = onWorker ? { method, key, onWorker } : { method, key };
     this.calls.push(call);
     if (this.failWhen?.(call)) throw new Error(`injected failure: ${method} ${key}`);
   }
