@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { CorruptBackupError, describeIssues } from '#runtime/errors.ts';
 import type { ContentStore } from '#store/content-store.ts';
-import { locationKey } from './content.ts';
+import { locationKey, sha256Hex } from './content.ts';
 import { asPreviousIndexError } from './errors.ts';
 import { type CatalogRef, type DataLocation, dataLocationSchema, isDataLocation } from './index-format.ts';
 import { JsonLinesFile, type ObjectDigest, readJsonLines } from './jsonl.ts';
@@ -210,7 +209,7 @@ export async function putBloom(
     bits: bloom.size,
     hashes: bloom.hashes,
     size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: sha256Hex(bytes),
   };
 }
 
@@ -252,7 +251,7 @@ export async function writeContentList(
 /** Reads a stored object whole and checks its size and sha256 (objects of a few megabytes). */
 async function readVerified(store: ContentStore, ref: ObjectDigest & { key: string }): Promise<Buffer> {
   const bytes = await store.read(ref.key, Math.max(ref.size, 1) + 1);
-  if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256)
+  if (bytes.length !== ref.size || sha256Hex(bytes) !== ref.sha256)
     throw new CorruptBackupError(`${ref.key} does not match its recorded size and sha256`);
   return bytes;
 }
@@ -394,10 +393,7 @@ export class CatalogLookup {
   private async loadBloom(ref: CatalogRef): Promise<BloomFilter | undefined> {
     if (!ref.bloom) return undefined;
     const bytes = await this.store.read(ref.bloom.key, 256 * 1024 * 1024);
-    if (
-      bytes.length !== ref.bloom.size ||
-      createHash('sha256').update(bytes).digest('hex') !== ref.bloom.sha256
-    ) {
+    if (bytes.length !== ref.bloom.size || sha256Hex(bytes) !== ref.bloom.sha256) {
       throw new CorruptBackupError(`${ref.bloom.key} does not match its recorded size and sha256`);
     }
     return new BloomFilter(
